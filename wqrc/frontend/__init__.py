@@ -1,0 +1,1 @@
+"""Frontends: ONNX files, torch modules and TorchScript files -> float Graph."""

@@ -1,0 +1,440 @@
+"""ONNX -> Graph.
+
+Normalises what the torch exporters (legacy TorchScript and dynamo) and other
+tools emit into the small IR: shape arithmetic (Shape/Gather/Concat/...) is
+constant-folded with ONNX's own reference evaluator, Reshape/Squeeze that
+flatten become ``flatten``, ReduceMean over H,W becomes ``global_avgpool``,
+MatMul+Add and Conv+Add(const) become one layer with a bias. Anything else is
+an error that names the node and lists what is supported.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Optional
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from wqrc.errors import WqrcError
+from wqrc.ir.graph import Graph, Node, infer_node_shape
+
+MIN_OPSET = 11
+SUPPORTED_ONNX_OPS = sorted([
+    "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze",
+    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax",
+    "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
+])
+# ops that may be evaluated when all their inputs are constants
+_FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Reshape",
+             "Mul", "Div", "Add", "Sub", "Identity", "ConstantOfShape", "Range", "Transpose",
+             "Flatten", "Neg", "Floor", "Ceil", "Sqrt", "ReduceProd", "Equal", "Where", "Expand"}
+
+
+def load_onnx(path: str) -> Graph:
+    """Read an ONNX file (weights inline or in external data next to it)."""
+    if not os.path.isfile(path):
+        raise WqrcError(f"{path}: no such file")
+    try:
+        model = onnx.load(path, load_external_data=True)
+    except Exception as exc:  # protobuf raises several unrelated types
+        raise WqrcError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    if not model.graph.node:
+        raise WqrcError(f"{path}: not a readable ONNX model (the graph has no nodes; truncated or not ONNX?)")
+    return onnx_to_graph(model, source=path)
+
+
+def _opset(model: onnx.ModelProto, where: str) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    raise WqrcError(f"{where}: the model imports no default-domain ONNX opset")
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Converter:
+    def __init__(self, model: onnx.ModelProto, source: str):
+        self.model = model
+        self.source = source or "<model>"
+        self.opset = _opset(model, self.source)
+        newest = onnx.defs.onnx_opset_version()
+        if not MIN_OPSET <= self.opset <= newest:
+            raise WqrcError(
+                f"{self.source}: opset {self.opset} is not supported (supported: {MIN_OPSET}..{newest})"
+            )
+        g = model.graph
+        self.consts: dict[str, np.ndarray] = {
+            t.name: numpy_helper.to_array(t).copy() for t in g.initializer
+        }
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.nodes: list[Node] = []
+        self.names: set[str] = set()
+        self.alias: dict[str, str] = {}
+        self.uses = Counter(i for n in g.node for i in n.input if i)
+        for o in g.output:
+            self.uses[o.name] += 1
+
+    # -- helpers -------------------------------------------------------
+    def t(self, name: str) -> str:
+        return self.alias.get(name, name)
+
+    def const(self, node: onnx.NodeProto, idx: int, what: str) -> np.ndarray:
+        name = node.input[idx] if idx < len(node.input) else ""
+        if name not in self.consts:
+            raise WqrcError(
+                f"node '{node.name}' ({node.op_type}): its {what} ('{name}') must be a constant "
+                "initializer; computed weights are not supported"
+            )
+        return self.consts[name]
+
+    def opt_const(self, node: onnx.NodeProto, idx: int) -> Optional[np.ndarray]:
+        if idx < len(node.input) and node.input[idx]:
+            return self.const(node, idx, f"input {idx}")
+        return None
+
+    def unique(self, base: str) -> str:
+        base = base or "node"
+        name, k = base, 1
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
+    def emit(self, onode: onnx.NodeProto, op: str, inputs: list[str], attrs=None, params=None,
+             name: Optional[str] = None) -> Node:
+        node = Node(op=op, name=self.unique(name or onode.name or f"{onode.op_type}_{len(self.nodes)}"),
+                    inputs=[self.t(i) for i in inputs], output=onode.output[0],
+                    attrs=attrs or {}, params=params or {})
+        for i in node.inputs:
+            if i not in self.shapes:
+                raise WqrcError(f"node '{onode.name}' ({onode.op_type}) reads '{i}', which is not computed before it")
+        self.shapes[node.output] = infer_node_shape(node, [self.shapes[i] for i in node.inputs])
+        self.nodes.append(node)
+        return node
+
+    def unsupported(self, node: onnx.NodeProto, why: str = "") -> WqrcError:
+        extra = f" ({why})" if why else ""
+        return WqrcError(
+            f"node '{node.name}': op type '{node.op_type}' is not supported{extra}; "
+            f"supported: {', '.join(SUPPORTED_ONNX_OPS)}"
+        )
+
+    # -- input ---------------------------------------------------------
+    def graph_input(self) -> tuple[str, tuple[int, ...]]:
+        inputs = [i for i in self.model.graph.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            raise WqrcError(f"{self.source}: expected exactly one graph input, found {[i.name for i in inputs]}")
+        inp = inputs[0]
+        tt = inp.type.tensor_type
+        if tt.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16):
+            raise WqrcError(f"{self.source}: input '{inp.name}' must be a float tensor")
+        dims = []
+        for k, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(d.dim_value)
+            elif k == 0:
+                dims.append(-1)  # dynamic batch is fine
+            else:
+                raise WqrcError(
+                    f"{self.source}: input '{inp.name}' has a dynamic dimension {k} "
+                    f"('{d.dim_param}'); only the batch dimension may be dynamic"
+                )
+        if len(dims) not in (2, 4):
+            raise WqrcError(f"{self.source}: input '{inp.name}' must be (N, C, H, W) or (N, F); got rank {len(dims)}")
+        return inp.name, tuple(dims[1:])
+
+    # -- conversion ----------------------------------------------------
+    def run(self) -> Graph:
+        in_name, in_shape = self.graph_input()
+        self.shapes[in_name] = in_shape
+        for onode in self.model.graph.node:
+            self.convert(onode)
+        outs = [o.name for o in self.model.graph.output]
+        if len(outs) != 1:
+            raise WqrcError(f"{self.source}: expected exactly one graph output, found {outs}")
+        out = self.t(outs[0])
+        if out in self.consts:
+            raise WqrcError(f"{self.source}: the graph output is a constant")
+        graph = Graph(nodes=self.nodes, input=in_name, input_shape=in_shape, output=out,
+                      source=self.source)
+        graph.shapes = dict(self.shapes)
+        return graph
+
+    def fold(self, onode: onnx.NodeProto) -> bool:
+        """Evaluate a node whose inputs are all known constants (or static shapes)."""
+        if onode.op_type == "Constant":
+            a = _attrs(onode)
+            for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+                if key in a:
+                    v = a[key]
+                    self.consts[onode.output[0]] = (
+                        numpy_helper.to_array(v) if key == "value" else np.array(v)
+                    )
+                    return True
+            raise self.unsupported(onode, "Constant without a tensor value")
+        if onode.op_type not in _FOLDABLE:
+            return False
+        ins = [i for i in onode.input if i]
+        if onode.op_type == "Shape" and ins and self.t(ins[0]) in self.shapes:
+            shape = np.array((1,) + self.shapes[self.t(ins[0])], dtype=np.int64)
+            a = _attrs(onode)
+            self.consts[onode.output[0]] = shape[a.get("start", 0):a.get("end", None)]
+            return True
+        if not all(i in self.consts for i in ins):
+            return False
+        from onnx.reference import ReferenceEvaluator
+
+        feeds = {i: self.consts[i] for i in ins}
+        single = onnx.helper.make_graph(
+            [onode], "fold",
+            [onnx.helper.make_tensor_value_info(i, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+             for i, v in feeds.items()],
+            [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in onode.output],
+        )
+        m = onnx.helper.make_model(single, opset_imports=[onnx.helper.make_opsetid("", self.opset)])
+        try:
+            outs = ReferenceEvaluator(m).run(None, feeds)
+        except Exception as exc:
+            raise WqrcError(f"node '{onode.name}' ({onode.op_type}): cannot evaluate constant expression: {exc}") from None
+        for name, val in zip(onode.output, outs):
+            self.consts[name] = np.asarray(val)
+        return True
+
+    def convert(self, onode: onnx.NodeProto) -> None:
+        if onode.domain not in ("", "ai.onnx"):
+            raise self.unsupported(onode, f"custom domain '{onode.domain}'")
+        if self.fold(onode):
+            return
+        handler = getattr(self, "op_" + onode.op_type, None)
+        if handler is None:
+            raise self.unsupported(onode)
+        handler(onode, _attrs(onode))
+
+    def _no_extra_outputs(self, onode: onnx.NodeProto) -> None:
+        for extra in onode.output[1:]:
+            if extra and self.uses[extra]:
+                raise self.unsupported(onode, f"its output '{extra}' is used")
+
+    def _spatial_pads(self, onode, a, kernel, strides, dilations) -> tuple[int, int, int, int]:
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("NOTSET", ""):
+            p = list(a.get("pads", [0, 0, 0, 0]))
+            if len(p) != 4:
+                raise self.unsupported(onode, "only 2-D spatial ops are supported")
+            return (p[0], p[1], p[2], p[3])
+        if auto == "VALID":
+            return (0, 0, 0, 0)
+        _, h, w = self.shapes[self.t(onode.input[0])]
+        pads = []
+        for size, k, s, d in zip((h, w), kernel, strides, dilations):
+            out = -(-size // s)
+            total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
+            small, big = total // 2, total - total // 2
+            pads.append((small, big) if auto == "SAME_UPPER" else (big, small))
+        return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
+
+    # -- one method per ONNX op ----------------------------------------
+    def _layer_name(self, onode, weight_input: str) -> str:
+        if weight_input.endswith(".weight"):
+            return weight_input[: -len(".weight")]
+        return onode.name
+
+    def op_Conv(self, onode, a):
+        w = self.const(onode, 1, "weight").astype(np.float32)
+        if w.ndim != 4:
+            raise self.unsupported(onode, f"{w.ndim - 2}-D convolution; only 2-D is supported")
+        b = self.opt_const(onode, 2)
+        b = np.zeros(w.shape[0], np.float32) if b is None else b.astype(np.float32).reshape(-1)
+        kernel = tuple(w.shape[2:])
+        strides = tuple(a.get("strides", (1, 1)))
+        dil = tuple(a.get("dilations", (1, 1)))
+        pads = self._spatial_pads(onode, a, kernel, strides, dil)
+        self.emit(onode, "conv", [onode.input[0]],
+                  attrs=dict(strides=strides, pads=pads, dilations=dil, group=int(a.get("group", 1))),
+                  params=dict(weight=w, bias=b), name=self._layer_name(onode, onode.input[1]))
+
+    def op_Gemm(self, onode, a):
+        if a.get("transA", 0):
+            raise self.unsupported(onode, "transA=1 on the activation input")
+        bm = self.const(onode, 1, "weight B").astype(np.float64)
+        if bm.ndim != 2:
+            raise self.unsupported(onode, "B must be a matrix")
+        wt = bm if a.get("transB", 0) else bm.T  # [out, in]
+        w = (a.get("alpha", 1.0) * wt).astype(np.float32)
+        c = self.opt_const(onode, 2)
+        bias = np.zeros(w.shape[0], np.float32)
+        if c is not None:
+            bias = (a.get("beta", 1.0) * np.broadcast_to(c.reshape(-1) if c.size == w.shape[0] else c,
+                                                         (w.shape[0],))).astype(np.float32)
+        self.emit(onode, "dense", [onode.input[0]], params=dict(weight=w, bias=bias),
+                  name=self._layer_name(onode, onode.input[1]))
+
+    def op_MatMul(self, onode, a):
+        bm = self.const(onode, 1, "weight")
+        if bm.ndim != 2:
+            raise self.unsupported(onode, "only activation @ constant matrix is supported")
+        w = np.ascontiguousarray(bm.T).astype(np.float32)
+        self.emit(onode, "dense", [onode.input[0]],
+                  params=dict(weight=w, bias=np.zeros(w.shape[0], np.float32)),
+                  name=self._layer_name(onode, onode.input[1]))
+
+    def op_Add(self, onode, a):
+        x, y = onode.input[0], onode.input[1]
+        if x in self.consts and y in self.consts:
+            return
+        if x in self.consts or y in self.consts:
+            act, c = (y, self.consts[x]) if x in self.consts else (x, self.consts[y])
+            prod = next((n for n in self.nodes if n.output == self.t(act)), None)
+            if prod is None or prod.op not in ("conv", "dense") or self.uses[act] != 1 or prod.attrs.get("clip"):
+                raise self.unsupported(onode, "adding a constant is only supported as the bias of the "
+                                              "conv/dense layer right before it")
+            out_ch = prod.weight.shape[0]
+            flat = np.asarray(c, np.float32).reshape(-1)
+            if flat.size == 1:
+                flat = np.full(out_ch, flat[0], np.float32)
+            if flat.size != out_ch:
+                raise self.unsupported(onode, f"constant of shape {c.shape} does not broadcast per channel")
+            prod.params["bias"] = (prod.params["bias"] + flat).astype(np.float32)
+            self.alias[onode.output[0]] = prod.output
+            return
+        self.emit(onode, "add", [x, y])
+
+    def op_Relu(self, onode, a):
+        self.emit(onode, "relu", [onode.input[0]])
+
+    def op_Clip(self, onode, a):
+        if self.opset < 11:
+            lo, hi = a.get("min"), a.get("max")
+        else:
+            lo_c, hi_c = self.opt_const(onode, 1), self.opt_const(onode, 2)
+            lo = None if lo_c is None else float(lo_c)
+            hi = None if hi_c is None else float(hi_c)
+        self.emit(onode, "clip", [onode.input[0]], attrs=dict(min=lo, max=hi))
+
+    def _pool(self, onode, a, op):
+        self._no_extra_outputs(onode)
+        kernel = tuple(a["kernel_shape"])
+        if len(kernel) != 2:
+            raise self.unsupported(onode, "only 2-D pooling is supported")
+        strides = tuple(a.get("strides", (1, 1)))
+        dil = tuple(a.get("dilations", (1, 1)))
+        attrs = dict(kernel=kernel, strides=strides, dilations=dil,
+                     pads=self._spatial_pads(onode, a, kernel, strides, dil),
+                     ceil_mode=int(a.get("ceil_mode", 0)))
+        if op == "avgpool":
+            if dil != (1, 1):
+                raise self.unsupported(onode, "dilated average pooling")
+            attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
+            del attrs["dilations"]
+        node = self.emit(onode, op, [onode.input[0]], attrs=attrs)
+        if op == "avgpool" and attrs["ceil_mode"]:
+            attrs_floor = dict(attrs, ceil_mode=0)
+            probe = Node(op, node.name, node.inputs, node.output, attrs_floor)
+            if infer_node_shape(probe, [self.shapes[node.inputs[0]]]) != self.shapes[node.output]:
+                raise self.unsupported(onode, "ceil_mode=1 that adds a partial window")
+
+    def op_MaxPool(self, onode, a):
+        self._pool(onode, a, "maxpool")
+
+    def op_AveragePool(self, onode, a):
+        self._pool(onode, a, "avgpool")
+
+    def op_GlobalAveragePool(self, onode, a):
+        self.emit(onode, "global_avgpool", [onode.input[0]])
+
+    def op_ReduceMean(self, onode, a):
+        axes = a.get("axes")
+        if axes is None and len(onode.input) > 1 and onode.input[1]:
+            axes = self.const(onode, 1, "axes").tolist()
+        rank = len(self.shapes[self.t(onode.input[0])]) + 1
+        if axes is None or sorted(ax % rank for ax in axes) != [2, 3] or rank != 4:
+            raise self.unsupported(onode, "ReduceMean is supported over (H, W) of an NCHW tensor only")
+        if a.get("keepdims", 1):
+            self.emit(onode, "global_avgpool", [onode.input[0]])
+        else:
+            mid = onode.output[0] + "__gap"
+            gap = onnx.helper.make_node("GlobalAveragePool", [onode.input[0]], [mid], name=onode.name)
+            self.emit(gap, "global_avgpool", [onode.input[0]])
+            self.emit(onode, "flatten", [mid], name=onode.name + "_flatten")
+
+    def _flatten_or_identity(self, onode, target: tuple[int, ...]):
+        src = self.shapes[self.t(onode.input[0])]
+        if tuple(target) == src:
+            self.emit(onode, "identity", [onode.input[0]])
+        elif len(target) == 1 and target[0] == int(np.prod(src)):
+            self.emit(onode, "flatten", [onode.input[0]])
+        else:
+            raise self.unsupported(onode, f"reshaping {src} to {target} (only flattening is supported)")
+
+    def op_Flatten(self, onode, a):
+        rank = len(self.shapes[self.t(onode.input[0])]) + 1
+        if a.get("axis", 1) % rank != 1:
+            raise self.unsupported(onode, "Flatten with axis != 1")
+        self._flatten_or_identity(onode, (int(np.prod(self.shapes[self.t(onode.input[0])])),))
+
+    def op_Reshape(self, onode, a):
+        shape = [int(v) for v in self.const(onode, 1, "target shape")]
+        src = self.shapes[self.t(onode.input[0])]
+        if len(shape) < 1:
+            raise self.unsupported(onode, "reshape to a scalar")
+        rest = shape[1:]
+        total = int(np.prod(src))
+        if rest.count(-1) == 1:
+            known = int(np.prod([d for d in rest if d != -1])) if len(rest) > 1 else 1
+            rest = [total // known if d == -1 else d for d in rest]
+        elif shape[0] == -1 and int(np.prod(rest)) != total:
+            raise self.unsupported(onode, f"reshaping {src} to {shape} moves the batch dimension")
+        rest = [src[k] if (d == 0 and not a.get("allowzero", 0) and k < len(src)) else d
+                for k, d in enumerate(rest)]
+        self._flatten_or_identity(onode, tuple(rest))
+
+    def op_Squeeze(self, onode, a):
+        src = self.shapes[self.t(onode.input[0])]
+        axes = a.get("axes")
+        if axes is None and len(onode.input) > 1 and onode.input[1]:
+            axes = self.const(onode, 1, "axes").tolist()
+        full = (1,) + src
+        axes = [ax % len(full) for ax in (axes if axes is not None else
+                                          [k for k, d in enumerate(full) if d == 1 and k > 0])]
+        if 0 in axes:
+            raise self.unsupported(onode, "squeezing the batch dimension")
+        target = tuple(d for k, d in enumerate(src, start=1) if k not in axes)
+        self._flatten_or_identity(onode, target)
+
+    def op_BatchNormalization(self, onode, a):
+        self._no_extra_outputs(onode)
+        scale = self.const(onode, 1, "scale").astype(np.float64)
+        bias = self.const(onode, 2, "bias").astype(np.float64)
+        mean = self.const(onode, 3, "running mean").astype(np.float64)
+        var = self.const(onode, 4, "running variance").astype(np.float64)
+        self.emit(onode, "batchnorm", [onode.input[0]],
+                  attrs=dict(epsilon=float(a.get("epsilon", 1e-5))),
+                  params=dict(scale=scale, bias=bias, mean=mean, var=var))
+
+    def op_Concat(self, onode, a):
+        rank = len(self.shapes[self.t(onode.input[0])]) + 1
+        if a.get("axis", 1) % rank != 1:
+            raise self.unsupported(onode, "Concat is supported along channels (axis 1) only")
+        self.emit(onode, "concat", [i for i in onode.input if i])
+
+    def op_Dropout(self, onode, a):
+        self._no_extra_outputs(onode)
+        self.emit(onode, "identity", [onode.input[0]])
+
+    def op_Identity(self, onode, a):
+        self.emit(onode, "identity", [onode.input[0]])
+
+    def op_Softmax(self, onode, a):
+        self.emit(onode, "softmax", [onode.input[0]])
+
+
+def onnx_to_graph(model: onnx.ModelProto, source: str = "") -> Graph:
+    """Convert an in-memory ONNX model (see :func:`load_onnx`)."""
+    return _Converter(model, source).run()

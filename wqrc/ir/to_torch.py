@@ -1,0 +1,137 @@
+"""Graph <-> torch.nn.Module.
+
+The float graph runs in torch for three jobs: calibration (every tensor's
+range), float accuracy, and fine-tuning (whose trained weights are written
+back with :meth:`GraphModule.to_graph`). It executes the IR's own semantics,
+so a pass that changed the graph is checked by running it.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wqrc.ir.graph import Graph, Node
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+def _clamp(x: torch.Tensor, clip) -> torch.Tensor:
+    if not clip:
+        return x
+    lo, hi = clip
+    return torch.clamp(x, min=lo, max=hi)
+
+
+class GraphModule(nn.Module):
+    """Runs a (canonical or raw) Graph on NCHW float batches."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        self.graph = graph.copy()
+        self.weights = nn.ParameterDict()
+        self.biases = nn.ParameterDict()
+        self.layer_keys: dict[str, str] = {}
+        for n in self.graph.nodes:
+            if n.is_weighted:
+                k = _key(n.name)
+                while k in self.weights:
+                    k += "_"
+                self.layer_keys[n.name] = k
+                self.weights[k] = nn.Parameter(torch.from_numpy(np.array(n.weight, np.float32)))
+                self.biases[k] = nn.Parameter(torch.from_numpy(np.array(n.bias, np.float32)))
+
+    def weight_of(self, layer: str) -> nn.Parameter:
+        return self.weights[self.layer_keys[layer]]
+
+    def _node(self, n: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+        a, x = n.attrs, xs[0]
+        if n.op == "conv":
+            pt, pl, pb, pr = a["pads"]
+            x = F.pad(x, (pl, pr, pt, pb))
+            k = self.layer_keys[n.name]
+            y = F.conv2d(x, self.weights[k], self.biases[k], stride=tuple(a["strides"]),
+                         dilation=tuple(a["dilations"]), groups=a["group"])
+            return _clamp(y, a.get("clip"))
+        if n.op == "dense":
+            k = self.layer_keys[n.name]
+            return _clamp(F.linear(x, self.weights[k], self.biases[k]), a.get("clip"))
+        if n.op == "add":
+            y = xs[0]
+            for other in xs[1:]:
+                y = y + other
+            return _clamp(y, a.get("clip"))
+        if n.op == "relu":
+            return F.relu(x)
+        if n.op == "clip":
+            return _clamp(x, (a.get("min"), a.get("max")))
+        if n.op == "maxpool":
+            pt, pl, pb, pr = a["pads"]
+            x = F.pad(x, (pl, pr, pt, pb), value=float("-inf"))
+            return F.max_pool2d(x, a["kernel"], a["strides"], dilation=a.get("dilations", (1, 1)),
+                                ceil_mode=bool(a.get("ceil_mode", 0)))
+        if n.op == "avgpool":
+            pt, pl, pb, pr = a["pads"]
+            kh, kw = a["kernel"]
+            total = F.avg_pool2d(F.pad(x, (pl, pr, pt, pb)), a["kernel"], a["strides"]) * (kh * kw)
+            if a.get("count_include_pad", 0):
+                return total / (kh * kw)
+            ones = F.pad(torch.ones_like(x[:1, :1]), (pl, pr, pt, pb))
+            count = F.avg_pool2d(ones, a["kernel"], a["strides"]) * (kh * kw)
+            return total / count
+        if n.op == "global_avgpool":
+            return x.mean(dim=(2, 3), keepdim=True)
+        if n.op == "flatten":
+            return x.flatten(1)
+        if n.op == "concat":
+            return torch.cat(xs, dim=1)
+        if n.op == "batchnorm":
+            p = n.params
+            return F.batch_norm(x, torch.as_tensor(p["mean"], dtype=x.dtype), torch.as_tensor(p["var"], dtype=x.dtype),
+                                torch.as_tensor(p["scale"], dtype=x.dtype), torch.as_tensor(p["bias"], dtype=x.dtype),
+                                False, 0.0, n.attrs["epsilon"])
+        if n.op == "identity":
+            return x
+        if n.op == "softmax":
+            return torch.softmax(x, dim=1)
+        raise NotImplementedError(n.op)
+
+    def forward(self, x: torch.Tensor, return_all: bool = False):
+        env = {self.graph.input: x}
+        for n in self.graph.nodes:
+            env[n.output] = self._node(n, [env[t] for t in n.inputs])
+        return env if return_all else env[self.graph.output]
+
+    def to_graph(self) -> Graph:
+        """The graph with this module's (possibly trained) weights."""
+        g = self.graph.copy()
+        for n in g.nodes:
+            if n.is_weighted:
+                k = self.layer_keys[n.name]
+                n.params["weight"] = self.weights[k].detach().cpu().numpy().astype(np.float32).copy()
+                n.params["bias"] = self.biases[k].detach().cpu().numpy().astype(np.float32).copy()
+        return g
+
+
+def to_torch(graph: Graph) -> GraphModule:
+    return GraphModule(graph)
+
+
+@torch.no_grad()
+def run_float(graph: Graph, x: np.ndarray, batch: int = 512, return_all: bool = False):
+    """Float forward pass in batches; with ``return_all`` a dict of every tensor."""
+    module = GraphModule(graph).eval()
+    outs: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(x), batch):
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch], dtype=np.float32))
+        res = module(xb, return_all=True)
+        keys = res.keys() if return_all else [graph.output]
+        for k in keys:
+            outs.setdefault(k, []).append(res[k].numpy())
+    merged = {k: np.concatenate(v) for k, v in outs.items()}
+    return merged if return_all else merged[graph.output]
