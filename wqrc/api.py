@@ -1,0 +1,72 @@
+"""The Python API: every CLI command is one of these calls.
+
+    g  = wqrc.load_model("model.onnx")              # or wqrc.from_torch(module, x)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=x_calib)
+    y  = wqrc.simulate(qm, qm.quantize_input(x))
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional, Sequence
+
+import numpy as np
+
+from wqrc.errors import WqrcError
+from wqrc.frontend.onnx import load_onnx
+from wqrc.frontend.torch import from_torch as _from_torch, load_torchscript
+from wqrc.ir.graph import Graph
+from wqrc.passes import canonicalize
+from wqrc.quant.plan import make_plan
+from wqrc.quant.qmodel import QModel
+from wqrc.quant.quantize import quantize_graph
+from wqrc.quant.ranges import calibrate, static_ranges
+
+
+class CalibrationWarning(UserWarning):
+    """Activation formats came from a static range analysis, not from data."""
+
+
+def load_model(path: str, input_shape: Optional[Sequence[int]] = None) -> Graph:
+    """Read ONNX (``.onnx``) or TorchScript (``.pt``/``.pth``, needs ``input_shape``) as a canonical graph."""
+    if path.endswith((".pt", ".pth", ".ts")):
+        if not input_shape:
+            raise WqrcError(f"{path}: a TorchScript model needs --input-shape C,H,W")
+        return canonicalize(load_torchscript(path, tuple(input_shape)))
+    if path.endswith(".npz"):
+        raise WqrcError(f"{path}: this is a quantized model; the command needs a float model (.onnx or .pt)")
+    return canonicalize(load_onnx(path))
+
+
+def from_torch(module, example_input) -> Graph:
+    """Canonical graph of a ``torch.nn.Module`` traced on ``example_input``."""
+    return canonicalize(_from_torch(module, example_input))
+
+
+def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, exponent: str = "mse",
+             calib: Optional[np.ndarray] = None, input_range: tuple[float, float] = (-1.0, 1.0),
+             percentile: Optional[float] = None) -> QModel:
+    """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path.
+
+    With ``calib`` (float inputs) activation formats come from the data;
+    without, from a static range analysis of ``input_range`` (coarser: a
+    :class:`CalibrationWarning` says so).
+    """
+    plan = make_plan(graph, scheme, bits)
+    if calib is not None:
+        calib = np.asarray(calib, np.float32)
+        if tuple(calib.shape[1:]) != tuple(graph.input_shape):
+            raise WqrcError(f"calibration data has samples of shape {calib.shape[1:]}, "
+                            f"the model expects {tuple(graph.input_shape)}")
+        ranges = calibrate(graph, calib, percentile)
+        how = f"calibrated on {len(calib)} samples" + (f" (percentile {percentile})" if percentile else " (max-abs)")
+    else:
+        lo, hi = input_range
+        if not lo < hi:
+            raise WqrcError(f"--input-range: low {lo} must be below high {hi}")
+        warnings.warn("no calibration data: activation formats come from a static range analysis of the "
+                      f"input range [{lo}, {hi}]; --calib DATA gives finer formats", CalibrationWarning)
+        ranges = static_ranges(graph, lo, hi)
+        how = f"static range analysis of input range [{lo}, {hi}]"
+    meta = {"source": os.path.basename(graph.source) if graph.source else "", "activation_ranges": how}
+    return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta)

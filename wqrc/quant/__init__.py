@@ -1,0 +1,1 @@
+"""Weight schemes, exponent rules, activation formats, and Graph -> QModel."""

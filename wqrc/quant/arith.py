@@ -1,0 +1,83 @@
+"""The integer arithmetic of SPEC §1-§3, defined once.
+
+The quantizer, the simulator and (by way of the constants they are handed)
+the C and HLS backends all use these definitions, so a rounding rule lives in
+exactly one place. Functions accept NumPy int64 arrays, object arrays of
+Python ints (for accumulators wider than 64 bits) and plain ints.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def round_half_away(x):
+    """round() of SPEC: halves go away from zero (not NumPy's to-even)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def floor_log2(x: float) -> int:
+    """Exact floor(log2(x)) for x > 0 (frexp avoids log2's rounding)."""
+    m, e = math.frexp(x)
+    return e - 1
+
+
+def ceil_log2(x: float) -> int:
+    m, e = math.frexp(x)
+    return e - 1 if m == 0.5 else e
+
+
+def rshift_round(v, s):
+    """SPEC §3: ``(v + 2**(s-1)) >> s`` for s > 0 (floor shift), ``v << -s`` otherwise.
+
+    ``s`` may be an int or an int64 array (per-position average pooling).
+    """
+    if np.ndim(s) == 0:
+        s = int(s)
+        if s > 0:
+            return (v + (1 << (s - 1))) >> s
+        return v << (-s)
+    s = np.asarray(s, dtype=np.int64)
+    if np.any(s <= 0):
+        raise ValueError("array shifts must be positive")
+    return (v + (np.int64(1) << (s - 1))) >> s
+
+
+def saturate(v, lo: int, hi: int):
+    return np.minimum(np.maximum(v, lo), hi)
+
+
+def avgpool_divisor(n: int) -> tuple[int, int]:
+    """(R, S) such that avg = rshift_round(sum * R, S) (SPEC §3); R = 1 for powers of two."""
+    if n <= 0:
+        raise ValueError("empty pooling window")
+    if n & (n - 1) == 0:
+        return 1, n.bit_length() - 1
+    s = 16 + ceil_log2(n)
+    return int(math.floor((1 << s) / n + 0.5)), s
+
+
+def bits_for_signed(bound: int) -> int:
+    """Smallest two's-complement width holding every value in [-bound, bound]."""
+    return max(int(bound).bit_length() + 1, 2)
+
+
+def accumulator_ctype(bound: int) -> str:
+    """The C integer type SPEC §3 asks for: int32 where it fits, else int64, else wider."""
+    bits = bits_for_signed(bound)
+    if bits <= 32:
+        return "int32"
+    if bits <= 64:
+        return "int64"
+    return f"int{bits}"
+
+
+def as_pyint(a) -> np.ndarray:
+    """An object array of Python ints (``astype(object)`` keeps NumPy int64 scalars,
+    which overflow when multiplied by a wide multiplier)."""
+    a = np.asarray(a)
+    out = np.empty(a.shape, dtype=object)
+    flat = out.reshape(-1)
+    flat[:] = [int(v) for v in a.reshape(-1)]
+    return out

@@ -1,0 +1,50 @@
+"""Exponent rules (SPEC §1): how a layer's top exponent n1 is chosen.
+
+``paper`` is eq. 2; ``max`` never clips; ``mse`` picks, among exponents near
+``paper``, the one with the least squared error (Bae et al.'s MSQE rule).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from wqrc.quant.arith import floor_log2
+
+RULES = ("paper", "max", "mse")
+MSE_SEARCH_RADIUS = 4
+
+
+def n1_paper(s: float) -> int:
+    return floor_log2(4.0 * s / 3.0)
+
+
+def n1_max(s: float, sch, b: int) -> int:
+    n1 = floor_log2(s) - b
+    while sch.max_level(n1, b) < s:
+        n1 += 1
+    return n1
+
+
+def n1_mse(w: np.ndarray, s: float, sch, b: int) -> int:
+    """Least sum((W - Q(W))**2); ties go to the exponent nearest ``paper``, then the larger."""
+    base = n1_paper(s)
+    best = None
+    w = np.asarray(w, np.float64)
+    for n1 in range(base - MSE_SEARCH_RADIUS, base + MSE_SEARCH_RADIUS + 1):
+        q = np.ldexp(sch.multipliers(w, n1, b).astype(np.float64), sch.exponent(n1, b))
+        err = float(np.sum((w - q) ** 2))
+        key = (err, abs(n1 - base), -n1)
+        if best is None or key < best[0]:
+            best = (key, n1)
+    return best[1]
+
+
+def choose_n1(w: np.ndarray, sch, b: int, rule: str) -> int:
+    """Top exponent for weights ``w``; the caller has rejected non-finite weights and s == 0."""
+    s = float(np.max(np.abs(w)))
+    if rule == "paper":
+        return n1_paper(s)
+    if rule == "max":
+        return n1_max(s, sch, b)
+    if rule == "mse":
+        return n1_mse(w, s, sch, b)
+    raise ValueError(rule)

@@ -1,0 +1,86 @@
+"""A quantization plan: scheme and bit-width for every weighted layer.
+
+Built from one value for all layers, a comma list in graph order, or a plan
+JSON file (``{"layers": {"name": {"scheme": "po2", "bits": 4}, ...}}``, which is
+also what the precision search writes). Errors name the layers involved.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from wqrc.errors import WqrcError
+from wqrc.ir.graph import Graph
+from wqrc.quant.schemes import SCHEMES
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    scheme: str
+    bits: int
+
+
+def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
+    if spec.scheme not in SCHEMES:
+        raise WqrcError(f"layer '{layer}': unknown scheme '{spec.scheme}' (use dfp or po2)")
+    sch = SCHEMES[spec.scheme]
+    if not sch.min_bits <= spec.bits <= sch.max_bits:
+        raise WqrcError(
+            f"layer '{layer}': {spec.scheme} bit-width {spec.bits} is out of range "
+            f"({sch.min_bits}..{sch.max_bits})"
+        )
+    return spec
+
+
+def parse_bits(text: str) -> list[int] | str:
+    """'4' -> [4]; '8,4,4' -> [8, 4, 4]; a path to a .json plan is returned as is."""
+    text = str(text).strip()
+    if text.endswith(".json"):
+        return text
+    try:
+        vals = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise WqrcError(f"--bits: '{text}' is not a bit-width, a comma list of them, or a plan .json") from None
+    return vals
+
+
+def make_plan(graph: Graph, scheme: str, bits) -> dict[str, LayerSpec]:
+    """Plan for ``graph``'s weighted layers; ``bits`` is an int, a list, or a plan file path."""
+    layers = [n.name for n in graph.weighted_nodes()]
+    if isinstance(bits, str):
+        return load_plan(bits, layers)
+    if isinstance(bits, int):
+        bits = [bits]
+    if len(bits) == 1:
+        bits = bits * len(layers)
+    if len(bits) != len(layers):
+        raise WqrcError(
+            f"--bits lists {len(bits)} bit-widths but the model has {len(layers)} weighted layers: "
+            + ", ".join(layers)
+        )
+    return {name: check_spec(name, LayerSpec(scheme, int(b))) for name, b in zip(layers, bits)}
+
+
+def load_plan(path: str, layers: list[str]) -> dict[str, LayerSpec]:
+    if not os.path.isfile(path):
+        raise WqrcError(f"{path}: no such plan file")
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+        entries = doc["layers"]
+        plan = {name: LayerSpec(str(e["scheme"]), int(e["bits"])) for name, e in entries.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WqrcError(f"{path}: not a wqrc plan file ({type(exc).__name__}: {exc})") from None
+    missing = [n for n in layers if n not in plan]
+    extra = [n for n in plan if n not in layers]
+    if missing or extra:
+        raise WqrcError(
+            f"{path}: plan does not match the model (missing: {missing or 'none'}, unknown: {extra or 'none'}); "
+            f"model layers: {', '.join(layers)}"
+        )
+    return {n: check_spec(n, plan[n]) for n in layers}
+
+
+def plan_to_json(plan: dict[str, LayerSpec]) -> dict:
+    return {"layers": {n: {"scheme": s.scheme, "bits": s.bits} for n, s in plan.items()}}

@@ -1,0 +1,191 @@
+"""The quantized model: integer graph, weight codes, exponents and formats.
+
+This is what the simulator runs, the packer packs and the backends emit. It is
+saved as one ``.wqrc.npz`` file: ``model.json`` (structure, formats, exponents,
+biases as exact integers) plus one ``codes_<i>`` array per weighted layer
+holding the b-bit code words exactly as the ROM stores them. It loads without
+pickle, so a model file from elsewhere cannot run code.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from wqrc.errors import WqrcError
+from wqrc.quant.arith import accumulator_ctype, bits_for_signed
+from wqrc.quant.formats import TensorFormat
+from wqrc.quant.schemes import SCHEMES
+
+FILE_FORMAT = "wqrc-qmodel"
+FILE_VERSION = 1
+
+
+@dataclass
+class QLayer:
+    """A conv/dense layer's quantized weights and the constants of its requantization."""
+
+    name: str
+    scheme: str
+    bits: int
+    n1: int                # top exponent (largest level 2**n1, or just under it for DFP)
+    exponent: int          # e for DFP, n2 for Po2: the scale of multiplier 1
+    rule: str              # exponent rule that chose n1
+    codes: np.ndarray      # b-bit code words, weight shape (OIHW or [out, in])
+    bias: list[int]        # at the accumulator scale 2**(f_x + exponent)
+    shift: int             # sh = f_y - (f_x + exponent)
+    acc_bound: int         # SPEC §3 bound on |acc|
+    _mult: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+
+    @property
+    def multipliers(self) -> np.ndarray:
+        """c_w: DFP k, Po2 ±2**(m-1); int64, or object when wider than 62 bits."""
+        if self._mult is None:
+            self._mult = SCHEMES[self.scheme].decode(self.codes, self.bits)
+        return self._mult
+
+    @property
+    def weight_count(self) -> int:
+        return int(self.codes.size)
+
+    @property
+    def zero_codes(self) -> int:
+        return int(np.count_nonzero(self.codes == 0))
+
+    @property
+    def w_mem(self) -> int:
+        return self.weight_count * self.bits
+
+    @property
+    def max_abs_mult(self) -> int:
+        m = self.multipliers
+        return int(max(abs(int(m.max())), abs(int(m.min())))) if m.size else 0
+
+    @property
+    def acc_bits(self) -> int:
+        return bits_for_signed(self.acc_bound)
+
+    @property
+    def acc_type(self) -> str:
+        return accumulator_ctype(self.acc_bound)
+
+    def dequantized(self) -> np.ndarray:
+        return np.ldexp(self.multipliers.astype(np.float64), self.exponent)
+
+    def bias_array(self) -> np.ndarray:
+        if all(-(1 << 62) < b < (1 << 62) for b in self.bias):
+            return np.array(self.bias, dtype=np.int64)
+        return np.array(self.bias, dtype=object)
+
+
+@dataclass
+class QNode:
+    op: str
+    name: str
+    inputs: list[str]
+    output: str
+    attrs: dict
+
+
+@dataclass
+class QModel:
+    nodes: list[QNode]
+    layers: dict[str, QLayer]
+    formats: dict[str, TensorFormat]
+    shapes: dict[str, tuple[int, ...]]
+    input: str
+    output: str
+    notes: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def input_format(self) -> TensorFormat:
+        return self.formats[self.input]
+
+    @property
+    def output_format(self) -> TensorFormat:
+        return self.formats[self.output]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shapes[self.input]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.shapes[self.output]
+
+    def weighted(self) -> list[tuple[QNode, QLayer]]:
+        return [(n, self.layers[n.name]) for n in self.nodes if n.name in self.layers]
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        return self.input_format.quantize(x)
+
+    def dequantize_output(self, q: np.ndarray) -> np.ndarray:
+        return self.output_format.dequantize(q)
+
+    # -- file I/O ------------------------------------------------------
+    def to_json(self) -> dict:
+        layers = {}
+        for i, (name, l) in enumerate(self.layers.items()):
+            layers[name] = dict(index=i, scheme=l.scheme, bits=l.bits, n1=l.n1, exponent=l.exponent,
+                                rule=l.rule, bias=[int(b) for b in l.bias], shift=l.shift,
+                                acc_bound=int(l.acc_bound), shape=list(l.codes.shape))
+        return dict(
+            format=FILE_FORMAT, version=FILE_VERSION, input=self.input, output=self.output,
+            shapes={k: list(v) for k, v in self.shapes.items()},
+            formats={k: v.to_json() for k, v in self.formats.items()},
+            nodes=[dict(op=n.op, name=n.name, inputs=n.inputs, output=n.output, attrs=n.attrs)
+                   for n in self.nodes],
+            layers=layers, notes=self.notes, meta=self.meta,
+        )
+
+    def save(self, path: str) -> None:
+        arrays = {"model_json": np.frombuffer(json.dumps(self.to_json(), sort_keys=True).encode(), np.uint8)}
+        for i, l in enumerate(self.layers.values()):
+            arrays[f"codes_{i}"] = l.codes.astype(np.uint8 if l.bits <= 8 else np.uint16)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        _write_deterministic_zip(buf.getvalue(), path)
+
+    @staticmethod
+    def load(path: str) -> "QModel":
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.wqrc.npz")):
+            path = os.path.join(path, "model.wqrc.npz")
+        if not os.path.isfile(path):
+            raise WqrcError(f"{path}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                doc = json.loads(bytes(z["model_json"]).decode())
+                codes = {k: z[k] for k in z.files if k.startswith("codes_")}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise WqrcError(f"{path}: not a wqrc quantized model ({type(exc).__name__}: {exc})") from None
+        if doc.get("format") != FILE_FORMAT or doc.get("version") != FILE_VERSION:
+            raise WqrcError(f"{path}: not a wqrc quantized model of version {FILE_VERSION}")
+        layers = {}
+        for name, d in doc["layers"].items():
+            layers[name] = QLayer(name=name, scheme=d["scheme"], bits=d["bits"], n1=d["n1"],
+                                  exponent=d["exponent"], rule=d["rule"],
+                                  codes=codes[f"codes_{d['index']}"].astype(np.uint32).reshape(d["shape"]),
+                                  bias=[int(b) for b in d["bias"]], shift=d["shift"], acc_bound=int(d["acc_bound"]))
+        return QModel(
+            nodes=[QNode(n["op"], n["name"], list(n["inputs"]), n["output"], n["attrs"]) for n in doc["nodes"]],
+            layers=layers, formats={k: TensorFormat.from_json(v) for k, v in doc["formats"].items()},
+            shapes={k: tuple(v) for k, v in doc["shapes"].items()}, input=doc["input"], output=doc["output"],
+            notes=list(doc.get("notes", [])), meta=dict(doc.get("meta", {})),
+        )
+
+
+def _write_deterministic_zip(data: bytes, path: str) -> None:
+    """Rewrite the npz with fixed timestamps so equal models give equal bytes."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in sorted(src.infolist(), key=lambda i: i.filename):
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            dst.writestr(fixed, src.read(info.filename))

@@ -1,0 +1,116 @@
+"""Graph + Plan + tensor ranges -> QModel (SPEC §1-§3).
+
+Every number the integer graph needs (weight codes, exponents, activation
+formats, bias integers, shifts, clamp bounds, accumulator bounds) is computed
+here once; the simulator and the backends only read them.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from wqrc.errors import WqrcError
+from wqrc.ir.graph import Graph, Node
+from wqrc.quant.arith import round_half_away
+from wqrc.quant.exponent import RULES, choose_n1
+from wqrc.quant.formats import MAX_ACT_BITS, MIN_ACT_BITS, TensorFormat, choose_frac
+from wqrc.quant.plan import LayerSpec
+from wqrc.quant.qmodel import QLayer, QModel, QNode
+from wqrc.quant.schemes import SCHEMES
+
+# ops whose output keeps the input's format unchanged
+PASS_THROUGH = ("maxpool", "avgpool", "global_avgpool", "flatten")
+
+
+def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tuple[int, int, np.ndarray]:
+    """(n1, exponent, code words) for one layer."""
+    if not np.all(np.isfinite(w)):
+        raise WqrcError(f"layer '{name}': weights contain NaN or infinity")
+    sch = SCHEMES[spec.scheme]
+    b = spec.bits
+    if float(np.max(np.abs(w))) == 0.0:
+        n1 = b - 1 if spec.scheme == "dfp" else sch.magnitudes(b) - 1  # exponent 0 (SPEC §1)
+        return n1, 0, np.zeros(w.shape, np.uint32)
+    n1 = choose_n1(w, sch, b, rule)
+    exp = sch.exponent(n1, b)
+    if spec.scheme == "dfp":
+        codes = sch.encode(sch.multipliers(w, n1, b), b)
+    else:
+        codes = sch.encode(w, n1, b)
+    return n1, exp, codes
+
+
+def _clamp_to_q(clip, fmt: TensorFormat) -> Optional[list]:
+    """Integer clamp bounds in the output format: round(bound / 2**f), kept inside the format."""
+    if not clip:
+        return None
+    out = []
+    for v in clip:
+        if v is None:
+            out.append(None)
+        else:
+            q = int(round_half_away(np.ldexp(float(v), -fmt.frac)))
+            out.append(min(max(q, fmt.qmin), fmt.qmax))
+    return out
+
+
+def _is_unsigned(node: Node, in_fmts: list[TensorFormat]) -> bool:
+    clip = node.attrs.get("clip")
+    if clip and clip[0] is not None and clip[0] >= 0:
+        return True
+    if node.op == "relu":
+        return True
+    if node.op == "clip":
+        return node.attrs.get("min") is not None and node.attrs["min"] >= 0 or not in_fmts[0].signed
+    if node.op in ("add", "concat") + PASS_THROUGH:
+        return all(not f.signed for f in in_fmts)
+    return False
+
+
+def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_bits: int,
+                   ranges: dict[str, tuple[float, float]], meta: Optional[dict] = None) -> QModel:
+    """Quantize a canonical graph. ``ranges`` come from calibration or static analysis."""
+    if rule not in RULES:
+        raise WqrcError(f"--exponent: unknown rule '{rule}' (use {', '.join(RULES)})")
+    if not MIN_ACT_BITS <= act_bits <= MAX_ACT_BITS:
+        raise WqrcError(f"--act-bits: {act_bits} is out of range ({MIN_ACT_BITS}..{MAX_ACT_BITS})")
+    missing = [n.name for n in graph.weighted_nodes() if n.name not in plan]
+    if missing:
+        raise WqrcError(f"the plan has no entry for layers {missing}")
+
+    def fmt_for(tensor: str, signed: bool) -> TensorFormat:
+        lo, hi = ranges[tensor]
+        return TensorFormat(signed, act_bits, choose_frac(max(abs(lo), abs(hi)), signed, act_bits))
+
+    formats = {graph.input: fmt_for(graph.input, ranges[graph.input][0] < 0)}
+    nodes, layers = [], {}
+    for n in graph.nodes:
+        in_fmts = [formats[t] for t in n.inputs]
+        attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.attrs.items()}
+        if n.op in PASS_THROUGH:
+            out_fmt = in_fmts[0]
+        elif n.op in ("relu", "clip"):
+            out_fmt = TensorFormat(not _is_unsigned(n, in_fmts), act_bits, in_fmts[0].frac)
+            clip = (0.0, None) if n.op == "relu" else (n.attrs.get("min"), n.attrs.get("max"))
+            attrs["qclip"] = _clamp_to_q(clip, out_fmt)
+        else:
+            out_fmt = fmt_for(n.output, not _is_unsigned(n, in_fmts))
+            attrs["qclip"] = _clamp_to_q(n.attrs.get("clip"), out_fmt)
+        if n.op in ("add", "concat"):
+            attrs["shifts"] = [out_fmt.frac - f.frac for f in in_fmts]
+        if n.is_weighted:
+            spec = plan[n.name]
+            n1, exp, codes = quantize_weights(n.name, n.weight, spec, rule)
+            fx = in_fmts[0].frac
+            bias = [int(v) for v in round_half_away(np.ldexp(n.bias.astype(np.float64), -(fx + exp)))]
+            layer = QLayer(name=n.name, scheme=spec.scheme, bits=spec.bits, n1=n1, exponent=exp, rule=rule,
+                           codes=codes, bias=bias, shift=out_fmt.frac - (fx + exp), acc_bound=0)
+            fan_in = int(np.prod(n.weight.shape[1:]))
+            layer.acc_bound = fan_in * in_fmts[0].max_abs_q * layer.max_abs_mult + max(abs(b) for b in bias)
+            layers[n.name] = layer
+        formats[n.output] = out_fmt
+        nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
+    return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),
+                  input=graph.input, output=graph.output, notes=list(graph.notes),
+                  meta=dict(meta or {}, act_bits=act_bits, exponent_rule=rule))

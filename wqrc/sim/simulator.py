@@ -1,0 +1,77 @@
+"""Bit-exact reference simulator of a QModel: the golden model of SPEC §3."""
+from __future__ import annotations
+
+import numpy as np
+
+from wqrc.errors import WqrcError
+from wqrc.quant.qmodel import QModel
+from wqrc.sim import kernels as K
+
+
+def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    want = tuple(qm.input_shape)
+    if x.shape[1:] != want:
+        if x.shape == want:
+            x = x[None]
+        else:
+            raise WqrcError(f"input has shape {x.shape}; the model expects (N,) + {want}")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise WqrcError("integer simulation needs integer input codes; quantize floats with QModel.quantize_input")
+    fmt = qm.input_format
+    if x.size and (x.min() < fmt.qmin or x.max() > fmt.qmax):
+        raise WqrcError(f"input codes outside the input format {fmt.describe()} [{fmt.qmin}, {fmt.qmax}]")
+    return x.astype(np.int64)
+
+
+def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "auto", batch: int = 2048):
+    """Run integer inputs ``x`` (N, ...) through the integer graph.
+
+    Returns the integer output, or with ``trace`` a dict of every tensor's
+    integer values (input included), in graph order, for locating the first
+    layer where an accelerator diverges. ``path`` forces the accumulation
+    dtype (tests compare the fast paths against ``int64``/``object``).
+    """
+    x = _check_input(qm, x)
+    if len(x) > batch and not trace:
+        return np.concatenate([simulate(qm, x[i:i + batch], path=path, batch=batch)
+                               for i in range(0, len(x), batch)])
+    env = {qm.input: x}
+    for node in qm.nodes:
+        ins = [env[t] for t in node.inputs]
+        a = node.attrs
+        fmt = qm.formats[node.output]
+        if node.op in ("conv", "dense"):
+            layer = qm.layers[node.name]
+            fmt_in = qm.formats[node.inputs[0]]
+            bound = layer.acc_bound - max(abs(b) for b in layer.bias)
+            bias = layer.bias_array()
+            if node.op == "conv":
+                acc = K.conv(ins[0], layer.multipliers, bias, a, bound, path)
+            else:
+                acc = K.dense(ins[0], layer.multipliers, bias, bound, path)
+            del fmt_in
+            out = K.requantize(acc, layer.shift, fmt, a.get("qclip"))
+        elif node.op == "maxpool":
+            out = K.maxpool(ins[0], a, fmt)
+        elif node.op == "avgpool":
+            out = K.avgpool(ins[0], a, fmt)
+        elif node.op == "global_avgpool":
+            out = K.global_avgpool(ins[0], fmt)
+        elif node.op == "flatten":
+            out = ins[0].reshape(len(ins[0]), -1)
+        elif node.op == "add":
+            out = K.add(ins, a["shifts"], fmt, a.get("qclip"))
+        elif node.op == "concat":
+            out = K.concat(ins, a["shifts"], fmt)
+        elif node.op in ("relu", "clip"):
+            out = K.clamp(ins[0], a["qclip"])
+        else:
+            raise WqrcError(f"node '{node.name}': the simulator has no op '{node.op}'")
+        env[node.output] = out
+    return env if trace else env[qm.output]
+
+
+def simulate_float(qm: QModel, x: np.ndarray, **kw) -> np.ndarray:
+    """Quantize float inputs, simulate, and dequantize the output (for accuracy)."""
+    return qm.dequantize_output(simulate(qm, qm.quantize_input(x), **kw))
