@@ -242,9 +242,16 @@ class _Converter:
 
     # -- one method per ONNX op ----------------------------------------
     def _layer_name(self, onode, weight_input: str) -> str:
+        """A readable layer name: the torch module path when the exporter left one."""
         if weight_input.endswith(".weight"):
-            return weight_input[: -len(".weight")]
-        return onode.name
+            name = weight_input[: -len(".weight")]
+        elif onode.name.startswith("/") and onode.name.count("/") >= 2:
+            name = ".".join(onode.name.strip("/").split("/")[:-1])  # legacy: /block/conv1/Conv
+        else:
+            name = onode.name
+        if not name or name[0].isdigit():  # nn.Sequential index
+            name = f"{onode.op_type.lower()}_{name}"
+        return name
 
     def op_Conv(self, onode, a):
         w = self.const(onode, 1, "weight").astype(np.float32)

@@ -1,0 +1,3 @@
+from wqrc.cli import entry
+
+entry()

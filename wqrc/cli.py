@@ -1,0 +1,215 @@
+"""Command line: parses options and calls the Python API, nothing more.
+
+User mistakes (:class:`WqrcError`, bad options) print one line to stderr and
+exit non-zero; anything else is a wqrc bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import click
+import numpy as np
+
+from wqrc import api
+from wqrc.errors import WqrcError
+
+EXIT_USER_ERROR = 2
+
+
+def _floats(text: str, what: str, n: int) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise WqrcError(f"{what}: '{text}' is not {n} comma-separated numbers") from None
+    if len(vals) != n:
+        raise WqrcError(f"{what}: '{text}' is not {n} comma-separated numbers")
+    return vals
+
+
+def _shape(text):
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise WqrcError(f"--input-shape: '{text}' is not a comma list of integers such as 1,28,28") from None
+
+
+def quant_options(f):
+    """Options shared by every command that quantizes a float model."""
+    opts = [
+        click.option("--scheme", type=click.Choice(["dfp", "po2"]), default="dfp", show_default=True,
+                     help="Weight scheme for all layers (a plan file may mix them)."),
+        click.option("--bits", default="8", show_default=True,
+                     help="Weight bit-width: one value, a comma list per weighted layer, or a plan .json."),
+        click.option("--act-bits", type=int, default=8, show_default=True, help="Activation bit-width (2..32)."),
+        click.option("--exponent", type=click.Choice(["paper", "max", "mse"]), default="mse", show_default=True,
+                     help="Exponent rule (SPEC §1): paper = eq. 2, max = no clipping, mse = least squared error."),
+        click.option("--calib", "calib", default=None,
+                     help="Calibration data: digits, digits-padded, fashion-mnist, or an .npz with x."),
+        click.option("--calib-samples", type=int, default=512, show_default=True,
+                     help="How many training samples calibrate the activation formats."),
+        click.option("--percentile", type=float, default=None,
+                     help="Calibrate to this percentile of |x| instead of max-abs."),
+        click.option("--input-range", default="-1,1", show_default=True,
+                     help="Input range LO,HI for the static range analysis used without --calib."),
+        click.option("--input-shape", default=None, help="C,H,W of a TorchScript model's input."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _quantize_from_options(model, o) -> tuple:
+    from wqrc.data import load_dataset
+    from wqrc.quant.plan import parse_bits
+
+    graph = api.load_model(model, _shape(o["input_shape"]))
+    calib = None
+    if o["calib"]:
+        ds = load_dataset(o["calib"])
+        from wqrc.data import check_fits
+        check_fits(ds, graph.input_shape)
+        if o["calib_samples"] < 1:
+            raise WqrcError("--calib-samples must be at least 1")
+        calib = ds.x_train[: o["calib_samples"]]
+    qm = api.quantize(graph, scheme=o["scheme"], bits=parse_bits(o["bits"]), act_bits=o["act_bits"],
+                      exponent=o["exponent"], calib=calib,
+                      input_range=_floats(o["input_range"], "--input-range", 2), percentile=o["percentile"])
+    return graph, qm
+
+
+def _accuracy(graph, qm, data: str) -> dict:
+    from wqrc.data import accuracy, check_fits, load_dataset
+    from wqrc.ir.to_torch import run_float
+    from wqrc.sim import simulate_float
+
+    ds = load_dataset(data)
+    check_fits(ds, qm.input_shape, int(np.prod(qm.output_shape)))
+    x, y = ds.split("test")
+    res = {"data": f"{data} test split ({len(y)} samples)"}
+    if graph is not None:
+        res["acc_M"] = accuracy(run_float(graph, x), y)
+    res["acc_Mq"] = accuracy(simulate_float(qm, x), y)
+    if "acc_M" in res:
+        res["delta_acc"] = res["acc_Mq"] - res["acc_M"]
+    return res
+
+
+@click.group()
+@click.version_option(package_name="wqrc")
+def cli():
+    """wqrc: quantize CNN weights (DFP, power-of-two) and compile them to bit-exact hardware code."""
+
+
+@cli.command()
+@click.argument("model")
+@quant_options
+@click.option("-o", "--output", required=True, help="Quantized model file to write (.wqrc.npz).")
+def quantize(model, output, **o):
+    """Quantize MODEL (.onnx or TorchScript .pt) into a single-file integer model."""
+    from wqrc.outputs import atomic_file
+
+    _, qm = _quantize_from_options(model, o)
+    with atomic_file(output) as tmp:
+        qm.save(tmp)
+    click.echo(f"wrote {output}: {len(qm.layers)} weighted layers, input {qm.input_format.describe()}, "
+               f"output {qm.output_format.describe()}")
+
+
+@cli.command()
+@click.argument("qmodel")
+@click.option("--input", "input_path", required=True, help=".npy input: float values, or integer codes.")
+@click.option("--output", "output_path", required=True, help=".npy file for the outputs.")
+@click.option("--float", "as_float", is_flag=True, help="Write outputs dequantized (q * 2**f).")
+@click.option("--trace", "trace_path", default=None, help="Also write every tensor's integers to this .npz.")
+def simulate(qmodel, input_path, output_path, as_float, trace_path):
+    """Run the bit-exact integer simulator on QMODEL (a .wqrc.npz or a compile folder)."""
+    from wqrc.outputs import atomic_file
+    from wqrc.quant.qmodel import QModel
+    from wqrc.sim import simulate as run
+
+    qm = QModel.load(qmodel)
+    x = _load_npy(input_path)
+    if not np.issubdtype(x.dtype, np.integer):
+        x = qm.quantize_input(x)
+    if trace_path:
+        env = run(qm, x, trace=True)
+        y = env[qm.output]
+        with atomic_file(trace_path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{f"{i:03d}_{n.name}": env[n.output] for i, n in enumerate(qm.nodes)})
+    else:
+        y = run(qm, x)
+    out = qm.dequantize_output(y) if as_float else y
+    with atomic_file(output_path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, out)
+    click.echo(f"wrote {output_path}: {out.shape} {'dequantized' if as_float else 'integer'} outputs "
+               f"(format {qm.output_format.describe()})")
+
+
+def _load_npy(path: str) -> np.ndarray:
+    import os
+    if not os.path.isfile(path):
+        raise WqrcError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise WqrcError(f"{path}: not a readable .npy array ({type(exc).__name__})") from None
+
+
+@cli.command()
+@click.argument("model")
+@quant_options
+@click.option("--data", default=None, help="Also measure float and quantized accuracy on this data's test split.")
+@click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def inspect(model, data, word_bits, as_json, **o):
+    """Per-layer table of SPEC §5 for a float MODEL (quantized with the options) or a .wqrc.npz."""
+    from wqrc.quant.qmodel import QModel
+    from wqrc.report import build_report, render
+
+    if model.endswith(".npz"):
+        graph, qm = None, QModel.load(model)
+    else:
+        graph, qm = _quantize_from_options(model, o)
+    acc = _accuracy(graph, qm, data) if data else None
+    rep = build_report(qm, int(word_bits), acc)
+    if as_json:
+        click.echo(json.dumps(rep, indent=2))
+    else:
+        render(rep)
+
+
+def main(argv=None) -> int:
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"wqrc: warning: {message}", err=True)
+
+    warnings.showwarning = show_warning
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        cli.main(args=argv, prog_name="wqrc", standalone_mode=False)
+    except WqrcError as exc:
+        click.echo(f"wqrc: error: {exc}", err=True)
+        return EXIT_USER_ERROR
+    except click.exceptions.Abort:
+        click.echo("wqrc: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("wqrc: interrupted", err=True)
+        return 130
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

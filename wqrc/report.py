@@ -1,0 +1,100 @@
+"""The figures of SPEC §5, computed in one place for every command and backend.
+
+``build_report`` returns plain JSON-able data; ``render`` prints it as tables.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from wqrc.quant.qmodel import QModel
+
+DEFAULT_WORD_BITS = 32
+
+
+def layer_macs(qm: QModel, node, layer) -> tuple[int, int]:
+    """(MACs, non-zero MACs) of one inference; a MAC with a zero weight code is skipped."""
+    nonzero = int(np.count_nonzero(layer.codes))
+    if node.op == "conv":
+        _, ho, wo = qm.shapes[node.output]
+        fan = int(np.prod(layer.codes.shape[1:]))
+        return ho * wo * layer.codes.shape[0] * fan, ho * wo * nonzero
+    return int(layer.codes.size), nonzero
+
+
+def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optional[dict] = None) -> dict:
+    rows = []
+    for node, l in qm.weighted():
+        macs, nz_macs = layer_macs(qm, node, l)
+        rom_words = -(-l.w_mem // word_bits)
+        rows.append(dict(
+            name=l.name, op=node.op, scheme=l.scheme, bits=l.bits, exponent=l.exponent, n1=l.n1,
+            shape=list(l.codes.shape), weights=l.weight_count, w_mem_bits=l.w_mem,
+            rom_bits=rom_words * word_bits, zero_codes=l.zero_codes,
+            sparsity=l.zero_codes / l.weight_count if l.weight_count else 0.0,
+            macs=macs, nonzero_macs=nz_macs, acc_bound=str(l.acc_bound), acc_bits=l.acc_bits,
+            acc_type=l.acc_type, multipliers=0 if l.scheme == "po2" else None,
+            input_format=qm.formats[node.inputs[0]].describe(), output_format=qm.formats[node.output].describe(),
+        ))
+    n_weights = sum(r["weights"] for r in rows)
+    w_mem = sum(r["w_mem_bits"] for r in rows)
+    macs = sum(r["macs"] for r in rows)
+    nz = sum(r["nonzero_macs"] for r in rows)
+    totals = dict(
+        weights=n_weights, w_mem_bits=w_mem, rom_bits=sum(r["rom_bits"] for r in rows),
+        compression_ratio=32 * n_weights / w_mem if w_mem else 0.0,
+        zero_codes=sum(r["zero_codes"] for r in rows),
+        sparsity=sum(r["zero_codes"] for r in rows) / n_weights if n_weights else 0.0,
+        macs=macs, nonzero_macs=nz, mac_sparsity=1 - nz / macs if macs else 0.0,
+    )
+    rep = dict(
+        layers=rows, totals=totals, word_bits=word_bits,
+        exponent_rule=qm.meta.get("exponent_rule"), act_bits=qm.meta.get("act_bits"),
+        activation_ranges=qm.meta.get("activation_ranges"),
+        input_format=qm.input_format.describe(), output_format=qm.output_format.describe(),
+        notes=list(qm.notes),
+    )
+    if accuracy:
+        rep["accuracy"] = dict(accuracy)
+    return rep
+
+
+def render(rep: dict, console=None) -> None:
+    """Print the per-layer table and totals (rich formats them for a terminal or a log)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and pipes: do not squeeze the table to 80 columns
+            console = Console(width=220)
+    t = Table(title="wqrc per-layer report", title_justify="left")
+    for col in ("layer", "op", "scheme", "b", "exp", "weights", "W_mem", "ROM", "zero", "MACs",
+                "non-0 MACs", "acc bound", "acc type", "in -> out"):
+        t.add_column(col, justify="left" if col in ("layer", "op", "scheme", "acc type", "in -> out") else "right")
+    for r in rep["layers"]:
+        t.add_row(r["name"], r["op"], r["scheme"], str(r["bits"]), str(r["exponent"]), str(r["weights"]),
+                  str(r["w_mem_bits"]), str(r["rom_bits"]), f"{r['zero_codes']} ({r['sparsity']:.1%})",
+                  str(r["macs"]), str(r["nonzero_macs"]), _short(r["acc_bound"]), r["acc_type"],
+                  f"{r['input_format']} -> {r['output_format']}")
+    console.print(t)
+    tot = rep["totals"]
+    console.print(
+        f"W_mem {tot['w_mem_bits']} bits ({tot['w_mem_bits'] / 8192:.2f} KiB), ROM {tot['rom_bits']} bits "
+        f"in {rep['word_bits']}-bit words, CR {tot['compression_ratio']:.2f}, sparsity {tot['sparsity']:.1%}, "
+        f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}"
+    )
+    console.print(f"exponent rule: {rep['exponent_rule']}; activations: {rep['act_bits']} bits, "
+                  f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}")
+    for note in rep["notes"]:
+        console.print(f"note: {note}")
+    acc = rep.get("accuracy")
+    if acc:
+        parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"
+                 for k, v in acc.items() if isinstance(v, float)]
+        console.print("accuracy: " + ", ".join(parts) + (f" on {acc['data']}" if "data" in acc else ""))
+
+
+def _short(bound: str) -> str:
+    return bound if len(bound) <= 12 else f"~2^{len(bin(int(bound))) - 3}"
