@@ -167,7 +167,7 @@ class QModel:
         if doc.get("format") != FILE_FORMAT or doc.get("version") != FILE_VERSION:
             raise WqrcError(f"{path}: not a wqrc quantized model of version {FILE_VERSION}")
         layers = {}
-        for name, d in doc["layers"].items():
+        for name, d in sorted(doc["layers"].items(), key=lambda kv: kv[1]["index"]):  # graph order
             layers[name] = QLayer(name=name, scheme=d["scheme"], bits=d["bits"], n1=d["n1"],
                                   exponent=d["exponent"], rule=d["rule"],
                                   codes=codes[f"codes_{d['index']}"].astype(np.uint32).reshape(d["shape"]),

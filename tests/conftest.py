@@ -1,0 +1,143 @@
+"""Shared fixtures: small torch models covering every supported op, exported to ONNX."""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+
+
+class PlainCNN(nn.Module):
+    """Conv+BN+ReLU, max pool, Gemm head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 8, 3, stride=2, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(8 * 3 * 3, 5)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.pool(torch.relu(self.bn2(self.conv2(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
+class DepthwiseCNN(nn.Module):
+    """Depthwise + pointwise, grouped dilated conv, ReLU6, avg pools (count_include_pad both ways)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(2, 8, 3, padding=1)
+        self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 12, 1)
+        self.grouped = nn.Conv2d(12, 12, 3, padding=2, dilation=2, groups=3)
+        self.ap = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.ap2 = nn.AvgPool2d(2)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(12, 4)
+
+    def forward(self, x):
+        x = nn.functional.relu6(self.stem(x))
+        x = torch.relu(self.pw(self.dw(x)))
+        x = self.ap2(self.ap(self.grouped(x)))
+        return self.fc(torch.flatten(self.gap(x), 1))
+
+
+class ResidualCNN(nn.Module):
+    """Residual Add (+ReLU), channel Concat, 3x3 avg pool with padding counted, softmax tail."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(2, 8, 3, padding=1)
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.b = nn.Conv2d(8, 4, 1)
+        self.ap = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=True)
+        self.fc = nn.Linear(12 * 5 * 5, 3)
+
+    def forward(self, x):
+        s = torch.relu(self.stem(x))
+        r = torch.relu(self.bn(self.a(s)) + s)
+        y = torch.cat([r, self.b(r)], dim=1)
+        y = self.ap(y)
+        return torch.softmax(self.fc(torch.flatten(y, 1)), dim=1)
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(20, 16)
+        self.fc2 = nn.Linear(16, 16)
+        self.fc3 = nn.Linear(16, 6)
+
+    def forward(self, x):
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+MODELS = {
+    "plain": (PlainCNN, (2, 12, 12)),
+    "depthwise": (DepthwiseCNN, (2, 10, 10)),
+    "residual": (ResidualCNN, (2, 10, 10)),
+    "mlp": (MLP, (20,)),
+}
+
+
+def build(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, ...]]:
+    cls, shape = MODELS[name]
+    torch.manual_seed(seed)
+    m = cls().eval()
+    with torch.no_grad():  # non-trivial BN statistics so folding matters
+        for mod in m.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+    return m, shape
+
+
+def export_bytes(module: nn.Module, shape, *, dynamo: bool = False, opset: int = 17, fold: bool = True) -> bytes:
+    buf = io.BytesIO()
+    x = torch.rand((2,) + tuple(shape))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(module, (x,), buf, dynamo=True, opset_version=opset, verbose=False)
+        else:
+            torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=opset, do_constant_folding=fold,
+                              input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    return buf.getvalue()
+
+
+def ort_run(model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+@pytest.fixture
+def tmp_onnx(tmp_path):
+    def write(name: str, data: bytes) -> str:
+        p = tmp_path / name
+        p.write_bytes(data)
+        return str(p)
+    return write
+
+
+def make_onnx(nodes, inputs, outputs, initializers=(), opset=17) -> onnx.ModelProto:
+    g = onnx.helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m

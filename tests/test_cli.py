@@ -1,0 +1,107 @@
+"""The command line, run as a user runs it: a real subprocess, real files."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import EXAMPLE, ROOT, make_onnx
+
+
+def wqrc(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wqrc", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def assert_user_error(res, *needles):
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [l for l in res.stderr.strip().splitlines() if l.startswith("wqrc: error") or "Error" in l]
+    assert len(lines) == 1, res.stderr
+    for n in needles:
+        assert n in res.stderr, (n, res.stderr)
+
+
+def test_quantize_simulate_inspect_end_to_end(tmp_path):
+    q = tmp_path / "m.wqrc.npz"
+    res = wqrc("quantize", EXAMPLE, "--scheme", "po2", "--bits", "4", "--calib", "digits", "-o", str(q))
+    assert res.returncode == 0, res.stderr
+    from wqrc.data import load_dataset
+    ds = load_dataset("digits")
+    np.save(tmp_path / "x.npy", ds.x_test[:20])
+    res = wqrc("simulate", str(q), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"),
+               "--trace", str(tmp_path / "trace.npz"))
+    assert res.returncode == 0, res.stderr
+    import wqrc as api
+    qm = api.QModel.load(str(q))
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.int64 and np.array_equal(y, api.simulate(qm, qm.quantize_input(ds.x_test[:20])))
+    trace = np.load(tmp_path / "trace.npz")
+    assert len(trace.files) == len(qm.nodes)
+    res = wqrc("simulate", str(q), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "yf.npy"), "--float")
+    assert np.array_equal(np.load(tmp_path / "yf.npy"), qm.dequantize_output(y))
+    res = wqrc("inspect", str(q), "--data", "digits", "--json")
+    rep = json.loads(res.stdout)
+    assert [r["name"] for r in rep["layers"]] == ["conv1", "conv2", "conv3", "fc"]
+    assert rep["totals"]["compression_ratio"] == pytest.approx(8.0)
+    assert rep["accuracy"]["acc_Mq"] > 0.5
+    res = wqrc("inspect", EXAMPLE, "--bits", "8,6,4,4", "--calib", "digits", "--data", "digits")
+    assert res.returncode == 0 and "acc_M" in res.stdout and "CR" in res.stdout
+
+
+def test_without_calibration_warns(tmp_path):
+    res = wqrc("quantize", EXAMPLE, "-o", str(tmp_path / "q.npz"))
+    assert res.returncode == 0
+    assert "static range analysis" in res.stderr and "--calib" in res.stderr
+
+
+def test_bits_out_of_range(tmp_path):
+    out = tmp_path / "q.npz"
+    assert_user_error(wqrc("quantize", EXAMPLE, "--scheme", "po2", "--bits", "9", "-o", str(out)),
+                      "po2 bit-width 9 is out of range (2..8)")
+    assert_user_error(wqrc("quantize", EXAMPLE, "--scheme", "dfp", "--bits", "1", "-o", str(out)), "(2..16)")
+    assert_user_error(wqrc("quantize", EXAMPLE, "--act-bits", "40", "-o", str(out)), "--act-bits")
+    assert not out.exists()
+
+
+def test_per_layer_list_of_wrong_length_lists_layers(tmp_path):
+    res = wqrc("quantize", EXAMPLE, "--bits", "8,4", "-o", str(tmp_path / "q.npz"))
+    assert_user_error(res, "2 bit-widths", "4 weighted layers", "conv1, conv2, conv3, fc")
+
+
+def test_corrupt_truncated_and_unsupported_models(tmp_path):
+    data = open(EXAMPLE, "rb").read()
+    (tmp_path / "trunc.onnx").write_bytes(data[: len(data) // 2])
+    assert_user_error(wqrc("quantize", str(tmp_path / "trunc.onnx"), "-o", str(tmp_path / "q.npz")),
+                      "trunc.onnx", "not a readable ONNX model")
+    m = make_onnx([helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky")],
+                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    (tmp_path / "u.onnx").write_bytes(m.SerializeToString())
+    assert_user_error(wqrc("inspect", str(tmp_path / "u.onnx")), "node 'leaky'", "'LeakyRelu'", "supported:")
+    assert not (tmp_path / "q.npz").exists()
+
+
+def test_missing_and_mismatched_data(tmp_path):
+    assert_user_error(wqrc("inspect", EXAMPLE, "--calib", str(tmp_path / "nope.npz")), "no such data file")
+    assert_user_error(wqrc("inspect", EXAMPLE, "--calib", "imagenet"), "unknown dataset 'imagenet'")
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 1, 5, 5), np.float32), y=np.zeros(4, np.int64))
+    assert_user_error(wqrc("inspect", EXAMPLE, "--calib", str(tmp_path / "wrong.npz")), "(1, 5, 5)", "(1, 8, 8)")
+    assert_user_error(wqrc("simulate", str(tmp_path / "none.wqrc.npz"), "--input", "x.npy", "--output", "y.npy"),
+                      "no such file")
+
+
+def test_fashion_mnist_missing_says_how_to_install(tmp_path):
+    env = dict(os.environ, WQRC_FASHION_MNIST_DIR=str(tmp_path))
+    res = subprocess.run([sys.executable, "-m", "wqrc", "inspect", EXAMPLE, "--data", "fashion-mnist"],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert_user_error(res, "apt-get install dataset-fashion-mnist")
+
+
+def test_bad_option_values_are_one_line_errors():
+    res = wqrc("inspect", EXAMPLE, "--scheme", "int4")
+    assert res.returncode != 0 and "Traceback" not in res.stderr and "int4" in res.stderr
+    assert_user_error(wqrc("inspect", EXAMPLE, "--input-range", "1,0"), "--input-range")

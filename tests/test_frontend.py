@@ -1,0 +1,161 @@
+"""Frontends: what today's exporters emit loads, matches onnxruntime in float, and bad input is named."""
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+import wqrc
+from wqrc.errors import WqrcError
+from wqrc.ir.to_torch import run_float
+
+from conftest import MODELS, build, export_bytes, make_onnx, ort_run
+
+
+def _float_matches_ort(path_or_bytes, graph, shape, atol=1e-5):
+    x = np.random.default_rng(0).uniform(-1, 1, (2,) + tuple(shape)).astype(np.float32)
+    ref = ort_run(path_or_bytes, x)
+    got = run_float(graph, x)
+    if graph.notes and "Softmax" in graph.notes[0]:
+        got = torch.softmax(torch.from_numpy(got), 1).numpy()
+    np.testing.assert_allclose(got, ref, atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_exported_models_load_and_match_ort(name, dynamo, tmp_onnx):
+    m, shape = build(name)
+    data = export_bytes(m, shape, dynamo=dynamo, opset=18 if dynamo else 17)
+    g = wqrc.load_model(tmp_onnx("m.onnx", data))
+    assert not any(n.op in ("batchnorm", "identity", "softmax") for n in g.nodes)
+    _float_matches_ort(data, g, shape)
+
+
+@pytest.mark.parametrize("opset", [13, 15, 17, 20])
+def test_legacy_exporter_opsets_without_constant_folding(opset, tmp_onnx):
+    m, shape = build("residual")
+    data = export_bytes(m, shape, opset=opset, fold=False)  # keeps BatchNormalization nodes
+    assert any(n.op_type == "BatchNormalization" for n in onnx.load_from_string(data).graph.node)
+    g = wqrc.load_model(tmp_onnx("m.onnx", data))
+    assert [n.op for n in g.nodes].count("add") == 1
+    _float_matches_ort(data, g, shape)
+
+
+def test_external_data_weights(tmp_path):
+    m, shape = build("plain")
+    model = onnx.load_from_string(export_bytes(m, shape))
+    path = tmp_path / "ext.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext.bin", size_threshold=0)
+    assert (tmp_path / "ext.bin").stat().st_size > 0
+    g = wqrc.load_model(str(path))
+    _float_matches_ort(str(path), g, shape)
+
+
+def test_from_torch_and_torchscript(tmp_path):
+    m, shape = build("depthwise")
+    g1 = wqrc.from_torch(m, torch.rand((1,) + shape))
+    path = tmp_path / "m.pt"
+    torch.jit.trace(m, torch.rand((1,) + shape)).save(str(path))
+    g2 = wqrc.load_model(str(path), input_shape=shape)
+    x = np.random.default_rng(1).uniform(-1, 1, (4,) + shape).astype(np.float32)
+    with torch.no_grad():
+        ref = m(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(run_float(g1, x), ref, atol=1e-5)
+    np.testing.assert_allclose(run_float(g2, x), ref, atol=1e-5)
+    with pytest.raises(WqrcError, match="--input-shape"):
+        wqrc.load_model(str(path))
+
+
+def _inp(name="x", shape=(None, 3, 6, 6)):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shape))
+
+
+def _out(name="y"):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
+
+
+def _init(name, arr):
+    return numpy_helper.from_array(np.asarray(arr, np.float32), name)
+
+
+def test_gemm_alpha_beta_trans_and_matmul_add(tmp_onnx):
+    rng = np.random.default_rng(0)
+    w1, c1 = rng.normal(size=(4, 6)), rng.normal(size=(4,))  # transB=1: B is [out, in]
+    w2, c2 = rng.normal(size=(4, 5)), rng.normal(size=(5,))  # MatMul: [in, out]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "c1"], ["h"], name="gemm", alpha=0.5, beta=2.0, transB=1),
+        helper.make_node("Relu", ["h"], ["r"], name="relu"),
+        helper.make_node("MatMul", ["r", "w2"], ["m"], name="mm"),
+        helper.make_node("Add", ["m", "c2"], ["y"], name="bias"),
+    ]
+    model = make_onnx(nodes, [_inp(shape=(None, 6))], [_out()],
+                      [_init("w1", w1), _init("c1", c1), _init("w2", w2), _init("c2", c2)])
+    data = model.SerializeToString()
+    g = wqrc.load_model(tmp_onnx("g.onnx", data))
+    assert [n.op for n in g.nodes] == ["dense", "dense"] and g.nodes[0].attrs["clip"] == (0.0, None)
+    _float_matches_ort(data, g, (6,))
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+def test_conv_auto_pad_and_pool_ceil_mode(auto_pad, tmp_onnx):
+    w = np.random.default_rng(0).normal(size=(4, 3, 2, 2))
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", auto_pad=auto_pad, strides=[2, 2]),
+        helper.make_node("Clip", ["c", "lo", "hi"], ["r"], name="relu6"),
+        helper.make_node("MaxPool", ["r"], ["y"], name="pool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
+    ]
+    model = make_onnx(nodes, [_inp(shape=(None, 3, 7, 7))], [_out()],
+                      [_init("w", w), _init("lo", 0.0), _init("hi", 6.0)])
+    data = model.SerializeToString()
+    g = wqrc.load_model(tmp_onnx("p.onnx", data))
+    _float_matches_ort(data, g, (3, 7, 7))
+
+
+def test_reducemean_without_keepdims_becomes_gap_and_flatten(tmp_onnx):
+    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="mean", keepdims=0)]
+    model = make_onnx(nodes, [_inp()], [_out()], [numpy_helper.from_array(np.array([2, 3], np.int64), "axes")],
+                      opset=18)
+    data = model.SerializeToString()
+    g = wqrc.load_model(tmp_onnx("r.onnx", data))
+    assert [n.op for n in g.nodes] == ["global_avgpool", "flatten"]
+    _float_matches_ort(data, g, (3, 6, 6))
+
+
+def test_unsupported_op_names_node_and_lists_supported(tmp_onnx):
+    nodes = [helper.make_node("Sigmoid", ["x"], ["y"], name="squash")]
+    path = tmp_onnx("s.onnx", make_onnx(nodes, [_inp()], [_out()]).SerializeToString())
+    with pytest.raises(WqrcError, match=r"node 'squash': op type 'Sigmoid' is not supported.*supported: .*Conv"):
+        wqrc.load_model(path)
+
+
+def test_dynamic_non_batch_dim_is_an_error(tmp_onnx):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    path = tmp_onnx("d.onnx", make_onnx(nodes, [_inp(shape=("n", 3, "h", 6))], [_out()]).SerializeToString())
+    with pytest.raises(WqrcError, match="dynamic dimension 2"):
+        wqrc.load_model(path)
+
+
+def test_corrupt_and_truncated_files(tmp_onnx, tmp_path):
+    m, shape = build("plain")
+    data = export_bytes(m, shape)
+    with pytest.raises(WqrcError, match="not a readable ONNX model"):
+        wqrc.load_model(tmp_onnx("t.onnx", data[: len(data) // 3]))
+    with pytest.raises(WqrcError, match="not a readable ONNX model"):
+        wqrc.load_model(tmp_onnx("c.onnx", b"\x00garbage" * 50))
+    with pytest.raises(WqrcError, match="no such file"):
+        wqrc.load_model(str(tmp_path / "missing.onnx"))
+
+
+def test_reshape_that_does_not_flatten_is_rejected(tmp_onnx):
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["y"], name="shuffle")]
+    model = make_onnx(nodes, [_inp()], [_out()], [numpy_helper.from_array(np.array([-1, 9, 12], np.int64), "s")])
+    with pytest.raises(WqrcError, match="node 'shuffle'.*only flattening"):
+        wqrc.load_model(tmp_onnx("r.onnx", model.SerializeToString()))
+
+
+def test_softmax_in_the_middle_is_rejected(tmp_onnx):
+    nodes = [helper.make_node("Softmax", ["x"], ["s"], name="sm", axis=1),
+             helper.make_node("Relu", ["s"], ["y"], name="r")]
+    with pytest.raises(WqrcError, match="only a trailing softmax"):
+        wqrc.load_model(tmp_onnx("s.onnx", make_onnx(nodes, [_inp()], [_out()]).SerializeToString()))

@@ -1,0 +1,141 @@
+"""SPEC §1: levels, rounding, encodings and exponent rules against hand-computed values."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from wqrc.errors import WqrcError
+from wqrc.quant.exponent import choose_n1, n1_paper
+from wqrc.quant.plan import LayerSpec
+from wqrc.quant.quantize import quantize_weights
+from wqrc.quant.schemes import DFP, Po2
+
+
+def test_dfp_b3_levels_from_spec():
+    assert DFP.levels(0, 3).tolist() == [-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75]
+
+
+@pytest.mark.parametrize("b", range(2, 17))
+def test_dfp_level_count_and_step(b):
+    lv = DFP.levels(3, b)
+    assert len(lv) == 2 ** b - 1  # symmetric, -2**(b-1) never produced
+    assert np.allclose(np.diff(lv), 2.0 ** (3 - (b - 1)))
+    assert lv.max() == 2.0 ** 3 - 2.0 ** (3 - (b - 1))
+
+
+def test_po2_b4_has_15_levels_7_magnitudes():
+    lv = Po2.levels(0, 4)
+    assert len(lv) == 15
+    assert sorted(set(np.abs(lv[lv != 0]))) == [2.0 ** -k for k in range(6, -1, -1)]
+
+
+@pytest.mark.parametrize("b", range(2, 9))
+def test_po2_level_count(b):
+    assert len(Po2.levels(-1, b)) == 2 ** b - 1
+    assert Po2.exponent(-1, b) == -1 - (2 ** (b - 1) - 1) + 1
+
+
+def test_po2_ternary():
+    assert Po2.levels(-2, 2).tolist() == [-0.25, 0.0, 0.25]
+    # 0.125 is the midpoint between 0 and 0.25: ties go to the larger magnitude
+    assert Po2.multipliers(np.array([0.1249, 0.125, -0.125, 0.3, 9.0]), -2, 2).tolist() == [0, 1, -1, 1, 1]
+
+
+def test_po2_rounding_ties_and_clipping():
+    # n1 = 0, b = 4: magnitudes 2**-6 .. 1 at scale n2 = -6
+    w = np.array([0.75, 0.7499, 1.5, 3.0, 0.09375, 0.0937, 2.0 ** -7, 2.0 ** -7 * 0.999, -0.375, 0.0, -0.0])
+    got = Po2.multipliers(w, 0, 4) * 2.0 ** -6
+    want = [1.0, 0.5, 1.0, 1.0, 0.125, 0.0625, 2.0 ** -6, 0.0, -0.5, 0.0, 0.0]
+    assert got.tolist() == want
+
+
+def test_dfp_rounding_is_half_away_from_zero_and_clips():
+    # b = 3, n1 = 0: step 0.25, K = 3
+    w = np.array([0.125, -0.125, 0.375, -0.375, 0.1249, 5.0, -5.0])
+    assert DFP.multipliers(w, 0, 3).tolist() == [1, -1, 2, -2, 0, 3, -3]
+
+
+@pytest.mark.parametrize("b", range(2, 17))
+def test_dfp_encode_roundtrip(b):
+    k = np.arange(-DFP.kmax(b), DFP.kmax(b) + 1)
+    codes = DFP.encode(k, b)
+    assert codes.max() < 2 ** b
+    assert DFP.decode(codes, b).tolist() == k.tolist()
+    assert (1 << (b - 1)) not in codes.tolist()  # the code -2**(b-1) never appears
+
+
+@pytest.mark.parametrize("b", range(2, 9))
+def test_po2_encode_roundtrip(b):
+    w = Po2.levels(2, b)
+    codes = Po2.encode(w, 2, b)
+    assert len(set(codes.tolist())) == len(w)
+    assert (1 << (b - 1)) not in codes.tolist()  # "sign 1, m 0" never produced
+    mult = Po2.decode(codes, b)
+    assert [float(m) * 2.0 ** Po2.exponent(2, b) for m in mult] == w.tolist()
+    # sign bit is the MSB, 1 = negative
+    assert all((c >> (b - 1)) == (v < 0) for c, v in zip(codes.tolist(), w.tolist()))
+
+
+def test_paper_exponent_rule():
+    assert n1_paper(0.75) == 0 and n1_paper(0.7499) == -1 and n1_paper(1.4999) == 0 and n1_paper(1.5) == 1
+
+
+@pytest.mark.parametrize("sch,b", [(DFP, 3), (DFP, 8), (Po2, 3), (Po2, 5)])
+def test_max_rule_is_smallest_exponent_without_clipping(sch, b):
+    rng = np.random.default_rng(b)
+    w = rng.normal(size=200) * 0.3
+    s = np.abs(w).max()
+    n1 = choose_n1(w, sch, b, "max")
+    assert sch.max_level(n1, b) >= s > sch.max_level(n1 - 1, b)
+
+
+@pytest.mark.parametrize("sch,b", [(DFP, 2), (DFP, 4), (DFP, 8), (Po2, 2), (Po2, 4)])
+def test_mse_rule_is_no_worse_than_paper_or_max(sch, b):
+    rng = np.random.default_rng(b)
+    w = rng.laplace(size=500) * 0.1
+
+    def sse(n1):
+        return np.sum((w - sch.multipliers(w, n1, b).astype(float) * 2.0 ** sch.exponent(n1, b)) ** 2)
+
+    best = sse(choose_n1(w, sch, b, "mse"))
+    assert best <= sse(choose_n1(w, sch, b, "paper")) and best <= sse(choose_n1(w, sch, b, "max"))
+
+
+def test_all_zero_weights_give_zero_codes_and_exponent_zero():
+    for scheme, b in (("dfp", 5), ("po2", 4)):
+        n1, exp, codes = quantize_weights("z", np.zeros((3, 4)), LayerSpec(scheme, b), "paper")
+        assert exp == 0 and not codes.any()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_rejected_naming_layer(bad):
+    w = np.ones((2, 2))
+    w[1, 0] = bad
+    with pytest.raises(WqrcError, match="layer 'conv7'"):
+        quantize_weights("conv7", w, LayerSpec("dfp", 8), "paper")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-4, 4, allow_nan=False, width=32), min_size=1, max_size=40),
+       st.integers(2, 8), st.sampled_from(["paper", "max", "mse"]))
+def test_po2_picks_a_nearest_level(ws, b, rule):
+    w = np.array(ws, np.float64)
+    if not np.abs(w).max():
+        return
+    n1 = choose_n1(w, Po2, b, rule)
+    lv = Po2.levels(n1, b)
+    got = np.array([float(m) for m in Po2.multipliers(w, n1, b)]) * 2.0 ** Po2.exponent(n1, b)
+    dist = np.abs(w[:, None] - lv[None, :]).min(axis=1)
+    assert np.all(np.abs(w - got) <= dist + 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-4, 4, allow_nan=False, width=32), min_size=1, max_size=40), st.integers(2, 16))
+def test_dfp_picks_a_nearest_level(ws, b):
+    w = np.array(ws, np.float64)
+    if not np.abs(w).max():
+        return
+    n1 = choose_n1(w, DFP, b, "max")
+    lv = DFP.levels(n1, b)
+    got = DFP.multipliers(w, n1, b) * 2.0 ** DFP.exponent(n1, b)
+    dist = np.abs(w[:, None] - lv[None, :]).min(axis=1)
+    assert np.all(np.abs(w - got) <= dist + 1e-12)

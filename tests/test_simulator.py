@@ -1,0 +1,159 @@
+"""The simulator against onnxruntime (float) and against its own exact integer paths."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import wqrc
+from wqrc.ir.graph import Graph, Node, infer_shapes
+from wqrc.ir.to_torch import run_float
+from wqrc.quant.arith import avgpool_divisor, rshift_round
+from wqrc.quant.qmodel import QModel
+
+from conftest import MODELS, build, export_bytes, ort_run
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_16bit_activations_8bit_dfp_agree_with_onnxruntime(name, tmp_onnx):
+    """Error stays within what the formats allow: a few output LSBs of activation rounding on
+    top of 8-bit weight rounding, which we bound by rerunning ORT-equivalent float math with
+    the dequantized weights."""
+    m, shape = build(name)
+    data = export_bytes(m, shape)
+    g = wqrc.load_model(tmp_onnx("m.onnx", data))
+    rng = np.random.default_rng(0)
+    calib = rng.uniform(-1, 1, (256,) + shape).astype(np.float32)
+    x = rng.uniform(-1, 1, (64,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=calib)
+    ref = ort_run(data, x)
+    got = wqrc.simulate_float(qm, x)
+    if "residual" == name:  # the ONNX ends in softmax, the integer graph in logits
+        got = np.exp(got - got.max(1, keepdims=True))
+        got /= got.sum(1, keepdims=True)
+    scale = np.abs(ref).max()
+    assert np.abs(got - ref).max() <= 0.03 * scale, (np.abs(got - ref).max(), scale)
+
+    # With the quantized weights in float, only activation rounding is left: a few LSBs.
+    gq = g.copy()
+    for n in gq.weighted_nodes():
+        layer = qm.layers[n.name]
+        n.params["weight"] = layer.dequantized().astype(np.float32)
+        fx = qm.formats[n.inputs[0]].frac
+        n.params["bias"] = (np.array(layer.bias, np.float64) * 2.0 ** (fx + layer.exponent)).astype(np.float32)
+    fq = run_float(gq, x)
+    lsb = 2.0 ** qm.output_format.frac
+    got_logits = wqrc.simulate_float(qm, x)
+    assert np.abs(got_logits - fq).max() <= max(64 * lsb, 1e-3 * np.abs(fq).max())
+
+
+def test_trace_returns_every_tensor_and_ends_in_the_output():
+    m, shape = build("residual")
+    import torch
+    g = wqrc.from_torch(m, torch.rand((1,) + shape))
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=np.random.rand(32, *shape).astype(np.float32))
+    xq = qm.quantize_input(np.random.rand(5, *shape))
+    env = wqrc.simulate(qm, xq, trace=True)
+    assert set(env) == {qm.input} | {n.output for n in qm.nodes}
+    for n in qm.nodes:
+        f = qm.formats[n.output]
+        assert env[n.output].dtype == np.int64 and f.qmin <= env[n.output].min() and env[n.output].max() <= f.qmax
+    assert np.array_equal(env[qm.output], wqrc.simulate(qm, xq))
+
+
+def test_save_load_roundtrip_is_bit_identical(tmp_path):
+    m, shape = build("depthwise")
+    import torch
+    g = wqrc.from_torch(m, torch.rand((1,) + shape))
+    qm = wqrc.quantize(g, scheme="po2", bits=8, act_bits=16)  # 8-bit Po2: >64-bit accumulators
+    p1, p2 = tmp_path / "a.wqrc.npz", tmp_path / "b.wqrc.npz"
+    qm.save(str(p1))
+    qm2 = QModel.load(str(p1))
+    qm2.save(str(p2))
+    assert p1.read_bytes() == p2.read_bytes()
+    xq = qm.quantize_input(np.random.default_rng(0).uniform(-1, 1, (6,) + shape))
+    assert np.array_equal(wqrc.simulate(qm, xq), wqrc.simulate(qm2, xq))
+    assert any(l.acc_bits > 64 for l in qm.layers.values())
+
+
+def test_avgpool_divisor_matches_spec():
+    assert avgpool_divisor(4) == (1, 2)
+    assert avgpool_divisor(9) == (round(2 ** 20 / 9), 20)
+    assert avgpool_divisor(49) == (round(2 ** 22 / 49), 22)
+    assert rshift_round(np.array([-3, -2, -1, 1, 2, 3]), 1).tolist() == [-1, -1, 0, 1, 1, 2]
+    assert rshift_round(np.array([5]), -2).tolist() == [20]
+
+
+# --- fast paths vs exact paths on random models --------------------------------------------
+
+def _random_graph(rng, kind: str, c: int) -> Graph:
+    """A small conv/dense graph exercising groups, pads, pools, add, concat, clamps."""
+    def conv(name, inp, out, cin, cout, k, group=1, stride=1, pad=1, dil=1, clip=(0.0, None)):
+        w = rng.normal(size=(cout, cin // group, k, k)).astype(np.float32) * 0.4
+        return Node("conv", name, [inp], out, dict(strides=(stride, stride), pads=(pad,) * 4,
+                                                   dilations=(dil, dil), group=group, clip=clip),
+                    dict(weight=w, bias=rng.normal(size=cout).astype(np.float32) * 0.2))
+    nodes = [conv("c1", "x", "t1", c, 6, 3, clip=None)]
+    if kind == "dw":
+        nodes += [conv("dw", "t1", "t2", 6, 6, 3, group=6, stride=2),
+                  conv("g", "t2", "t3", 6, 6, 3, group=3, pad=2, dil=2, clip=(0.0, 6.0)),
+                  Node("avgpool", "ap", ["t3"], "t4", dict(kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1),
+                                                           count_include_pad=0))]
+    else:
+        nodes += [conv("c2", "t1", "t2", 6, 6, 3, clip=None),
+                  Node("add", "res", ["t1", "t2"], "t3", dict(clip=(0.0, None))),
+                  Node("concat", "cat", ["t3", "t1"], "t4", {}),
+                  Node("maxpool", "mp", ["t4"], "t5", dict(kernel=(2, 2), strides=(2, 2), pads=(0, 0, 0, 0)))]
+    last = nodes[-1].output
+    nodes += [Node("global_avgpool", "gap", [last], "g", {}), Node("flatten", "fl", ["g"], "f", {})]
+    feat = 6 if kind == "dw" else 12
+    nodes.append(Node("dense", "fc", ["f"], "y", dict(clip=None),
+                      dict(weight=rng.normal(size=(5, feat)).astype(np.float32),
+                           bias=rng.normal(size=5).astype(np.float32))))
+    return infer_shapes(Graph(nodes, "x", (c, 7, 7), "y"))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 31), kind=st.sampled_from(["dw", "res"]),
+       scheme_bits=st.sampled_from([("dfp", 2), ("dfp", 4), ("dfp", 8), ("dfp", 12), ("dfp", 16),
+                                    ("po2", 2), ("po2", 3), ("po2", 5), ("po2", 6), ("po2", 7), ("po2", 8)]),
+       act_bits=st.sampled_from([2, 4, 8, 12, 16, 24, 32]), rule=st.sampled_from(["paper", "max", "mse"]),
+       edge=st.sampled_from(["max", "min", "alternate", "random"]))
+def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, rule, edge):
+    rng = np.random.default_rng(seed)
+    g = _random_graph(rng, kind, 2)
+    scheme, bits = scheme_bits
+    calib = rng.uniform(-1, 1, (16, 2, 7, 7)).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act_bits, exponent=rule, calib=calib)
+    f = qm.input_format
+    shape = (4, 2, 7, 7)
+    if edge == "max":
+        xq = np.full(shape, f.qmax)
+    elif edge == "min":
+        xq = np.full(shape, f.qmin)
+    elif edge == "alternate":
+        xq = np.where(np.indices(shape).sum(0) % 2 == 0, f.qmax, f.qmin)
+    else:
+        xq = rng.integers(f.qmin, f.qmax + 1, shape)
+    fast = wqrc.simulate(qm, xq, trace=True)
+    exact = wqrc.simulate(qm, xq, trace=True, path="object")
+    for t in exact:
+        assert np.array_equal(fast[t], exact[t]), t
+    if all(l.acc_bits <= 64 for l in qm.layers.values()):
+        i64 = wqrc.simulate(qm, xq, trace=True, path="int64")
+        for t in exact:
+            assert np.array_equal(i64[t], exact[t]), t
+
+
+def test_digits_8bit_dfp_loses_at_most_one_point(capsys):
+    from conftest import EXAMPLE
+    from wqrc.data import accuracy, load_dataset
+
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=ds.x_train[:512])
+    acc_f = accuracy(run_float(g, ds.x_test), ds.y_test)
+    acc_q = accuracy(wqrc.simulate_float(qm, ds.x_test), ds.y_test)
+    with capsys.disabled():
+        print(f"\ndigits test split: float {acc_f:.2%}, 8-bit DFP direct (8-bit activations) {acc_q:.2%}, "
+              f"delta {acc_q - acc_f:+.2%}")
+    assert acc_f > 0.9
+    assert acc_q >= acc_f - 0.01
