@@ -8,6 +8,7 @@ from wqrc.ir.graph import Graph, Node, infer_shapes
 from wqrc.ir.to_torch import run_float
 from wqrc.quant.arith import avgpool_divisor, rshift_round
 from wqrc.quant.qmodel import QModel
+from wqrc.sim import fast as fast_exec, ort_exec
 
 from conftest import MODELS, build, export_bytes, ort_run
 
@@ -111,11 +112,11 @@ def _random_graph(rng, kind: str, c: int) -> Graph:
     return infer_shapes(Graph(nodes, "x", (c, 7, 7), "y"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2 ** 31), kind=st.sampled_from(["dw", "res"]),
        scheme_bits=st.sampled_from([("dfp", 2), ("dfp", 4), ("dfp", 8), ("dfp", 12), ("dfp", 16),
                                     ("po2", 2), ("po2", 3), ("po2", 5), ("po2", 6), ("po2", 7), ("po2", 8)]),
-       act_bits=st.sampled_from([2, 4, 8, 12, 16, 24, 32]), rule=st.sampled_from(["paper", "max", "mse"]),
+       act_bits=st.sampled_from([2, 4, 6, 8, 8, 10, 12, 16, 24, 32]), rule=st.sampled_from(["paper", "max", "mse"]),
        edge=st.sampled_from(["max", "min", "alternate", "random"]))
 def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, rule, edge):
     rng = np.random.default_rng(seed)
@@ -137,6 +138,14 @@ def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, 
     exact = wqrc.simulate(qm, xq, trace=True, path="object")
     for t in exact:
         assert np.array_equal(fast[t], exact[t]), t
+    # whole-model executors (onnxruntime lowering, torch) where they can prove exactness
+    assert np.array_equal(wqrc.simulate(qm, xq), exact[qm.output])
+    if ort_exec.lower(qm) is not None:
+        assert np.array_equal(wqrc.simulate(qm, xq, path="ort"), exact[qm.output])
+    if fast_exec.eligible(qm):
+        trace_t = wqrc.simulate(qm, xq, path="torch", trace=True)
+        for t in exact:
+            assert np.array_equal(trace_t[t], exact[t]), t
     if all(l.acc_bits <= 64 for l in qm.layers.values()):
         i64 = wqrc.simulate(qm, xq, trace=True, path="int64")
         for t in exact:
@@ -157,3 +166,21 @@ def test_digits_8bit_dfp_loses_at_most_one_point(capsys):
               f"delta {acc_q - acc_f:+.2%}")
     assert acc_f > 0.9
     assert acc_q >= acc_f - 0.01
+
+
+def test_every_executor_is_used_and_exact_on_the_example():
+    """The digits example at 8/8 bits goes through onnxruntime, at 16-bit activations through
+    torch, 16-bit weights at 32 through NumPy int64; all agree with the Python-integer reference."""
+    from conftest import EXAMPLE
+    from wqrc.data import load_dataset
+
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    for bits, act, expect in ((8, 8, "ort"), (4, 16, "torch"), (16, 32, "numpy")):
+        qm = wqrc.quantize(g, scheme="dfp", bits=bits, act_bits=act, calib=ds.x_train[:256])
+        assert (ort_exec.lower(qm) is not None) == (expect == "ort")
+        assert fast_exec.eligible(qm) == (expect in ("ort", "torch"))
+        xq = qm.quantize_input(ds.x_test)
+        xq[:3] = qm.input_format.qmax  # edges of the input format
+        xq[3:6] = qm.input_format.qmin
+        assert np.array_equal(wqrc.simulate(qm, xq), wqrc.simulate(qm, xq, path="object"))

@@ -102,6 +102,8 @@ class QModel:
     output: str
     notes: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    # executors the simulator built for this model; a QModel is not changed once built
+    runtime_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def input_format(self) -> TensorFormat:

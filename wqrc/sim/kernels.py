@@ -103,19 +103,26 @@ def dense(x: np.ndarray, mult: np.ndarray, bias: np.ndarray, bound: int, path: s
 
 
 def maxpool(x: np.ndarray, attrs: dict, fmt: TensorFormat) -> np.ndarray:
+    kernel, strides = attrs["kernel"], attrs["strides"]
+    dil = attrs.get("dilations", (1, 1))
+    win = _windows(x, kernel, strides, maxpool_pads(x.shape, attrs), dil, fmt.qmin - 1)
+    return win.max(axis=(4, 5))
+
+
+def maxpool_pads(shape, attrs: dict) -> list[int]:
+    """Explicit pads; with ceil_mode the bottom/right grow so partial windows exist
+    (the padding value never wins the max)."""
     kernel, strides, pads = attrs["kernel"], attrs["strides"], list(attrs["pads"])
     dil = attrs.get("dilations", (1, 1))
     if attrs.get("ceil_mode"):
-        # extend bottom/right so partial windows exist; the padding never wins the max
         for axis, (k, s, d) in enumerate(zip(kernel, strides, dil)):
-            size = x.shape[2 + axis] + pads[axis] + pads[axis + 2]
+            size = shape[2 + axis] + pads[axis] + pads[axis + 2]
             span = size - d * (k - 1) - 1
             out = -(-span // s) + 1
-            if (out - 1) * s >= x.shape[2 + axis] + pads[axis]:
+            if (out - 1) * s >= shape[2 + axis] + pads[axis]:
                 out -= 1
             pads[axis + 2] += max(0, (out - 1) * s + d * (k - 1) + 1 - size)
-    win = _windows(x, kernel, strides, pads, dil, fmt.qmin - 1)
-    return win.max(axis=(4, 5))
+    return pads
 
 
 def avgpool(x: np.ndarray, attrs: dict, fmt: TensorFormat) -> np.ndarray:

@@ -5,7 +5,7 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.quant.qmodel import QModel
-from wqrc.sim import kernels as K
+from wqrc.sim import fast, kernels as K, ort_exec
 
 
 def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
@@ -29,10 +29,35 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
 
     Returns the integer output, or with ``trace`` a dict of every tensor's
     integer values (input included), in graph order, for locating the first
-    layer where an accelerator diverges. ``path`` forces the accumulation
-    dtype (tests compare the fast paths against ``int64``/``object``).
+    layer where an accelerator diverges. ``path="auto"`` uses, where the
+    bounds prove it exact, onnxruntime on a float32 lowering
+    (:mod:`wqrc.sim.ort_exec`, not for traces), else the torch executor of
+    :mod:`wqrc.sim.fast` (``"ort"`` and ``"torch"`` force one), else
+    the NumPy kernels with the cheapest exact dtype; ``"float32"``,
+    ``"float64"``, ``"int64"`` or ``"object"`` force the NumPy kernels with
+    that dtype (the tests compare every path element for element).
     """
     x = _check_input(qm, x)
+    if path in ("auto", "ort") and not trace:
+        if "ort" not in qm.runtime_cache:
+            lowered = ort_exec.lower(qm)
+            qm.runtime_cache["ort"] = None if lowered is None else ort_exec.OrtExecutor(lowered)
+        run = qm.runtime_cache["ort"]
+        if run is not None:
+            if len(x) <= batch:
+                return run(x)
+            return np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
+        if path == "ort":
+            raise WqrcError("this model is not provably exact in float32; use path='auto'")
+    if path in ("auto", "torch") and fast.eligible(qm):
+        if qm.runtime_cache.get("torch") is None:
+            qm.runtime_cache["torch"] = fast.FastExecutor(qm)
+        run = qm.runtime_cache["torch"]
+        if trace or len(x) <= batch:
+            return run(x, trace=trace)
+        return np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
+    if path == "torch":
+        raise WqrcError("the fast executor cannot prove this model exact; use path='auto'")
     if len(x) > batch and not trace:
         return np.concatenate([simulate(qm, x[i:i + batch], path=path, batch=batch)
                                for i in range(0, len(x), batch)])

@@ -1,0 +1,182 @@
+"""A faster executor of the same integer semantics, in torch floats.
+
+Integers of up to 24 bits are exact in float32 and of up to 53 bits in
+float64, and so are their sums, floors and power-of-two scalings. When a
+model's bounds prove that every value (accumulators with bias, rounding
+offsets, pooled sums) stays inside those limits, this executor runs it with
+oneDNN's direct convolution instead of NumPy's im2col, several times faster.
+It is an optimisation of :mod:`wqrc.sim.kernels`, not a second contract: the
+tests assert that both give the same integers, element for element, and
+:func:`eligible` sends anything it cannot prove exact to the NumPy kernels.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.qmodel import QModel
+from wqrc.sim.kernels import maxpool_pads
+
+F32_EXACT, F64_EXACT = 2 ** 24, 2 ** 53
+
+
+def _layer_ok(qm: QModel, layer) -> bool:
+    """Exact in float64, and 2**-shift times every multiplier stays a normal float32
+    (|shift| <= 60 keeps clear of float32's 2**-126 .. 2**127 exponent range)."""
+    half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
+    return layer.acc_bound + half < F64_EXACT and -20 < layer.shift <= 60
+
+
+def eligible(qm: QModel) -> bool:
+    """True when every step of the model is provably exact in float64 storage."""
+    if any(f.bits > 32 for f in qm.formats.values()):
+        return False
+    if not all(_layer_ok(qm, l) for l in qm.layers.values()):
+        return False
+    for n in qm.nodes:
+        if n.op in ("add", "concat") and any(abs(s) > 20 for s in n.attrs["shifts"]):
+            return False
+    return True
+
+
+def _round_shift(v: torch.Tensor, s: int) -> torch.Tensor:
+    """rshift_round on exact float integers: floor((v + 2**(s-1)) / 2**s), or v * 2**-s."""
+    if s > 0:
+        return torch.floor((v + float(1 << (s - 1))) * (2.0 ** -s))
+    return v * float(1 << -s)
+
+
+def _clamp(v, lo, hi):
+    return torch.clamp(v, min=None if lo is None else float(lo), max=None if hi is None else float(hi))
+
+
+def _saturate_clip(v, fmt, qclip):
+    v = torch.clamp(v, float(fmt.qmin), float(fmt.qmax))
+    if qclip:
+        v = _clamp(v, *qclip)
+    return v
+
+
+def _divide(total: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
+    out = torch.empty_like(total)
+    for n in np.unique(counts):
+        r, s = avgpool_divisor(int(n))
+        mask = torch.from_numpy(counts == n)
+        out[..., mask] = _round_shift(total[..., mask] * float(r), s)
+    return out
+
+
+def _bounds(fmt, qclip) -> tuple[float, float]:
+    """Saturation and the fused clamp as one [lo, hi] (clamping twice = clamping to the overlap)."""
+    lo, hi = fmt.qmin, fmt.qmax
+    if qclip:
+        if qclip[0] is not None:
+            lo = max(lo, qclip[0])
+        if qclip[1] is not None:
+            hi = min(hi, qclip[1])
+        lo = min(lo, hi)
+    return float(lo), float(hi)
+
+
+class _Layer:
+    """A conv/dense layer prepared so requantization is conv(+bias+half) -> scale -> floor -> clamp."""
+
+    def __init__(self, qm: QModel, node, layer, storage):
+        half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
+        exact32 = storage == torch.float32 and layer.acc_bound + half < F32_EXACT
+        self.dtype = torch.float32 if exact32 else torch.float64
+        # Scaling by 2**-shift is exact in binary floating point (only the exponent
+        # moves), so it is folded into weights and bias and the conv yields acc * 2**-sh.
+        scale = 2.0 ** (-layer.shift)
+        self.weight = torch.from_numpy(np.asarray(layer.multipliers, np.float64) * scale).to(self.dtype)
+        self.bias = torch.tensor([float(b + half) * scale for b in layer.bias], dtype=self.dtype)
+        self.scale = 1.0
+        if not (torch.isfinite(self.weight).all() and torch.finfo(self.dtype).tiny <= scale):
+            raise ValueError("scale out of the float range")
+        self.floor = layer.shift > 0
+        self.lo, self.hi = _bounds(qm.formats[node.output], node.attrs.get("qclip"))
+        a = node.attrs
+        if node.op == "conv":
+            pt, pl, pb, pr = a["pads"]
+            self.sym = (pt, pl) if (pt, pl) == (pb, pr) else None
+            self.pads = (pl, pr, pt, pb)
+            self.stride, self.dil, self.group = tuple(a["strides"]), tuple(a["dilations"]), a["group"]
+
+    def conv(self, x):
+        x = x.to(self.dtype)
+        if self.sym is not None:
+            acc = F.conv2d(x, self.weight, self.bias, self.stride, self.sym, self.dil, self.group)
+        else:
+            acc = F.conv2d(F.pad(x, self.pads), self.weight, self.bias, self.stride, 0, self.dil, self.group)
+        return self.finish(acc)
+
+    def dense(self, x):
+        return self.finish(F.linear(x.to(self.dtype), self.weight, self.bias))
+
+    def finish(self, acc):
+        if self.scale != 1.0:
+            acc.mul_(self.scale)
+        if self.floor:
+            acc.floor_()
+        return acc.clamp_(self.lo, self.hi)
+
+
+class FastExecutor:
+    """Prepared once per model (weights converted), then called per batch."""
+
+    def __init__(self, qm: QModel):
+        self.qm = qm
+        self.storage = torch.float32 if all(f.bits <= 24 for f in qm.formats.values()) else torch.float64
+        self.layers = {node.name: _Layer(qm, node, layer, self.storage) for node, layer in qm.weighted()}
+
+    @torch.no_grad()
+    def __call__(self, x: np.ndarray, trace: bool = False):
+        qm = self.qm
+        env = {qm.input: torch.from_numpy(np.asarray(x)).to(self.storage)}
+        for node in qm.nodes:
+            ins = [env[t] for t in node.inputs]
+            a, fmt = node.attrs, qm.formats[node.output]
+            if node.op == "conv":
+                y = self.layers[node.name].conv(ins[0])
+            elif node.op == "dense":
+                y = self.layers[node.name].dense(ins[0])
+            elif node.op == "maxpool":
+                pt, pl, pb, pr = maxpool_pads(tuple(ins[0].shape), a)
+                xin = F.pad(ins[0], (pl, pr, pt, pb), value=float(fmt.qmin - 1)) if (pt, pl, pb, pr) != (0,) * 4 \
+                    else ins[0]
+                y = F.max_pool2d(xin, tuple(a["kernel"]), tuple(a["strides"]),
+                                 dilation=tuple(a.get("dilations", (1, 1))))
+            elif node.op == "avgpool":
+                pt, pl, pb, pr = a["pads"]
+                kh, kw = a["kernel"]
+                xin = F.pad(ins[0].double(), (pl, pr, pt, pb))
+                total = F.avg_pool2d(xin, (kh, kw), tuple(a["strides"]), divisor_override=1)
+                if a.get("count_include_pad") or not any(a["pads"]):
+                    counts = np.full(tuple(total.shape[2:]), kh * kw)
+                else:
+                    ones = F.pad(torch.ones((1, 1) + tuple(ins[0].shape[2:]), dtype=torch.float64), (pl, pr, pt, pb))
+                    counts = F.avg_pool2d(ones, (kh, kw), tuple(a["strides"]), divisor_override=1)[0, 0]
+                    counts = counts.numpy().astype(np.int64)
+                y = _saturate_clip(_divide(total, counts), fmt, None).to(self.storage)
+            elif node.op == "global_avgpool":
+                r, s = avgpool_divisor(ins[0].shape[2] * ins[0].shape[3])
+                total = ins[0].double().sum(dim=(2, 3), keepdim=True) * float(r)
+                y = _saturate_clip(_round_shift(total, s), fmt, None).to(self.storage)
+            elif node.op == "flatten":
+                y = ins[0].reshape(ins[0].shape[0], -1)
+            elif node.op == "add":
+                y = sum(_round_shift(t.double(), s) for t, s in zip(ins, a["shifts"]))
+                y = _saturate_clip(y, fmt, a.get("qclip")).to(self.storage)
+            elif node.op == "concat":
+                y = torch.cat([_saturate_clip(_round_shift(t.double(), s), fmt, None) for t, s in zip(ins, a["shifts"])],
+                              1).to(self.storage)
+            elif node.op in ("relu", "clip"):
+                y = _clamp(ins[0], *a["qclip"])
+            else:
+                raise NotImplementedError(node.op)
+            env[node.output] = y
+        if trace:
+            return {k: v.numpy().astype(np.int64) for k, v in env.items()}
+        return env[qm.output].numpy().astype(np.int64)

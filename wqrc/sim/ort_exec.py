@@ -1,0 +1,173 @@
+"""The integer graph lowered to a float32 ONNX graph and run by onnxruntime.
+
+Same argument as :mod:`wqrc.sim.fast`: an integer below 2**24 is exact in
+float32, and so are sums of such integers, floors, clamps and power-of-two
+scalings. Each conv/dense becomes ``Conv(x, W * 2**-sh, (b + half) * 2**-sh)
+-> Floor -> Clip``, which is SPEC §3's ``sat(rshift_round(acc, sh))`` exactly
+when the accumulator bound (plus the rounding half) stays below 2**24.
+Pooled sums are multiplied by the divisor constant in float64, where they stay
+exact. :func:`lower` returns None when any step is not provably exact; the
+caller then uses the torch executor or the NumPy kernels.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.qmodel import QModel
+from wqrc.sim.fast import _bounds
+
+EXACT = 2 ** 24
+
+
+class _Builder:
+    def __init__(self):
+        self.nodes, self.inits, self.k = [], [], 0
+
+    def name(self, base: str) -> str:
+        self.k += 1
+        return f"{base}__{self.k}"
+
+    def const(self, value, dtype=np.float32) -> str:
+        n = self.name("c")
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), n))
+        return n
+
+    def op(self, op_type: str, inputs: list[str], **attrs) -> str:
+        out = self.name(op_type)
+        self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
+        return out
+
+    def clip(self, x: str, lo: float, hi: float, dtype=np.float32) -> str:
+        return self.op("Clip", [x, self.const(lo, dtype), self.const(hi, dtype)])
+
+    def round_shift(self, x: str, s: int, dtype=np.float32) -> str:
+        if s > 0:
+            x = self.op("Add", [x, self.const(float(1 << (s - 1)), dtype)])
+            return self.op("Floor", [self.op("Mul", [x, self.const(2.0 ** -s, dtype)])])
+        if s < 0:
+            return self.op("Mul", [x, self.const(float(1 << -s), dtype)])
+        return x
+
+
+def _divide(b: _Builder, total: str, counts: np.ndarray, fmt) -> str:
+    """rshift_round(total * R, S) per position, in float64 (exact: |total * R| < 2**53)."""
+    r = np.zeros(counts.shape)
+    half = np.zeros(counts.shape)
+    scale = np.zeros(counts.shape)
+    for n in np.unique(counts):
+        rn, sn = avgpool_divisor(int(n))
+        m = counts == n
+        r[m], half[m], scale[m] = rn, (1 << (sn - 1)) if sn > 0 else 0, 2.0 ** -sn
+    t = b.op("Cast", [total], to=TensorProto.DOUBLE)
+    t = b.op("Mul", [t, b.const(r, np.float64)])
+    t = b.op("Floor", [b.op("Mul", [b.op("Add", [t, b.const(half, np.float64)]), b.const(scale, np.float64)])])
+    t = b.clip(t, float(fmt.qmin), float(fmt.qmax), np.float64)
+    return b.op("Cast", [t], to=TensorProto.FLOAT)
+
+
+def lower(qm: QModel) -> Optional[onnx.ModelProto]:
+    """A float32 ONNX model computing ``qm`` exactly, or None if that cannot be proved."""
+    if any(f.bits > 24 for f in qm.formats.values()):
+        return None
+    b = _Builder()
+    env = {qm.input: qm.input}
+    for node in qm.nodes:
+        ins = [env[t] for t in node.inputs]
+        in_fmts = [qm.formats[t] for t in node.inputs]
+        a, fmt = node.attrs, qm.formats[node.output]
+        if node.op in ("conv", "dense"):
+            layer = qm.layers[node.name]
+            half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
+            if layer.acc_bound + half >= EXACT or not -20 < layer.shift <= 60:
+                return None
+            scale = 2.0 ** -layer.shift
+            w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
+            bias = b.const(np.array([(v + half) * scale for v in layer.bias], np.float64))
+            if node.op == "conv":
+                pt, pl, pb, pr = a["pads"]
+                y = b.op("Conv", [ins[0], w, bias], pads=[pt, pl, pb, pr], strides=list(a["strides"]),
+                         dilations=list(a["dilations"]), group=a["group"],
+                         kernel_shape=list(layer.codes.shape[2:]))
+            else:
+                y = b.op("Gemm", [ins[0], w, bias], transB=1)
+            if layer.shift > 0:
+                y = b.op("Floor", [y])
+            y = b.clip(y, *_bounds(fmt, a.get("qclip")))
+        elif node.op == "maxpool":
+            # ONNX MaxPool ignores padding, as SPEC's "padding never wins" does
+            y = b.op("MaxPool", [ins[0]], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
+                     pads=list(a["pads"]), dilations=list(a.get("dilations", (1, 1))),
+                     ceil_mode=int(a.get("ceil_mode", 0)))
+        elif node.op in ("avgpool", "global_avgpool"):
+            c, h, w_ = qm.shapes[node.inputs[0]]
+            kh, kw = (h, w_) if node.op == "global_avgpool" else a["kernel"]
+            if kh * kw * in_fmts[0].max_abs_q >= EXACT:
+                return None
+            if node.op == "global_avgpool":
+                total = b.op("ReduceSum", [ins[0], b.const([2, 3], np.int64)], keepdims=1)
+                counts = np.full((1, 1), h * w_)
+            else:
+                pads = list(a["pads"])
+                ones = b.const(np.ones((c, 1, kh, kw)))
+                total = b.op("Conv", [ins[0], ones], pads=pads, strides=list(a["strides"]), group=c,
+                             kernel_shape=[kh, kw])
+                _, ho, wo = qm.shapes[node.output]
+                if a.get("count_include_pad") or not any(pads):
+                    counts = np.full((ho, wo), kh * kw)
+                else:
+                    pt, pl, pb, pr = pads
+                    mask = np.pad(np.ones((h, w_)), ((pt, pb), (pl, pr)))
+                    sh, sw = a["strides"]
+                    counts = np.array([[mask[i * sh:i * sh + kh, j * sw:j * sw + kw].sum() for j in range(wo)]
+                                       for i in range(ho)]).astype(np.int64)
+            y = _divide(b, total, counts, fmt)
+        elif node.op == "flatten":
+            y = b.op("Flatten", [ins[0]], axis=1)
+        elif node.op in ("add", "concat"):
+            parts, total_bound = [], 0
+            for t, f, s in zip(ins, in_fmts, a["shifts"]):
+                if abs(s) > 20 or f.max_abs_q + (1 << max(s - 1, 0)) >= EXACT:
+                    return None
+                total_bound += f.max_abs_q * (2 ** max(-s, 0))
+                parts.append(b.round_shift(t, s))
+            if total_bound >= EXACT:
+                return None
+            if node.op == "add":
+                y = parts[0]
+                for p in parts[1:]:
+                    y = b.op("Add", [y, p])
+                y = b.clip(y, *_bounds(fmt, a.get("qclip")))
+            else:
+                y = b.op("Concat", [b.clip(p, float(fmt.qmin), float(fmt.qmax)) for p in parts], axis=1)
+        elif node.op in ("relu", "clip"):
+            lo, hi = a["qclip"]
+            y = b.clip(ins[0], float(fmt.qmin if lo is None else lo), float(fmt.qmax if hi is None else hi))
+        else:
+            return None
+        env[node.output] = y
+    shape_in = ["n"] + list(qm.input_shape)
+    graph = helper.make_graph(b.nodes, "wqrc_exact", [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, shape_in)],
+                              [helper.make_tensor_value_info(env[qm.output], TensorProto.FLOAT, None)], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+class OrtExecutor:
+    def __init__(self, model: onnx.ModelProto):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        # basic optimisations only: no layout transforms or fusions whose arithmetic we have not reasoned about
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        self.input = model.graph.input[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = self.session.run(None, {self.input: np.asarray(x, np.float32)})[0]
+        return y.astype(np.int64)
