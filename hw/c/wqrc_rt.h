@@ -1,0 +1,138 @@
+/*
+ * wqrc runtime: shared types and the requantization step of the numeric contract
+ * (docs/format.md). Inference uses only <stdint.h> and <string.h>: no malloc, no
+ * float, no other libc.
+ *
+ * Portability note: C99 leaves right shifts of negative integers and conversions
+ * of out-of-range values to signed types implementation-defined. wqrc relies on
+ * the two's-complement behaviour every compiler for MCUs and FPGAs implements
+ * (GCC, Clang, IAR, Arm Compiler); the check below stops a build where it fails.
+ * Left shifts of negative values (undefined) are never used: Po2 shifts operate
+ * on unsigned values.
+ */
+#ifndef WQRC_RT_H
+#define WQRC_RT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if ((-1) >> 1) != -1
+#error "wqrc needs an arithmetic right shift of negative integers"
+#endif
+
+/* One conv or dense layer (dense is a 1x1 convolution on a 1x1 map). */
+typedef struct {
+    const WQRC_WORD_T *rom;   /* first word of the layer's ROM segment          */
+    int32_t in_c, in_h, in_w;
+    int32_t out_c, out_h, out_w;
+    int32_t group;
+    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int32_t bits;             /* code width b                                   */
+    int32_t po2;              /* 1: sign + magnitude codes (shift-add); 0: DFP  */
+    int32_t shift;            /* requantization shift sh = f_y - (f_x + e_w)    */
+    int64_t lo, hi;           /* output saturation and fused clamp              */
+    const int32_t *bias32;    /* bias at the accumulator scale (one of these)   */
+    const int64_t *bias64;
+} wqrc_conv_t;
+
+typedef struct {
+    int32_t c, in_h, in_w, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int32_t count_include_pad;
+    const int32_t *div_r;     /* avg pool: R and S for a window of n elements   */
+    const int8_t *div_s;      /* (index n), from the contract's divisor rule    */
+    int64_t lo, hi;
+} wqrc_pool_t;
+
+/* Scratch for the decoded non-zero taps of one output channel. */
+extern int32_t wqrc_tap_off[];
+extern int32_t wqrc_tap_dy[];
+extern int32_t wqrc_tap_dx[];
+extern int32_t wqrc_tap_val[];
+extern int32_t wqrc_tap_neg[];
+
+/* A b-bit code at bit position pos of a packed segment (LSB first; codes may straddle words). */
+static inline uint32_t wqrc_read_code(const WQRC_WORD_T *rom, uint32_t pos, uint32_t bits)
+{
+    uint32_t w = pos / (uint32_t)WQRC_WORD_BITS;
+    uint32_t o = pos % (uint32_t)WQRC_WORD_BITS;
+    uint32_t got = 0;
+    uint64_t v = 0;
+    while (got < bits) {
+        v |= ((uint64_t)rom[w] >> o) << got;
+        got += (uint32_t)WQRC_WORD_BITS - o;
+        o = 0;
+        ++w;
+    }
+    return (uint32_t)(v & ((1u << bits) - 1u));
+}
+
+/*
+ * Decode output channel oc's codes into the list of its non-zero taps: zero codes
+ * are skipped, so a zero weight costs no MAC. DFP taps hold k; Po2 taps hold the
+ * shift m-1 and a sign mask (0 or -1).
+ */
+static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t fan)
+{
+    const uint32_t bits = (uint32_t)p->bits;
+    const uint32_t sign = 1u << (bits - 1u);
+    const int32_t kk = p->k_h * p->k_w;
+    uint32_t pos = (uint32_t)oc * (uint32_t)fan * bits;
+    int32_t i, n = 0;
+    for (i = 0; i < fan; ++i, pos += bits) {
+        const uint32_t code = wqrc_read_code(p->rom, pos, bits);
+        int32_t ic, ky, kx;
+        if (code == 0u) {
+            continue;
+        }
+        ic = i / kk;
+        ky = (i % kk) / p->k_w;
+        kx = i % p->k_w;
+        wqrc_tap_dy[n] = ky * p->dil_h;
+        wqrc_tap_dx[n] = kx * p->dil_w;
+        wqrc_tap_off[n] = (ic * p->in_h + wqrc_tap_dy[n]) * p->in_w + wqrc_tap_dx[n];
+        if (p->po2) {
+            wqrc_tap_val[n] = (int32_t)(code & (sign - 1u)) - 1;
+            wqrc_tap_neg[n] = (code & sign) ? -1 : 0;
+        } else {
+            wqrc_tap_val[n] = (code & sign) ? (int32_t)code - (int32_t)(sign << 1) : (int32_t)code;
+            wqrc_tap_neg[n] = 0;
+        }
+        ++n;
+    }
+    return n;
+}
+
+/* sat(rshift_round(acc, sh)) with the fused clamp, for either accumulator width. */
+static inline int64_t wqrc_requant(int64_t acc, int32_t sh, int64_t lo, int64_t hi)
+{
+    if (sh > 0) {
+        acc = (acc + ((int64_t)1 << (sh - 1))) >> sh;
+    } else if (sh < 0) {
+        const int32_t k = -sh;
+        if (acc > (hi >> k)) {
+            return hi;
+        }
+        if (acc < -((-lo) >> k)) {
+            return lo;
+        }
+        acc = acc * ((int64_t)1 << k);
+    }
+    return acc < lo ? lo : (acc > hi ? hi : acc);
+}
+
+/* Move a value from one activation format to another (add, concat): rshift_round by sh. */
+static inline int64_t wqrc_shift_to(int64_t v, int32_t sh)
+{
+    if (sh > 0) {
+        return (v + ((int64_t)1 << (sh - 1))) >> sh;
+    }
+    return v * ((int64_t)1 << -sh);
+}
+
+static inline int64_t wqrc_clamp(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+#endif /* WQRC_RT_H */

@@ -1,0 +1,71 @@
+"""What every code backend shares: template/kernel locations, element types, test vectors."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import jinja2
+import numpy as np
+
+from wqrc.errors import WqrcError
+from wqrc.quant.arith import bits_for_signed
+from wqrc.quant.formats import TensorFormat
+from wqrc.quant.qmodel import QModel
+from wqrc.sim import simulate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEMPLATES = os.path.join(ROOT, "templates")
+HW = os.path.join(ROOT, "hw")
+
+
+def environment(subdir: str) -> jinja2.Environment:
+    folder = os.path.join(TEMPLATES, subdir)
+    if not os.path.isdir(folder):
+        raise WqrcError(f"templates not found at {folder}: run wqrc from its source tree (pip install -e .)")
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def ctype(fmt: TensorFormat) -> str:
+    width = next(w for w in (8, 16, 32) if fmt.bits <= w)
+    return f"{'int' if fmt.signed else 'uint'}{width}_t"
+
+
+def short(fmt: TensorFormat) -> str:
+    width = next(w for w in (8, 16, 32) if fmt.bits <= w)
+    return f"{'s' if fmt.signed else 'u'}{width}"
+
+
+def acc_bits(layer) -> int:
+    """Accumulator width that holds the bound plus the rounding half added before the shift."""
+    half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
+    return bits_for_signed(layer.acc_bound + half)
+
+
+def clamp_bounds(fmt: TensorFormat, qclip) -> tuple[int, int]:
+    lo, hi = fmt.qmin, fmt.qmax
+    if qclip:
+        if qclip[0] is not None:
+            lo = max(lo, int(qclip[0]))
+        if qclip[1] is not None:
+            hi = min(hi, int(qclip[1]))
+        lo = min(lo, hi)
+    return lo, hi
+
+
+def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (integer codes) and the simulator's outputs: all-max, all-min, then data or random samples."""
+    f = qm.input_format
+    shape = tuple(qm.input_shape)
+    rng = np.random.default_rng(seed)
+    rows = [np.full(shape, f.qmax), np.full(shape, f.qmin)]
+    if x is not None and len(x):
+        rows += list(qm.quantize_input(x[: max(0, n - 2)]))
+    while len(rows) < n:
+        rows.append(rng.integers(f.qmin, f.qmax + 1, shape))
+    xin = np.stack(rows[:max(n, 1)]).astype(np.int64)
+    return xin, simulate(qm, xin).reshape(len(xin), -1)
+
+
+def c_int(v: int, bits: int = 64) -> str:
+    return f"INT{bits}_C({int(v)})"
