@@ -184,6 +184,88 @@ def inspect(model, data, word_bits, as_json, **o):
         render(rep)
 
 
+@cli.command(name="compile")
+@click.argument("model")
+@quant_options
+@click.option("--target", "targets", multiple=True, default=["all"], show_default=True,
+              help="c, rom, hls or all (repeat or comma-separate).")
+@click.option("-o", "--output", "out", default=None, help="Output folder [default: MODEL name + '_wqrc'].")
+@click.option("--force", is_flag=True, help="Replace a non-empty output folder.")
+@click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True,
+              help="ROM word width.")
+@click.option("--vectors", type=int, default=8, show_default=True, help="Test vectors in the testbenches.")
+@click.option("--data", default=None, help="Measure accuracy on this data's test split and draw test vectors from it.")
+@click.option("--parallelism", default="1", show_default=True,
+              help="HLS: output channels computed in parallel per layer (one value or a comma list).")
+@click.option("--io", "io_mode", type=click.Choice(["array", "stream"]), default="array", show_default=True,
+              help="HLS top-level interface.")
+def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, **o):
+    """Quantize MODEL and write the targets: C for MCUs, HLS C++ for FPGAs, ROM images."""
+    import os
+
+    from wqrc.compile import compile_model, parse_targets
+    from wqrc.report import render
+
+    targets = parse_targets(targets)
+    if vectors < 1:
+        raise WqrcError("--vectors must be at least 1")
+    if out is None:
+        out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
+    if not o["calib"] and data:
+        o["calib"] = data
+    graph, qm = _quantize_from_options(model, o)
+    x_vec, acc = None, None
+    if data:
+        from wqrc.data import load_dataset
+        x_vec = load_dataset(data).split("test")[0]
+        acc = _accuracy(graph, qm, data)
+    rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
+                        accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode))
+    render(rep)
+    _print_target_summary(rep, out)
+
+
+def _print_target_summary(rep: dict, out: str) -> None:
+    lines = [f"wrote {out}/: model.wqrc.npz, report.json, rom/ "
+             f"({rep['totals']['rom_bits']} ROM bits in {rep['word_bits']}-bit words, W_mem {rep['totals']['w_mem_bits']})"]
+    if "c" in rep:
+        c = rep["c"]
+        mcu = c.get("mcu")
+        extra = (f"; Cortex-M4: flash {mcu['flash_bytes']} B, RAM {mcu['ram_bytes']} B" if mcu else "")
+        lines.append(f"  c/: activation RAM {c['ram_bytes']} B{extra}; run: make -C {out}/c run")
+    if "hls" in rep:
+        lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("qmodel")
+@click.option("--input", "input_path", required=True, help=".npy inputs given to the hardware (codes or floats).")
+@click.option("--outputs", "outputs_path", required=True, help=".npy integer outputs captured from the hardware.")
+@click.option("--trace", "trace_path", default=None,
+              help=".npz of captured per-layer outputs (keys: node names, as 'wqrc simulate --trace' writes).")
+def verify(qmodel, input_path, outputs_path, trace_path):
+    """Check outputs captured from hardware (or generated code) against the simulator, bit for bit."""
+    from wqrc.quant.qmodel import QModel
+    from wqrc.sim import simulate as run
+    from wqrc.verify import compare_outputs, first_divergent_layer
+
+    qm = QModel.load(qmodel)
+    x = _load_npy(input_path)
+    if not np.issubdtype(x.dtype, np.integer):
+        x = qm.quantize_input(x)
+    got = _load_npy(outputs_path)
+    env = run(qm, x, trace=True)
+    result = compare_outputs(env[qm.output], got)
+    if result is None:
+        click.echo(f"verify: PASS: {len(x)} samples, every output element equal to the simulator")
+        return
+    click.echo(result)
+    if trace_path:
+        click.echo(first_divergent_layer(qm, env, trace_path))
+    raise SystemExit(1)
+
+
 def main(argv=None) -> int:
     def show_warning(message, category, filename, lineno, file=None, line=None):
         click.echo(f"wqrc: warning: {message}", err=True)
@@ -201,6 +283,8 @@ def main(argv=None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0)
     except KeyboardInterrupt:
         click.echo("wqrc: interrupted", err=True)
         return 130

@@ -1,0 +1,119 @@
+"""The C target compiled and run: host gcc for the whole matrix, Cortex-M4 in QEMU for a subset."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import wqrc
+from wqrc.backend.c import generate_c
+from wqrc.errors import WqrcError
+from wqrc.pack import pack
+
+from conftest import build
+
+SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6)]
+HAVE_ARM = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
+_graphs = {}
+
+
+def graph(name):
+    if name not in _graphs:
+        m, shape = build(name, seed=3)
+        _graphs[name] = (wqrc.from_torch(m, torch.rand((1,) + shape)), shape)
+    return _graphs[name]
+
+
+def generate(tmp_path, name, scheme, bits, act, word_bits=32):
+    g, shape = graph(name)
+    calib = np.random.default_rng(1).uniform(-1, 1, (64,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+    out = tmp_path / f"{name}_{scheme}{bits}_a{act}"
+    info = generate_c(qm, pack(qm, word_bits), str(out), vectors=5, data=calib[:8])
+    return qm, out, info
+
+
+def make(out, target="run"):
+    return subprocess.run(["make", "-s", "-C", str(out), target], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("scheme,bits", SCHEMES)
+@pytest.mark.parametrize("act", [4, 8, 16])
+def test_host_c_equals_simulator(tmp_path, scheme, bits, act):
+    # the four model kinds rotate over the matrix so each meets every scheme and act width
+    names = ["plain", "depthwise", "residual", "mlp"]
+    name = names[(SCHEMES.index((scheme, bits)) + [4, 8, 16].index(act)) % 4]
+    word_bits = (8, 16, 32, 64)[bits % 4]
+    qm, out, info = generate(tmp_path, name, scheme, bits, act, word_bits)
+    res = make(out)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "PASS: 5 test vectors" in res.stdout
+
+
+@pytest.mark.parametrize("name", ["plain", "depthwise", "residual", "mlp"])
+def test_every_model_kind_at_4bit_po2_and_8bit_dfp(tmp_path, name):
+    for scheme, bits in (("po2", 4), ("dfp", 8)):
+        _, out, _ = generate(tmp_path, name, scheme, bits, 8)
+        res = make(out)
+        assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
+
+
+def test_testbench_names_sample_and_element_on_mismatch(tmp_path):
+    qm, out, _ = generate(tmp_path, "plain", "dfp", 4, 8)
+    main = (out / "main.c").read_text()
+    marker = "test_expected[WQRC_TEST_COUNT][WQRC_OUTPUT_SIZE] = {\n    { "
+    i = main.index(marker) + len(marker)
+    j = main.index(",", i)
+    wrong = int(main[i:j]) + 1
+    (out / "main.c").write_text(main[:i] + str(wrong) + main[j:])
+    res = make(out)
+    assert res.returncode != 0 and "FAIL: sample 0, element 0" in res.stdout
+
+
+def test_inference_path_uses_no_malloc_float_or_stdio(tmp_path):
+    _, out, _ = generate(tmp_path, "residual", "po2", 4, 8)
+    import re
+    for f in ("wqrc_model.c", "wqrc_rt.h", "wqrc_conv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc"):
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", (out / f).read_text(), flags=re.S)
+        for banned in ("malloc", "float", "double", "stdio", "printf", "math.h"):
+            assert banned not in code, (f, banned)
+        for inc in re.findall(r"#include <([^>]+)>", code):
+            assert inc in ("stdint.h", "string.h"), (f, inc)
+
+
+def test_hostile_node_names_cannot_inject(tmp_path):
+    g, shape = graph("plain")
+    g = g.copy()
+    for n, evil in zip(g.nodes, ['x; system("rm -rf /"); //', "int", "*/ int y; /*", "main"]):
+        n.name = evil
+    qm = wqrc.quantize(g, scheme="po2", bits=3, calib=np.random.rand(8, *shape).astype(np.float32))
+    out = tmp_path / "evil"
+    generate_c(qm, pack(qm), str(out), vectors=2)
+    res = make(out)
+    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
+    import re
+    for f in ("wqrc_model.c", "wqrc_weights.c"):
+        text = (out / f).read_text()
+        code = re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)  # comments can hold the (escaped) name
+        code = re.sub(r'"(\\.|[^"\\])*"', '""', code)  # so can string literals
+        assert "system" not in code and "rm -rf" not in code and "int y" not in code, f
+
+
+def test_po2_7bit_accumulator_too_wide_is_a_clear_error(tmp_path):
+    g, shape = graph("plain")
+    qm = wqrc.quantize(g, scheme="po2", bits=7, act_bits=8, calib=np.random.rand(8, *shape).astype(np.float32))
+    with pytest.raises(WqrcError, match=r"layer '.*': its accumulator needs \d+ bits"):
+        generate_c(qm, pack(qm), str(tmp_path / "x"))
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc / qemu-system-arm not installed (.ci/run installs them)")
+@pytest.mark.parametrize("name,scheme,bits,act", [("plain", "po2", 4, 8), ("depthwise", "dfp", 8, 8),
+                                                  ("residual", "dfp", 16, 16), ("mlp", "po2", 3, 4)])
+def test_cortex_m4_in_qemu_equals_simulator(tmp_path, name, scheme, bits, act):
+    _, out, _ = generate(tmp_path, name, scheme, bits, act)
+    res = make(out, "mcu")
+    assert res.returncode == 0, res.stderr
+    res = make(out, "mcu-run")
+    assert res.returncode == 0 and "PASS: 5 test vectors" in res.stdout, res.stdout + res.stderr
