@@ -1,0 +1,166 @@
+"""HLS C++ target (Vitis HLS / Catapult style): hand-written kernels (hw/hls), generated glue.
+
+Generates ``wqrc_top.h`` (types, per-layer config structs, ROM and bias arrays),
+``wqrc_top.cpp`` (the top function ``wqrc_top``), ``tb.cpp`` (simulator test
+vectors), ``run_hls.tcl`` (csim, csynth, cosim) and a ``Makefile`` whose
+``csim`` target builds the C simulation with g++.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Optional
+
+import numpy as np
+
+from wqrc.backend import names
+from wqrc.backend.common import HW, acc_bits, clamp_bounds, environment, test_vectors
+from wqrc.errors import WqrcError
+from wqrc.pack.rom import Rom
+from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.formats import TensorFormat
+from wqrc.quant.qmodel import QModel
+
+KERNEL_FILES = ("wqrc_hls.h", "wqrc_stream.h")
+
+
+def hls_type(fmt: TensorFormat) -> str:
+    return f"wqrc_{'s' if fmt.signed else 'u'}int<{fmt.bits}>::type"
+
+
+def parse_parallelism(text, layers: list[str]) -> list[int]:
+    vals = [text] if isinstance(text, int) else str(text).split(",")
+    try:
+        vals = [int(v) for v in vals]
+    except ValueError:
+        raise WqrcError(f"--parallelism: '{text}' is not a number or a comma list of numbers") from None
+    if len(vals) == 1:
+        vals = vals * len(layers)
+    if len(vals) != len(layers):
+        raise WqrcError(f"--parallelism lists {len(vals)} values but the model has {len(layers)} weighted layers: "
+                        + ", ".join(layers))
+    if any(v < 1 for v in vals):
+        raise WqrcError("--parallelism: values must be at least 1")
+    return vals
+
+
+def _divisor_at_most(n: int, p: int) -> int:
+    return max(d for d in range(1, min(n, p) + 1) if n % d == 0)
+
+
+def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
+                 parallelism="1", io: str = "array") -> dict:
+    used: set[str] = set()
+    ids = {n.name: names.identifier(n.name, used) for n in qm.nodes}
+    weighted = [n.name for n, _ in qm.weighted()]
+    par = dict(zip(weighted, parse_parallelism(parallelism, weighted)))
+    segment = {s.name: s for s in rom.segments}
+    alias = {qm.input: "input_buf"}
+    buffers, configs, steps, layer_report = [], [], [], []
+
+    def buf(t):
+        return alias[t]
+
+    for node in qm.nodes:
+        a, cid = node.attrs, ids[node.name]
+        out_fmt = qm.formats[node.output]
+        in_fmts = [qm.formats[t] for t in node.inputs]
+        about = names.comment(f"{node.name}: {node.op}")
+        size = int(np.prod(qm.shapes[node.output]))
+        if node.op == "flatten":
+            alias[node.output] = alias[node.inputs[0]]
+            steps.append(dict(about=about, code="// flatten: same array"))
+            continue
+        alias[node.output] = f"{cid}_out"
+        buffers.append(dict(name=f"{cid}_out", type=hls_type(out_fmt), size=size, about=about))
+        if node.op in ("conv", "dense"):
+            layer = qm.layers[node.name]
+            bits = acc_bits(layer)
+            if bits > 64:
+                raise WqrcError(f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} "
+                                f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
+            if node.op == "conv":
+                c, h, w = qm.shapes[node.inputs[0]]
+                o, ho, wo = qm.shapes[node.output]
+                kh, kw = layer.codes.shape[2:]
+                geo = dict(IN_C=c, IN_H=h, IN_W=w, OUT_C=o, OUT_H=ho, OUT_W=wo, GROUP=a["group"], K_H=kh, K_W=kw,
+                           STRIDE_H=a["strides"][0], STRIDE_W=a["strides"][1], DIL_H=a["dilations"][0],
+                           DIL_W=a["dilations"][1], PAD_T=a["pads"][0], PAD_L=a["pads"][1])
+            else:
+                o, i = layer.codes.shape
+                geo = dict(IN_C=i, IN_H=1, IN_W=1, OUT_C=o, OUT_H=1, OUT_W=1, GROUP=1, K_H=1, K_W=1, STRIDE_H=1,
+                           STRIDE_W=1, DIL_H=1, DIL_W=1, PAD_T=0, PAD_L=0)
+            p = _divisor_at_most(o, par[node.name])
+            seg = segment[node.name]
+            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
+            configs.append(dict(kind="conv", id=cid, about=about, geo=geo, bits=layer.bits,
+                                po2=layer.scheme == "po2", shift=layer.shift, lo=lo, hi=hi, acc_bits=bits,
+                                parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
+                                word_bits=rom.word_bits, rom=[f"0x{int(v):x}ULL" for v in words] or ["0"],
+                                rom_words=max(len(words), 1), bias=[f"{int(b)}LL" for b in layer.bias],
+                                summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
+                                                      f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
+                                                      f"acc bound {layer.acc_bound}: {bits}-bit accumulator")))
+            steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({buf(node.inputs[0])}, {cid}_out, "
+                                                f"{cid}_rom, {cid}_bias);"))
+            layer_report.append(dict(name=layer.name, scheme=layer.scheme, bits=layer.bits,
+                                     rom_bits=seg.word_count * rom.word_bits, w_mem_bits=layer.w_mem,
+                                     multipliers=0 if layer.scheme == "po2" else p, shift_adders=p if layer.scheme == "po2" else 0,
+                                     acc_bits=bits, acc_bound=str(layer.acc_bound), parallelism=p,
+                                     cycles_estimate=int(o // p * geo["OUT_H"] * geo["OUT_W"] *
+                                                         (geo["IN_C"] // geo["GROUP"]) * geo["K_H"] * geo["K_W"])))
+        elif node.op in ("maxpool", "avgpool", "global_avgpool"):
+            c, h, w = qm.shapes[node.inputs[0]]
+            _, ho, wo = qm.shapes[node.output]
+            if node.op == "global_avgpool":
+                kh, kw, strides, pads, dil = h, w, (1, 1), (0, 0, 0, 0), (1, 1)
+            else:
+                kh, kw = a["kernel"]
+                strides, pads, dil = a["strides"], a["pads"], a.get("dilations", (1, 1))
+            div = [avgpool_divisor(n) for n in range(1, kh * kw + 1)] if node.op != "maxpool" else [(1, 0)]
+            configs.append(dict(kind="pool", id=cid, about=about, max=node.op == "maxpool",
+                                geo=dict(C=c, IN_H=h, IN_W=w, OUT_H=ho, OUT_W=wo, K_H=kh, K_W=kw, STRIDE_H=strides[0],
+                                         STRIDE_W=strides[1], DIL_H=dil[0], DIL_W=dil[1], PAD_T=pads[0], PAD_L=pads[1],
+                                         COUNT_INCLUDE_PAD=int(a.get("count_include_pad", 0)
+                                                               or node.op == "global_avgpool")),
+                                div_r=[1] + [r for r, _ in div], div_s=[0] + [s for _, s in div],
+                                lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
+            steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({buf(node.inputs[0])}, {cid}_out);"))
+        elif node.op == "add":
+            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            sa, sb = a["shifts"]
+            steps.append(dict(about=about, code=(
+                f"wqrc::add<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {size}>("
+                f"{buf(node.inputs[0])}, {sa}, {buf(node.inputs[1])}, {sb}, {cid}_out, {lo}LL, {hi}LL);")))
+        elif node.op in ("concat", "relu", "clip"):
+            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            offset = 0
+            shifts = a["shifts"] if node.op == "concat" else [0]
+            for t, f, sh in zip(node.inputs, in_fmts, shifts):
+                n = int(np.prod(qm.shapes[t]))
+                dst = f"{cid}_out + {offset}" if offset else f"{cid}_out"
+                steps.append(dict(about=about, code=(f"wqrc::copy<{hls_type(f)}, {hls_type(out_fmt)}, {n}>("
+                                                     f"{buf(t)}, {sh}, {dst}, {lo}LL, {hi}LL);")))
+                offset += n
+        else:
+            raise WqrcError(f"node '{node.name}': the HLS target has no op '{node.op}'")
+
+    xin, yout = test_vectors(qm, vectors, data)
+    args = dict(configs=configs, buffers=buffers, steps=steps, io=io,
+                in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),
+                in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
+                out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,
+                vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),
+                source=names.comment(qm.meta.get("source", "")), notes=[names.comment(n) for n in qm.notes])
+    env = environment("hls")
+    os.makedirs(folder, exist_ok=True)
+    for template, out in (("wqrc_top.h.j2", "wqrc_top.h"), ("wqrc_top.cpp.j2", "wqrc_top.cpp"),
+                          ("tb.cpp.j2", "tb.cpp"), ("run_hls.tcl.j2", "run_hls.tcl"), ("Makefile.j2", "Makefile")):
+        with open(os.path.join(folder, out), "w") as fh:
+            fh.write(env.get_template(template).render(**args))
+    for name in KERNEL_FILES:
+        shutil.copyfile(os.path.join(HW, "hls", name), os.path.join(folder, name))
+    return dict(io=io, layers=layer_report,
+                multipliers=sum(l["multipliers"] for l in layer_report),
+                rom_bits=sum(l["rom_bits"] for l in layer_report))
