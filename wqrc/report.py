@@ -89,6 +89,15 @@ def render(rep: dict, console=None) -> None:
                   f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}")
     for note in rep["notes"]:
         console.print(f"note: {note}")
+    if "hls" in rep:
+        h = Table(title=f"HLS target (io: {rep['hls']['io']})", title_justify="left")
+        for col in ("layer", "scheme", "b", "ROM bits", "multipliers", "shift-adders", "acc bits", "parallelism",
+                    "cycles (est.)"):
+            h.add_column(col, justify="left" if col in ("layer", "scheme") else "right")
+        for r in rep["hls"]["layers"]:
+            h.add_row(r["name"], r["scheme"], str(r["bits"]), str(r["rom_bits"]), str(r["multipliers"]),
+                      str(r["shift_adders"]), str(r["acc_bits"]), str(r["parallelism"]), str(r["cycles_estimate"]))
+        console.print(h)
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"

@@ -1,0 +1,102 @@
+"""The HLS target compiled with g++ and run: plain integer types, and Xilinx's ap_int.h."""
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import wqrc
+from wqrc.backend.common import acc_bits
+from wqrc.backend.hls import generate_hls
+from wqrc.pack import pack
+
+from conftest import ROOT, build
+
+AP_TYPES = os.environ.get("WQRC_AP_TYPES", os.path.join(ROOT, "build", "ap_types"))
+HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
+needs_ap = pytest.mark.skipif(not HAVE_AP, reason=f"ap_int.h not at {AP_TYPES} (.ci/run fetches it from the hls4ml wheel)")
+SCHEMES = [("dfp", b) for b in (2, 3, 4, 8, 16)] + [("po2", b) for b in (2, 3, 4, 5)]
+_graphs = {}
+
+
+def graph(name):
+    if name not in _graphs:
+        m, shape = build(name, seed=5)
+        _graphs[name] = (wqrc.from_torch(m, torch.rand((1,) + shape)), shape)
+    return _graphs[name]
+
+
+def generate(tmp_path, name, scheme, bits, act=8, **kw):
+    g, shape = graph(name)
+    calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+    out = tmp_path / f"{name}_{scheme}{bits}"
+    info = generate_hls(qm, pack(qm), str(out), vectors=4, data=calib[:4], **kw)
+    return qm, out, info
+
+
+def make(out, target):
+    return subprocess.run(["make", "-s", "-C", str(out), target, f"AP_TYPES={AP_TYPES}"],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("scheme,bits", SCHEMES)
+def test_plain_and_ap_types_equal_simulator(tmp_path, scheme, bits):
+    names = ["plain", "depthwise", "residual", "mlp"]
+    name = names[SCHEMES.index((scheme, bits)) % 4]
+    _, out, _ = generate(tmp_path, name, scheme, bits, parallelism="2")
+    res = make(out, "csim")
+    assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr
+    if HAVE_AP:
+        res = make(out, "csim-ap")
+        assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+@needs_ap
+@pytest.mark.parametrize("io", ["array", "stream"])
+@pytest.mark.parametrize("act", [4, 16])
+def test_stream_interface_and_activation_widths(tmp_path, io, act):
+    _, out, _ = generate(tmp_path, "residual", "po2", 4, act=act, io=io, parallelism="3")
+    for target in ("csim", "csim-ap"):
+        res = make(out, target)
+        assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
+
+
+def _function_body(source: str, name: str) -> str:
+    start = source.index(name + "(")
+    start = source.index("{", start)
+    depth, i = 0, start
+    while True:
+        depth += {"{": 1, "}": -1}.get(source[i], 0)
+        if depth == 0:
+            return source[start:i + 1]
+        i += 1
+
+
+def test_po2_has_no_multiplier_and_dfp_accumulators_match_the_bound(tmp_path):
+    qm, out, info = generate(tmp_path, "plain", "po2", 4)
+    kernels = (out / "wqrc_hls.h").read_text()
+    body = re.sub(r"//[^\n]*", "", _function_body(kernels, "po2_term"))
+    assert "*" not in body and "<<" in body
+    assert all(l["multipliers"] == 0 for l in info["layers"])
+    qm, out, info = generate(tmp_path, "plain", "dfp", 4)
+    top_h = (out / "wqrc_top.h").read_text()
+    for (node, layer), rep in zip(qm.weighted(), info["layers"]):
+        assert rep["acc_bits"] == acc_bits(layer) <= 64
+        # the generated config carries exactly that width
+    widths = [int(w) for w in re.findall(r"ACC_BITS = (\d+);", top_h)]
+    assert widths == [acc_bits(l) for _, l in qm.weighted()]
+    assert all(l["multipliers"] >= 1 for l in info["layers"])
+
+
+def test_mismatch_is_reported_with_sample_and_element(tmp_path):
+    _, out, _ = generate(tmp_path, "mlp", "dfp", 8)
+    tb = (out / "tb.cpp").read_text()
+    marker = "test_expected[4]["
+    i = tb.index("{ ", tb.index(marker) + len(marker) + 10) + 2
+    j = tb.index(",", i)
+    (out / "tb.cpp").write_text(tb[:i] + str(int(tb[i:j]) + 1) + tb[j:])
+    res = make(out, "csim")
+    assert res.returncode != 0 and "FAIL: sample 0, element 0" in res.stdout
