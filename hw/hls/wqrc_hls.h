@@ -144,7 +144,7 @@ WQRC_LOOP(CHANNELS)
             WQRC_LOOP(INIT)
                 for (int p = 0; p < P; ++p) {
                     WQRC_PRAGMA(HLS UNROLL)
-                    acc[p] = bias[oc0 + p];
+                    acc[p] = (typename CFG::acc_t)bias[oc0 + p];
                 }
             WQRC_LOOP(TAPS)
                 for (int t = 0; t < FAN; ++t) {
