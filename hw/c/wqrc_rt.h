@@ -26,7 +26,7 @@ typedef struct {
     int32_t in_c, in_h, in_w;
     int32_t out_c, out_h, out_w;
     int32_t group;
-    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r;
     int32_t bits;             /* code width b                                   */
     int32_t po2;              /* 1: sign + magnitude codes (shift-add); 0: DFP  */
     int32_t shift;            /* requantization shift sh = f_y - (f_x + e_w)    */
@@ -46,8 +46,6 @@ typedef struct {
 
 /* Scratch for the decoded non-zero taps of one output channel. */
 extern int32_t wqrc_tap_off[];
-extern int32_t wqrc_tap_dy[];
-extern int32_t wqrc_tap_dx[];
 extern int32_t wqrc_tap_val[];
 extern int32_t wqrc_tap_neg[];
 
@@ -68,39 +66,77 @@ static inline uint32_t wqrc_read_code(const WQRC_WORD_T *rom, uint32_t pos, uint
 }
 
 /*
- * Decode output channel oc's codes into the list of its non-zero taps: zero codes
- * are skipped, so a zero weight costs no MAC. DFP taps hold k; Po2 taps hold the
- * shift m-1 and a sign mask (0 or -1).
+ * Decode output channel oc's codes into the list of its non-zero taps (offsets into
+ * an h x w input map): zero codes are skipped, so a zero weight costs no MAC. DFP
+ * taps hold k; Po2 taps hold the shift m-1 and a sign mask (0 or -1).
  */
-static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t fan)
+static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t fan, int32_t h, int32_t w)
 {
     const uint32_t bits = (uint32_t)p->bits;
     const uint32_t sign = 1u << (bits - 1u);
-    const int32_t kk = p->k_h * p->k_w;
+    const uint32_t mask = (1u << bits) - 1u;
+    const int32_t step_ky = p->dil_h * w;
+    const int32_t step_ic = h * w;
     uint32_t pos = (uint32_t)oc * (uint32_t)fan * bits;
-    int32_t i, n = 0;
-    for (i = 0; i < fan; ++i, pos += bits) {
-        const uint32_t code = wqrc_read_code(p->rom, pos, bits);
-        int32_t ic, ky, kx;
-        if (code == 0u) {
-            continue;
+    int32_t i, n = 0, ky = 0, kx = 0, off_c = 0, off_y = 0;
+#if WQRC_WORD_BITS < 64
+    /* a bit buffer refilled a word at a time: never more than 15 + 32 bits held */
+    uint32_t word = pos / (uint32_t)WQRC_WORD_BITS;
+    uint32_t avail = (uint32_t)WQRC_WORD_BITS - pos % (uint32_t)WQRC_WORD_BITS;
+    uint64_t buf = (uint64_t)p->rom[word++] >> (pos % (uint32_t)WQRC_WORD_BITS);
+#endif
+    for (i = 0; i < fan; ++i) {
+        uint32_t code;
+#if WQRC_WORD_BITS < 64
+        while (avail < bits) {
+            buf |= (uint64_t)p->rom[word++] << avail;
+            avail += (uint32_t)WQRC_WORD_BITS;
         }
-        ic = i / kk;
-        ky = (i % kk) / p->k_w;
-        kx = i % p->k_w;
-        wqrc_tap_dy[n] = ky * p->dil_h;
-        wqrc_tap_dx[n] = kx * p->dil_w;
-        wqrc_tap_off[n] = (ic * p->in_h + wqrc_tap_dy[n]) * p->in_w + wqrc_tap_dx[n];
-        if (p->po2) {
-            wqrc_tap_val[n] = (int32_t)(code & (sign - 1u)) - 1;
-            wqrc_tap_neg[n] = (code & sign) ? -1 : 0;
-        } else {
-            wqrc_tap_val[n] = (code & sign) ? (int32_t)code - (int32_t)(sign << 1) : (int32_t)code;
-            wqrc_tap_neg[n] = 0;
+        code = (uint32_t)buf & mask;
+        buf >>= bits;
+        avail -= bits;
+#else
+        code = wqrc_read_code(p->rom, pos, bits);
+        pos += bits;
+#endif
+        if (code != 0u) {
+            wqrc_tap_off[n] = off_c + off_y + kx * p->dil_w;
+            if (p->po2) {
+                wqrc_tap_val[n] = (int32_t)(code & (sign - 1u)) - 1;
+                wqrc_tap_neg[n] = (code & sign) ? -1 : 0;
+            } else {
+                wqrc_tap_val[n] = (code & sign) ? (int32_t)code - (int32_t)(sign << 1) : (int32_t)code;
+                wqrc_tap_neg[n] = 0;
+            }
+            ++n;
         }
-        ++n;
+        if (++kx == p->k_w) { /* C order of the weights: ic, ky, kx */
+            kx = 0;
+            off_y += step_ky;
+            if (++ky == p->k_h) {
+                ky = 0;
+                off_y = 0;
+                off_c += step_ic;
+            }
+        }
     }
+    (void)mask;
     return n;
+}
+
+/* The 32-bit requantization for int32 accumulators and sh >= 0 (no 64-bit arithmetic
+ * on a 32-bit core); lo and hi are the output bounds clipped to int32. */
+static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi)
+{
+    if (sh > 0) {
+        acc = (acc + ((int32_t)1 << (sh - 1))) >> sh;
+    }
+    return acc < lo ? lo : (acc > hi ? hi : acc);
+}
+
+static inline int32_t wqrc_clip32(int64_t v)
+{
+    return v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : (int32_t)v);
 }
 
 /* sat(rshift_round(acc, sh)) with the fused clamp, for either accumulator width. */

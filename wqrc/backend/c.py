@@ -88,16 +88,18 @@ class _Context:
                 kh, kw = layer.codes.shape[2:]
                 geo = dict(in_c=c, in_h=h, in_w=w, out_c=o, out_h=ho, out_w=wo, group=a["group"], k_h=kh, k_w=kw,
                            stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0],
-                           dil_w=a["dilations"][1], pad_t=a["pads"][0], pad_l=a["pads"][1])
+                           dil_w=a["dilations"][1], pad_t=a["pads"][0], pad_l=a["pads"][1],
+                           pad_b=a["pads"][2], pad_r=a["pads"][3])
             else:
                 o, i = layer.codes.shape
                 geo = dict(in_c=i, in_h=1, in_w=1, out_c=o, out_h=1, out_w=1, group=1, k_h=1, k_w=1, stride_h=1,
-                           stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0)
+                           stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)
             bias_bits = 32 if tacc == "int32_t" else 64
             self.layers.append(dict(
                 id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
                 po2=int(layer.scheme == "po2"), shift=layer.shift, lo=c_int(lo), hi=c_int(hi),
                 bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
+                in_type=short(in_fmts[0]),
                 scheme=layer.scheme, exponent=layer.exponent, acc=tacc,
                 fan_in=int(np.prod(layer.codes.shape[1:])),
                 summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
@@ -158,14 +160,23 @@ class _Context:
         qm, rom = self.qm, self.rom
         in_fmt, out_fmt = qm.input_format, qm.output_format
         max_taps = max([l["fan_in"] for l in self.layers if "fan_in" in l] + [1])
-        ram = sum(self.arena[w] * w // 8 for w in self.arena) + 5 * 4 * max_taps
+        pads = {}  # per kernel instantiation (input type): largest zero-padded input map
+        for l in self.layers:
+            if "geo" in l and any(l["geo"][k] for k in ("pad_t", "pad_l", "pad_b", "pad_r")):
+                g = l["geo"]
+                size = g["in_c"] * (g["in_h"] + g["pad_t"] + g["pad_b"]) * (g["in_w"] + g["pad_l"] + g["pad_r"])
+                pads[l["in_type"]] = max(pads.get(l["in_type"], 0), size)
+        pad_elements = max(pads.values(), default=1)
+        # one static padded map per conv kernel instantiation
+        pad_bytes = sum(int(pad_elements) * int(key[0].strip("su")) // 8 for key in self.convs)
+        ram = sum(self.arena[w] * w // 8 for w in self.arena) + 3 * 4 * max_taps + pad_bytes
         xin, yout = self.vectors
         return dict(
             qm=qm, layers=self.layers, steps=self.steps, tables=self.tables,
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
-            arena=self.arena, max_taps=max_taps, ram_bytes=ram,
+            arena=self.arena, max_taps=max_taps, ram_bytes=ram, pad_elements=pad_elements,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
