@@ -14,8 +14,8 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (HW, acc_bits, c_int, clamp_bounds, ctype, environment, short,
-                                 test_vectors)
+from wqrc.backend.common import (HW, acc_bits, c_int, clamp_bounds, conv_geometry, ctype, environment,
+                                 short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
@@ -82,18 +82,7 @@ class _Context:
             fn = self.convs.setdefault(key, f"wqrc_conv_{key[0]}_{key[1]}_{tacc[:-2].replace('int', 'i')}")
             seg = self.segment[node.name]
             lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
-            if node.op == "conv":
-                c, h, w = qm.shapes[node.inputs[0]]
-                o, ho, wo = qm.shapes[node.output]
-                kh, kw = layer.codes.shape[2:]
-                geo = dict(in_c=c, in_h=h, in_w=w, out_c=o, out_h=ho, out_w=wo, group=a["group"], k_h=kh, k_w=kw,
-                           stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0],
-                           dil_w=a["dilations"][1], pad_t=a["pads"][0], pad_l=a["pads"][1],
-                           pad_b=a["pads"][2], pad_r=a["pads"][3])
-            else:
-                o, i = layer.codes.shape
-                geo = dict(in_c=i, in_h=1, in_w=1, out_c=o, out_h=1, out_w=1, group=1, k_h=1, k_w=1, stride_h=1,
-                           stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)
+            geo = conv_geometry(qm, node, layer)
             bias_bits = 32 if tacc == "int32_t" else 64
             self.layers.append(dict(
                 id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,

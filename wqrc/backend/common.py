@@ -69,3 +69,20 @@ def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int =
 
 def c_int(v: int, bits: int = 64) -> str:
     return f"INT{bits}_C({int(v)})"
+
+
+def conv_geometry(qm: QModel, node, layer) -> dict:
+    """Sizes, kernel, stride, dilation and pads of a conv, or of a dense layer seen as a
+    1x1 convolution of a 1x1 map: the one description both code backends lay out."""
+    a = node.attrs
+    if node.op == "conv":
+        c, h, w = qm.shapes[node.inputs[0]]
+        o, ho, wo = qm.shapes[node.output]
+        kh, kw = layer.codes.shape[2:]
+        pt, pl, pb, pr = a["pads"]
+        return dict(in_c=c, in_h=h, in_w=w, out_c=o, out_h=ho, out_w=wo, group=a["group"], k_h=kh, k_w=kw,
+                    stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0],
+                    dil_w=a["dilations"][1], pad_t=pt, pad_l=pl, pad_b=pb, pad_r=pr)
+    o, i = layer.codes.shape
+    return dict(in_c=i, in_h=1, in_w=1, out_c=o, out_h=1, out_w=1, group=1, k_h=1, k_w=1, stride_h=1,
+                stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import HW, acc_bits, clamp_bounds, environment, test_vectors
+from wqrc.backend.common import HW, acc_bits, clamp_bounds, conv_geometry, environment, test_vectors
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
 from wqrc.quant.arith import avgpool_divisor
@@ -79,17 +79,8 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
             if bits > 64:
                 raise WqrcError(f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} "
                                 f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
-            if node.op == "conv":
-                c, h, w = qm.shapes[node.inputs[0]]
-                o, ho, wo = qm.shapes[node.output]
-                kh, kw = layer.codes.shape[2:]
-                geo = dict(IN_C=c, IN_H=h, IN_W=w, OUT_C=o, OUT_H=ho, OUT_W=wo, GROUP=a["group"], K_H=kh, K_W=kw,
-                           STRIDE_H=a["strides"][0], STRIDE_W=a["strides"][1], DIL_H=a["dilations"][0],
-                           DIL_W=a["dilations"][1], PAD_T=a["pads"][0], PAD_L=a["pads"][1])
-            else:
-                o, i = layer.codes.shape
-                geo = dict(IN_C=i, IN_H=1, IN_W=1, OUT_C=o, OUT_H=1, OUT_W=1, GROUP=1, K_H=1, K_W=1, STRIDE_H=1,
-                           STRIDE_W=1, DIL_H=1, DIL_W=1, PAD_T=0, PAD_L=0)
+            geo = {k.upper(): v for k, v in conv_geometry(qm, node, layer).items() if k not in ("pad_b", "pad_r")}
+            o = geo["OUT_C"]
             p = _divisor_at_most(o, par[node.name])
             seg = segment[node.name]
             lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
