@@ -64,7 +64,7 @@ def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, lr: float
             loss = loss_fn(model(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         print(f"epoch {epoch + 1}/{epochs}: loss {total / len(order):.4f}", file=sys.stderr)
 

@@ -70,3 +70,32 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         how = f"static range analysis of input range [{lo}, {hi}]"
     meta = {"source": os.path.basename(graph.source) if graph.source else "", "activation_ranges": how}
     return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta)
+
+
+def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,
+                     start_bits=8, min_bits: int = 2, criterion: str = "paper", act_bits: int = 8,
+                     exponent: str = "mse", val_split: float = 0.2, val_samples: Optional[int] = None,
+                     calib_samples: int = 512, progress=None):
+    """Layer-wise precision scaling on a validation split of ``dataset``'s training data.
+
+    The validation split (``val_split`` of the training data, seeded) is never
+    the test split; calibration uses the rest of the training data. Returns
+    (SearchResult, PlanEvaluator).
+    """
+    from wqrc.quant.plan import make_plan
+    from wqrc.search import PlanEvaluator, layerwise_precision_scaling
+
+    if not 0 < val_split < 1:
+        raise WqrcError(f"--val-split: {val_split} must be between 0 and 1")
+    if max_drop < 0:
+        raise WqrcError(f"--max-drop: {max_drop} must be >= 0")
+    x_fit, _, x_val, y_val = dataset.validation_split(val_split)
+    if val_samples:
+        x_val, y_val = x_val[:val_samples], y_val[:val_samples]
+    start = {n: s.bits for n, s in make_plan(graph, scheme, start_bits).items()}
+    ranges = calibrate(graph, x_fit[:calib_samples])
+    ev = PlanEvaluator(graph, scheme, x_val, y_val, ranges=ranges, act_bits=act_bits, exponent=exponent,
+                       start_bits=max(start.values()))
+    result = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits=start, min_bits=min_bits,
+                                         criterion=criterion, progress=progress)
+    return result, ev

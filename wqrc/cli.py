@@ -43,7 +43,8 @@ def quant_options(f):
         click.option("--scheme", type=click.Choice(["dfp", "po2"]), default="dfp", show_default=True,
                      help="Weight scheme for all layers (a plan file may mix them)."),
         click.option("--bits", default="8", show_default=True,
-                     help="Weight bit-width: one value, a comma list per weighted layer, or a plan .json."),
+                     help="Weight bit-width: one value, a comma list per weighted layer, a plan .json "
+                          "(from wqrc lps), or auto (compile: search with --data and --max-drop)."),
         click.option("--act-bits", type=int, default=8, show_default=True, help="Activation bit-width (2..32)."),
         click.option("--exponent", type=click.Choice(["paper", "max", "mse"]), default="mse", show_default=True,
                      help="Exponent rule (SPEC §1): paper = eq. 2, max = no clipping, mse = least squared error."),
@@ -184,6 +185,107 @@ def inspect(model, data, word_bits, as_json, **o):
         render(rep)
 
 
+def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
+                val_split, val_samples, calib_samples):
+    """The precision search with a rich progress display; returns (result, evaluator)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wqrc.data import check_fits, load_dataset
+    from wqrc.quant.plan import parse_bits
+
+    ds = load_dataset(data)
+    check_fits(ds, model_graph.input_shape)
+    layers = len(model_graph.weighted_nodes())
+    start = parse_bits(start_bits)
+    top = max(start) if isinstance(start, list) else 8
+    total = max(1, layers * (top - min_bits))
+    with Progress(TextColumn("[bold]lps"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("{task.fields[best]}"), TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task("search", total=total, best="")
+
+        def progress(step, evaluations):
+            result_steps.append(step)
+            bar.update(task, completed=min(total, len(result_steps) - 1),
+                       best=f"CR {step.compression_ratio:.2f}, dacc {step.delta_acc:+.4f}, "
+                            f"bits {list(step.bits.values())}, {evaluations} evals")
+
+        result_steps: list = []
+        result, ev = api.precision_search(model_graph, ds, scheme=scheme, max_drop=max_drop, start_bits=start,
+                                          min_bits=min_bits, criterion=criterion, act_bits=act_bits,
+                                          exponent=exponent, val_split=val_split, val_samples=val_samples,
+                                          calib_samples=calib_samples, progress=progress)
+        bar.update(task, completed=total)
+    return result, ev
+
+
+def search_options(f):
+    opts = [
+        click.option("--data", required=True, help="Data whose training split is searched on (a validation slice of it)."),
+        click.option("--max-drop", type=float, required=True,
+                     help="Largest accuracy drop allowed against float, as a fraction (0.005 = 0.5 points)."),
+        click.option("--start-bits", default="8", show_default=True, help="Starting bit-widths: one or a list."),
+        click.option("--min-bits", type=int, default=2, show_default=True),
+        click.option("--criterion", type=click.Choice(["paper", "ratio"]), default="paper", show_default=True,
+                     help="paper: smallest dacc * W_mem; ratio: smallest accuracy lost per bit saved."),
+        click.option("--val-split", type=float, default=0.2, show_default=True,
+                     help="Share of the training data held out for the search (never the test split)."),
+        click.option("--val-samples", type=int, default=None, help="Use only this many validation samples."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@cli.command()
+@click.argument("model")
+@search_options
+@click.option("--scheme", type=click.Choice(["dfp", "po2"]), default="dfp", show_default=True)
+@click.option("--act-bits", type=int, default=8, show_default=True)
+@click.option("--exponent", type=click.Choice(["paper", "max", "mse"]), default="mse", show_default=True)
+@click.option("--calib-samples", type=int, default=512, show_default=True)
+@click.option("--input-shape", default=None, help="C,H,W of a TorchScript model's input.")
+@click.option("--plot", "plot_path", default=None, help="Also write the accuracy/CR figure (PNG).")
+@click.option("-o", "--output", required=True, help="Plan file to write (.json).")
+def lps(model, data, max_drop, start_bits, min_bits, criterion, val_split, val_samples, scheme, act_bits, exponent,
+        calib_samples, input_shape, plot_path, output):
+    """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within --max-drop."""
+    from wqrc.outputs import atomic_file
+    from wqrc.search import best_equal_within, equal_bitwidth_curve
+
+    graph = api.load_model(model, _shape(input_shape))
+    result, ev = _run_search(graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
+                             val_split, val_samples, calib_samples)
+    from wqrc.quant.schemes import SCHEMES
+    top = max(result.steps[0].bits.values())
+    equal = equal_bitwidth_curve(ev, range(top, max(min_bits, SCHEMES[scheme].min_bits) - 1, -1))
+    best_eq = best_equal_within(equal, max_drop)
+    doc = result.plan_json(dict(
+        equal_bitwidths=[dict(bits=next(iter(s.bits.values())), compression_ratio=s.compression_ratio,
+                              accuracy=s.accuracy, delta_acc=s.delta_acc) for s in equal],
+        data=data, val_split=val_split, act_bits=act_bits, exponent_rule=exponent))
+    with atomic_file(output) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+    if plot_path:
+        from wqrc.search.plot import plot_search
+        with atomic_file(plot_path) as tmp:
+            plot_search(result, equal, tmp + ".png", title=f"{model}: {scheme}, max drop {max_drop:g}")
+            import os
+            os.replace(tmp + ".png", tmp)
+    f = result.final
+    click.echo(f"float validation accuracy {result.float_accuracy:.2%}; search: {len(result.steps) - 1} steps, "
+               f"{result.evaluations} evaluations; stopped: {result.stopped_because}")
+    click.echo(f"plan: bits {f.bits}, W_mem {f.w_mem} bits, CR {f.compression_ratio:.2f}, "
+               f"accuracy {f.accuracy:.2%} (dacc {f.delta_acc:+.4f})")
+    if best_eq:
+        click.echo(f"best equal bit-width within the budget: {next(iter(best_eq.bits.values()))} bits, "
+                   f"CR {best_eq.compression_ratio:.2f}, accuracy {best_eq.accuracy:.2%} (dacc {best_eq.delta_acc:+.4f})")
+    else:
+        click.echo("no equal bit-width stays within the budget")
+    click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""))
+
+
 @cli.command(name="compile")
 @click.argument("model")
 @quant_options
@@ -199,7 +301,8 @@ def inspect(model, data, word_bits, as_json, **o):
               help="HLS: output channels computed in parallel per layer (one value or a comma list).")
 @click.option("--io", "io_mode", type=click.Choice(["array", "stream"]), default="array", show_default=True,
               help="HLS top-level interface.")
-def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, **o):
+@click.option("--max-drop", type=float, default=None, help="With --bits auto: the search's accuracy budget.")
+def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ for FPGAs, ROM images."""
     import os
 
@@ -213,6 +316,8 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
     if not o["calib"] and data:
         o["calib"] = data
+    if o["bits"] == "auto":
+        o["bits"] = _auto_plan(model, o, data, max_drop, out)
     graph, qm = _quantize_from_options(model, o)
     x_vec, acc = None, None
     if data:
@@ -223,6 +328,24 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode))
     render(rep)
     _print_target_summary(rep, out)
+
+
+def _auto_plan(model, o, data, max_drop, out) -> str:
+    """--bits auto: run the precision search, keep its plan file next to the output folder."""
+    import os
+    import tempfile
+
+    if not data or max_drop is None:
+        raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
+    graph = api.load_model(model, _shape(o["input_shape"]))
+    result, _ = _run_search(graph, data, o["scheme"], max_drop, "8", 2, "paper", o["act_bits"], o["exponent"],
+                            0.2, None, o["calib_samples"])
+    fd, path = tempfile.mkstemp(prefix="wqrc-plan-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(result.plan_json(), fh)
+    f = result.final
+    click.echo(f"--bits auto: {f.bits} (CR {f.compression_ratio:.2f}, validation dacc {f.delta_acc:+.4f})")
+    return path
 
 
 def _print_target_summary(rep: dict, out: str) -> None:

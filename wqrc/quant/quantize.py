@@ -41,6 +41,18 @@ def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tu
     return n1, exp, codes
 
 
+def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, out_fmt: TensorFormat) -> QLayer:
+    """One conv/dense layer: codes, exponent, bias integers, shift and accumulator bound."""
+    n1, exp, codes = quantize_weights(n.name, n.weight, spec, rule)
+    fx = in_fmt.frac
+    bias = [int(v) for v in round_half_away(np.ldexp(n.bias.astype(np.float64), -(fx + exp)))]
+    layer = QLayer(name=n.name, scheme=spec.scheme, bits=spec.bits, n1=n1, exponent=exp, rule=rule,
+                   codes=codes, bias=bias, shift=out_fmt.frac - (fx + exp), acc_bound=0)
+    fan_in = int(np.prod(n.weight.shape[1:]))
+    layer.acc_bound = fan_in * in_fmt.max_abs_q * layer.max_abs_mult + max(abs(b) for b in bias)
+    return layer
+
+
 def _clamp_to_q(clip, fmt: TensorFormat) -> Optional[list]:
     """Integer clamp bounds in the output format: round(bound / 2**f), kept inside the format."""
     if not clip:
@@ -100,15 +112,7 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
         if n.op in ("add", "concat"):
             attrs["shifts"] = [out_fmt.frac - f.frac for f in in_fmts]
         if n.is_weighted:
-            spec = plan[n.name]
-            n1, exp, codes = quantize_weights(n.name, n.weight, spec, rule)
-            fx = in_fmts[0].frac
-            bias = [int(v) for v in round_half_away(np.ldexp(n.bias.astype(np.float64), -(fx + exp)))]
-            layer = QLayer(name=n.name, scheme=spec.scheme, bits=spec.bits, n1=n1, exponent=exp, rule=rule,
-                           codes=codes, bias=bias, shift=out_fmt.frac - (fx + exp), acc_bound=0)
-            fan_in = int(np.prod(n.weight.shape[1:]))
-            layer.acc_bound = fan_in * in_fmts[0].max_abs_q * layer.max_abs_mult + max(abs(b) for b in bias)
-            layers[n.name] = layer
+            layers[n.name] = quantize_layer(n, plan[n.name], rule, in_fmts[0], out_fmt)
         formats[n.output] = out_fmt
         nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
     return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),

@@ -134,8 +134,20 @@ class FastExecutor:
     @torch.no_grad()
     def __call__(self, x: np.ndarray, trace: bool = False):
         qm = self.qm
-        env = {qm.input: torch.from_numpy(np.asarray(x)).to(self.storage)}
-        for node in qm.nodes:
+        env = self.run({qm.input: torch.from_numpy(np.asarray(x)).to(self.storage)})
+        if trace:
+            return {k: v.numpy().astype(np.int64) for k, v in env.items()}
+        return env[qm.output].numpy().astype(np.int64)
+
+    @torch.no_grad()
+    def run(self, env: dict, start: int = 0) -> dict:
+        """Run nodes[start:] on ``env`` (tensor name -> exact float tensor); returns env.
+
+        The precision search uses ``start`` to reuse the outputs of the layers
+        before the one it changed."""
+        qm = self.qm
+        env = dict(env)
+        for node in qm.nodes[start:]:
             ins = [env[t] for t in node.inputs]
             a, fmt = node.attrs, qm.formats[node.output]
             if node.op == "conv":
@@ -177,6 +189,4 @@ class FastExecutor:
             else:
                 raise NotImplementedError(node.op)
             env[node.output] = y
-        if trace:
-            return {k: v.numpy().astype(np.int64) for k, v in env.items()}
-        return env[qm.output].numpy().astype(np.int64)
+        return env

@@ -1,0 +1,87 @@
+"""Accuracy of a bit-width plan on a validation split, fast enough for a greedy search.
+
+A search step changes one layer, so (1) each layer's quantized weights are
+cached per (scheme, bits): formats come from float calibration and do not
+depend on the plan; (2) the integer tensors of the current plan are kept, and
+a trial that changes layer k re-runs only the nodes from k on.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from wqrc.ir.graph import Graph
+from wqrc.ir.to_torch import run_float
+from wqrc.quant.plan import LayerSpec, check_spec
+from wqrc.quant.qmodel import QModel
+from wqrc.quant.quantize import quantize_graph, quantize_layer
+from wqrc.sim import fast, simulate
+
+
+class PlanEvaluator:
+    def __init__(self, graph: Graph, scheme: str, x_val: np.ndarray, y_val: np.ndarray, *,
+                 ranges: dict, act_bits: int = 8, exponent: str = "mse", start_bits: int = 8):
+        self.graph, self.scheme, self.rule = graph, scheme, exponent
+        self.layers = [n.name for n in graph.weighted_nodes()]
+        self.nodes = {n.name: n for n in graph.weighted_nodes()}
+        self.sizes = {n.name: int(n.weight.size) for n in graph.weighted_nodes()}
+        plan = {n: check_spec(n, LayerSpec(scheme, start_bits)) for n in self.layers}
+        self.base = quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges)
+        self.index = {n.name: i for i, n in enumerate(self.base.nodes)}
+        self.cache: dict[tuple[str, int], object] = {}
+        self.y_val = y_val
+        self.x_q = self.base.quantize_input(x_val)
+        self.float_acc = float(np.mean(np.argmax(run_float(graph, x_val), axis=1) == y_val))
+        self.evaluations = 0
+        self._env: Optional[dict] = None
+        self._env_bits: Optional[dict] = None
+
+    def layer(self, name: str, bits: int):
+        key = (name, bits)
+        if key not in self.cache:
+            node = self.graph.node(name)
+            qn = self.base.nodes[self.index[name]]
+            self.cache[key] = quantize_layer(node, check_spec(name, LayerSpec(self.scheme, bits)), self.rule,
+                                             self.base.formats[qn.inputs[0]], self.base.formats[qn.output])
+        return self.cache[key]
+
+    def qmodel(self, bits: dict[str, int]) -> QModel:
+        qm = self.base
+        return QModel(nodes=qm.nodes, layers={n: self.layer(n, bits[n]) for n in self.layers}, formats=qm.formats,
+                      shapes=qm.shapes, input=qm.input, output=qm.output, notes=qm.notes, meta=qm.meta)
+
+    def w_mem(self, bits: dict[str, int]) -> int:
+        return sum(self.sizes[n] * bits[n] for n in self.layers)
+
+    def _accuracy_of(self, out: np.ndarray) -> float:
+        return float(np.mean(np.argmax(out.reshape(len(out), -1), axis=1) == self.y_val))
+
+    def accuracy(self, bits: dict[str, int], changed: Optional[str] = None) -> float:
+        """Validation accuracy of ``bits``; ``changed`` names the one layer that differs from
+        the plan last passed to :meth:`commit`, so the layers before it are reused."""
+        self.evaluations += 1
+        qm = self.qmodel(bits)
+        if not fast.eligible(qm):
+            return self._accuracy_of(simulate(qm, self.x_q))
+        runner = fast.FastExecutor(qm)
+        if changed is None or self._env is None:
+            env = runner.run({qm.input: torch.from_numpy(self.x_q).to(runner.storage)})
+        else:
+            env = runner.run(self._env, start=self.index[changed])
+        return self._accuracy_of(env[qm.output].numpy())
+
+    def commit(self, bits: dict[str, int]) -> float:
+        """Make ``bits`` the current plan (its tensors are kept for later trials); returns its accuracy."""
+        self.evaluations += 1
+        qm = self.qmodel(bits)
+        if fast.eligible(qm):
+            runner = fast.FastExecutor(qm)
+            self._env = runner.run({qm.input: torch.from_numpy(self.x_q).to(runner.storage)})
+            acc = self._accuracy_of(self._env[qm.output].numpy())
+        else:
+            self._env = None
+            acc = self._accuracy_of(simulate(qm, self.x_q))
+        self._env_bits = dict(bits)
+        return acc
