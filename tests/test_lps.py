@@ -1,0 +1,111 @@
+"""Layer-wise precision scaling (SPEC §7)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import wqrc
+from wqrc.data import Dataset, FASHION_DIR, load_dataset
+from wqrc.errors import WqrcError
+from wqrc.search import best_equal_within, equal_bitwidth_curve
+
+from conftest import ROOT
+from test_cli import assert_user_error, wqrc as run_wqrc
+
+FASHION_MODEL = os.path.join(ROOT, "examples", "fashion_cnn.onnx")
+
+
+def fig1_model():
+    """The paper's Fig. 1 example: two layers of 600 and 900 weights."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 30)).eval()
+    g = wqrc.from_torch(m, torch.rand(1, 20))
+    x = np.random.default_rng(0).uniform(-1, 1, (600, 20)).astype(np.float32)
+    with torch.no_grad():
+        y = m(torch.from_numpy(x)).argmax(1).numpy()  # float accuracy 100% by construction
+    return g, Dataset("fig1", x, y, x, y)
+
+
+def search(g, ds, **kw):
+    kw = dict(dict(scheme="dfp", max_drop=0.02, val_split=0.5, act_bits=16), **kw)
+    return wqrc.api.precision_search(g, ds, **kw)
+
+
+def test_the_bigger_layer_is_lowered_first():
+    g, ds = fig1_model()
+    layers = [n.name for n in g.weighted_nodes()]
+    sizes = [n.weight.size for n in g.weighted_nodes()]
+    assert sizes == [600, 900]
+    res, _ = search(g, ds)
+    assert res.steps[0].changed is None and res.steps[0].bits == {layers[0]: 8, layers[1]: 8}
+    assert res.steps[1].changed == layers[1]  # 900 weights: saves the most bits
+    for a, b in zip(res.steps, res.steps[1:]):  # every step lowers one layer by one bit
+        diff = {n: a.bits[n] - b.bits[n] for n in layers}
+        assert sorted(diff.values()) == [0, 1] and b.w_mem < a.w_mem
+    assert all(s.delta_acc <= 0.02 + 1e-9 for s in res.steps)
+
+
+def test_deterministic_and_ratio_criterion():
+    g, ds = fig1_model()
+    a, _ = search(g, ds)
+    b, _ = search(g, ds)
+    assert [s.bits for s in a.steps] == [s.bits for s in b.steps]
+    r, _ = search(g, ds, criterion="ratio")
+    assert r.steps[1].changed == a.steps[1].changed
+
+
+def test_min_bits_and_start_plan_over_budget():
+    g, ds = fig1_model()
+    layers = [n.name for n in g.weighted_nodes()]
+    res, _ = search(g, ds, start_bits=[3, 8], min_bits=3, max_drop=1.0)
+    assert all(s.bits[layers[0]] == 3 for s in res.steps)  # already at --min-bits: never lowered
+    assert res.final.bits[layers[1]] == 3 and "min-bits" in res.stopped_because
+    res, _ = search(g, ds, scheme="po2", start_bits=2, max_drop=0.0)
+    assert len(res.steps) == 1 and "already lose" in res.stopped_because
+    with pytest.raises(WqrcError, match="--min-bits"):
+        search(g, ds, min_bits=1)
+    with pytest.raises(WqrcError, match="--val-split"):
+        search(g, ds, val_split=1.5)
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION_DIR), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_search_beats_equal_bitwidths(capsys):
+    g = wqrc.load_model(FASHION_MODEL)
+    res, ev = search(g, load_dataset("fashion-mnist"), max_drop=0.005, val_split=0.2, val_samples=2000, act_bits=8)
+    equal = equal_bitwidth_curve(ev, range(8, 1, -1))
+    best = best_equal_within(equal, 0.005)
+    with capsys.disabled():
+        print(f"\nfashion-mnist, DFP, max drop 0.5 points on 2000 validation samples: searched plan "
+              f"{list(res.final.bits.values())} CR {res.final.compression_ratio:.2f} (dacc {res.final.delta_acc:+.4f}); "
+              f"best equal bit-width {next(iter(best.bits.values()))} bits CR {best.compression_ratio:.2f} "
+              f"(dacc {best.delta_acc:+.4f}); {res.evaluations} evaluations")
+    assert res.final.delta_acc <= 0.005 + 1e-9
+    assert res.final.compression_ratio > best.compression_ratio
+
+
+def test_cli_plan_feeds_compile_and_bits_auto(tmp_path):
+    example = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    plan = tmp_path / "plan.json"
+    res = run_wqrc("lps", example, "--data", "digits", "--max-drop", "0.01", "-o", str(plan),
+                   "--plot", str(tmp_path / "fig6.png"))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(plan.read_text())
+    assert set(doc["layers"]) == {"conv1", "conv2", "conv3", "fc"} and doc["search"]["steps"]
+    assert (tmp_path / "fig6.png").read_bytes()[:4] == b"\x89PNG"
+    assert "best equal bit-width" in res.stdout and "CR" in res.stdout
+    out = tmp_path / "out"
+    res = run_wqrc("compile", example, "--bits", str(plan), "--calib", "digits", "--target", "rom", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((out / "rom" / "manifest.json").read_text())
+    assert {l["name"]: l["bits"] for l in manifest["layers"]} == {n: e["bits"] for n, e in doc["layers"].items()}
+    res = run_wqrc("compile", example, "--bits", "auto", "--max-drop", "0.01", "--data", "digits", "--target", "rom",
+                   "-o", str(tmp_path / "auto"))
+    assert res.returncode == 0 and "--bits auto" in res.stdout, res.stderr
+    assert_user_error(run_wqrc("compile", example, "--bits", "auto", "--target", "rom", "-o", str(tmp_path / "x")),
+                      "--bits auto needs")
+    (tmp_path / "bad.json").write_text('{"layers": {"conv1": {"scheme": "dfp", "bits": 4}}}')
+    assert_user_error(run_wqrc("compile", example, "--bits", str(tmp_path / "bad.json"), "-o", str(tmp_path / "y")),
+                      "plan does not match the model", "conv2")
