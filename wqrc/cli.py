@@ -286,6 +286,93 @@ def lps(model, data, max_drop, start_bits, min_bits, criterion, val_split, val_s
     click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""))
 
 
+@cli.command()
+@click.argument("model")
+@click.option("--data", required=True, help="Training data: digits, digits-padded, fashion-mnist or an .npz.")
+@click.option("--scheme", type=click.Choice(["dfp", "po2"]), default="po2", show_default=True)
+@click.option("--bits", default="4", show_default=True, help="One width, a comma list per layer, or a plan .json.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--lr-drop", default="", help="Step drops EPOCH:LR[,EPOCH:LR] (the paper: 200:1e-5).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--batch", type=int, default=64, show_default=True)
+@click.option("--lambda1", default="0", show_default=True, help="λ1 (QR) schedule: 0.5, 10*epoch, '0 until 150 then 100'.")
+@click.option("--lambda2", default="10*epoch", show_default=True, help="λ2 (WQR) schedule, same forms.")
+@click.option("--method", type=click.Choice(["wqr", "ste"]), default="wqr", show_default=True,
+              help="wqr: the paper's regularized loss; ste: straight-through fake quantization (baseline).")
+@click.option("--flip", is_flag=True, help="Augment with random horizontal flips.")
+@click.option("--shift", type=int, default=0, show_default=True, help="Augment with random shifts of up to N pixels.")
+@click.option("--exponent", type=click.Choice(["paper", "max", "mse"]), default="paper", show_default=True)
+@click.option("--act-bits", type=int, default=8, show_default=True, help="Activation bits for acc_Mq.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", default=None, help="Continue from this checkpoint (OUT.ckpt.pt).")
+@click.option("--plots", "plots_dir", default=None, help="Write Fig. 8 and Fig. 9 PNGs into this folder.")
+@click.option("-o", "--output", required=True, help="Output ONNX (weights on the quantization levels).")
+def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, flip, shift,
+             exponent, act_bits, seed, resume, plots_dir, output):
+    """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
+    import os
+
+    import onnx
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wqrc.data import check_fits, load_dataset
+    from wqrc.ir.to_onnx import graph_to_onnx
+    from wqrc.outputs import atomic_file
+    from wqrc.quant.plan import make_plan, parse_bits
+    from wqrc.train.finetune import FinetuneConfig, evaluate, finetune as run, parse_lr_drops
+    from wqrc.train.schedule import parse_schedule
+
+    parse_schedule(lambda1, "--lambda1")
+    parse_schedule(lambda2, "--lambda2")
+    if epochs < 1 or batch < 1:
+        raise WqrcError("--epochs and --batch must be at least 1")
+    graph = api.load_model(model)
+    ds = load_dataset(data)
+    check_fits(ds, graph.input_shape, int(np.prod(graph.shapes[graph.output])))
+    plan = make_plan(graph, scheme, parse_bits(bits))
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=parse_lr_drops(lr_drop), optimizer=optimizer, batch=batch,
+                         lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
+                         exponent=exponent, act_bits=act_bits)
+    base = os.path.splitext(output)[0]
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)
+    acc_m, acc_init = evaluate(graph, plan, cfg, ds)
+    console.print(f"float acc_M {acc_m:.2%}; direct quantization acc_init {acc_init:.2%} "
+                  f"({scheme}, bits {[s.bits for s in plan.values()]}, {method})")
+    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("train", total=1, epoch=0, loss=0.0)
+
+        def on_batch(epoch, b, n, loss):
+            bar.update(task, completed=b, total=n, epoch=f"{epoch + 1}/{epochs}", loss=loss)
+
+        def on_epoch(r):
+            bar.console.print(
+                f"epoch {r['epoch']:>3}: loss {r['loss']:.4f} QR {r['qr']:.4f} WQR {r['wqr']:.5f} "
+                f"λ1 {r['lambda1']:g} λ2 {r['lambda2']:g} acc_tr {r['acc_tr']:.2%} acc_M {r['acc_M']:.2%} "
+                f"acc_Mq {r['acc_Mq']:.2%} mean|W-Q(W)| {r['mean_distance']:.5f}")
+
+        try:
+            trained, history = run(graph, ds, plan, cfg, checkpoint=base + ".ckpt.pt", resume=resume,
+                                   log_csv=base + ".log.csv", on_batch=on_batch, on_epoch=on_epoch)
+        except KeyboardInterrupt:
+            raise WqrcError(f"interrupted: the checkpoint {base}.ckpt.pt holds the last state; "
+                            f"continue with --resume {base}.ckpt.pt") from None
+    model_proto = graph_to_onnx(trained)
+    with atomic_file(output) as tmp:
+        onnx.save(model_proto, tmp)
+    final_m, final_q = evaluate(trained, plan, cfg, ds)
+    console.print(f"acc_M {acc_m:.2%} -> acc_Mq {final_q:.2%} after {len(history.rows)} epochs "
+                  f"(direct: {acc_init:.2%}, Δacc {final_q - acc_m:+.2%}); wrote {output}, {base}.log.csv")
+    if plots_dir:
+        from wqrc.train.plots import write_plots
+        files = write_plots(history, plan, exponent, plots_dir, title=f"{os.path.basename(model)}: {scheme} {method}")
+        console.print("plots: " + ", ".join(files))
+
+
 @cli.command(name="compile")
 @click.argument("model")
 @quant_options

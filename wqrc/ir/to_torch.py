@@ -8,6 +8,7 @@ so a pass that changed the graph is checked by running it.
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 import numpy as np
 import torch
@@ -49,18 +50,18 @@ class GraphModule(nn.Module):
     def weight_of(self, layer: str) -> nn.Parameter:
         return self.weights[self.layer_keys[layer]]
 
-    def _node(self, n: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    def _node(self, n: Node, xs: list[torch.Tensor], weights: Optional[dict] = None) -> torch.Tensor:
         a, x = n.attrs, xs[0]
-        if n.op == "conv":
+        if n.op in ("conv", "dense"):
+            k = self.layer_keys[n.name]
+            w = weights[n.name] if weights and n.name in weights else self.weights[k]
+            if n.op == "dense":
+                return _clamp(F.linear(x, w, self.biases[k]), a.get("clip"))
             pt, pl, pb, pr = a["pads"]
             x = F.pad(x, (pl, pr, pt, pb))
-            k = self.layer_keys[n.name]
-            y = F.conv2d(x, self.weights[k], self.biases[k], stride=tuple(a["strides"]),
+            y = F.conv2d(x, w, self.biases[k], stride=tuple(a["strides"]),
                          dilation=tuple(a["dilations"]), groups=a["group"])
             return _clamp(y, a.get("clip"))
-        if n.op == "dense":
-            k = self.layer_keys[n.name]
-            return _clamp(F.linear(x, self.weights[k], self.biases[k]), a.get("clip"))
         if n.op == "add":
             y = xs[0]
             for other in xs[1:]:
@@ -101,10 +102,11 @@ class GraphModule(nn.Module):
             return torch.softmax(x, dim=1)
         raise NotImplementedError(n.op)
 
-    def forward(self, x: torch.Tensor, return_all: bool = False):
+    def forward(self, x: torch.Tensor, return_all: bool = False, weights: Optional[dict] = None):
+        """``weights`` (layer name -> tensor) replaces layers' weights for this call (fake quantization)."""
         env = {self.graph.input: x}
         for n in self.graph.nodes:
-            env[n.output] = self._node(n, [env[t] for t in n.inputs])
+            env[n.output] = self._node(n, [env[t] for t in n.inputs], weights)
         return env if return_all else env[self.graph.output]
 
     def to_graph(self) -> Graph:
