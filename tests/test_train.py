@@ -133,3 +133,32 @@ def test_cli_finetune_ste_compiles_and_bad_inputs(tmp_path):
     assert_user_error(run_wqrc("finetune", EXAMPLE, "--data", "digits", "--resume", str(tmp_path / "ste.log.csv"),
                                "-o", str(tmp_path / "x.onnx")), "not a wqrc checkpoint")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_ctrl_c_leaves_a_checkpoint_that_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    out = tmp_path / "m.onnx"
+    ck = tmp_path / "m.ckpt.pt"
+    args = [sys.executable, "-m", "wqrc", "finetune", EXAMPLE, "--data", "digits", "--scheme", "po2", "--bits", "3",
+            "--epochs", "200", "-o", str(out)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ck.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert ck.exists(), "no checkpoint after the first epoch"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "--resume" in err and "Traceback" not in err
+    assert not out.exists()
+    state = torch.load(ck, weights_only=False)
+    done = state["epoch"]
+    res = run_wqrc("finetune", EXAMPLE, "--data", "digits", "--scheme", "po2", "--bits", "3",
+                   "--epochs", str(done + 1), "--resume", str(ck), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert out.is_file() and f"after {done + 1} epochs" in res.stdout
