@@ -31,7 +31,7 @@ def test_exported_models_load_and_match_ort(name, dynamo, tmp_onnx):
     _float_matches_ort(data, g, shape)
 
 
-@pytest.mark.parametrize("opset", [13, 15, 17, 20])
+@pytest.mark.parametrize("opset", [11, 12, 13, 15, 17, 20])
 def test_legacy_exporter_opsets_without_constant_folding(opset, tmp_onnx):
     m, shape = build("residual")
     data = export_bytes(m, shape, opset=opset, fold=False)  # keeps BatchNormalization nodes
@@ -159,3 +159,27 @@ def test_softmax_in_the_middle_is_rejected(tmp_onnx):
              helper.make_node("Relu", ["s"], ["y"], name="r")]
     with pytest.raises(WqrcError, match="only a trailing softmax"):
         wqrc.load_model(tmp_onnx("s.onnx", make_onnx(nodes, [_inp()], [_out()]).SerializeToString()))
+
+
+class _ViewFlatten(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+        self.fc = torch.nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.fc(y.view(y.size(0), -1))
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_dynamic_batch_view_flatten_is_folded(dynamo, tmp_onnx):
+    torch.manual_seed(0)
+    m = _ViewFlatten().eval()
+    data = export_bytes(m, (2, 6, 6), dynamo=dynamo, opset=18 if dynamo else 13)
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    if not dynamo:
+        assert "Shape" in ops and "Reshape" in ops  # x.size(0) with a dynamic batch: shape arithmetic
+    g = wqrc.load_model(tmp_onnx("v.onnx", data))
+    assert [n.op for n in g.nodes] == ["conv", "flatten", "dense"]
+    _float_matches_ort(data, g, (2, 6, 6))
