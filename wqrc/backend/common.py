@@ -9,7 +9,7 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.quant.arith import bits_for_signed
-from wqrc.quant.formats import TensorFormat
+from wqrc.quant.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
 
@@ -42,15 +42,7 @@ def acc_bits(layer) -> int:
     return bits_for_signed(layer.acc_bound + half)
 
 
-def clamp_bounds(fmt: TensorFormat, qclip) -> tuple[int, int]:
-    lo, hi = fmt.qmin, fmt.qmax
-    if qclip:
-        if qclip[0] is not None:
-            lo = max(lo, int(qclip[0]))
-        if qclip[1] is not None:
-            hi = min(hi, int(qclip[1]))
-        lo = min(lo, hi)
-    return lo, hi
+clamp_bounds = output_bounds  # the backends' name for it
 
 
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

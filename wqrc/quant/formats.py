@@ -59,3 +59,16 @@ def choose_frac(max_abs: float, signed: bool, bits: int) -> int:
     while max_abs <= math.ldexp(qmax, f - 1):
         f -= 1
     return f
+
+
+def output_bounds(fmt: TensorFormat, qclip) -> tuple[int, int]:
+    """Saturation to ``fmt`` and a fused integer clamp ``qclip`` as one [lo, hi]:
+    clamping after saturating equals clamping once to the overlap."""
+    lo, hi = fmt.qmin, fmt.qmax
+    if qclip:
+        if qclip[0] is not None:
+            lo = max(lo, int(qclip[0]))
+        if qclip[1] is not None:
+            hi = min(hi, int(qclip[1]))
+        lo = min(lo, hi)
+    return lo, hi

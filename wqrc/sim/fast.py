@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.kernels import maxpool_pads
 
@@ -69,14 +70,7 @@ def _divide(total: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
 
 
 def _bounds(fmt, qclip) -> tuple[float, float]:
-    """Saturation and the fused clamp as one [lo, hi] (clamping twice = clamping to the overlap)."""
-    lo, hi = fmt.qmin, fmt.qmax
-    if qclip:
-        if qclip[0] is not None:
-            lo = max(lo, qclip[0])
-        if qclip[1] is not None:
-            hi = min(hi, qclip[1])
-        lo = min(lo, hi)
+    lo, hi = output_bounds(fmt, qclip)
     return float(lo), float(hi)
 
 

@@ -68,14 +68,12 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
         fmt = qm.formats[node.output]
         if node.op in ("conv", "dense"):
             layer = qm.layers[node.name]
-            fmt_in = qm.formats[node.inputs[0]]
             bound = layer.acc_bound - max(abs(b) for b in layer.bias)
             bias = layer.bias_array()
             if node.op == "conv":
                 acc = K.conv(ins[0], layer.multipliers, bias, a, bound, path)
             else:
                 acc = K.dense(ins[0], layer.multipliers, bias, bound, path)
-            del fmt_in
             out = K.requantize(acc, layer.shift, fmt, a.get("qclip"))
         elif node.op == "maxpool":
             out = K.maxpool(ins[0], a, fmt)
