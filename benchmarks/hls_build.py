@@ -11,11 +11,9 @@ RSS (getrusage of the child), time is wall time of one `make csim_tb`.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 
 import numpy as np

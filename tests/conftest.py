@@ -107,6 +107,19 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, ...]]:
     return m, shape
 
 
+_GRAPHS: dict = {}
+
+
+def cached_graph(name: str, seed: int):
+    """(canonical graph, input shape) of a test model, converted once per test session."""
+    import wqrc
+
+    if (name, seed) not in _GRAPHS:
+        m, shape = build(name, seed=seed)
+        _GRAPHS[name, seed] = (wqrc.from_torch(m, torch.rand((1,) + shape)), shape)
+    return _GRAPHS[name, seed]
+
+
 def export_bytes(module: nn.Module, shape, *, dynamo: bool = False, opset: int = 17, fold: bool = True) -> bytes:
     buf = io.BytesIO()
     x = torch.rand((2,) + tuple(shape))

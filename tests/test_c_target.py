@@ -1,29 +1,21 @@
 """The C target compiled and run: host gcc for the whole matrix, Cortex-M4 in QEMU for a subset."""
-import os
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
-import torch
 
 import wqrc
 from wqrc.backend.c import generate_c
 from wqrc.errors import WqrcError
 from wqrc.pack import pack
 
-from conftest import build
+from conftest import cached_graph
 
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6)]
 HAVE_ARM = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
-_graphs = {}
-
-
 def graph(name):
-    if name not in _graphs:
-        m, shape = build(name, seed=3)
-        _graphs[name] = (wqrc.from_torch(m, torch.rand((1,) + shape)), shape)
-    return _graphs[name]
+    return cached_graph(name, seed=3)
 
 
 def generate(tmp_path, name, scheme, bits, act, word_bits=32):

@@ -5,27 +5,20 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 
 import wqrc
 from wqrc.backend.common import acc_bits
 from wqrc.backend.hls import generate_hls
 from wqrc.pack import pack
 
-from conftest import ROOT, build
+from conftest import ROOT, cached_graph
 
 AP_TYPES = os.environ.get("WQRC_AP_TYPES", os.path.join(ROOT, "build", "ap_types"))
 HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
 needs_ap = pytest.mark.skipif(not HAVE_AP, reason=f"ap_int.h not at {AP_TYPES} (.ci/run fetches it from the hls4ml wheel)")
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 8, 16)] + [("po2", b) for b in (2, 3, 4, 5)]
-_graphs = {}
-
-
 def graph(name):
-    if name not in _graphs:
-        m, shape = build(name, seed=5)
-        _graphs[name] = (wqrc.from_torch(m, torch.rand((1,) + shape)), shape)
-    return _graphs[name]
+    return cached_graph(name, seed=5)
 
 
 def generate(tmp_path, name, scheme, bits, act=8, **kw):

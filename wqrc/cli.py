@@ -202,6 +202,7 @@ def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, crite
     with Progress(TextColumn("[bold]lps"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), transient=False) as bar:
         task = bar.add_task("search", total=total, best="")
+        result_steps: list = []
 
         def progress(step, evaluations):
             result_steps.append(step)
@@ -209,7 +210,6 @@ def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, crite
                        best=f"CR {step.compression_ratio:.2f}, dacc {step.delta_acc:+.4f}, "
                             f"bits {list(step.bits.values())}, {evaluations} evals")
 
-        result_steps: list = []
         result, ev = api.precision_search(model_graph, ds, scheme=scheme, max_drop=max_drop, start_bits=start,
                                           min_bits=min_bits, criterion=criterion, act_bits=act_bits,
                                           exponent=exponent, val_split=val_split, val_samples=val_samples,

@@ -14,12 +14,13 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (HW, acc_bits, c_int, clamp_bounds, conv_geometry, ctype, environment,
+from wqrc.backend.common import (HW, acc_bits, c_int, conv_geometry, ctype, environment,
                                  short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
 from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
@@ -81,7 +82,7 @@ class _Context:
             key = (short(in_fmts[0]), short(out_fmt), tacc)
             fn = self.convs.setdefault(key, f"wqrc_conv_{key[0]}_{key[1]}_{tacc[:-2].replace('int', 'i')}")
             seg = self.segment[node.name]
-            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            lo, hi = output_bounds(out_fmt, a.get("qclip"))
             geo = conv_geometry(qm, node, layer)
             bias_bits = 32 if tacc == "int32_t" else 64
             self.layers.append(dict(
@@ -122,7 +123,7 @@ class _Context:
             key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
             fn = self.adds.setdefault(key, "wqrc_add_" + "_".join(key))
             n = int(np.prod(qm.shapes[node.output]))
-            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            lo, hi = output_bounds(out_fmt, a.get("qclip"))
             sa, sb = a["shifts"]
             self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {sa}, "
                                                      f"{self.ptr(node.inputs[1], True)}, {sb}, {self.ptr(node.output)}, "
@@ -130,7 +131,7 @@ class _Context:
         elif node.op in ("concat", "relu", "clip"):
             offset = 0
             shifts = a["shifts"] if node.op == "concat" else [0]
-            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            lo, hi = output_bounds(out_fmt, a.get("qclip"))
             for t, f, sh in zip(node.inputs, in_fmts, shifts):
                 key = (short(f), short(out_fmt))
                 fn = self.copies.setdefault(key, "wqrc_copy_" + "_".join(key))

@@ -9,7 +9,7 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.quant.arith import bits_for_signed
-from wqrc.quant.formats import TensorFormat, output_bounds
+from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
 
@@ -42,7 +42,6 @@ def acc_bits(layer) -> int:
     return bits_for_signed(layer.acc_bound + half)
 
 
-clamp_bounds = output_bounds  # the backends' name for it
 
 
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

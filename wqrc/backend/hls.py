@@ -14,10 +14,11 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import HW, acc_bits, clamp_bounds, conv_geometry, environment, test_vectors
+from wqrc.backend.common import HW, acc_bits, conv_geometry, environment, test_vectors
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
 from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 
@@ -83,7 +84,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
             o = geo["OUT_C"]
             p = _divisor_at_most(o, par[node.name])
             seg = segment[node.name]
-            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            lo, hi = output_bounds(out_fmt, a.get("qclip"))
             words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
             configs.append(dict(kind="conv", id=cid, about=about, geo=geo, bits=layer.bits,
                                 po2=layer.scheme == "po2", shift=layer.shift, lo=lo, hi=hi, acc_bits=bits,
@@ -119,13 +120,13 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
                                 lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
             steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({buf(node.inputs[0])}, {cid}_out);"))
         elif node.op == "add":
-            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            lo, hi = output_bounds(out_fmt, a.get("qclip"))
             sa, sb = a["shifts"]
             steps.append(dict(about=about, code=(
                 f"wqrc::add<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {size}>("
                 f"{buf(node.inputs[0])}, {sa}, {buf(node.inputs[1])}, {sb}, {cid}_out, {lo}LL, {hi}LL);")))
         elif node.op in ("concat", "relu", "clip"):
-            lo, hi = clamp_bounds(out_fmt, a.get("qclip"))
+            lo, hi = output_bounds(out_fmt, a.get("qclip"))
             offset = 0
             shifts = a["shifts"] if node.op == "concat" else [0]
             for t, f, sh in zip(node.inputs, in_fmts, shifts):

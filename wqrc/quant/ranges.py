@@ -56,9 +56,8 @@ def static_ranges(graph: Graph, lo: float, hi: float) -> dict[str, tuple[float, 
             out = (max(x_lo, 0.0), max(x_hi, 0.0))
         elif n.op == "clip":
             out = _clamp_range((x_lo, x_hi), (n.attrs.get("min"), n.attrs.get("max")))
-        elif n.op in ("maxpool", "avgpool") and any(n.attrs["pads"]) and n.op == "avgpool" \
-                and n.attrs.get("count_include_pad"):
-            out = (min(x_lo, 0.0), max(x_hi, 0.0))
+        elif n.op == "avgpool" and n.attrs.get("count_include_pad") and any(n.attrs["pads"]):
+            out = (min(x_lo, 0.0), max(x_hi, 0.0))  # padded zeros are averaged in
         else:  # pools, flatten: inside the input's range
             out = (x_lo, x_hi)
         r[n.output] = _clamp_range(out, n.attrs.get("clip"))

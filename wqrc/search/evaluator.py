@@ -36,7 +36,6 @@ class PlanEvaluator:
         self.float_acc = float(np.mean(np.argmax(run_float(graph, x_val), axis=1) == y_val))
         self.evaluations = 0
         self._env: Optional[dict] = None
-        self._env_bits: Optional[dict] = None
 
     def layer(self, name: str, bits: int):
         key = (name, bits)
@@ -58,30 +57,25 @@ class PlanEvaluator:
     def _accuracy_of(self, out: np.ndarray) -> float:
         return float(np.mean(np.argmax(out.reshape(len(out), -1), axis=1) == self.y_val))
 
+    def _run(self, qm: QModel, start: Optional[str] = None):
+        """(integer tensors to keep, or None, and the output) of the validation set."""
+        if not fast.eligible(qm):
+            return None, simulate(qm, self.x_q)
+        runner = fast.FastExecutor(qm)
+        if start is None or self._env is None:
+            env = runner.run({qm.input: torch.from_numpy(self.x_q).to(runner.storage)})
+        else:
+            env = runner.run(self._env, start=self.index[start])
+        return env, env[qm.output].numpy()
+
     def accuracy(self, bits: dict[str, int], changed: Optional[str] = None) -> float:
         """Validation accuracy of ``bits``; ``changed`` names the one layer that differs from
         the plan last passed to :meth:`commit`, so the layers before it are reused."""
         self.evaluations += 1
-        qm = self.qmodel(bits)
-        if not fast.eligible(qm):
-            return self._accuracy_of(simulate(qm, self.x_q))
-        runner = fast.FastExecutor(qm)
-        if changed is None or self._env is None:
-            env = runner.run({qm.input: torch.from_numpy(self.x_q).to(runner.storage)})
-        else:
-            env = runner.run(self._env, start=self.index[changed])
-        return self._accuracy_of(env[qm.output].numpy())
+        return self._accuracy_of(self._run(self.qmodel(bits), changed)[1])
 
     def commit(self, bits: dict[str, int]) -> float:
         """Make ``bits`` the current plan (its tensors are kept for later trials); returns its accuracy."""
         self.evaluations += 1
-        qm = self.qmodel(bits)
-        if fast.eligible(qm):
-            runner = fast.FastExecutor(qm)
-            self._env = runner.run({qm.input: torch.from_numpy(self.x_q).to(runner.storage)})
-            acc = self._accuracy_of(self._env[qm.output].numpy())
-        else:
-            self._env = None
-            acc = self._accuracy_of(simulate(qm, self.x_q))
-        self._env_bits = dict(bits)
-        return acc
+        self._env, out = self._run(self.qmodel(bits))
+        return self._accuracy_of(out)

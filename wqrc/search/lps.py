@@ -61,7 +61,7 @@ class SearchResult:
 
 
 def _score(criterion: str, delta: float, w_mem_after: int, saved: int) -> float:
-    delta = max(delta, 0.0) if delta > TOLERANCE else 0.0
+    delta = delta if delta > TOLERANCE else 0.0
     return delta * w_mem_after if criterion == "paper" else delta / saved
 
 

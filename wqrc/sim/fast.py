@@ -69,11 +69,6 @@ def _divide(total: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
     return out
 
 
-def _bounds(fmt, qclip) -> tuple[float, float]:
-    lo, hi = output_bounds(fmt, qclip)
-    return float(lo), float(hi)
-
-
 class _Layer:
     """A conv/dense layer prepared so requantization is conv(+bias+half) -> scale -> floor -> clamp."""
 
@@ -90,7 +85,7 @@ class _Layer:
         if not (torch.isfinite(self.weight).all() and torch.finfo(self.dtype).tiny <= scale):
             raise ValueError("scale out of the float range")
         self.floor = layer.shift > 0
-        self.lo, self.hi = _bounds(qm.formats[node.output], node.attrs.get("qclip"))
+        self.lo, self.hi = map(float, output_bounds(qm.formats[node.output], node.attrs.get("qclip")))
         a = node.attrs
         if node.op == "conv":
             pt, pl, pb, pr = a["pads"]

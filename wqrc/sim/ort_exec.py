@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.qmodel import QModel
-from wqrc.sim.fast import _bounds
+from wqrc.quant.formats import output_bounds
 
 EXACT = 2 ** 24
 
@@ -97,7 +97,7 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
                 y = b.op("Gemm", [ins[0], w, bias], transB=1)
             if layer.shift > 0:
                 y = b.op("Floor", [y])
-            y = b.clip(y, *_bounds(fmt, a.get("qclip")))
+            y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
         elif node.op == "maxpool":
             # ONNX MaxPool ignores padding, as SPEC's "padding never wins" does
             y = b.op("MaxPool", [ins[0]], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
@@ -141,7 +141,7 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
                 y = parts[0]
                 for p in parts[1:]:
                     y = b.op("Add", [y, p])
-                y = b.clip(y, *_bounds(fmt, a.get("qclip")))
+                y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
             else:
                 y = b.op("Concat", [b.clip(p, float(fmt.qmin), float(fmt.qmax)) for p in parts], axis=1)
         elif node.op in ("relu", "clip"):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.quantize import quantize_weights

@@ -9,7 +9,6 @@ levels the hardware will store) and held constant for the gradient.
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 import torch
