@@ -30,18 +30,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from wqrc.data import accuracy, load_dataset  # noqa: E402
 
 
-def all_cnn_c(a: int = 24, b: int = 48, classes: int = 10) -> nn.Module:
+def all_cnn_c(a: int = 24, b: int = 48, classes: int = 10, drop_in: float = 0.1, drop: float = 0.25) -> nn.Module:
     def conv(cin, cout, k, stride=1):
         return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 
     return nn.Sequential(OrderedDict(
-        drop_in=nn.Dropout(0.2),
+        drop_in=nn.Dropout(drop_in),
         conv1=conv(1, a, 3), relu1=nn.ReLU(),
         conv2=conv(a, a, 3), relu2=nn.ReLU(),
-        conv3=conv(a, a, 3, 2), relu3=nn.ReLU(), drop3=nn.Dropout(0.5),
+        conv3=conv(a, a, 3, 2), relu3=nn.ReLU(), drop3=nn.Dropout(drop),
         conv4=conv(a, b, 3), relu4=nn.ReLU(),
         conv5=conv(b, b, 3), relu5=nn.ReLU(),
-        conv6=conv(b, b, 3, 2), relu6=nn.ReLU(), drop6=nn.Dropout(0.5),
+        conv6=conv(b, b, 3, 2), relu6=nn.ReLU(), drop6=nn.Dropout(drop),
         conv7=conv(b, b, 3), relu7=nn.ReLU(),
         conv8=conv(b, b, 1), relu8=nn.ReLU(),
         conv9=conv(b, classes, 1),
@@ -64,6 +64,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--width-a", type=int, default=24)
     ap.add_argument("--width-b", type=int, default=48)
+    ap.add_argument("--drop-in", type=float, default=0.1, help="dropout on the input")
+    ap.add_argument("--drop", type=float, default=0.25, help="dropout after each stride-2 convolution")
+    ap.add_argument("--val-split", type=float, default=0.2,
+                    help="fraction of the training split held out (the slice `wqrc lps --val-split` searches on)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt.pt")
     ap.add_argument("-o", "--output", required=True)
@@ -71,7 +75,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     ds = load_dataset("fashion-mnist")
-    model = all_cnn_c(args.width_a, args.width_b)
+    model = all_cnn_c(args.width_a, args.width_b, drop_in=args.drop_in, drop=args.drop)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     ckpt = os.path.splitext(args.output)[0] + ".ckpt.pt"
@@ -83,9 +87,11 @@ def main() -> None:
         sched.load_state_dict(state["sched"])
         gen.set_state(state["gen"])
         start = state["epoch"]
-    xt, yt = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    x_fit, y_fit, _, _ = ds.validation_split(args.val_split)
+    xt, yt = torch.from_numpy(x_fit), torch.from_numpy(y_fit)
     weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
-    print(f"All-CNN-C widths {args.width_a}/{args.width_b}: {weights} weights", flush=True)
+    print(f"All-CNN-C widths {args.width_a}/{args.width_b}: {weights} weights, {len(xt)} training samples "
+          f"({args.val_split:.0%} held out)", flush=True)
     for epoch in range(start, args.epochs):
         t0 = time.time()
         model.train()

@@ -33,6 +33,7 @@ typedef struct {
     int64_t lo, hi;           /* output saturation and fused clamp              */
     const int32_t *bias32;    /* bias at the accumulator scale (one of these)   */
     const int64_t *bias64;
+    int32_t block;            /* dual-MAC kernel: output channels decoded at once */
 } wqrc_conv_t;
 
 typedef struct {
@@ -48,6 +49,37 @@ typedef struct {
 extern int32_t wqrc_tap_off[];
 extern int32_t wqrc_tap_val[];
 extern int32_t wqrc_tap_neg[];
+
+/* Scratch of the dual-MAC kernel: a block of decoded q15 weight rows, two q15 input columns. */
+extern int16_t wqrc_wbuf[];
+extern int16_t wqrc_cols[];
+extern int32_t wqrc_gather_off[];
+
+/* Two adjacent q15 values as one word (a single LDR on Cortex-M; alignment-free). */
+static inline int32_t wqrc_q15x2(const int16_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/*
+ * acc + lo(a) * lo(b) + hi(a) * hi(b) on q15 halves: one SMLAD where the core has the
+ * DSP extension (Cortex-M4/M7/M33), the same sum in plain C elsewhere. Either byte
+ * order pairs the same halves of a and b, so the sum is the same.
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+static inline int32_t wqrc_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlad(a, b, acc);
+}
+#else
+static inline int32_t wqrc_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return acc + (int32_t)(int16_t)a * (int16_t)b + (a >> 16) * (b >> 16);
+}
+#endif
 
 /* A b-bit code at bit position pos of a packed segment (LSB first; codes may straddle words). */
 static inline uint32_t wqrc_read_code(const WQRC_WORD_T *rom, uint32_t pos, uint32_t bits)
@@ -122,6 +154,77 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
     }
     (void)mask;
     return n;
+}
+
+/*
+ * Decode output channels oc0 .. oc0+rows-1 of a DFP layer into q15 rows of stride
+ * elements (stride = fan rounded up to even; the pad element is zero). Codes are
+ * two's complement: (code ^ sign) - sign sign-extends them. With 32-bit words a
+ * code is read from at most two words, with 32-bit arithmetic only.
+ */
+static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t rows, int32_t fan, int32_t stride,
+                                    int16_t *dst)
+{
+    const uint32_t bits = (uint32_t)p->bits;
+    const int32_t sign = (int32_t)1 << (bits - 1u);
+    const uint32_t mask = (1u << bits) - 1u;
+    uint32_t pos = (uint32_t)oc0 * (uint32_t)fan * bits;
+    int32_t r, i;
+#if WQRC_WORD_BITS == 32
+    const uint32_t *word = p->rom + pos / 32u;
+    uint32_t cur = *word++, off = pos % 32u;
+    if (stride == fan && 32u % bits == 0u) {
+        /* b divides 32: codes never straddle words, and rows are contiguous: one
+         * stream, one load per 32/b codes, sign-extended by two shifts */
+        const uint32_t sh = 32u - bits;
+        int32_t n = rows * fan, k = (int32_t)((32u - off) / bits);
+        cur >>= off;
+        for (;;) {
+            k = k < n ? k : n;
+            n -= k;
+            for (; k > 0; --k) {
+                *dst++ = (int16_t)((int32_t)(cur << sh) >> sh);
+                cur >>= bits;
+            }
+            if (n == 0) {
+                return;
+            }
+            cur = *word++;
+            k = (int32_t)(32u / bits);
+        }
+    }
+#endif
+    for (r = 0; r < rows; ++r) {
+        int16_t *d = dst + r * stride;
+        for (i = 0; i < fan; ++i) {
+            uint32_t code;
+#if WQRC_WORD_BITS == 32
+            if (off == 32u) { /* refill lazily: never read past the segment */
+                cur = *word++;
+                off = 0;
+            }
+            code = cur >> off;
+            off += bits;
+            if (off > 32u) {
+                cur = *word++;
+                off -= 32u;
+                code |= cur << (bits - off);
+            }
+#else
+            code = wqrc_read_code(p->rom, pos, bits);
+            pos += bits;
+#endif
+            d[i] = (int16_t)(((int32_t)(code & mask) ^ sign) - sign);
+        }
+        if (stride != fan) {
+            d[fan] = 0;
+        }
+    }
+}
+
+static inline int32_t wqrc_clamp32(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
 }
 
 /* The 32-bit requantization for int32 accumulators and sh >= 0 (no 64-bit arithmetic

@@ -23,7 +23,10 @@ from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 
-KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
+KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
+# Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
+# (8 KB of RAM), and never more than the largest layer needs.
+WBUF_LIMIT = 4096
 WORD_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
@@ -37,6 +40,27 @@ def _accumulator(layer) -> tuple[str, str]:
         f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} b={layer.bits}); "
         "the C target supports up to 64: use fewer bits or narrower activations"
     )
+
+
+def _dual_mac(layer, geo: dict, tacc: str, in_type: str) -> bool:
+    """Whether a conv/dense layer takes the q15 dual-MAC kernel (wqrc_dmac.inc).
+
+    DFP weights (any b <= 16 fits q15), an int32 accumulator, inputs that fit q15 and
+    one group; Po2 layers keep the shift-add tap kernel: they multiply by shifting.
+    """
+    return layer.scheme == "dfp" and tacc == "int32_t" and geo["group"] == 1 and in_type in ("s8", "u8", "s16")
+
+
+def _padded_size(geo: dict) -> int:
+    """Elements of a conv input copied into a zero-padded map (0: the layer has no padding)."""
+    if not any(geo[k] for k in ("pad_t", "pad_l", "pad_b", "pad_r")):
+        return 0
+    return geo["in_c"] * (geo["in_h"] + geo["pad_t"] + geo["pad_b"]) * (geo["in_w"] + geo["pad_l"] + geo["pad_r"])
+
+
+def _storage(short_type: str) -> str:
+    """Signed and unsigned outputs of one width share a kernel: it stores the bits."""
+    return "u" + short_type[1:]
 
 
 class _Context:
@@ -57,7 +81,8 @@ class _Context:
             self._node(node)
         self.vectors = vectors
 
-    def ptr(self, tensor: str, const: bool = False) -> str:
+    def ptr(self, tensor: str, const: bool = False, storage: bool = False) -> str:
+        """The C expression for a tensor's buffer; storage=True: as the unsigned storage type."""
         root = self.alias[tensor]
         fmt = self.qm.formats[root]
         if root == self.qm.input:
@@ -66,6 +91,8 @@ class _Context:
         arena = f"wqrc_arena{p.width}"
         base = f"{arena} + {p.offset}" if p.offset else arena
         typ = ctype(fmt)
+        if storage:
+            typ = typ if typ.startswith("uint") else "u" + typ
         if typ.startswith("int"):
             return f"({base})"
         return f"({'const ' if const else ''}{typ} *)({base})"
@@ -79,24 +106,26 @@ class _Context:
         if node.op in ("conv", "dense"):
             layer = qm.layers[node.name]
             tacc, bias_field = _accumulator(layer)
-            key = (short(in_fmts[0]), short(out_fmt), tacc)
-            fn = self.convs.setdefault(key, f"wqrc_conv_{key[0]}_{key[1]}_{tacc[:-2].replace('int', 'i')}")
+            geo = conv_geometry(qm, node, layer)
+            dmac = _dual_mac(layer, geo, tacc, short(in_fmts[0]))
+            key = ("dmac" if dmac else "taps", short(in_fmts[0]), _storage(short(out_fmt)), tacc)
+            fn = self.convs.setdefault(key, f"wqrc_{'dmac' if dmac else 'conv'}_{key[1]}_{key[2]}"
+                                            f"{'' if dmac else '_' + tacc[:-2].replace('int', 'i')}")
             seg = self.segment[node.name]
             lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            geo = conv_geometry(qm, node, layer)
+            fan = int(np.prod(layer.codes.shape[1:]))
             bias_bits = 32 if tacc == "int32_t" else 64
             self.layers.append(dict(
                 id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
                 po2=int(layer.scheme == "po2"), shift=layer.shift, lo=c_int(lo), hi=c_int(hi),
                 bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
-                in_type=short(in_fmts[0]),
-                scheme=layer.scheme, exponent=layer.exponent, acc=tacc,
-                fan_in=int(np.prod(layer.codes.shape[1:])),
+                in_type=short(in_fmts[0]), dmac=dmac, fan_even=fan + fan % 2, block=0,
+                scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
                 summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
                                       f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
                                       f"acc bound {layer.acc_bound} in {tacc}")))
             self.steps.append(dict(about=about, code=f"{fn}(&{cid}, {self.ptr(node.inputs[0], True)}, "
-                                                     f"{self.ptr(node.output)});"))
+                                                     f"{self.ptr(node.output, storage=True)});"))
         elif node.op in ("maxpool", "avgpool", "global_avgpool"):
             suffix = short(in_fmts[0])
             kind = {"maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "gap"}[node.op]
@@ -149,24 +178,32 @@ class _Context:
     def render_args(self) -> dict:
         qm, rom = self.qm, self.rom
         in_fmt, out_fmt = qm.input_format, qm.output_format
-        max_taps = max([l["fan_in"] for l in self.layers if "fan_in" in l] + [1])
-        pads = {}  # per kernel instantiation (input type): largest zero-padded input map
-        for l in self.layers:
-            if "geo" in l and any(l["geo"][k] for k in ("pad_t", "pad_l", "pad_b", "pad_r")):
-                g = l["geo"]
-                size = g["in_c"] * (g["in_h"] + g["pad_t"] + g["pad_b"]) * (g["in_w"] + g["pad_l"] + g["pad_r"])
-                pads[l["in_type"]] = max(pads.get(l["in_type"], 0), size)
-        pad_elements = max(pads.values(), default=1)
-        # one static padded map per conv kernel instantiation
-        pad_bytes = sum(int(pad_elements) * int(key[0].strip("su")) // 8 for key in self.convs)
-        ram = sum(self.arena[w] * w // 8 for w in self.arena) + 3 * 4 * max_taps + pad_bytes
+        convs = [l for l in self.layers if "geo" in l]
+        taps = [l for l in convs if not l["dmac"]]
+        dmacs = [l for l in convs if l["dmac"]]
+        max_taps = max([l["fan_in"] for l in taps], default=0)
+        # one static zero-padded input map per kernel instantiation, sized for the largest
+        pad_elements = {kind: max([_padded_size(l["geo"]) for l in group], default=0) or 1
+                        for kind, group in (("taps", taps), ("dmac", dmacs))}
+        pad_bytes = sum(pad_elements[key[0]] * int(key[1].strip("su")) // 8
+                        for key in self.convs if pad_elements[key[0]] > 1)
+        # dual-MAC scratch: as many channels per block as fit (an even number, at least 2)
+        wbuf = min(WBUF_LIMIT, max([l["geo"]["out_c"] * l["fan_even"] for l in dmacs], default=0))
+        wbuf = max([wbuf] + [2 * l["fan_even"] for l in dmacs])
+        for l in dmacs:
+            fit = wbuf // l["fan_even"]
+            l["block"] = l["geo"]["out_c"] if fit >= l["geo"]["out_c"] else fit - fit % 2
+        cols = 2 * max([l["fan_even"] for l in dmacs], default=0)
+        ram = (sum(self.arena[w] * w // 8 for w in self.arena) + 3 * 4 * max_taps + pad_bytes
+               + 2 * (wbuf + cols) + 4 * (cols // 2))
         xin, yout = self.vectors
         return dict(
             qm=qm, layers=self.layers, steps=self.steps, tables=self.tables,
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
-            arena=self.arena, max_taps=max_taps, ram_bytes=ram, pad_elements=pad_elements,
+            arena=self.arena, max_taps=max_taps, ram_bytes=ram, pad_elements=pad_elements["taps"],
+            dmac_pad_elements=pad_elements["dmac"], wbuf=wbuf, cols=cols,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
