@@ -1,16 +1,18 @@
 """All-CNN-C (Springenberg et al.; the paper's Table III) for Fashion-MNIST, widths scaled for a 2-core CPU.
 
-    python examples/fashion_mnist/train_allcnn.py --epochs 15 -o examples/fashion_mnist/allcnn_c.onnx
+    python examples/fashion_mnist/train_allcnn.py --epochs 25 -o examples/allcnn_c.onnx
 
-Layers as Table III: conv 3x3 (A), 3x3 (A), 3x3 stride 2 (A), 3x3 (B), 3x3 (B),
-3x3 stride 2 (B), 3x3 (B), 1x1 (B), 1x1 (10), global average pooling; ReLU
-after every conv but the last. The paper's widths are A = 96, B = 192 on
-CIFAR-10; here A = 24, B = 48 (about 56k weights) so a float baseline trains
-in well under an hour on 2 CPU cores. Dropout as in the paper (20% on the
-input, 50% after each stride-2 convolution), no weight decay, random
-horizontal flips and shifts of up to 3 pixels. Adam, cosine learning rate.
-A checkpoint is written after every epoch (--resume continues), and the
-final model is exported to ONNX. Seeded.
+produces the checked-in examples/allcnn_c.onnx (88.15% on the 10,000 test images; 25
+epochs of about 65 s on the 2-core CI machine, 28 minutes). Layers as Table III: conv 3x3
+(A), 3x3 (A), 3x3 stride 2 (A), 3x3 (B), 3x3 (B), 3x3 stride 2 (B), 3x3 (B), 1x1 (B), 1x1
+(10), global average pooling; ReLU after every conv but the last. The paper's widths are
+A = 96, B = 192 on CIFAR-10; here A = 24, B = 48 (85,944 weights). Dropout where the paper
+has it (on the input and after each stride-2 convolution), at 10% and 25% rather than 20%
+and 50%: at these widths the paper's rates under-fit (84.0% after 15 epochs). No weight
+decay; random horizontal flips and shifts of up to 3 pixels; Adam, cosine learning rate.
+A seeded 20% of the training split (``Dataset.validation_split(0.2)``) is held out:
+the precision search scores plans on it. A checkpoint is written after every epoch
+(--resume continues), and the final model is exported to ONNX. Seeded.
 """
 from __future__ import annotations
 

@@ -52,6 +52,7 @@ class FinetuneConfig:
     exponent: str = "mse"
     act_bits: int = 8
     calib_samples: int = 512
+    calib_percentile: Optional[float] = None  # None: max-abs calibration of activation formats
     snapshot_epochs: int = 4  # weight snapshots kept for the histogram figure
 
 
@@ -109,7 +110,7 @@ def evaluate(graph: Graph, plan, cfg: FinetuneConfig, ds: Dataset) -> tuple[floa
 
     x, y = ds.split("test")
     acc_m = accuracy(run_float(graph, x), y)
-    ranges = calibrate(graph, ds.x_train[: cfg.calib_samples])
+    ranges = calibrate(graph, ds.x_train[: cfg.calib_samples], cfg.calib_percentile)
     qm = quantize_graph(graph, plan, rule=cfg.exponent, act_bits=cfg.act_bits, ranges=ranges)
     return acc_m, accuracy(simulate_float(qm, x), y)
 
