@@ -79,16 +79,21 @@ ROWS = [
 ]
 
 
-def finetune_config(method: str, epochs: int) -> FinetuneConfig:
+WQR_LAMBDA2 = "50"
+
+
+def finetune_config(method: str, epochs: int, lambda2: str = WQR_LAMBDA2) -> FinetuneConfig:
     """One budget for WQR and its straight-through baseline: same optimizer, data, augmentation."""
     return FinetuneConfig(epochs=epochs, lr=5e-4, batch=128, method=method, lambda1="0",
-                          lambda2="50" if method == "wqr" else "0", flip=True, shift=3, seed=0,
+                          lambda2=lambda2 if method == "wqr" else "0", flip=True, shift=3, seed=0,
                           exponent=RULE, act_bits=8, calib_percentile=PERCENTILE)
 
 
 class Bench:
-    def __init__(self, model: str, cache: str, fresh: bool):
-        self.model, self.cache, self.fresh = model, cache, fresh
+    def __init__(self, model: str, cache: str, fresh: bool, lambda2: str = WQR_LAMBDA2):
+        self.model, self.cache, self.fresh, self.lambda2 = model, cache, fresh, lambda2
+        # a non-default λ2 is a separate experiment with its own cache entries
+        self.variant = "" if lambda2 == WQR_LAMBDA2 else f"_l{lambda2.replace(' ', '').replace('*', 'x')}"
         os.makedirs(cache, exist_ok=True)
         full = load_dataset("fashion-mnist")
         x_fit, y_fit, x_val, y_val = full.validation_split(0.2)
@@ -147,22 +152,31 @@ class Bench:
 
     # ---- the precision search -----------------------------------------------------------------
     def search(self) -> dict:
-        def compute():
+        """DFP: the equal-width curve and the layer-wise search path; Po2: the equal-width curve.
+
+        Po2 stops at 6 bits: at 7 and 8 bits its multipliers (up to 2^62, 2^126) need
+        accumulators beyond 64 bits, which only the Python-int simulator path holds (slow).
+        """
+        ranges = self.ranges(self.graph)
+
+        def dfp():
             t0 = time.time()
-            ranges = self.ranges(self.graph)
-            res = {}
-            for scheme in ("dfp", "po2"):
-                ev = PlanEvaluator(self.graph, scheme, self.x_val, self.y_val, ranges=ranges, act_bits=8,
-                                   exponent=RULE, start_bits=8)
-                res[f"equal_{scheme}"] = [asdict(s) for s in equal_bitwidth_curve(ev, range(8, 1, -1))]
-                if scheme == "dfp":
-                    r = layerwise_precision_scaling(ev, max_drop=SEARCH_MAX_DROP, start_bits={n: 8 for n in ev.layers},
-                                                    min_bits=2)
-                    res["lps"] = dict(steps=[asdict(s) for s in r.steps], stopped_because=r.stopped_because,
-                                      evaluations=r.evaluations, float_val=r.float_accuracy)
-            res["seconds"] = time.time() - t0
-            return res
-        return self.cached_json("search", compute)
+            ev = PlanEvaluator(self.graph, "dfp", self.x_val, self.y_val, ranges=ranges, act_bits=8,
+                               exponent=RULE, start_bits=8)
+            equal = [asdict(s) for s in equal_bitwidth_curve(ev, range(8, 1, -1))]
+            r = layerwise_precision_scaling(
+                ev, max_drop=SEARCH_MAX_DROP, start_bits={n: 8 for n in ev.layers}, min_bits=2,
+                progress=lambda s, n: print(f"  search: CR {s.compression_ratio:.2f}, val {100 * s.accuracy:.2f}%, "
+                                            f"{n} evaluations, {time.time() - t0:.0f} s", flush=True))
+            return dict(equal_dfp=equal, lps=dict(steps=[asdict(s) for s in r.steps], stopped_because=r.stopped_because,
+                                                  evaluations=r.evaluations, float_val=r.float_accuracy),
+                        seconds=time.time() - t0)
+
+        def po2():
+            ev = PlanEvaluator(self.graph, "po2", self.x_val, self.y_val, ranges=ranges, act_bits=8,
+                               exponent=RULE, start_bits=6)
+            return dict(equal_po2=[asdict(s) for s in equal_bitwidth_curve(ev, range(6, 1, -1))])
+        return dict(self.cached_json("search_dfp", dfp), **self.cached_json("equal_po2", po2))
 
     def picked(self, pick: str) -> dict:
         steps = self.search()["lps"]["steps"]
@@ -179,7 +193,7 @@ class Bench:
     # ---- fine-tuning --------------------------------------------------------------------------
     def tuned(self, row: Row, plan: dict, method: str):
         """The fine-tuned graph and its history; cached (an interrupted run resumes by epoch)."""
-        base = self.path(f"{row.key}_{method}_e{row.epochs}")
+        base = self.path(f"{row.key}_{method}_e{row.epochs}{self.variant if method == 'wqr' else ''}")
         onnx_path, hist_path, ckpt = base + ".onnx", base + ".history.pt", base + ".ckpt.pt"
         if self.fresh:
             for p in (onnx_path, hist_path, ckpt):
@@ -187,7 +201,7 @@ class Bench:
                     os.remove(p)
         if os.path.isfile(onnx_path) and os.path.isfile(hist_path):
             return wqrc.load_model(onnx_path), torch.load(hist_path, weights_only=False)
-        cfg = finetune_config(method, row.epochs)
+        cfg = finetune_config(method, row.epochs, self.lambda2)
         t0 = time.time()
         loop = Dataset("fit", self.fit.x_train, self.fit.y_train, self.fit.x_test[:LOOP_TEST],
                        self.fit.y_test[:LOOP_TEST])
@@ -224,7 +238,7 @@ class Bench:
                 res[method]["finetune_seconds"] = hist["seconds"]
             res["seconds"] = time.time() - t0
             return res
-        return self.cached_json(f"row_{row.key}_{tag}", compute)
+        return self.cached_json(f"row_{row.key}_{tag}{self.variant}", compute)
 
 
 # ---- the table ------------------------------------------------------------------------------
@@ -366,6 +380,8 @@ def main() -> None:
     ap.add_argument("--rows", default="all", help="comma-separated row keys: " + ", ".join(r.key for r in ROWS))
     ap.add_argument("--fresh", action="store_true", help="recompute the rows asked for instead of reusing the cache")
     ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--wqr-lambda2", default=WQR_LAMBDA2,
+                    help="λ2 schedule of the WQR runs (a non-default value is cached separately)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -373,7 +389,7 @@ def main() -> None:
     unknown = set(args.rows.split(",")) - {r.key for r in ROWS} - {"all"}
     if unknown:
         sys.exit(f"--rows: unknown {sorted(unknown)}")
-    bench = Bench(args.model, args.cache, args.fresh)
+    bench = Bench(args.model, args.cache, args.fresh, args.wqr_lambda2)
     t_start = time.time()
     print(f"model {args.model} ({sum(n.weight.size for n in bench.graph.weighted_nodes())} weights); "
           f"cache {args.cache}", flush=True)
