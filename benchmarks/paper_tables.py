@@ -255,12 +255,11 @@ def table(rows: list[tuple[Row, dict]], act: str, weights: int) -> str:
             lines.append(f"| float | 32 | float | {weights * 4 / 1024:.1f} | 1.00 | | | | | "
                          f"{pct(r['a32_tr'])} | | {pct(r['a32_test'])} (float) | |")
             continue
-        best = r.get("wqr", r["init"])
-        stats = best
+        best = r.get("wqr", r["init"])  # the figures describe the WQR-tuned model where there is one
         lines.append(
-            f"| {row.label} | {','.join(str(b) for b in stats['bits'])} | {row.scheme.upper()} | "
-            f"{stats['w_mem_bits'] / 8 / 1024:.1f} | {stats['cr']:.2f} | {100 * stats['sparsity']:.1f}% | "
-            f"{stats['nonzero_macs'] / 1e6:.2f} M | {100 * stats['mac_sparsity']:.1f}% | "
+            f"| {row.label} | {','.join(str(b) for b in best['bits'])} | {row.scheme.upper()} | "
+            f"{best['w_mem_bits'] / 8 / 1024:.1f} | {best['cr']:.2f} | {100 * best['sparsity']:.1f}% | "
+            f"{best['nonzero_macs'] / 1e6:.2f} M | {100 * best['mac_sparsity']:.1f}% | "
             f"{row.epochs} ep | {pct(best[f'{act}_tr'])} | {pct(r['init'][f'{act}_test'])} | "
             f"{pct(r['wqr'][f'{act}_test']) if 'wqr' in r else pct(r['init'][f'{act}_test']) + ' (direct)'} | "
             f"{pct(r['ste'][f'{act}_test']) if 'ste' in r else ''} |")

@@ -222,19 +222,40 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
     }
 }
 
+/*
+ * Copy a conv layer's C x in_h x in_w input into the middle of a zero-padded
+ * C x h x w map (h, w: padded sizes), so every window lies inside and no MAC tests
+ * a border. Byte copies: one function serves every element type.
+ */
+static inline void wqrc_pad_input(const wqrc_conv_t *p, void *dst, const void *src, size_t elem, int32_t h,
+                                  int32_t w)
+{
+    unsigned char *d = (unsigned char *)dst;
+    const unsigned char *s = (const unsigned char *)src;
+    const size_t row = elem * (size_t)p->in_w;
+    int32_t c, r;
+    memset(d, 0, elem * (size_t)(p->in_c * h * w));
+    for (c = 0; c < p->in_c; ++c) {
+        for (r = 0; r < p->in_h; ++r) {
+            memcpy(d + elem * (size_t)((c * h + r + p->pad_t) * w + p->pad_l),
+                   s + row * (size_t)(c * p->in_h + r), row);
+        }
+    }
+}
+
+/* The 32-bit requantization for int32 accumulators and sh >= 0 (no 64-bit arithmetic
+ * on a 32-bit core); lo and hi are the output bounds clipped to int32. */
 static inline int32_t wqrc_clamp32(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* The 32-bit requantization for int32 accumulators and sh >= 0 (no 64-bit arithmetic
- * on a 32-bit core); lo and hi are the output bounds clipped to int32. */
 static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi)
 {
     if (sh > 0) {
         acc = (acc + ((int32_t)1 << (sh - 1))) >> sh;
     }
-    return acc < lo ? lo : (acc > hi ? hi : acc);
+    return wqrc_clamp32(acc, lo, hi);
 }
 
 static inline int32_t wqrc_clip32(int64_t v)
