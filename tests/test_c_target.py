@@ -10,10 +10,11 @@ from wqrc.backend.c import generate_c
 from wqrc.errors import WqrcError
 from wqrc.pack import pack
 
+import needs
 from conftest import cached_graph
 
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6)]
-HAVE_ARM = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
+pytestmark = needs.cc
 def graph(name):
     return cached_graph(name, seed=3)
 
@@ -101,7 +102,7 @@ def test_po2_7bit_accumulator_too_wide_is_a_clear_error(tmp_path):
         generate_c(qm, pack(qm), str(tmp_path / "x"))
 
 
-@pytest.mark.skipif(not HAVE_ARM, reason="arm-none-eabi-gcc / qemu-system-arm not installed (.ci/run installs them)")
+@needs.arm
 @pytest.mark.parametrize("name,scheme,bits,act", [("plain", "po2", 4, 8), ("depthwise", "dfp", 8, 8),
                                                   ("residual", "dfp", 16, 16), ("mlp", "po2", 3, 4)])
 def test_cortex_m4_in_qemu_equals_simulator(tmp_path, name, scheme, bits, act):

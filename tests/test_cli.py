@@ -105,3 +105,62 @@ def test_bad_option_values_are_one_line_errors():
     res = wqrc("inspect", EXAMPLE, "--scheme", "int4")
     assert res.returncode != 0 and "Traceback" not in res.stderr and "int4" in res.stderr
     assert_user_error(wqrc("inspect", EXAMPLE, "--input-range", "1,0"), "--input-range")
+
+
+def test_shared_options_have_one_definition():
+    import click
+
+    from wqrc.cli import cli
+
+    seen = {}
+    for name, cmd in cli.commands.items():
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                key = (p.name, p.opts[0] if p.opts[0].startswith("--") else p.opts[-1])
+                desc = (p.default, type(p.type).__name__, repr(sorted(vars(p.type).items())), p.is_flag)
+                seen.setdefault(key, {})[name] = desc
+    shared = {k: v for k, v in seen.items() if len(v) > 1}
+    for opt in ("scheme", "act_bits", "exponent", "calib_samples", "input_shape", "data"):
+        assert any(k[0] == opt for k in shared), opt
+    for key, by_cmd in shared.items():
+        if key[0] in ("output", "data", "trace_path"):  # written by one command, read by another
+            continue
+        assert len(set(by_cmd.values())) == 1, (key, by_cmd)
+    assert {c: d[0] for c, d in seen[("exponent", "--exponent")].items()} == dict.fromkeys(
+        ("quantize", "inspect", "lps", "finetune", "compile"), "mse")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["quantize", EXAMPLE, "--percentile", "nan", "-o", "q.npz"], "--percentile"),
+    (["quantize", EXAMPLE, "--percentile", "101", "-o", "q.npz"], "--percentile"),
+    (["quantize", EXAMPLE, "--calib-samples", "0", "-o", "q.npz"], "--calib-samples"),
+    (["quantize", EXAMPLE, "--input-range", "-inf,inf", "-o", "q.npz"], "--input-range"),
+    (["quantize", EXAMPLE, "-o", "."], "is a folder"),
+    (["quantize", EXAMPLE, "-o", "README.md/sub.npz"], "does not exist"),
+    (["finetune", EXAMPLE, "--data", "digits", "--lr", "-1", "-o", "x.onnx"], "--lr"),
+    (["finetune", EXAMPLE, "--data", "digits", "--lr", "nan", "-o", "x.onnx"], "--lr"),
+    (["finetune", EXAMPLE, "--data", "digits", "--shift", "-2", "-o", "x.onnx"], "--shift"),
+    (["finetune", EXAMPLE, "--data", "digits", "--plots", "README.md", "-o", "x.onnx"], "--plots"),
+    (["lps", EXAMPLE, "--data", "digits", "--max-drop", "nan", "-o", "p.json"], "--max-drop"),
+    (["lps", EXAMPLE, "--data", "digits", "--max-drop", "0.01", "--calib-samples", "0", "-o", "p.json"],
+     "--calib-samples"),
+    (["compile", EXAMPLE, "--vectors", "0", "-o", "never"], "--vectors"),
+    (["compile", "no-such-model.onnx", "-o", "never"], "no such file"),
+    (["inspect", EXAMPLE, "--scheme", "int4"], "int4"),
+])
+def test_option_values_are_checked_before_work(tmp_path, args, needle):
+    res = wqrc(*args, cwd=tmp_path if "README.md" not in " ".join(args) else None)
+    assert_user_error(res, needle)
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_internal_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
+    # a .wqrc.npz whose JSON is not an object reaches code that does not expect it
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "bad.wqrc.npz", "w") as z:
+        z.writestr("model_json.npy", b"garbage")
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8), np.float32))
+    res = wqrc("simulate", str(tmp_path / "bad.wqrc.npz"), "--input", str(tmp_path / "x.npy"),
+               "--output", str(tmp_path / "y.npy"))
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr

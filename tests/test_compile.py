@@ -1,10 +1,13 @@
 """wqrc compile and wqrc verify, run as a user would."""
 import filecmp
 import json
+import os
 import subprocess
+import sys
 
 import numpy as np
 
+import needs
 from conftest import EXAMPLE
 from test_cli import assert_user_error, wqrc
 
@@ -16,6 +19,7 @@ def _same_tree(a, b):
         _same_tree(f"{a}/{sub}", f"{b}/{sub}")
 
 
+@needs.cc
 def test_compile_c_is_deterministic_and_runs(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     args = [EXAMPLE, "--scheme", "po2", "--bits", "4", "--calib", "digits", "--target", "c,rom"]
@@ -24,6 +28,12 @@ def test_compile_c_is_deterministic_and_runs(tmp_path):
     assert "W_mem" in res.stdout and "make -C" in res.stdout
     assert wqrc("compile", *args, "-o", str(b)).returncode == 0
     _same_tree(a, b)
+    # report.json depends on the model and options only, not on the toolchains installed
+    c = tmp_path / "no-toolchains"
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable))
+    assert subprocess.run([sys.executable, "-m", "wqrc", "compile", *args, "-o", str(c)], env=env,
+                          capture_output=True).returncode == 0
+    assert (c / "report.json").read_bytes() == (a / "report.json").read_bytes()
     for f in ("model.wqrc.npz", "report.json", "rom/weights.bin", "rom/weights.mem", "rom/weights.coe",
               "rom/weights.mif", "rom/manifest.json", "c/wqrc_model.h", "c/main.c", "c/Makefile"):
         assert (a / f).is_file(), f
@@ -50,8 +60,13 @@ def test_compile_refuses_non_empty_output_and_leaves_nothing_on_failure(tmp_path
     assert not fresh.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
     assert_user_error(wqrc("compile", EXAMPLE, "--target", "vhdl", "-o", str(fresh)), "unknown target 'vhdl'")
-    res = wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(out), "--force")
-    assert res.returncode == 0 and not (out / "keep.txt").exists()
+    # --force replaces only a folder that wqrc wrote
+    assert_user_error(wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(out), "--force"), "not a wqrc output")
+    assert (out / "keep.txt").read_text() == "mine"
+    assert wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(fresh)).returncode == 0
+    (fresh / "stale.txt").write_text("old")
+    res = wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(fresh), "--force")
+    assert res.returncode == 0 and not (fresh / "stale.txt").exists() and (fresh / "rom").is_dir()
 
 
 def test_verify_pass_fail_and_first_bad_layer(tmp_path):

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from wqrc.data import FASHION_DIR, load_dataset
-import os
+from wqrc.data import load_dataset
+
+import needs
 
 
 def test_digits_and_padded_digits():
@@ -15,7 +16,7 @@ def test_digits_and_padded_digits():
     assert len(xv) + len(xf) == len(d.x_train) and len(xv) == round(0.25 * len(d.x_train))
 
 
-@pytest.mark.skipif(not os.path.isdir(FASHION_DIR), reason="Debian's dataset-fashion-mnist is not installed")
+@needs.fashion
 def test_fashion_mnist_from_debian_package():
     d = load_dataset("fashion-mnist")
     assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)

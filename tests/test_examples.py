@@ -7,6 +7,8 @@ import wqrc
 from wqrc.data import accuracy, load_dataset
 from wqrc.ir.to_torch import run_float
 
+import needs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALLCNN = os.path.join(ROOT, "examples", "allcnn_c.onnx")
 
@@ -20,6 +22,7 @@ def test_allcnn_c_has_table_iii_layout():
     assert os.path.getsize(ALLCNN) < 4 * 2 ** 20
 
 
+@needs.fashion
 def test_allcnn_c_accuracy_on_held_out_test_images():
     # docs/results.md reports the float model on all 10,000 test images; a seeded slice here
     ds = load_dataset("fashion-mnist")

@@ -11,11 +11,11 @@ from wqrc.backend.common import acc_bits
 from wqrc.backend.hls import generate_hls
 from wqrc.pack import pack
 
+import needs
 from conftest import ROOT, cached_graph
+from needs import AP_TYPES, HAVE_AP
 
-AP_TYPES = os.environ.get("WQRC_AP_TYPES", os.path.join(ROOT, "build", "ap_types"))
-HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
-needs_ap = pytest.mark.skipif(not HAVE_AP, reason=f"ap_int.h not at {AP_TYPES} (.ci/run fetches it from the hls4ml wheel)")
+pytestmark = needs.cxx
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 8, 16)] + [("po2", b) for b in (2, 3, 4, 5)]
 def graph(name):
     return cached_graph(name, seed=5)
@@ -47,7 +47,7 @@ def test_plain_and_ap_types_equal_simulator(tmp_path, scheme, bits):
         assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr
 
 
-@needs_ap
+@needs.ap_types
 @pytest.mark.parametrize("io", ["array", "stream"])
 @pytest.mark.parametrize("act", [4, 16])
 def test_stream_interface_and_activation_widths(tmp_path, io, act):

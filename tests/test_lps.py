@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 import wqrc
-from wqrc.data import Dataset, FASHION_DIR, load_dataset
+from wqrc.data import Dataset, load_dataset
 from wqrc.errors import WqrcError
 from wqrc.search import best_equal_within, equal_bitwidth_curve
 
+import needs
 from conftest import ROOT
 from test_cli import assert_user_error, wqrc as run_wqrc
 
@@ -71,7 +72,7 @@ def test_min_bits_and_start_plan_over_budget():
         search(g, ds, val_split=1.5)
 
 
-@pytest.mark.skipif(not os.path.isdir(FASHION_DIR), reason="Debian's dataset-fashion-mnist is not installed")
+@needs.fashion
 def test_fashion_mnist_search_beats_equal_bitwidths(capsys):
     g = wqrc.load_model(FASHION_MODEL)
     res, ev = search(g, load_dataset("fashion-mnist"), max_drop=0.005, val_split=0.2, val_samples=2000, act_bits=8)
@@ -104,6 +105,9 @@ def test_cli_plan_feeds_compile_and_bits_auto(tmp_path):
     res = run_wqrc("compile", example, "--bits", "auto", "--max-drop", "0.01", "--data", "digits", "--target", "rom",
                    "-o", str(tmp_path / "auto"))
     assert res.returncode == 0 and "--bits auto" in res.stdout, res.stderr
+    auto = json.loads((tmp_path / "auto" / "plan.json").read_text())
+    assert set(auto["layers"]) == set(doc["layers"]) and "plan.json" in res.stdout
+    assert json.loads((tmp_path / "auto" / "report.json").read_text())["plan"] == "plan.json"
     assert_user_error(run_wqrc("compile", example, "--bits", "auto", "--target", "rom", "-o", str(tmp_path / "x")),
                       "--bits auto needs")
     (tmp_path / "bad.json").write_text('{"layers": {"conv1": {"scheme": "dfp", "bits": 4}}}')

@@ -139,21 +139,21 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     from conftest import ROOT
     out = tmp_path / "m.onnx"
     ck = tmp_path / "m.ckpt.pt"
     args = [sys.executable, "-m", "wqrc", "finetune", EXAMPLE, "--data", "digits", "--scheme", "po2", "--bits", "3",
             "--epochs", "200", "-o", str(out)]
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not ck.exists() and time.time() < deadline:
-        time.sleep(0.2)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # the event: the first epoch's line, printed after its checkpoint is written
+    for line in proc.stdout:
+        if line.lstrip().startswith("epoch   1:"):
+            break
     assert ck.exists(), "no checkpoint after the first epoch"
-    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate()
     assert proc.returncode != 0 and "--resume" in err and "Traceback" not in err
     assert not out.exists()
     state = torch.load(ck, weights_only=False)

@@ -7,14 +7,12 @@ vectors), ``Makefile`` and ``mcu/`` (Cortex-M start-up and linker script).
 """
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Optional
 
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (HW, acc_bits, c_int, conv_geometry, ctype, environment,
+from wqrc.backend.common import (acc_bits, c_int, conv_geometry, copy_kernels, ctype, environment, render_files,
                                  short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
@@ -218,19 +216,15 @@ class _Context:
         )
 
 
-def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None) -> dict:
+def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
+               vecs: Optional[tuple] = None) -> dict:
     """Write the C target into ``folder``; returns figures for the report (RAM, ROM)."""
-    ctx = _Context(qm, rom, test_vectors(qm, vectors, data))
+    ctx = _Context(qm, rom, vecs if vecs is not None else test_vectors(qm, vectors, data))
     args = ctx.render_args()
-    env = environment("c")
-    os.makedirs(os.path.join(folder, "mcu"), exist_ok=True)
-    for template, out in (("wqrc_model.h.j2", "wqrc_model.h"), ("wqrc_model.c.j2", "wqrc_model.c"),
-                          ("wqrc_weights.c.j2", "wqrc_weights.c"), ("main.c.j2", "main.c"),
-                          ("Makefile.j2", "Makefile"), ("startup.c.j2", "mcu/startup.c"),
-                          ("mps2_an386.ld.j2", "mcu/mps2_an386.ld")):
-        with open(os.path.join(folder, out), "w") as fh:
-            fh.write(env.get_template(template).render(**args))
-    for name in KERNEL_FILES:
-        shutil.copyfile(os.path.join(HW, "c", name), os.path.join(folder, name))
+    render_files(environment("c"), (("wqrc_model.h.j2", "wqrc_model.h"), ("wqrc_model.c.j2", "wqrc_model.c"),
+                                    ("wqrc_weights.c.j2", "wqrc_weights.c"), ("main.c.j2", "main.c"),
+                                    ("Makefile.j2", "Makefile"), ("startup.c.j2", "mcu/startup.c"),
+                                    ("mps2_an386.ld.j2", "mcu/mps2_an386.ld")), folder, args)
+    copy_kernels("c", KERNEL_FILES, folder)
     return dict(ram_bytes=args["ram_bytes"], rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits,
                 arena_bytes={str(w): n * w // 8 for w, n in ctx.arena.items()}, max_taps=args["max_taps"])

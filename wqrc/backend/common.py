@@ -1,8 +1,9 @@
-"""What every code backend shares: template/kernel locations, element types, test vectors."""
+"""What every code backend shares: templates and kernels, element types, test vectors."""
 from __future__ import annotations
 
 import os
-from typing import Optional
+from importlib import resources
+from typing import Iterable, Optional
 
 import jinja2
 import numpy as np
@@ -13,17 +14,30 @@ from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEMPLATES = os.path.join(ROOT, "templates")
-HW = os.path.join(ROOT, "hw")
-
-
 def environment(subdir: str) -> jinja2.Environment:
-    folder = os.path.join(TEMPLATES, subdir)
-    if not os.path.isdir(folder):
-        raise WqrcError(f"templates not found at {folder}: run wqrc from its source tree (pip install -e .)")
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    """The Jinja environment of one target's templates (``templates/<subdir>``, shipped as
+    ``wqrc.templates``: found through importlib in a wheel and in the source tree alike)."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("wqrc.templates", subdir),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render_files(env: jinja2.Environment, pairs: Iterable[tuple[str, str]], folder: str, args: dict) -> None:
+    """Render each (template, output path relative to ``folder``) with the same arguments."""
+    for template, out in pairs:
+        path = os.path.join(folder, out)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(env.get_template(template).render(**args))
+
+
+def copy_kernels(subdir: str, names: Iterable[str], folder: str) -> None:
+    """Copy hand-written kernels from ``hw/<subdir>`` (shipped as ``wqrc.hw``) into ``folder``."""
+    src = resources.files("wqrc.hw").joinpath(subdir)
+    for name in names:
+        data = src.joinpath(name).read_bytes()
+        with open(os.path.join(folder, name), "wb") as fh:
+            fh.write(data)
 
 
 def ctype(fmt: TensorFormat) -> str:

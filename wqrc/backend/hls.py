@@ -7,14 +7,12 @@ vectors), ``run_hls.tcl`` (csim, csynth, cosim) and a ``Makefile`` whose
 """
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Optional
 
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import HW, acc_bits, conv_geometry, environment, test_vectors
+from wqrc.backend.common import acc_bits, conv_geometry, copy_kernels, environment, render_files, test_vectors
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
 from wqrc.quant.arith import avgpool_divisor
@@ -50,7 +48,7 @@ def _divisor_at_most(n: int, p: int) -> int:
 
 
 def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
-                 parallelism="1", io: str = "array") -> dict:
+                 parallelism="1", io: str = "array", vecs: Optional[tuple] = None) -> dict:
     used: set[str] = set()
     ids = {n.name: names.identifier(n.name, used) for n in qm.nodes}
     weighted = [n.name for n, _ in qm.weighted()]
@@ -138,21 +136,17 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
         else:
             raise WqrcError(f"node '{node.name}': the HLS target has no op '{node.op}'")
 
-    xin, yout = test_vectors(qm, vectors, data)
+    xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
     args = dict(configs=configs, buffers=buffers, steps=steps, io=io,
                 in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),
                 in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,
                 vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),
                 source=names.comment(qm.meta.get("source", "")), notes=[names.comment(n) for n in qm.notes])
-    env = environment("hls")
-    os.makedirs(folder, exist_ok=True)
-    for template, out in (("wqrc_top.h.j2", "wqrc_top.h"), ("wqrc_top.cpp.j2", "wqrc_top.cpp"),
-                          ("tb.cpp.j2", "tb.cpp"), ("run_hls.tcl.j2", "run_hls.tcl"), ("Makefile.j2", "Makefile")):
-        with open(os.path.join(folder, out), "w") as fh:
-            fh.write(env.get_template(template).render(**args))
-    for name in KERNEL_FILES:
-        shutil.copyfile(os.path.join(HW, "hls", name), os.path.join(folder, name))
+    render_files(environment("hls"), (("wqrc_top.h.j2", "wqrc_top.h"), ("wqrc_top.cpp.j2", "wqrc_top.cpp"),
+                                      ("tb.cpp.j2", "tb.cpp"), ("run_hls.tcl.j2", "run_hls.tcl"),
+                                      ("Makefile.j2", "Makefile")), folder, args)
+    copy_kernels("hls", KERNEL_FILES, folder)
     return dict(io=io, layers=layer_report,
                 multipliers=sum(l["multipliers"] for l in layer_report),
                 rom_bits=sum(l["rom_bits"] for l in layer_report))

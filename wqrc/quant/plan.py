@@ -33,8 +33,10 @@ def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
     return spec
 
 
-def parse_bits(text: str) -> list[int] | str:
-    """'4' -> [4]; '8,4,4' -> [8, 4, 4]; a path to a .json plan is returned as is."""
+def parse_bits(text) -> list[int] | str | dict:
+    """'4' -> [4]; '8,4,4' -> [8, 4, 4]; a path to a .json plan, or a plan document, is returned as is."""
+    if isinstance(text, dict):
+        return text
     text = str(text).strip()
     if text.endswith(".json"):
         return text
@@ -46,10 +48,12 @@ def parse_bits(text: str) -> list[int] | str:
 
 
 def make_plan(graph: Graph, scheme: str, bits) -> dict[str, LayerSpec]:
-    """Plan for ``graph``'s weighted layers; ``bits`` is an int, a list, or a plan file path."""
+    """Plan for ``graph``'s weighted layers; ``bits`` is an int, a list, a plan file path or a plan document."""
     layers = [n.name for n in graph.weighted_nodes()]
     if isinstance(bits, str):
         return load_plan(bits, layers)
+    if isinstance(bits, dict):
+        return plan_from_doc(bits, layers, "the plan")
     if isinstance(bits, int):
         bits = [bits]
     if len(bits) == 1:
@@ -66,12 +70,26 @@ def load_plan(path: str, layers: list[str]) -> dict[str, LayerSpec]:
     if not os.path.isfile(path):
         raise WqrcError(f"{path}: no such plan file")
     try:
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
-        entries = doc["layers"]
-        plan = {name: LayerSpec(str(e["scheme"]), int(e["bits"])) for name, e in entries.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise WqrcError(f"{path}: not a wqrc plan file ({type(exc).__name__}: {exc})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WqrcError(f"{path}: not a wqrc plan file (not JSON: {type(exc).__name__})") from None
+    return plan_from_doc(doc, layers, path)
+
+
+def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
+    """Check a plan document strictly: bits must be JSON integers, schemes known names."""
+    entries = doc.get("layers") if isinstance(doc, dict) else None
+    if not isinstance(entries, dict):
+        raise WqrcError(f"{path}: not a wqrc plan file (no 'layers' object)")
+    plan = {}
+    for name, e in entries.items():
+        if not isinstance(e, dict) or not isinstance(e.get("scheme"), str):
+            raise WqrcError(f"{path}: layer '{name}': needs a 'scheme' string and a 'bits' integer")
+        bits = e.get("bits")
+        if isinstance(bits, bool) or not isinstance(bits, int):
+            raise WqrcError(f"{path}: layer '{name}': bits {bits!r} is not an integer")
+        plan[name] = LayerSpec(e["scheme"], bits)
     missing = [n for n in layers if n not in plan]
     extra = [n for n in plan if n not in layers]
     if missing or extra:

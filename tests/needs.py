@@ -1,0 +1,35 @@
+"""What tests need from outside Python, in one place: each a skip marker whose reason says what to install.
+
+A test that needs a tool, a data package or headers the machine lacks is
+skipped, never failed; `.ci/run` installs all of them, so CI runs every test.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from wqrc.data import FASHION_DIR
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AP_TYPES = os.environ.get("WQRC_AP_TYPES", os.path.join(ROOT, "build", "ap_types"))
+
+
+def have(*tools: str) -> bool:
+    return all(shutil.which(t) for t in tools)
+
+
+HAVE_CC = have("cc", "make")
+HAVE_CXX = have("g++", "make")
+HAVE_ARM = have("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
+HAVE_FASHION = os.path.isfile(os.path.join(FASHION_DIR, "t10k-images-idx3-ubyte.gz"))
+
+cc = pytest.mark.skipif(not HAVE_CC, reason="needs a C compiler and make (apt-get install gcc make)")
+cxx = pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and make (apt-get install g++ make)")
+arm = pytest.mark.skipif(not HAVE_ARM, reason="needs the Cortex-M toolchain and QEMU (apt-get install "
+                                               "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+ap_types = pytest.mark.skipif(not HAVE_AP, reason=f"needs Xilinx's ap_int.h in {AP_TYPES} "
+                                                  f"(.ci/run fetches it from the hls4ml wheel)")
+fashion = pytest.mark.skipif(not HAVE_FASHION, reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")

@@ -1,0 +1,1 @@
+"""Code backends: QModel + ROM -> C (MCUs) and HLS C++ (FPGAs)."""

@@ -1,0 +1,151 @@
+"""The command-line options, each defined once: name, type, default, help and validation.
+
+Commands compose these; an option shared by several commands (scheme, bits,
+act-bits, exponent, calib, data, input-range, force, output) therefore has the
+same meaning and default everywhere. Values are validated here, before any work
+starts, so that a bad value is a one-line error naming the option.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import click
+
+# The one default exponent rule of every command: `mse` is never worse in weight
+# error than `paper` and keeps Po2-2 far from chance where `paper` is not
+# (docs/format.md §1, docs/training.md).
+DEFAULT_EXPONENT = "mse"
+EXPONENT_RULES = ("paper", "max", "mse")
+SCHEMES = ("dfp", "po2")
+
+
+class Number(click.ParamType):
+    """A finite float inside an optional (open or closed) interval; NaN and inf are refused."""
+
+    name = "number"
+
+    def __init__(self, lo=None, hi=None, lo_open=False, hi_open=False):
+        self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
+
+    def _describe(self) -> str:
+        parts = []
+        if self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {self.lo:g}")
+        if self.hi is not None:
+            parts.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+        return "a finite number" + (" " + " and ".join(parts) if parts else "")
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            v = value
+        else:
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"'{value}' is not {self._describe()}", param, ctx)
+        bad = not math.isfinite(v)
+        if self.lo is not None:
+            bad = bad or (v <= self.lo if self.lo_open else v < self.lo)
+        if self.hi is not None:
+            bad = bad or (v >= self.hi if self.hi_open else v > self.hi)
+        if bad:
+            self.fail(f"'{value}' is not {self._describe()}", param, ctx)
+        return v
+
+
+class OutputFile(click.ParamType):
+    """A file to write: its folder must exist, and it must not be a folder itself."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        path = os.fspath(value)
+        if not path or path.endswith(os.sep):
+            self.fail(f"'{path}' names a folder, not a file", param, ctx)
+        if os.path.isdir(path):
+            self.fail(f"'{path}' is a folder, not a file", param, ctx)
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            self.fail(f"'{path}': folder {os.path.dirname(path) or '.'} does not exist", param, ctx)
+        return path
+
+
+class OutputFolder(click.ParamType):
+    """A folder to write into: it must not be an existing file (or under one)."""
+
+    name = "folder"
+
+    def convert(self, value, param, ctx):
+        path = os.fspath(value)
+        probe = os.path.abspath(path)
+        while probe and not os.path.exists(probe):
+            parent = os.path.dirname(probe)
+            if parent == probe:
+                break
+            probe = parent
+        if os.path.exists(probe) and not os.path.isdir(probe):
+            self.fail(f"'{path}': {probe} is a file, not a folder", param, ctx)
+        return path
+
+
+class InputFile(click.ParamType):
+    """An existing, readable file."""
+
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        path = os.fspath(value)
+        if not os.path.exists(path):
+            self.fail(f"{path}: no such file", param, ctx)
+        if os.path.isdir(path):
+            self.fail(f"{path}: is a folder, not a file", param, ctx)
+        return path
+
+
+def compose(*decorators):
+    """Apply options in the order they are listed (so --help lists them in that order)."""
+    def wrap(f):
+        for d in reversed(decorators):
+            f = d(f)
+        return f
+    return wrap
+
+
+SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="dfp", show_default=True,
+                      help="Weight scheme for all layers (a plan file may mix them).")
+BITS = click.option("--bits", default="8", show_default=True,
+                    help="Weight bit-width: one value, a comma list per weighted layer, a plan .json "
+                         "(from wqrc lps), or auto (compile: search with --data and --max-drop).")
+ACT_BITS = click.option("--act-bits", type=click.IntRange(2, 32), default=8, show_default=True,
+                        help="Activation bit-width (2..32).")
+EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default=DEFAULT_EXPONENT,
+                        show_default=True,
+                        help="Exponent rule (docs/format.md §1): paper = eq. 2, max = no clipping, "
+                             "mse = least squared error.")
+CALIB = click.option("--calib", "calib", default=None,
+                     help="Calibration data: digits, digits-padded, fashion-mnist, or an .npz with x.")
+CALIB_SAMPLES = click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True,
+                             help="How many training samples calibrate the activation formats.")
+PERCENTILE = click.option("--percentile", type=Number(0, 100, lo_open=True), default=None,
+                          help="Calibrate to this percentile (0 < P <= 100) of |x| instead of max-abs.")
+INPUT_RANGE = click.option("--input-range", default="-1,1", show_default=True,
+                           help="Input range LO,HI for the static range analysis used without --calib.")
+INPUT_SHAPE = click.option("--input-shape", default=None, help="C,H,W of a TorchScript model's input.")
+DATA = click.option("--data", default=None,
+                    help="Data (digits, digits-padded, fashion-mnist or an .npz with x and y): "
+                         "measure accuracy on its test split.")
+DATA_REQUIRED = click.option("--data", required=True,
+                             help="Data (digits, digits-padded, fashion-mnist or an .npz with x and y) "
+                                  "whose training split is used (a validation slice of it is held out).")
+FORCE = click.option("--force", is_flag=True,
+                     help="Replace an output folder that an earlier wqrc run wrote (never anything else).")
+
+
+def output_file(help_text: str, required: bool = True):
+    return click.option("-o", "--output", type=OutputFile(), required=required, help=help_text)
+
+
+# The options of every command that quantizes a float model, in --help order.
+QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, CALIB, CALIB_SAMPLES, PERCENTILE, INPUT_RANGE,
+                        INPUT_SHAPE)
