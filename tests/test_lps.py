@@ -1,4 +1,4 @@
-"""Layer-wise precision scaling (SPEC §7)."""
+"""Layer-wise precision scaling (docs/format.md §7)."""
 import json
 import os
 

@@ -1,4 +1,4 @@
-"""SPEC §4: ROM packing round-trips, for every bit-width and word width, codes straddling words."""
+"""docs/format.md §4: ROM packing round-trips, for every bit-width and word width, codes straddling words."""
 import json
 
 import numpy as np

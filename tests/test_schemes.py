@@ -1,4 +1,4 @@
-"""SPEC §1: levels, rounding, encodings and exponent rules against hand-computed values."""
+"""docs/format.md §1: levels, rounding, encodings and exponent rules against hand-computed values."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -1,4 +1,4 @@
-"""Trained quantization (SPEC §6): regularizer values and gradients, schedules, and fine-tuning on digits."""
+"""Trained quantization (docs/format.md §6): regularizer values and gradients, schedules, and fine-tuning on digits."""
 import csv
 import os
 

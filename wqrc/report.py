@@ -1,4 +1,4 @@
-"""The figures of SPEC §5, computed in one place for every command and backend.
+"""The figures of docs/format.md §5, computed in one place for every command and backend.
 
 ``build_report`` returns plain JSON-able data; ``render`` prints it as tables.
 """

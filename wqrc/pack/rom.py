@@ -1,4 +1,4 @@
-"""Packing pass: QModel -> bit-packed weight ROM image and layer table (SPEC §4).
+"""Packing pass: QModel -> bit-packed weight ROM image and layer table (docs/format.md §4).
 
 One segment per weighted layer in graph order, each starting on a word
 boundary; inside a segment the layer's b-bit code words follow in C order of

@@ -1,6 +1,6 @@
 """Drop a trailing Softmax: it is monotonic, so the integer logits classify alike.
 
-The hardware outputs integer logits (SPEC §3); a softmax anywhere but at the
+The hardware outputs integer logits (docs/format.md §3); a softmax anywhere but at the
 end would change what later layers see and is rejected.
 """
 from wqrc.errors import WqrcError

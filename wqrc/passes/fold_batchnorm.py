@@ -1,7 +1,7 @@
 """Fold BatchNormalization into the conv/dense layer that feeds it.
 
 BN at inference is a per-channel affine map, so it disappears into the
-preceding layer's weights and bias *before* weight quantization (SPEC §2):
+preceding layer's weights and bias *before* weight quantization (docs/format.md §2):
 quantizing the folded weights is what the hardware will store.
 """
 import numpy as np

@@ -1,4 +1,4 @@
-"""The integer arithmetic of SPEC §1-§3, defined once.
+"""The integer arithmetic of docs/format.md §1-§3, defined once.
 
 The quantizer, the simulator and (by way of the constants they are handed)
 the C and HLS backends all use these definitions, so a rounding rule lives in
@@ -13,7 +13,7 @@ import numpy as np
 
 
 def round_half_away(x):
-    """round() of SPEC: halves go away from zero (not NumPy's to-even)."""
+    """round() of docs/format.md §1: halves go away from zero (not NumPy's to-even)."""
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
@@ -29,7 +29,7 @@ def ceil_log2(x: float) -> int:
 
 
 def rshift_round(v, s):
-    """SPEC §3: ``(v + 2**(s-1)) >> s`` for s > 0 (floor shift), ``v << -s`` otherwise.
+    """docs/format.md §3: ``(v + 2**(s-1)) >> s`` for s > 0 (floor shift), ``v << -s`` otherwise.
 
     ``s`` may be an int or an int64 array (per-position average pooling).
     """
@@ -49,7 +49,7 @@ def saturate(v, lo: int, hi: int):
 
 
 def avgpool_divisor(n: int) -> tuple[int, int]:
-    """(R, S) such that avg = rshift_round(sum * R, S) (SPEC §3); R = 1 for powers of two."""
+    """(R, S) such that avg = rshift_round(sum * R, S) (docs/format.md §3); R = 1 for powers of two."""
     if n <= 0:
         raise ValueError("empty pooling window")
     if n & (n - 1) == 0:
@@ -64,7 +64,7 @@ def bits_for_signed(bound: int) -> int:
 
 
 def accumulator_ctype(bound: int) -> str:
-    """The C integer type SPEC §3 asks for: int32 where it fits, else int64, else wider."""
+    """The C integer type docs/format.md §3 asks for: int32 where it fits, else int64, else wider."""
     bits = bits_for_signed(bound)
     if bits <= 32:
         return "int32"

@@ -1,4 +1,4 @@
-"""Exponent rules (SPEC §1): how a layer's top exponent n1 is chosen.
+"""Exponent rules (docs/format.md §1): how a layer's top exponent n1 is chosen.
 
 ``paper`` is eq. 2; ``max`` never clips; ``mse`` picks, among exponents near
 ``paper``, the one with the least squared error (Bae et al.'s MSQE rule).

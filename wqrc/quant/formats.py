@@ -1,4 +1,4 @@
-"""Activation formats (SPEC §2): value = q * 2**f, q a signed or unsigned a-bit integer."""
+"""Activation formats (docs/format.md §2): value = q * 2**f, q a signed or unsigned a-bit integer."""
 from __future__ import annotations
 
 import math

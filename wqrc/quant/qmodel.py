@@ -39,7 +39,7 @@ class QLayer:
     codes: np.ndarray      # b-bit code words, weight shape (OIHW or [out, in])
     bias: list[int]        # at the accumulator scale 2**(f_x + exponent)
     shift: int             # sh = f_y - (f_x + exponent)
-    acc_bound: int         # SPEC §3 bound on |acc|
+    acc_bound: int         # docs/format.md §3 bound on |acc|
     _mult: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property

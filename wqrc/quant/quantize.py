@@ -1,4 +1,4 @@
-"""Graph + Plan + tensor ranges -> QModel (SPEC §1-§3).
+"""Graph + Plan + tensor ranges -> QModel (docs/format.md §1-§3).
 
 Every number the integer graph needs (weight codes, exponents, activation
 formats, bias integers, shifts, clamp bounds, accumulator bounds) is computed
@@ -30,7 +30,7 @@ def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tu
     sch = SCHEMES[spec.scheme]
     b = spec.bits
     if float(np.max(np.abs(w))) == 0.0:
-        n1 = b - 1 if spec.scheme == "dfp" else sch.magnitudes(b) - 1  # exponent 0 (SPEC §1)
+        n1 = b - 1 if spec.scheme == "dfp" else sch.magnitudes(b) - 1  # exponent 0 (docs/format.md §1)
         return n1, 0, np.zeros(w.shape, np.uint32)
     n1 = choose_n1(w, sch, b, rule)
     exp = sch.exponent(n1, b)

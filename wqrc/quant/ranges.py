@@ -1,4 +1,4 @@
-"""Tensor ranges for choosing activation formats (SPEC §2).
+"""Tensor ranges for choosing activation formats (docs/format.md §2).
 
 Calibration runs the float graph on data and takes each tensor's max-abs (or
 a percentile of |x|); without data a static interval analysis bounds every

@@ -1,4 +1,4 @@
-"""Dynamic Fixed Point and Power-of-two weight quantization (SPEC §1a, §1b).
+"""Dynamic Fixed Point and Power-of-two weight quantization (docs/format.md §1a, §1b).
 
 A scheme maps float weights and the layer's top exponent ``n1`` to integer
 *multipliers* ``c_w`` (what the hardware multiplies or shifts by) at the
@@ -56,7 +56,7 @@ class Po2:
 
     @staticmethod
     def magnitudes(b: int) -> int:
-        """M = 2**(b-1) - 1 non-zero magnitudes (2**b - 1 levels, SPEC §1b)."""
+        """M = 2**(b-1) - 1 non-zero magnitudes (2**b - 1 levels, docs/format.md §1b)."""
         return (1 << (b - 1)) - 1
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Layer-wise Precision Scaling (SPEC §7, the paper's Algorithm 1).
+"""Layer-wise Precision Scaling (docs/format.md §7, the paper's Algorithm 1).
 
 From the start bit-widths, repeat: lower each layer by one bit in turn,
 measure the accuracy drop Δacc (float accuracy minus quantized, on the
@@ -53,7 +53,7 @@ class SearchResult:
     def plan_json(self, extra: Optional[dict] = None) -> dict:
         return {
             "layers": {n: {"scheme": self.scheme, "bits": b} for n, b in self.final.bits.items()},
-            "search": dict(method="layer-wise precision scaling (SPEC §7)", scheme=self.scheme,
+            "search": dict(method="layer-wise precision scaling (docs/format.md §7)", scheme=self.scheme,
                            max_drop=self.max_drop, criterion=self.criterion, float_accuracy=self.float_accuracy,
                            stopped_because=self.stopped_because, evaluations=self.evaluations,
                            steps=[asdict(s) for s in self.steps], **(extra or {})),

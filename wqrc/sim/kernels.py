@@ -1,4 +1,4 @@
-"""Integer kernels of SPEC §3 on NumPy batches (N, C, H, W) / (N, F).
+"""Integer kernels of docs/format.md §3 on NumPy batches (N, C, H, W) / (N, F).
 
 Activations are int64 arrays. Accumulation is exact: a float32 or float64
 BLAS product is used only when the layer's accumulator bound proves every
@@ -41,7 +41,7 @@ def _to_int(acc: np.ndarray, path: str) -> np.ndarray:
 
 
 def requantize(acc, shift: int, fmt: TensorFormat, qclip) -> np.ndarray:
-    """y = clamp(sat(rshift_round(acc, sh))) as int64 (SPEC §3)."""
+    """y = clamp(sat(rshift_round(acc, sh))) as int64 (docs/format.md §3)."""
     if shift < 0 and acc.dtype != object:
         k = -shift
         if k > 30:
@@ -138,7 +138,7 @@ def avgpool(x: np.ndarray, attrs: dict, fmt: TensorFormat) -> np.ndarray:
 
 
 def _divide(total: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Rounded division of window sums by their element counts (SPEC §3)."""
+    """Rounded division of window sums by their element counts (docs/format.md §3)."""
     out = np.empty_like(total)
     for n in np.unique(counts):
         r, s = avgpool_divisor(int(n))
@@ -155,7 +155,7 @@ def global_avgpool(x: np.ndarray, fmt: TensorFormat) -> np.ndarray:
 
 
 def shift_to(q: np.ndarray, sh: int) -> np.ndarray:
-    """Move q from format f to f + sh exactly as SPEC §3's add does."""
+    """Move q from format f to f + sh exactly as docs/format.md §3's add does."""
     if sh < 0 and -sh + 34 > 62:
         return rshift_round(as_pyint(q), sh)
     return rshift_round(q, sh)

@@ -3,7 +3,7 @@
 Same argument as :mod:`wqrc.sim.fast`: an integer below 2**24 is exact in
 float32, and so are sums of such integers, floors, clamps and power-of-two
 scalings. Each conv/dense becomes ``Conv(x, W * 2**-sh, (b + half) * 2**-sh)
--> Floor -> Clip``, which is SPEC §3's ``sat(rshift_round(acc, sh))`` exactly
+-> Floor -> Clip``, which is docs/format.md §3's ``sat(rshift_round(acc, sh))`` exactly
 when the accumulator bound (plus the rounding half) stays below 2**24.
 Pooled sums are multiplied by the divisor constant in float64, where they stay
 exact. :func:`lower` returns None when any step is not provably exact; the
@@ -99,7 +99,7 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
                 y = b.op("Floor", [y])
             y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
         elif node.op == "maxpool":
-            # ONNX MaxPool ignores padding, as SPEC's "padding never wins" does
+            # ONNX MaxPool ignores padding, as the contract's "padding never wins" (docs/format.md §3) does
             y = b.op("MaxPool", [ins[0]], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
                      pads=list(a["pads"]), dilations=list(a.get("dilations", (1, 1))),
                      ceil_mode=int(a.get("ceil_mode", 0)))

@@ -1,4 +1,4 @@
-"""Bit-exact reference simulator of a QModel: the golden model of SPEC §3."""
+"""Bit-exact reference simulator of a QModel: the golden model of docs/format.md §3."""
 from __future__ import annotations
 
 import numpy as np

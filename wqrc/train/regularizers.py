@@ -1,4 +1,4 @@
-"""Quantization regularizers QR and WQR (SPEC §6; the paper's eqs. 9, 11, 12).
+"""Quantization regularizers QR and WQR (docs/format.md §6; the paper's eqs. 9, 11, 12).
 
     QR  = Σ_n 1/(max|Q_n| · card(W_n))    · Σ_i |W_ni − Wq_ni|
     WQR = Σ_n 1/(max|Q_n|² · card(W_n))   · Σ_i |W_ni − Wq_ni| · |W_ni|
