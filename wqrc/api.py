@@ -52,9 +52,22 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
     without, from a static range analysis of ``input_range`` (coarser: a
     :class:`CalibrationWarning` says so).
     """
+    if not graph.weighted_nodes():
+        raise WqrcError(f"{graph.source or 'the model'}: has no conv or dense layer, so there are no weights "
+                        f"to quantize")
+    if isinstance(act_bits, bool) or not isinstance(act_bits, (int, np.integer)) or not 2 <= act_bits <= 32:
+        raise WqrcError(f"act_bits {act_bits!r} is not an integer in 2..32")
+    if percentile is not None and not (np.isfinite(percentile) and 0 < percentile <= 100):
+        raise WqrcError(f"percentile {percentile!r} is not in (0, 100]")
     plan = make_plan(graph, scheme, bits)
     if calib is not None:
-        calib = np.asarray(calib, np.float32)
+        calib = np.asarray(calib)
+        if calib.dtype.kind not in "biuf" or calib.size == 0:
+            raise WqrcError(f"calibration data must be a non-empty array of real numbers (got {calib.dtype}, "
+                            f"shape {calib.shape})")
+        calib = calib.astype(np.float32)
+        if not np.all(np.isfinite(calib)):
+            raise WqrcError("calibration data holds NaN or infinite values")
         if tuple(calib.shape[1:]) != tuple(graph.input_shape):
             raise WqrcError(f"calibration data has samples of shape {calib.shape[1:]}, "
                             f"the model expects {tuple(graph.input_shape)}")
@@ -62,6 +75,8 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         how = f"calibrated on {len(calib)} samples" + (f" (percentile {percentile})" if percentile else " (max-abs)")
     else:
         lo, hi = input_range
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise WqrcError(f"--input-range: [{lo}, {hi}] must be finite")
         if not lo < hi:
             raise WqrcError(f"--input-range: low {lo} must be below high {hi}")
         warnings.warn("no calibration data: activation formats come from a static range analysis of the "

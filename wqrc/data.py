@@ -109,8 +109,18 @@ def _npz(path: str) -> Dataset:
     except Exception as exc:
         raise WqrcError(f"{path}: not a readable .npz dataset ({type(exc).__name__}: {exc})") from None
     xtr, ytr, xte, yte = parts
-    if xtr.ndim not in (2, 4) or len(xtr) != len(ytr) or len(xte) != len(yte):
+    if xtr.ndim not in (2, 4) or xte.ndim != xtr.ndim or len(xtr) != len(ytr) or len(xte) != len(yte):
         raise WqrcError(f"{path}: 'x' must be (N, C, H, W) or (N, F) with one label per sample")
+    for name, arr in (("x", xtr), ("x_test", xte)):
+        if len(arr) == 0 or arr.size == 0:
+            raise WqrcError(f"{path}: '{name}' holds no samples")
+        if arr.dtype.kind not in "biuf":
+            raise WqrcError(f"{path}: '{name}' must hold real numbers, not {arr.dtype}")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise WqrcError(f"{path}: '{name}' holds NaN or infinite values")
+    for name, arr in (("y", ytr), ("y_test", yte)):
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise WqrcError(f"{path}: '{name}' must be one integer label per sample, not {arr.dtype} {arr.shape}")
     return Dataset(os.path.basename(path), xtr.astype(np.float32), ytr.astype(np.int64),
                    xte.astype(np.float32), yte.astype(np.int64))
 

@@ -13,6 +13,8 @@ fails instead.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import glob
 import os
@@ -74,6 +76,23 @@ def check_output_folder(path: str, force: bool, inputs: Iterable[Optional[str]] 
                         f"folders wqrc wrote: remove it yourself or name another folder")
 
 
+def _exchange(a: str, b: str) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str, force: bool = False, inputs: Iterable[Optional[str]] = ()):
     """Yield an empty temporary folder; it replaces ``path`` only on success (see module doc)."""
@@ -93,6 +112,9 @@ def atomic_dir(path: str, force: bool = False, inputs: Iterable[Optional[str]] =
         check_output_folder(path, force, inputs)  # again: the folder may have changed meanwhile
         if os.path.isdir(path) and os.listdir(path):
             aside = tempfile.mkdtemp(prefix=f".wqrc-old-{name}-", dir=parent)
+            if _exchange(tmp, path):  # tmp now holds the old output
+                os.rename(tmp, os.path.join(aside, name))
+                return
             os.rename(path, os.path.join(aside, name))
         try:
             os.rename(tmp, path)  # onto nothing or an empty folder; fails on a non-empty one

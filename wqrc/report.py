@@ -63,6 +63,7 @@ def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optio
 def render(rep: dict, console=None) -> None:
     """Print the per-layer table and totals (rich formats them for a terminal or a log)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     if console is None:
@@ -74,7 +75,7 @@ def render(rep: dict, console=None) -> None:
                 "non-0 MACs", "acc bound", "acc type", "in -> out"):
         t.add_column(col, justify="left" if col in ("layer", "op", "scheme", "acc type", "in -> out") else "right")
     for r in rep["layers"]:
-        t.add_row(r["name"], r["op"], r["scheme"], str(r["bits"]), str(r["exponent"]), str(r["weights"]),
+        t.add_row(escape(r["name"]), r["op"], r["scheme"], str(r["bits"]), str(r["exponent"]), str(r["weights"]),
                   str(r["w_mem_bits"]), str(r["rom_bits"]), f"{r['zero_codes']} ({r['sparsity']:.1%})",
                   str(r["macs"]), str(r["nonzero_macs"]), _short(r["acc_bound"]), r["acc_type"],
                   f"{r['input_format']} -> {r['output_format']}")
@@ -83,26 +84,28 @@ def render(rep: dict, console=None) -> None:
     console.print(
         f"W_mem {tot['w_mem_bits']} bits ({tot['w_mem_bits'] / 8192:.2f} KiB), ROM {tot['rom_bits']} bits "
         f"in {rep['word_bits']}-bit words, CR {tot['compression_ratio']:.2f}, sparsity {tot['sparsity']:.1%}, "
-        f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}"
-    )
+        f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}",
+        markup=False)
     console.print(f"exponent rule: {rep['exponent_rule']}; activations: {rep['act_bits']} bits, "
-                  f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}")
+                  f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}",
+                  markup=False)
     for note in rep["notes"]:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False)
     if "hls" in rep:
         h = Table(title=f"HLS target (io: {rep['hls']['io']})", title_justify="left")
         for col in ("layer", "scheme", "b", "ROM bits", "multipliers", "shift-adders", "acc bits", "parallelism",
                     "cycles (est.)"):
             h.add_column(col, justify="left" if col in ("layer", "scheme") else "right")
         for r in rep["hls"]["layers"]:
-            h.add_row(r["name"], r["scheme"], str(r["bits"]), str(r["rom_bits"]), str(r["multipliers"]),
+            h.add_row(escape(r["name"]), r["scheme"], str(r["bits"]), str(r["rom_bits"]), str(r["multipliers"]),
                       str(r["shift_adders"]), str(r["acc_bits"]), str(r["parallelism"]), str(r["cycles_estimate"]))
         console.print(h)
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"
                  for k, v in acc.items() if isinstance(v, float)]
-        console.print("accuracy: " + ", ".join(parts) + (f" on {acc['data']}" if "data" in acc else ""))
+        console.print("accuracy: " + ", ".join(parts) + (f" on {acc['data']}" if "data" in acc else ""),
+                      markup=False)
 
 
 def _short(bound: str) -> str:

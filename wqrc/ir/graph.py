@@ -198,6 +198,9 @@ def infer_shapes(graph: Graph) -> Graph:
         for t in n.inputs:
             if t not in shapes:
                 raise WqrcError(f"node '{n.name}' reads tensor '{t}' that no earlier node produces")
+        if n.output in shapes:
+            raise WqrcError(f"node '{n.name}' writes tensor '{n.output}', which is already written "
+                            f"(every tensor must have one producer)")
         shapes[n.output] = infer_node_shape(n, [shapes[t] for t in n.inputs])
     if graph.output not in shapes:
         raise WqrcError(f"graph output '{graph.output}' is not produced by any node")

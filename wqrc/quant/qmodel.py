@@ -20,10 +20,9 @@ import numpy as np
 from wqrc.errors import WqrcError
 from wqrc.quant.arith import accumulator_ctype, bits_for_signed
 from wqrc.quant.formats import TensorFormat
+from wqrc.quant.model_file import FILE_FORMAT, FILE_VERSION, check_document, check_model
 from wqrc.quant.schemes import SCHEMES
 
-FILE_FORMAT = "wqrc-qmodel"
-FILE_VERSION = 1
 
 
 @dataclass
@@ -162,24 +161,30 @@ class QModel:
             raise WqrcError(f"{path}: no such file")
         try:
             with np.load(path, allow_pickle=False) as z:
-                doc = json.loads(bytes(z["model_json"]).decode())
+                raw = z["model_json"]
                 codes = {k: z[k] for k in z.files if k.startswith("codes_")}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-            raise WqrcError(f"{path}: not a wqrc quantized model ({type(exc).__name__}: {exc})") from None
-        if doc.get("format") != FILE_FORMAT or doc.get("version") != FILE_VERSION:
-            raise WqrcError(f"{path}: not a wqrc quantized model of version {FILE_VERSION}")
+            doc = json.loads(bytes(raw).decode("utf-8"))
+        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            raise WqrcError(f"{path}: not a wqrc quantized model ({type(exc).__name__})") from None
+        check_document(doc, codes, path)
         layers = {}
         for name, d in sorted(doc["layers"].items(), key=lambda kv: kv[1]["index"]):  # graph order
             layers[name] = QLayer(name=name, scheme=d["scheme"], bits=d["bits"], n1=d["n1"],
                                   exponent=d["exponent"], rule=d["rule"],
                                   codes=codes[f"codes_{d['index']}"].astype(np.uint32).reshape(d["shape"]),
                                   bias=[int(b) for b in d["bias"]], shift=d["shift"], acc_bound=int(d["acc_bound"]))
-        return QModel(
+        notes = doc.get("notes", [])
+        meta = doc.get("meta", {})
+        if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes) or not isinstance(meta, dict):
+            raise WqrcError(f"{path}: not a valid wqrc model: notes or meta have the wrong type")
+        qm = QModel(
             nodes=[QNode(n["op"], n["name"], list(n["inputs"]), n["output"], n["attrs"]) for n in doc["nodes"]],
             layers=layers, formats={k: TensorFormat.from_json(v) for k, v in doc["formats"].items()},
             shapes={k: tuple(v) for k, v in doc["shapes"].items()}, input=doc["input"], output=doc["output"],
-            notes=list(doc.get("notes", [])), meta=dict(doc.get("meta", {})),
+            notes=list(notes), meta=dict(meta),
         )
+        check_model(qm, path)
+        return qm
 
 
 def _write_deterministic_zip(data: bytes, path: str) -> None:

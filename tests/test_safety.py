@@ -1,0 +1,230 @@
+"""Safe to point at anything: crafted model files, hostile output paths, kills and races.
+
+Each case asserts a non-zero exit, a single-line message without a traceback,
+and an output path left as it was.
+"""
+import copy
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLE, ROOT
+from test_cli import assert_user_error, wqrc
+
+
+@pytest.fixture(scope="module")
+def good_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "good.wqrc.npz"
+    res = wqrc("quantize", EXAMPLE, "--scheme", "po2", "--bits", "4", "--calib", "digits", "-o", str(path))
+    assert res.returncode == 0, res.stderr
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    return path, json.loads(bytes(arrays["model_json"]).decode()), arrays
+
+
+def _write_model(path, doc, arrays, **replace):
+    arrays = dict(arrays, model_json=np.frombuffer(json.dumps(doc).encode(), np.uint8), **replace)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    path.write_bytes(buf.getvalue())
+
+
+def _mutations():
+    """(id, function mutating the JSON document, code arrays to replace or None, expected text)."""
+    def setter(path, value):
+        def f(doc):
+            obj = doc
+            for k in path[:-1]:
+                obj = obj[k]
+            if value is KeyError:
+                del obj[path[-1]]
+            else:
+                obj[path[-1]] = value
+        return f
+    return [
+        ("no-format", setter(["format"], KeyError), None, "not a wqrc quantized model"),
+        ("version-2", setter(["version"], 2), None, "version 1"),
+        ("no-nodes", setter(["nodes"], KeyError), None, "nodes"),
+        ("empty-nodes", setter(["nodes"], []), None, "no node"),
+        ("bits-0", setter(["layers", "conv1", "bits"], 0), None, "bits"),
+        ("bits-str", setter(["layers", "conv1", "bits"], "x"), None, "bits"),
+        ("bits-float", setter(["layers", "conv1", "bits"], 3.7), None, "bits"),
+        ("scheme", setter(["layers", "conv1", "scheme"], "int4"), None, "unknown scheme"),
+        ("rule", setter(["layers", "conv1", "rule"], "magic"), None, "rule"),
+        ("op", setter(["nodes", 0, "op"], "lstm"), None, "unknown op"),
+        ("huge-shift", setter(["layers", "conv1", "shift"], 10 ** 30), None, "shift"),
+        ("wrong-shift", setter(["layers", "conv1", "shift"], 3), None, "shift"),
+        ("acc-bound", setter(["layers", "fc", "acc_bound"], 1), None, "acc_bound"),
+        ("bias-len", setter(["layers", "fc", "bias"], [1, 2]), None, "bias"),
+        ("bias-str", setter(["layers", "fc", "bias"], ["1"] * 10), None, "bias"),
+        ("shape", setter(["layers", "conv1", "shape"], [1, 2, 3]), None, "conv1"),
+        ("fmt-bits", setter(["formats", "input", "bits"], 64), None, "bits"),
+        ("no-format-entry", lambda d: d["formats"].pop(d["output"]), None, "no shape or no format"),
+        ("stride-0", lambda d: d["nodes"][0]["attrs"].__setitem__("strides", [0, 1]), None, "strides"),
+        ("pads-neg", lambda d: d["nodes"][0]["attrs"].__setitem__("pads", [-1, 0, 0, 0]), None, "pads"),
+        ("group", lambda d: d["nodes"][0]["attrs"].__setitem__("group", 5), None, "group"),
+        ("non-ssa", lambda d: d["nodes"][1].__setitem__("output", d["nodes"][0]["output"]), None, "already written"),
+        ("reads-later", lambda d: d["nodes"][0].__setitem__("inputs", [d["nodes"][1]["output"]]), None, "before"),
+        ("layers-json-list", setter(["layers"], []), None, "layers"),
+        ("codes-range", None, {"codes_0": np.full(72, 200, np.uint8)}, "codes outside"),
+        ("codes-float", None, {"codes_0": np.zeros(72, np.float32)}, "codes_0"),
+        ("codes-missing", lambda d: d["layers"]["conv1"].__setitem__("index", 7), None, "index"),
+    ]
+
+
+@pytest.mark.parametrize("case", _mutations(), ids=lambda c: c[0])
+def test_crafted_model_files_are_one_line_errors(tmp_path, good_model, case):
+    _, doc, arrays = good_model
+    name, mutate, replace, needle = case
+    doc = copy.deepcopy(doc)
+    if mutate:
+        mutate(doc)
+    bad = tmp_path / "bad.wqrc.npz"
+    _write_model(bad, doc, arrays, **(replace or {}))
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8), np.float32))
+    for args in (["simulate", str(bad), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")],
+                 ["inspect", str(bad)]):
+        assert_user_error(wqrc(*args), needle)
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_unmodified_model_round_trips(tmp_path, good_model):
+    path, doc, arrays = good_model
+    again = tmp_path / "again.wqrc.npz"
+    _write_model(again, doc, arrays)
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.float32))
+    res = wqrc("simulate", str(again), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
+    assert res.returncode == 0, res.stderr
+
+
+def test_not_a_zip_and_truncated_files(tmp_path, good_model):
+    path = good_model[0]
+    (tmp_path / "t.wqrc.npz").write_bytes(path.read_bytes()[:200])
+    (tmp_path / "z.wqrc.npz").write_bytes(b"PK\x03\x04garbage")
+    with zipfile.ZipFile(tmp_path / "nojson.wqrc.npz", "w") as z:
+        z.writestr("codes_0.npy", b"")
+    for f in ("t", "z", "nojson"):
+        assert_user_error(wqrc("inspect", str(tmp_path / f"{f}.wqrc.npz")), f"{f}.wqrc.npz")
+
+
+@pytest.mark.parametrize("data, needle", [
+    (np.full((2, 1, 8, 8), np.nan, np.float32), "NaN"),
+    (np.zeros((2, 1, 8, 8), np.complex64), "complex"),
+    (np.full((2, 1, 8, 8), 10 ** 6, np.int64), "outside the input format"),
+    (np.zeros((2, 3, 8, 8), np.float32), "shape"),
+])
+def test_bad_simulator_inputs(tmp_path, good_model, data, needle):
+    np.save(tmp_path / "x.npy", data)
+    res = wqrc("simulate", str(good_model[0]), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy"))
+    assert_user_error(res, needle)
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_verify_refuses_complex_or_float_captures(tmp_path, good_model):
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8), np.float32))
+    np.save(tmp_path / "c.npy", np.zeros((2, 10), np.complex128))
+    res = wqrc("verify", str(good_model[0]), "--input", str(tmp_path / "x.npy"), "--outputs", str(tmp_path / "c.npy"))
+    assert_user_error(res, "integers")
+
+
+@pytest.mark.parametrize("plan, needle", [
+    ({"layers": {n: {"scheme": "dfp", "bits": "6"} for n in ("conv1", "conv2", "conv3", "fc")}}, "not an integer"),
+    ({"layers": {n: {"scheme": "dfp", "bits": 3.7} for n in ("conv1", "conv2", "conv3", "fc")}}, "not an integer"),
+    ({"layers": [1, 2]}, "not a wqrc plan"),
+    ([], "not a wqrc plan"),
+])
+def test_bad_plan_files(tmp_path, plan, needle):
+    (tmp_path / "p.json").write_text(json.dumps(plan))
+    assert_user_error(wqrc("quantize", EXAMPLE, "--bits", str(tmp_path / "p.json"), "-o", str(tmp_path / "q.npz")),
+                      needle)
+
+
+def test_models_without_weights_or_with_a_tensor_written_twice(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from conftest import make_onnx
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    onnx.save(make_onnx([helper.make_node("Relu", ["x"], ["y"], name="r")], [x], [y]), tmp_path / "none.onnx")
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    twice = make_onnx([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+                       helper.make_node("Relu", ["c"], ["c"], name="again"),
+                       helper.make_node("Relu", ["c"], ["y"], name="last")], [x], [y], [w])
+    onnx.save(twice, tmp_path / "twice.onnx")
+    assert_user_error(wqrc("compile", str(tmp_path / "none.onnx"), "-o", str(tmp_path / "o1")), "no conv or dense")
+    assert_user_error(wqrc("compile", str(tmp_path / "twice.onnx"), "-o", str(tmp_path / "o2")), "'c'")
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+# -- output folders --------------------------------------------------------------------------
+
+def _compile(out, *extra, cwd=None):
+    return wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(out), *extra, cwd=cwd)
+
+
+def test_force_never_deletes_what_wqrc_did_not_write(tmp_path):
+    home = os.path.expanduser("~")
+    for target in ("/", home, ".", "..", str(tmp_path)):
+        res = _compile(target, "--force", cwd=tmp_path / "sub" if os.path.isdir(tmp_path / "sub") else tmp_path)
+        assert_user_error(res)
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "m.onnx"
+    model.write_bytes(open(EXAMPLE, "rb").read())
+    (tmp_path / "models" / ".wqrc-output").write_text("a marker cannot make an input's folder replaceable")
+    assert_user_error(wqrc("compile", str(model), "--target", "rom", "-o", str(tmp_path / "models"), "--force"),
+                      "holds the input")
+    assert model.is_file()
+    real = tmp_path / "real"
+    assert _compile(real).returncode == 0
+    os.symlink(real, tmp_path / "link")
+    assert_user_error(_compile(tmp_path / "link", "--force"), "symbolic link")
+    assert (real / ".wqrc-output").is_file() and (tmp_path / "link").is_symlink()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert_user_error(_compile(tmp_path / "mine", "--force"), "not a wqrc output")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    (tmp_path / "file").write_text("x")
+    assert_user_error(_compile(tmp_path / "file" / "sub"))
+    assert_user_error(_compile(tmp_path / "file", "--force"))
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_sigkill_during_replacement_leaves_a_whole_output(tmp_path):
+    out = tmp_path / "out"
+    assert _compile(out).returncode == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "wqrc", "compile", EXAMPLE, "--target", "all", "--force",
+                                 "-o", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert (out / ".wqrc-output").is_file() and (out / "report.json").is_file() and (out / "rom").is_dir()
+        files = sorted(p.relative_to(out) for p in out.rglob("*"))
+        assert files == before or (out / "c" / "Makefile").is_file() and (out / "hls" / "Makefile").is_file()
+    assert _compile(out, "--force").returncode == 0  # and a later run still replaces it
+
+
+def test_concurrent_compiles_into_a_new_folder_do_not_delete_each_other(tmp_path):
+    out = tmp_path / "new"
+    procs = [subprocess.Popen([sys.executable, "-m", "wqrc", "compile", EXAMPLE, "--target", "rom", "--word-bits",
+                               str(w), "-o", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for w in (16, 32)]
+    results = [p.communicate() + (p.returncode,) for p in procs]
+    ok = [r for r in results if r[2] == 0]
+    assert len(ok) >= 1
+    for _, err, rc in results:
+        if rc:
+            assert "another process" in err or "not empty" in err, err
+    manifest = json.loads((out / "rom" / "manifest.json").read_text())
+    assert manifest["word_bits"] in (16, 32)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
