@@ -18,7 +18,8 @@ import onnx
 from onnx import numpy_helper
 
 from wqrc.errors import WqrcError
-from wqrc.ir.graph import Graph, Node, infer_node_shape
+from wqrc.ir.graph import Graph, Node
+from wqrc.ops import MAX_ELEMENTS, OPS, infer_node_shape
 
 MIN_OPSET = 11
 SUPPORTED_ONNX_OPS = sorted([
@@ -68,9 +69,13 @@ class _Converter:
                 f"{self.source}: opset {self.opset} is not supported (supported: {MIN_OPSET}..{newest})"
             )
         g = model.graph
-        self.consts: dict[str, np.ndarray] = {
-            t.name: numpy_helper.to_array(t).copy() for t in g.initializer
-        }
+        self.consts: dict[str, np.ndarray] = {}
+        for t in g.initializer:
+            try:
+                self.consts[t.name] = numpy_helper.to_array(t).copy()
+            except Exception as exc:  # raw data of the wrong length, unknown data type, missing external file
+                raise WqrcError(f"{self.source}: initializer '{t.name}' cannot be read "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.nodes: list[Node] = []
         self.names: set[str] = set()
@@ -147,6 +152,9 @@ class _Converter:
                 )
         if len(dims) not in (2, 4):
             raise WqrcError(f"{self.source}: input '{inp.name}' must be (N, C, H, W) or (N, F); got rank {len(dims)}")
+        if int(np.prod(dims[1:])) > MAX_ELEMENTS:
+            raise WqrcError(f"{self.source}: input '{inp.name}' of shape {tuple(dims[1:])} is larger than wqrc "
+                            f"supports ({MAX_ELEMENTS} elements)")
         return inp.name, tuple(dims[1:])
 
     # -- conversion ----------------------------------------------------
@@ -221,16 +229,28 @@ class _Converter:
             if extra and self.uses[extra]:
                 raise self.unsupported(onode, f"its output '{extra}' is used")
 
-    def _spatial_pads(self, onode, a, kernel, strides, dilations) -> tuple[int, int, int, int]:
+    def _given(self, onode, a: dict, op: str, key: str, onnx_key: Optional[str] = None):
+        """An attribute as given, checked by the op's definition, or the definition's default."""
+        d = OPS[op]
+        value = a.get(onnx_key or key)
+        if value is None:
+            return d.attr(key).default
+        stub = Node(op=op, name=onode.name, inputs=[], output="")
+        return d.attr(key).check(stub, tuple(value) if isinstance(value, list) else value)
+
+    def _spatial_pads(self, onode, a, op, kernel, strides, dilations) -> tuple[int, int, int, int]:
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("NOTSET", ""):
-            p = list(a.get("pads", [0, 0, 0, 0]))
-            if len(p) != 4:
+            if "pads" in a and len(a["pads"]) != 4:
                 raise self.unsupported(onode, "only 2-D spatial ops are supported")
-            return (p[0], p[1], p[2], p[3])
+            return self._given(onode, a, op, "pads")
         if auto == "VALID":
             return (0, 0, 0, 0)
+        if auto not in ("SAME_UPPER", "SAME_LOWER"):
+            raise self.unsupported(onode, f"auto_pad '{auto}'")
+        if kernel is None:
+            raise WqrcError(f"node '{onode.name}' ({onode.op_type}): attribute kernel_shape is missing")
         _, h, w = self.shapes[self.t(onode.input[0])]
         pads = []
         for size, k, s, d in zip((h, w), kernel, strides, dilations):
@@ -260,11 +280,11 @@ class _Converter:
         b = self.opt_const(onode, 2)
         b = np.zeros(w.shape[0], np.float32) if b is None else b.astype(np.float32).reshape(-1)
         kernel = tuple(w.shape[2:])
-        strides = tuple(a.get("strides", (1, 1)))
-        dil = tuple(a.get("dilations", (1, 1)))
-        pads = self._spatial_pads(onode, a, kernel, strides, dil)
+        strides = self._given(onode, a, "conv", "strides")
+        dil = self._given(onode, a, "conv", "dilations")
+        pads = self._spatial_pads(onode, a, "conv", kernel, strides, dil)
         self.emit(onode, "conv", [onode.input[0]],
-                  attrs=dict(strides=strides, pads=pads, dilations=dil, group=int(a.get("group", 1))),
+                  attrs=dict(strides=strides, pads=pads, dilations=dil, group=self._given(onode, a, "conv", "group")),
                   params=dict(weight=w, bias=b), name=self._layer_name(onode, onode.input[1]))
 
     def op_Gemm(self, onode, a):
@@ -274,12 +294,18 @@ class _Converter:
         if bm.ndim != 2:
             raise self.unsupported(onode, "B must be a matrix")
         wt = bm if a.get("transB", 0) else bm.T  # [out, in]
-        w = (a.get("alpha", 1.0) * wt).astype(np.float32)
+        alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+        if not (np.isfinite(alpha) and np.isfinite(beta)):
+            raise WqrcError(f"node '{onode.name}' (Gemm): alpha {alpha} and beta {beta} must be finite")
+        w = (alpha * wt).astype(np.float32)
         c = self.opt_const(onode, 2)
         bias = np.zeros(w.shape[0], np.float32)
         if c is not None:
-            bias = (a.get("beta", 1.0) * np.broadcast_to(c.reshape(-1) if c.size == w.shape[0] else c,
-                                                         (w.shape[0],))).astype(np.float32)
+            # C broadcasts to (N, out); only a per-output (or scalar) bias is a layer bias
+            if c.size not in (1, w.shape[0]) or c.ndim > 2 or c.ndim == 2 and c.shape[0] != 1:
+                raise self.unsupported(onode, f"bias C of shape {tuple(c.shape)} is not one value per output "
+                                              f"({w.shape[0]})")
+            bias = (beta * np.broadcast_to(c.reshape(-1), (w.shape[0],))).astype(np.float32)
         self.emit(onode, "dense", [onode.input[0]], params=dict(weight=w, bias=bias),
                   name=self._layer_name(onode, onode.input[1]))
 
@@ -321,25 +347,33 @@ class _Converter:
             lo, hi = a.get("min"), a.get("max")
         else:
             lo_c, hi_c = self.opt_const(onode, 1), self.opt_const(onode, 2)
-            lo = None if lo_c is None else float(lo_c)
-            hi = None if hi_c is None else float(hi_c)
+            for c, what in ((lo_c, "min"), (hi_c, "max")):
+                if c is not None and c.size != 1:
+                    raise WqrcError(f"node '{onode.name}' (Clip): {what} must be a scalar, got shape {tuple(c.shape)}")
+            lo = None if lo_c is None else float(lo_c.reshape(-1)[0])
+            hi = None if hi_c is None else float(hi_c.reshape(-1)[0])
         self.emit(onode, "clip", [onode.input[0]], attrs=dict(min=lo, max=hi))
 
     def _pool(self, onode, a, op):
         self._no_extra_outputs(onode)
-        kernel = tuple(a["kernel_shape"])
-        if len(kernel) != 2:
+        if "kernel_shape" not in a:
+            raise WqrcError(f"node '{onode.name}' ({onode.op_type}): attribute kernel_shape is missing")
+        if len(a["kernel_shape"]) != 2:
             raise self.unsupported(onode, "only 2-D pooling is supported")
-        strides = tuple(a.get("strides", (1, 1)))
-        dil = tuple(a.get("dilations", (1, 1)))
-        attrs = dict(kernel=kernel, strides=strides, dilations=dil,
-                     pads=self._spatial_pads(onode, a, kernel, strides, dil),
-                     ceil_mode=int(a.get("ceil_mode", 0)))
+        kernel = self._given(onode, a, op, "kernel", "kernel_shape")
+        strides = self._given(onode, a, op, "strides")
         if op == "avgpool":
+            dil = tuple(a.get("dilations", (1, 1)))
             if dil != (1, 1):
                 raise self.unsupported(onode, "dilated average pooling")
-            attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
-            del attrs["dilations"]
+        else:
+            dil = self._given(onode, a, op, "dilations")
+        attrs = dict(kernel=kernel, strides=strides, pads=self._spatial_pads(onode, a, op, kernel, strides, dil),
+                     ceil_mode=self._given(onode, a, op, "ceil_mode"))
+        if op == "avgpool":
+            attrs["count_include_pad"] = self._given(onode, a, op, "count_include_pad")
+        else:
+            attrs["dilations"] = dil
         node = self.emit(onode, op, [onode.input[0]], attrs=attrs)
         if op == "avgpool" and attrs["ceil_mode"]:
             attrs_floor = dict(attrs, ceil_mode=0)
@@ -422,7 +456,7 @@ class _Converter:
         mean = self.const(onode, 3, "running mean").astype(np.float64)
         var = self.const(onode, 4, "running variance").astype(np.float64)
         self.emit(onode, "batchnorm", [onode.input[0]],
-                  attrs=dict(epsilon=float(a.get("epsilon", 1e-5))),
+                  attrs=dict(epsilon=self._given(onode, a, "batchnorm", "epsilon")),
                   params=dict(scale=scale, bias=bias, mean=mean, var=var))
 
     def op_Concat(self, onode, a):

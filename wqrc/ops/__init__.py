@@ -1,0 +1,35 @@
+"""The op registry: one definition per IR op (attributes, defaults, validation, shapes).
+
+``OPS`` maps an op name to its :class:`OpDef`; the graph, the frontends and the
+model-file loader reach op knowledge only through it. Adding an op means a new
+OpDef here (see docs/architecture.md) plus its kernels.
+"""
+from __future__ import annotations
+
+from wqrc.errors import WqrcError
+from wqrc.ops.base import MAX_ELEMENTS, Attr, OpDef, window_out
+from wqrc.ops.elementwise import Add, Clip, Concat, Relu
+from wqrc.ops.layers import Conv, Dense
+from wqrc.ops.pools import AvgPool, GlobalAvgPool, MaxPool
+from wqrc.ops.structural import BatchNorm, Flatten, Identity, Softmax
+
+OPS: dict[str, OpDef] = {d.name: d for d in (
+    Conv(), Dense(), BatchNorm(), Relu(), Clip(), MaxPool(), AvgPool(), GlobalAvgPool(), Flatten(), Add(),
+    Concat(), Identity(), Softmax(),
+)}
+WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)
+
+
+def op_def(node) -> OpDef:
+    try:
+        return OPS[node.op]
+    except KeyError:
+        raise WqrcError(f"node '{node.name}': unknown op '{node.op}'") from None
+
+
+def infer_node_shape(node, in_shapes) -> tuple[int, ...]:
+    """Validate ``node`` against its op definition and return its output shape (batch excluded)."""
+    return op_def(node).check(node, [tuple(s) for s in in_shapes])
+
+
+__all__ = ["MAX_ELEMENTS", "OPS", "WEIGHTED_OPS", "Attr", "OpDef", "infer_node_shape", "op_def", "window_out"]

@@ -1,0 +1,167 @@
+"""What an op definition is: typed attributes with defaults declared once, validation, shape inference.
+
+An :class:`OpDef` owns everything about one IR op that does not depend on a
+number format: its attributes (name, kind, default, range), how many inputs
+it takes and of which rank, the checks of its parameters, and its output
+shape. ``check`` turns every bad attribute, parameter or shape into a
+:class:`WqrcError` that names the node and the attribute, so a malformed model
+is a one-line error before any work is done.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from wqrc.errors import WqrcError
+
+# Largest tensor (batch excluded) and spatial extent wqrc accepts: far beyond any
+# model an MCU or FPGA runs, small enough that a crafted shape cannot exhaust memory.
+MAX_ELEMENTS = 1 << 26
+MAX_EXTENT = 1 << 16
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One typed attribute. ``kind``: int, ints (``length`` of them), float, opt_float or clamp."""
+
+    name: str
+    kind: str
+    default: Any = None
+    length: int = 0
+    lo: Optional[int] = None
+    hi: Optional[int] = None
+    doc: str = ""
+
+    def check(self, node, value):
+        def bad(why: str):
+            raise WqrcError(f"node '{node.name}' ({node.op}): attribute {self.name}: {why}")
+
+        def check_int(v, what=""):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                bad(f"{what}{v!r} is not an integer")
+            v = int(v)
+            if self.lo is not None and v < self.lo:
+                bad(f"{what}{v} is below {self.lo}")
+            if self.hi is not None and v > self.hi:
+                bad(f"{what}{v} is above {self.hi}")
+            return v
+
+        if self.kind == "int":
+            return check_int(value)
+        if self.kind == "ints":
+            if not isinstance(value, (list, tuple)) or len(value) != self.length:
+                bad(f"{value!r} is not {self.length} integers")
+            return tuple(check_int(v) for v in value)
+        if self.kind in ("float", "opt_float"):
+            if value is None and self.kind == "opt_float":
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+                bad(f"{value!r} is not a number")
+            if not math.isfinite(float(value)):
+                bad(f"{value} is not finite")
+            return float(value)
+        if self.kind == "clamp":  # a fused output clamp (lo, hi), either side None
+            if value is None:
+                return None
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                bad(f"{value!r} is not (lo, hi)")
+            out = []
+            for v in value:
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer))
+                                      or not math.isfinite(float(v))):
+                    bad(f"bound {v!r} is not a finite number")
+                out.append(None if v is None else float(v))
+            if None not in out and out[0] > out[1]:
+                bad(f"low bound {out[0]} is above high bound {out[1]}")
+            return tuple(out)
+        raise AssertionError(self.kind)
+
+
+class OpDef:
+    """One IR op. Subclasses declare ``name``, ``doc``, ``attrs``, ``inputs`` and ``rank`` and define ``shape``."""
+
+    name: str = ""
+    doc: str = ""
+    attrs: tuple[Attr, ...] = ()
+    inputs: tuple[int, Optional[int]] = (1, 1)   # (min, max); max None = any number
+    rank: Optional[tuple[int, ...]] = None      # accepted input ranks (batch excluded); None = any
+    weighted: bool = False
+
+    def defaults(self) -> dict:
+        return {a.name: a.default for a in self.attrs}
+
+    def attr(self, name: str) -> Attr:
+        return next(a for a in self.attrs if a.name == name)
+
+    def with_defaults(self, given: dict) -> dict:
+        """``given`` completed with every declared default (the one place defaults live)."""
+        out = self.defaults()
+        out.update(given)
+        return out
+
+    def fail(self, node, why: str):
+        raise WqrcError(f"node '{node.name}' ({node.op}): {why}")
+
+    def check(self, node, in_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+        """Validate ``node`` (attributes, parameters, input shapes) and return its output shape."""
+        lo, hi = self.inputs
+        if len(in_shapes) < lo or hi is not None and len(in_shapes) > hi:
+            self.fail(node, f"takes {lo}{'' if hi == lo else '..' + str(hi) if hi else ' or more'} inputs, "
+                            f"got {len(in_shapes)}")
+        known = {a.name for a in self.attrs}
+        for a in self.attrs:
+            if a.name in node.attrs:
+                node.attrs[a.name] = a.check(node, node.attrs[a.name])
+            else:
+                node.attrs[a.name] = a.default
+        extra = set(node.attrs) - known - {"qclip", "shifts"}
+        if extra:
+            self.fail(node, f"unknown attributes {sorted(extra)}")
+        if self.rank is not None:
+            for s in in_shapes:
+                if len(s) not in self.rank:
+                    self.fail(node, f"expects a {' or '.join(f'{r}-D' for r in self.rank)} input "
+                                    f"(batch excluded), got shape {tuple(s)}")
+        self.check_params(node, in_shapes)
+        out = tuple(int(d) for d in self.shape(node, in_shapes))
+        if min(out, default=1) < 1:
+            self.fail(node, f"output would be empty ({out}) for input {tuple(in_shapes[0])}")
+        if math.prod(out) > MAX_ELEMENTS or max(out, default=1) > MAX_EXTENT:
+            self.fail(node, f"output shape {out} is larger than wqrc supports ({MAX_ELEMENTS} elements)")
+        return out
+
+    def check_params(self, node, in_shapes) -> None:
+        """Parameter checks (weights, biases); none by default."""
+
+    def shape(self, node, in_shapes) -> tuple[int, ...]:
+        raise NotImplementedError
+
+
+def window_out(size: int, k: int, s: int, p0: int, p1: int, d: int, ceil: bool) -> int:
+    """Output length of a sliding window (conv or pool) along one axis, ONNX/torch rules."""
+    span = size + p0 + p1 - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    if ceil:
+        out = -(-span // s) + 1
+        # ONNX/torch: the last window must start inside the input or left pad
+        if (out - 1) * s >= size + p0:
+            out -= 1
+        return out
+    return span // s + 1
+
+
+def finite_param(op: OpDef, node, key: str, shape: Optional[tuple] = None) -> np.ndarray:
+    """A float parameter that must exist, have ``shape`` and hold only finite values."""
+    v = node.params.get(key)
+    if v is None:
+        op.fail(node, f"has no {key}")
+    v = np.asarray(v)
+    if shape is not None and tuple(v.shape) != tuple(shape):
+        op.fail(node, f"{key} has shape {tuple(v.shape)}, expected {tuple(shape)}")
+    if v.dtype.kind not in "fiu" or not np.all(np.isfinite(v)):
+        op.fail(node, f"{key} holds NaN, infinite or non-numeric values")
+    return v

@@ -1,0 +1,46 @@
+"""Ops that move or drop data: flatten, identity, trailing softmax, foldable batch norm."""
+from __future__ import annotations
+
+import math
+
+from wqrc.ops.base import Attr, OpDef, finite_param
+
+
+class Flatten(OpDef):
+    name = "flatten"
+    doc = "(C, H, W) -> (C*H*W)"
+
+    def shape(self, node, in_shapes):
+        return (math.prod(in_shapes[0]),)
+
+
+class Identity(OpDef):
+    name = "identity"
+    doc = "no-op (Identity, Dropout); removed"
+
+    def shape(self, node, in_shapes):
+        return in_shapes[0]
+
+
+class Softmax(OpDef):
+    name = "softmax"
+    doc = "trailing softmax; dropped from the integer graph"
+
+    def shape(self, node, in_shapes):
+        return in_shapes[0]
+
+
+class BatchNorm(OpDef):
+    name = "batchnorm"
+    doc = "batch normalisation (folded into the layer before it)"
+    attrs = (Attr("epsilon", "float", 1e-5),)
+
+    def check_params(self, node, in_shapes):
+        c = in_shapes[0][0]
+        for key in ("scale", "bias", "mean", "var"):
+            finite_param(self, node, key, (c,))
+        if node.attrs["epsilon"] < 0 or (node.params["var"] + node.attrs["epsilon"] <= 0).any():
+            self.fail(node, "variance + epsilon must be positive")
+
+    def shape(self, node, in_shapes):
+        return in_shapes[0]
