@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import wqrc
-from wqrc.backend.common import acc_bits
 from wqrc.backend.hls import generate_hls
 from wqrc.pack import pack
 
@@ -77,10 +76,10 @@ def test_po2_has_no_multiplier_and_dfp_accumulators_match_the_bound(tmp_path):
     qm, out, info = generate(tmp_path, "plain", "dfp", 4)
     top_h = (out / "wqrc_top.h").read_text()
     for (node, layer), rep in zip(qm.weighted(), info["layers"]):
-        assert rep["acc_bits"] == acc_bits(layer) <= 64
+        assert rep["acc_bits"] == layer.acc_bits <= 64
         # the generated config carries exactly that width
     widths = [int(w) for w in re.findall(r"ACC_BITS = (\d+);", top_h)]
-    assert widths == [acc_bits(l) for _, l in qm.weighted()]
+    assert widths == [l.acc_bits for _, l in qm.weighted()]
     assert all(l["multipliers"] >= 1 for l in info["layers"])
 
 

@@ -243,19 +243,29 @@ static inline void wqrc_pad_input(const wqrc_conv_t *p, void *dst, const void *s
     }
 }
 
-/* The 32-bit requantization for int32 accumulators and sh >= 0 (no 64-bit arithmetic
- * on a 32-bit core); lo and hi are the output bounds clipped to int32. */
-static inline int32_t wqrc_clamp32(int32_t v, int32_t lo, int32_t hi)
+/*
+ * The requantization rule of docs/format.md section 3, the one copy in C.
+ *
+ * rshift_round(v, s) = floor((v + 2^(s-1)) / 2^s) for s >= 1 is computed from
+ * t = floor(v / 2^(s-1)) = v >> (s-1) as ceil(t / 2) = (t >> 1) + (t & 1): equal
+ * for every v, and no intermediate leaves the accumulator's own range, so the
+ * accumulator needs only the bound's width (no rounding half is added). A shift
+ * s-1 of at least the width is capped at width-1 (t is then 0 or -1, as the cap
+ * gives), so every shift the quantizer can produce is defined.
+ * WQRC_RSHIFT_ROUND serves the int32 and the int64 forms.
+ */
+#define WQRC_FLOOR_SHIFT(v, s, width) ((v) >> ((s) - 1 < (width) - 1 ? (s) - 1 : (width) - 1))
+#define WQRC_RSHIFT_ROUND(v, s, width) \
+    ((WQRC_FLOOR_SHIFT(v, s, width) >> 1) + (WQRC_FLOOR_SHIFT(v, s, width) & 1))
+
+static inline int64_t wqrc_clamp(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi)
+static inline int32_t wqrc_clamp32(int32_t v, int32_t lo, int32_t hi)
 {
-    if (sh > 0) {
-        acc = (acc + ((int32_t)1 << (sh - 1))) >> sh;
-    }
-    return wqrc_clamp32(acc, lo, hi);
+    return v < lo ? lo : (v > hi ? hi : v);
 }
 
 static inline int32_t wqrc_clip32(int64_t v)
@@ -263,36 +273,47 @@ static inline int32_t wqrc_clip32(int64_t v)
     return v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : (int32_t)v);
 }
 
-/* sat(rshift_round(acc, sh)) with the fused clamp, for either accumulator width. */
-static inline int64_t wqrc_requant(int64_t acc, int32_t sh, int64_t lo, int64_t hi)
+/* clamp(v << k) to [lo, hi] for k >= 1 without forming an out-of-range product:
+ * v << k > hi exactly when v > floor(hi / 2^k), and < lo when v < ceil(lo / 2^k). */
+static inline int64_t wqrc_shl_sat(int64_t v, int32_t k, int64_t lo, int64_t hi)
 {
-    if (sh > 0) {
-        acc = (acc + ((int64_t)1 << (sh - 1))) >> sh;
-    } else if (sh < 0) {
-        const int32_t k = -sh;
-        if (acc > (hi >> k)) {
-            return hi;
-        }
-        if (acc < -((-lo) >> k)) {
-            return lo;
-        }
-        acc = acc * ((int64_t)1 << k);
+    const int32_t kc = k > 62 ? 62 : k;
+    const int64_t hi_k = k > 62 ? (hi < 0 ? -1 : 0) : (hi >> kc);
+    const int64_t lo_k = k > 62 ? (lo > 0 ? 1 : 0) : -((-lo) >> kc);
+    if (v > hi_k) {
+        return hi;
     }
-    return acc < lo ? lo : (acc > hi ? hi : acc);
+    if (v < lo_k) {
+        return lo;
+    }
+    return k > 62 ? 0 : v * ((int64_t)1 << kc);  /* here lo <= v << k <= hi */
 }
 
-/* Move a value from one activation format to another (add, concat): rshift_round by sh. */
+/* sat(rshift_round(acc, sh)) with the fused clamp, for any shift. */
+static inline int64_t wqrc_requant(int64_t acc, int32_t sh, int64_t lo, int64_t hi)
+{
+    if (sh < 0) {
+        return wqrc_shl_sat(acc, -sh, lo, hi);
+    }
+    return wqrc_clamp(sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 64) : acc, lo, hi);
+}
+
+/* The same for int32 accumulators and sh >= 0, in 32-bit arithmetic for 32-bit cores;
+ * lo and hi are the output bounds clipped to int32. */
+static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi)
+{
+    return wqrc_clamp32(sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 32) : acc, lo, hi);
+}
+
+/* Move a value to another activation format without saturating (the terms of an add):
+ * rshift_round by sh. The compiler checked that every left-shifted term and their sum fit
+ * in int64 (wqrc/backend/common.py: check_add_fits). */
 static inline int64_t wqrc_shift_to(int64_t v, int32_t sh)
 {
     if (sh > 0) {
-        return (v + ((int64_t)1 << (sh - 1))) >> sh;
+        return WQRC_RSHIFT_ROUND(v, sh, 64);
     }
     return v * ((int64_t)1 << -sh);
-}
-
-static inline int64_t wqrc_clamp(int64_t v, int64_t lo, int64_t hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
 }
 
 #endif /* WQRC_RT_H */

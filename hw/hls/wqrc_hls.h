@@ -106,20 +106,37 @@ typename CFG::acc_t po2_term(typename CFG::in_t x, uint32_t code) {
     return negative ? (typename CFG::acc_t)(-v) : v;
 }
 
-// sat(rshift_round(acc, sh)) and the fused clamp, in 64-bit arithmetic.
+// The requantization rule of docs/format.md section 3, the one copy in the HLS kernels.
+// rshift_round(v, s) = floor((v + 2^(s-1)) / 2^s), s >= 1, from t = v >> (s-1) as
+// ceil(t / 2) = (t >> 1) + (t & 1): equal for every v, no intermediate leaves v's range (so the
+// accumulator needs only the bound's width), and s-1 beyond 63 is capped (t is then 0 or -1), so
+// every shift the quantizer can produce is defined.
+inline int64_t rshift_round(int64_t v, int s) {
+    const int64_t t = v >> (s - 1 < 63 ? s - 1 : 63);
+    return (t >> 1) + (t & 1);
+}
+
+// clamp(v << k) to [lo, hi], k >= 1, without forming an out-of-range product.
+inline int64_t shl_sat(int64_t v, int k, int64_t lo, int64_t hi) {
+    const int kc = k > 62 ? 62 : k;
+    const int64_t hi_k = k > 62 ? (hi < 0 ? -1 : 0) : (hi >> kc);
+    const int64_t lo_k = k > 62 ? (lo > 0 ? 1 : 0) : -((-lo) >> kc);
+    if (v > hi_k) return hi;
+    if (v < lo_k) return lo;
+    return k > 62 ? 0 : v * ((int64_t)1 << kc);
+}
+
+// sat(rshift_round(acc, sh)) and the fused clamp, for any shift.
 inline int64_t requant(int64_t acc, int shift, int64_t lo, int64_t hi) {
-    if (shift > 0) {
-        acc = (acc + ((int64_t)1 << (shift - 1))) >> shift;
-    } else if (shift < 0) {
-        if (acc > (hi >> -shift)) return hi;
-        if (acc < -((-lo) >> -shift)) return lo;
-        acc = acc * ((int64_t)1 << -shift);
-    }
+    if (shift < 0) return shl_sat(acc, -shift, lo, hi);
+    if (shift > 0) acc = rshift_round(acc, shift);
     return acc < lo ? lo : (acc > hi ? hi : acc);
 }
 
+// An add's term moved to the output format (not saturated; the compiler checked that the
+// left-shifted terms and their sum fit in int64).
 inline int64_t shift_to(int64_t v, int shift) {
-    return shift > 0 ? (v + ((int64_t)1 << (shift - 1))) >> shift : v * ((int64_t)1 << -shift);
+    return shift > 0 ? rshift_round(v, shift) : v * ((int64_t)1 << -shift);
 }
 
 // Convolution (dense is a 1x1 convolution of a 1x1 map). CFG::PARALLEL output
@@ -231,8 +248,7 @@ void copy(const TIN x[N], int shift, TOUT y[], int64_t lo, int64_t hi) {
 WQRC_LOOP(ELEMENTS)
     for (int i = 0; i < N; ++i) {
         WQRC_PRAGMA(HLS PIPELINE)
-        const int64_t v = shift_to((int64_t)x[i], shift);
-        y[i] = (TOUT)(v < lo ? lo : (v > hi ? hi : v));
+        y[i] = (TOUT)requant((int64_t)x[i], shift, lo, hi);
     }
 }
 

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (acc_bits, c_int, conv_geometry, copy_kernels, ctype, environment, render_files,
+from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, render_files,
                                  short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
@@ -29,7 +29,7 @@ WORD_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
 def _accumulator(layer) -> tuple[str, str]:
-    bits = acc_bits(layer)
+    bits = layer.acc_bits
     if bits <= 32:
         return "int32_t", "bias32"
     if bits <= 64:
@@ -147,6 +147,7 @@ class _Context:
             self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(node.inputs[0], True)}, "
                                                      f"{self.ptr(node.output)});"))
         elif node.op == "add":
+            check_add_fits(self.qm, node)
             key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
             fn = self.adds.setdefault(key, "wqrc_add_" + "_".join(key))
             n = int(np.prod(qm.shapes[node.output]))

@@ -9,7 +9,6 @@ import jinja2
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.quant.arith import bits_for_signed
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
@@ -50,12 +49,16 @@ def short(fmt: TensorFormat) -> str:
     return f"{'s' if fmt.signed else 'u'}{width}"
 
 
-def acc_bits(layer) -> int:
-    """Accumulator width that holds the bound plus the rounding half added before the shift."""
-    half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
-    return bits_for_signed(layer.acc_bound + half)
-
-
+def check_add_fits(qm: QModel, node) -> None:
+    """An add's terms are moved to the output format and summed in int64 before saturating
+    (docs/format.md §3): refuse, naming the node, an add whose aligned terms could leave int64."""
+    total = 0
+    for t, sh in zip(node.inputs, node.attrs["shifts"]):
+        total += qm.formats[t].max_abs_q << max(0, -sh)
+    if total >= 1 << 63:
+        raise WqrcError(f"node '{node.name}' (add): aligning its inputs to the output format "
+                        f"{qm.formats[node.output].describe()} needs {total.bit_length() + 1}-bit sums, more "
+                        f"than the 64 bits of the C and HLS targets")
 
 
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import acc_bits, conv_geometry, copy_kernels, environment, render_files, test_vectors
+from wqrc.backend.common import check_add_fits, conv_geometry, copy_kernels, environment, render_files, test_vectors
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
 from wqrc.quant.arith import avgpool_divisor
@@ -74,7 +74,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
         buffers.append(dict(name=f"{cid}_out", type=hls_type(out_fmt), size=size, about=about))
         if node.op in ("conv", "dense"):
             layer = qm.layers[node.name]
-            bits = acc_bits(layer)
+            bits = layer.acc_bits
             if bits > 64:
                 raise WqrcError(f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} "
                                 f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
@@ -118,6 +118,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
                                 lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
             steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({buf(node.inputs[0])}, {cid}_out);"))
         elif node.op == "add":
+            check_add_fits(qm, node)
             lo, hi = output_bounds(out_fmt, a.get("qclip"))
             sa, sb = a["shifts"]
             steps.append(dict(about=about, code=(

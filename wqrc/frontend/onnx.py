@@ -374,12 +374,7 @@ class _Converter:
             attrs["count_include_pad"] = self._given(onode, a, op, "count_include_pad")
         else:
             attrs["dilations"] = dil
-        node = self.emit(onode, op, [onode.input[0]], attrs=attrs)
-        if op == "avgpool" and attrs["ceil_mode"]:
-            attrs_floor = dict(attrs, ceil_mode=0)
-            probe = Node(op, node.name, node.inputs, node.output, attrs_floor)
-            if infer_node_shape(probe, [self.shapes[node.inputs[0]]]) != self.shapes[node.output]:
-                raise self.unsupported(onode, "ceil_mode=1 that adds a partial window")
+        self.emit(onode, op, [onode.input[0]], attrs=attrs)
 
     def op_MaxPool(self, onode, a):
         self._pool(onode, a, "maxpool")

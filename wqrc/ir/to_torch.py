@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wqrc.ir.graph import Graph, Node
+from wqrc.ops.pools import explicit_pads
 
 
 def _key(name: str) -> str:
@@ -71,11 +72,10 @@ class GraphModule(nn.Module):
             return F.relu(x)
         if n.op == "clip":
             return _clamp(x, (a.get("min"), a.get("max")))
-        if n.op == "maxpool":
-            pt, pl, pb, pr = a["pads"]
+        if n.op == "maxpool":  # the registry's explicit pads: the same windows as the integer graph
+            pt, pl, pb, pr = explicit_pads(tuple(x.shape[1:]), a)
             x = F.pad(x, (pl, pr, pt, pb), value=float("-inf"))
-            return F.max_pool2d(x, a["kernel"], a["strides"], dilation=a.get("dilations", (1, 1)),
-                                ceil_mode=bool(a.get("ceil_mode", 0)))
+            return F.max_pool2d(x, a["kernel"], a["strides"], dilation=a.get("dilations", (1, 1)))
         if n.op == "avgpool":
             pt, pl, pb, pr = a["pads"]
             kh, kw = a["kernel"]

@@ -81,7 +81,8 @@ class Attr:
 
 
 class OpDef:
-    """One IR op. Subclasses declare ``name``, ``doc``, ``attrs``, ``inputs`` and ``rank`` and define ``shape``."""
+    """One IR op. Subclasses declare ``name``, ``doc``, ``attrs``, ``inputs`` and ``rank``, and define
+    ``shape`` unless the op keeps its input's shape."""
 
     name: str = ""
     doc: str = ""
@@ -137,7 +138,8 @@ class OpDef:
         """Parameter checks (weights, biases); none by default."""
 
     def shape(self, node, in_shapes) -> tuple[int, ...]:
-        raise NotImplementedError
+        """The output shape; by default the input's (element-wise ops)."""
+        return in_shapes[0]
 
 
 def window_out(size: int, k: int, s: int, p0: int, p1: int, d: int, ceil: bool) -> int:

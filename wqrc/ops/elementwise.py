@@ -9,9 +9,6 @@ class Relu(OpDef):
     name = "relu"
     doc = "max(x, 0)"
 
-    def shape(self, node, in_shapes):
-        return in_shapes[0]
-
 
 class Clip(OpDef):
     name = "clip"
@@ -23,14 +20,11 @@ class Clip(OpDef):
         if lo is not None and hi is not None and lo > hi:
             self.fail(node, f"attribute min: {lo} is above max {hi}")
 
-    def shape(self, node, in_shapes):
-        return in_shapes[0]
-
 
 class Add(OpDef):
     name = "add"
-    doc = "element-wise sum of equally shaped tensors (residuals)"
-    inputs = (2, None)
+    doc = "element-wise sum of two equally shaped tensors (residuals)"
+    inputs = (2, 2)
     attrs = (CLAMP,)
 
     def shape(self, node, in_shapes):

@@ -30,7 +30,31 @@ class _Pool(OpDef):
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = a["kernel"], a["strides"], a["pads"]
         dh, dw = a.get("dilations", (1, 1))
         ceil = bool(a["ceil_mode"])
-        return (c, window_out(h, kh, sh, pt, pb, dh, ceil), window_out(w, kw, sw, pl, pr, dw, ceil))
+        ho, wo = window_out(h, kh, sh, pt, pb, dh, ceil), window_out(w, kw, sw, pl, pr, dw, ceil)
+        for size, k, s, p0, d, n in ((h, kh, sh, pt, dh, ho), (w, kw, sw, pl, dw, wo)):
+            for i in range(n):  # a window of padding only has no defined max or mean
+                if not any(0 <= i * s - p0 + j * d < size for j in range(k)):
+                    self.fail(node, f"window {i} covers only padding (kernel {a['kernel']}, pads {a['pads']}, "
+                                    f"dilations {(dh, dw)}); not supported")
+        return (c, ho, wo)
+
+
+def explicit_pads(in_shape, attrs: dict) -> tuple[int, int, int, int]:
+    """Pads (top, left, bottom, right) under which floor-mode windows are exactly this pool's windows.
+
+    With ceil_mode the bottom/right pads grow to hold the partial windows; every
+    executor pads this way and pools with ceil_mode off, so they all see the
+    same windows (the padding value never wins a max and is not counted in a mean).
+    """
+    _, h, w = in_shape[-3:]
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = attrs["kernel"], attrs["strides"], attrs["pads"]
+    dh, dw = attrs.get("dilations", (1, 1))
+    ceil = bool(attrs.get("ceil_mode"))
+    grown = []
+    for size, k, s, p0, p1, d in ((h, kh, sh, pt, pb, dh), (w, kw, sw, pl, pr, dw)):
+        out = window_out(size, k, s, p0, p1, d, ceil)
+        grown.append(max(p1, (out - 1) * s + d * (k - 1) + 1 - size - p0))
+    return (pt, pl, grown[0], grown[1])
 
 
 class MaxPool(_Pool):
@@ -43,6 +67,15 @@ class AvgPool(_Pool):
     name = "avgpool"
     doc = "2-D average pooling"
     attrs = (KERNEL, STRIDES, PADS, CEIL, Attr("count_include_pad", "int", 0, lo=0, hi=1))
+
+    def shape(self, node, in_shapes):
+        out = super().shape(node, in_shapes)
+        if node.attrs["ceil_mode"]:
+            floor = super().shape(type(node)(node.op, node.name, node.inputs, node.output,
+                                             dict(node.attrs, ceil_mode=0)), in_shapes)
+            if floor != out:
+                self.fail(node, "attribute ceil_mode: 1 adds a partial window; not supported for average pooling")
+        return out
 
 
 class GlobalAvgPool(OpDef):

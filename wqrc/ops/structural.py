@@ -18,16 +18,10 @@ class Identity(OpDef):
     name = "identity"
     doc = "no-op (Identity, Dropout); removed"
 
-    def shape(self, node, in_shapes):
-        return in_shapes[0]
-
 
 class Softmax(OpDef):
     name = "softmax"
     doc = "trailing softmax; dropped from the integer graph"
-
-    def shape(self, node, in_shapes):
-        return in_shapes[0]
 
 
 class BatchNorm(OpDef):
@@ -41,6 +35,3 @@ class BatchNorm(OpDef):
             finite_param(self, node, key, (c,))
         if node.attrs["epsilon"] < 0 or (node.params["var"] + node.attrs["epsilon"] <= 0).any():
             self.fail(node, "variance + epsilon must be positive")
-
-    def shape(self, node, in_shapes):
-        return in_shapes[0]

@@ -31,17 +31,32 @@ def ceil_log2(x: float) -> int:
 def rshift_round(v, s):
     """docs/format.md §3: ``(v + 2**(s-1)) >> s`` for s > 0 (floor shift), ``v << -s`` otherwise.
 
-    ``s`` may be an int or an int64 array (per-position average pooling).
+    Total over every shift and every int64 value: the right shift is computed as
+    ``t = v >> (s-1)``, ``(t >> 1) + (t & 1)`` (the same value, and no intermediate
+    leaves v's range; the C and HLS kernels use the same form), and a left shift
+    that could leave int64 is done in Python integers. ``s`` may also be a positive
+    int64 array (per-position average pooling).
     """
+    fixed = isinstance(v, np.ndarray) and v.dtype.kind in "iu"
     if np.ndim(s) == 0:
         s = int(s)
         if s > 0:
-            return (v + (1 << (s - 1))) >> s
+            t = v >> (min(s - 1, 63) if fixed else s - 1)
+            return (t >> 1) + (t & 1)
+        if fixed and _left_shift_overflows(v, -s):
+            return as_pyint(v) << (-s)
         return v << (-s)
     s = np.asarray(s, dtype=np.int64)
-    if np.any(s <= 0):
-        raise ValueError("array shifts must be positive")
-    return (v + (np.int64(1) << (s - 1))) >> s
+    if np.any(s <= 0) or np.any(s > 63):
+        raise ValueError("array shifts must be in 1..63")
+    t = v >> (s - 1)
+    return (t >> 1) + (t & 1)
+
+
+def _left_shift_overflows(v: np.ndarray, k: int) -> bool:
+    if v.size == 0 or k == 0:
+        return False
+    return k >= 63 or max(abs(int(v.max())), abs(int(v.min()))) >= 1 << (63 - k)
 
 
 def saturate(v, lo: int, hi: int):

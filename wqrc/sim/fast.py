@@ -18,28 +18,20 @@ import torch.nn.functional as F
 from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
+from wqrc.sim.exactness import exact_within
 from wqrc.sim.kernels import maxpool_pads
 
 F32_EXACT, F64_EXACT = 2 ** 24, 2 ** 53
 
 
-def _layer_ok(qm: QModel, layer) -> bool:
-    """Exact in float64, and 2**-shift times every multiplier stays a normal float32
-    (|shift| <= 60 keeps clear of float32's 2**-126 .. 2**127 exponent range)."""
-    half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
-    return layer.acc_bound + half < F64_EXACT and -20 < layer.shift <= 60
-
-
 def eligible(qm: QModel) -> bool:
-    """True when every step of the model is provably exact in float64 storage."""
-    if any(f.bits > 32 for f in qm.formats.values()):
+    """True when every value the model forms is provably exact in float64 (the shared guard of
+    wqrc.sim.exactness), and every power-of-two scale stays a normal float32 (|shift| <= 60)."""
+    if not exact_within(qm, F64_EXACT, F64_EXACT):
         return False
-    if not all(_layer_ok(qm, l) for l in qm.layers.values()):
+    if not all(-20 < l.shift <= 60 for l in qm.layers.values()):
         return False
-    for n in qm.nodes:
-        if n.op in ("add", "concat") and any(abs(s) > 20 for s in n.attrs["shifts"]):
-            return False
-    return True
+    return all(abs(s) <= 20 for n in qm.nodes if n.op in ("add", "concat") for s in n.attrs["shifts"])
 
 
 def _round_shift(v: torch.Tensor, s: int) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from wqrc.ops.pools import explicit_pads
 from wqrc.quant.arith import as_pyint, avgpool_divisor, rshift_round, saturate
 from wqrc.quant.formats import TensorFormat
 
@@ -42,12 +43,9 @@ def _to_int(acc: np.ndarray, path: str) -> np.ndarray:
 
 def requantize(acc, shift: int, fmt: TensorFormat, qclip) -> np.ndarray:
     """y = clamp(sat(rshift_round(acc, sh))) as int64 (docs/format.md §3)."""
-    if shift < 0 and acc.dtype != object:
+    if shift < 0 and acc.dtype != object:  # pre-clamp: keeps the left shift in int64; sat() is unchanged by it
         k = -shift
-        if k > 30:
-            acc = as_pyint(acc)
-        else:  # pre-clamp so the left shift cannot overflow int64; sat() is unchanged by it
-            acc = np.clip(acc, -(-fmt.qmin >> k) - 1, (fmt.qmax >> k) + 1)
+        acc = np.clip(acc, -(-fmt.qmin >> k) - 1, (fmt.qmax >> k) + 1)
     y = saturate(rshift_round(acc, shift), fmt.qmin, fmt.qmax)
     if qclip:
         lo, hi = qclip
@@ -110,19 +108,8 @@ def maxpool(x: np.ndarray, attrs: dict, fmt: TensorFormat) -> np.ndarray:
 
 
 def maxpool_pads(shape, attrs: dict) -> list[int]:
-    """Explicit pads; with ceil_mode the bottom/right grow so partial windows exist
-    (the padding value never wins the max)."""
-    kernel, strides, pads = attrs["kernel"], attrs["strides"], list(attrs["pads"])
-    dil = attrs.get("dilations", (1, 1))
-    if attrs.get("ceil_mode"):
-        for axis, (k, s, d) in enumerate(zip(kernel, strides, dil)):
-            size = shape[2 + axis] + pads[axis] + pads[axis + 2]
-            span = size - d * (k - 1) - 1
-            out = -(-span // s) + 1
-            if (out - 1) * s >= shape[2 + axis] + pads[axis]:
-                out -= 1
-            pads[axis + 2] += max(0, (out - 1) * s + d * (k - 1) + 1 - size)
-    return pads
+    """Explicit pads of a max pool on an (N, C, H, W) batch (the registry's rule, ceil_mode included)."""
+    return list(explicit_pads(shape[1:], attrs))
 
 
 def avgpool(x: np.ndarray, attrs: dict, fmt: TensorFormat) -> np.ndarray:
@@ -156,8 +143,6 @@ def global_avgpool(x: np.ndarray, fmt: TensorFormat) -> np.ndarray:
 
 def shift_to(q: np.ndarray, sh: int) -> np.ndarray:
     """Move q from format f to f + sh exactly as docs/format.md §3's add does."""
-    if sh < 0 and -sh + 34 > 62:
-        return rshift_round(as_pyint(q), sh)
     return rshift_round(q, sh)
 
 

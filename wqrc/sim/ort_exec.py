@@ -17,8 +17,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from wqrc.ops.pools import explicit_pads
 from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.qmodel import QModel
+from wqrc.sim.exactness import exact_within
 from wqrc.quant.formats import output_bounds
 
 EXACT = 2 ** 24
@@ -72,7 +74,9 @@ def _divide(b: _Builder, total: str, counts: np.ndarray, fmt) -> str:
 
 def lower(qm: QModel) -> Optional[onnx.ModelProto]:
     """A float32 ONNX model computing ``qm`` exactly, or None if that cannot be proved."""
-    if any(f.bits > 24 for f in qm.formats.values()):
+    # the shared guard: float32 sums (Conv, Gemm, ReduceSum) below 2**24, the average pools'
+    # multiplications (done in float64) below 2**53
+    if not exact_within(qm, EXACT, 2 ** 53):
         return None
     b = _Builder()
     env = {qm.input: qm.input}
@@ -83,7 +87,7 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
         if node.op in ("conv", "dense"):
             layer = qm.layers[node.name]
             half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
-            if layer.acc_bound + half >= EXACT or not -20 < layer.shift <= 60:
+            if not -20 < layer.shift <= 60:  # power-of-two scales that stay normal float32
                 return None
             scale = 2.0 ** -layer.shift
             w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
@@ -100,14 +104,17 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
             y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
         elif node.op == "maxpool":
             # ONNX MaxPool ignores padding, as the contract's "padding never wins" (docs/format.md §3) does
-            y = b.op("MaxPool", [ins[0]], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
-                     pads=list(a["pads"]), dilations=list(a.get("dilations", (1, 1))),
-                     ceil_mode=int(a.get("ceil_mode", 0)))
+            # the registry's explicit pads (ceil_mode included) as a Pad whose value never wins
+            pt, pl, pb, pr = explicit_pads(qm.shapes[node.inputs[0]], a)
+            x = ins[0]
+            if (pt, pl, pb, pr) != (0, 0, 0, 0):
+                x = b.op("Pad", [x, b.const([0, 0, pt, pl, 0, 0, pb, pr], np.int64),
+                                 b.const(float(in_fmts[0].qmin - 1))])
+            y = b.op("MaxPool", [x], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
+                     dilations=list(a.get("dilations", (1, 1))))
         elif node.op in ("avgpool", "global_avgpool"):
             c, h, w_ = qm.shapes[node.inputs[0]]
             kh, kw = (h, w_) if node.op == "global_avgpool" else a["kernel"]
-            if kh * kw * in_fmts[0].max_abs_q >= EXACT:
-                return None
             if node.op == "global_avgpool":
                 total = b.op("ReduceSum", [ins[0], b.const([2, 3], np.int64)], keepdims=1)
                 counts = np.full((1, 1), h * w_)
@@ -129,14 +136,11 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
         elif node.op == "flatten":
             y = b.op("Flatten", [ins[0]], axis=1)
         elif node.op in ("add", "concat"):
-            parts, total_bound = [], 0
-            for t, f, s in zip(ins, in_fmts, a["shifts"]):
-                if abs(s) > 20 or f.max_abs_q + (1 << max(s - 1, 0)) >= EXACT:
+            parts = []
+            for t, s in zip(ins, a["shifts"]):
+                if abs(s) > 20:
                     return None
-                total_bound += f.max_abs_q * (2 ** max(-s, 0))
                 parts.append(b.round_shift(t, s))
-            if total_bound >= EXACT:
-                return None
             if node.op == "add":
                 y = parts[0]
                 for p in parts[1:]:

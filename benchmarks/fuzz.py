@@ -1,0 +1,65 @@
+"""The differential fuzzer at scale: COUNT random models against the plain-integer reference.
+
+Every model runs through every simulator executor that accepts it; every
+EVERY-th model also through the generated C (UBSan + ASan, no recovery) and
+HLS C simulation. Prints the number of models, of executor runs, of backend
+builds (and of layers a target refused at compile time, e.g. accumulators over
+64 bits), and the mismatches, which must be 0. The models are the CI test's
+(tests/fuzz_models.py), seeds START.. START+COUNT-1, so a failure reproduces
+with `--start SEED --count 1`.
+
+    python benchmarks/fuzz.py [--count 10000] [--every 50] [--start 0]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import tempfile
+import time
+import warnings
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+
+from fuzz_models import differential  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=10000)
+    ap.add_argument("--every", type=int, default=50, help="every N-th model also through C and HLS (0: never)")
+    ap.add_argument("--start", type=int, default=0)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
+    t0 = time.time()
+    runs, backends, failures = collections.Counter(), collections.Counter(), []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, seed in enumerate(range(args.start, args.start + args.count)):
+            with_backends = args.every and i % args.every == 0
+            try:
+                bad, ran = differential(seed, tmp if with_backends else None)
+            except Exception as exc:  # the generator or quantizer failing is a finding too
+                bad, ran = [f"seed {seed}: {type(exc).__name__}: {exc}"], {}
+            for p in ran.get("paths", []):
+                runs[p] += 1
+            for target in ("c", "hls"):
+                if target in ran:
+                    backends[f"{target} {'ran' if ran[target] == 'ran' else 'refused'}"] += 1
+            for b in bad:
+                failures.append(b)
+                print("MISMATCH", b[:2000], flush=True)
+            if (i + 1) % 1000 == 0:
+                print(f"... {i + 1} models, {len(failures)} mismatches, {time.time() - t0:.0f} s", flush=True)
+    dt = time.time() - t0
+    print(f"models: {args.count} (seeds {args.start}..{args.start + args.count - 1}), {dt:.0f} s "
+          f"({args.count / dt:.1f} models/s)")
+    print("executor runs: " + ", ".join(f"{k} {v}" for k, v in sorted(runs.items())))
+    print("backend builds: " + (", ".join(f"{k} {v}" for k, v in sorted(backends.items())) or "none"))
+    print(f"mismatches: {len(failures)}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

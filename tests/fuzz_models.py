@@ -1,0 +1,227 @@
+"""Random models for the differential fuzzer, built from the op registry's ops.
+
+One seed gives one model: a random chain of convs (kernels, strides, pads,
+dilations, groups, fused clamps), pools (max with ceil_mode and dilation,
+average with and without counted padding), standalone ReLU/Clip, residual adds
+and channel concats of earlier tensors, global average pooling, flatten and a
+dense head; a random scheme and bit-width, activation width, exponent rule,
+calibration range (zero, tiny, normal, huge) and inputs at the format extremes.
+Candidates the registry refuses (empty outputs, windows of padding only) are
+redrawn, so every model is one wqrc accepts. Shared by tests/test_fuzz.py (a
+bounded number per CI run) and benchmarks/fuzz.py (thousands).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+import wqrc
+from wqrc.errors import WqrcError
+from wqrc.ir.graph import Graph, Node, infer_shapes
+from wqrc.ops import infer_node_shape
+
+SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6, 7, 8)]
+ACT_BITS = [8, 16, 32, 8, 16, 32, 4, 12, 24]
+CALIB = ["normal", "normal", "zero", "tiny", "huge"]
+INPUTS = ["max", "min", "alternate", "random"]
+
+
+class _Builder:
+    def __init__(self, rng: np.random.Generator, c: int, h: int, w: int):
+        self.rng = rng
+        self.nodes: list[Node] = []
+        self.shapes = {"x": (c, h, w)}
+        self.k = 0
+
+    def try_add(self, op: str, inputs: list[str], attrs: dict, params=None) -> bool:
+        self.k += 1
+        node = Node(op, f"{op}{self.k}", inputs, f"t{self.k}", dict(attrs), params or {})
+        try:
+            shape = infer_node_shape(node, [self.shapes[t] for t in inputs])
+        except WqrcError:
+            return False
+        self.nodes.append(node)
+        self.shapes[node.output] = shape
+        return True
+
+    @property
+    def last(self) -> str:
+        return self.nodes[-1].output if self.nodes else "x"
+
+    def weights(self, shape, scale=0.5):
+        return (self.rng.normal(size=shape) * scale).astype(np.float32)
+
+    def clamp(self):
+        return [None, (0.0, None), (0.0, 6.0), (-1.0, 1.0)][self.rng.integers(4)]
+
+    def conv(self, cout: int, same: bool = False) -> bool:
+        r = self.rng
+        src = self.last
+        c = self.shapes[src][0]
+        k = int(r.integers(1, 4))
+        d = 1 if same else int(r.integers(1, 3))
+        groups = [g for g in range(1, c + 1) if c % g == 0 and cout % g == 0]
+        g = int(r.choice(groups))
+        if same:
+            pads, s = (k // 2,) * 4, 1
+        else:
+            pads, s = tuple(int(v) for v in r.integers(0, k, 4)), int(r.integers(1, 3))
+        return self.try_add("conv", [src], dict(strides=(s, s), pads=pads, dilations=(d, d), group=g,
+                                                clip=self.clamp()),
+                            dict(weight=self.weights((cout, c // g, k, k)), bias=self.weights(cout, 0.3)))
+
+    def pool(self) -> bool:
+        r = self.rng
+        k = int(r.integers(1, 4))
+        pads = tuple(int(v) for v in r.integers(0, k, 4))
+        s = int(r.integers(1, 4))
+        if r.random() < 0.5:
+            return self.try_add("maxpool", [self.last], dict(kernel=(k, k), strides=(s, s), pads=pads,
+                                                             dilations=(int(r.integers(1, 3)),) * 2,
+                                                             ceil_mode=int(r.integers(2))))
+        return self.try_add("avgpool", [self.last], dict(kernel=(k, k), strides=(s, s), pads=pads,
+                                                         ceil_mode=int(r.integers(2)),
+                                                         count_include_pad=int(r.integers(2))))
+
+    def block(self) -> None:
+        r = self.rng
+        choice = r.integers(7)
+        if choice <= 1:
+            self.conv(int(r.integers(1, 7)))
+        elif choice == 2:
+            self.pool()
+        elif choice == 3:  # residual: a 'same' conv, then add its input back
+            src = self.last
+            if self.conv(self.shapes[src][0], same=True):
+                self.try_add("add", [src, self.last], dict(clip=self.clamp()))
+        elif choice == 4:  # concat with an earlier tensor of the same spatial size
+            cands = [t for t, s in self.shapes.items() if len(s) == 3 and s[1:] == self.shapes[self.last][1:]]
+            self.try_add("concat", [self.last, str(r.choice(cands))], {})
+        elif choice == 5:
+            self.try_add("relu", [self.last], {})
+        else:
+            lo = float(r.choice([0.0, -0.5]))
+            self.try_add("clip", [self.last], dict(min=lo, max=float(r.choice([1.0, 6.0]))))
+
+
+def random_graph(seed: int) -> Graph:
+    rng = np.random.default_rng(seed)
+    if rng.random() < 0.1:  # an MLP now and then
+        f = int(rng.integers(1, 12))
+        b = _Builder(rng, 1, 1, 1)
+        b.shapes = {"x": (f,)}
+        for _ in range(int(rng.integers(1, 4))):
+            out = int(rng.integers(1, 9))
+            b.try_add("dense", [b.last], dict(clip=b.clamp()),
+                      dict(weight=b.weights((out, b.shapes[b.last][0])), bias=b.weights(out, 0.3)))
+        return infer_shapes(Graph(b.nodes, "x", (f,), b.last))
+    c, h, w = int(rng.integers(1, 5)), int(rng.integers(3, 10)), int(rng.integers(3, 10))
+    b = _Builder(rng, c, h, w)
+    while not b.conv(int(rng.integers(1, 7))):
+        pass
+    for _ in range(int(rng.integers(1, 6))):
+        b.block()
+    if rng.random() < 0.5:
+        b.try_add("global_avgpool", [b.last], {})
+    b.try_add("flatten", [b.last], {})
+    out = int(rng.integers(1, 8))
+    b.try_add("dense", [b.last], dict(clip=b.clamp()),
+              dict(weight=b.weights((out, b.shapes[b.last][0])), bias=b.weights(out, 0.3)))
+    return infer_shapes(Graph(b.nodes, "x", (c, h, w), b.last))
+
+
+def random_case(seed: int):
+    """(QModel, integer inputs, description) for one seed."""
+    rng = np.random.default_rng(seed ^ 0x5EED)
+    g = random_graph(seed)
+    scheme, bits = SCHEMES[rng.integers(len(SCHEMES))]
+    act = int(rng.choice(ACT_BITS))
+    rule = str(rng.choice(["paper", "max", "mse"]))
+    calib_kind = str(rng.choice(CALIB))
+    scale = {"normal": 1.0, "zero": 0.0, "tiny": 1e-6, "huge": 1e6}[calib_kind]
+    calib = (rng.uniform(-1, 1, (8,) + tuple(g.input_shape)) * scale).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, exponent=rule, calib=calib)
+    f = qm.input_format
+    shape = (4,) + tuple(qm.input_shape)
+    kind = str(rng.choice(INPUTS))
+    if kind == "max":
+        x = np.full(shape, f.qmax)
+    elif kind == "min":
+        x = np.full(shape, f.qmin)
+    elif kind == "alternate":
+        x = np.where(np.indices(shape).sum(0) % 2 == 0, f.qmax, f.qmin)
+    else:
+        x = rng.integers(f.qmin, f.qmax, shape, endpoint=True)
+    x = x.astype(np.int64)
+    x[0], x[1] = f.qmax, f.qmin  # the extremes are always among the samples
+    desc = (f"seed {seed}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}), {scheme}{bits}, a{act}, "
+            f"{rule}, calib {calib_kind}, inputs {kind}")
+    return qm, x, desc
+
+
+SANITIZE = "-O1 -g -fsanitize=undefined,address -fno-sanitize-recover=all -fno-omit-frame-pointer"
+C_FLAGS = f"-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror {SANITIZE}"
+CXX_FLAGS = f"-std=c++14 -Wall -Wextra -Werror {SANITIZE}"
+
+
+def differential(seed: int, backends_dir=None) -> tuple[list[str], dict]:
+    """Every executor (and, with ``backends_dir``, the generated C and HLS built with UBSan and ASan)
+    against the plain-integer reference. Returns (mismatches, what ran)."""
+    import os
+    import subprocess
+
+    import int_reference
+    from wqrc.sim import fast as fast_exec, ort_exec
+
+    qm, x, desc = random_case(seed)
+    ref = np.array(int_reference.run(qm, x), dtype=object)
+    bad, ran = [], {"model": desc}
+
+    def compare(name, got):
+        got = np.asarray(got).reshape(len(x), -1).astype(object)
+        if got.shape != ref.shape or not (got == ref).all():
+            where = np.argwhere(got != ref) if got.shape == ref.shape else "shape"
+            bad.append(f"{desc}: {name} differs from the reference at {where[:3] if len(where) else where}")
+
+    paths = ["auto", "object"]
+    if all(l.acc_bits <= 63 for l in qm.layers.values()):
+        paths.append("int64")
+    if ort_exec.lower(qm) is not None:
+        paths.append("ort")
+    if fast_exec.eligible(qm):
+        paths.append("torch")
+    for p in paths:
+        try:
+            compare(f"simulator path {p}", wqrc.simulate(qm, x, path=p))
+        except Exception as exc:  # an executor must never fail on a model wqrc accepted
+            bad.append(f"{desc}: simulator path {p} raised {type(exc).__name__}: {exc}")
+    ran["paths"] = paths
+    if backends_dir is None:
+        return bad, ran
+    from wqrc.backend.c import generate_c
+    from wqrc.backend.hls import generate_hls
+    from wqrc.pack import pack
+
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
+    vecs = (x, np.array(ref.tolist(), dtype=object))
+    if any(abs(int(v)) >= 1 << 63 for v in ref.reshape(-1)):
+        return bad, ran
+    vecs = (x, ref.astype(np.int64))
+    for target, gen, cmd in (
+            ("c", generate_c, ["run", f"CFLAGS={C_FLAGS}"]),
+            ("hls", generate_hls, ["csim", f"CXXFLAGS={CXX_FLAGS}"])):
+        folder = os.path.join(str(backends_dir), f"{target}{seed}")
+        try:
+            gen(qm, pack(qm), folder, vecs=vecs)
+        except WqrcError as exc:  # a layer the target refuses at compile time (e.g. > 64-bit accumulators)
+            ran[target] = f"refused: {exc}"
+            continue
+        res = subprocess.run(["make", "-s", "-C", folder, *cmd], capture_output=True, text=True, env=env,
+                             timeout=300)
+        ran[target] = "ran"
+        if res.returncode or "PASS" not in res.stdout:
+            bad.append(f"{desc}: generated {target}: {(res.stdout + res.stderr).strip()[-600:]}")
+    return bad, ran

@@ -1,0 +1,121 @@
+"""The differential fuzzer, bounded for CI; benchmarks/fuzz.py runs thousands of the same models.
+
+Random models from the op registry's ops (tests/fuzz_models.py) run through
+every simulator executor and, for a few, through the generated C (UBSan and
+ASan, no recovery) and HLS; every output element must equal the plain-integer
+reference (tests/int_reference.py). The requantization primitives of Python, C
+and HLS are also checked directly over every shift from -70 to 70.
+"""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import needs
+from fuzz_models import SANITIZE, differential
+from wqrc.quant.arith import rshift_round
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIFTS = range(-70, 71)
+VALUES = [0, 1, -1, 2, -2, 3, -3, 5, -7, 2**31 - 1, -2**31, 2**40 + 3, -2**40 - 5, 2**62 - 1, -2**62, 2**63 - 2,
+          -2**63 + 1]
+BOUNDS = [(-128, 127), (0, 255), (-2**31, 2**31 - 1), (0, 6), (3, 100), (-50, -10)]
+
+
+def _requant_ref(v: int, sh: int, lo: int, hi: int) -> int:
+    y = (v + (1 << (sh - 1))) >> sh if sh > 0 else v << -sh
+    return min(max(y, lo), hi)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_every_executor_equals_the_integer_reference(seed):
+    bad, _ = differential(seed)
+    assert not bad, bad
+
+
+@needs.cc
+@needs.cxx
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_generated_c_and_hls_equal_the_integer_reference(tmp_path_factory, seed):
+    bad, _ = differential(seed, tmp_path_factory.mktemp("fuzz"))
+    assert not bad, bad
+
+
+def test_python_rshift_round_is_total():
+    arr = np.array(VALUES, dtype=np.int64)
+    for sh in SHIFTS:
+        got = rshift_round(arr, sh)
+        want = [(v + (1 << (sh - 1))) >> sh if sh > 0 else v << -sh for v in VALUES]
+        assert [int(g) for g in got] == want, sh
+
+
+def _primitive_program(lang: str) -> str:
+    cases = [(v, sh, lo, hi) for v in VALUES for sh in SHIFTS for lo, hi in BOUNDS]
+    rows = ",\n".join(f"{{{v}LL, {sh}, {lo}LL, {hi}LL, {_requant_ref(v, sh, lo, hi)}LL}}" for v, sh, lo, hi in cases)
+    call = "wqrc_requant(c->v, c->sh, c->lo, c->hi)" if lang == "c" else "wqrc::requant(c->v, c->sh, c->lo, c->hi)"
+    head = ('#include <stdint.h>\n#define WQRC_WORD_T uint32_t\n#define WQRC_WORD_BITS 32\n'
+            '#include "wqrc_rt.h"\n#include <stdio.h>\n') if lang == "c" else '#include "wqrc_hls.h"\n#include <cstdio>\n'
+    extra = ""
+    if lang == "c":  # the 32-bit form, for values and bounds that fit int32 and sh >= 0
+        extra = """
+        if (c->sh >= 0 && c->v >= INT32_MIN && c->v <= INT32_MAX && c->lo >= INT32_MIN && c->hi <= INT32_MAX) {
+            long long g32 = wqrc_requant32((int32_t)c->v, c->sh, (int32_t)c->lo, (int32_t)c->hi);
+            if (g32 != c->want) { printf("requant32 v=%lld sh=%d: got %lld want %lld\\n", c->v, c->sh, g32, c->want); bad++; }
+        }"""
+    return f"""{head}
+struct cs {{ long long v; int sh; long long lo, hi, want; }};
+static const struct cs cases[] = {{
+{rows}
+}};
+int main(void) {{
+    int bad = 0;
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; ++i) {{
+        const struct cs *c = &cases[i];
+        long long got = {call};
+        if (got != c->want) {{ printf("v=%lld sh=%d [%lld,%lld]: got %lld want %lld\\n", c->v, c->sh, c->lo, c->hi, got, c->want); bad++; }}{extra}
+    }}
+    printf("%d mismatches in %u cases\\n", bad, (unsigned)(sizeof cases / sizeof cases[0]));
+    return bad != 0;
+}}
+"""
+
+
+@pytest.mark.parametrize("lang", [pytest.param("c", marks=needs.cc), pytest.param("cpp", marks=needs.cxx)])
+def test_c_and_hls_requantization_is_total_without_undefined_behaviour(tmp_path, lang):
+    src = tmp_path / f"prim.{lang}"
+    src.write_text(_primitive_program(lang))
+    inc = os.path.join(ROOT, "hw", "c" if lang == "c" else "hls")
+    cc = ["cc", "-std=c99"] if lang == "c" else ["g++", "-std=c++14"]
+    build = subprocess.run([*cc, *SANITIZE.split(), "-Wall", "-Werror", "-I", inc, str(src), "-o",
+                            str(tmp_path / "prim")], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    run = subprocess.run([str(tmp_path / "prim")], capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and "runtime error" not in run.stderr, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.stdout.strip().startswith("0 mismatches")
+
+
+def test_float_paths_refuse_a_global_average_pool_beyond_float64():
+    """32-bit activations pooled over 9x9: sum * R passes 2**53, so no float executor may run it."""
+    from wqrc.ir.graph import Graph, Node, infer_shapes
+    from wqrc.sim import fast as fast_exec, ort_exec
+    from wqrc.sim.exactness import node_bounds
+    import wqrc
+
+    rng = np.random.default_rng(0)
+    nodes = [Node("conv", "c", ["x"], "t", dict(clip=None), dict(weight=rng.normal(size=(2, 1, 1, 1)).astype(np.float32),
+                                                                   bias=np.zeros(2, np.float32))),
+             Node("global_avgpool", "gap", ["t"], "g", {}), Node("flatten", "f", ["g"], "v", {}),
+             Node("dense", "fc", ["v"], "y", dict(clip=None), dict(weight=np.eye(2, dtype=np.float32),
+                                                                   bias=np.zeros(2, np.float32)))]
+    g = infer_shapes(Graph(nodes, "x", (1, 9, 9), "y"))
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=32, calib=rng.uniform(-1, 1, (8, 1, 9, 9)))
+    assert node_bounds(qm)["gap"].product >= 2**53
+    assert not fast_exec.eligible(qm) and ort_exec.lower(qm) is None
+    x = np.stack([np.full((1, 9, 9), qm.input_format.qmax), np.full((1, 9, 9), qm.input_format.qmin)])
+    import int_reference
+    assert wqrc.simulate(qm, x).tolist() == int_reference.run(qm, x)
