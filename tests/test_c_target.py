@@ -147,3 +147,25 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, bits, word_bits
                 or "4                                             /* output channels decoded at once */" in model_c
         res = make(out)
         assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("scheme, bits", [("dfp", 4), ("po2", 4), ("dfp", 16)])
+def test_header_ram_figure_is_the_declared_buffers(tmp_path, scheme, bits):
+    """WQRC_RAM_BYTES equals the statics of the compiled model object (bss), and the compiler checks
+    it against the buffers' declarations."""
+    import re
+
+    from conftest import EXAMPLE
+    from wqrc.data import load_dataset
+    ds = load_dataset("digits")
+    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=bits, calib=ds.x_train[:64])
+    out = tmp_path / "c"
+    info = generate_c(qm, pack(qm), str(out), vectors=2)
+    header = (out / "wqrc_model.h").read_text()
+    stated = int(re.search(r"#define WQRC_RAM_BYTES (\d+)", header).group(1))
+    assert stated == info["ram_bytes"]
+    obj = tmp_path / "m.o"
+    subprocess.run(["cc", "-std=c99", "-O2", "-c", str(out / "wqrc_model.c"), "-o", str(obj)], check=True)
+    size = subprocess.run(["size", "-B", "-d", str(obj)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in size.splitlines()[1].split()[:3])
+    assert bss == stated, size  # (host "data" is .data.rel.ro: the const structs' pointers)

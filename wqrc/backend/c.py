@@ -181,11 +181,8 @@ class _Context:
         taps = [l for l in convs if not l["dmac"]]
         dmacs = [l for l in convs if l["dmac"]]
         max_taps = max([l["fan_in"] for l in taps], default=0)
-        # one static zero-padded input map per kernel instantiation, sized for the largest
-        pad_elements = {kind: max([_padded_size(l["geo"]) for l in group], default=0) or 1
-                        for kind, group in (("taps", taps), ("dmac", dmacs))}
-        pad_bytes = sum(pad_elements[key[0]] * int(key[1].strip("su")) // 8
-                        for key in self.convs if pad_elements[key[0]] > 1)
+        # one zero-padded input map shared by every conv, in 4-byte words: the largest padded input
+        pad_words = max([-(-_padded_size(l["geo"]) * (int(l["in_type"][1:]) // 8) // 4) for l in convs], default=0)
         # dual-MAC scratch: as many channels per block as fit (an even number, at least 2)
         wbuf = min(WBUF_LIMIT, max([l["geo"]["out_c"] * l["fan_even"] for l in dmacs], default=0))
         wbuf = max([wbuf] + [2 * l["fan_even"] for l in dmacs])
@@ -193,16 +190,22 @@ class _Context:
             fit = wbuf // l["fan_even"]
             l["block"] = l["geo"]["out_c"] if fit >= l["geo"]["out_c"] else fit - fit % 2
         cols = 2 * max([l["fan_even"] for l in dmacs], default=0)
-        ram = (sum(self.arena[w] * w // 8 for w in self.arena) + 3 * 4 * max_taps + pad_bytes
-               + 2 * (wbuf + cols) + 4 * (cols // 2))
+        # every static buffer (name, bytes): the header's RAM figure, checked by the compiler
+        buffers = ([("wqrc_pad", 4 * pad_words)] if pad_words else []) + \
+            ([(f"wqrc_tap_{k}", 4 * max_taps) for k in ("off", "val", "neg")] if max_taps else []) + \
+            ([("wqrc_wbuf", 2 * wbuf), ("wqrc_cols", 2 * cols), ("wqrc_gather_off", 4 * (cols // 2))]
+             if wbuf else []) + [(f"wqrc_arena{w}", n * w // 8) for w, n in self.arena.items() if n]
+        ram = sum(size for _, size in buffers)
         xin, yout = self.vectors
         return dict(
             qm=qm, layers=self.layers, steps=self.steps, tables=self.tables,
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
-            arena=self.arena, max_taps=max_taps, ram_bytes=ram, pad_elements=pad_elements["taps"],
-            dmac_pad_elements=pad_elements["dmac"], wbuf=wbuf, cols=cols,
+            arena=self.arena, max_taps=max_taps, ram_bytes=ram, ram_buffers=[name for name, _ in buffers],
+            pad_words=pad_words, pad_members=[(t, pad_words * 32 // int(t[1:])) for t in ("s8", "u8", "s16", "u16",
+                                                                                           "s32", "u32")],
+            wbuf=wbuf, cols=cols,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
