@@ -228,3 +228,22 @@ def test_concurrent_compiles_into_a_new_folder_do_not_delete_each_other(tmp_path
     manifest = json.loads((out / "rom" / "manifest.json").read_text())
     assert manifest["word_bits"] in (16, 32)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
+
+
+def test_ctrl_c_at_any_point_of_a_compile_is_one_line_and_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    for delay in (0.1, 0.3, 0.6, 1.0):
+        proc = subprocess.Popen([sys.executable, "-m", "wqrc", "compile", EXAMPLE, "--target", "all", "-o", str(out)],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate()
+        assert "Traceback" not in err, err
+        if proc.returncode == 0:  # it finished first: a whole output
+            assert (out / ".wqrc-output").is_file()
+            import shutil
+            shutil.rmtree(out)
+        else:
+            assert proc.returncode == 130 and err.strip().splitlines()[-1] == "wqrc: interrupted", err
+            assert not out.exists()
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []

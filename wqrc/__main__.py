@@ -1,3 +1,4 @@
-from wqrc.cli import entry
+"""``python -m wqrc``."""
+from wqrc.console import run
 
-entry()
+run()

@@ -517,7 +517,7 @@ def main(argv=None) -> int:
         click.echo(f"wqrc: error: {_one_line(exc)}", err=True)
         return EXIT_USER_ERROR
     except click.exceptions.Abort:
-        click.echo("wqrc: aborted", err=True)
+        click.echo("wqrc: interrupted", err=True)
         return 130
     except click.ClickException as exc:
         click.echo(f"wqrc: error: {_one_line(exc.format_message())}", err=True)
@@ -536,9 +536,5 @@ def main(argv=None) -> int:
     return 0
 
 
-def entry() -> None:
-    sys.exit(main())
-
-
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

@@ -90,6 +90,8 @@ class OpDef:
     inputs: tuple[int, Optional[int]] = (1, 1)   # (min, max); max None = any number
     rank: Optional[tuple[int, ...]] = None      # accepted input ranks (batch excluded); None = any
     weighted: bool = False
+    keeps_format: bool = False                  # the output is in the input's activation format (§2)
+    integer: bool = True                        # present in the integer graph (not removed by the passes)
 
     def defaults(self) -> dict:
         return {a.name: a.default for a in self.attrs}
@@ -140,6 +142,15 @@ class OpDef:
     def shape(self, node, in_shapes) -> tuple[int, ...]:
         """The output shape; by default the input's (element-wise ops)."""
         return in_shapes[0]
+
+    def interval(self, node, ins: list[tuple[float, float]]) -> tuple[float, float]:
+        """The static range rule (docs/format.md §2): a sound (lo, hi) of the output for inputs in
+        ``ins``, before any fused clamp. By default inside the input's range (pools, flatten)."""
+        return ins[0]
+
+    def run_int(self, qm, node, ins: list, path: str):
+        """The integer reference kernel of docs/format.md §3 on NumPy batches (wqrc.sim.kernels)."""
+        raise WqrcError(f"node '{node.name}': the simulator has no op '{node.op}'")
 
 
 def window_out(size: int, k: int, s: int, p0: int, p1: int, d: int, ceil: bool) -> int:

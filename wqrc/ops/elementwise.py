@@ -5,12 +5,21 @@ from wqrc.ops.base import Attr, OpDef
 from wqrc.ops.layers import CLAMP
 
 
-class Relu(OpDef):
+class _Clamp(OpDef):
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.clamp(ins[0], node.attrs["qclip"])
+
+
+class Relu(_Clamp):
     name = "relu"
     doc = "max(x, 0)"
 
+    def interval(self, node, ins):
+        return max(ins[0][0], 0.0), max(ins[0][1], 0.0)
 
-class Clip(OpDef):
+
+class Clip(_Clamp):
     name = "clip"
     doc = "clamp to [min, max] (ReLU6 and friends)"
     attrs = (Attr("min", "opt_float", None), Attr("max", "opt_float", None))
@@ -19,6 +28,9 @@ class Clip(OpDef):
         lo, hi = node.attrs["min"], node.attrs["max"]
         if lo is not None and hi is not None and lo > hi:
             self.fail(node, f"attribute min: {lo} is above max {hi}")
+
+    def interval(self, node, ins):
+        return clamp_interval(ins[0], (node.attrs.get("min"), node.attrs.get("max")))
 
 
 class Add(OpDef):
@@ -33,6 +45,13 @@ class Add(OpDef):
                             f"not supported")
         return in_shapes[0]
 
+    def interval(self, node, ins):
+        return sum(i[0] for i in ins), sum(i[1] for i in ins)
+
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.add(ins, node.attrs["shifts"], qm.formats[node.output], node.attrs.get("qclip"))
+
 
 class Concat(OpDef):
     name = "concat"
@@ -45,3 +64,22 @@ class Concat(OpDef):
         if any(len(s) != len(x) or tuple(s[1:]) != tuple(x[1:]) for s in in_shapes[1:]):
             self.fail(node, f"shapes {[tuple(s) for s in in_shapes]} cannot be joined on channels")
         return (sum(s[0] for s in in_shapes),) + tuple(x[1:])
+
+    def interval(self, node, ins):
+        return min(i[0] for i in ins), max(i[1] for i in ins)
+
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.concat(ins, node.attrs["shifts"], qm.formats[node.output])
+
+
+def clamp_interval(r: tuple[float, float], clip) -> tuple[float, float]:
+    """An interval after a clamp (lo, hi), either side None (docs/format.md §2)."""
+    lo, hi = r
+    if clip:
+        c_lo, c_hi = clip
+        if c_lo is not None:
+            lo, hi = max(lo, c_lo), max(hi, c_lo)
+        if c_hi is not None:
+            lo, hi = min(lo, c_hi), min(hi, c_hi)
+    return lo, hi

@@ -1,16 +1,40 @@
 """Weighted layers: conv and dense (docs/format.md §3)."""
 from __future__ import annotations
 
+import numpy as np
+
 from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param, window_out
 
 CLAMP = Attr("clip", "clamp", None, doc="fused output clamp (lo, hi), either side open: ReLU is (0, None)")
 
 
-class Conv(OpDef):
+class _Weighted(OpDef):
+    weighted = True
+
+    def interval(self, node, ins):
+        x_lo, x_hi = ins[0]
+        if node.op == "conv" and any(node.attrs["pads"]):
+            x_lo, x_hi = min(x_lo, 0.0), max(x_hi, 0.0)  # zero padding
+        w = node.weight.astype(np.float64).reshape(node.weight.shape[0], -1)
+        top = np.maximum(w * x_lo, w * x_hi).sum(1) + node.bias
+        bot = np.minimum(w * x_lo, w * x_hi).sum(1) + node.bias
+        return float(bot.min()), float(top.max())
+
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        layer = qm.layers[node.name]
+        bound = layer.acc_bound - max(abs(b) for b in layer.bias)
+        if node.op == "conv":
+            acc = K.conv(ins[0], layer.multipliers, layer.bias_array(), node.attrs, bound, path)
+        else:
+            acc = K.dense(ins[0], layer.multipliers, layer.bias_array(), bound, path)
+        return K.requantize(acc, layer.shift, qm.formats[node.output], node.attrs.get("qclip"))
+
+
+class Conv(_Weighted):
     name = "conv"
     doc = "2-D convolution (groups, stride, padding, dilation)"
     rank = (3,)
-    weighted = True
     attrs = (
         Attr("strides", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT),
         Attr("pads", "ints", (0, 0, 0, 0), length=4, lo=0, hi=MAX_EXTENT, doc="top, left, bottom, right"),
@@ -38,11 +62,10 @@ class Conv(OpDef):
         return (o, window_out(h, kh, sh, pt, pb, dh, False), window_out(w, kw, sw, pl, pr, dw, False))
 
 
-class Dense(OpDef):
+class Dense(_Weighted):
     name = "dense"
     doc = "fully connected layer, y = x W^T + b"
     rank = (1,)
-    weighted = True
     attrs = (CLAMP,)
 
     def check_params(self, node, in_shapes):

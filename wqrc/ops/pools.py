@@ -11,6 +11,7 @@ CEIL = Attr("ceil_mode", "int", 0, lo=0, hi=1)
 
 class _Pool(OpDef):
     rank = (3,)
+    keeps_format = True
 
     def check_params(self, node, in_shapes):
         a = node.attrs
@@ -62,6 +63,10 @@ class MaxPool(_Pool):
     doc = "2-D max pooling"
     attrs = (KERNEL, STRIDES, PADS, Attr("dilations", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT), CEIL)
 
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.maxpool(ins[0], node.attrs, qm.formats[node.output])
+
 
 class AvgPool(_Pool):
     name = "avgpool"
@@ -77,11 +82,26 @@ class AvgPool(_Pool):
                 self.fail(node, "attribute ceil_mode: 1 adds a partial window; not supported for average pooling")
         return out
 
+    def interval(self, node, ins):
+        lo, hi = ins[0]
+        if node.attrs.get("count_include_pad") and any(node.attrs["pads"]):
+            return min(lo, 0.0), max(hi, 0.0)  # padded zeros are averaged in
+        return lo, hi
+
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.avgpool(ins[0], node.attrs, qm.formats[node.output])
+
 
 class GlobalAvgPool(OpDef):
     name = "global_avgpool"
     doc = "mean over H and W, keeping a 1x1 map"
     rank = (3,)
+    keeps_format = True
 
     def shape(self, node, in_shapes):
         return (in_shapes[0][0], 1, 1)
+
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.global_avgpool(ins[0], qm.formats[node.output])

@@ -9,24 +9,31 @@ from wqrc.ops.base import Attr, OpDef, finite_param
 class Flatten(OpDef):
     name = "flatten"
     doc = "(C, H, W) -> (C*H*W)"
+    keeps_format = True
 
     def shape(self, node, in_shapes):
         return (math.prod(in_shapes[0]),)
+
+    def run_int(self, qm, node, ins, path):
+        return ins[0].reshape(len(ins[0]), -1)
 
 
 class Identity(OpDef):
     name = "identity"
     doc = "no-op (Identity, Dropout); removed"
+    integer = False
 
 
 class Softmax(OpDef):
     name = "softmax"
     doc = "trailing softmax; dropped from the integer graph"
+    integer = False
 
 
 class BatchNorm(OpDef):
     name = "batchnorm"
     doc = "batch normalisation (folded into the layer before it)"
+    integer = False
     attrs = (Attr("epsilon", "float", 1e-5),)
 
     def check_params(self, node, in_shapes):

@@ -22,9 +22,14 @@ from wqrc.quant.schemes import SCHEMES
 
 FILE_FORMAT = "wqrc-qmodel"
 FILE_VERSION = 1
-QMODEL_OPS = ("conv", "dense", "relu", "clip", "maxpool", "avgpool", "global_avgpool", "flatten", "add", "concat")
 MAX_ELEMENTS = 1 << 28     # per tensor, batch excluded
 MAX_EXPONENT = 1 << 10     # |f|, |n1|, |exponent|: far beyond any real format
+
+
+def integer_ops() -> list[str]:
+    """The ops of an integer graph: the registry's, less those the passes remove."""
+    from wqrc.ops import OPS
+    return [name for name, d in OPS.items() if d.integer]
 
 
 class _Checker:
@@ -93,7 +98,7 @@ def check_document(doc, codes: dict, path: str) -> None:
         where = f"nodes[{i}]"
         c.dict_(n, where)
         op = n.get("op")
-        if op not in QMODEL_OPS:
+        if op not in integer_ops():
             c.fail(f"{where}.op", f"unknown op {op!r}")
         name = c.str_(n.get("name"), f"{where}.name")
         if name in names:
@@ -153,7 +158,7 @@ def check_document(doc, codes: dict, path: str) -> None:
 def check_model(qm, path: str) -> None:
     """Every derived constant equals what the quantizer derives (docs/format.md §2-§3)."""
     from wqrc.ir.graph import Node
-    from wqrc.ops import infer_node_shape
+    from wqrc.ops import infer_node_shape, op_def
     from wqrc.quant.formats import output_bounds
 
     c = _Checker(path)
@@ -180,7 +185,7 @@ def check_model(qm, path: str) -> None:
             c.fail(where, str(exc))
         if tuple(shape) != tuple(qm.shapes[n.output]):
             c.fail(where, f"output shape {qm.shapes[n.output]} should be {tuple(shape)}")
-        if n.op in ("maxpool", "avgpool", "global_avgpool", "flatten") and out_fmt != in_fmts[0]:
+        if op_def(n).keeps_format and out_fmt != in_fmts[0]:
             c.fail(where, "a pool or flatten must keep its input's format")
         if n.op in ("relu", "clip") and (out_fmt.bits, out_fmt.frac) != (in_fmts[0].bits, in_fmts[0].frac):
             c.fail(where, "relu/clip must keep its input's bits and exponent")

@@ -12,6 +12,7 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node
+from wqrc.ops import op_def
 from wqrc.quant.arith import round_half_away
 from wqrc.quant.exponent import RULES, choose_n1
 from wqrc.quant.formats import MAX_ACT_BITS, MIN_ACT_BITS, TensorFormat, choose_frac
@@ -20,7 +21,6 @@ from wqrc.quant.qmodel import QLayer, QModel, QNode
 from wqrc.quant.schemes import SCHEMES
 
 # ops whose output keeps the input's format unchanged
-PASS_THROUGH = ("maxpool", "avgpool", "global_avgpool", "flatten")
 
 
 def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tuple[int, int, np.ndarray]:
@@ -75,7 +75,7 @@ def _is_unsigned(node: Node, in_fmts: list[TensorFormat]) -> bool:
         return True
     if node.op == "clip":
         return node.attrs.get("min") is not None and node.attrs["min"] >= 0 or not in_fmts[0].signed
-    if node.op in ("add", "concat") + PASS_THROUGH:
+    if node.op in ("add", "concat") or op_def(node).keeps_format:
         return all(not f.signed for f in in_fmts)
     return False
 
@@ -100,7 +100,7 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
     for n in graph.nodes:
         in_fmts = [formats[t] for t in n.inputs]
         attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.attrs.items()}
-        if n.op in PASS_THROUGH:
+        if op_def(n).keeps_format:
             out_fmt = in_fmts[0]
         elif n.op in ("relu", "clip"):
             out_fmt = TensorFormat(not _is_unsigned(n, in_fmts), act_bits, in_fmts[0].frac)

@@ -5,7 +5,8 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.quant.qmodel import QModel
-from wqrc.sim import fast, kernels as K, ort_exec
+from wqrc.ops import op_def
+from wqrc.sim import fast, ort_exec
 
 
 def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
@@ -62,36 +63,8 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
         return np.concatenate([simulate(qm, x[i:i + batch], path=path, batch=batch)
                                for i in range(0, len(x), batch)])
     env = {qm.input: x}
-    for node in qm.nodes:
-        ins = [env[t] for t in node.inputs]
-        a = node.attrs
-        fmt = qm.formats[node.output]
-        if node.op in ("conv", "dense"):
-            layer = qm.layers[node.name]
-            bound = layer.acc_bound - max(abs(b) for b in layer.bias)
-            bias = layer.bias_array()
-            if node.op == "conv":
-                acc = K.conv(ins[0], layer.multipliers, bias, a, bound, path)
-            else:
-                acc = K.dense(ins[0], layer.multipliers, bias, bound, path)
-            out = K.requantize(acc, layer.shift, fmt, a.get("qclip"))
-        elif node.op == "maxpool":
-            out = K.maxpool(ins[0], a, fmt)
-        elif node.op == "avgpool":
-            out = K.avgpool(ins[0], a, fmt)
-        elif node.op == "global_avgpool":
-            out = K.global_avgpool(ins[0], fmt)
-        elif node.op == "flatten":
-            out = ins[0].reshape(len(ins[0]), -1)
-        elif node.op == "add":
-            out = K.add(ins, a["shifts"], fmt, a.get("qclip"))
-        elif node.op == "concat":
-            out = K.concat(ins, a["shifts"], fmt)
-        elif node.op in ("relu", "clip"):
-            out = K.clamp(ins[0], a["qclip"])
-        else:
-            raise WqrcError(f"node '{node.name}': the simulator has no op '{node.op}'")
-        env[node.output] = out
+    for node in qm.nodes:  # each op's integer kernel, through the registry
+        env[node.output] = op_def(node).run_int(qm, node, [env[t] for t in node.inputs], path)
     return env if trace else env[qm.output]
 
 

@@ -160,7 +160,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                                               signature=signature, torch_rng=torch.get_rng_state(),
                                               gen_rng=gen.get_state(), config=asdict(cfg)))
 
-    epoch = start
+    epoch, done = start, start
     try:
         for epoch in range(start, cfg.epochs):
             lr = _lr_at(cfg, epoch)
@@ -198,10 +198,12 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
             if log_csv:
                 _write_csv(log_csv, history.rows)
             save(epoch + 1)
+            done = epoch + 1
             if on_epoch:
                 on_epoch(row)
     except KeyboardInterrupt:
-        save(epoch)  # the interrupted epoch restarts on --resume
+        if done != epoch + 1:  # interrupted inside an epoch: it restarts on --resume
+            save(epoch)
         raise
     return quantize_module_graph(module, plan, cfg.exponent), history
 
