@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
 import warnings
 
@@ -509,8 +510,16 @@ def main(argv=None) -> int:
     def show_warning(message, category, filename, lineno, file=None, line=None):
         click.echo(f"wqrc: warning: {_one_line(message)}", err=True)
 
+    def on_sigint(signum, frame):
+        # remembered: an extension module being imported may turn the KeyboardInterrupt
+        # into another error (onnxruntime: "ImportError: initialization failed")
+        _STATE["interrupted"] = True
+        raise KeyboardInterrupt
+
     warnings.showwarning = show_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         cli.main(args=argv, prog_name="wqrc", standalone_mode=False)
     except WqrcError as exc:
@@ -528,6 +537,9 @@ def main(argv=None) -> int:
         click.echo("wqrc: interrupted", err=True)
         return 130
     except Exception as exc:  # a wqrc bug: say so in one line, traceback on request
+        if _STATE.get("interrupted"):
+            click.echo("wqrc: interrupted", err=True)
+            return 130
         if _STATE["debug"]:
             raise
         click.echo(f"wqrc: internal error: {type(exc).__name__}: {_one_line(exc)[:300]} "
