@@ -143,8 +143,7 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, bits, word_bits
         if act == 8 or bits <= 8:  # 16-bit weights on 16-bit activations need int64: the tap kernel
             assert "#include \"wqrc_dmac.inc\"" in model_c and "wqrc_dmac_" in model_c
         if limit < 10_000:
-            assert "2                                             /* output channels decoded at once */" in model_c \
-                or "4                                             /* output channels decoded at once */" in model_c
+            assert ".block = 2\n" in model_c or ".block = 4\n" in model_c
         res = make(out)
         assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 

@@ -61,7 +61,9 @@ class OutputFile(click.ParamType):
 
     def convert(self, value, param, ctx):
         path = os.fspath(value)
-        if not path or path.endswith(os.sep):
+        if not path:
+            self.fail("the path is empty", param, ctx)
+        if path.endswith(os.sep):
             self.fail(f"'{path}' names a folder, not a file", param, ctx)
         if os.path.isdir(path):
             self.fail(f"'{path}' is a folder, not a file", param, ctx)
@@ -78,6 +80,8 @@ class OutputFolder(click.ParamType):
 
     def convert(self, value, param, ctx):
         path = os.fspath(value)
+        if not path:
+            self.fail("the path is empty", param, ctx)
         probe = os.path.abspath(path)
         while probe and not os.path.exists(probe):
             parent = os.path.dirname(probe)

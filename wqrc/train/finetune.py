@@ -9,6 +9,8 @@ acc_Mq (quantized test, bit-exact simulator), QR, WQR, loss and the λs.
 """
 from __future__ import annotations
 
+import math
+
 import csv
 import hashlib
 import os
@@ -69,9 +71,12 @@ def parse_lr_drops(text: str) -> list:
     for part in text.split(","):
         try:
             ep, lr = part.split(":")
-            out.append((int(ep), float(lr)))
+            ep, lr = int(ep), float(lr)
         except ValueError:
             raise WqrcError(f"--lr-drop: cannot read '{part}' (use EPOCH:LR, e.g. 200:1e-5)") from None
+        if ep < 0 or not math.isfinite(lr) or lr <= 0:
+            raise WqrcError(f"--lr-drop: '{part}' needs an epoch >= 0 and a finite learning rate > 0")
+        out.append((ep, lr))
     return sorted(out)
 
 

@@ -30,14 +30,17 @@ class Schedule:
 
 
 def _term(text: str, what: str, full: str) -> tuple[float, float]:
+    """(constant, slope per epoch) of one piece; λ is a weight, so both must be >= 0."""
     t = text.replace(" ", "")
+    c = s = None
     if re.fullmatch(_NUM, t):
-        return float(t), 0.0
-    m = re.fullmatch(rf"({_NUM})\*epoch|epoch\*({_NUM})|epoch", t)
-    if m:
-        k = m.group(1) or m.group(2) or "1"
-        return 0.0, float(k)
-    raise WqrcError(f"{what}: cannot read '{full}' (use a number, 'k*epoch', or 'A until N then B')")
+        c, s = float(t), 0.0
+    elif m := re.fullmatch(rf"({_NUM})\*epoch|epoch\*({_NUM})|epoch", t):
+        c, s = 0.0, float(m.group(1) or m.group(2) or "1")
+    if c is not None and c >= 0 and s >= 0:
+        return c, s
+    raise WqrcError(f"{what}: cannot read '{full}' (use a number >= 0, 'k*epoch' with k >= 0, "
+                    f"or 'A until N then B')")
 
 
 def parse_schedule(text, what: str = "schedule") -> Schedule:
