@@ -131,6 +131,19 @@ def random_graph(seed: int) -> Graph:
     return infer_shapes(Graph(b.nodes, "x", (c, h, w), b.last))
 
 
+def edge_inputs(fmt, shape, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Integer inputs at the format's extremes: all max, all min, alternating, or uniform random."""
+    if kind == "max":
+        x = np.full(shape, fmt.qmax)
+    elif kind == "min":
+        x = np.full(shape, fmt.qmin)
+    elif kind == "alternate":
+        x = np.where(np.indices(shape).sum(0) % 2 == 0, fmt.qmax, fmt.qmin)
+    else:
+        x = rng.integers(fmt.qmin, fmt.qmax, shape, endpoint=True)
+    return x.astype(np.int64)
+
+
 def random_case(seed: int):
     """(QModel, integer inputs, description) for one seed."""
     rng = np.random.default_rng(seed ^ 0x5EED)
@@ -145,17 +158,8 @@ def random_case(seed: int):
         warnings.simplefilter("ignore")
         qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, exponent=rule, calib=calib)
     f = qm.input_format
-    shape = (4,) + tuple(qm.input_shape)
     kind = str(rng.choice(INPUTS))
-    if kind == "max":
-        x = np.full(shape, f.qmax)
-    elif kind == "min":
-        x = np.full(shape, f.qmin)
-    elif kind == "alternate":
-        x = np.where(np.indices(shape).sum(0) % 2 == 0, f.qmax, f.qmin)
-    else:
-        x = rng.integers(f.qmin, f.qmax, shape, endpoint=True)
-    x = x.astype(np.int64)
+    x = edge_inputs(f, (4,) + tuple(qm.input_shape), kind, rng)
     x[0], x[1] = f.qmax, f.qmin  # the extremes are always among the samples
     desc = (f"seed {seed}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}), {scheme}{bits}, a{act}, "
             f"{rule}, calib {calib_kind}, inputs {kind}")

@@ -11,6 +11,7 @@ from wqrc.quant.qmodel import QModel
 from wqrc.sim import fast as fast_exec, ort_exec
 
 from conftest import MODELS, build, export_bytes, ort_run
+from fuzz_models import edge_inputs
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -124,16 +125,7 @@ def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, 
     scheme, bits = scheme_bits
     calib = rng.uniform(-1, 1, (16, 2, 7, 7)).astype(np.float32)
     qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act_bits, exponent=rule, calib=calib)
-    f = qm.input_format
-    shape = (4, 2, 7, 7)
-    if edge == "max":
-        xq = np.full(shape, f.qmax)
-    elif edge == "min":
-        xq = np.full(shape, f.qmin)
-    elif edge == "alternate":
-        xq = np.where(np.indices(shape).sum(0) % 2 == 0, f.qmax, f.qmin)
-    else:
-        xq = rng.integers(f.qmin, f.qmax + 1, shape)
+    xq = edge_inputs(qm.input_format, (4, 2, 7, 7), edge, rng)
     fast = wqrc.simulate(qm, xq, trace=True)
     exact = wqrc.simulate(qm, xq, trace=True, path="object")
     for t in exact:

@@ -54,57 +54,60 @@ class Number(click.ParamType):
         return v
 
 
-class OutputFile(click.ParamType):
+class _Path(click.ParamType):
+    """A path option: never empty; ``check`` returns what is wrong with it, or None."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        path = os.fspath(value)
+        problem = "the path is empty" if not path else self.check(path)
+        if problem:
+            self.fail(problem, param, ctx)
+        return path
+
+    def check(self, path: str):
+        raise NotImplementedError
+
+
+class OutputFile(_Path):
     """A file to write: its folder must exist, and it must not be a folder itself."""
 
     name = "file"
 
-    def convert(self, value, param, ctx):
-        path = os.fspath(value)
-        if not path:
-            self.fail("the path is empty", param, ctx)
-        if path.endswith(os.sep):
-            self.fail(f"'{path}' names a folder, not a file", param, ctx)
-        if os.path.isdir(path):
-            self.fail(f"'{path}' is a folder, not a file", param, ctx)
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            self.fail(f"'{path}': folder {os.path.dirname(path) or '.'} does not exist", param, ctx)
-        return path
+    def check(self, path):
+        if path.endswith(os.sep) or os.path.isdir(path):
+            return f"'{path}' is a folder, not a file"
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            return f"'{path}': folder {os.path.dirname(path) or '.'} does not exist"
+        return None
 
 
-class OutputFolder(click.ParamType):
+class OutputFolder(_Path):
     """A folder to write into: it must not be an existing file (or under one)."""
 
     name = "folder"
 
-    def convert(self, value, param, ctx):
-        path = os.fspath(value)
-        if not path:
-            self.fail("the path is empty", param, ctx)
+    def check(self, path):
         probe = os.path.abspath(path)
-        while probe and not os.path.exists(probe):
-            parent = os.path.dirname(probe)
-            if parent == probe:
-                break
-            probe = parent
+        while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+            probe = os.path.dirname(probe)
         if os.path.exists(probe) and not os.path.isdir(probe):
-            self.fail(f"'{path}': {probe} is a file, not a folder", param, ctx)
-        return path
+            return f"'{path}': {probe} is a file, not a folder"
+        return None
 
 
-class InputFile(click.ParamType):
-    """An existing, readable file."""
+class InputFile(_Path):
+    """An existing file (not a folder)."""
 
     name = "file"
 
-    def convert(self, value, param, ctx):
-        path = os.fspath(value)
+    def check(self, path):
         if not os.path.exists(path):
-            self.fail(f"{path}: no such file", param, ctx)
+            return f"{path}: no such file"
         if os.path.isdir(path):
-            self.fail(f"{path}: is a folder, not a file", param, ctx)
-        return path
+            return f"{path}: is a folder, not a file"
+        return None
 
 
 def compose(*decorators):
