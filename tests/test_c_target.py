@@ -1,5 +1,4 @@
 """The C target compiled and run: host gcc for the whole matrix, Cortex-M4 in QEMU for a subset."""
-import shutil
 import subprocess
 
 import numpy as np

@@ -1,6 +1,5 @@
 """Built-in datasets load with the documented shapes and splits."""
 import numpy as np
-import pytest
 
 from wqrc.data import load_dataset
 

@@ -1,5 +1,4 @@
 """The HLS target compiled with g++ and run: plain integer types, and Xilinx's ap_int.h."""
-import os
 import re
 import subprocess
 
@@ -11,7 +10,7 @@ from wqrc.backend.hls import generate_hls
 from wqrc.pack import pack
 
 import needs
-from conftest import ROOT, cached_graph
+from conftest import cached_graph
 from needs import AP_TYPES, HAVE_AP
 
 pytestmark = needs.cxx

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from wqrc.errors import WqrcError
+from wqrc.errors import WqrcError  # noqa: F401 (public)
 
 __version__ = "0.1.0"
 
