@@ -248,3 +248,15 @@ def test_ctrl_c_at_any_point_of_a_compile_is_one_line_and_leaves_nothing(tmp_pat
             assert proc.returncode in (130, -signal.SIGINT) and err.strip().splitlines()[-1] == "wqrc: interrupted", err
             assert not out.exists()
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
+
+
+def test_weights_that_are_not_numbers_are_one_line_errors(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from conftest import make_onnx
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.array(["a"] * 6, dtype=object).reshape(3, 2, 1, 1), "w")
+    onnx.save(make_onnx([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], [x], [y], [w]), tmp_path / "s.onnx")
+    assert_user_error(wqrc("compile", str(tmp_path / "s.onnx"), "-o", str(tmp_path / "o")), "node 'conv'", "'w'")

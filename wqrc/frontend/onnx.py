@@ -95,7 +95,11 @@ class _Converter:
                 f"node '{node.name}' ({node.op_type}): its {what} ('{name}') must be a constant "
                 "initializer; computed weights are not supported"
             )
-        return self.consts[name]
+        value = self.consts[name]
+        if value.dtype.kind not in "biuf":
+            raise WqrcError(f"node '{node.name}' ({node.op_type}): its {what} ('{name}') is a {value.dtype} "
+                            f"tensor, not numbers")
+        return value
 
     def opt_const(self, node: onnx.NodeProto, idx: int) -> Optional[np.ndarray]:
         if idx < len(node.input) and node.input[idx]:
