@@ -212,9 +212,7 @@ class _Context:
             out_ptr=self.ptr(qm.output, True), word_bits=rom.word_bits, word_type=WORD_TYPES[rom.word_bits],
             rom_words=[f"UINT{rom.word_bits}_C(0x{int(w):0{rom.word_bits // 4}x})" for w in rom.words] or ["0"],
             rom_count=max(len(rom.words), 1),
-            segments=[dict(s.to_json(), name_c=names.c_string(s.name), about=names.comment(
-                f"{s.name}: weight {list(s.shape)}, {s.scheme} b={s.bits}, exponent {s.exponent}, {s.codes} codes, "
-                f"{s.zero_codes} zero; words {s.word_offset}..{s.word_offset + s.word_count - 1}"))
+            segments=[dict(s.to_json(), name_c=names.c_string(s.name), about=names.comment(s.describe()))
                       for s in rom.segments],
             w_mem=sum(s.codes * s.bits for s in rom.segments),
             vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),

@@ -88,7 +88,8 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
                                 po2=layer.scheme == "po2", shift=layer.shift, lo=lo, hi=hi, acc_bits=bits,
                                 parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
                                 word_bits=rom.word_bits, rom=[f"0x{int(v):x}ULL" for v in words] or ["0"],
-                                rom_words=max(len(words), 1), bias=[f"{int(b)}LL" for b in layer.bias],
+                                rom_words=max(len(words), 1), rom_about=names.comment(seg.describe()),
+                                bias=[f"{int(b)}LL" for b in layer.bias],
                                 summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
                                                       f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
                                                       f"acc bound {layer.acc_bound}: {bits}-bit accumulator")))

@@ -30,6 +30,12 @@ class Segment:
     codes: int
     zero_codes: int
 
+    def describe(self) -> str:
+        """The heading of the segment's words in generated code (hls4ml-style weight headers)."""
+        return (f"{self.name}: weight {list(self.shape)}, {self.scheme} b={self.bits}, exponent {self.exponent}, "
+                f"{self.codes} codes, {self.zero_codes} zero; words {self.word_offset}.."
+                f"{self.word_offset + self.word_count - 1}")
+
     def to_json(self) -> dict:
         return dict(name=self.name, scheme=self.scheme, bits=self.bits, exponent=self.exponent, n1=self.n1,
                     shape=list(self.shape), word_offset=self.word_offset, word_count=self.word_count,
