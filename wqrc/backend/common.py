@@ -13,6 +13,7 @@ from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
 
+
 def environment(subdir: str) -> jinja2.Environment:
     """The Jinja environment of one target's templates (``templates/<subdir>``, shipped as
     ``wqrc.templates``: found through importlib in a wheel and in the source tree alike)."""

@@ -64,5 +64,11 @@ def node_bounds(qm: QModel) -> dict[str, NodeBound]:
 
 
 def exact_within(qm: QModel, sum_limit: int, product_limit: int) -> bool:
-    """Whether every sum stays below ``sum_limit`` and every pooled product below ``product_limit``."""
+    """Whether every sum stays below ``sum_limit`` and every pooled product below ``product_limit``,
+    and every power-of-two scale a float executor folds into its constants (2**-shift of a layer,
+    2**-s of an add/concat alignment) stays a normal float32."""
+    if not all(-20 < l.shift <= 60 for l in qm.layers.values()):
+        return False
+    if any(abs(s) > 20 for n in qm.nodes if n.op in ("add", "concat") for s in n.attrs["shifts"]):
+        return False
     return all(b.sum < sum_limit and b.product < product_limit for b in node_bounds(qm).values())

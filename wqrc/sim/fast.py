@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
-from wqrc.sim.exactness import exact_within
+from wqrc.sim.exactness import exact_within, node_bounds
 from wqrc.sim.kernels import maxpool_pads
 
 F32_EXACT, F64_EXACT = 2 ** 24, 2 ** 53
@@ -27,11 +27,7 @@ F32_EXACT, F64_EXACT = 2 ** 24, 2 ** 53
 def eligible(qm: QModel) -> bool:
     """True when every value the model forms is provably exact in float64 (the shared guard of
     wqrc.sim.exactness), and every power-of-two scale stays a normal float32 (|shift| <= 60)."""
-    if not exact_within(qm, F64_EXACT, F64_EXACT):
-        return False
-    if not all(-20 < l.shift <= 60 for l in qm.layers.values()):
-        return False
-    return all(abs(s) <= 20 for n in qm.nodes if n.op in ("add", "concat") for s in n.attrs["shifts"])
+    return exact_within(qm, F64_EXACT, F64_EXACT)
 
 
 def _round_shift(v: torch.Tensor, s: int) -> torch.Tensor:
@@ -66,7 +62,7 @@ class _Layer:
 
     def __init__(self, qm: QModel, node, layer, storage):
         half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
-        exact32 = storage == torch.float32 and layer.acc_bound + half < F32_EXACT
+        exact32 = storage == torch.float32 and node_bounds(qm)[node.name].sum < F32_EXACT
         self.dtype = torch.float32 if exact32 else torch.float64
         # Scaling by 2**-shift is exact in binary floating point (only the exponent
         # moves), so it is folded into weights and bias and the conv yields acc * 2**-sh.

@@ -87,8 +87,6 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
         if node.op in ("conv", "dense"):
             layer = qm.layers[node.name]
             half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
-            if not -20 < layer.shift <= 60:  # power-of-two scales that stay normal float32
-                return None
             scale = 2.0 ** -layer.shift
             w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
             bias = b.const(np.array([(v + half) * scale for v in layer.bias], np.float64))
@@ -136,11 +134,7 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
         elif node.op == "flatten":
             y = b.op("Flatten", [ins[0]], axis=1)
         elif node.op in ("add", "concat"):
-            parts = []
-            for t, s in zip(ins, a["shifts"]):
-                if abs(s) > 20:
-                    return None
-                parts.append(b.round_shift(t, s))
+            parts = [b.round_shift(t, s) for t, s in zip(ins, a["shifts"])]
             if node.op == "add":
                 y = parts[0]
                 for p in parts[1:]:
