@@ -7,6 +7,7 @@ import copy
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,24 +231,32 @@ def test_concurrent_compiles_into_a_new_folder_do_not_delete_each_other(tmp_path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
 
 
-def test_ctrl_c_at_any_point_of_a_compile_is_one_line_and_leaves_nothing(tmp_path):
+def test_ctrl_c_at_any_point_of_a_compile_is_one_line_and_leaves_nothing_or_the_whole_output(tmp_path):
+    """Ctrl-C before the output is put in place leaves nothing; after it, the output is whole and the message says so."""
     out = tmp_path / "out"
-    for delay in (0.1, 0.3, 0.6, 1.0):
+    whole = tmp_path / "whole"
+    assert wqrc("compile", EXAMPLE, "--target", "all", "-o", str(whole)).returncode == 0
+    expected = sorted(str(p.relative_to(whole)) for p in whole.rglob("*"))
+    seen = set()
+    for delay in (0.1, 0.3, 0.6, 1.0, 1.5):
         proc = subprocess.Popen([sys.executable, "-m", "wqrc", "compile", EXAMPLE, "--target", "all", "-o", str(out)],
                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate()
         assert "Traceback" not in err, err
-        if proc.returncode == 0:  # it finished first: a whole output
-            assert (out / ".wqrc-output").is_file()
-            import shutil
+        last = err.strip().splitlines()[-1] if err.strip() else ""
+        if proc.returncode == 0 or last.endswith("was written whole"):
+            assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == expected
             shutil.rmtree(out)
+            seen.add("whole")
         else:
             # 130, or death by the signal itself (-2) when Python re-raises it at exit
-            assert proc.returncode in (130, -signal.SIGINT) and err.strip().splitlines()[-1] == "wqrc: interrupted", err
+            assert proc.returncode in (130, -signal.SIGINT) and last == "wqrc: interrupted", err
             assert not out.exists()
+            seen.add("nothing")
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
+    assert "nothing" in seen  # the earliest interrupts must have stopped a compile that was under way
 
 
 def test_weights_that_are_not_numbers_are_one_line_errors(tmp_path):

@@ -502,6 +502,14 @@ def verify(qmodel, input_path, outputs_path, trace_path):
     raise SystemExit(1)
 
 
+def _interrupted() -> int:
+    """Say that Ctrl-C stopped the command, and whether an output was already put in place whole."""
+    from wqrc.outputs import COMMITTED
+    done = f" after {COMMITTED[-1]} was written whole" if COMMITTED else ""
+    click.echo(f"wqrc: interrupted{done}", err=True)
+    return 130
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -526,20 +534,17 @@ def main(argv=None) -> int:
         click.echo(f"wqrc: error: {_one_line(exc)}", err=True)
         return EXIT_USER_ERROR
     except click.exceptions.Abort:
-        click.echo("wqrc: interrupted", err=True)
-        return 130
+        return _interrupted()
     except click.ClickException as exc:
         click.echo(f"wqrc: error: {_one_line(exc.format_message())}", err=True)
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        click.echo("wqrc: interrupted", err=True)
-        return 130
+        return _interrupted()
     except Exception as exc:  # a wqrc bug: say so in one line, traceback on request
         if _STATE.get("interrupted"):
-            click.echo("wqrc: interrupted", err=True)
-            return 130
+            return _interrupted()
         if _STATE["debug"]:
             raise
         click.echo(f"wqrc: internal error: {type(exc).__name__}: {_one_line(exc)[:300]} "

@@ -8,7 +8,9 @@ folder that holds one of the command's inputs. Replacement is a pair of
 renames (old folder aside, new folder in) followed by deleting the old one, so
 a SIGKILL at any point leaves either the old or the new output whole. A folder
 that a concurrent run created meanwhile is never deleted: the final rename
-fails instead.
+fails instead. Ctrl-C is held while the renames run, and each output that was
+put in place is remembered in ``COMMITTED``, so that an interrupt arriving after
+that point can say truthfully that the output is whole.
 """
 from __future__ import annotations
 
@@ -19,13 +21,34 @@ import errno
 import glob
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from typing import Iterable, Optional
 
 from wqrc.errors import WqrcError
 
 MARKER = ".wqrc-output"
 MARKER_TEXT = "This folder was written by wqrc compile; wqrc --force may replace it.\n"
+COMMITTED: list = []  # outputs put in place by this process, in order
+
+
+@contextlib.contextmanager
+def _commit(path: str):
+    """Hold SIGINT while ``path`` is put in place, and remember it once it is.
+
+    Without this, a Ctrl-C between the rename and the bookkeeping would leave a
+    whole output behind a message saying the command was interrupted.
+    """
+    held = threading.current_thread() is threading.main_thread()
+    if held:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+        COMMITTED.append(os.path.abspath(path))
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager
@@ -40,7 +63,8 @@ def atomic_file(path: str):
     os.close(fd)
     try:
         yield tmp
-        os.replace(tmp, path)
+        with _commit(path):
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -93,6 +117,27 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), b)
 
 
+def _put_in_place(tmp: str, path: str, parent: str, name: str) -> Optional[str]:
+    """Move the finished folder ``tmp`` to ``path``; return the folder now holding the old output, if any."""
+    aside = None
+    if os.path.isdir(path) and os.listdir(path):
+        aside = tempfile.mkdtemp(prefix=f".wqrc-old-{name}-", dir=parent)
+        if _exchange(tmp, path):  # tmp now holds the old output
+            os.rename(tmp, os.path.join(aside, name))
+            return aside
+        os.rename(path, os.path.join(aside, name))
+    try:
+        os.rename(tmp, path)  # onto nothing or an empty folder; fails on a non-empty one
+    except OSError as exc:
+        if aside:
+            os.rename(os.path.join(aside, name), path)
+            shutil.rmtree(aside, ignore_errors=True)
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise WqrcError(f"{path}: another process wrote this folder meanwhile; left it as it is") from None
+        raise
+    return aside
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str, force: bool = False, inputs: Iterable[Optional[str]] = ()):
     """Yield an empty temporary folder; it replaces ``path`` only on success (see module doc)."""
@@ -110,20 +155,8 @@ def atomic_dir(path: str, force: bool = False, inputs: Iterable[Optional[str]] =
         with open(os.path.join(tmp, MARKER), "w") as fh:
             fh.write(MARKER_TEXT)
         check_output_folder(path, force, inputs)  # again: the folder may have changed meanwhile
-        if os.path.isdir(path) and os.listdir(path):
-            aside = tempfile.mkdtemp(prefix=f".wqrc-old-{name}-", dir=parent)
-            if _exchange(tmp, path):  # tmp now holds the old output
-                os.rename(tmp, os.path.join(aside, name))
-                return
-            os.rename(path, os.path.join(aside, name))
-        try:
-            os.rename(tmp, path)  # onto nothing or an empty folder; fails on a non-empty one
-        except OSError as exc:
-            if aside:
-                os.rename(os.path.join(aside, name), path)
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise WqrcError(f"{path}: another process wrote this folder meanwhile; left it as it is") from None
-            raise
+        with _commit(path):
+            aside = _put_in_place(tmp, path, parent, name)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
