@@ -16,11 +16,9 @@ DEFAULT_WORD_BITS = 32
 def layer_macs(qm: QModel, node, layer) -> tuple[int, int]:
     """(MACs, non-zero MACs) of one inference; a MAC with a zero weight code is skipped."""
     nonzero = int(np.count_nonzero(layer.codes))
-    if node.op == "conv":
-        _, ho, wo = qm.shapes[node.output]
-        fan = int(np.prod(layer.codes.shape[1:]))
-        return ho * wo * layer.codes.shape[0] * fan, ho * wo * nonzero
-    return int(layer.codes.size), nonzero
+    # every weight is used once per output position (H*W of a conv's output, 1 for a dense layer)
+    positions = int(np.prod(qm.shapes[node.output])) // layer.codes.shape[0]
+    return positions * int(layer.codes.size), positions * nonzero
 
 
 def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optional[dict] = None) -> dict:

@@ -20,29 +20,51 @@
 #error "wqrc needs an arithmetic right shift of negative integers"
 #endif
 
-/* One conv or dense layer (dense is a 1x1 convolution on a 1x1 map). */
+/*
+ * Parameter groups, CMSIS-NN style: a layer's struct is made of these, so a kernel
+ * reads p->in.c, p->win.k_h or p->rq.shift and each group means one thing.
+ */
+typedef struct {
+    int32_t c, h, w;          /* a map of c channels, h rows, w columns          */
+} wqrc_dims_t;
+
+typedef struct {
+    int32_t k_h, k_w;         /* kernel (pool window) size                        */
+    int32_t stride_h, stride_w, dil_h, dil_w;
+    int32_t pad_t, pad_l, pad_b, pad_r;
+} wqrc_window_t;
+
 typedef struct {
     const WQRC_WORD_T *rom;   /* first word of the layer's ROM segment          */
-    int32_t in_c, in_h, in_w;
-    int32_t out_c, out_h, out_w;
-    int32_t group;
-    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l, pad_b, pad_r;
     int32_t bits;             /* code width b                                   */
     int32_t po2;              /* 1: sign + magnitude codes (shift-add); 0: DFP  */
+} wqrc_codes_t;
+
+typedef struct {
     int32_t shift;            /* requantization shift sh = f_y - (f_x + e_w)    */
     int64_t lo, hi;           /* output saturation and fused clamp              */
+} wqrc_requant_t;
+
+/* One conv or dense layer (dense is a 1x1 convolution on a 1x1 map). */
+typedef struct {
+    wqrc_dims_t in, out;
+    int32_t group;
+    wqrc_window_t win;
+    wqrc_codes_t w;
+    wqrc_requant_t rq;
     const int32_t *bias32;    /* bias at the accumulator scale (one of these)   */
     const int64_t *bias64;
     int32_t block;            /* dual-MAC kernel: output channels decoded at once */
 } wqrc_conv_t;
 
+/* One max, average or global average pool (out.c == in.c). */
 typedef struct {
-    int32_t c, in_h, in_w, out_h, out_w;
-    int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    wqrc_dims_t in, out;
+    wqrc_window_t win;
     int32_t count_include_pad;
     const int32_t *div_r;     /* avg pool: R and S for a window of n elements   */
     const int8_t *div_s;      /* (index n), from the contract's divisor rule    */
-    int64_t lo, hi;
+    int64_t lo, hi;           /* output saturation                              */
 } wqrc_pool_t;
 
 /* Scratch for the decoded non-zero taps of one output channel. */
@@ -104,10 +126,10 @@ static inline uint32_t wqrc_read_code(const WQRC_WORD_T *rom, uint32_t pos, uint
  */
 static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t fan, int32_t h, int32_t w)
 {
-    const uint32_t bits = (uint32_t)p->bits;
+    const uint32_t bits = (uint32_t)p->w.bits;
     const uint32_t sign = 1u << (bits - 1u);
     const uint32_t mask = (1u << bits) - 1u;
-    const int32_t step_ky = p->dil_h * w;
+    const int32_t step_ky = p->win.dil_h * w;
     const int32_t step_ic = h * w;
     uint32_t pos = (uint32_t)oc * (uint32_t)fan * bits;
     int32_t i, n = 0, ky = 0, kx = 0, off_c = 0, off_y = 0;
@@ -115,25 +137,25 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
     /* a bit buffer refilled a word at a time: never more than 15 + 32 bits held */
     uint32_t word = pos / (uint32_t)WQRC_WORD_BITS;
     uint32_t avail = (uint32_t)WQRC_WORD_BITS - pos % (uint32_t)WQRC_WORD_BITS;
-    uint64_t buf = (uint64_t)p->rom[word++] >> (pos % (uint32_t)WQRC_WORD_BITS);
+    uint64_t buf = (uint64_t)p->w.rom[word++] >> (pos % (uint32_t)WQRC_WORD_BITS);
 #endif
     for (i = 0; i < fan; ++i) {
         uint32_t code;
 #if WQRC_WORD_BITS < 64
         while (avail < bits) {
-            buf |= (uint64_t)p->rom[word++] << avail;
+            buf |= (uint64_t)p->w.rom[word++] << avail;
             avail += (uint32_t)WQRC_WORD_BITS;
         }
         code = (uint32_t)buf & mask;
         buf >>= bits;
         avail -= bits;
 #else
-        code = wqrc_read_code(p->rom, pos, bits);
+        code = wqrc_read_code(p->w.rom, pos, bits);
         pos += bits;
 #endif
         if (code != 0u) {
-            wqrc_tap_off[n] = off_c + off_y + kx * p->dil_w;
-            if (p->po2) {
+            wqrc_tap_off[n] = off_c + off_y + kx * p->win.dil_w;
+            if (p->w.po2) {
                 wqrc_tap_val[n] = (int32_t)(code & (sign - 1u)) - 1;
                 wqrc_tap_neg[n] = (code & sign) ? -1 : 0;
             } else {
@@ -142,10 +164,10 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
             }
             ++n;
         }
-        if (++kx == p->k_w) { /* C order of the weights: ic, ky, kx */
+        if (++kx == p->win.k_w) { /* C order of the weights: ic, ky, kx */
             kx = 0;
             off_y += step_ky;
-            if (++ky == p->k_h) {
+            if (++ky == p->win.k_h) {
                 ky = 0;
                 off_y = 0;
                 off_c += step_ic;
@@ -165,13 +187,13 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
 static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t rows, int32_t fan, int32_t stride,
                                     int16_t *dst)
 {
-    const uint32_t bits = (uint32_t)p->bits;
+    const uint32_t bits = (uint32_t)p->w.bits;
     const int32_t sign = (int32_t)1 << (bits - 1u);
     const uint32_t mask = (1u << bits) - 1u;
     uint32_t pos = (uint32_t)oc0 * (uint32_t)fan * bits;
     int32_t r, i;
 #if WQRC_WORD_BITS == 32
-    const uint32_t *word = p->rom + pos / 32u;
+    const uint32_t *word = p->w.rom + pos / 32u;
     uint32_t cur = *word++, off = pos % 32u;
     if (stride == fan && 32u % bits == 0u) {
         /* b divides 32: codes never straddle words, and rows are contiguous: one
@@ -211,7 +233,7 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
                 code |= cur << (bits - off);
             }
 #else
-            code = wqrc_read_code(p->rom, pos, bits);
+            code = wqrc_read_code(p->w.rom, pos, bits);
             pos += bits;
 #endif
             d[i] = (int16_t)(((int32_t)(code & mask) ^ sign) - sign);
@@ -232,13 +254,13 @@ static inline void wqrc_pad_input(const wqrc_conv_t *p, void *dst, const void *s
 {
     unsigned char *d = (unsigned char *)dst;
     const unsigned char *s = (const unsigned char *)src;
-    const size_t row = elem * (size_t)p->in_w;
+    const size_t row = elem * (size_t)p->in.w;
     int32_t c, r;
-    memset(d, 0, elem * (size_t)(p->in_c * h * w));
-    for (c = 0; c < p->in_c; ++c) {
-        for (r = 0; r < p->in_h; ++r) {
-            memcpy(d + elem * (size_t)((c * h + r + p->pad_t) * w + p->pad_l),
-                   s + row * (size_t)(c * p->in_h + r), row);
+    memset(d, 0, elem * (size_t)(p->in.c * h * w));
+    for (c = 0; c < p->in.c; ++c) {
+        for (r = 0; r < p->in.h; ++r) {
+            memcpy(d + elem * (size_t)((c * h + r + p->win.pad_t) * w + p->win.pad_l),
+                   s + row * (size_t)(c * p->in.h + r), row);
         }
     }
 }

@@ -12,12 +12,11 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, render_files,
-                                 short, test_vectors)
+from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, pool_geometry,
+                                 render_files, short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
-from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 
@@ -95,84 +94,87 @@ class _Context:
             return f"({base})"
         return f"({'const ' if const else ''}{typ} *)({base})"
 
+    def _facts(self, node):
+        """What every step needs: the model, attributes, C name, comment, input and output formats."""
+        qm = self.qm
+        return (qm, node.attrs, self.ids[node.name], names.comment(f"{node.name}: {node.op}"),
+                [qm.formats[t] for t in node.inputs], qm.formats[node.output])
+
     def _node(self, node) -> None:
-        qm, a = self.qm, node.attrs
-        cid = self.ids[node.name]
-        out_fmt = qm.formats[node.output]
-        in_fmts = [qm.formats[t] for t in node.inputs]
-        about = names.comment(f"{node.name}: {node.op}")
-        if node.op in ("conv", "dense"):
-            layer = qm.layers[node.name]
-            tacc, bias_field = _accumulator(layer)
-            geo = conv_geometry(qm, node, layer)
-            dmac = _dual_mac(layer, geo, tacc, short(in_fmts[0]))
-            key = ("dmac" if dmac else "taps", short(in_fmts[0]), _storage(short(out_fmt)), tacc)
-            fn = self.convs.setdefault(key, f"wqrc_{'dmac' if dmac else 'conv'}_{key[1]}_{key[2]}"
-                                            f"{'' if dmac else '_' + tacc[:-2].replace('int', 'i')}")
-            seg = self.segment[node.name]
-            lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            fan = int(np.prod(layer.codes.shape[1:]))
-            bias_bits = 32 if tacc == "int32_t" else 64
-            self.layers.append(dict(
-                id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
-                po2=int(layer.scheme == "po2"), shift=layer.shift, lo=c_int(lo), hi=c_int(hi),
-                bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
-                in_type=short(in_fmts[0]), dmac=dmac, fan_even=fan + fan % 2, block=0,
-                scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
-                summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
-                                      f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
-                                      f"acc bound {layer.acc_bound} in {tacc}")))
-            self.steps.append(dict(about=about, code=f"{fn}(&{cid}, {self.ptr(node.inputs[0], True)}, "
-                                                     f"{self.ptr(node.output, storage=True)});"))
-        elif node.op in ("maxpool", "avgpool", "global_avgpool"):
-            suffix = short(in_fmts[0])
-            kind = {"maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "gap"}[node.op]
-            self.pools.setdefault(suffix, set()).add(kind)
-            c, h, w = qm.shapes[node.inputs[0]]
-            _, ho, wo = qm.shapes[node.output]
-            if node.op == "global_avgpool":
-                kh, kw, strides, pads, dil = h, w, (1, 1), (0, 0, 0, 0), (1, 1)
-                r, s = avgpool_divisor(h * w)
-                div = ([r], [s])
-            else:
-                kh, kw = a["kernel"]
-                strides, pads, dil = a["strides"], a["pads"], a.get("dilations", (1, 1))
-                div = ([1] + [avgpool_divisor(n)[0] for n in range(1, kh * kw + 1)],
-                       [0] + [avgpool_divisor(n)[1] for n in range(1, kh * kw + 1)])
-            self.tables.append(dict(id=cid, r=div[0], s=div[1]))
-            geo = dict(c=c, in_h=h, in_w=w, out_h=ho, out_w=wo, k_h=kh, k_w=kw, stride_h=strides[0],
-                       stride_w=strides[1], dil_h=dil[0], dil_w=dil[1], pad_t=pads[0], pad_l=pads[1],
-                       count_include_pad=int(a.get("count_include_pad", 0)))
-            self.layers.append(dict(id=cid, about=about, pool=geo, lo=c_int(out_fmt.qmin), hi=c_int(out_fmt.qmax)))
-            self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(node.inputs[0], True)}, "
-                                                     f"{self.ptr(node.output)});"))
-        elif node.op == "add":
-            check_add_fits(self.qm, node)
-            key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
-            fn = self.adds.setdefault(key, "wqrc_add_" + "_".join(key))
-            n = int(np.prod(qm.shapes[node.output]))
-            lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            sa, sb = a["shifts"]
-            self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {sa}, "
-                                                     f"{self.ptr(node.inputs[1], True)}, {sb}, {self.ptr(node.output)}, "
-                                                     f"{n}, {c_int(lo)}, {c_int(hi)});"))
-        elif node.op in ("concat", "relu", "clip"):
-            offset = 0
-            shifts = a["shifts"] if node.op == "concat" else [0]
-            lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            for t, f, sh in zip(node.inputs, in_fmts, shifts):
-                key = (short(f), short(out_fmt))
-                fn = self.copies.setdefault(key, "wqrc_copy_" + "_".join(key))
-                n = int(np.prod(qm.shapes[t]))
-                dst = self.ptr(node.output)
-                dst = f"{dst} + {offset}" if offset else dst
-                self.steps.append(dict(about=about, code=f"{fn}({self.ptr(t, True)}, {sh}, {dst}, {n}, "
-                                                         f"{c_int(lo)}, {c_int(hi)});"))
-                offset += n
-        elif node.op == "flatten":
-            self.steps.append(dict(about=about, code="/* flatten: same buffer, nothing to do */"))
-        else:
+        emit = EMIT.get(node.op)
+        if emit is None:
             raise WqrcError(f"node '{node.name}': the C target has no op '{node.op}'")
+        emit(self, node)
+
+    def _emit_weighted(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        layer = qm.layers[node.name]
+        tacc, bias_field = _accumulator(layer)
+        geo = conv_geometry(qm, node, layer)
+        dmac = _dual_mac(layer, geo, tacc, short(in_fmts[0]))
+        key = ("dmac" if dmac else "taps", short(in_fmts[0]), _storage(short(out_fmt)), tacc)
+        fn = self.convs.setdefault(key, f"wqrc_{'dmac' if dmac else 'conv'}_{key[1]}_{key[2]}"
+                                        f"{'' if dmac else '_' + tacc[:-2].replace('int', 'i')}")
+        seg = self.segment[node.name]
+        lo, hi = output_bounds(out_fmt, a.get("qclip"))
+        fan = int(np.prod(layer.codes.shape[1:]))
+        bias_bits = 32 if tacc == "int32_t" else 64
+        self.layers.append(dict(
+            id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
+            po2=int(layer.scheme == "po2"), shift=layer.shift, lo=c_int(lo), hi=c_int(hi),
+            bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
+            in_type=short(in_fmts[0]), dmac=dmac, fan_even=fan + fan % 2, block=0,
+            scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
+            summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
+                                  f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
+                                  f"acc bound {layer.acc_bound} in {tacc}")))
+        self.steps.append(dict(about=about, code=f"{fn}(&{cid}, {self.ptr(node.inputs[0], True)}, "
+                                                 f"{self.ptr(node.output, storage=True)});"))
+
+    def _emit_pool(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        suffix = short(in_fmts[0])
+        kind = {"maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "gap"}[node.op]
+        self.pools.setdefault(suffix, set()).add(kind)
+        geo, div = pool_geometry(qm, node)
+        if node.op == "global_avgpool":  # one window size: its divisor at index 0
+            self.tables.append(dict(id=cid, r=[r for r, _ in div], s=[s for _, s in div]))
+        else:  # index n: the divisor of a window of n elements (max pool: none used)
+            self.tables.append(dict(id=cid, r=[1] + [r for r, _ in div], s=[0] + [s for _, s in div]))
+        self.layers.append(dict(id=cid, about=about, pool=geo, lo=c_int(out_fmt.qmin), hi=c_int(out_fmt.qmax)))
+        self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(node.inputs[0], True)}, "
+                                                 f"{self.ptr(node.output)});"))
+
+    def _emit_add(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        check_add_fits(self.qm, node)
+        key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
+        fn = self.adds.setdefault(key, "wqrc_add_" + "_".join(key))
+        n = int(np.prod(qm.shapes[node.output]))
+        lo, hi = output_bounds(out_fmt, a.get("qclip"))
+        sa, sb = a["shifts"]
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {sa}, "
+                                                 f"{self.ptr(node.inputs[1], True)}, {sb}, {self.ptr(node.output)}, "
+                                                 f"{n}, {c_int(lo)}, {c_int(hi)});"))
+
+    def _emit_copy(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        offset = 0
+        shifts = a["shifts"] if node.op == "concat" else [0]
+        lo, hi = output_bounds(out_fmt, a.get("qclip"))
+        for t, f, sh in zip(node.inputs, in_fmts, shifts):
+            key = (short(f), short(out_fmt))
+            fn = self.copies.setdefault(key, "wqrc_copy_" + "_".join(key))
+            n = int(np.prod(qm.shapes[t]))
+            dst = self.ptr(node.output)
+            dst = f"{dst} + {offset}" if offset else dst
+            self.steps.append(dict(about=about, code=f"{fn}({self.ptr(t, True)}, {sh}, {dst}, {n}, "
+                                                     f"{c_int(lo)}, {c_int(hi)});"))
+            offset += n
+
+    def _emit_flatten(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self.steps.append(dict(about=about, code="/* flatten: same buffer, nothing to do */"))
 
     def render_args(self) -> dict:
         qm, rom = self.qm, self.rom
@@ -233,3 +235,19 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
     copy_kernels("c", KERNEL_FILES, folder)
     return dict(ram_bytes=args["ram_bytes"], rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits,
                 arena_bytes={str(w): n * w // 8 for w, n in ctx.arena.items()}, max_taps=args["max_taps"])
+
+
+# One table per concern: the C step of each op of the integer graph.
+# tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here or refused in one line.
+EMIT = {
+    "conv": _Context._emit_weighted,
+    "dense": _Context._emit_weighted,
+    "maxpool": _Context._emit_pool,
+    "avgpool": _Context._emit_pool,
+    "global_avgpool": _Context._emit_pool,
+    "add": _Context._emit_add,
+    "concat": _Context._emit_copy,
+    "relu": _Context._emit_copy,
+    "clip": _Context._emit_copy,
+    "flatten": _Context._emit_flatten,
+}

@@ -10,6 +10,7 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.quant.formats import TensorFormat
+from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
 
@@ -95,3 +96,23 @@ def conv_geometry(qm: QModel, node, layer) -> dict:
     o, i = layer.codes.shape
     return dict(in_c=i, in_h=1, in_w=1, out_c=o, out_h=1, out_w=1, group=1, k_h=1, k_w=1, stride_h=1,
                 stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)
+
+
+def pool_geometry(qm: QModel, node) -> tuple[dict, list[tuple[int, int]]]:
+    """Sizes, window and pads of a pool (a global average pool is one window over the map), and
+    the divisor constants (R, S) of docs/format.md §3 for window counts 1..K_H*K_W (max pool: none):
+    the one description both code backends lay out."""
+    a = node.attrs
+    c, h, w = qm.shapes[node.inputs[0]]
+    _, ho, wo = qm.shapes[node.output]
+    if node.op == "global_avgpool":
+        kh, kw, strides, pads, dil, include = h, w, (1, 1), (0, 0, 0, 0), (1, 1), 1
+    else:
+        (kh, kw), strides, pads = a["kernel"], a["strides"], a["pads"]
+        dil, include = a.get("dilations", (1, 1)), int(a.get("count_include_pad", 0))
+    geo = dict(c=c, in_h=h, in_w=w, out_h=ho, out_w=wo, k_h=kh, k_w=kw, stride_h=strides[0], stride_w=strides[1],
+               dil_h=dil[0], dil_w=dil[1], pad_t=pads[0], pad_l=pads[1], count_include_pad=include)
+    if node.op == "maxpool":
+        return geo, []
+    counts = [h * w] if node.op == "global_avgpool" else range(1, kh * kw + 1)
+    return geo, [avgpool_divisor(n) for n in counts]

@@ -12,10 +12,10 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import check_add_fits, conv_geometry, copy_kernels, environment, render_files, test_vectors
+from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, pool_geometry, render_files,
+                                 test_vectors)
 from wqrc.errors import WqrcError
 from wqrc.pack.rom import Rom
-from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
@@ -47,97 +47,132 @@ def _divisor_at_most(n: int, p: int) -> int:
     return max(d for d in range(1, min(n, p) + 1) if n % d == 0)
 
 
+class _Context:
+    """Configs, buffers and top-level steps of the HLS target, computed from the QModel and ROM only."""
+
+    def __init__(self, qm: QModel, rom: Rom, parallelism):
+        self.qm, self.rom = qm, rom
+        used: set[str] = set()
+        self.ids = {n.name: names.identifier(n.name, used) for n in qm.nodes}
+        weighted = [n.name for n, _ in qm.weighted()]
+        self.par = dict(zip(weighted, parse_parallelism(parallelism, weighted)))
+        self.segment = {s.name: s for s in rom.segments}
+        self.alias = {qm.input: "input_buf"}
+        self.buffers, self.configs, self.steps, self.layer_report = [], [], [], []
+        for node in qm.nodes:
+            emit = EMIT.get(node.op)
+            if emit is None:
+                raise WqrcError(f"node '{node.name}': the HLS target has no op '{node.op}'")
+            emit(self, node)
+
+    def _facts(self, node):
+        """What every step needs: attributes, C++ name, comment, input and output formats."""
+        qm = self.qm
+        return (node.attrs, self.ids[node.name], names.comment(f"{node.name}: {node.op}"),
+                [qm.formats[t] for t in node.inputs], qm.formats[node.output])
+
+    def _output(self, node, cid: str, about: str) -> int:
+        """Declare the node's output array; returns its size."""
+        size = int(np.prod(self.qm.shapes[node.output]))
+        self.alias[node.output] = f"{cid}_out"
+        self.buffers.append(dict(name=f"{cid}_out", type=hls_type(self.qm.formats[node.output]), size=size,
+                                 about=about))
+        return size
+
+    def _emit_flatten(self, node) -> None:
+        self.alias[node.output] = self.alias[node.inputs[0]]
+        self.steps.append(dict(about=self._facts(node)[2], code="// flatten: same array"))
+
+    def _emit_weighted(self, node) -> None:
+        qm, rom = self.qm, self.rom
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self._output(node, cid, about)
+        layer = qm.layers[node.name]
+        bits = layer.acc_bits
+        if bits > 64:
+            raise WqrcError(f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} "
+                            f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
+        geo = {k.upper(): v for k, v in conv_geometry(qm, node, layer).items() if k not in ("pad_b", "pad_r")}
+        o = geo["OUT_C"]
+        p = _divisor_at_most(o, self.par[node.name])
+        seg = self.segment[node.name]
+        lo, hi = output_bounds(out_fmt, a.get("qclip"))
+        words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
+        self.configs.append(dict(
+            kind="conv", id=cid, about=about, geo=geo, bits=layer.bits, po2=layer.scheme == "po2", shift=layer.shift,
+            lo=lo, hi=hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
+            word_bits=rom.word_bits, rom=[f"0x{int(v):x}ULL" for v in words] or ["0"], rom_words=max(len(words), 1),
+            rom_about=names.comment(seg.describe()), bias=[f"{int(b)}LL" for b in layer.bias],
+            summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
+                                  f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
+                                  f"acc bound {layer.acc_bound}: {bits}-bit accumulator")))
+        self.steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({self.alias[node.inputs[0]]}, {cid}_out, "
+                                                 f"{cid}_rom, {cid}_bias);"))
+        self.layer_report.append(dict(
+            name=layer.name, scheme=layer.scheme, bits=layer.bits, rom_bits=seg.word_count * rom.word_bits,
+            w_mem_bits=layer.w_mem, multipliers=0 if layer.scheme == "po2" else p,
+            shift_adders=p if layer.scheme == "po2" else 0, acc_bits=bits, acc_bound=str(layer.acc_bound),
+            parallelism=p, cycles_estimate=int(o // p * geo["OUT_H"] * geo["OUT_W"] * (geo["IN_C"] // geo["GROUP"])
+                                               * geo["K_H"] * geo["K_W"])))
+
+    def _emit_pool(self, node) -> None:
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self._output(node, cid, about)
+        geo, div = pool_geometry(self.qm, node)
+        glob = node.op == "global_avgpool"
+        self.configs.append(dict(kind="pool", id=cid, about=about, max=node.op == "maxpool", global_=glob,
+                                 geo={k.upper(): v for k, v in geo.items()},
+                                 div_r=[r for r, _ in div] if glob else [1] + [r for r, _ in div],
+                                 div_s=[s for _, s in div] if glob else [0] + [s for _, s in div],
+                                 lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
+        self.steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({self.alias[node.inputs[0]]}, {cid}_out);"))
+
+    def _emit_add(self, node) -> None:
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        size = self._output(node, cid, about)
+        check_add_fits(self.qm, node)
+        lo, hi = output_bounds(out_fmt, a.get("qclip"))
+        sa, sb = a["shifts"]
+        x, y = (self.alias[t] for t in node.inputs)
+        self.steps.append(dict(about=about, code=(
+            f"wqrc::add<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {size}>("
+            f"{x}, {sa}, {y}, {sb}, {cid}_out, {lo}LL, {hi}LL);")))
+
+    def _emit_copy(self, node) -> None:
+        """Concat, Relu and Clip: each input shifted to the output format, saturated, clamped."""
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self._output(node, cid, about)
+        lo, hi = output_bounds(out_fmt, a.get("qclip"))
+        offset = 0
+        shifts = a["shifts"] if node.op == "concat" else [0]
+        for t, f, sh in zip(node.inputs, in_fmts, shifts):
+            n = int(np.prod(self.qm.shapes[t]))
+            dst = f"{cid}_out + {offset}" if offset else f"{cid}_out"
+            self.steps.append(dict(about=about, code=(f"wqrc::copy<{hls_type(f)}, {hls_type(out_fmt)}, {n}>("
+                                                      f"{self.alias[t]}, {sh}, {dst}, {lo}LL, {hi}LL);")))
+            offset += n
+
+
+# One table per concern: the HLS step of each op of the integer graph.
+# tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here or refused in one line.
+EMIT = {
+    "conv": _Context._emit_weighted,
+    "dense": _Context._emit_weighted,
+    "maxpool": _Context._emit_pool,
+    "avgpool": _Context._emit_pool,
+    "global_avgpool": _Context._emit_pool,
+    "add": _Context._emit_add,
+    "concat": _Context._emit_copy,
+    "relu": _Context._emit_copy,
+    "clip": _Context._emit_copy,
+    "flatten": _Context._emit_flatten,
+}
+
+
 def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
                  parallelism="1", io: str = "array", vecs: Optional[tuple] = None) -> dict:
-    used: set[str] = set()
-    ids = {n.name: names.identifier(n.name, used) for n in qm.nodes}
-    weighted = [n.name for n, _ in qm.weighted()]
-    par = dict(zip(weighted, parse_parallelism(parallelism, weighted)))
-    segment = {s.name: s for s in rom.segments}
-    alias = {qm.input: "input_buf"}
-    buffers, configs, steps, layer_report = [], [], [], []
-
-    def buf(t):
-        return alias[t]
-
-    for node in qm.nodes:
-        a, cid = node.attrs, ids[node.name]
-        out_fmt = qm.formats[node.output]
-        in_fmts = [qm.formats[t] for t in node.inputs]
-        about = names.comment(f"{node.name}: {node.op}")
-        size = int(np.prod(qm.shapes[node.output]))
-        if node.op == "flatten":
-            alias[node.output] = alias[node.inputs[0]]
-            steps.append(dict(about=about, code="// flatten: same array"))
-            continue
-        alias[node.output] = f"{cid}_out"
-        buffers.append(dict(name=f"{cid}_out", type=hls_type(out_fmt), size=size, about=about))
-        if node.op in ("conv", "dense"):
-            layer = qm.layers[node.name]
-            bits = layer.acc_bits
-            if bits > 64:
-                raise WqrcError(f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} "
-                                f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
-            geo = {k.upper(): v for k, v in conv_geometry(qm, node, layer).items() if k not in ("pad_b", "pad_r")}
-            o = geo["OUT_C"]
-            p = _divisor_at_most(o, par[node.name])
-            seg = segment[node.name]
-            lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
-            configs.append(dict(kind="conv", id=cid, about=about, geo=geo, bits=layer.bits,
-                                po2=layer.scheme == "po2", shift=layer.shift, lo=lo, hi=hi, acc_bits=bits,
-                                parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
-                                word_bits=rom.word_bits, rom=[f"0x{int(v):x}ULL" for v in words] or ["0"],
-                                rom_words=max(len(words), 1), rom_about=names.comment(seg.describe()),
-                                bias=[f"{int(b)}LL" for b in layer.bias],
-                                summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
-                                                      f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
-                                                      f"acc bound {layer.acc_bound}: {bits}-bit accumulator")))
-            steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({buf(node.inputs[0])}, {cid}_out, "
-                                                f"{cid}_rom, {cid}_bias);"))
-            layer_report.append(dict(name=layer.name, scheme=layer.scheme, bits=layer.bits,
-                                     rom_bits=seg.word_count * rom.word_bits, w_mem_bits=layer.w_mem,
-                                     multipliers=0 if layer.scheme == "po2" else p, shift_adders=p if layer.scheme == "po2" else 0,
-                                     acc_bits=bits, acc_bound=str(layer.acc_bound), parallelism=p,
-                                     cycles_estimate=int(o // p * geo["OUT_H"] * geo["OUT_W"] *
-                                                         (geo["IN_C"] // geo["GROUP"]) * geo["K_H"] * geo["K_W"])))
-        elif node.op in ("maxpool", "avgpool", "global_avgpool"):
-            c, h, w = qm.shapes[node.inputs[0]]
-            _, ho, wo = qm.shapes[node.output]
-            if node.op == "global_avgpool":
-                kh, kw, strides, pads, dil = h, w, (1, 1), (0, 0, 0, 0), (1, 1)
-            else:
-                kh, kw = a["kernel"]
-                strides, pads, dil = a["strides"], a["pads"], a.get("dilations", (1, 1))
-            div = [avgpool_divisor(n) for n in range(1, kh * kw + 1)] if node.op != "maxpool" else [(1, 0)]
-            configs.append(dict(kind="pool", id=cid, about=about, max=node.op == "maxpool",
-                                geo=dict(C=c, IN_H=h, IN_W=w, OUT_H=ho, OUT_W=wo, K_H=kh, K_W=kw, STRIDE_H=strides[0],
-                                         STRIDE_W=strides[1], DIL_H=dil[0], DIL_W=dil[1], PAD_T=pads[0], PAD_L=pads[1],
-                                         COUNT_INCLUDE_PAD=int(a.get("count_include_pad", 0)
-                                                               or node.op == "global_avgpool")),
-                                div_r=[1] + [r for r, _ in div], div_s=[0] + [s for _, s in div],
-                                lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
-            steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({buf(node.inputs[0])}, {cid}_out);"))
-        elif node.op == "add":
-            check_add_fits(qm, node)
-            lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            sa, sb = a["shifts"]
-            steps.append(dict(about=about, code=(
-                f"wqrc::add<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {size}>("
-                f"{buf(node.inputs[0])}, {sa}, {buf(node.inputs[1])}, {sb}, {cid}_out, {lo}LL, {hi}LL);")))
-        elif node.op in ("concat", "relu", "clip"):
-            lo, hi = output_bounds(out_fmt, a.get("qclip"))
-            offset = 0
-            shifts = a["shifts"] if node.op == "concat" else [0]
-            for t, f, sh in zip(node.inputs, in_fmts, shifts):
-                n = int(np.prod(qm.shapes[t]))
-                dst = f"{cid}_out + {offset}" if offset else f"{cid}_out"
-                steps.append(dict(about=about, code=(f"wqrc::copy<{hls_type(f)}, {hls_type(out_fmt)}, {n}>("
-                                                     f"{buf(t)}, {sh}, {dst}, {lo}LL, {hi}LL);")))
-                offset += n
-        else:
-            raise WqrcError(f"node '{node.name}': the HLS target has no op '{node.op}'")
-
+    ctx = _Context(qm, rom, parallelism)
+    configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
     args = dict(configs=configs, buffers=buffers, steps=steps, io=io,
                 in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),

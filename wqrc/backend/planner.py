@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wqrc.ops import op_def
 from wqrc.quant.qmodel import QModel
 
 WIDTHS = (8, 16, 32)
@@ -29,7 +30,7 @@ def plan_buffers(qm: QModel) -> tuple[dict[str, str], dict[str, Placement], dict
     """Returns (alias: tensor -> root tensor, placement of each root, arena sizes per width)."""
     alias = {qm.input: qm.input}
     for n in qm.nodes:
-        alias[n.output] = alias[n.inputs[0]] if n.op == "flatten" else n.output
+        alias[n.output] = alias[n.inputs[0]] if op_def(n).aliases_input else n.output
     order = {qm.input: -1}
     last_use: dict[str, int] = {}
     for i, n in enumerate(qm.nodes):

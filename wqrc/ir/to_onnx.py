@@ -15,69 +15,85 @@ from wqrc.ir.graph import Graph
 OPSET = 17
 
 
-def graph_to_onnx(graph: Graph, name: str = "wqrc") -> onnx.ModelProto:
-    nodes, inits = [], []
-    k = [0]
+class _Writer:
+    """Collects the ONNX nodes and initializers of one graph."""
 
-    def const(value, dtype=np.float32) -> str:
-        k[0] += 1
-        n = f"const_{k[0]}"
-        inits.append(numpy_helper.from_array(np.asarray(value, dtype), n))
-        return n
+    def __init__(self):
+        self.nodes, self.inits, self.k = [], [], 0
 
-    def clamp(x: str, clip, out: str, base: str) -> None:
+    def const(self, value, dtype=np.float32) -> str:
+        self.k += 1
+        name = f"const_{self.k}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def tensor(self, name: str, value) -> str:
+        self.inits.append(numpy_helper.from_array(np.asarray(value, np.float32), name))
+        return name
+
+    def node(self, op_type: str, inputs, out: str, name: str, **attrs) -> None:
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=name, **attrs))
+
+    def clamp(self, x: str, clip, out: str, base: str) -> None:
         lo, hi = clip
         if lo == 0.0 and hi is None:
-            nodes.append(helper.make_node("Relu", [x], [out], name=base + "_relu"))
+            self.node("Relu", [x], out, base + "_relu")
         else:
-            nodes.append(helper.make_node("Clip", [x, const(lo) if lo is not None else "",
-                                                   const(hi) if hi is not None else ""], [out], name=base + "_clip"))
+            self.node("Clip", [x, self.const(lo) if lo is not None else "", self.const(hi) if hi is not None else ""],
+                      out, base + "_clip")
 
+
+# One table per concern: how each op of the canonical graph is written as ONNX,
+# (writer, node, output name) -> None. Ops the passes remove (batchnorm, identity,
+# softmax) have no entry: a canonical graph never holds them.
+
+def _conv(wr: _Writer, n, out):
+    a = n.attrs
+    w, b = wr.tensor(n.name + ".weight", n.weight), wr.tensor(n.name + ".bias", n.bias)
+    wr.node("Conv", [n.inputs[0], w, b], out, n.name, kernel_shape=list(n.weight.shape[2:]),
+            strides=list(a["strides"]), pads=list(a["pads"]), dilations=list(a["dilations"]), group=a["group"])
+
+
+def _dense(wr: _Writer, n, out):
+    w, b = wr.tensor(n.name + ".weight", n.weight), wr.tensor(n.name + ".bias", n.bias)
+    wr.node("Gemm", [n.inputs[0], w, b], out, n.name, transB=1)
+
+
+def _pool_attrs(a) -> dict:
+    return dict(kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=list(a["pads"]),
+                ceil_mode=int(a.get("ceil_mode", 0)))
+
+
+EXPORT = {
+    "conv": _conv,
+    "dense": _dense,
+    "maxpool": lambda wr, n, out: wr.node("MaxPool", n.inputs, out, n.name, **_pool_attrs(n.attrs),
+                                          dilations=list(n.attrs.get("dilations", (1, 1)))),
+    "avgpool": lambda wr, n, out: wr.node("AveragePool", n.inputs, out, n.name, **_pool_attrs(n.attrs),
+                                          count_include_pad=int(n.attrs.get("count_include_pad", 0))),
+    "global_avgpool": lambda wr, n, out: wr.node("GlobalAveragePool", n.inputs, out, n.name),
+    "flatten": lambda wr, n, out: wr.node("Flatten", n.inputs, out, n.name, axis=1),
+    "add": lambda wr, n, out: wr.node("Add", n.inputs, out, n.name),
+    "concat": lambda wr, n, out: wr.node("Concat", n.inputs, out, n.name, axis=1),
+    "relu": lambda wr, n, out: wr.node("Relu", n.inputs, out, n.name),
+    "clip": lambda wr, n, out: wr.clamp(n.inputs[0], (n.attrs.get("min"), n.attrs.get("max")), out, n.name),
+}
+
+
+def graph_to_onnx(graph: Graph, name: str = "wqrc") -> onnx.ModelProto:
+    wr = _Writer()
     for n in graph.nodes:
-        a = n.attrs
-        clip = a.get("clip")
+        clip = n.attrs.get("clip")
         out = n.output + "__pre" if clip else n.output
-        if n.op == "conv":
-            w, b = n.name + ".weight", n.name + ".bias"
-            inits += [numpy_helper.from_array(np.asarray(n.weight, np.float32), w),
-                      numpy_helper.from_array(np.asarray(n.bias, np.float32), b)]
-            nodes.append(helper.make_node("Conv", [n.inputs[0], w, b], [out], name=n.name,
-                                          kernel_shape=list(n.weight.shape[2:]), strides=list(a["strides"]),
-                                          pads=list(a["pads"]), dilations=list(a["dilations"]), group=a["group"]))
-        elif n.op == "dense":
-            w, b = n.name + ".weight", n.name + ".bias"
-            inits += [numpy_helper.from_array(np.asarray(n.weight, np.float32), w),
-                      numpy_helper.from_array(np.asarray(n.bias, np.float32), b)]
-            nodes.append(helper.make_node("Gemm", [n.inputs[0], w, b], [out], name=n.name, transB=1))
-        elif n.op in ("maxpool", "avgpool"):
-            kw = dict(kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=list(a["pads"]),
-                      ceil_mode=int(a.get("ceil_mode", 0)))
-            if n.op == "maxpool":
-                kw["dilations"] = list(a.get("dilations", (1, 1)))
-                nodes.append(helper.make_node("MaxPool", n.inputs, [out], name=n.name, **kw))
-            else:
-                kw["count_include_pad"] = int(a.get("count_include_pad", 0))
-                nodes.append(helper.make_node("AveragePool", n.inputs, [out], name=n.name, **kw))
-        elif n.op == "global_avgpool":
-            nodes.append(helper.make_node("GlobalAveragePool", n.inputs, [out], name=n.name))
-        elif n.op == "flatten":
-            nodes.append(helper.make_node("Flatten", n.inputs, [out], name=n.name, axis=1))
-        elif n.op == "add":
-            nodes.append(helper.make_node("Add", n.inputs, [out], name=n.name))
-        elif n.op == "concat":
-            nodes.append(helper.make_node("Concat", n.inputs, [out], name=n.name, axis=1))
-        elif n.op == "relu":
-            nodes.append(helper.make_node("Relu", n.inputs, [out], name=n.name))
-        elif n.op == "clip":
-            clamp(n.inputs[0], (a.get("min"), a.get("max")), out, n.name)
-        else:
+        if n.op not in EXPORT:
             raise ValueError(f"cannot write op {n.op}")
+        EXPORT[n.op](wr, n, out)
         if clip:
-            clamp(out, clip, n.output, n.name)
+            wr.clamp(out, clip, n.output, n.name)
     in_shape = ["batch"] + list(graph.input_shape)
-    g = helper.make_graph(nodes, name, [helper.make_tensor_value_info(graph.input, TensorProto.FLOAT, in_shape)],
+    g = helper.make_graph(wr.nodes, name, [helper.make_tensor_value_info(graph.input, TensorProto.FLOAT, in_shape)],
                           [helper.make_tensor_value_info(graph.output, TensorProto.FLOAT,
-                                                        ["batch"] + list(graph.shapes[graph.output]))], inits)
+                                                        ["batch"] + list(graph.shapes[graph.output]))], wr.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="wqrc")
     model.ir_version = 8
     return model

@@ -52,55 +52,11 @@ class GraphModule(nn.Module):
         return self.weights[self.layer_keys[layer]]
 
     def _node(self, n: Node, xs: list[torch.Tensor], weights: Optional[dict] = None) -> torch.Tensor:
-        a, x = n.attrs, xs[0]
-        if n.op in ("conv", "dense"):
-            k = self.layer_keys[n.name]
-            w = weights[n.name] if weights and n.name in weights else self.weights[k]
-            if n.op == "dense":
-                return _clamp(F.linear(x, w, self.biases[k]), a.get("clip"))
-            pt, pl, pb, pr = a["pads"]
-            x = F.pad(x, (pl, pr, pt, pb))
-            y = F.conv2d(x, w, self.biases[k], stride=tuple(a["strides"]),
-                         dilation=tuple(a["dilations"]), groups=a["group"])
-            return _clamp(y, a.get("clip"))
-        if n.op == "add":
-            y = xs[0]
-            for other in xs[1:]:
-                y = y + other
-            return _clamp(y, a.get("clip"))
-        if n.op == "relu":
-            return F.relu(x)
-        if n.op == "clip":
-            return _clamp(x, (a.get("min"), a.get("max")))
-        if n.op == "maxpool":  # the registry's explicit pads: the same windows as the integer graph
-            pt, pl, pb, pr = explicit_pads(tuple(x.shape[1:]), a)
-            x = F.pad(x, (pl, pr, pt, pb), value=float("-inf"))
-            return F.max_pool2d(x, a["kernel"], a["strides"], dilation=a.get("dilations", (1, 1)))
-        if n.op == "avgpool":
-            pt, pl, pb, pr = a["pads"]
-            kh, kw = a["kernel"]
-            total = F.avg_pool2d(F.pad(x, (pl, pr, pt, pb)), a["kernel"], a["strides"]) * (kh * kw)
-            if a.get("count_include_pad", 0):
-                return total / (kh * kw)
-            ones = F.pad(torch.ones_like(x[:1, :1]), (pl, pr, pt, pb))
-            count = F.avg_pool2d(ones, a["kernel"], a["strides"]) * (kh * kw)
-            return total / count
-        if n.op == "global_avgpool":
-            return x.mean(dim=(2, 3), keepdim=True)
-        if n.op == "flatten":
-            return x.flatten(1)
-        if n.op == "concat":
-            return torch.cat(xs, dim=1)
-        if n.op == "batchnorm":
-            p = n.params
-            return F.batch_norm(x, torch.as_tensor(p["mean"], dtype=x.dtype), torch.as_tensor(p["var"], dtype=x.dtype),
-                                torch.as_tensor(p["scale"], dtype=x.dtype), torch.as_tensor(p["bias"], dtype=x.dtype),
-                                False, 0.0, n.attrs["epsilon"])
-        if n.op == "identity":
-            return x
-        if n.op == "softmax":
-            return torch.softmax(x, dim=1)
-        raise NotImplementedError(n.op)
+        try:
+            forward = FORWARD[n.op]
+        except KeyError:
+            raise NotImplementedError(f"no torch forward for op {n.op}") from None
+        return forward(self, n, xs, weights)
 
     def forward(self, x: torch.Tensor, return_all: bool = False, weights: Optional[dict] = None):
         """``weights`` (layer name -> tensor) replaces layers' weights for this call (fake quantization)."""
@@ -118,6 +74,71 @@ class GraphModule(nn.Module):
                 n.params["weight"] = self.weights[k].detach().cpu().numpy().astype(np.float32).copy()
                 n.params["bias"] = self.biases[k].detach().cpu().numpy().astype(np.float32).copy()
         return g
+
+
+# One table per concern: how each registered op runs in float torch, (module, node, inputs,
+# weight overrides) -> tensor. tests/test_ops.py checks that every op of wqrc.ops.OPS is here.
+
+def _weighted(m: GraphModule, n: Node, xs, weights):
+    k = m.layer_keys[n.name]
+    w = weights[n.name] if weights and n.name in weights else m.weights[k]
+    a = n.attrs
+    if n.op == "dense":
+        return _clamp(F.linear(xs[0], w, m.biases[k]), a.get("clip"))
+    pt, pl, pb, pr = a["pads"]
+    y = F.conv2d(F.pad(xs[0], (pl, pr, pt, pb)), w, m.biases[k], stride=tuple(a["strides"]),
+                 dilation=tuple(a["dilations"]), groups=a["group"])
+    return _clamp(y, a.get("clip"))
+
+
+def _add(m, n, xs, weights):
+    y = xs[0]
+    for other in xs[1:]:
+        y = y + other
+    return _clamp(y, n.attrs.get("clip"))
+
+
+def _maxpool(m, n, xs, weights):
+    # the registry's explicit pads: the same windows as the integer graph (ceil_mode included)
+    a, x = n.attrs, xs[0]
+    pt, pl, pb, pr = explicit_pads(tuple(x.shape[1:]), a)
+    x = F.pad(x, (pl, pr, pt, pb), value=float("-inf"))
+    return F.max_pool2d(x, a["kernel"], a["strides"], dilation=a.get("dilations", (1, 1)))
+
+
+def _avgpool(m, n, xs, weights):
+    a, x = n.attrs, xs[0]
+    pt, pl, pb, pr = a["pads"]
+    kh, kw = a["kernel"]
+    total = F.avg_pool2d(F.pad(x, (pl, pr, pt, pb)), a["kernel"], a["strides"]) * (kh * kw)
+    if a.get("count_include_pad", 0):
+        return total / (kh * kw)
+    ones = F.pad(torch.ones_like(x[:1, :1]), (pl, pr, pt, pb))
+    count = F.avg_pool2d(ones, a["kernel"], a["strides"]) * (kh * kw)
+    return total / count
+
+
+def _batchnorm(m, n, xs, weights):
+    p, x = n.params, xs[0]
+    t = lambda v: torch.as_tensor(v, dtype=x.dtype)  # noqa: E731
+    return F.batch_norm(x, t(p["mean"]), t(p["var"]), t(p["scale"]), t(p["bias"]), False, 0.0, n.attrs["epsilon"])
+
+
+FORWARD = {
+    "conv": _weighted,
+    "dense": _weighted,
+    "add": _add,
+    "relu": lambda m, n, xs, w: F.relu(xs[0]),
+    "clip": lambda m, n, xs, w: _clamp(xs[0], (n.attrs.get("min"), n.attrs.get("max"))),
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "global_avgpool": lambda m, n, xs, w: xs[0].mean(dim=(2, 3), keepdim=True),
+    "flatten": lambda m, n, xs, w: xs[0].flatten(1),
+    "concat": lambda m, n, xs, w: torch.cat(xs, dim=1),
+    "batchnorm": _batchnorm,
+    "identity": lambda m, n, xs, w: xs[0],
+    "softmax": lambda m, n, xs, w: torch.softmax(xs[0], dim=1),
+}
 
 
 def to_torch(graph: Graph) -> GraphModule:

@@ -34,6 +34,7 @@ class Attr:
     lo: Optional[int] = None
     hi: Optional[int] = None
     doc: str = ""
+    required: bool = False   # no default: a node without it is refused
 
     def check(self, node, value):
         def bad(why: str):
@@ -91,6 +92,9 @@ class OpDef:
     rank: Optional[tuple[int, ...]] = None      # accepted input ranks (batch excluded); None = any
     weighted: bool = False
     keeps_format: bool = False                  # the output is in the input's activation format (§2)
+    clamps: bool = False                        # an activation: input's fraction, its own clamp (§2)
+    aligns_inputs: bool = False                 # inputs shifted to the output format first ("shifts", §3)
+    aliases_input: bool = False                 # the output is the input's memory, reinterpreted (flatten)
     integer: bool = True                        # present in the integer graph (not removed by the passes)
 
     def defaults(self) -> dict:
@@ -118,6 +122,8 @@ class OpDef:
         for a in self.attrs:
             if a.name in node.attrs:
                 node.attrs[a.name] = a.check(node, node.attrs[a.name])
+            elif a.required:
+                self.fail(node, f"attribute {a.name} is required")
             else:
                 node.attrs[a.name] = a.default
         extra = set(node.attrs) - known - {"qclip", "shifts"}
@@ -148,9 +154,33 @@ class OpDef:
         ``ins``, before any fused clamp. By default inside the input's range (pools, flatten)."""
         return ins[0]
 
+    def output_clamp(self, node):
+        """The clamp (lo, hi) in real units applied to the output: the fused ``clip`` by default."""
+        return node.attrs.get("clip")
+
+    def unsigned_output(self, node, in_fmts) -> bool:
+        """Whether the output format may be unsigned (docs/format.md §2): a clamp at or above 0,
+        or an op that keeps its inputs' values when none of them is signed."""
+        clip = self.output_clamp(node)
+        if clip and clip[0] is not None and clip[0] >= 0:
+            return True
+        return (self.keeps_format or self.clamps or self.aligns_inputs) and all(not f.signed for f in in_fmts)
+
+    def bounds(self, qm, node) -> tuple[int, int]:
+        """(sum, product): the largest magnitude of a sum this op forms on the integer path, and of
+        a product or rounding offset; read by the one exactness guard (wqrc.sim.exactness). By
+        default the values of the input's format (clamps, max pool, flatten)."""
+        m = qm.formats[node.inputs[0]].max_abs_q
+        return m, m
+
     def run_int(self, qm, node, ins: list, path: str):
         """The integer reference kernel of docs/format.md §3 on NumPy batches (wqrc.sim.kernels)."""
         raise WqrcError(f"node '{node.name}': the simulator has no op '{node.op}'")
+
+
+def half(s: int) -> int:
+    """The rounding offset of a right shift by ``s`` (docs/format.md §3); 0 for a left shift."""
+    return 1 << (s - 1) if s > 0 else 0
 
 
 def window_out(size: int, k: int, s: int, p0: int, p1: int, d: int, ceil: bool) -> int:

@@ -1,11 +1,13 @@
 """Element-wise ops: activations, residual add, channel concat (docs/format.md §3)."""
 from __future__ import annotations
 
-from wqrc.ops.base import Attr, OpDef
+from wqrc.ops.base import Attr, OpDef, half
 from wqrc.ops.layers import CLAMP
 
 
 class _Clamp(OpDef):
+    clamps = True
+
     def run_int(self, qm, node, ins, path):
         from wqrc.sim import kernels as K
         return K.clamp(ins[0], node.attrs["qclip"])
@@ -14,6 +16,9 @@ class _Clamp(OpDef):
 class Relu(_Clamp):
     name = "relu"
     doc = "max(x, 0)"
+
+    def output_clamp(self, node):
+        return (0.0, None)
 
     def interval(self, node, ins):
         return max(ins[0][0], 0.0), max(ins[0][1], 0.0)
@@ -24,13 +29,21 @@ class Clip(_Clamp):
     doc = "clamp to [min, max] (ReLU6 and friends)"
     attrs = (Attr("min", "opt_float", None), Attr("max", "opt_float", None))
 
+    def output_clamp(self, node):
+        return (node.attrs.get("min"), node.attrs.get("max"))
+
     def check_params(self, node, in_shapes):
         lo, hi = node.attrs["min"], node.attrs["max"]
         if lo is not None and hi is not None and lo > hi:
             self.fail(node, f"attribute min: {lo} is above max {hi}")
 
     def interval(self, node, ins):
-        return clamp_interval(ins[0], (node.attrs.get("min"), node.attrs.get("max")))
+        return clamp_interval(ins[0], self.output_clamp(node))
+
+
+def _aligned_terms(qm, node) -> list[int]:
+    """The largest magnitude of each input after its alignment shift, rounding offset included."""
+    return [qm.formats[t].max_abs_q * (1 << max(0, -s)) + half(s) for t, s in zip(node.inputs, node.attrs["shifts"])]
 
 
 class Add(OpDef):
@@ -38,6 +51,11 @@ class Add(OpDef):
     doc = "element-wise sum of two equally shaped tensors (residuals)"
     inputs = (2, 2)
     attrs = (CLAMP,)
+    aligns_inputs = True
+
+    def bounds(self, qm, node):
+        s = sum(_aligned_terms(qm, node))
+        return s, s
 
     def shape(self, node, in_shapes):
         if any(tuple(s) != tuple(in_shapes[0]) for s in in_shapes[1:]):
@@ -58,6 +76,11 @@ class Concat(OpDef):
     doc = "concatenation along channels"
     inputs = (2, None)
     rank = (1, 3)
+    aligns_inputs = True
+
+    def bounds(self, qm, node):
+        s = max(_aligned_terms(qm, node))
+        return s, s
 
     def shape(self, node, in_shapes):
         x = in_shapes[0]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param, window_out
+from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param, half, window_out
 
 CLAMP = Attr("clip", "clamp", None, doc="fused output clamp (lo, hi), either side open: ReLU is (0, None)")
 
@@ -19,6 +19,11 @@ class _Weighted(OpDef):
         top = np.maximum(w * x_lo, w * x_hi).sum(1) + node.bias
         bot = np.minimum(w * x_lo, w * x_hi).sum(1) + node.bias
         return float(bot.min()), float(top.max())
+
+    def bounds(self, qm, node):
+        layer = qm.layers[node.name]
+        s = layer.acc_bound + half(layer.shift)
+        return s, s
 
     def run_int(self, qm, node, ins, path):
         from wqrc.sim import kernels as K

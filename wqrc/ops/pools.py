@@ -1,9 +1,10 @@
 """Pools: max, average and global average (docs/format.md §3)."""
 from __future__ import annotations
 
-from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, window_out
+from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, half, window_out
+from wqrc.quant.arith import avgpool_divisor
 
-KERNEL = Attr("kernel", "ints", None, length=2, lo=1, hi=MAX_EXTENT)
+KERNEL = Attr("kernel", "ints", None, length=2, lo=1, hi=MAX_EXTENT, required=True)
 STRIDES = Attr("strides", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT)
 PADS = Attr("pads", "ints", (0, 0, 0, 0), length=4, lo=0, hi=MAX_EXTENT, doc="top, left, bottom, right")
 CEIL = Attr("ceil_mode", "int", 0, lo=0, hi=1)
@@ -58,6 +59,12 @@ def explicit_pads(in_shape, attrs: dict) -> tuple[int, int, int, int]:
     return (pt, pl, grown[0], grown[1])
 
 
+def divided_bound(total: int, n: int) -> int:
+    """The largest magnitude while a sum of ``n`` values up to ``total`` is divided: total * R + half."""
+    r, s = avgpool_divisor(n)
+    return total * r + half(s)
+
+
 class MaxPool(_Pool):
     name = "maxpool"
     doc = "2-D max pooling"
@@ -88,6 +95,11 @@ class AvgPool(_Pool):
             return min(lo, 0.0), max(hi, 0.0)  # padded zeros are averaged in
         return lo, hi
 
+    def bounds(self, qm, node):
+        kh, kw = node.attrs["kernel"]
+        m = qm.formats[node.inputs[0]].max_abs_q
+        return kh * kw * m, max(divided_bound(k * m, k) for k in range(1, kh * kw + 1))
+
     def run_int(self, qm, node, ins, path):
         from wqrc.sim import kernels as K
         return K.avgpool(ins[0], node.attrs, qm.formats[node.output])
@@ -101,6 +113,11 @@ class GlobalAvgPool(OpDef):
 
     def shape(self, node, in_shapes):
         return (in_shapes[0][0], 1, 1)
+
+    def bounds(self, qm, node):
+        _, h, w = qm.shapes[node.inputs[0]]
+        s = h * w * qm.formats[node.inputs[0]].max_abs_q
+        return s, divided_bound(s, h * w)
 
     def run_int(self, qm, node, ins, path):
         from wqrc.sim import kernels as K

@@ -10,6 +10,7 @@ class Flatten(OpDef):
     name = "flatten"
     doc = "(C, H, W) -> (C*H*W)"
     keeps_format = True
+    aliases_input = True
 
     def shape(self, node, in_shapes):
         return (math.prod(in_shapes[0]),)

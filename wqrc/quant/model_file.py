@@ -26,6 +26,11 @@ MAX_ELEMENTS = 1 << 28     # per tensor, batch excluded
 MAX_EXPONENT = 1 << 10     # |f|, |n1|, |exponent|: far beyond any real format
 
 
+def op_def_named(op: str):
+    from wqrc.ops import OPS
+    return OPS[op]
+
+
 def integer_ops() -> list[str]:
     """The ops of an integer graph: the registry's, less those the passes remove."""
     from wqrc.ops import OPS
@@ -105,8 +110,10 @@ def check_document(doc, codes: dict, path: str) -> None:
             c.fail(f"{where}.name", f"node name {name!r} is used twice")
         names.add(name)
         ins = [c.str_(t, f"{where}.inputs") for t in c.list_(n.get("inputs"), f"{where}.inputs")]
-        if not ins or (op not in ("add", "concat") and len(ins) != 1):
-            c.fail(f"{where}.inputs", f"{op} needs {'two or more inputs' if op in ('add', 'concat') else 'one input'}")
+        lo, hi = op_def_named(op).inputs
+        if not lo <= len(ins) <= (hi or len(ins)):
+            c.fail(f"{where}.inputs", f"{op} takes {lo}{'' if hi == lo else '..' + str(hi) if hi else ' or more'} "
+                                      f"inputs, got {len(ins)}")
         for t in ins:
             if t not in defined:
                 c.fail(f"node {name!r}", f"reads tensor {t!r} before any node writes it")
@@ -170,14 +177,11 @@ def check_model(qm, path: str) -> None:
         in_fmts = [qm.formats[t] for t in n.inputs]
         out_fmt: TensorFormat = qm.formats[n.output]
         params = {}
-        if n.op in ("conv", "dense"):
+        op = op_def(n)
+        if op.weighted:  # the registry checks the weight's shape against the op
             layer = qm.layers[n.name]
-            if layer.codes.ndim != (4 if n.op == "conv" else 2):
-                c.fail(where, f"weight shape {layer.codes.shape} does not fit the op")
             params["weight"] = np.broadcast_to(np.float32(0), layer.codes.shape)
             params["bias"] = np.zeros(layer.codes.shape[0], np.float32)
-        if n.op == "add" and any(s != qm.shapes[n.inputs[0]] for s in (qm.shapes[t] for t in n.inputs)):
-            c.fail(where, "inputs of different shapes")
         try:  # the op registry checks attributes and parameters, and infers the shape
             shape = infer_node_shape(Node(n.op, n.name, list(n.inputs), n.output, dict(a), params),
                                      [qm.shapes[t] for t in n.inputs])
@@ -185,11 +189,11 @@ def check_model(qm, path: str) -> None:
             c.fail(where, str(exc))
         if tuple(shape) != tuple(qm.shapes[n.output]):
             c.fail(where, f"output shape {qm.shapes[n.output]} should be {tuple(shape)}")
-        if op_def(n).keeps_format and out_fmt != in_fmts[0]:
+        if op.keeps_format and out_fmt != in_fmts[0]:
             c.fail(where, "a pool or flatten must keep its input's format")
-        if n.op in ("relu", "clip") and (out_fmt.bits, out_fmt.frac) != (in_fmts[0].bits, in_fmts[0].frac):
+        if op.clamps and (out_fmt.bits, out_fmt.frac) != (in_fmts[0].bits, in_fmts[0].frac):
             c.fail(where, "relu/clip must keep its input's bits and exponent")
-        if n.op in ("add", "concat"):
+        if op.aligns_inputs:
             shifts = c.ints(a.get("shifts"), f"{where}.shifts", len(n.inputs))
             if shifts != [out_fmt.frac - f.frac for f in in_fmts]:
                 c.fail(f"{where}.shifts", f"{shifts} do not follow from the formats")
@@ -202,7 +206,7 @@ def check_model(qm, path: str) -> None:
             lo, hi = output_bounds(out_fmt, qclip)
             if lo > hi:
                 c.fail(f"{where}.qclip", f"{qclip} is an empty range")
-        if n.op in ("conv", "dense"):
+        if op.weighted:
             layer = qm.layers[n.name]
             fx = in_fmts[0].frac
             if layer.shift != out_fmt.frac - (fx + layer.exponent):

@@ -67,19 +67,6 @@ def _clamp_to_q(clip, fmt: TensorFormat) -> Optional[list]:
     return out
 
 
-def _is_unsigned(node: Node, in_fmts: list[TensorFormat]) -> bool:
-    clip = node.attrs.get("clip")
-    if clip and clip[0] is not None and clip[0] >= 0:
-        return True
-    if node.op == "relu":
-        return True
-    if node.op == "clip":
-        return node.attrs.get("min") is not None and node.attrs["min"] >= 0 or not in_fmts[0].signed
-    if node.op in ("add", "concat") or op_def(node).keeps_format:
-        return all(not f.signed for f in in_fmts)
-    return False
-
-
 def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_bits: int,
                    ranges: dict[str, tuple[float, float]], meta: Optional[dict] = None) -> QModel:
     """Quantize a canonical graph. ``ranges`` come from calibration or static analysis."""
@@ -100,16 +87,16 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
     for n in graph.nodes:
         in_fmts = [formats[t] for t in n.inputs]
         attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.attrs.items()}
-        if op_def(n).keeps_format:
+        op = op_def(n)
+        if op.keeps_format:
             out_fmt = in_fmts[0]
-        elif n.op in ("relu", "clip"):
-            out_fmt = TensorFormat(not _is_unsigned(n, in_fmts), act_bits, in_fmts[0].frac)
-            clip = (0.0, None) if n.op == "relu" else (n.attrs.get("min"), n.attrs.get("max"))
-            attrs["qclip"] = _clamp_to_q(clip, out_fmt)
+        elif op.clamps:
+            out_fmt = TensorFormat(not op.unsigned_output(n, in_fmts), act_bits, in_fmts[0].frac)
+            attrs["qclip"] = _clamp_to_q(op.output_clamp(n), out_fmt)
         else:
-            out_fmt = fmt_for(n.output, not _is_unsigned(n, in_fmts))
-            attrs["qclip"] = _clamp_to_q(n.attrs.get("clip"), out_fmt)
-        if n.op in ("add", "concat"):
+            out_fmt = fmt_for(n.output, not op.unsigned_output(n, in_fmts))
+            attrs["qclip"] = _clamp_to_q(op.output_clamp(n), out_fmt)
+        if op.aligns_inputs:
             attrs["shifts"] = [out_fmt.frac - f.frac for f in in_fmts]
         if n.is_weighted:
             layers[n.name] = quantize_layer(n, plan[n.name], rule, in_fmts[0], out_fmt)

@@ -27,7 +27,7 @@ F32_EXACT, F64_EXACT = 2 ** 24, 2 ** 53
 def eligible(qm: QModel) -> bool:
     """True when every value the model forms is provably exact in float64 (the shared guard of
     wqrc.sim.exactness), and every power-of-two scale stays a normal float32 (|shift| <= 60)."""
-    return exact_within(qm, F64_EXACT, F64_EXACT)
+    return all(n.op in RUN for n in qm.nodes) and exact_within(qm, F64_EXACT, F64_EXACT)
 
 
 def _round_shift(v: torch.Tensor, s: int) -> torch.Tensor:
@@ -125,45 +125,60 @@ class FastExecutor:
         qm = self.qm
         env = dict(env)
         for node in qm.nodes[start:]:
-            ins = [env[t] for t in node.inputs]
-            a, fmt = node.attrs, qm.formats[node.output]
-            if node.op == "conv":
-                y = self.layers[node.name].conv(ins[0])
-            elif node.op == "dense":
-                y = self.layers[node.name].dense(ins[0])
-            elif node.op == "maxpool":
-                pt, pl, pb, pr = maxpool_pads(tuple(ins[0].shape), a)
-                xin = F.pad(ins[0], (pl, pr, pt, pb), value=float(fmt.qmin - 1)) if (pt, pl, pb, pr) != (0,) * 4 \
-                    else ins[0]
-                y = F.max_pool2d(xin, tuple(a["kernel"]), tuple(a["strides"]),
-                                 dilation=tuple(a.get("dilations", (1, 1))))
-            elif node.op == "avgpool":
-                pt, pl, pb, pr = a["pads"]
-                kh, kw = a["kernel"]
-                xin = F.pad(ins[0].double(), (pl, pr, pt, pb))
-                total = F.avg_pool2d(xin, (kh, kw), tuple(a["strides"]), divisor_override=1)
-                if a.get("count_include_pad") or not any(a["pads"]):
-                    counts = np.full(tuple(total.shape[2:]), kh * kw)
-                else:
-                    ones = F.pad(torch.ones((1, 1) + tuple(ins[0].shape[2:]), dtype=torch.float64), (pl, pr, pt, pb))
-                    counts = F.avg_pool2d(ones, (kh, kw), tuple(a["strides"]), divisor_override=1)[0, 0]
-                    counts = counts.numpy().astype(np.int64)
-                y = _saturate_clip(_divide(total, counts), fmt, None).to(self.storage)
-            elif node.op == "global_avgpool":
-                r, s = avgpool_divisor(ins[0].shape[2] * ins[0].shape[3])
-                total = ins[0].double().sum(dim=(2, 3), keepdim=True) * float(r)
-                y = _saturate_clip(_round_shift(total, s), fmt, None).to(self.storage)
-            elif node.op == "flatten":
-                y = ins[0].reshape(ins[0].shape[0], -1)
-            elif node.op == "add":
-                y = sum(_round_shift(t.double(), s) for t, s in zip(ins, a["shifts"]))
-                y = _saturate_clip(y, fmt, a.get("qclip")).to(self.storage)
-            elif node.op == "concat":
-                y = torch.cat([_saturate_clip(_round_shift(t.double(), s), fmt, None) for t, s in zip(ins, a["shifts"])],
-                              1).to(self.storage)
-            elif node.op in ("relu", "clip"):
-                y = _clamp(ins[0], *a["qclip"])
-            else:
-                raise NotImplementedError(node.op)
-            env[node.output] = y
+            env[node.output] = RUN[node.op](self, node, [env[t] for t in node.inputs], qm.formats[node.output])
         return env
+
+
+# One table per concern: each integer op on exact float tensors, (executor, node,
+# inputs, output format) -> tensor; the same computation as wqrc.sim.kernels.
+# tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here.
+
+def _maxpool(ex: FastExecutor, node, ins, fmt):
+    a = node.attrs
+    pads = tuple(maxpool_pads(tuple(ins[0].shape), a))
+    pt, pl, pb, pr = pads
+    x = F.pad(ins[0], (pl, pr, pt, pb), value=float(fmt.qmin - 1)) if pads != (0,) * 4 else ins[0]
+    return F.max_pool2d(x, tuple(a["kernel"]), tuple(a["strides"]), dilation=tuple(a.get("dilations", (1, 1))))
+
+
+def _avgpool(ex: FastExecutor, node, ins, fmt):
+    a = node.attrs
+    pt, pl, pb, pr = a["pads"]
+    kh, kw = a["kernel"]
+    total = F.avg_pool2d(F.pad(ins[0].double(), (pl, pr, pt, pb)), (kh, kw), tuple(a["strides"]), divisor_override=1)
+    if a.get("count_include_pad") or not any(a["pads"]):
+        counts = np.full(tuple(total.shape[2:]), kh * kw)
+    else:
+        ones = F.pad(torch.ones((1, 1) + tuple(ins[0].shape[2:]), dtype=torch.float64), (pl, pr, pt, pb))
+        counts = F.avg_pool2d(ones, (kh, kw), tuple(a["strides"]), divisor_override=1)[0, 0].numpy().astype(np.int64)
+    return _saturate_clip(_divide(total, counts), fmt, None).to(ex.storage)
+
+
+def _global_avgpool(ex: FastExecutor, node, ins, fmt):
+    r, s = avgpool_divisor(ins[0].shape[2] * ins[0].shape[3])
+    total = ins[0].double().sum(dim=(2, 3), keepdim=True) * float(r)
+    return _saturate_clip(_round_shift(total, s), fmt, None).to(ex.storage)
+
+
+def _add(ex: FastExecutor, node, ins, fmt):
+    y = sum(_round_shift(t.double(), s) for t, s in zip(ins, node.attrs["shifts"]))
+    return _saturate_clip(y, fmt, node.attrs.get("qclip")).to(ex.storage)
+
+
+def _concat(ex: FastExecutor, node, ins, fmt):
+    parts = [_saturate_clip(_round_shift(t.double(), s), fmt, None) for t, s in zip(ins, node.attrs["shifts"])]
+    return torch.cat(parts, 1).to(ex.storage)
+
+
+RUN = {
+    "conv": lambda ex, node, ins, fmt: ex.layers[node.name].conv(ins[0]),
+    "dense": lambda ex, node, ins, fmt: ex.layers[node.name].dense(ins[0]),
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "global_avgpool": _global_avgpool,
+    "flatten": lambda ex, node, ins, fmt: ins[0].reshape(ins[0].shape[0], -1),
+    "add": _add,
+    "concat": _concat,
+    "relu": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
+    "clip": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
+}

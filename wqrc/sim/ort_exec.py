@@ -78,82 +78,111 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
     # multiplications (done in float64) below 2**53
     if not exact_within(qm, EXACT, 2 ** 53):
         return None
+    if any(n.op not in LOWER for n in qm.nodes):
+        return None
     b = _Builder()
     env = {qm.input: qm.input}
     for node in qm.nodes:
-        ins = [env[t] for t in node.inputs]
-        in_fmts = [qm.formats[t] for t in node.inputs]
-        a, fmt = node.attrs, qm.formats[node.output]
-        if node.op in ("conv", "dense"):
-            layer = qm.layers[node.name]
-            half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
-            scale = 2.0 ** -layer.shift
-            w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
-            bias = b.const(np.array([(v + half) * scale for v in layer.bias], np.float64))
-            if node.op == "conv":
-                pt, pl, pb, pr = a["pads"]
-                y = b.op("Conv", [ins[0], w, bias], pads=[pt, pl, pb, pr], strides=list(a["strides"]),
-                         dilations=list(a["dilations"]), group=a["group"],
-                         kernel_shape=list(layer.codes.shape[2:]))
-            else:
-                y = b.op("Gemm", [ins[0], w, bias], transB=1)
-            if layer.shift > 0:
-                y = b.op("Floor", [y])
-            y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
-        elif node.op == "maxpool":
-            # ONNX MaxPool ignores padding, as the contract's "padding never wins" (docs/format.md §3) does
-            # the registry's explicit pads (ceil_mode included) as a Pad whose value never wins
-            pt, pl, pb, pr = explicit_pads(qm.shapes[node.inputs[0]], a)
-            x = ins[0]
-            if (pt, pl, pb, pr) != (0, 0, 0, 0):
-                x = b.op("Pad", [x, b.const([0, 0, pt, pl, 0, 0, pb, pr], np.int64),
-                                 b.const(float(in_fmts[0].qmin - 1))])
-            y = b.op("MaxPool", [x], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
-                     dilations=list(a.get("dilations", (1, 1))))
-        elif node.op in ("avgpool", "global_avgpool"):
-            c, h, w_ = qm.shapes[node.inputs[0]]
-            kh, kw = (h, w_) if node.op == "global_avgpool" else a["kernel"]
-            if node.op == "global_avgpool":
-                total = b.op("ReduceSum", [ins[0], b.const([2, 3], np.int64)], keepdims=1)
-                counts = np.full((1, 1), h * w_)
-            else:
-                pads = list(a["pads"])
-                ones = b.const(np.ones((c, 1, kh, kw)))
-                total = b.op("Conv", [ins[0], ones], pads=pads, strides=list(a["strides"]), group=c,
-                             kernel_shape=[kh, kw])
-                _, ho, wo = qm.shapes[node.output]
-                if a.get("count_include_pad") or not any(pads):
-                    counts = np.full((ho, wo), kh * kw)
-                else:
-                    pt, pl, pb, pr = pads
-                    mask = np.pad(np.ones((h, w_)), ((pt, pb), (pl, pr)))
-                    sh, sw = a["strides"]
-                    counts = np.array([[mask[i * sh:i * sh + kh, j * sw:j * sw + kw].sum() for j in range(wo)]
-                                       for i in range(ho)]).astype(np.int64)
-            y = _divide(b, total, counts, fmt)
-        elif node.op == "flatten":
-            y = b.op("Flatten", [ins[0]], axis=1)
-        elif node.op in ("add", "concat"):
-            parts = [b.round_shift(t, s) for t, s in zip(ins, a["shifts"])]
-            if node.op == "add":
-                y = parts[0]
-                for p in parts[1:]:
-                    y = b.op("Add", [y, p])
-                y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
-            else:
-                y = b.op("Concat", [b.clip(p, float(fmt.qmin), float(fmt.qmax)) for p in parts], axis=1)
-        elif node.op in ("relu", "clip"):
-            lo, hi = a["qclip"]
-            y = b.clip(ins[0], float(fmt.qmin if lo is None else lo), float(fmt.qmax if hi is None else hi))
-        else:
-            return None
-        env[node.output] = y
+        env[node.output] = LOWER[node.op](b, qm, node, [env[t] for t in node.inputs])
     shape_in = ["n"] + list(qm.input_shape)
     graph = helper.make_graph(b.nodes, "wqrc_exact", [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, shape_in)],
                               [helper.make_tensor_value_info(env[qm.output], TensorProto.FLOAT, None)], b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+# One table per concern: each integer op as float32 ONNX nodes, (builder, model, node,
+# input names) -> output name; the same computation as wqrc.sim.kernels.
+# tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here.
+
+def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
+    a, fmt = node.attrs, qm.formats[node.output]
+    layer = qm.layers[node.name]
+    half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
+    scale = 2.0 ** -layer.shift
+    w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
+    bias = b.const(np.array([(v + half) * scale for v in layer.bias], np.float64))
+    if node.op == "conv":
+        y = b.op("Conv", [ins[0], w, bias], pads=list(a["pads"]), strides=list(a["strides"]),
+                 dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(layer.codes.shape[2:]))
+    else:
+        y = b.op("Gemm", [ins[0], w, bias], transB=1)
+    if layer.shift > 0:
+        y = b.op("Floor", [y])
+    return b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
+
+
+def _maxpool(b: _Builder, qm: QModel, node, ins) -> str:
+    # the registry's explicit pads (ceil_mode included) as a Pad whose value never wins,
+    # as the contract's "padding never wins" (docs/format.md §3)
+    a = node.attrs
+    pt, pl, pb, pr = explicit_pads(qm.shapes[node.inputs[0]], a)
+    x = ins[0]
+    if (pt, pl, pb, pr) != (0, 0, 0, 0):
+        x = b.op("Pad", [x, b.const([0, 0, pt, pl, 0, 0, pb, pr], np.int64),
+                         b.const(float(qm.formats[node.inputs[0]].qmin - 1))])
+    return b.op("MaxPool", [x], kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
+                dilations=list(a.get("dilations", (1, 1))))
+
+
+def _avgpool(b: _Builder, qm: QModel, node, ins) -> str:
+    a = node.attrs
+    c, h, w_ = qm.shapes[node.inputs[0]]
+    kh, kw = a["kernel"]
+    pads = list(a["pads"])
+    total = b.op("Conv", [ins[0], b.const(np.ones((c, 1, kh, kw)))], pads=pads, strides=list(a["strides"]), group=c,
+                 kernel_shape=[kh, kw])
+    _, ho, wo = qm.shapes[node.output]
+    if a.get("count_include_pad") or not any(pads):
+        counts = np.full((ho, wo), kh * kw)
+    else:
+        pt, pl, pb, pr = pads
+        mask = np.pad(np.ones((h, w_)), ((pt, pb), (pl, pr)))
+        sh, sw = a["strides"]
+        counts = np.array([[mask[i * sh:i * sh + kh, j * sw:j * sw + kw].sum() for j in range(wo)]
+                           for i in range(ho)]).astype(np.int64)
+    return _divide(b, total, counts, qm.formats[node.output])
+
+
+def _global_avgpool(b: _Builder, qm: QModel, node, ins) -> str:
+    _, h, w_ = qm.shapes[node.inputs[0]]
+    total = b.op("ReduceSum", [ins[0], b.const([2, 3], np.int64)], keepdims=1)
+    return _divide(b, total, np.full((1, 1), h * w_), qm.formats[node.output])
+
+
+def _add(b: _Builder, qm: QModel, node, ins) -> str:
+    parts = [b.round_shift(t, s) for t, s in zip(ins, node.attrs["shifts"])]
+    y = parts[0]
+    for p in parts[1:]:
+        y = b.op("Add", [y, p])
+    return b.clip(y, *map(float, output_bounds(qm.formats[node.output], node.attrs.get("qclip"))))
+
+
+def _concat(b: _Builder, qm: QModel, node, ins) -> str:
+    fmt = qm.formats[node.output]
+    parts = [b.clip(b.round_shift(t, s), float(fmt.qmin), float(fmt.qmax)) for t, s in zip(ins, node.attrs["shifts"])]
+    return b.op("Concat", parts, axis=1)
+
+
+def _clamp(b: _Builder, qm: QModel, node, ins) -> str:
+    fmt = qm.formats[node.output]
+    lo, hi = node.attrs["qclip"]
+    return b.clip(ins[0], float(fmt.qmin if lo is None else lo), float(fmt.qmax if hi is None else hi))
+
+
+LOWER = {
+    "conv": _weighted,
+    "dense": _weighted,
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "global_avgpool": _global_avgpool,
+    "flatten": lambda b, qm, node, ins: b.op("Flatten", [ins[0]], axis=1),
+    "add": _add,
+    "concat": _concat,
+    "relu": _clamp,
+    "clip": _clamp,
+}
 
 
 class OrtExecutor:
