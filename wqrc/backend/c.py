@@ -16,6 +16,7 @@ from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kern
                                  render_files, short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
+from wqrc.ops import op_def
 from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
@@ -101,7 +102,7 @@ class _Context:
                 [qm.formats[t] for t in node.inputs], qm.formats[node.output])
 
     def _node(self, node) -> None:
-        emit = EMIT.get(node.op)
+        emit = EMIT.get(op_def(node).kernel)
         if emit is None:
             raise WqrcError(f"node '{node.name}': the C target has no op '{node.op}'")
         emit(self, node)
@@ -237,17 +238,12 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
                 arena_bytes={str(w): n * w // 8 for w, n in ctx.arena.items()}, max_taps=args["max_taps"])
 
 
-# One table per concern: the C step of each op of the integer graph.
-# tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here or refused in one line.
+# One table per concern: the C step of each kernel family (OpDef.kernel) of the integer graph.
+# tests/test_ops.py checks that every integer op's family is here.
 EMIT = {
     "conv": _Context._emit_weighted,
-    "dense": _Context._emit_weighted,
-    "maxpool": _Context._emit_pool,
-    "avgpool": _Context._emit_pool,
-    "global_avgpool": _Context._emit_pool,
+    "pool": _Context._emit_pool,
     "add": _Context._emit_add,
-    "concat": _Context._emit_copy,
-    "relu": _Context._emit_copy,
-    "clip": _Context._emit_copy,
-    "flatten": _Context._emit_flatten,
+    "copy": _Context._emit_copy,
+    "alias": _Context._emit_flatten,
 }

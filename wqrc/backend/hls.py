@@ -15,6 +15,7 @@ from wqrc.backend import names
 from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, pool_geometry, render_files,
                                  test_vectors)
 from wqrc.errors import WqrcError
+from wqrc.ops import op_def
 from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
@@ -60,7 +61,7 @@ class _Context:
         self.alias = {qm.input: "input_buf"}
         self.buffers, self.configs, self.steps, self.layer_report = [], [], [], []
         for node in qm.nodes:
-            emit = EMIT.get(node.op)
+            emit = EMIT.get(op_def(node).kernel)
             if emit is None:
                 raise WqrcError(f"node '{node.name}': the HLS target has no op '{node.op}'")
             emit(self, node)
@@ -153,19 +154,14 @@ class _Context:
             offset += n
 
 
-# One table per concern: the HLS step of each op of the integer graph.
-# tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here or refused in one line.
+# One table per concern: the HLS step of each kernel family (OpDef.kernel) of the integer graph.
+# tests/test_ops.py checks that every integer op's family is here.
 EMIT = {
     "conv": _Context._emit_weighted,
-    "dense": _Context._emit_weighted,
-    "maxpool": _Context._emit_pool,
-    "avgpool": _Context._emit_pool,
-    "global_avgpool": _Context._emit_pool,
+    "pool": _Context._emit_pool,
     "add": _Context._emit_add,
-    "concat": _Context._emit_copy,
-    "relu": _Context._emit_copy,
-    "clip": _Context._emit_copy,
-    "flatten": _Context._emit_flatten,
+    "copy": _Context._emit_copy,
+    "alias": _Context._emit_flatten,
 }
 
 

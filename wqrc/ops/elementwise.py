@@ -7,6 +7,7 @@ from wqrc.ops.layers import CLAMP
 
 class _Clamp(OpDef):
     clamps = True
+    kernel = "copy"  # a copy that saturates and clamps
 
     def run_int(self, qm, node, ins, path):
         from wqrc.sim import kernels as K
@@ -52,6 +53,7 @@ class Add(OpDef):
     inputs = (2, 2)
     attrs = (CLAMP,)
     aligns_inputs = True
+    kernel = "add"
 
     def bounds(self, qm, node):
         s = sum(_aligned_terms(qm, node))
@@ -77,6 +79,7 @@ class Concat(OpDef):
     inputs = (2, None)
     rank = (1, 3)
     aligns_inputs = True
+    kernel = "copy"  # each input copied, aligned, into its slice
 
     def bounds(self, qm, node):
         s = max(_aligned_terms(qm, node))

@@ -10,6 +10,7 @@ CLAMP = Attr("clip", "clamp", None, doc="fused output clamp (lo, hi), either sid
 
 class _Weighted(OpDef):
     weighted = True
+    kernel = "conv"  # dense: a 1x1 convolution of a 1x1 map
 
     def interval(self, node, ins):
         x_lo, x_hi = ins[0]

@@ -13,6 +13,7 @@ CEIL = Attr("ceil_mode", "int", 0, lo=0, hi=1)
 class _Pool(OpDef):
     rank = (3,)
     keeps_format = True
+    kernel = "pool"
 
     def check_params(self, node, in_shapes):
         a = node.attrs
@@ -110,6 +111,7 @@ class GlobalAvgPool(OpDef):
     doc = "mean over H and W, keeping a 1x1 map"
     rank = (3,)
     keeps_format = True
+    kernel = "pool"  # one window over the whole map
 
     def shape(self, node, in_shapes):
         return (in_shapes[0][0], 1, 1)

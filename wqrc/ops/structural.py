@@ -11,6 +11,7 @@ class Flatten(OpDef):
     doc = "(C, H, W) -> (C*H*W)"
     keeps_format = True
     aliases_input = True
+    kernel = "alias"
 
     def shape(self, node, in_shapes):
         return (math.prod(in_shapes[0]),)
