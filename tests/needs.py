@@ -24,6 +24,9 @@ HAVE_CC = have("cc", "make")
 HAVE_CXX = have("g++", "make")
 HAVE_ARM = have("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
+HAVE_IVERILOG = have("iverilog", "vvp")
+HAVE_VERILATOR = have("verilator")
+HAVE_YOSYS = have("yosys")
 HAVE_FASHION = os.path.isfile(os.path.join(FASHION_DIR, "t10k-images-idx3-ubyte.gz"))
 
 cc = pytest.mark.skipif(not HAVE_CC, reason="needs a C compiler and make (apt-get install gcc make)")
@@ -33,3 +36,6 @@ arm = pytest.mark.skipif(not HAVE_ARM, reason="needs the Cortex-M toolchain and 
 ap_types = pytest.mark.skipif(not HAVE_AP, reason=f"needs Xilinx's ap_int.h in {AP_TYPES} "
                                                   f"(.ci/run fetches it from the hls4ml wheel)")
 fashion = pytest.mark.skipif(not HAVE_FASHION, reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+iverilog = pytest.mark.skipif(not HAVE_IVERILOG, reason="needs Icarus Verilog (apt-get install iverilog)")
+verilator = pytest.mark.skipif(not HAVE_VERILATOR, reason="needs Verilator (apt-get install verilator)")
+yosys = pytest.mark.skipif(not HAVE_YOSYS, reason="needs Yosys (apt-get install yosys)")
