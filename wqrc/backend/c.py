@@ -16,7 +16,7 @@ from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kern
                                  render_files, short, test_vectors)
 from wqrc.backend.planner import plan_buffers
 from wqrc.errors import WqrcError
-from wqrc.ops import op_def
+from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
@@ -107,7 +107,7 @@ class _Context:
             raise WqrcError(f"node '{node.name}': the C target has no op '{node.op}'")
         emit(self, node)
 
-    def _emit_weighted(self, node) -> None:
+    def _emit_conv(self, node) -> None:
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
         layer = qm.layers[node.name]
         tacc, bias_field = _accumulator(layer)
@@ -173,7 +173,7 @@ class _Context:
                                                      f"{c_int(lo)}, {c_int(hi)});"))
             offset += n
 
-    def _emit_flatten(self, node) -> None:
+    def _emit_alias(self, node) -> None:
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
         self.steps.append(dict(about=about, code="/* flatten: same buffer, nothing to do */"))
 
@@ -238,12 +238,6 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
                 arena_bytes={str(w): n * w // 8 for w, n in ctx.arena.items()}, max_taps=args["max_taps"])
 
 
-# One table per concern: the C step of each kernel family (OpDef.kernel) of the integer graph.
-# tests/test_ops.py checks that every integer op's family is here.
-EMIT = {
-    "conv": _Context._emit_weighted,
-    "pool": _Context._emit_pool,
-    "add": _Context._emit_add,
-    "copy": _Context._emit_copy,
-    "alias": _Context._emit_flatten,
-}
+# One table per concern: the C step of each kernel family (OpDef.kernel, listed in
+# wqrc.ops.KERNEL_FAMILIES), the method _emit_<family>; tests/test_ops.py checks all are here.
+EMIT = {family: getattr(_Context, f"_emit_{family}") for family in KERNEL_FAMILIES}

@@ -15,7 +15,7 @@ from wqrc.backend import names
 from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, pool_geometry, render_files,
                                  test_vectors)
 from wqrc.errors import WqrcError
-from wqrc.ops import op_def
+from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
@@ -80,11 +80,11 @@ class _Context:
                                  about=about))
         return size
 
-    def _emit_flatten(self, node) -> None:
+    def _emit_alias(self, node) -> None:
         self.alias[node.output] = self.alias[node.inputs[0]]
         self.steps.append(dict(about=self._facts(node)[2], code="// flatten: same array"))
 
-    def _emit_weighted(self, node) -> None:
+    def _emit_conv(self, node) -> None:
         qm, rom = self.qm, self.rom
         a, cid, about, in_fmts, out_fmt = self._facts(node)
         self._output(node, cid, about)
@@ -154,15 +154,9 @@ class _Context:
             offset += n
 
 
-# One table per concern: the HLS step of each kernel family (OpDef.kernel) of the integer graph.
-# tests/test_ops.py checks that every integer op's family is here.
-EMIT = {
-    "conv": _Context._emit_weighted,
-    "pool": _Context._emit_pool,
-    "add": _Context._emit_add,
-    "copy": _Context._emit_copy,
-    "alias": _Context._emit_flatten,
-}
+# One table per concern: the HLS step of each kernel family (OpDef.kernel, listed in
+# wqrc.ops.KERNEL_FAMILIES), the method _emit_<family>; tests/test_ops.py checks all are here.
+EMIT = {family: getattr(_Context, f"_emit_{family}") for family in KERNEL_FAMILIES}
 
 
 def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,

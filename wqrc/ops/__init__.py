@@ -18,6 +18,8 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
     Concat(), Identity(), Softmax(),
 )}
 WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)
+# the hw/ kernel families the code backends emit (OpDef.kernel); each backend has one step per family
+KERNEL_FAMILIES = tuple(sorted({d.kernel for d in OPS.values() if d.integer}))
 
 
 def op_def(node) -> OpDef:
@@ -32,4 +34,4 @@ def infer_node_shape(node, in_shapes) -> tuple[int, ...]:
     return op_def(node).check(node, [tuple(s) for s in in_shapes])
 
 
-__all__ = ["MAX_ELEMENTS", "OPS", "WEIGHTED_OPS", "Attr", "OpDef", "infer_node_shape", "op_def", "window_out"]
+__all__ = ["KERNEL_FAMILIES", "MAX_ELEMENTS", "OPS", "WEIGHTED_OPS", "Attr", "OpDef", "infer_node_shape", "op_def", "window_out"]
