@@ -154,3 +154,21 @@ def make_onnx(nodes, inputs, outputs, initializers=(), opset=17) -> onnx.ModelPr
     m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", opset)])
     m.ir_version = 8
     return m
+
+
+@pytest.fixture(autouse=True)
+def _sigint_left_alone():
+    """A test must leave Ctrl-C as it found it: subprocesses inherit an ignored or blocked SIGINT."""
+    import signal
+    before = signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert after == before, "the test changed how this process handles SIGINT"
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child that a test interrupts: Ctrl-C at its default, as in a terminal,
+    even where the test run itself was started in the background (where shells ignore SIGINT)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])

@@ -17,7 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import EXAMPLE, ROOT
+from conftest import EXAMPLE, ROOT, default_sigint
 from test_cli import assert_user_error, wqrc
 
 
@@ -240,7 +240,8 @@ def test_ctrl_c_at_any_point_of_a_compile_is_one_line_and_leaves_nothing_or_the_
     seen = set()
     for delay in (0.1, 0.3, 0.6, 1.0, 1.5):
         proc = subprocess.Popen([sys.executable, "-m", "wqrc", "compile", EXAMPLE, "--target", "all", "-o", str(out)],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_sigint)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate()

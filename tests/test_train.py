@@ -140,13 +140,14 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes(tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from conftest import ROOT, default_sigint
     out = tmp_path / "m.onnx"
     ck = tmp_path / "m.ckpt.pt"
     args = [sys.executable, "-m", "wqrc", "finetune", EXAMPLE, "--data", "digits", "--scheme", "po2", "--bits", "3",
             "--epochs", "200", "-o", str(out)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=default_sigint)
     # the event: the first epoch's line, printed after its checkpoint is written
     for line in proc.stdout:
         if line.lstrip().startswith("epoch   1:"):
