@@ -137,11 +137,8 @@ class _Context:
         suffix = short(in_fmts[0])
         kind = {"maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "gap"}[node.op]
         self.pools.setdefault(suffix, set()).add(kind)
-        geo, div = pool_geometry(qm, node)
-        if node.op == "global_avgpool":  # one window size: its divisor at index 0
-            self.tables.append(dict(id=cid, r=[r for r, _ in div], s=[s for _, s in div]))
-        else:  # index n: the divisor of a window of n elements (max pool: none used)
-            self.tables.append(dict(id=cid, r=[1] + [r for r, _ in div], s=[0] + [s for _, s in div]))
+        geo, div_r, div_s = pool_geometry(qm, node)
+        self.tables.append(dict(id=cid, r=div_r, s=div_s))
         self.layers.append(dict(id=cid, about=about, pool=geo, lo=c_int(out_fmt.qmin), hi=c_int(out_fmt.qmax)))
         self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(node.inputs[0], True)}, "
                                                  f"{self.ptr(node.output)});"))

@@ -98,10 +98,11 @@ def conv_geometry(qm: QModel, node, layer) -> dict:
                 stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)
 
 
-def pool_geometry(qm: QModel, node) -> tuple[dict, list[tuple[int, int]]]:
+def pool_geometry(qm: QModel, node) -> tuple[dict, list[int], list[int]]:
     """Sizes, window and pads of a pool (a global average pool is one window over the map), and
-    the divisor constants (R, S) of docs/format.md §3 for window counts 1..K_H*K_W (max pool: none):
-    the one description both code backends lay out."""
+    the divisor tables R, S of docs/format.md §3 as both code backends index them: entry n for a
+    window of n elements (entry 0 unused; a max pool has no other), or, for a global pool, whose
+    every window has H*W elements, that one divisor at entry 0."""
     a = node.attrs
     c, h, w = qm.shapes[node.inputs[0]]
     _, ho, wo = qm.shapes[node.output]
@@ -112,7 +113,8 @@ def pool_geometry(qm: QModel, node) -> tuple[dict, list[tuple[int, int]]]:
         dil, include = a.get("dilations", (1, 1)), int(a.get("count_include_pad", 0))
     geo = dict(c=c, in_h=h, in_w=w, out_h=ho, out_w=wo, k_h=kh, k_w=kw, stride_h=strides[0], stride_w=strides[1],
                dil_h=dil[0], dil_w=dil[1], pad_t=pads[0], pad_l=pads[1], count_include_pad=include)
-    if node.op == "maxpool":
-        return geo, []
-    counts = [h * w] if node.op == "global_avgpool" else range(1, kh * kw + 1)
-    return geo, [avgpool_divisor(n) for n in counts]
+    if node.op == "global_avgpool":
+        div = [avgpool_divisor(h * w)]
+    else:
+        div = [(1, 0)] + [avgpool_divisor(n) for n in range(1, kh * kw + 1) if node.op == "avgpool"]
+    return geo, [r for r, _ in div], [s for _, s in div]

@@ -119,12 +119,10 @@ class _Context:
     def _emit_pool(self, node) -> None:
         a, cid, about, in_fmts, out_fmt = self._facts(node)
         self._output(node, cid, about)
-        geo, div = pool_geometry(self.qm, node)
-        glob = node.op == "global_avgpool"
-        self.configs.append(dict(kind="pool", id=cid, about=about, max=node.op == "maxpool", global_=glob,
-                                 geo={k.upper(): v for k, v in geo.items()},
-                                 div_r=[r for r, _ in div] if glob else [1] + [r for r, _ in div],
-                                 div_s=[s for _, s in div] if glob else [0] + [s for _, s in div],
+        geo, div_r, div_s = pool_geometry(self.qm, node)
+        self.configs.append(dict(kind="pool", id=cid, about=about, max=node.op == "maxpool",
+                                 global_=node.op == "global_avgpool", geo={k.upper(): v for k, v in geo.items()},
+                                 div_r=div_r, div_s=div_s,
                                  lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
         self.steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({self.alias[node.inputs[0]]}, {cid}_out);"))
 

@@ -179,11 +179,6 @@ class OpDef:
         raise WqrcError(f"node '{node.name}': the simulator has no op '{node.op}'")
 
 
-def half(s: int) -> int:
-    """The rounding offset of a right shift by ``s`` (docs/format.md §3); 0 for a left shift."""
-    return 1 << (s - 1) if s > 0 else 0
-
-
 def window_out(size: int, k: int, s: int, p0: int, p1: int, d: int, ceil: bool) -> int:
     """Output length of a sliding window (conv or pool) along one axis, ONNX/torch rules."""
     span = size + p0 + p1 - d * (k - 1) - 1

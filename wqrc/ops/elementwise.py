@@ -1,8 +1,9 @@
 """Element-wise ops: activations, residual add, channel concat (docs/format.md §3)."""
 from __future__ import annotations
 
-from wqrc.ops.base import Attr, OpDef, half
+from wqrc.ops.base import Attr, OpDef
 from wqrc.ops.layers import CLAMP
+from wqrc.quant.arith import half
 
 
 class _Clamp(OpDef):

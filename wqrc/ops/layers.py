@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param, half, window_out
+from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param, window_out
+from wqrc.quant.arith import half
 
 CLAMP = Attr("clip", "clamp", None, doc="fused output clamp (lo, hi), either side open: ReLU is (0, None)")
 

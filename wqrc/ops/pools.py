@@ -1,8 +1,8 @@
 """Pools: max, average and global average (docs/format.md §3)."""
 from __future__ import annotations
 
-from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, half, window_out
-from wqrc.quant.arith import avgpool_divisor
+from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, window_out
+from wqrc.quant.arith import avgpool_divisor, half
 
 KERNEL = Attr("kernel", "ints", None, length=2, lo=1, hi=MAX_EXTENT, required=True)
 STRIDES = Attr("strides", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT)

@@ -28,6 +28,12 @@ def ceil_log2(x: float) -> int:
     return e - 1 if m == 0.5 else e
 
 
+def half(s: int) -> int:
+    """The rounding offset 2**(s-1) of a right shift by ``s`` (docs/format.md §3); 0 for a left shift.
+    The float executors add it before flooring; the exactness guard counts it in every sum."""
+    return 1 << (s - 1) if s > 0 else 0
+
+
 def rshift_round(v, s):
     """docs/format.md §3: ``(v + 2**(s-1)) >> s`` for s > 0 (floor shift), ``v << -s`` otherwise.
 

@@ -26,11 +26,6 @@ MAX_ELEMENTS = 1 << 28     # per tensor, batch excluded
 MAX_EXPONENT = 1 << 10     # |f|, |n1|, |exponent|: far beyond any real format
 
 
-def op_def_named(op: str):
-    from wqrc.ops import OPS
-    return OPS[op]
-
-
 def integer_ops() -> list[str]:
     """The ops of an integer graph: the registry's, less those the passes remove."""
     from wqrc.ops import OPS
@@ -81,6 +76,7 @@ class _Checker:
 
 def check_document(doc, codes: dict, path: str) -> None:
     """Structure and types of the JSON document and the code arrays."""
+    from wqrc.ops import OPS  # here, not at the top: wqrc.ops imports wqrc.quant
     c = _Checker(path)
     c.dict_(doc, "model_json")
     if doc.get("format") != FILE_FORMAT or doc.get("version") != FILE_VERSION:
@@ -110,7 +106,7 @@ def check_document(doc, codes: dict, path: str) -> None:
             c.fail(f"{where}.name", f"node name {name!r} is used twice")
         names.add(name)
         ins = [c.str_(t, f"{where}.inputs") for t in c.list_(n.get("inputs"), f"{where}.inputs")]
-        lo, hi = op_def_named(op).inputs
+        lo, hi = OPS[op].inputs
         if not lo <= len(ins) <= (hi or len(ins)):
             c.fail(f"{where}.inputs", f"{op} takes {lo}{'' if hi == lo else '..' + str(hi) if hi else ' or more'} "
                                       f"inputs, got {len(ins)}")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.exactness import exact_within, node_bounds
@@ -61,14 +61,13 @@ class _Layer:
     """A conv/dense layer prepared so requantization is conv(+bias+half) -> scale -> floor -> clamp."""
 
     def __init__(self, qm: QModel, node, layer, storage):
-        half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
         exact32 = storage == torch.float32 and node_bounds(qm)[node.name].sum < F32_EXACT
         self.dtype = torch.float32 if exact32 else torch.float64
         # Scaling by 2**-shift is exact in binary floating point (only the exponent
         # moves), so it is folded into weights and bias and the conv yields acc * 2**-sh.
         scale = 2.0 ** (-layer.shift)
         self.weight = torch.from_numpy(np.asarray(layer.multipliers, np.float64) * scale).to(self.dtype)
-        self.bias = torch.tensor([float(b + half) * scale for b in layer.bias], dtype=self.dtype)
+        self.bias = torch.tensor([float(b + half(layer.shift)) * scale for b in layer.bias], dtype=self.dtype)
         self.scale = 1.0
         if not (torch.isfinite(self.weight).all() and torch.finfo(self.dtype).tiny <= scale):
             raise ValueError("scale out of the float range")

@@ -18,7 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.ops.pools import explicit_pads
-from wqrc.quant.arith import avgpool_divisor
+from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.exactness import exact_within
 from wqrc.quant.formats import output_bounds
@@ -59,15 +59,15 @@ class _Builder:
 def _divide(b: _Builder, total: str, counts: np.ndarray, fmt) -> str:
     """rshift_round(total * R, S) per position, in float64 (exact: |total * R| < 2**53)."""
     r = np.zeros(counts.shape)
-    half = np.zeros(counts.shape)
+    offset = np.zeros(counts.shape)
     scale = np.zeros(counts.shape)
     for n in np.unique(counts):
         rn, sn = avgpool_divisor(int(n))
         m = counts == n
-        r[m], half[m], scale[m] = rn, (1 << (sn - 1)) if sn > 0 else 0, 2.0 ** -sn
+        r[m], offset[m], scale[m] = rn, half(sn), 2.0 ** -sn
     t = b.op("Cast", [total], to=TensorProto.DOUBLE)
     t = b.op("Mul", [t, b.const(r, np.float64)])
-    t = b.op("Floor", [b.op("Mul", [b.op("Add", [t, b.const(half, np.float64)]), b.const(scale, np.float64)])])
+    t = b.op("Floor", [b.op("Mul", [b.op("Add", [t, b.const(offset, np.float64)]), b.const(scale, np.float64)])])
     t = b.clip(t, float(fmt.qmin), float(fmt.qmax), np.float64)
     return b.op("Cast", [t], to=TensorProto.FLOAT)
 
@@ -99,10 +99,9 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
 def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     a, fmt = node.attrs, qm.formats[node.output]
     layer = qm.layers[node.name]
-    half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
     scale = 2.0 ** -layer.shift
     w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
-    bias = b.const(np.array([(v + half) * scale for v in layer.bias], np.float64))
+    bias = b.const(np.array([(v + half(layer.shift)) * scale for v in layer.bias], np.float64))
     if node.op == "conv":
         y = b.op("Conv", [ins[0], w, bias], pads=list(a["pads"]), strides=list(a["strides"]),
                  dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(layer.codes.shape[2:]))
