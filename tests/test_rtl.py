@@ -123,21 +123,22 @@ def test_processing_elements_accumulate_exactly(tmp_path, po2, b, a, a_signed):
     bias_literal = f"-{acc_w}'sd{-bias}" if bias < 0 else f"{acc_w}'sd{bias}"
     tb = f"""`timescale 1ns/100ps
 module tb;
-    reg clk = 0, clear = 0, en = 0;
+    reg clk = 0, first = 1, en = 1;
     reg [{a + b - 1}:0] mem [0:{n - 1}];
     reg [{a - 1}:0] x;
     reg [{b - 1}:0] code;
     wire [{acc_w - 1}:0] acc;
     integer i;
     {mod} #(.B({b}), .A({a}), .A_SIGNED({int(a_signed)}), .ACC_W({acc_w})) dut(
-        .clk(clk), .clear(clear), .en(en), .bias({bias_literal}), .x(x), .code(code), .acc(acc));
+        .clk(clk), .first(first), .en(en), .bias({bias_literal}), .x(x), .code(code), .acc(acc));
     always #1 clk = ~clk;
     initial begin
         $readmemh("vec.mem", mem);
-        clear = 1; @(posedge clk); #0.1 clear = 0; en = 1;
         for (i = 0; i < {n}; i = i + 1) begin
             {{x, code}} = mem[i];
+            en = i % 7 != 3;                    // a held cycle now and then
             @(posedge clk); #0.1;
+            first = 0;
             $display("%h", acc);
         end
         $finish;
@@ -147,7 +148,8 @@ endmodule
     got = _sim(tmp_path, "tb", tb, [f"{mod}.v"], [_hex((int(x) << b) | int(c), a + b) for x, c in zip(xs, codes)])
     total = bias
     for i, (x, c, line) in enumerate(zip(xs, codes, got, strict=True)):
-        total += int(x) * _multiplier(int(c), b, po2)
+        if i % 7 != 3:
+            total += int(x) * _multiplier(int(c), b, po2)
         assert _signed(int(line, 16), acc_w) == total, f"step {i}: x {x}, code {c:#x}"
 
 
@@ -155,6 +157,6 @@ endmodule
 def test_rtl_modules_pass_verilator_lint():
     for f in sorted(os.listdir(RTL)):
         if f.endswith(".v"):
-            res = subprocess.run(["verilator", "--lint-only", "-Wall", os.path.join(RTL, f)],
+            res = subprocess.run(["verilator", "--lint-only", "-Wall", f"-I{RTL}", os.path.join(RTL, f)],
                                  capture_output=True, text=True)
             assert res.returncode == 0, f"{f}: {res.stderr}"

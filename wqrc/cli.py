@@ -400,7 +400,7 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
 @click.argument("model", type=opt.InputFile())
 @opt.QUANT_OPTIONS
 @click.option("--target", "targets", multiple=True, default=["all"], show_default=True,
-              help="c, rom, hls or all (repeat or comma-separate).")
+              help="c, rom, hls, rtl or all (repeat or comma-separate).")
 @click.option("-o", "--output", "out", type=opt.OutputFolder(), default=None,
               help="Output folder [default: MODEL name + '_wqrc'].")
 @opt.FORCE
@@ -413,9 +413,11 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
               help="HLS: output channels computed in parallel per layer (one value or a comma list).")
 @click.option("--io", "io_mode", type=click.Choice(["array", "stream"]), default="array", show_default=True,
               help="HLS top-level interface.")
+@click.option("--lanes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="RTL: processing elements per conv/dense engine.")
 @MAX_DROP
-def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, max_drop, **o):
-    """Quantize MODEL and write the targets: C for MCUs, HLS C++ for FPGAs, ROM images."""
+def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, max_drop, **o):
+    """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc.compile import compile_model, parse_targets
     from wqrc.outputs import check_output_folder
     from wqrc.report import render
@@ -439,6 +441,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         acc = _accuracy(graph, qm, data)
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
+                        rtl_options=dict(lanes=lanes),
                         extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs)
     render(rep)
     _print_target_summary(rep, out)
@@ -469,6 +472,10 @@ def _print_target_summary(rep: dict, out: str) -> None:
                      f"Cortex-M4 size: make -C {out}/c size")
     if "hls" in rep:
         lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
+    if "rtl" in rep:
+        r = rep["rtl"]
+        lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference; "
+                     f"simulation: make -C {out}/rtl sim; iCE40: make -C {out}/rtl synth-ice40")
     click.echo("\n".join(lines))
 
 

@@ -1,6 +1,6 @@
 """The compile driver: QModel -> an output folder with the targets asked for.
 
-OUT/ model.wqrc.npz (the simulator's model), report.json, rom/, c/, hls/.
+OUT/ model.wqrc.npz (the simulator's model), report.json, rom/, c/, hls/, rtl/.
 Everything is written into a temporary folder that replaces OUT only on
 success, and contains no timestamps or absolute paths, so the same inputs
 give byte-identical outputs.
@@ -19,7 +19,7 @@ from wqrc.pack import pack, write_rom_files
 from wqrc.quant.qmodel import QModel
 from wqrc.report import build_report
 
-TARGETS = ("c", "rom", "hls")
+TARGETS = ("c", "rom", "hls", "rtl")
 
 
 def parse_targets(values: Sequence[str]) -> list[str]:
@@ -32,13 +32,13 @@ def parse_targets(values: Sequence[str]) -> list[str]:
             elif t in TARGETS:
                 out.append(t)
             else:
-                raise WqrcError(f"--target: unknown target '{t}' (use c, rom, hls or all)")
+                raise WqrcError(f"--target: unknown target '{t}' (use c, rom, hls, rtl or all)")
     return [t for t in TARGETS if t in out]
 
 
 def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: int = 32, vectors: int = 8,
                   data: Optional[np.ndarray] = None, force: bool = False, accuracy: Optional[dict] = None,
-                  hls_options: Optional[dict] = None, extra_json: Optional[dict] = None,
+                  hls_options: Optional[dict] = None, rtl_options: Optional[dict] = None, extra_json: Optional[dict] = None,
                   inputs: Iterable[Optional[str]] = ()) -> dict:
     """Write OUT; returns the report (also written as OUT/report.json).
 
@@ -54,7 +54,7 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
     report["targets"] = list(targets)
     if extra_json and "plan.json" in extra_json:
         report["plan"] = "plan.json"
-    vecs = test_vectors(qm, vectors, data) if {"c", "hls"} & set(targets) else None
+    vecs = test_vectors(qm, vectors, data) if {"c", "hls", "rtl"} & set(targets) else None
     with atomic_dir(out, force=force, inputs=inputs) as tmp:
         qm.save(os.path.join(tmp, "model.wqrc.npz"))
         write_rom_files(rom, os.path.join(tmp, "rom"))
@@ -64,6 +64,9 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
         if "hls" in targets:
             from wqrc.backend.hls import generate_hls
             report["hls"] = generate_hls(qm, rom, os.path.join(tmp, "hls"), vecs=vecs, **(hls_options or {}))
+        if "rtl" in targets:
+            from wqrc.backend.rtl import generate_rtl
+            report["rtl"] = generate_rtl(qm, rom, os.path.join(tmp, "rtl"), vecs=vecs, **(rtl_options or {}))
         for name, doc in {**(extra_json or {}), "report.json": report}.items():
             with open(os.path.join(tmp, name), "w") as fh:
                 json.dump(doc, fh, indent=2, sort_keys=True)

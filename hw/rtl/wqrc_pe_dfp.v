@@ -9,7 +9,7 @@ module wqrc_pe_dfp #(
     parameter integer ACC_W = 24      // accumulator width
 ) (
     input  wire             clk,
-    input  wire             clear,
+    input  wire             first,    // this product starts a new sum at the bias
     input  wire             en,
     input  wire [ACC_W-1:0] bias,
     input  wire [A-1:0]     x,
@@ -22,8 +22,7 @@ module wqrc_pe_dfp #(
     wire signed [ACC_W-1:0] prod_w = prod;   // sign-extended (or truncated: the bound fits ACC_W)
     /* verilator lint_on WIDTH */
     always @(posedge clk) begin
-        if (clear) acc <= bias;
-        else if (en) acc <= acc + prod_w;
+        if (en) acc <= (first ? bias : acc) + prod_w;
     end
 endmodule
 `default_nettype wire

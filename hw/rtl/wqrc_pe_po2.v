@@ -10,8 +10,8 @@ module wqrc_pe_po2 #(
     parameter integer ACC_W = 24      // accumulator width
 ) (
     input  wire             clk,
-    input  wire             clear,    // start a new sum at the bias
-    input  wire             en,       // add this cycle's product
+    input  wire             first,    // this product starts a new sum at the bias
+    input  wire             en,       // accumulate this cycle's product
     input  wire [ACC_W-1:0] bias,
     input  wire [A-1:0]     x,
     input  wire [B-1:0]     code,
@@ -26,8 +26,7 @@ module wqrc_pe_po2 #(
     // acc - mag as acc + ~mag + 1: one adder with the sign as its carry-in, no separate negation
     wire [ACC_W-1:0] term = mag ^ {ACC_W{neg}};
     always @(posedge clk) begin
-        if (clear) acc <= bias;
-        else if (en) acc <= acc + term + {{(ACC_W-1){1'b0}}, neg};
+        if (en) acc <= (first ? bias : acc) + term + {{(ACC_W-1){1'b0}}, neg};
     end
 endmodule
 `default_nettype wire

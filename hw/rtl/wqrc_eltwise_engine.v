@@ -1,0 +1,79 @@
+// Element-wise layers (docs/format.md section 3), one element per cycle: a residual add
+// (NIN = 2: each input moved exactly to the output format, summed, saturated, clamped),
+// or a copy (NIN = 1: ReLU, Clip, or one input of a concat written at offset OFF of
+// the output, moved to the output format and saturated).
+`default_nettype none
+module wqrc_eltwise_engine #(
+    parameter integer N = 1,              // elements per input
+    parameter integer NIN = 1,
+    parameter integer A0 = 8,
+    parameter integer A0_SIGNED = 1,
+    parameter integer SH0 = 0,            // the shift of input 0 to the output format
+    parameter integer A1 = 8,
+    parameter integer A1_SIGNED = 1,
+    parameter integer SH1 = 0,
+    parameter integer TW = 16,            // bits of the exact aligned sum (add)
+    parameter integer OUT_W = 8,
+    parameter signed [63:0] LO = -128,
+    parameter signed [63:0] HI = 127,
+    parameter integer OFF = 0,            // first output element written
+    parameter integer IN_AW = 8,
+    parameter integer OUT_AW = 8
+) (
+    input  wire              clk,
+    input  wire              rst,
+    input  wire              start,
+    output reg               done,
+    output wire [IN_AW-1:0]  in_addr,     // the same element of every input
+    input  wire [A0-1:0]     in0_d,
+    input  wire [A1-1:0]     in1_d,
+    output reg               out_we,
+    output reg  [OUT_AW-1:0] out_addr,
+    output reg  [OUT_W-1:0]  out_d
+);
+    localparam integer IW = $clog2(N + 1) + 1;
+    /* verilator lint_off WIDTH */
+    reg busy, running;
+    reg [IW-1:0] i;
+    assign in_addr = i;
+    always @(posedge clk) begin
+        if (rst) begin
+            busy <= 1'b0; running <= 1'b0;
+        end else if (start) begin
+            busy <= 1'b1; running <= 1'b1; i <= 0;
+        end else if (running) begin
+            i <= i + 1'b1;
+            if (i == N - 1) running <= 1'b0;
+        end
+        if (done) busy <= 1'b0;
+    end
+
+    reg s1_v;
+    reg [IW-1:0] s1_i;
+    wire signed [A0:0] x0 = {A0_SIGNED != 0 && in0_d[A0-1], in0_d};
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [A1:0] x1 = {A1_SIGNED != 0 && in1_d[A1-1], in1_d};   // unused by a copy
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [OUT_W-1:0] y;
+    localparam signed [63:0] TMIN = -(64'sd1 <<< (TW - 1));
+    localparam signed [63:0] TMAX = (64'sd1 <<< (TW - 1)) - 1;
+    generate if (NIN == 1) begin : copy
+        wqrc_requant #(.ACC_W(A0 + 1), .OUT_W(OUT_W), .SHIFT(SH0), .LO(LO), .HI(HI)) rq(.acc(x0), .y(y));
+    end else begin : add
+        wire [TW-1:0] t0, t1;
+        wqrc_requant #(.ACC_W(A0 + 1), .OUT_W(TW), .SHIFT(SH0), .LO(TMIN), .HI(TMAX)) a0(.acc(x0), .y(t0));
+        wqrc_requant #(.ACC_W(A1 + 1), .OUT_W(TW), .SHIFT(SH1), .LO(TMIN), .HI(TMAX)) a1(.acc(x1), .y(t1));
+        wire signed [TW:0] s = $signed(t0) + $signed(t1);
+        wqrc_requant #(.ACC_W(TW + 1), .OUT_W(OUT_W), .SHIFT(0), .LO(LO), .HI(HI)) rq(.acc(s), .y(y));
+    end endgenerate
+    always @(posedge clk) begin
+        s1_v <= running && !rst && !start;
+        s1_i <= i;
+        out_we <= s1_v && !rst;
+        out_addr <= OFF + s1_i;
+        out_d <= y;
+        done <= busy && !start && !rst && !running && !s1_v && !out_we && !done;
+    end
+    /* verilator lint_on WIDTH */
+endmodule
+`default_nettype wire
