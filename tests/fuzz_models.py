@@ -171,9 +171,10 @@ C_FLAGS = f"-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror {SANITIZE}"
 CXX_FLAGS = f"-std=c++14 -Wall -Wextra -Werror {SANITIZE}"
 
 
-def differential(seed: int, backends_dir=None) -> tuple[list[str], dict]:
-    """Every executor (and, with ``backends_dir``, the generated C and HLS built with UBSan and ASan)
-    against the plain-integer reference. Returns (mismatches, what ran)."""
+def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[list[str], dict]:
+    """Every executor (and, with ``backends_dir``, the generated ``targets``: C and HLS built with
+    UBSan and ASan, RTL simulated by Verilator on 1 to 4 lanes, its cycles per step checked against
+    the RTL target's cycle model) against the plain-integer reference. Returns (mismatches, what ran)."""
     import os
     import subprocess
 
@@ -205,8 +206,11 @@ def differential(seed: int, backends_dir=None) -> tuple[list[str], dict]:
     ran["paths"] = paths
     if backends_dir is None:
         return bad, ran
+    import json
+
     from wqrc.backend.c import generate_c
     from wqrc.backend.hls import generate_hls
+    from wqrc.backend.rtl import generate_rtl, step_cycles
     from wqrc.pack import pack
 
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")
@@ -214,18 +218,31 @@ def differential(seed: int, backends_dir=None) -> tuple[list[str], dict]:
     if any(abs(int(v)) >= 1 << 63 for v in ref.reshape(-1)):
         return bad, ran
     vecs = (x, ref.astype(np.int64))
-    for target, gen, cmd in (
-            ("c", generate_c, ["run", f"CFLAGS={C_FLAGS}"]),
-            ("hls", generate_hls, ["csim", f"CXXFLAGS={CXX_FLAGS}"])):
+    lanes = int(np.random.default_rng(seed).integers(1, 5))
+    generators = {"c": (generate_c, {}, ["run", f"CFLAGS={C_FLAGS}"]),
+                  "hls": (generate_hls, {}, ["csim", f"CXXFLAGS={CXX_FLAGS}"]),
+                  "rtl": (generate_rtl, {"lanes": lanes}, ["sim"])}
+    for target in targets:
+        gen, options, cmd = generators[target]
         folder = os.path.join(str(backends_dir), f"{target}{seed}")
         try:
-            gen(qm, pack(qm), folder, vecs=vecs)
+            report = gen(qm, pack(qm), os.path.join(folder, target), vecs=vecs, **options)
         except WqrcError as exc:  # a layer the target refuses at compile time (e.g. > 64-bit accumulators)
             ran[target] = f"refused: {exc}"
             continue
-        res = subprocess.run(["make", "-s", "-C", folder, *cmd], capture_output=True, text=True, env=env,
-                             timeout=300)
+        if target == "rtl":   # the ROM image where the RTL reads it: OUT/rom/weights.mem
+            from wqrc.pack import write_rom_files
+            write_rom_files(pack(qm), os.path.join(folder, "rom"))
+        res = subprocess.run(["make", "-s", "-C", os.path.join(folder, target), *cmd], capture_output=True,
+                             text=True, env=env, timeout=600)
         ran[target] = "ran"
         if res.returncode or "PASS" not in res.stdout:
             bad.append(f"{desc}: generated {target}: {(res.stdout + res.stderr).strip()[-600:]}")
+        elif target == "rtl":
+            with open(os.path.join(folder, target, "sim.json")) as fh:
+                measured = json.load(fh)
+            if measured["cycles_per_inference"] != report["cycles_per_inference"]:
+                bad.append(f"{desc}: RTL on {lanes} lanes took {measured['step_cycles']} cycles per step, "
+                           f"{measured['cycles_per_inference']} in all; the cycle model says "
+                           f"{report['cycles_per_inference']}")
     return bad, ran

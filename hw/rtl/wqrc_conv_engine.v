@@ -8,9 +8,10 @@
 // codes of one filter are read in sequence). A dense layer is a 1x1 conv of a 1x1 map,
 // and so uses one lane.
 //
-// Pipeline: issue (addresses) -> read (ROM and RAM data; the PEs accumulate) ->
-// capture (the P sums move to a shift register) -> drain (one requantized output
-// written per cycle while the next pixels accumulate). A group of T taps is followed
+// Pipeline: issue (the loop nest) -> address (registered) -> read (ROM and RAM data) -> align (the code is cut
+// from its words, padding applied) -> accumulate (the PEs) -> capture (the P sums move
+// to a shift register) -> drain (one requantized output written per cycle while the
+// next pixels accumulate). A group of T taps is followed
 // by max(0, P - T) idle cycles so that the drain of P outputs is always done in time:
 // every cycle count is fixed by the geometry, which is what makes the report's cycle
 // figure exact.
@@ -139,33 +140,53 @@ module wqrc_conv_engine #(
         end
         if (done) busy <= 1'b0;
     end
-    assign rom_addr = cpos[BW-1:WB];
 
     // ---- lanes: pixel coordinates and activation addresses ---------------------------
     reg [P-1:0] s1_ok;
     wire [P-1:0] ok;
     genvar l;
     generate for (l = 0; l < P; l = l + 1) begin : lane
-        reg signed [XW-1:0] oy, ox;
+        // the lane's pixel: its column (for the row wrap), the window's top-left corner in
+        // the input, and that corner's address; stepped by P pixels with constant adds
+        reg signed [XW-1:0] ox, iy0, ix0, base;
         always @(posedge clk) begin
             if (reset_pixels) begin
-                oy <= l / OW; ox <= l % OW;
+                ox <= l % OW; iy0 <= (l / OW) * SH - PT; ix0 <= (l % OW) * SW - PL;
+                base <= ((l / OW) * SH - PT) * W + (l % OW) * SW - PL;
             end else if (step_pixels) begin
-                if (ox + DX >= OW) begin
-                    ox <= ox + DX - OW; oy <= oy + DY + 1;
+                if (ox >= OW - DX) begin
+                    ox <= ox + DX - OW; iy0 <= iy0 + (DY + 1) * SH; ix0 <= ix0 + (DX - OW) * SW;
+                    base <= base + (DY + 1) * SH * W + (DX - OW) * SW;
                 end else begin
-                    ox <= ox + DX; oy <= oy + DY;
+                    ox <= ox + DX; iy0 <= iy0 + DY * SH; ix0 <= ix0 + DX * SW;
+                    base <= base + DY * SH * W + DX * SW;
                 end
             end
         end
-        wire signed [XW-1:0] iy = oy * SH - PT + kyd;
-        wire signed [XW-1:0] ix = ox * SW - PL + kxd;
-        wire signed [XW-1:0] addr = chan_off + (oy * SH - PT) * W + ox * SW - PL + rowoff + kxd;
+        wire signed [XW-1:0] iy = iy0 + kyd;
+        wire signed [XW-1:0] ix = ix0 + kxd;
+        wire signed [XW-1:0] addr = chan_off + base + rowoff + kxd;
         assign ok[l] = (pix0 + l < NPIX) && iy >= 0 && iy < H && ix >= 0 && ix < W;
-        assign in_addr[l*IN_AW +: IN_AW] = ok[l] ? addr : 0;   // truncated: it fits
+        reg [IN_AW-1:0] a_addr;
+        always @(posedge clk) a_addr <= ok[l] ? addr : 0;   // truncated: it fits
+        assign in_addr[l*IN_AW +: IN_AW] = a_addr;
     end endgenerate
 
-    // ---- read: codes and activations arrive; the PEs accumulate ------------------------
+    // ---- address: the RAM and ROM addresses and the tap's flags, registered -------------
+    reg a_v, a_first, a_last;
+    reg [P-1:0] a_ok;
+    reg [WB-1:0] a_off;
+    reg [OCW-1:0] a_oc;
+    reg [NW-1:0] a_pix0;
+    reg [ROM_AW-1:0] a_rom;
+    always @(posedge clk) begin
+        a_v <= iss && !rst && !start;
+        a_first <= first_tap; a_last <= last_tap; a_ok <= ok;
+        a_off <= cpos[WB-1:0]; a_oc <= oc; a_pix0 <= pix0; a_rom <= cpos[BW-1:WB];
+    end
+    assign rom_addr = a_rom;
+
+    // ---- read: codes and activations arrive --------------------------------------------
     reg s1_v, s1_first, s1_last;
     reg [WB-1:0] s1_off;
     reg [OCW-1:0] s1_oc;
@@ -174,25 +195,40 @@ module wqrc_conv_engine #(
     reg [ACC_W-1:0] bias_q;
     initial $readmemh(BIAS_FILE, bias_rom);
     always @(posedge clk) begin
-        s1_v <= iss && !rst && !start;
-        s1_first <= first_tap; s1_last <= last_tap; s1_ok <= ok;
-        s1_off <= cpos[WB-1:0]; s1_oc <= oc; s1_pix0 <= pix0;
-        bias_q <= bias_rom[oc];
+        s1_v <= a_v && !rst;
+        s1_first <= a_first; s1_last <= a_last; s1_ok <= a_ok;
+        s1_off <= a_off; s1_oc <= a_oc; s1_pix0 <= a_pix0;
+        bias_q <= bias_rom[a_oc];
     end
     /* verilator lint_off UNUSEDSIGNAL */
     wire [2*WORD_W-1:0] pair = {rom_d1, rom_d0} >> s1_off;
     /* verilator lint_on UNUSEDSIGNAL */
-    wire [B-1:0] code = pair[B-1:0];
+
+    // ---- align: the code leaves its word(s) and the padding is applied, registered ------
+    // (the ROM's output multiplexer and the extraction shifter would otherwise share a
+    // cycle with the PE's adder)
+    reg s2_v, s2_first, s2_last;
+    reg [OCW-1:0] s2_oc;
+    reg [NW-1:0] s2_pix0;
+    reg [B-1:0] code;
+    reg [ACC_W-1:0] bias_q2;
+    always @(posedge clk) begin
+        s2_v <= s1_v && !rst;
+        s2_first <= s1_first; s2_last <= s1_last; s2_oc <= s1_oc; s2_pix0 <= s1_pix0;
+        code <= pair[B-1:0];
+        bias_q2 <= bias_q;
+    end
     wire [P*ACC_W-1:0] sums;
     generate for (l = 0; l < P; l = l + 1) begin : pe
-        wire [A-1:0] x = s1_ok[l] ? in_d[l*A +: A] : {A{1'b0}};   // zero padding is q = 0
+        reg [A-1:0] x;
+        always @(posedge clk) x <= s1_ok[l] ? in_d[l*A +: A] : {A{1'b0}};   // zero padding is q = 0
         if (PO2 != 0) begin : po2
             wqrc_pe_po2 #(.B(B), .A(A), .A_SIGNED(A_SIGNED), .ACC_W(ACC_W)) u(
-                .clk(clk), .first(s1_first), .en(s1_v), .bias(bias_q), .x(x), .code(code),
+                .clk(clk), .first(s2_first), .en(s2_v), .bias(bias_q2), .x(x), .code(code),
                 .acc(sums[l*ACC_W +: ACC_W]));
         end else begin : dfp
             wqrc_pe_dfp #(.B(B), .A(A), .A_SIGNED(A_SIGNED), .ACC_W(ACC_W)) u(
-                .clk(clk), .first(s1_first), .en(s1_v), .bias(bias_q), .x(x), .code(code),
+                .clk(clk), .first(s2_first), .en(s2_v), .bias(bias_q2), .x(x), .code(code),
                 .acc(sums[l*ACC_W +: ACC_W]));
         end
     end endgenerate
@@ -208,8 +244,8 @@ module wqrc_conv_engine #(
     wqrc_requant #(.ACC_W(ACC_W), .OUT_W(OUT_W), .SHIFT(SHIFT), .LO(LO), .HI(HI)) rq(
         .acc(dq[ACC_W-1:0]), .y(y));
     always @(posedge clk) begin
-        cap <= s1_v && s1_last && !rst;
-        cap_oc <= s1_oc; cap_pix0 <= s1_pix0;
+        cap <= s2_v && s2_last && !rst;
+        cap_oc <= s2_oc; cap_pix0 <= s2_pix0;
         out_we <= 1'b0;
         if (rst) begin
             dleft <= 0; cap <= 1'b0;
@@ -225,7 +261,7 @@ module wqrc_conv_engine #(
                 daddr <= cap_oc * NPIX + cap_pix0;
             end
         end
-        done <= busy && !start && !rst && !running && !s1_v && !cap && dleft == 0 && !done;
+        done <= busy && !start && !rst && !running && !a_v && !s1_v && !s2_v && !cap && dleft == 0 && !done;
     end
     /* verilator lint_on WIDTH */
 endmodule

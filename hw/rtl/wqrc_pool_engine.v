@@ -61,7 +61,9 @@ module wqrc_pool_engine #(
     wire signed [XW-1:0] ix = ox * SW - PL + kx * DW;
     wire ok = iy >= 0 && iy < H && ix >= 0 && ix < W;
     wire signed [XW-1:0] addr = c * H * W + iy * W + ix;
-    assign in_addr = ok ? addr : 0;   // truncated: it fits
+    reg [IN_AW-1:0] a_addr;
+    always @(posedge clk) a_addr <= ok ? addr : 0;   // registered; truncated: it fits
+    assign in_addr = a_addr;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -89,10 +91,13 @@ module wqrc_pool_engine #(
     end
 
     // read: the element arrives; fold it into the window
+    reg a_v, a_first, a_last, a_ok;
     reg s1_v, s1_first, s1_last, s1_ok;
     always @(posedge clk) begin
-        s1_v <= running && !rst && !start;
-        s1_first <= ky == 0 && kx == 0; s1_last <= last_k; s1_ok <= ok;
+        a_v <= running && !rst && !start;
+        a_first <= ky == 0 && kx == 0; a_last <= last_k; a_ok <= ok;
+        s1_v <= a_v && !rst;
+        s1_first <= a_first; s1_last <= a_last; s1_ok <= a_ok;
     end
     wire signed [A:0] xv = {A_SIGNED != 0 && in_d[A-1], in_d};
     reg signed [SUMW-1:0] sum;           // the window so far (max: the best element)
@@ -135,7 +140,7 @@ module wqrc_pool_engine #(
             end
         end
         if (out_we) out_addr <= out_addr + 1'b1;
-        done <= busy && !start && !rst && !running && !s1_v && !out_we && !done;
+        done <= busy && !start && !rst && !running && !a_v && !s1_v && !out_we && !done;
     end
     /* verilator lint_on WIDTH */
 endmodule

@@ -224,8 +224,8 @@ def step_cycles(step: dict) -> int:
     return p["N"] + ELTWISE_PIPELINE
 
 
-# cycles outside an engine's loop: issue to data, capture, the registered write, done
-CONV_PIPELINE, POOL_PIPELINE, ELTWISE_PIPELINE = 5, 5, 5
+# cycles outside an engine's loop: the registered address, the data, (the PEs), the registered write, done
+CONV_PIPELINE, POOL_PIPELINE, ELTWISE_PIPELINE = 7, 6, 5
 UNLOAD_CYCLES = 3   # per output element with the consumer always ready: fetch, read, beat
 
 
