@@ -415,14 +415,23 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
               help="HLS top-level interface.")
 @click.option("--lanes", type=click.IntRange(1, 64), default=1, show_default=True,
               help="RTL: processing elements per conv/dense engine.")
+@click.option("--measure", multiple=True, default=(),
+              help="RTL: run and report sim (Verilator cycles, bit-exactness), ice40 (yosys + nextpnr-ice40 "
+                   "--up5k), xilinx (yosys synth_xilinx) or all.")
 @MAX_DROP
-def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, max_drop, **o):
+def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, measure,
+                max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc.compile import compile_model, parse_targets
     from wqrc.outputs import check_output_folder
     from wqrc.report import render
 
     targets = parse_targets(targets)
+    from wqrc.backend.rtl_measure import check_tools, parse_measure
+    measure = parse_measure(measure)
+    if measure and "rtl" not in targets:
+        raise WqrcError("--measure: needs the rtl target (--target rtl or all)")
+    check_tools(measure)
     if out is None:
         out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
     inputs = [model, o["calib"], data, o["bits"]]
@@ -441,7 +450,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         acc = _accuracy(graph, qm, data)
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
-                        rtl_options=dict(lanes=lanes),
+                        rtl_options=dict(lanes=lanes), measure=measure,
                         extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs)
     render(rep)
     _print_target_summary(rep, out)
@@ -474,8 +483,24 @@ def _print_target_summary(rep: dict, out: str) -> None:
         lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
     if "rtl" in rep:
         r = rep["rtl"]
-        lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference; "
-                     f"simulation: make -C {out}/rtl sim; iCE40: make -C {out}/rtl synth-ice40")
+        lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
+                     f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; "
+                     f"iCE40: make -C {out}/rtl synth-ice40")
+        m = r.get("measured", {})
+        if "sim" in m:
+            lines.append(f"    simulated: {m['sim']['output_elements']} output elements, {m['sim']['mismatches']} "
+                         f"mismatches, {m['sim']['cycles_per_inference']} cycles per inference")
+        if "ice40" in m:
+            i = m["ice40"]
+            if i["fits"]:
+                lines.append(f"    iCE40 UP5K: {i['lc']}/{i['lc_available']} LCs, {i['ebr']}/{i['ebr_available']} EBR, "
+                             f"{i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['inferences_per_s']} inferences/s")
+            else:
+                lines.append(f"    iCE40 UP5K: does not fit ({i['lut4']} LUT4, {i['ebr']} EBR): {i['nextpnr']}")
+        if "xilinx" in m:
+            x = m["xilinx"]
+            lines.append(f"    xc7 (yosys): {x['lut']} LUT, {x['ff']} FF, {x['dsp48e1']} DSP48E1, "
+                         f"{x['ramb18']} RAMB18 + {x['ramb36']} RAMB36")
     click.echo("\n".join(lines))
 
 
@@ -484,18 +509,20 @@ def _print_target_summary(rep: dict, out: str) -> None:
 @click.option("--input", "input_path", type=opt.InputFile(), required=True,
               help=".npy inputs given to the hardware (codes or floats).")
 @click.option("--outputs", "outputs_path", type=opt.InputFile(), required=True,
-              help=".npy integer outputs captured from the hardware.")
+              help=".npy integer outputs captured from the hardware, or .txt: one integer per line, in order "
+                   "(as the RTL test bench writes).")
 @click.option("--trace", "trace_path", type=opt.InputFile(), default=None,
-              help=".npz of captured per-layer outputs (keys: node names, as 'wqrc simulate --trace' writes).")
+              help=".npz of captured per-layer outputs (keys: node names, as 'wqrc simulate --trace' writes), "
+                   "or .txt lines '<node index> <value>' (as the RTL test bench writes).")
 def verify(qmodel, input_path, outputs_path, trace_path):
     """Check outputs captured from hardware (or generated code) against the simulator, bit for bit."""
     from wqrc.quant.qmodel import QModel
     from wqrc.sim import simulate as run
-    from wqrc.verify import compare_outputs, first_divergent_layer
+    from wqrc.verify import compare_outputs, first_divergent_layer, read_text_integers
 
     qm = QModel.load(qmodel)
     x = _model_input(qm, _load_npy(input_path), input_path)
-    got = _load_npy(outputs_path)
+    got = read_text_integers(outputs_path) if outputs_path.endswith(".txt") else _load_npy(outputs_path)
     if got.dtype.kind not in "iu":
         raise WqrcError(f"{outputs_path}: captured outputs must be integers (got {got.dtype})")
     env = run(qm, x, trace=True)

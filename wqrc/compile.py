@@ -38,7 +38,8 @@ def parse_targets(values: Sequence[str]) -> list[str]:
 
 def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: int = 32, vectors: int = 8,
                   data: Optional[np.ndarray] = None, force: bool = False, accuracy: Optional[dict] = None,
-                  hls_options: Optional[dict] = None, rtl_options: Optional[dict] = None, extra_json: Optional[dict] = None,
+                  hls_options: Optional[dict] = None, rtl_options: Optional[dict] = None,
+                  measure: Sequence[str] = (), extra_json: Optional[dict] = None,
                   inputs: Iterable[Optional[str]] = ()) -> dict:
     """Write OUT; returns the report (also written as OUT/report.json).
 
@@ -67,6 +68,13 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
         if "rtl" in targets:
             from wqrc.backend.rtl import generate_rtl
             report["rtl"] = generate_rtl(qm, rom, os.path.join(tmp, "rtl"), vecs=vecs, **(rtl_options or {}))
+            if measure:
+                from wqrc.backend.rtl_measure import measure as run_measurements
+                report["rtl"]["measured"] = got = run_measurements(os.path.join(tmp, "rtl"), list(measure))
+                fmax = got.get("ice40", {}).get("fmax_mhz")
+                if fmax:
+                    report["rtl"]["measured"]["ice40"]["inferences_per_s"] = round(
+                        fmax * 1e6 / report["rtl"]["cycles_per_inference"], 1)
         for name, doc in {**(extra_json or {}), "report.json": report}.items():
             with open(os.path.join(tmp, name), "w") as fh:
                 json.dump(doc, fh, indent=2, sort_keys=True)
