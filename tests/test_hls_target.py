@@ -91,3 +91,40 @@ def test_mismatch_is_reported_with_sample_and_element(tmp_path):
     (out / "tb.cpp").write_text(tb[:i] + str(int(tb[i:j]) + 1) + tb[j:])
     res = make(out, "csim")
     assert res.returncode != 0 and "FAIL: sample 0, element 0" in res.stdout
+
+
+@pytest.mark.parametrize("name,scheme,bits,word_bits,par", [
+    ("plain", "po2", 4, 32, "4"), ("plain", "dfp", 5, 32, "3"), ("depthwise", "dfp", 6, 8, "4"),
+    ("residual", "po2", 3, 16, "2"), ("mlp", "dfp", 16, 8, "8")])
+def test_the_stated_ii_holds_by_construction(tmp_path, name, scheme, bits, word_bits, par):
+    """Every code one pipelined tap iteration reads lies in its lane's ROM slice and touches at most
+    as many words as that ROM's ports serve in II cycles; the lanes' slices decode to the layer's codes;
+    grouped convolutions (lanes would read different activations) get one lane."""
+    from wqrc.backend.hls import _Context
+    from wqrc.pack.rom import unpack_codes
+    g, shape = graph(name)
+    calib = np.random.default_rng(2).uniform(-1, 1, (16,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, calib=calib)
+    rom = pack(qm, word_bits)
+    ctx = _Context(qm, rom, par)
+    for cfg in (c for c in ctx.configs if c["kind"] == "conv"):
+        layer = qm.layers[next(n.name for n in qm.nodes if ctx.ids.get(n.name) == cfg["id"])]
+        geo, p = cfg["geo"], cfg["parallel"]
+        fan = geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"]
+        ports = 1 if cfg["rom_type"] == "rom_1p" else 2
+        assert cfg["words_per_code"] <= ports * cfg["ii"]
+        if geo["GROUP"] > 1:
+            assert p == 1
+        ocl = geo["OUT_C"] // p
+        codes = layer.codes.reshape(geo["OUT_C"], fan)
+        for lane in range(p):
+            words = np.array([int(w.removesuffix("ULL"), 16) for w in cfg["rom"][lane]], dtype=np.uint64)
+            for j in range(ocl):
+                for t in range(fan):
+                    pos = cfg["base"][lane] + (j * fan + t) * bits
+                    touched = (pos % word_bits + bits - 1) // word_bits + 1
+                    assert touched <= cfg["words_per_code"] and pos // word_bits + touched <= cfg["lane_words"]
+            flat = unpack_codes(words, 1, len(words) * word_bits, word_bits)   # the slice's bits
+            got = [int(sum(int(flat[cfg["base"][lane] + k * bits + i]) << i for i in range(bits)))
+                   for k in range(ocl * fan)]
+            assert got == codes[lane * ocl:(lane + 1) * ocl].reshape(-1).tolist()

@@ -55,20 +55,21 @@ template <> struct wqrc_uint<64> { typedef uint64_t type; };
 
 namespace wqrc {
 
-// A b-bit code at bit position pos of a packed ROM segment (LSB first; a code may
-// straddle words). At most WORDS_PER_CODE words are read: a constant loop.
+// A b-bit code at bit position pos of one lane's slice of the packed ROM segment
+// (LSB first; a code may straddle words). CFG::WORDS_PER_CODE words are read: 1
+// when the code width divides the word width (no code straddles), else 2 (or 3 when
+// codes are wider than words); the lane's ROM has that many ports or CFG::II says so.
 template <class CFG>
-uint32_t read_code(const typename CFG::word_t rom[CFG::ROM_WORDS], uint32_t pos) {
+uint32_t read_code(const typename CFG::word_t rom[CFG::LANE_WORDS], uint32_t pos) {
     static const int WB = CFG::WORD_BITS;
-    static const int WORDS_PER_CODE = (CFG::BITS + WB - 1) / WB + 1;
     const uint32_t w = pos / WB;
     const uint32_t o = pos % WB;
     uint64_t v = 0;
 WQRC_LOOP(READ)
-    for (int k = 0; k < WORDS_PER_CODE; ++k) {
+    for (int k = 0; k < CFG::WORDS_PER_CODE; ++k) {
         WQRC_PRAGMA(HLS UNROLL)
         const int shift = k * WB - (int)o;
-        if (w + (uint32_t)k < (uint32_t)CFG::ROM_WORDS && shift < CFG::BITS) {
+        if (w + (uint32_t)k < (uint32_t)CFG::LANE_WORDS && shift < CFG::BITS) {
             const uint64_t word = (uint64_t)rom[w + (uint32_t)k];
             v |= shift >= 0 ? word << shift : word >> (-shift);
         }
@@ -139,19 +140,24 @@ inline int64_t shift_to(int64_t v, int shift) {
     return shift > 0 ? rshift_round(v, shift) : v * ((int64_t)1 << -shift);
 }
 
-// Convolution (dense is a 1x1 convolution of a 1x1 map). CFG::PARALLEL output
-// channels are computed side by side: PARALLEL MACs (DFP) or shift-adds (Po2)
-// per cycle with the tap loop pipelined; PARALLEL divides OUT_C.
+// Convolution (dense is a 1x1 convolution of a 1x1 map) on CFG::PARALLEL lanes. Lane p
+// computes the output channels p*OCL .. p*OCL + OCL-1 (OCL = OUT_C / PARALLEL) and reads
+// its codes from rom[p], its own slice of the packer's words (starting base[p] bits
+// into the slice's first word), so that one pipelined tap iteration reads each lane ROM
+// WORDS_PER_CODE times (ports: rom_1p or rom_2p) and the activation once (the lanes
+// share it: grouped convolutions get one lane). That is what makes II = CFG::II hold.
 template <class CFG>
 void conv(const typename CFG::in_t x[CFG::IN_C * CFG::IN_H * CFG::IN_W],
           typename CFG::out_t y[CFG::OUT_C * CFG::OUT_H * CFG::OUT_W],
-          const typename CFG::word_t rom[CFG::ROM_WORDS], const typename CFG::bias_t bias[CFG::OUT_C]) {
+          const typename CFG::word_t rom[CFG::PARALLEL][CFG::LANE_WORDS], const uint32_t base[CFG::PARALLEL],
+          const typename CFG::bias_t bias[CFG::OUT_C]) {
     static const int CG = CFG::IN_C / CFG::GROUP;
     static const int OG = CFG::OUT_C / CFG::GROUP;
     static const int FAN = CG * CFG::K_H * CFG::K_W;
     static const int P = CFG::PARALLEL;
+    static const int OCL = CFG::OUT_C / P;
 WQRC_LOOP(CHANNELS)
-    for (int oc0 = 0; oc0 < CFG::OUT_C; oc0 += P) {
+    for (int j = 0; j < OCL; ++j) {
     WQRC_LOOP(ROWS)
         for (int oy = 0; oy < CFG::OUT_H; ++oy) {
         WQRC_LOOP(COLS)
@@ -161,32 +167,31 @@ WQRC_LOOP(CHANNELS)
             WQRC_LOOP(INIT)
                 for (int p = 0; p < P; ++p) {
                     WQRC_PRAGMA(HLS UNROLL)
-                    acc[p] = (typename CFG::acc_t)bias[oc0 + p];
+                    acc[p] = (typename CFG::acc_t)bias[p * OCL + j];
                 }
             WQRC_LOOP(TAPS)
                 for (int t = 0; t < FAN; ++t) {
-                    WQRC_PRAGMA(HLS PIPELINE II = 1)
+                    WQRC_PRAGMA(HLS PIPELINE II = CFG::II)
                     const int ic = t / (CFG::K_H * CFG::K_W);
                     const int ky = (t / CFG::K_W) % CFG::K_H;
                     const int kx = t % CFG::K_W;
                     const int iy = oy * CFG::STRIDE_H - CFG::PAD_T + ky * CFG::DIL_H;
                     const int ix = ox * CFG::STRIDE_W - CFG::PAD_L + kx * CFG::DIL_W;
                     const bool inside = iy >= 0 && iy < CFG::IN_H && ix >= 0 && ix < CFG::IN_W;
+                    const int c = (j / OG) * CG + ic;     // one lane when GROUP > 1, so oc = j
+                    const typename CFG::in_t xv = inside ? x[(c * CFG::IN_H + iy) * CFG::IN_W + ix]
+                                                         : (typename CFG::in_t)0;
                 WQRC_LOOP(PAR)
                     for (int p = 0; p < P; ++p) {
                         WQRC_PRAGMA(HLS UNROLL)
-                        const int oc = oc0 + p;
-                        const int c = (oc / OG) * CG + ic;
-                        const typename CFG::in_t xv = inside ? x[(c * CFG::IN_H + iy) * CFG::IN_W + ix]
-                                                             : (typename CFG::in_t)0;
-                        const uint32_t code = read_code<CFG>(rom, (uint32_t)(oc * FAN + t) * CFG::BITS);
+                        const uint32_t code = read_code<CFG>(rom[p], base[p] + (uint32_t)(j * FAN + t) * CFG::BITS);
                         acc[p] += CFG::PO2 ? po2_term<CFG>(xv, code) : dfp_term<CFG>(xv, code);
                     }
                 }
             WQRC_LOOP(STORE)
                 for (int p = 0; p < P; ++p) {
                     WQRC_PRAGMA(HLS UNROLL)
-                    y[((oc0 + p) * CFG::OUT_H + oy) * CFG::OUT_W + ox] =
+                    y[((p * OCL + j) * CFG::OUT_H + oy) * CFG::OUT_W + ox] =
                         (typename CFG::out_t)requant((int64_t)acc[p], CFG::SHIFT, CFG::LO, CFG::HI);
                 }
             }

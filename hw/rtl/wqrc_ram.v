@@ -1,6 +1,6 @@
 // An activation RAM: one synchronous write port, NR synchronous read ports (data the
-// cycle after the address). Written the way Yosys infers block RAM; several read
-// ports are served by copies of the memory, each one written alike.
+// cycle after the address), written the way Yosys infers block RAM. The NR read ports
+// are NR explicit copies (banks) written alike.
 `default_nettype none
 module wqrc_ram #(
     parameter integer W = 8,        // element width
@@ -15,12 +15,15 @@ module wqrc_ram #(
     input  wire [NR*AW-1:0] raddr,
     output reg  [NR*W-1:0]  rdata
 );
-    reg [W-1:0] mem [0:DEPTH-1];
-    always @(posedge clk)
-        if (we) mem[waddr] <= wdata;
+    // one memory per read port (a bank), each written alike: every bank is the plain
+    // one-write, one-read RAM that block RAM implements, whatever the tool
     genvar i;
-    generate for (i = 0; i < NR; i = i + 1) begin : port
-        always @(posedge clk) rdata[i*W +: W] <= mem[raddr[i*AW +: AW]];
+    generate for (i = 0; i < NR; i = i + 1) begin : bank
+        reg [W-1:0] mem [0:DEPTH-1];
+        always @(posedge clk) begin
+            if (we) mem[waddr] <= wdata;
+            rdata[i*W +: W] <= mem[raddr[i*AW +: AW]];
+        end
     end endgenerate
 endmodule
 `default_nettype wire

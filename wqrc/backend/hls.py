@@ -44,6 +44,38 @@ def parse_parallelism(text, layers: list[str]) -> list[int]:
     return vals
 
 
+# What the HLS cycle estimate assumes, stated in every report.
+CYCLES_ASSUME = ("per output pixel of each group of PARALLEL channels: the tap loop at its II (stated per layer, "
+                 "held by construction: one ROM per lane, one activation read per iteration), plus PARALLEL cycles "
+                 "to store the outputs into a one-port buffer; pipeline fill, pools, adds and copies not counted")
+
+
+def read_ports(bits: int, word_bits: int) -> tuple[int, int]:
+    """(words one code read touches, the tap loop's II): a lane ROM is rom_1p when no code
+    straddles words (b divides the word width), rom_2p when codes may straddle two; codes
+    wider than words may touch three, which two ports serve in two cycles."""
+    if bits <= word_bits and word_bits % bits == 0:
+        return 1, 1
+    wpc = -(-bits // word_bits) + 1
+    return wpc, -(-wpc // 2)
+
+
+def lane_roms(rom: Rom, seg, bits: int, fan: int, out_c: int, lanes: int) -> dict:
+    """Each lane's slice of the segment's packed words: lane p computes output channels
+    p*OCL .. p*OCL + OCL - 1, whose codes are one bit range of the segment; its slice is the
+    words that range touches (the packer's words, unchanged; a word at a boundary is in both
+    lanes' slices) and ``base`` the range's first bit in the slice's first word."""
+    words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
+    wb, ocl = rom.word_bits, out_c // lanes
+    roms, base = [], []
+    for p in range(lanes):
+        start, end = p * ocl * fan * bits, (p + 1) * ocl * fan * bits
+        roms.append(words[start // wb: -(-end // wb)])
+        base.append(start % wb)
+    n = max(1, max(len(r) for r in roms))
+    return dict(roms=[list(r) + [0] * (n - len(r)) for r in roms], base=base, words=n)
+
+
 def _divisor_at_most(n: int, p: int) -> int:
     return max(d for d in range(1, min(n, p) + 1) if n % d == 0)
 
@@ -95,26 +127,31 @@ class _Context:
                             f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
         geo = {k.upper(): v for k, v in conv_geometry(qm, node, layer).items() if k not in ("pad_b", "pad_r")}
         o = geo["OUT_C"]
-        p = _divisor_at_most(o, self.par[node.name])
+        # lanes share the activation they read, so a grouped conv (lanes in different groups) gets one
+        p = 1 if geo["GROUP"] > 1 else _divisor_at_most(o, self.par[node.name])
         seg = self.segment[node.name]
         lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
+        lanes = lane_roms(rom, seg, layer.bits, geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"], o, p)
+        wpc, ii = read_ports(layer.bits, rom.word_bits)
         self.configs.append(dict(
             kind="conv", id=cid, about=about, geo=geo, bits=layer.bits, po2=layer.scheme == "po2", shift=layer.shift,
             lo=lo, hi=hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
-            word_bits=rom.word_bits, rom=[f"0x{int(v):x}ULL" for v in words] or ["0"], rom_words=max(len(words), 1),
+            word_bits=rom.word_bits, lane_words=lanes["words"], words_per_code=wpc, ii=ii,
+            rom_type="rom_1p" if wpc == 1 else "rom_2p",
+            rom=[[f"0x{int(v):x}ULL" for v in lane] for lane in lanes["roms"]], base=lanes["base"],
             rom_about=names.comment(seg.describe()), bias=[f"{int(b)}LL" for b in layer.bias],
             summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
                                   f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
                                   f"acc bound {layer.acc_bound}: {bits}-bit accumulator")))
         self.steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({self.alias[node.inputs[0]]}, {cid}_out, "
-                                                 f"{cid}_rom, {cid}_bias);"))
+                                                 f"{cid}_rom, {cid}_base, {cid}_bias);"))
+        fan = geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"]
         self.layer_report.append(dict(
-            name=layer.name, scheme=layer.scheme, bits=layer.bits, rom_bits=seg.word_count * rom.word_bits,
+            name=layer.name, scheme=layer.scheme, bits=layer.bits, rom_bits=p * lanes["words"] * rom.word_bits,
             w_mem_bits=layer.w_mem, multipliers=0 if layer.scheme == "po2" else p,
             shift_adders=p if layer.scheme == "po2" else 0, acc_bits=bits, acc_bound=str(layer.acc_bound),
-            parallelism=p, cycles_estimate=int(o // p * geo["OUT_H"] * geo["OUT_W"] * (geo["IN_C"] // geo["GROUP"])
-                                               * geo["K_H"] * geo["K_W"])))
+            parallelism=p, ii=ii, rom_ports=f"{p} x {'rom_1p' if wpc == 1 else 'rom_2p'}",
+            cycles_estimate=o // p * geo["OUT_H"] * geo["OUT_W"] * (fan * ii + p)))
 
     def _emit_pool(self, node) -> None:
         a, cid, about, in_fmts, out_fmt = self._facts(node)
@@ -172,6 +209,6 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
                                       ("tb.cpp.j2", "tb.cpp"), ("run_hls.tcl.j2", "run_hls.tcl"),
                                       ("Makefile.j2", "Makefile")), folder, args)
     copy_kernels("hls", KERNEL_FILES, folder)
-    return dict(io=io, layers=layer_report,
+    return dict(io=io, layers=layer_report, cycles_estimate_assumes=CYCLES_ASSUME,
                 multipliers=sum(l["multipliers"] for l in layer_report),
                 rom_bits=sum(l["rom_bits"] for l in layer_report))

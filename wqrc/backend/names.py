@@ -29,7 +29,7 @@ import re
 # name that starts with it, and neither wqrc's kernels nor the templates use it.
 PREFIX = "l_"
 # Names the backends derive from a layer's identifier; claimed together with it.
-DERIVED_SUFFIXES = ("_bias", "_div_r", "_div_s", "_cfg", "_rom", "_out", "_t")
+DERIVED_SUFFIXES = ("_bias", "_div_r", "_div_s", "_cfg", "_rom", "_base", "_out", "_t")
 MAX_LEN = 48
 
 _COMMENT_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:;=+()[]<>@&!~^|")

@@ -18,6 +18,8 @@ KINDS = {
     "xilinx": ("synth-xilinx", ("yosys",), "yosys"),
 }
 BUILD_LEFTOVERS = ("obj_dir", "tb.vvp")
+# nextpnr-ice40's words for a design with more cells of some kind than the device has
+UNPLACED = ("Failed to expand region", "Unable to place cell")
 
 
 def parse_measure(values) -> list[str]:
@@ -50,7 +52,7 @@ def measure(folder: str, kinds: list[str]) -> dict:
         target = KINDS[k][0]
         res = subprocess.run(["make", "-s", "-C", folder, target], capture_output=True, text=True)
         text = res.stdout + res.stderr
-        if res.returncode and k == "ice40" and "Failed to expand region" in text:
+        if res.returncode and k == "ice40" and any(m in text for m in UNPLACED):
             out[k] = read_ice40_unplaced(folder, text)   # synthesized, but more cells than the device has
             continue
         if res.returncode:
@@ -97,7 +99,7 @@ def read_ice40(folder: str) -> dict:
 
 def read_ice40_unplaced(folder: str, log: str) -> dict:
     cells = _cells(folder, "stat_ice40.json")
-    line = next((l.strip() for l in log.splitlines() if "Failed to expand region" in l), "")
+    line = next((l.strip() for l in log.splitlines() if any(m in l for m in UNPLACED)), "")
     return {"device": "iCE40UP5K-SG48", "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
             "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
             "ebr": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0), "fits": False,
