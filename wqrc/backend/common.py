@@ -11,6 +11,7 @@ import numpy as np
 from wqrc.errors import WqrcError
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.arith import avgpool_divisor
+from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import simulate
 
@@ -118,3 +119,32 @@ def pool_geometry(qm: QModel, node) -> tuple[dict, list[int], list[int]]:
     else:
         div = [(1, 0)] + [avgpool_divisor(n) for n in range(1, kh * kw + 1) if node.op == "avgpool"]
     return geo, [r for r, _ in div], [s for _, s in div]
+
+
+def read_ports(bits: int, word_bits: int) -> tuple[int, int]:
+    """(words one code read touches, the tap loop's II): a lane ROM is rom_1p when no code
+    straddles words (b divides the word width), rom_2p when codes may straddle two; codes
+    wider than words may touch three, which two ports serve in two cycles."""
+    if bits <= word_bits and word_bits % bits == 0:
+        return 1, 1
+    wpc = -(-bits // word_bits) + 1
+    return wpc, -(-wpc // 2)
+
+
+def lane_roms(rom: Rom, seg, bits: int, fan: int, out_c: int, lanes: int) -> dict:
+    """Each lane's slice of a segment's packed words, for the HLS and RTL targets' lanes: lane p
+    computes output channels p*OCL .. p*OCL + OCL - 1 (OCL = ceil(out_c / lanes)), whose codes are
+    one bit range of the segment; its slice is the words that range touches (the packer's words,
+    unchanged; a word at a boundary is in both lanes' slices; all slices padded with zero words
+    to one length), ``first`` their index in the ROM image and ``base`` the range's first bit in
+    the slice's first word."""
+    words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
+    wb, ocl = rom.word_bits, -(-out_c // lanes)
+    roms, base, first = [], [], []
+    for p in range(lanes):
+        start, end = min(p * ocl, out_c) * fan * bits, min((p + 1) * ocl, out_c) * fan * bits
+        roms.append(words[start // wb: -(-end // wb)])
+        base.append(start % wb)
+        first.append(seg.word_offset + start // wb)
+    n = max(1, max(len(r) for r in roms))
+    return dict(roms=[list(r) + [0] * (n - len(r)) for r in roms], base=base, first=first, words=n)

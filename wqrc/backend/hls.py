@@ -12,8 +12,8 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, pool_geometry, render_files,
-                                 test_vectors)
+from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, lane_roms, pool_geometry,
+                                 read_ports, render_files, test_vectors)
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
@@ -48,32 +48,6 @@ def parse_parallelism(text, layers: list[str]) -> list[int]:
 CYCLES_ASSUME = ("per output pixel of each group of PARALLEL channels: the tap loop at its II (stated per layer, "
                  "held by construction: one ROM per lane, one activation read per iteration), plus PARALLEL cycles "
                  "to store the outputs into a one-port buffer; pipeline fill, pools, adds and copies not counted")
-
-
-def read_ports(bits: int, word_bits: int) -> tuple[int, int]:
-    """(words one code read touches, the tap loop's II): a lane ROM is rom_1p when no code
-    straddles words (b divides the word width), rom_2p when codes may straddle two; codes
-    wider than words may touch three, which two ports serve in two cycles."""
-    if bits <= word_bits and word_bits % bits == 0:
-        return 1, 1
-    wpc = -(-bits // word_bits) + 1
-    return wpc, -(-wpc // 2)
-
-
-def lane_roms(rom: Rom, seg, bits: int, fan: int, out_c: int, lanes: int) -> dict:
-    """Each lane's slice of the segment's packed words: lane p computes output channels
-    p*OCL .. p*OCL + OCL - 1, whose codes are one bit range of the segment; its slice is the
-    words that range touches (the packer's words, unchanged; a word at a boundary is in both
-    lanes' slices) and ``base`` the range's first bit in the slice's first word."""
-    words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
-    wb, ocl = rom.word_bits, out_c // lanes
-    roms, base = [], []
-    for p in range(lanes):
-        start, end = p * ocl * fan * bits, (p + 1) * ocl * fan * bits
-        roms.append(words[start // wb: -(-end // wb)])
-        base.append(start % wb)
-    n = max(1, max(len(r) for r in roms))
-    return dict(roms=[list(r) + [0] * (n - len(r)) for r in roms], base=base, words=n)
 
 
 def _divisor_at_most(n: int, p: int) -> int:

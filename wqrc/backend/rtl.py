@@ -3,14 +3,15 @@
 The hand-written engines in ``hw/rtl`` carry out the contract (docs/format.md
 §3); this module only lays the model out for them: one engine instance per
 layer step, each with its layer's constants as parameters (so shifts, clamps
-and geometry are wiring), one activation RAM per tensor, the packer's ROM
-image read by ``$readmemh`` as it is, and a generated top that runs the steps
+and geometry are wiring), one activation RAM per tensor, each conv lane's ROM
+the slice of the packer's words that holds its channels' codes (read by
+``$readmemh``, decoded by the hardware), and a generated top that runs the steps
 in graph order between a valid/ready input stream and an output stream.
 ``docs/targets.md`` has the port list, timing and memory map.
 
 Generated: ``wqrc_top.v``, ``tb.v`` (feeds the simulator's test vectors,
 compares every output element, writes per-layer traces that ``wqrc verify
---trace`` reads, measures cycles), ``bias_s<k>.mem``, the vectors, the
+--trace`` reads, measures cycles), ``bias_s<k>.mem``, ``rom_s<k>_l<p>.mem``, the vectors, the
 synthesis scripts and a ``Makefile`` (sim, sim-iverilog, synth-ice40,
 synth-xilinx).
 """
@@ -24,6 +25,7 @@ from wqrc.backend.common import (
     conv_geometry,
     copy_kernels,
     environment,
+    lane_roms,
     pool_geometry,
     render_files,
     test_vectors,
@@ -38,7 +40,7 @@ from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v")
-ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT
+ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
 def clog2(n: int) -> int:
@@ -99,12 +101,13 @@ class _Layout:
                                                                                      f"{list(self.qm.shapes[root])}"))
         return self.buffers[root]
 
-    def _step(self, node, kind: str, params: dict, reads: list[str], lanes: int = 1, **extra) -> dict:
+    def _step(self, node, kind: str, params: dict, reads: list[str], ports: int = 1, **extra) -> dict:
+        """One engine instance; ``ports``: the read ports it uses on each input RAM."""
         out = self._buffer(node.output)
         ins = [self._buffer(t) for t in reads]
         for b in ins:
-            b["readers"] = max(b["readers"], lanes)
-        step = dict(k=len(self.steps) + 1, kind=kind, params=params, ins=ins, out=out, lanes=lanes,
+            b["readers"] = max(b["readers"], ports)
+        step = dict(k=len(self.steps) + 1, kind=kind, params=params, ins=ins, out=out, ports=ports,
                     about=names.comment(f"{node.name}: {node.op}"), **extra)
         self.steps.append(step)
         return step
@@ -124,23 +127,32 @@ class _Layout:
         in_fmt, out_fmt = qm.formats[node.inputs[0]], qm.formats[node.output]
         lo, hi = output_bounds(out_fmt, node.attrs.get("qclip"))
         acc_w = layer.acc_bits
-        step_k = len(self.steps) + 1
+        k = len(self.steps) + 1
+        taps = geo["in_c"] // geo["group"] * geo["k_h"] * geo["k_w"]
+        lanes = lane_roms(rom, seg, layer.bits, taps, geo["out_c"], self.lanes)
         params = dict(C=geo["in_c"], H=geo["in_h"], W=geo["in_w"], OC=geo["out_c"], OH=geo["out_h"],
                       OW=geo["out_w"], G=geo["group"], KH=geo["k_h"], KW=geo["k_w"], SH=geo["stride_h"],
                       SW=geo["stride_w"], DH=geo["dil_h"], DW=geo["dil_w"], PT=geo["pad_t"], PL=geo["pad_l"],
                       PO2=int(layer.scheme == "po2"), B=layer.bits, A=in_fmt.bits, A_SIGNED=int(in_fmt.signed),
                       ACC_W=acc_w, OUT_W=out_fmt.bits, SHIFT=layer.shift, LO=vlit(lo), HI=vlit(hi),
-                      P=self.lanes, WORD_W=rom.word_bits, ROM_AW=clog2(len(rom.words)), SEG_WORD=seg.word_offset,
+                      P=self.lanes, WORD_W=rom.word_bits, ROM_AW=clog2(lanes["words"]),
                       IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
-                      BIAS_FILE=f'"bias_s{step_k}.mem"')
-        self._step(node, "conv", params, node.inputs[:1], lanes=self.lanes,
-                   bias_file=f"bias_s{step_k}.mem", bias=hex_words(layer.bias, acc_w),
-                   two_ports=rom.word_bits % layer.bits != 0)
-        taps = geo["in_c"] // geo["group"] * geo["k_h"] * geo["k_w"]
+                      BIAS_FILE=f'"bias_s{k}.mem"')
+        digits = rom.word_bits // 4
+        slices = [dict(file=f"rom_s{k}_l{p}.mem",
+                       words=[format(int(w), f"0{digits}x") for w in lanes["roms"][p]],
+                       about=f"// lane {p} of {names.comment(node.name)}: words {lanes['first'][p]}.. of "
+                             f"{ROM_FILE} (the packer's image), codes from bit {lanes['base'][p]} of the first")
+                  for p in range(self.lanes)]
+        self._step(node, "conv", params, node.inputs[:1], ports=self.lanes if geo["group"] > 1 else 1,
+                   bias_file=f"bias_s{k}.mem", bias=hex_words(layer.bias, acc_w), slices=slices,
+                   rom_words=lanes["words"], rom_aw=clog2(lanes["words"]),
+                   two_ports=int(rom.word_bits % layer.bits != 0))
         self.layer_report.append(dict(
             name=layer.name, scheme=layer.scheme, bits=layer.bits, acc_bits=acc_w, lanes=self.lanes,
             multipliers=0 if layer.scheme == "po2" else self.lanes,
             shift_adders=self.lanes if layer.scheme == "po2" else 0,
+            rom_bits=self.lanes * lanes["words"] * rom.word_bits,
             macs=geo["out_c"] * geo["out_h"] * geo["out_w"] * taps))
 
     def _emit_pool(self, node) -> None:
@@ -213,11 +225,12 @@ def step_cycles(step: dict) -> int:
     (hw/rtl/wqrc_*_engine.v), so exact, not estimated; the test bench measures them."""
     p = step["params"]
     if step["kind"] == "conv":
-        npix, lanes = p["OH"] * p["OW"], p["P"]
+        lanes, oc = p["P"], p["OC"]
+        ocl = -(-oc // lanes)
         taps = p["C"] // p["G"] * p["KH"] * p["KW"]
         gap = max(0, lanes - taps)
-        groups = p["OC"] * -(-npix // lanes)
-        last = npix - (-(-npix // lanes) - 1) * lanes
+        groups = ocl * p["OH"] * p["OW"]
+        last = sum(lane * ocl + ocl - 1 < oc for lane in range(lanes))   # lanes that drain the last pixel
         return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
     if step["kind"] == "pool":
         return p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE
@@ -243,10 +256,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     args = dict(steps=steps, timeout_cycles=4 * total * len(xin) + 1000, buffers=list(lay.buffers.values()), traces=lay.traces, lanes=lanes,
                 in_buf=in_buf, out_buf=out_buf, in_w=in_fmt.bits, out_w=out_fmt.bits,
                 in_n=int(np.prod(qm.input_shape)), out_n=int(np.prod(qm.output_shape)),
-                stw=clog2(len(steps) + 2), rom_file=ROM_FILE, word_bits=rom.word_bits,
-                rom_depth=max(len(rom.words), 1), rom_aw=clog2(len(rom.words)),
-                has_rom=any(s["kind"] == "conv" for s in steps),
-                two_ports=int(any(s.get("two_ports") for s in steps)), n_vectors=len(xin),
+                stw=clog2(len(steps) + 2), rom_file=ROM_FILE, word_bits=rom.word_bits, n_vectors=len(xin),
                 out_signed=out_fmt.signed, kernel_files=KERNEL_FILES,
                 source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
@@ -259,12 +269,14 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     for s in steps:
         if s["kind"] == "conv":
             _write(folder, s["bias_file"], s["bias"])
+            for sl in s["slices"]:
+                _write(folder, sl["file"], [sl["about"]] + sl["words"])
     macs = sum(r["macs"] for r in lay.layer_report)
     return dict(lanes=lanes, layers=lay.layer_report, macs=macs, steps=len(steps), compute_cycles=compute,
                 cycles_per_inference=total, cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
                 multipliers=sum(r["multipliers"] for r in lay.layer_report),
-                ram_bits=sum(b["width"] * b["depth"] for b in lay.buffers.values()),
-                rom_bits=len(rom.words) * rom.word_bits)
+                ram_bits=sum(b["width"] * b["depth"] * b["readers"] for b in lay.buffers.values()),
+                rom_bits=sum(r["rom_bits"] for r in lay.layer_report))
 
 
 def _write(folder: str, name: str, lines: list[str]) -> None:
