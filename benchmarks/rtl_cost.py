@@ -135,7 +135,7 @@ def network_rows(lanes: list[int], jobs: int) -> list[dict]:
     for r in rows:
         i, x = r["ice40"], r["xilinx"]
         fit = (f"{i['lc']:>8} {i['ebr']:>4} {i['dsp']:>3} {i['fmax_mhz']:>8} {i['inferences_per_s']:>7}" if i["fits"]
-               else f"{'no fit':>8} {i['ebr']:>4} {i['dsp']:>3} {'(' + str(i['lut4']) + ' LUT4)':>16}")
+               else f"{'no fit':>8} {i['ebr']:>4} {i['dsp']:>3} {'(' + i.get('why', '') + ')':>16}")
         print(f"{r['scheme']:>6} {r['lanes']:>3} | {r['cycles']:>7} {r['cycles_over_ideal']:>8} "
               f"{r['sim']['mismatches']:>5} | {fit} | {x['lut']:>7} {x['ff']:>5} {x['dsp48e1']:>5} "
               f"{str(x['ramb18']) + '+' + str(x['ramb36']):>9}")
@@ -159,7 +159,8 @@ def plot(pe_rows: list[dict], net_rows: list[dict], path: str) -> None:
         ax = axes[0][1]
         for s, m in (("po2", "o-"), ("dfp", "s--")):
             rs = [r for r in net_rows if r["scheme"] == s]
-            ax.plot([r["lanes"] for r in rs], [r["xilinx"]["lut"] for r in rs], m, label=f"{s}-4: xc7 LUTs")
+            label = f"{s}-4: xc7 LUTs" + (" (and P x 4 DSP48E1)" if s == "dfp" else " (no DSP)")
+            ax.plot([r["lanes"] for r in rs], [r["xilinx"]["lut"] for r in rs], m, label=label)
         ax.set(xscale="log", xlabel="lanes P", ylabel="xc7 LUTs (yosys synth_xilinx)",
                title="digits CNN, whole network")
         ax.set_xticks([r["lanes"] for r in net_rows if r["scheme"] == "po2"])

@@ -144,3 +144,28 @@ def test_digits_po2_fits_an_ice40_up5k_without_dsp_blocks(tmp_path, digits):
     assert (out / "rtl" / "wqrc_top.asc").stat().st_size > 0 and not (out / "rtl" / "obj_dir").exists()
     saved = json.loads((out / "report.json").read_text())
     assert saved["rtl"]["measured"]["ice40"] == ice
+
+
+def test_lane_roms_are_the_packers_words_unchanged(tmp_path, digits):
+    """Each lane's ROM file holds words of OUT/rom/weights.mem as they are, from the word its first
+    line names (then zero padding to the step's depth); together a step's lanes cover its segment."""
+    import re
+
+    from wqrc.pack.files import read_mem
+    g, calib, _ = digits
+    qm = wqrc.quantize(g, scheme="po2", bits=3, calib=calib)   # 3-bit codes straddle 32-bit words
+    out, _ = _compile(tmp_path, qm, 3)
+    image = read_mem(str(out / "rom" / "weights.mem"))
+    manifest = json.loads((out / "rom" / "manifest.json").read_text())
+    files = sorted((out / "rtl").glob("rom_s*_l*.mem"))
+    assert len(files) == 3 * len(manifest["layers"])
+    covered = set()
+    for f in files:
+        head, *words = f.read_text().split("\n")
+        m = re.search(r"(\d+) words from word (\d+) of \.\./rom/weights\.mem", head)
+        count, first = int(m.group(1)), int(m.group(2))
+        words = [int(w, 16) for w in words if w]
+        assert words[:count] == [int(v) for v in image[first:first + count]], f.name
+        assert not any(words[count:]), f.name
+        covered.update(range(first, first + count))
+    assert covered >= set(range(len(image)))

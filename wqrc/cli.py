@@ -496,7 +496,7 @@ def _print_target_summary(rep: dict, out: str) -> None:
                 lines.append(f"    iCE40 UP5K: {i['lc']}/{i['lc_available']} LCs, {i['ebr']}/{i['ebr_available']} EBR, "
                              f"{i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['inferences_per_s']} inferences/s")
             else:
-                lines.append(f"    iCE40 UP5K: does not fit ({i['lut4']} LUT4, {i['ebr']} EBR): {i['nextpnr']}")
+                lines.append(f"    iCE40 UP5K: does not fit: it needs {i['why']} ({i['lut4']} LUT4, {i['ebr']} EBR)")
         if "xilinx" in m:
             x = m["xilinx"]
             lines.append(f"    xc7 (yosys): {x['lut']} LUT, {x['ff']} FF, {x['dsp48e1']} DSP48E1, "

@@ -136,8 +136,8 @@ def lane_roms(rom: Rom, seg, bits: int, fan: int, out_c: int, lanes: int) -> dic
     computes output channels p*OCL .. p*OCL + OCL - 1 (OCL = ceil(out_c / lanes)), whose codes are
     one bit range of the segment; its slice is the words that range touches (the packer's words,
     unchanged; a word at a boundary is in both lanes' slices; all slices padded with zero words
-    to one length), ``first`` their index in the ROM image and ``base`` the range's first bit in
-    the slice's first word."""
+    to one length), ``first`` and ``count`` their place in the ROM image, and ``base`` the range's
+    first bit in the slice's first word."""
     words = rom.words[seg.word_offset: seg.word_offset + seg.word_count]
     wb, ocl = rom.word_bits, -(-out_c // lanes)
     roms, base, first = [], [], []
@@ -147,4 +147,5 @@ def lane_roms(rom: Rom, seg, bits: int, fan: int, out_c: int, lanes: int) -> dic
         base.append(start % wb)
         first.append(seg.word_offset + start // wb)
     n = max(1, max(len(r) for r in roms))
-    return dict(roms=[list(r) + [0] * (n - len(r)) for r in roms], base=base, first=first, words=n)
+    return dict(roms=[list(r) + [0] * (n - len(r)) for r in roms], base=base, first=first,
+                count=[len(r) for r in roms], words=n)

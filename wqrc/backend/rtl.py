@@ -141,8 +141,9 @@ class _Layout:
         digits = rom.word_bits // 4
         slices = [dict(file=f"rom_s{k}_l{p}.mem",
                        words=[format(int(w), f"0{digits}x") for w in lanes["roms"][p]],
-                       about=f"// lane {p} of {names.comment(node.name)}: words {lanes['first'][p]}.. of "
-                             f"{ROM_FILE} (the packer's image), codes from bit {lanes['base'][p]} of the first")
+                       about=f"// lane {p} of {names.comment(node.name)}: {lanes['count'][p]} words from word "
+                             f"{lanes['first'][p]} of {ROM_FILE} (the packer's image), then zeros; "
+                             f"codes from bit {lanes['base'][p]} of the first")
                   for p in range(self.lanes)]
         self._step(node, "conv", params, node.inputs[:1], ports=self.lanes if geo["group"] > 1 else 1,
                    bias_file=f"bias_s{k}.mem", bias=hex_words(layer.bias, acc_w), slices=slices,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -100,10 +101,17 @@ def read_ice40(folder: str) -> dict:
 def read_ice40_unplaced(folder: str, log: str) -> dict:
     cells = _cells(folder, "stat_ice40.json")
     line = next((l.strip() for l in log.splitlines() if any(m in l for m in UNPLACED)), "")
+    dsp = cells.get("SB_MAC16", 0)
+    lcs = re.search(r"of (\d+) ICESTORM_LCs", line)
+    if "ICESTORM_DSP" in line:
+        why = f"{dsp} SB_MAC16, the UP5K has 8"
+    elif lcs:
+        why = f"{lcs.group(1)} logic cells, the UP5K has 5280"
+    else:
+        why = line
     return {"device": "iCE40UP5K-SG48", "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
             "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
-            "ebr": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0), "fits": False,
-            "nextpnr": line}
+            "ebr": cells.get("SB_RAM40_4K", 0), "dsp": dsp, "fits": False, "why": why, "nextpnr": line}
 
 
 def read_xilinx(folder: str) -> dict:
