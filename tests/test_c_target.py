@@ -125,9 +125,11 @@ def _odd_cnn():
     return wqrc.from_torch(model, torch.rand(1, 3, 9, 9)), (3, 9, 9)
 
 
-@pytest.mark.parametrize("bits,word_bits,limit", [(2, 32, 64), (3, 8, 40), (4, 32, 40), (5, 16, 100),
-                                                  (8, 64, 64), (16, 32, 10_000)])
-def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, bits, word_bits, limit):
+@pytest.mark.parametrize("scheme,bits,word_bits,limit", [
+    ("dfp", 2, 32, 64), ("dfp", 3, 8, 40), ("dfp", 4, 32, 40), ("dfp", 5, 16, 100), ("dfp", 8, 64, 64),
+    ("dfp", 16, 32, 10_000), ("po2", 2, 32, 64), ("po2", 3, 8, 40), ("po2", 4, 16, 40), ("po2", 5, 32, 100),
+    ("po2", 6, 32, 64)])
+def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, word_bits, limit):
     # a small decoded-weight scratch splits each layer into blocks with a remainder
     import wqrc.backend.c as c_backend
 
@@ -135,14 +137,19 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, bits, word_bits
     g, shape = _odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
     for act in (8, 16):
-        qm = wqrc.quantize(g, scheme="dfp", bits=bits, act_bits=act, calib=calib)
-        out = tmp_path / f"odd_b{bits}_a{act}"
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+        out = tmp_path / f"odd_{scheme}{bits}_a{act}"
         generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
         model_c = (out / "wqrc_model.c").read_text()
-        if act == 8 or bits <= 8:  # 16-bit weights on 16-bit activations need int64: the tap kernel
+        # 16-bit DFP weights on 16-bit activations need int64, and so do Po2-5 ones: the tap kernel;
+        # Po2 from b = 6 has multipliers beyond q15: the shift-add tap kernel
+        dmac = (scheme == "dfp" and (act == 8 or bits <= 8)) or (scheme == "po2" and bits <= 5 and act == 8)
+        if dmac:
             assert "#include \"wqrc_dmac.inc\"" in model_c and "wqrc_dmac_" in model_c
-        if limit < 10_000:
-            assert ".block = 2\n" in model_c or ".block = 4\n" in model_c
+            if limit < 10_000:
+                assert ".block = 2\n" in model_c or ".block = 4\n" in model_c
+        if scheme == "po2" and bits >= 6:
+            assert "wqrc_dmac_" not in model_c
         res = make(out)
         assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 

@@ -190,8 +190,18 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
     const uint32_t bits = (uint32_t)p->w.bits;
     const int32_t sign = (int32_t)1 << (bits - 1u);
     const uint32_t mask = (1u << bits) - 1u;
+    const int po2 = p->w.po2;
     uint32_t pos = (uint32_t)oc0 * (uint32_t)fan * bits;
     int32_t r, i;
+    int16_t lut[32] = {0}; /* Po2 (b <= 5): code -> multiplier +-2^(m-1) (docs/format.md 1b); 2^14 fits q15 */
+    if (po2) {
+        uint32_t c;
+        for (c = 0u; c <= mask; ++c) {
+            const uint32_t m = c & (mask >> 1u);
+            const int32_t v = m ? (int32_t)1 << (m - 1u) : 0;
+            lut[c] = (int16_t)((c >> (bits - 1u)) ? -v : v);
+        }
+    }
 #if WQRC_WORD_BITS == 32
     const uint32_t *word = p->w.rom + pos / 32u;
     uint32_t cur = *word++, off = pos % 32u;
@@ -205,7 +215,7 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
             k = k < n ? k : n;
             n -= k;
             for (; k > 0; --k) {
-                *dst++ = (int16_t)((int32_t)(cur << sh) >> sh);
+                *dst++ = (int16_t)(po2 ? lut[cur & mask] : (int32_t)(cur << sh) >> sh);
                 cur >>= bits;
             }
             if (n == 0) {
@@ -236,7 +246,7 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
             code = wqrc_read_code(p->w.rom, pos, bits);
             pos += bits;
 #endif
-            d[i] = (int16_t)(((int32_t)(code & mask) ^ sign) - sign);
+            d[i] = (int16_t)(po2 ? lut[code & mask] : ((int32_t)(code & mask) ^ sign) - sign);
         }
         if (stride != fan) {
             d[fan] = 0;

@@ -43,10 +43,13 @@ def _accumulator(layer) -> tuple[str, str]:
 def _dual_mac(layer, geo: dict, tacc: str, in_type: str) -> bool:
     """Whether a conv/dense layer takes the q15 dual-MAC kernel (wqrc_dmac.inc).
 
-    DFP weights (any b <= 16 fits q15), an int32 accumulator, inputs that fit q15 and
-    one group; Po2 layers keep the shift-add tap kernel: they multiply by shifting.
+    DFP weights (any b <= 16 fits q15) or Po2 weights of b <= 5 (multipliers up to 2^14,
+    decoded through a 2^b-entry table: on a core with a one-cycle multiplier a multiply
+    beats a shift-add), an int32 accumulator, inputs that fit q15 and one group. Wider Po2
+    layers keep the shift-add tap kernel.
     """
-    return layer.scheme == "dfp" and tacc == "int32_t" and geo["group"] == 1 and in_type in ("s8", "u8", "s16")
+    fits_q15 = layer.scheme == "dfp" or (layer.scheme == "po2" and layer.bits <= 5)
+    return fits_q15 and tacc == "int32_t" and geo["group"] == 1 and in_type in ("s8", "u8", "s16")
 
 
 def _padded_size(geo: dict) -> int:
