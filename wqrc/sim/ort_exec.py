@@ -189,7 +189,8 @@ class OrtExecutor:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        # basic optimisations only: no layout transforms or fusions whose arithmetic we have not reasoned about
+        # every optimisation: each value is an exactly representable integer (times a power of
+        # two), so no fusion, layout change or summation order can round it
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         self.input = model.graph.input[0].name
