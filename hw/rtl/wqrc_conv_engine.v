@@ -57,7 +57,9 @@ module wqrc_conv_engine #(
     output reg                  done,     // one cycle, once the last output is written
     output wire [P*ROM_AW-1:0]  rom_addr, // lane l's slice: word rom_addr[l] (and the next)
     input  wire [P*WORD_W-1:0]  rom_d0,
-    input  wire [P*WORD_W-1:0]  rom_d1,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire [P*WORD_W-1:0]  rom_d1,   // word + 1: read only when b does not divide WORD_W
+    /* verilator lint_on UNUSEDSIGNAL */
     output wire [NRD*IN_AW-1:0] in_addr,
     input  wire [NRD*A-1:0]     in_d,
     output reg                  out_we,
@@ -185,32 +187,48 @@ module wqrc_conv_engine #(
             a_word <= pos[BW-1:WB]; a_off <= pos[WB-1:0]; s1_off <= a_off;
         end
         assign rom_addr[l*ROM_AW +: ROM_AW] = a_word;
-        /* verilator lint_off UNUSEDSIGNAL */
-        wire [2*WORD_W-1:0] pair = {rom_d1[l*WORD_W +: WORD_W], rom_d0[l*WORD_W +: WORD_W]} >> s1_off;
-        /* verilator lint_on UNUSEDSIGNAL */
+        // the code's bits: when b divides the word width no code straddles and every offset
+        // is a multiple of b, so the code is one of WORD_W/b fields of its word; else a
+        // shift of the word pair
+        wire [B-1:0] code_next;
+        if (WORD_W % B == 0) begin : field
+            localparam integer LB = $clog2(B);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [WORD_W-1:0] word = rom_d0[l*WORD_W +: WORD_W];
+            wire [WB-1:0] off = s1_off;
+            /* verilator lint_on UNUSEDSIGNAL */
+            if (LB < WB) begin : many
+                wire [WB-LB-1:0] idx = off[WB-1:LB];
+                assign code_next = word[idx*B +: B];
+            end else begin : one
+                assign code_next = word[B-1:0];
+            end
+        end else begin : pair
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [2*WORD_W-1:0] both = {rom_d1[l*WORD_W +: WORD_W], rom_d0[l*WORD_W +: WORD_W]} >> s1_off;
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign code_next = both[B-1:0];
+        end
         // the lane's biases: a copy of the layer's table, read at its channel
         reg [ACC_W-1:0] bias_rom [0:OC-1];
         initial $readmemh(BIAS_FILE, bias_rom);
-        reg [ACC_W-1:0] bias_q, bias_q2;
-        wire [JW-1:0] oc_a = l * OCL + a_j;
-        always @(posedge clk) begin
-            bias_q <= (oc_a < OC) ? bias_rom[oc_a] : {ACC_W{1'b0}};
-            bias_q2 <= bias_q;
-        end
+        reg [ACC_W-1:0] bias_q;           // read in the align stage, for the PEs' first product
+        wire [JW-1:0] oc_s1 = l * OCL + s1_j;
+        always @(posedge clk) bias_q <= (oc_s1 < OC) ? bias_rom[oc_s1] : {ACC_W{1'b0}};
         // align: the code and the activation, registered
         reg [B-1:0] code;
         reg [A-1:0] x;
         always @(posedge clk) begin
-            code <= pair[B-1:0];
+            code <= code_next;
             x <= s1_ok ? in_d[(NRD > 1 ? l : 0) * A +: A] : {A{1'b0}};   // zero padding is q = 0
         end
         if (PO2 != 0) begin : po2
             wqrc_pe_po2 #(.B(B), .A(A), .A_SIGNED(A_SIGNED), .ACC_W(ACC_W)) u(
-                .clk(clk), .first(s2_first), .en(s2_v), .bias(bias_q2), .x(x), .code(code),
+                .clk(clk), .first(s2_first), .en(s2_v), .bias(bias_q), .x(x), .code(code),
                 .acc(sums[l*ACC_W +: ACC_W]));
         end else begin : dfp
             wqrc_pe_dfp #(.B(B), .A(A), .A_SIGNED(A_SIGNED), .ACC_W(ACC_W)) u(
-                .clk(clk), .first(s2_first), .en(s2_v), .bias(bias_q2), .x(x), .code(code),
+                .clk(clk), .first(s2_first), .en(s2_v), .bias(bias_q), .x(x), .code(code),
                 .acc(sums[l*ACC_W +: ACC_W]));
         end
     end endgenerate
