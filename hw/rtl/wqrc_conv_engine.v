@@ -15,8 +15,8 @@
 // address (registered) -> read (ROM and RAM data) -> align (each code cut from its
 // word(s), padding applied) -> accumulate (the PEs) -> capture (the P sums move to a
 // shift register) -> drain (one requantized output written per cycle while the next
-// pixel accumulates). A pixel of T taps is followed by max(0, P - T) idle cycles so
-// that the drain of P outputs is always done in time: every cycle count is fixed by
+// pixel accumulates). A pixel of T taps is followed by max(0, NL - T) idle cycles (NL:
+// the lanes that have channels) so that its drain is always done in time: every cycle count is fixed by
 // the geometry, which is what makes the report's cycle figure exact.
 `default_nettype none
 module wqrc_conv_engine #(
@@ -72,7 +72,8 @@ module wqrc_conv_engine #(
     localparam integer OCL = (OC + P - 1) / P;     // output channels per lane
     localparam integer T = CG * KH * KW;           // taps per output
     localparam integer NPIX = OH * OW;
-    localparam integer GAP = (P > T) ? P - T : 0;
+    localparam integer NL = (OC + OCL - 1) / OCL;   // lanes that ever have a channel
+    localparam integer GAP = (NL > T) ? NL - T : 0; // idle cycles after a pixel, for its drain
     localparam integer XW = $clog2(C * H * W + (OH * SH + KH * DH + PT + 2) * (OW * SW + KW * DW + W + PL + 2)) + 2;
     localparam integer WB = $clog2(WORD_W);
     localparam integer BW = $clog2((OCL + 1) * T * B + 2 * WORD_W) + 1;

@@ -229,7 +229,7 @@ def step_cycles(step: dict) -> int:
         lanes, oc = p["P"], p["OC"]
         ocl = -(-oc // lanes)
         taps = p["C"] // p["G"] * p["KH"] * p["KW"]
-        gap = max(0, lanes - taps)
+        gap = max(0, -(-oc // ocl) - taps)                             # lanes with channels drain
         groups = ocl * p["OH"] * p["OW"]
         last = sum(lane * ocl + ocl - 1 < oc for lane in range(lanes))   # lanes that drain the last pixel
         return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
