@@ -107,6 +107,8 @@ def read_ice40_unplaced(folder: str, log: str) -> dict:
         why = f"{dsp} SB_MAC16, the UP5K has 8"
     elif lcs:
         why = f"{lcs.group(1)} logic cells, the UP5K has 5280"
+    elif "ICESTORM_LC" in line:
+        why = f"more logic cells than the UP5K's 5280 ({cells.get('SB_LUT4', 0)} LUT4)"
     else:
         why = line
     return {"device": "iCE40UP5K-SG48", "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
