@@ -61,7 +61,7 @@ def check_add_fits(qm: QModel, node) -> None:
     if total >= 1 << 63:
         raise WqrcError(f"node '{node.name}' (add): aligning its inputs to the output format "
                         f"{qm.formats[node.output].describe()} needs {total.bit_length() + 1}-bit sums, more "
-                        f"than the 64 bits of the C and HLS targets")
+                        f"than the 64 bits of the C, HLS and RTL targets")
 
 
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
