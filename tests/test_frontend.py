@@ -1,4 +1,7 @@
 """Frontends: what today's exporters emit loads, matches onnxruntime in float, and bad input is named."""
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -183,3 +186,43 @@ def test_dynamic_batch_view_flatten_is_folded(dynamo, tmp_onnx):
     g = wqrc.load_model(tmp_onnx("v.onnx", data))
     assert [n.op for n in g.nodes] == ["conv", "flatten", "dense"]
     _float_matches_ort(data, g, (2, 6, 6))
+
+
+def _old_opset_cnn(opset: int) -> onnx.ModelProto:
+    """Conv -> BatchNormalization -> Clip (min/max attributes, as before opset 11) -> MaxPool ->
+    Flatten -> Gemm, written in ``opset`` as older Keras/TF and Caffe2 exporters did."""
+    rng = np.random.default_rng(opset)
+    f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    inits = [numpy_helper.from_array(v, n) for n, v in (
+        ("w", f(4, 2, 3, 3)), ("b", f(4)), ("scale", 1 + 0.2 * f(4)), ("shift", f(4)), ("mean", 0.1 * f(4)),
+        ("var", 1 + np.abs(f(4))), ("fw", f(5, 4 * 3 * 3)), ("fb", f(5)))]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+             helper.make_node("BatchNormalization", ["c", "scale", "shift", "mean", "var"], ["n"], epsilon=1e-5),
+             helper.make_node("Clip", ["n"], ["r"], min=0.0, max=6.0),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["fl"], axis=1),
+             helper.make_node("Gemm", ["fl", "fw", "fb"], ["y"], transB=1)]
+    return make_onnx(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 6, 6])],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 5])], inits, opset=opset)
+
+
+@pytest.mark.parametrize("opset", [7, 8, 9, 10])
+def test_opsets_7_to_10_are_upgraded_and_say_so(opset, tmp_onnx):
+    from wqrc.frontend.onnx import OpsetUpgradeWarning
+    model = _old_opset_cnn(opset)
+    onnx.checker.check_model(model)
+    path = tmp_onnx(f"old{opset}.onnx", model.SerializeToString())
+    with pytest.warns(OpsetUpgradeWarning, match=rf"old{opset}\.onnx: opset {opset} upgraded to 11"):
+        g = wqrc.load_model(path)
+    assert [n.op for n in g.nodes] == ["conv", "maxpool", "flatten", "dense"]   # BN folded, clip fused
+    assert g.nodes[0].attrs["clip"] == (0.0, 6.0)                             # the attribute-form Clip kept
+    _float_matches_ort(model.SerializeToString(), g, (2, 6, 6))   # onnxruntime runs the original opset
+
+
+def test_opsets_before_7_are_refused_in_one_line(tmp_onnx):
+    model = _old_opset_cnn(7)
+    model.opset_import[0].version = 6
+    res = subprocess.run([sys.executable, "-m", "wqrc", "inspect", tmp_onnx("six.onnx", model.SerializeToString()),
+                          "--scheme", "dfp", "--bits", "8"], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "six.onnx: opset 6 is not supported (supported: 7.." in res.stderr

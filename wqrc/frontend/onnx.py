@@ -66,7 +66,8 @@ class _Converter:
         newest = onnx.defs.onnx_opset_version()
         if not MIN_OPSET <= self.opset <= newest:
             raise WqrcError(
-                f"{self.source}: opset {self.opset} is not supported (supported: {MIN_OPSET}..{newest})"
+                f"{self.source}: opset {self.opset} is not supported (supported: {OLDEST_UPGRADABLE}..{newest}; "
+                f"{OLDEST_UPGRADABLE}..{MIN_OPSET - 1} are upgraded with onnx.version_converter)"
             )
         g = model.graph
         self.consts: dict[str, np.ndarray] = {}
@@ -475,6 +476,33 @@ class _Converter:
         self.emit(onode, "softmax", [onode.input[0]])
 
 
+OLDEST_UPGRADABLE = 7
+
+
+class OpsetUpgradeWarning(UserWarning):
+    """A model of an opset older than MIN_OPSET was upgraded by onnx's version converter."""
+
+
+def upgrade_opset(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
+    """Models of opsets 7..10 (older Keras/TF, Caffe2 and early PyTorch exports) upgraded to
+    MIN_OPSET by onnx's own version converter, saying so; newer ones as they are."""
+    where = source or "<model>"
+    opset = _opset(model, where)
+    if opset >= MIN_OPSET or opset < OLDEST_UPGRADABLE:
+        return model
+    from onnx import version_converter
+    try:
+        upgraded = version_converter.convert_version(model, MIN_OPSET)
+    except Exception as exc:  # the converter raises RuntimeError, ValueError, or its own C++ errors
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WqrcError(f"{where}: opset {opset} could not be upgraded to {MIN_OPSET} by "
+                        f"onnx.version_converter: {detail}") from None
+    import warnings
+    warnings.warn(f"{where}: opset {opset} upgraded to {MIN_OPSET} with onnx.version_converter",
+                  OpsetUpgradeWarning, stacklevel=2)
+    return upgraded
+
+
 def onnx_to_graph(model: onnx.ModelProto, source: str = "") -> Graph:
-    """Convert an in-memory ONNX model (see :func:`load_onnx`)."""
-    return _Converter(model, source).run()
+    """Convert an in-memory ONNX model (see :func:`load_onnx`); opsets 7..10 are upgraded first."""
+    return _Converter(upgrade_opset(model, source), source).run()
