@@ -226,3 +226,44 @@ def test_opsets_before_7_are_refused_in_one_line(tmp_onnx):
                           "--scheme", "dfp", "--bits", "8"], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "six.onnx: opset 6 is not supported (supported: 7.." in res.stderr
+
+
+def _padded_cnn(opset: int, pad_value: float = 0.0, mode: str = "constant", reader: str = "Conv"):
+    """Keras/TF-style 'same' padding at stride 2: explicit Pad nodes (one asymmetric) before Convs."""
+    rng = np.random.default_rng(3)
+    f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
+    inits = [numpy_helper.from_array(v, n) for n, v in (
+        ("w1", f(4, 2, 3, 3)), ("w2", f(3, 4, 2, 2)), ("fw", f(5, 3 * 4 * 4)), ("fb", f(5)),
+        ("p1", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)), ("p2", np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64)),
+        ("v", np.array(pad_value, np.float32)))]
+    second = (helper.make_node("Conv", ["q", "w2"], ["c2"], kernel_shape=[2, 2]) if reader == "Conv"
+              else helper.make_node("MaxPool", ["q"], ["c2"], kernel_shape=[2, 2]))
+    nodes = [helper.make_node("Pad", ["x", "p1", "v"], ["p"], mode=mode),
+             helper.make_node("Conv", ["p", "w1"], ["c1"], kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Relu", ["c1"], ["r"]),
+             helper.make_node("Pad", ["r", "p2", "v"], ["q"], mode=mode),
+             second,
+             helper.make_node("Flatten", ["c2"], ["fl"], axis=1),
+             helper.make_node("Gemm", ["fl", "fw", "fb"], ["y"], transB=1)]
+    return make_onnx(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 7, 7])],
+                     [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 5])], inits, opset=opset)
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_zero_pad_before_conv_folds_into_its_pads(opset, tmp_onnx):
+    model = _padded_cnn(opset)
+    onnx.checker.check_model(model)
+    g = wqrc.load_model(tmp_onnx("pad.onnx", model.SerializeToString()))
+    convs = [n for n in g.nodes if n.op == "conv"]
+    assert [tuple(n.attrs["pads"]) for n in convs] == [(1, 1, 1, 1), (0, 0, 1, 1)]
+    _float_matches_ort(model.SerializeToString(), g, (2, 7, 7))
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(pad_value=1.0), "with value 1.0: only zero padding"),
+    (dict(mode="reflect"), "mode 'reflect'"),
+    (dict(reader="MaxPool"), "read by MaxPool: only padding in front of Conv folds")])
+def test_other_pads_are_refused_naming_the_node(kw, needle, tmp_onnx):
+    model = _padded_cnn(13, **kw)
+    with pytest.raises(WqrcError, match=needle):
+        wqrc.load_model(tmp_onnx("pad.onnx", model.SerializeToString()))

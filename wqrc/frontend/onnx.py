@@ -25,7 +25,7 @@ MIN_OPSET = 11
 SUPPORTED_ONNX_OPS = sorted([
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze",
-    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax",
+    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv)",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -81,6 +81,7 @@ class _Converter:
         self.nodes: list[Node] = []
         self.names: set[str] = set()
         self.alias: dict[str, str] = {}
+        self.zero_pads: dict[str, tuple[int, int, int, int]] = {}   # Pad outputs: (top, left, bottom, right)
         self.uses = Counter(i for n in g.node for i in n.input if i)
         for o in g.output:
             self.uses[o.name] += 1
@@ -288,9 +289,39 @@ class _Converter:
         strides = self._given(onode, a, "conv", "strides")
         dil = self._given(onode, a, "conv", "dilations")
         pads = self._spatial_pads(onode, a, "conv", kernel, strides, dil)
+        before = self.zero_pads.get(onode.input[0])
+        if before is not None:   # a constant zero Pad in front: the same as more conv padding
+            auto = a.get("auto_pad", b"NOTSET")
+            if (auto.decode() if isinstance(auto, bytes) else auto) not in ("NOTSET", "", "VALID"):
+                raise self.unsupported(onode, "auto_pad SAME after a Pad; give the pads explicitly")
+            pads = tuple(p + q for p, q in zip(pads, before))
         self.emit(onode, "conv", [onode.input[0]],
                   attrs=dict(strides=strides, pads=pads, dilations=dil, group=self._given(onode, a, "conv", "group")),
                   params=dict(weight=w, bias=b), name=self._layer_name(onode, onode.input[1]))
+
+    def op_Pad(self, onode, a):
+        """Constant zero padding of H and W whose every reader is a Conv (as Keras/TF exports write
+        'same' padding at stride 2) is folded into the Conv's pads; anything else is refused."""
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if self.opset < 11:
+            pads, value = list(a.get("pads", ())), float(a.get("value", 0.0))
+        else:
+            pads = [int(v) for v in self.const(onode, 1, "pads").reshape(-1)]
+            v = self.opt_const(onode, 2)
+            value = 0.0 if v is None or v.size == 0 else float(v.reshape(-1)[0])
+            if len(onode.input) > 3 and onode.input[3]:
+                raise self.unsupported(onode, "the axes input; give pads for every axis")
+        readers = {n.op_type for n in self.model.graph.node if onode.output[0] in n.input}
+        if mode != "constant" or value != 0.0:
+            raise self.unsupported(onode, f"mode '{mode}' with value {value}: only zero padding folds into a Conv")
+        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or any(p < 0 for p in pads):
+            raise self.unsupported(onode, f"pads {pads}: only non-negative padding of H and W folds into a Conv")
+        if readers != {"Conv"} or onode.output[0] in {o.name for o in self.model.graph.output}:
+            raise self.unsupported(onode, f"read by {', '.join(sorted(readers)) or 'the graph output'}: "
+                                          f"only padding in front of Conv folds")
+        self.zero_pads[onode.output[0]] = (pads[2], pads[3], pads[6], pads[7])
+        self.alias[onode.output[0]] = self.t(onode.input[0])
 
     def op_Gemm(self, onode, a):
         if a.get("transA", 0):
