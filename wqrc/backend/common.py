@@ -52,9 +52,10 @@ def short(fmt: TensorFormat) -> str:
     return f"{'s' if fmt.signed else 'u'}{width}"
 
 
-def check_add_fits(qm: QModel, node) -> None:
+def check_add_fits(qm: QModel, node) -> int:
     """An add's terms are moved to the output format and summed in int64 before saturating
-    (docs/format.md §3): refuse, naming the node, an add whose aligned terms could leave int64."""
+    (docs/format.md §3): refuse, naming the node, an add whose aligned terms could leave int64.
+    Returns the bound on the aligned sum's magnitude (the RTL sizes its adder from it)."""
     total = 0
     for t, sh in zip(node.inputs, node.attrs["shifts"]):
         total += qm.formats[t].max_abs_q << max(0, -sh)
@@ -62,6 +63,7 @@ def check_add_fits(qm: QModel, node) -> None:
         raise WqrcError(f"node '{node.name}' (add): aligning its inputs to the output format "
                         f"{qm.formats[node.output].describe()} needs {total.bit_length() + 1}-bit sums, more "
                         f"than the 64 bits of the C, HLS and RTL targets")
+    return total
 
 
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

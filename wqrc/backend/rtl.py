@@ -27,6 +27,7 @@ from wqrc.backend.common import (
     environment,
     lane_roms,
     pool_geometry,
+    read_ports,
     render_files,
     test_vectors,
 )
@@ -89,7 +90,6 @@ class _Layout:
                 b = self._buffer(node.output)
                 self.traces.append(dict(node=qm.nodes.index(node), step=len(self.steps), buf=b["id"],
                                         size=b["depth"], signed=b["signed"], about=names.comment(node.name)))
-        self._buffer(qm.output)["readers"] = max(self._buffer(qm.output)["readers"], 1)
 
     def _buffer(self, tensor: str) -> dict:
         root = self.alias[tensor]
@@ -138,9 +138,7 @@ class _Layout:
                       P=self.lanes, WORD_W=rom.word_bits, ROM_AW=clog2(lanes["words"]),
                       IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
                       BIAS_FILE=f'"bias_s{k}.mem"')
-        digits = rom.word_bits // 4
-        slices = [dict(file=f"rom_s{k}_l{p}.mem",
-                       words=[format(int(w), f"0{digits}x") for w in lanes["roms"][p]],
+        slices = [dict(file=f"rom_s{k}_l{p}.mem", words=hex_words(lanes["roms"][p], rom.word_bits),
                        about=f"// lane {p} of {names.comment(node.name)}: {lanes['count'][p]} words from word "
                              f"{lanes['first'][p]} of {ROM_FILE} (the packer's image), then zeros; "
                              f"codes from bit {lanes['base'][p]} of the first")
@@ -148,7 +146,7 @@ class _Layout:
         self._step(node, "conv", params, node.inputs[:1], ports=self.lanes if geo["group"] > 1 else 1,
                    bias_file=f"bias_s{k}.mem", bias=hex_words(layer.bias, acc_w), slices=slices,
                    rom_words=lanes["words"], rom_aw=clog2(lanes["words"]),
-                   two_ports=int(rom.word_bits % layer.bits != 0))
+                   two_ports=int(read_ports(layer.bits, rom.word_bits)[0] > 1))
         self.layer_report.append(dict(
             name=layer.name, scheme=layer.scheme, bits=layer.bits, acc_bits=acc_w, lanes=self.lanes,
             multipliers=0 if layer.scheme == "po2" else self.lanes,
@@ -178,12 +176,11 @@ class _Layout:
 
     def _emit_add(self, node) -> None:
         qm = self.qm
-        check_add_fits(qm, node)
+        total = check_add_fits(qm, node)
         out_fmt = qm.formats[node.output]
         lo, hi = output_bounds(out_fmt, node.attrs.get("qclip"))
         fa, fb = (qm.formats[t] for t in node.inputs)
         sa, sb = node.attrs["shifts"]
-        total = sum(qm.formats[t].max_abs_q << max(0, -sh) for t, sh in zip(node.inputs, (sa, sb)))
         params = dict(N=int(np.prod(qm.shapes[node.output])), NIN=2, A0=fa.bits, A0_SIGNED=int(fa.signed), SH0=sa,
                       A1=fb.bits, A1_SIGNED=int(fb.signed), SH1=sb, TW=total.bit_length() + 1, OUT_W=out_fmt.bits,
                       LO=vlit(lo), HI=vlit(hi), OFF=0, IN_AW=self._buffer(node.inputs[0])["aw"],
@@ -256,7 +253,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(steps=steps, timeout_cycles=4 * total * len(xin) + 1000, buffers=list(lay.buffers.values()), traces=lay.traces, lanes=lanes,
                 in_buf=in_buf, out_buf=out_buf, in_w=in_fmt.bits, out_w=out_fmt.bits,
-                in_n=int(np.prod(qm.input_shape)), out_n=int(np.prod(qm.output_shape)),
+                in_n=n_in, out_n=n_out,
                 stw=clog2(len(steps) + 2), rom_file=ROM_FILE, word_bits=rom.word_bits, n_vectors=len(xin),
                 out_signed=out_fmt.signed, kernel_files=KERNEL_FILES,
                 source=names.comment(qm.meta.get("source", "")))

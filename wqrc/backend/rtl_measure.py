@@ -84,36 +84,38 @@ def read_sim(folder: str) -> dict:
                               "step_cycles")}
 
 
-def read_ice40(folder: str) -> dict:
+def _ice40_cells(folder: str) -> dict:
+    """Yosys's iCE40 cell counts, placed or not."""
     cells = _cells(folder, "stat_ice40.json")
+    return {"device": "iCE40UP5K-SG48", "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
+            "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
+            "ebr": cells.get("SB_RAM40_4K", 0), "dsp": cells.get("SB_MAC16", 0)}
+
+
+def read_ice40(folder: str) -> dict:
     rep = _json(folder, "nextpnr_ice40.json")
     util = rep["utilization"]
     fmax = min(v["achieved"] for v in rep["fmax"].values()) if rep.get("fmax") else None
     lc = util["ICESTORM_LC"]
-    return {"device": "iCE40UP5K-SG48", "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
-            "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
-            "lc": lc["used"], "lc_available": lc["available"],
+    return {**_ice40_cells(folder), "lc": lc["used"], "lc_available": lc["available"],
             "ebr": util["ICESTORM_RAM"]["used"], "ebr_available": util["ICESTORM_RAM"]["available"],
             "spram": util["ICESTORM_SPRAM"]["used"], "dsp": util["ICESTORM_DSP"]["used"],
             "fmax_mhz": round(fmax, 2) if fmax else None, "fits": True}
 
 
 def read_ice40_unplaced(folder: str, log: str) -> dict:
-    cells = _cells(folder, "stat_ice40.json")
+    cells = _ice40_cells(folder)
     line = next((l.strip() for l in log.splitlines() if any(m in l for m in UNPLACED)), "")
-    dsp = cells.get("SB_MAC16", 0)
     lcs = re.search(r"of (\d+) ICESTORM_LCs", line)
     if "ICESTORM_DSP" in line:
-        why = f"{dsp} SB_MAC16, the UP5K has 8"
+        why = f"{cells['dsp']} SB_MAC16, the UP5K has 8"
     elif lcs:
         why = f"{lcs.group(1)} logic cells, the UP5K has 5280"
     elif "ICESTORM_LC" in line:
-        why = f"more logic cells than the UP5K's 5280 ({cells.get('SB_LUT4', 0)} LUT4)"
+        why = f"more logic cells than the UP5K's 5280 ({cells['lut4']} LUT4)"
     else:
         why = line
-    return {"device": "iCE40UP5K-SG48", "lut4": cells.get("SB_LUT4", 0), "carry": cells.get("SB_CARRY", 0),
-            "ff": sum(n for t, n in cells.items() if t.startswith("SB_DFF")),
-            "ebr": cells.get("SB_RAM40_4K", 0), "dsp": dsp, "fits": False, "why": why, "nextpnr": line}
+    return {**cells, "fits": False, "why": why, "nextpnr": line}
 
 
 def read_xilinx(folder: str) -> dict:

@@ -10,6 +10,7 @@ an error that names the node and lists what is supported.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from typing import Optional
 
@@ -528,7 +529,6 @@ def upgrade_opset(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WqrcError(f"{where}: opset {opset} could not be upgraded to {MIN_OPSET} by "
                         f"onnx.version_converter: {detail}") from None
-    import warnings
     warnings.warn(f"{where}: opset {opset} upgraded to {MIN_OPSET} with onnx.version_converter",
                   OpsetUpgradeWarning, stacklevel=2)
     return upgraded
