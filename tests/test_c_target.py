@@ -154,6 +154,26 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, w
         assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 
 
+@needs.arm
+@pytest.mark.parametrize("scheme,bits,word_bits,limit", [
+    ("dfp", 8, 32, 64), ("dfp", 8, 64, 10_000), ("dfp", 8, 8, 40), ("dfp", 4, 32, 40), ("dfp", 2, 32, 64),
+    ("po2", 4, 16, 40), ("po2", 2, 32, 64)])
+def test_dual_mac_simd_paths_on_cortex_m4(tmp_path, monkeypatch, scheme, bits, word_bits, limit):
+    """The paths only a DSP core takes (SXTB16 decoding of DFP-8 rows, the fused dense DFP-8
+    loop over flash bytes) and the constant-width word decoders, on the odd model's tails
+    (fan 27, 30 and 175, odd channel counts), bit-exact in QEMU."""
+    import wqrc.backend.c as c_backend
+
+    monkeypatch.setattr(c_backend, "WBUF_LIMIT", limit)
+    g, shape = _odd_cnn()
+    calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+    out = tmp_path / "odd"
+    generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
+    res = make(out, "mcu-run")
+    assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("scheme, bits", [("dfp", 4), ("po2", 4), ("dfp", 16)])
 def test_header_ram_figure_is_the_declared_buffers(tmp_path, scheme, bits):
     """WQRC_RAM_BYTES equals the statics of the compiled model object (bss), and the compiler checks

@@ -103,6 +103,33 @@ static inline int32_t wqrc_smlad(int32_t a, int32_t b, int32_t acc)
 }
 #endif
 
+/*
+ * WQRC_SIMD_S8: the core has SXTB16 (DSP extension) and stores words little-endian, so
+ * the bytes of a ROM word are its 8-bit codes in order (LSB first), and one SXTB16
+ * sign-extends two of them into q15 halves. Kernels use it for DFP-8 weights.
+ */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WQRC_SIMD_S8 1
+/* bytes 0 and 2 of w as q15 halves; wqrc_sxtb16_hi: bytes 1 and 3 */
+static inline int32_t wqrc_sxtb16_lo(uint32_t w)
+{
+    return __sxtb16((int32_t)w);
+}
+static inline int32_t wqrc_sxtb16_hi(uint32_t w)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    int32_t r; /* the rotation is SXTB16's own operand; GCC does not fold a separate ROR into it */
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+#else
+    return __sxtb16((int32_t)((w >> 8) | (w << 24)));
+#endif
+}
+#else
+#define WQRC_SIMD_S8 0
+#endif
+
 /* A b-bit code at bit position pos of a packed segment (LSB first; codes may straddle words). */
 static inline uint32_t wqrc_read_code(const WQRC_WORD_T *rom, uint32_t pos, uint32_t bits)
 {
@@ -178,6 +205,23 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
     return n;
 }
 
+#if defined(__GNUC__)
+#define WQRC_UNROLL _Pragma("GCC unroll 16")
+#else
+#define WQRC_UNROLL
+#endif
+/* Whole words of b-bit codes (b a constant) into q15: n, word, dst, lut from the caller. */
+#define WQRC_DECODE_WORDS(B, PO2)                                                          \
+    for (; n >= 32 / (B); n -= 32 / (B)) {                                                 \
+        const uint32_t c = *word++;                                                        \
+        int32_t j;                                                                         \
+        WQRC_UNROLL                                                                        \
+        for (j = 0; j < 32 / (B); ++j) {                                                   \
+            *dst++ = (PO2) ? lut[(c >> (j * (B))) & ((1u << (B)) - 1u)]                    \
+                           : (int16_t)((int32_t)(c << (32 - (B) - j * (B))) >> (32 - (B))); \
+        }                                                                                  \
+    }
+
 /*
  * Decode output channels oc0 .. oc0+rows-1 of a DFP layer into q15 rows of stride
  * elements (stride = fan rounded up to even; the pad element is zero). Codes are
@@ -207,22 +251,80 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
     uint32_t cur = *word++, off = pos % 32u;
     if (stride == fan && 32u % bits == 0u) {
         /* b divides 32: codes never straddle words, and rows are contiguous: one
-         * stream, one load per 32/b codes, sign-extended by two shifts */
-        const uint32_t sh = 32u - bits;
-        int32_t n = rows * fan, k = (int32_t)((32u - off) / bits);
-        cur >>= off;
-        for (;;) {
-            k = k < n ? k : n;
-            n -= k;
-            for (; k > 0; --k) {
-                *dst++ = (int16_t)(po2 ? lut[cur & mask] : (int32_t)(cur << sh) >> sh);
-                cur >>= bits;
+         * stream, one load per 32/b codes. One loop per code kind, so that the
+         * per-code work is a sign extension (DFP) or a table read (Po2), no test. */
+        int32_t n = rows * fan;
+#if WQRC_SIMD_S8
+        if (bits == 8u && !po2 && off == 0u) {
+            int16_t *const end = dst + n;
+            /* DFP-8: a word holds four codes in byte order (LSB first); SXTB16 sign-extends
+             * bytes 0 and 2 (and, rotated, 1 and 3) in one instruction, PKHBT/PKHTB pair them */
+            const unsigned char *bytes = (const unsigned char *)(word - 1);
+            for (; dst + 4 <= end; dst += 4, bytes += 4) {
+                uint32_t w4, lo2, hi2;
+                memcpy(&w4, bytes, sizeof w4);
+                lo2 = (uint32_t)wqrc_sxtb16_lo(w4);  /* c0, c2 */
+                hi2 = (uint32_t)wqrc_sxtb16_hi(w4);  /* c1, c3 */
+                w4 = (lo2 & 0xFFFFu) | (hi2 << 16);  /* c0, c1 */
+                memcpy(dst, &w4, sizeof w4);
+                w4 = (hi2 & 0xFFFF0000u) | (lo2 >> 16);  /* c2, c3 */
+                memcpy(dst + 2, &w4, sizeof w4);
+            }
+            for (; dst < end; ++bytes) {
+                *dst++ = (int16_t)(int8_t)*bytes;
+            }
+            return;
+        }
+#endif
+        if (off == 0u && (bits == 2u || bits == 4u || bits == 8u)) {
+            /* whole words with the code width a constant: each code is one bit-field
+             * extract (SBFX for DFP; UBFX and a table read for Po2), no shift chain */
+            --word;
+            switch (bits * 2u + (uint32_t)po2) {
+            case 4u: WQRC_DECODE_WORDS(2, 0); break;
+            case 5u: WQRC_DECODE_WORDS(2, 1); break;
+            case 8u: WQRC_DECODE_WORDS(4, 0); break;
+            case 9u: WQRC_DECODE_WORDS(4, 1); break;
+            case 16u: WQRC_DECODE_WORDS(8, 0); break;
+            default: WQRC_DECODE_WORDS(8, 1); break;
             }
             if (n == 0) {
                 return;
             }
-            cur = *word++;
-            k = (int32_t)(32u / bits);
+            cur = *word++; /* the last, partial word: its n codes below */
+        }
+        cur >>= off;
+        if (po2) {
+            int32_t k = (int32_t)((32u - off) / bits);
+            for (;;) {
+                k = k < n ? k : n;
+                n -= k;
+                for (; k > 0; --k) {
+                    *dst++ = lut[cur & mask];
+                    cur >>= bits;
+                }
+                if (n == 0) {
+                    return;
+                }
+                cur = *word++;
+                k = (int32_t)(32u / bits);
+            }
+        } else {
+            const uint32_t sh = 32u - bits;
+            int32_t k = (int32_t)((32u - off) / bits);
+            for (;;) {
+                k = k < n ? k : n;
+                n -= k;
+                for (; k > 0; --k) {
+                    *dst++ = (int16_t)((int32_t)(cur << sh) >> sh);
+                    cur >>= bits;
+                }
+                if (n == 0) {
+                    return;
+                }
+                cur = *word++;
+                k = (int32_t)(32u / bits);
+            }
         }
     }
 #endif

@@ -109,6 +109,8 @@ class _Context:
         if emit is None:
             raise WqrcError(f"node '{node.name}': the C target has no op '{node.op}'")
         emit(self, node)
+        # the WQRC_PROFILE hook after a node's last step is numbered by the node's place in qm.nodes
+        self.steps[-1]["profile"] = self.qm.nodes.index(node)
 
     def _emit_conv(self, node) -> None:
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)

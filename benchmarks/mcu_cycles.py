@@ -1,0 +1,272 @@
+"""Cortex-M4 instructions per MAC, per layer, counted exactly in QEMU; beside CMSIS-NN on the same shapes.
+
+    python benchmarks/mcu_cycles.py [--models digits,fashion,ds_cnn,resnet8,mobilenet_v1_025,autoencoder]
+                                    [--configs dfp4,dfp8,po24] [--cmsis-nn PATH] [--json rows.json]
+
+For every model and weight format (8-bit activations) the generated C is
+built for Cortex-M4 (-O2, the DSP extension on) with the WQRC_PROFILE hook of
+wqrc_model.c calling an empty marker function after each node, and run for
+one inference in QEMU (mps2-an386) single-stepped with one log line per
+executed instruction: each node's instructions are the lines between two
+markers (exact counts, not samples: QEMU is deterministic). Flash and RAM are
+`make size` of the model's own objects (built without the hook).
+
+With --cmsis-nn pointing at a checkout of https://github.com/ARM-software/CMSIS-NN
+(Apache-2.0; never committed here), each conv, depthwise conv and dense layer
+is also run through CMSIS-NN's own s8 entry points (arm_convolve_wrapper_s8,
+arm_depthwise_conv_wrapper_s8, arm_fully_connected_s8) on the same shapes,
+random int8 data, counted the same way; the last column is wqrc DFP-8 over
+CMSIS-NN (the issue's target: <= 1.5). Without it that column is skipped.
+
+Models: the bundled digits and fashion examples (fashion needs Debian's
+dataset-fashion-mnist for calibration; skipped without it) and the MLPerf
+Tiny-sized models of wqrc.zoo (seeded random weights, calibrated on random
+normal inputs).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import wqrc  # noqa: E402
+from wqrc import zoo  # noqa: E402
+from wqrc.compile import compile_model  # noqa: E402
+from wqrc.data import load_dataset  # noqa: E402
+from wqrc.errors import WqrcError  # noqa: E402
+
+MARK = "wqrc_profile_mark"
+MARK_C = f"void {MARK}(int node);\nvoid __attribute__((noinline)) {MARK}(int node) {{ __asm volatile(\"\" : : \"r\"(node) : \"memory\"); }}\n"
+QEMU = ("qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native "
+        "-kernel {elf} -singlestep -d exec,nochain -D /dev/stdout")
+ARM_FLAGS = "-mcpu=cortex-m4 -mthumb -O2 -ffunction-sections -fdata-sections"
+
+
+def count_segments(elf: str, cwd: str, start: str, n: int) -> list[int]:
+    """Instructions executed from the first entry into ``start`` to each of the next ``n`` calls of
+    the marker, in order (the marker's own instructions not counted)."""
+    proc = subprocess.Popen(["bash", "-c", QEMU.format(elf=elf)], cwd=cwd, stdout=subprocess.PIPE)
+    mark, begin = (MARK + "\n").encode(), (start + "\n").encode()
+    counts, k, started, in_mark = [], 0, False, False
+    for line in proc.stdout:
+        if not started:
+            started = line.endswith(begin)
+            k = int(started)
+            continue
+        if line.endswith(mark):
+            if not in_mark:
+                counts.append(k)
+                k, in_mark = 0, True
+                if len(counts) == n:
+                    break
+            continue
+        in_mark = False
+        k += line.startswith(b"Trace")
+    proc.kill()
+    proc.wait()
+    if len(counts) != n:
+        raise RuntimeError(f"{elf}: saw {len(counts)} of {n} markers")
+    return counts
+
+
+def model_and_data(name: str):
+    """(graph, calibration inputs, test inputs) of a bundled example or a zoo model."""
+    if name in zoo.MODELS:
+        module, shape = zoo.build(name)
+        x = np.random.default_rng(0).standard_normal((65,) + shape).astype(np.float32)
+        return wqrc.from_torch(module, x[:1]), x[:64], x[64:]
+    path, data = {"digits": ("examples/digits_cnn.onnx", "digits"),
+                  "fashion": ("examples/fashion_cnn.onnx", "fashion-mnist")}[name]
+    ds = load_dataset(data)
+    return wqrc.load_model(path), ds.x_train[:512], ds.x_test[:1]
+
+
+def profile_wqrc(qm, x_test, folder: str) -> tuple[list[int], dict]:
+    rep = compile_model(qm, folder, ["c"], vectors=1, data=x_test)
+    c = os.path.join(folder, "c")
+    out = subprocess.run(["make", "-s", "-C", c, "size"], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(v) for v in next(l.split() for l in out.splitlines() if l.endswith("(TOTALS)"))[:3])
+    with open(os.path.join(c, "profile_mark.c"), "w") as f:
+        f.write(MARK_C)
+    subprocess.run(["make", "-s", "-C", c, "-B", "wqrc_test.elf",
+                    f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}",
+                    "SRCS=wqrc_model.c wqrc_weights.c main.c profile_mark.c"], check=True)
+    counts = count_segments("wqrc_test.elf", c, "wqrc_run", len(qm.nodes))
+    return counts, dict(flash=text + data, ram=data + bss, report=rep)
+
+
+# ---- CMSIS-NN on the same layer shapes -------------------------------------------------------
+
+def cmsis_calls(qm) -> list[tuple[int, str]]:
+    """(node index, C statement) for each conv / depthwise / dense node CMSIS-NN has an s8 kernel for."""
+    calls = []
+    for i, node in enumerate(qm.nodes):
+        if node.op not in ("conv", "dense"):
+            continue
+        layer = qm.layers[node.name]
+        cin = int(np.prod(qm.shapes[node.inputs[0]])) if node.op == "dense" else qm.shapes[node.inputs[0]][0]
+        if node.op == "dense":
+            cout = qm.shapes[node.output][0]
+            calls.append((i, f"fc({cin}, {cout});"))
+            continue
+        _, h, w = qm.shapes[node.inputs[0]]
+        cout, ho, wo = qm.shapes[node.output]
+        a = node.attrs
+        kh, kw = layer.codes.shape[2:]
+        geo = (f"{h}, {w}, {cin}, {cout}, {kh}, {kw}, {ho}, {wo}, {a['strides'][0]}, {a['strides'][1]}, "
+               f"{a['pads'][0]}, {a['pads'][1]}, {a['dilations'][0]}, {a['dilations'][1]}")
+        if a["group"] == 1:
+            calls.append((i, f"conv({geo});"))
+        elif a["group"] == cin and cout % cin == 0:
+            calls.append((i, f"dwconv({geo});"))
+    return calls
+
+
+HARNESS = r"""
+#include <stdlib.h>
+#include "arm_nnfunctions.h"
+#define MAXB (1 << 19)
+static int8_t in_buf[MAXB], w_buf[MAXB], out_buf[MAXB];
+static int32_t bias[4096], mult[4096], shift[4096], ctx_buf[MAXB / 8];
+static uint32_t seed = 1;
+%(mark)s
+static void fill(int8_t *p, int n) { for (int i = 0; i < n; ++i) { seed = seed * 1664525u + 1013904223u; p[i] = (int8_t)(seed >> 24); } }
+static void setup(void) {
+    fill(in_buf, MAXB); fill(w_buf, MAXB);
+    for (int i = 0; i < 4096; ++i) { bias[i] = 0; mult[i] = 1 << 30; shift[i] = -8; }
+}
+static cmsis_nn_dims dims(int n, int h, int w, int c) { cmsis_nn_dims d = {n, h, w, c}; return d; }
+static void conv(int h, int w, int ci, int co, int kh, int kw, int ho, int wo, int sh, int sw, int pt, int pl, int dh, int dw) {
+    cmsis_nn_conv_params cp = {128, -128, {sw, sh}, {pl, pt}, {dw, dh}, {-128, 127}};
+    cmsis_nn_per_channel_quant_params q = {mult, shift};
+    cmsis_nn_dims id = dims(1, h, w, ci), fd = dims(co, kh, kw, ci), bd = dims(1, 1, 1, co), od = dims(1, ho, wo, co);
+    cmsis_nn_context ctx = {ctx_buf, arm_convolve_wrapper_s8_get_buffer_size(&cp, &id, &fd, &od)};
+    if (ctx.size > (int32_t)sizeof(ctx_buf) || arm_convolve_wrapper_s8(&ctx, &cp, &q, &id, in_buf, &fd, w_buf, &bd, bias, &od, out_buf) != ARM_CMSIS_NN_SUCCESS) exit(3);
+}
+static void dwconv(int h, int w, int ci, int co, int kh, int kw, int ho, int wo, int sh, int sw, int pt, int pl, int dh, int dw) {
+    cmsis_nn_dw_conv_params cp = {128, -128, co / ci, {sw, sh}, {pl, pt}, {dw, dh}, {-128, 127}};
+    cmsis_nn_per_channel_quant_params q = {mult, shift};
+    cmsis_nn_dims id = dims(1, h, w, ci), fd = dims(1, kh, kw, co), bd = dims(1, 1, 1, co), od = dims(1, ho, wo, co);
+    cmsis_nn_context ctx = {ctx_buf, arm_depthwise_conv_wrapper_s8_get_buffer_size(&cp, &id, &fd, &od)};
+    if (ctx.size > (int32_t)sizeof(ctx_buf) || arm_depthwise_conv_wrapper_s8(&ctx, &cp, &q, &id, in_buf, &fd, w_buf, &bd, bias, &od, out_buf) != ARM_CMSIS_NN_SUCCESS) exit(3);
+}
+static void fc(int ci, int co) {
+    cmsis_nn_fc_params fp = {128, 0, -128, {-128, 127}};
+    cmsis_nn_per_tensor_quant_params q = {1 << 30, -8};
+    cmsis_nn_dims id = dims(1, 1, 1, ci), fd = dims(ci, 1, 1, co), bd = dims(1, 1, 1, co), od = dims(1, 1, 1, co);
+    cmsis_nn_context ctx = {ctx_buf, arm_fully_connected_s8_get_buffer_size(&fd)};
+    if (ctx.size > (int32_t)sizeof(ctx_buf) || arm_fully_connected_s8(&ctx, &fp, &q, &id, in_buf, &fd, w_buf, &bd, bias, &od, out_buf) != ARM_CMSIS_NN_SUCCESS) exit(3);
+}
+void bench_run(void);
+void __attribute__((noinline)) bench_run(void) {
+%(calls)s
+}
+int main(void) { setup(); bench_run(); return 0; }
+"""
+
+
+def profile_cmsis(qm, cmsis: str, c_folder: str, work: str) -> dict[int, int]:
+    """Instructions of CMSIS-NN's s8 kernel for each node of ``cmsis_calls`` (node index -> count)."""
+    calls = cmsis_calls(qm)
+    if not calls:
+        return {}
+    src = os.path.join(work, "cmsis_bench.c")
+    with open(src, "w") as f:
+        f.write(HARNESS % dict(mark=MARK_C, calls="\n".join(f"    {c}\n    {MARK}({i});" for i, c in calls)))
+    lib = [p for d in ("ConvolutionFunctions", "FullyConnectedFunctions", "NNSupportFunctions")
+           for p in sorted(glob.glob(os.path.join(cmsis, "Source", d, "*.c")))
+           if not p.endswith(("_f16.c", "_f32.c"))]
+    elf = os.path.join(work, "cmsis_bench.elf")
+    mcu = os.path.join(c_folder, "mcu")
+    subprocess.run(["arm-none-eabi-gcc", *ARM_FLAGS.split(), f"-I{cmsis}/Include", "--specs=rdimon.specs",
+                    "-T", os.path.join(mcu, "mps2_an386.ld"), "-Wl,--gc-sections", "-o", elf, src,
+                    os.path.join(mcu, "startup.c"), *lib], check=True)
+    counts = count_segments(elf, work, "bench_run", len(calls))
+    return {i: n for (i, _), n in zip(calls, counts)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="digits,fashion,ds_cnn,resnet8,mobilenet_v1_025,autoencoder")
+    ap.add_argument("--configs", default="dfp4,dfp8,po24", help="scheme+bits list; activations 8 bits")
+    ap.add_argument("--cmsis-nn", default=os.environ.get("CMSIS_NN"), help="path of a CMSIS-NN checkout")
+    ap.add_argument("--json", help="write every row here")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        sys.exit("needs arm-none-eabi-gcc and qemu-system-arm (apt-get install gcc-arm-none-eabi "
+                 "libnewlib-arm-none-eabi qemu-system-arm)")
+    if args.cmsis_nn and not os.path.isfile(os.path.join(args.cmsis_nn, "Include", "arm_nnfunctions.h")):
+        sys.exit(f"--cmsis-nn {args.cmsis_nn}: not a CMSIS-NN checkout (no Include/arm_nnfunctions.h)")
+    configs = args.configs.split(",")
+    rows = []
+    for name in args.models.split(","):
+        try:
+            graph, calib, x_test = model_and_data(name)
+        except WqrcError as exc:
+            print(f"\n{name}: skipped ({exc})")
+            continue
+        per = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for cfg in configs:
+                qm = wqrc.quantize(graph, scheme=cfg[:3], bits=int(cfg[3:]), act_bits=8, calib=calib)
+                counts, info = profile_wqrc(qm, x_test, os.path.join(tmp, cfg))
+                per[cfg] = (qm, counts, info)
+            qm = per[configs[0]][0]
+            cm = profile_cmsis(qm, args.cmsis_nn, os.path.join(tmp, configs[0], "c"), tmp) if args.cmsis_nn else {}
+        macs = {r["name"]: r["macs"] for r in per[configs[0]][2]["report"]["layers"]}
+        print(f"\n{name}: Cortex-M4 instructions per MAC (a8), per node")
+        head = f"{'node':<28}{'op':<15}{'MACs':>10}" + "".join(f"{c:>9}" for c in configs)
+        print(head + (f"{'CMSIS-NN':>10}{'dfp8/CMSIS':>11}" if cm else ""))
+        tot = {c: 0 for c in configs}
+        conv_tot = {c: 0 for c in configs}
+        conv_macs = cm_tot = cm_macs = 0
+        for i, node in enumerate(qm.nodes):
+            m = macs.get(node.name, 0)
+            cells = {c: per[c][1][i] for c in configs}
+            for c in configs:
+                tot[c] += cells[c]
+                conv_tot[c] += cells[c] if node.op == "conv" else 0
+            conv_macs += m if node.op == "conv" else 0
+            row = dict(model=name, node=node.name, op=node.op, macs=m, **{c: cells[c] for c in configs})
+            line = f"{node.name[:27]:<28}{node.op + ('/dw' if node.attrs.get('group', 1) > 1 else ''):<15}{m:>10}"
+            line += "".join(f"{cells[c] / m:>9.2f}" if m else f"{cells[c]:>9}" for c in configs)
+            if i in cm:
+                row["cmsis_nn"] = cm[i]
+                cm_tot += cm[i]
+                cm_macs += m
+                line += f"{cm[i] / m:>10.2f}" + (f"{cells['dfp8'] / cm[i]:>11.2f}" if "dfp8" in cells else "")
+            rows.append(row)
+            print(line)
+        total_macs = sum(macs.values())
+        print(f"{'all nodes':<43}{total_macs:>10}" + "".join(f"{tot[c] / total_macs:>9.2f}" for c in configs)
+              + (f"{cm_tot / cm_macs:>10.2f}" if cm else ""))
+        if conv_macs:
+            print(f"{'conv layers':<43}{conv_macs:>10}" + "".join(f"{conv_tot[c] / conv_macs:>9.2f}" for c in configs))
+        print("flash B " + "  ".join(f"{c} {per[c][2]['flash']}" for c in configs)
+              + " | RAM B " + "  ".join(f"{c} {per[c][2]['ram']}" for c in configs)
+              + " | instructions/inference " + "  ".join(f"{c} {tot[c]}" for c in configs))
+        rows.append(dict(model=name, node="(total)", macs=total_macs, conv_macs=conv_macs,
+                         **{c: tot[c] for c in configs}, **{f"{c}_conv": conv_tot[c] for c in configs},
+                         **{f"{c}_flash": per[c][2]["flash"] for c in configs},
+                         **{f"{c}_ram": per[c][2]["ram"] for c in configs}))
+    if not args.cmsis_nn:
+        print("\n(no --cmsis-nn PATH: the CMSIS-NN column is skipped; "
+              "git clone https://github.com/ARM-software/CMSIS-NN and pass its path)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The architectures users bring, built in torch with seeded random weights (no downloads).
+
+The MLPerf Tiny reference models (keyword spotting DS-CNN, image
+classification ResNet-8, visual wake words MobileNetV1-0.25, anomaly
+detection autoencoder) at their published shapes, plus the bundled examples'
+sizes. They exist so that tests and benchmarks exercise what real users
+compile: depthwise-separable stacks, residual adds with 1x1 shortcuts,
+stride-2 'same' padding, deep dense stacks. Weights are random (seeded), and
+every BatchNorm gets random statistics, so folding it changes the weights as
+a trained model's would. Accuracy means nothing here; shapes, op mix and
+value ranges are what matter.
+
+    model, input_shape = zoo.build("ds_cnn")
+    graph = wqrc.from_torch(model, np.zeros((1,) + input_shape, np.float32))
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def _bn(c: int) -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(c)
+    with torch.no_grad():  # statistics a trained model might have, so folding matters
+        bn.running_mean.uniform_(-0.2, 0.2)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.2, 0.2)
+    return bn
+
+
+def _conv_bn_relu(cin: int, cout: int, k, stride=1, pad=0, groups: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, k, stride, pad, groups=groups, bias=False), _bn(cout), nn.ReLU()]
+
+
+def ds_cnn() -> nn.Module:
+    """MLPerf Tiny keyword spotting DS-CNN (small): 49x10 MFCC in, 12 classes, 2.7M MACs."""
+    layers = _conv_bn_relu(1, 64, (10, 4), stride=2, pad=(5, 1))
+    for _ in range(4):
+        layers += _conv_bn_relu(64, 64, 3, pad=1, groups=64) + _conv_bn_relu(64, 64, 1)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 12))
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(*_conv_bn_relu(cin, cout, 3, stride, 1),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), _bn(cout))
+        self.short = nn.Identity() if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride)
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.short(x))
+
+
+def resnet8() -> nn.Module:
+    """MLPerf Tiny image classification ResNet-8: 32x32x3 in, 10 classes, 12.5M MACs."""
+    return nn.Sequential(*_conv_bn_relu(3, 16, 3, pad=1), _ResBlock(16, 16, 1), _ResBlock(16, 32, 2),
+                         _ResBlock(32, 64, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
+def mobilenet_v1(alpha: float = 0.25, classes: int = 2) -> nn.Module:
+    """MobileNetV1 (MLPerf Tiny visual wake words at alpha 0.25, 96x96x3 in: 7.5M MACs)."""
+    def c(n: int) -> int:
+        return max(8, int(n * alpha))
+
+    layers = _conv_bn_relu(3, c(32), 3, stride=2, pad=1)
+    plan = [(32, 64, 1), (64, 128, 2), (128, 128, 1), (128, 256, 2), (256, 256, 1), (256, 512, 2)] + \
+        [(512, 512, 1)] * 5 + [(512, 1024, 2), (1024, 1024, 1)]
+    for cin, cout, s in plan:
+        layers += _conv_bn_relu(c(cin), c(cin), 3, s, 1, groups=c(cin)) + _conv_bn_relu(c(cin), c(cout), 1)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c(1024), classes))
+
+
+def autoencoder() -> nn.Module:
+    """MLPerf Tiny anomaly detection autoencoder: 640 in and out, dense 128 x4, bottleneck 8 (0.26M MACs).
+    The reference has a BatchNorm after every dense layer; here it is left out (a BatchNorm after
+    a Gemm is folded the same way as after a Conv, so it adds nothing to what is exercised)."""
+    dims = [640, 128, 128, 128, 128, 8, 128, 128, 128, 128]
+    layers: list[nn.Module] = []
+    for a, b in zip(dims, dims[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(128, 640))
+
+
+# name -> (builder, input shape without the batch dimension)
+MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
+    "ds_cnn": (ds_cnn, (1, 49, 10)),
+    "resnet8": (resnet8, (3, 32, 32)),
+    "mobilenet_v1_025": (mobilenet_v1, (3, 96, 96)),
+    "autoencoder": (autoencoder, (640,)),
+}
+
+
+def build(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, ...]]:
+    """The model ``name`` of :data:`MODELS` with weights drawn from ``seed``, in eval mode."""
+    make, shape = MODELS[name]
+    torch.manual_seed(seed)
+    return make().eval(), shape
