@@ -67,7 +67,8 @@ def test_testbench_names_sample_and_element_on_mismatch(tmp_path):
 def test_inference_path_uses_no_malloc_float_or_stdio(tmp_path):
     _, out, _ = generate(tmp_path, "residual", "po2", 4, 8)
     import re
-    for f in ("wqrc_model.c", "wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_pool.inc", "wqrc_eltwise.inc"):
+    for f in ("wqrc_model.c", "wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc",
+              "wqrc_eltwise.inc"):
         code = re.sub(r"/\*.*?\*/|//[^\n]*", "", (out / f).read_text(), flags=re.S)
         for banned in ("malloc", "float", "double", "stdio", "printf", "math.h"):
             assert banned not in code, (f, banned)
@@ -171,6 +172,40 @@ def test_dual_mac_simd_paths_on_cortex_m4(tmp_path, monkeypatch, scheme, bits, w
     out = tmp_path / "odd"
     generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
     res = make(out, "mcu-run")
+    assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+def _depthwise_cnn():
+    """Depthwise layers of every shape the depthwise kernel distinguishes: 3x3 at stride 1
+    with a channel multiplier of 2, 3x3 at stride 2 with padding (the unrolled path), and a
+    dilated 5x3 window (the general path), between a grouped-but-not-depthwise conv."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, groups=3), nn.ReLU(),
+                          nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6), nn.ReLU(),
+                          nn.Conv2d(6, 6, (5, 3), dilation=(1, 2), padding=2, groups=6), nn.ReLU(),
+                          nn.Conv2d(6, 6, 1, groups=2), nn.Flatten(), nn.Linear(6 * 4 * 3, 5)).eval()
+    return wqrc.from_torch(model, torch.rand(1, 3, 9, 7)), (3, 9, 7)
+
+
+@pytest.mark.parametrize("scheme,bits,act,where", [
+    ("dfp", 8, 8, "host"), ("dfp", 3, 16, "host"), ("po2", 4, 8, "host"), ("po2", 2, 8, "host"),
+    pytest.param("dfp", 8, 8, "mcu", marks=needs.arm), pytest.param("po2", 4, 8, "mcu", marks=needs.arm)])
+def test_depthwise_kernel_equals_simulator(tmp_path, monkeypatch, scheme, bits, act, where):
+    import wqrc.backend.c as c_backend
+
+    monkeypatch.setattr(c_backend, "WBUF_LIMIT", 40)  # blocks of a few channels, with a remainder
+    g, shape = _depthwise_cnn()
+    calib = np.random.default_rng(3).uniform(-1, 1, (32,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+    out = tmp_path / "dw"
+    generate_c(qm, pack(qm), str(out), vectors=6, data=calib[:8])
+    model_c = (out / "wqrc_model.c").read_text()
+    if act == 8:
+        assert model_c.count("wqrc_dw_") >= 4 and "#include \"wqrc_dwconv.inc\"" in model_c
+    res = make(out, "mcu-run") if where == "mcu" else make(out)
     assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 
 

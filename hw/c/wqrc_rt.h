@@ -75,6 +75,7 @@ extern int32_t wqrc_tap_neg[];
 /* Scratch of the dual-MAC kernel: a block of decoded q15 weight rows, two q15 input columns. */
 extern int16_t wqrc_wbuf[];
 extern int16_t wqrc_cols[];
+extern int32_t wqrc_acc[];
 extern int32_t wqrc_gather_off[];
 
 /* Two adjacent q15 values as one word (a single LDR on Cortex-M; alignment-free). */
@@ -103,6 +104,13 @@ static inline int32_t wqrc_smlad(int32_t a, int32_t b, int32_t acc)
 }
 #endif
 
+/* Word alignment for q15 scratch that is read two words at a time (LDRD faults unaligned). */
+#if defined(__GNUC__)
+#define WQRC_ALIGN4 __attribute__((aligned(4)))
+#else
+#define WQRC_ALIGN4
+#endif
+
 /*
  * WQRC_SIMD_S8: the core has SXTB16 (DSP extension) and stores words little-endian, so
  * the bytes of a ROM word are its 8-bit codes in order (LSB first), and one SXTB16
@@ -129,6 +137,98 @@ static inline int32_t wqrc_sxtb16_hi(uint32_t w)
 #else
 #define WQRC_SIMD_S8 0
 #endif
+
+/*
+ * The dual-MAC kernel's inner products for one pair of input positions: every row of
+ * a decoded block (nrows q15 rows of `stride` elements, stride even) with both
+ * positions' columns, interleaved by pairs (ab: a0 a1 b0 b1 a2 a3 ...). Two rows at a
+ * time (an odd last row is computed twice, stored once); acc[2r] and acc[2r+1] get
+ * row r's sums for positions a and b, started at bias[r]. A function of its own, not
+ * inlined, so that its loop has every register to itself: inside the kernel's loop
+ * nest the compiler spilled the pointers to the stack.
+ */
+#if defined(__GNUC__)
+#define WQRC_OUT_OF_LINE static __attribute__((noinline, unused))
+#else
+#define WQRC_OUT_OF_LINE static inline
+#endif
+WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int32_t nrows, const int16_t *ab,
+                                       const int32_t *bias, int32_t *acc)
+{
+    int32_t r;
+    for (r = 0; r < nrows; r += 2) {
+        const int32_t pair = r + 1 < nrows;
+        const int16_t *w0 = rows + r * stride, *w1 = pair ? w0 + stride : w0, *x = ab;
+        int32_t s00 = bias[r], s01 = s00, s10 = bias[r + pair], s11 = s10, n = stride >> 1;
+        if (n & 1) {
+            const int32_t u = wqrc_q15x2(w0), v = wqrc_q15x2(w1);
+            const int32_t a = wqrc_q15x2(x), b = wqrc_q15x2(x + 2);
+            s00 = wqrc_smlad(u, a, s00);
+            s01 = wqrc_smlad(u, b, s01);
+            s10 = wqrc_smlad(v, a, s10);
+            s11 = wqrc_smlad(v, b, s11);
+            w0 += 2;
+            w1 += 2;
+            x += 4;
+        }
+        n >>= 1;
+#if WQRC_SIMD_S8 && defined(__GNUC__)
+        if (n > 0) {
+            /* the loop below, written out: GCC does not use post-increment addressing here
+             * and spends three ADDs per iteration; 6 loads + 8 SMLAD + SUBS/BNE = 16
+             * instructions for 16 MACs (x is word-aligned, as LDRD needs: WQRC_ALIGN4) */
+            int32_t u, v, a, b;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr   %[u], [%[w0]], #4\n\t"
+                "ldr   %[v], [%[w1]], #4\n\t"
+                "ldrd  %[a], %[b], [%[x]], #8\n\t"
+                "smlad %[s00], %[u], %[a], %[s00]\n\t"
+                "smlad %[s01], %[u], %[b], %[s01]\n\t"
+                "smlad %[s10], %[v], %[a], %[s10]\n\t"
+                "smlad %[s11], %[v], %[b], %[s11]\n\t"
+                "ldr   %[u], [%[w0]], #4\n\t"
+                "ldr   %[v], [%[w1]], #4\n\t"
+                "ldrd  %[a], %[b], [%[x]], #8\n\t"
+                "smlad %[s00], %[u], %[a], %[s00]\n\t"
+                "smlad %[s01], %[u], %[b], %[s01]\n\t"
+                "smlad %[s10], %[v], %[a], %[s10]\n\t"
+                "smlad %[s11], %[v], %[b], %[s11]\n\t"
+                "subs  %[n], %[n], #1\n\t"
+                "bne   1b\n\t"
+                : [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [s00] "+r"(s00), [s01] "+r"(s01),
+                  [s10] "+r"(s10), [s11] "+r"(s11), [u] "=&r"(u), [v] "=&r"(v), [a] "=&r"(a), [b] "=&r"(b)
+                :
+                : "cc", "memory");
+        }
+#else
+        for (; n > 0; --n) { /* 6 loads + 8 SMLAD: 16 MACs */
+            const int32_t u = wqrc_q15x2(w0), v = wqrc_q15x2(w1);
+            const int32_t a = wqrc_q15x2(x), b = wqrc_q15x2(x + 2);
+            const int32_t u2 = wqrc_q15x2(w0 + 2), v2 = wqrc_q15x2(w1 + 2);
+            const int32_t a2 = wqrc_q15x2(x + 4), b2 = wqrc_q15x2(x + 6);
+            s00 = wqrc_smlad(u, a, s00);
+            s01 = wqrc_smlad(u, b, s01);
+            s10 = wqrc_smlad(v, a, s10);
+            s11 = wqrc_smlad(v, b, s11);
+            s00 = wqrc_smlad(u2, a2, s00);
+            s01 = wqrc_smlad(u2, b2, s01);
+            s10 = wqrc_smlad(v2, a2, s10);
+            s11 = wqrc_smlad(v2, b2, s11);
+            w0 += 4;
+            w1 += 4;
+            x += 8;
+        }
+#endif
+        acc[0] = s00;
+        acc[1] = s01;
+        if (pair) {
+            acc[2] = s10;
+            acc[3] = s11;
+        }
+        acc += 4;
+    }
+}
 
 /* A b-bit code at bit position pos of a packed segment (LSB first; codes may straddle words). */
 static inline uint32_t wqrc_read_code(const WQRC_WORD_T *rom, uint32_t pos, uint32_t bits)

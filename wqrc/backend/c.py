@@ -21,7 +21,7 @@ from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 
-KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
+KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
 # (8 KB of RAM), and never more than the largest layer needs.
 WBUF_LIMIT = 4096
@@ -40,16 +40,23 @@ def _accumulator(layer) -> tuple[str, str]:
     )
 
 
-def _dual_mac(layer, geo: dict, tacc: str, in_type: str) -> bool:
-    """Whether a conv/dense layer takes the q15 dual-MAC kernel (wqrc_dmac.inc).
+def _kernel(layer, geo: dict, tacc: str, in_type: str) -> str:
+    """Which hand-written kernel runs a conv/dense layer: "dmac", "dw" or "taps".
 
-    DFP weights (any b <= 16 fits q15) or Po2 weights of b <= 5 (multipliers up to 2^14,
+    The q15 kernels (wqrc_dmac.inc, and wqrc_dwconv.inc for depthwise layers) take DFP
+    weights (any b <= 16 fits q15) or Po2 weights of b <= 5 (multipliers up to 2^14,
     decoded through a 2^b-entry table: on a core with a one-cycle multiplier a multiply
-    beats a shift-add), an int32 accumulator, inputs that fit q15 and one group. Wider Po2
-    layers keep the shift-add tap kernel.
+    beats a shift-add), an int32 accumulator and inputs that fit q15. Other grouped
+    layers, wider Po2 layers and int64 accumulators keep the tap kernel (wqrc_conv.inc).
     """
     fits_q15 = layer.scheme == "dfp" or (layer.scheme == "po2" and layer.bits <= 5)
-    return fits_q15 and tacc == "int32_t" and geo["group"] == 1 and in_type in ("s8", "u8", "s16")
+    if not (fits_q15 and tacc == "int32_t" and in_type in ("s8", "u8", "s16")):
+        return "taps"
+    if geo["group"] == 1:
+        return "dmac"
+    if geo["group"] == geo["in_c"] and geo["out_c"] % geo["in_c"] == 0:
+        return "dw"
+    return "taps"
 
 
 def _padded_size(geo: dict) -> int:
@@ -117,10 +124,10 @@ class _Context:
         layer = qm.layers[node.name]
         tacc, bias_field = _accumulator(layer)
         geo = conv_geometry(qm, node, layer)
-        dmac = _dual_mac(layer, geo, tacc, short(in_fmts[0]))
-        key = ("dmac" if dmac else "taps", short(in_fmts[0]), _storage(short(out_fmt)), tacc)
-        fn = self.convs.setdefault(key, f"wqrc_{'dmac' if dmac else 'conv'}_{key[1]}_{key[2]}"
-                                        f"{'' if dmac else '_' + tacc[:-2].replace('int', 'i')}")
+        kernel = _kernel(layer, geo, tacc, short(in_fmts[0]))
+        key = (kernel, short(in_fmts[0]), _storage(short(out_fmt)), tacc)
+        fn = self.convs.setdefault(key, f"wqrc_{'conv' if kernel == 'taps' else kernel}_{key[1]}_{key[2]}"
+                                        f"{'_' + tacc[:-2].replace('int', 'i') if kernel == 'taps' else ''}")
         seg = self.segment[node.name]
         lo, hi = output_bounds(out_fmt, a.get("qclip"))
         fan = int(np.prod(layer.codes.shape[1:]))
@@ -129,7 +136,7 @@ class _Context:
             id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
             po2=int(layer.scheme == "po2"), shift=layer.shift, lo=c_int(lo), hi=c_int(hi),
             bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
-            in_type=short(in_fmts[0]), dmac=dmac, fan_even=fan + fan % 2, block=0,
+            in_type=short(in_fmts[0]), kernel=kernel, fan_even=fan + fan % 2, block=0,
             scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
             summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
                                   f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
@@ -183,23 +190,26 @@ class _Context:
         qm, rom = self.qm, self.rom
         in_fmt, out_fmt = qm.input_format, qm.output_format
         convs = [l for l in self.layers if "geo" in l]
-        taps = [l for l in convs if not l["dmac"]]
-        dmacs = [l for l in convs if l["dmac"]]
+        taps = [l for l in convs if l["kernel"] == "taps"]
+        dmacs = [l for l in convs if l["kernel"] == "dmac"]
+        q15s = [l for l in convs if l["kernel"] in ("dmac", "dw")]  # decode blocks of q15 rows
         max_taps = max([l["fan_in"] for l in taps], default=0)
         # one zero-padded input map shared by every conv, in 4-byte words: the largest padded input
         pad_words = max([-(-_padded_size(l["geo"]) * (int(l["in_type"][1:]) // 8) // 4) for l in convs], default=0)
         # dual-MAC scratch: as many channels per block as fit (an even number, at least 2)
-        wbuf = min(WBUF_LIMIT, max([l["geo"]["out_c"] * l["fan_even"] for l in dmacs], default=0))
-        wbuf = max([wbuf] + [2 * l["fan_even"] for l in dmacs])
-        for l in dmacs:
+        wbuf = min(WBUF_LIMIT, max([l["geo"]["out_c"] * l["fan_even"] for l in q15s], default=0))
+        wbuf = max([wbuf] + [2 * l["fan_even"] for l in q15s])
+        for l in q15s:
             fit = wbuf // l["fan_even"]
             l["block"] = l["geo"]["out_c"] if fit >= l["geo"]["out_c"] else fit - fit % 2
         cols = 2 * max([l["fan_even"] for l in dmacs], default=0)
+        # the block's sums for a pair of positions (2 per channel, an odd block rounded up)
+        accs = 2 * max([l["block"] + l["block"] % 2 for l in dmacs], default=0)
         # every static buffer (name, bytes): the header's RAM figure, checked by the compiler
         buffers = ([("wqrc_pad", 4 * pad_words)] if pad_words else []) + \
             ([(f"wqrc_tap_{k}", 4 * max_taps) for k in ("off", "val", "neg")] if max_taps else []) + \
-            ([("wqrc_wbuf", 2 * wbuf), ("wqrc_cols", 2 * cols), ("wqrc_gather_off", 4 * (cols // 2))]
-             if wbuf else []) + [(f"wqrc_arena{w}", n * w // 8) for w, n in self.arena.items() if n]
+            ([("wqrc_wbuf", 2 * wbuf)] if wbuf else []) + \
+            ([("wqrc_cols", 2 * cols), ("wqrc_gather_off", 4 * (cols // 2)), ("wqrc_acc", 4 * accs)] if cols else []) + [(f"wqrc_arena{w}", n * w // 8) for w, n in self.arena.items() if n]
         ram = sum(size for _, size in buffers)
         xin, yout = self.vectors
         return dict(
@@ -210,7 +220,7 @@ class _Context:
             arena=self.arena, max_taps=max_taps, ram_bytes=ram, ram_buffers=[name for name, _ in buffers],
             pad_words=pad_words, pad_members=[(t, pad_words * 32 // int(t[1:])) for t in ("s8", "u8", "s16", "u16",
                                                                                            "s32", "u32")],
-            wbuf=wbuf, cols=cols,
+            wbuf=wbuf, cols=cols, accs=accs,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
