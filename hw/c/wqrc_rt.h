@@ -97,12 +97,34 @@ static inline int32_t wqrc_smlad(int32_t a, int32_t b, int32_t acc)
 {
     return __smlad(a, b, acc);
 }
+/* acc + lo(k) * lo(x) and acc + hi(k) * lo(x): one SMLABB / SMLATB; two q15 weights
+ * share a register, which the compiler cannot unpack behind these intrinsics */
+static inline int32_t wqrc_mla_lo(int32_t k, int32_t x, int32_t acc)
+{
+    return __smlabb(k, x, acc);
+}
+static inline int32_t wqrc_mla_hi(int32_t k, int32_t x, int32_t acc)
+{
+    return __smlatb(k, x, acc);
+}
 #else
 static inline int32_t wqrc_smlad(int32_t a, int32_t b, int32_t acc)
 {
     return acc + (int32_t)(int16_t)a * (int16_t)b + (a >> 16) * (b >> 16);
 }
+static inline int32_t wqrc_mla_lo(int32_t k, int32_t x, int32_t acc)
+{
+    return acc + (int32_t)(int16_t)k * (int16_t)x;
+}
+static inline int32_t wqrc_mla_hi(int32_t k, int32_t x, int32_t acc)
+{
+    return acc + (k >> 16) * (int16_t)x;
+}
 #endif
+
+/* Token pasting for the names of per-type kernel instances (wqrc_maxpool_u8, ...). */
+#define WQRC_CAT_(a, b) a##b
+#define WQRC_CAT(a, b) WQRC_CAT_(a, b)
 
 /* Word alignment for q15 scratch that is read two words at a time (LDRD faults unaligned). */
 #if defined(__GNUC__)
@@ -471,8 +493,16 @@ static inline void wqrc_pad_input(const wqrc_conv_t *p, void *dst, const void *s
     memset(d, 0, elem * (size_t)(p->in.c * h * w));
     for (c = 0; c < p->in.c; ++c) {
         for (r = 0; r < p->in.h; ++r) {
-            memcpy(d + elem * (size_t)((c * h + r + p->win.pad_t) * w + p->win.pad_l),
-                   s + row * (size_t)(c * p->in.h + r), row);
+            unsigned char *to = d + elem * (size_t)((c * h + r + p->win.pad_t) * w + p->win.pad_l);
+            const unsigned char *from = s + row * (size_t)(c * p->in.h + r);
+            if (row >= 16u) {
+                memcpy(to, from, row);
+            } else { /* a narrow map's row: a call would cost more than the copy */
+                size_t i;
+                for (i = 0; i < row; ++i) {
+                    to[i] = from[i];
+                }
+            }
         }
     }
 }

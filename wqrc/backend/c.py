@@ -25,6 +25,8 @@ KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc"
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
 # (8 KB of RAM), and never more than the largest layer needs.
 WBUF_LIMIT = 4096
+# Raw sums the depthwise kernel computes before requantizing them (1 KB of RAM)
+DW_ACC_LIMIT = 256
 WORD_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
@@ -204,12 +206,18 @@ class _Context:
             l["block"] = l["geo"]["out_c"] if fit >= l["geo"]["out_c"] else fit - fit % 2
         cols = 2 * max([l["fan_even"] for l in dmacs], default=0)
         # the block's sums for a pair of positions (2 per channel, an odd block rounded up)
-        accs = 2 * max([l["block"] + l["block"] % 2 for l in dmacs], default=0)
+        # (the depthwise kernel's row of raw sums uses it too)
+        # (the depthwise kernel's rows of raw sums use it too: at least one output row, and up
+        # to DW_ACC_LIMIT sums so that a narrow map's rows go several to a call)
+        accs = max([2 * (l["block"] + l["block"] % 2) for l in dmacs] +
+                   [max(l["geo"]["out_w"], min(l["geo"]["out_h"] * l["geo"]["out_w"], DW_ACC_LIMIT))
+                    for l in q15s if l["kernel"] == "dw"], default=0)
         # every static buffer (name, bytes): the header's RAM figure, checked by the compiler
         buffers = ([("wqrc_pad", 4 * pad_words)] if pad_words else []) + \
             ([(f"wqrc_tap_{k}", 4 * max_taps) for k in ("off", "val", "neg")] if max_taps else []) + \
             ([("wqrc_wbuf", 2 * wbuf)] if wbuf else []) + \
-            ([("wqrc_cols", 2 * cols), ("wqrc_gather_off", 4 * (cols // 2)), ("wqrc_acc", 4 * accs)] if cols else []) + [(f"wqrc_arena{w}", n * w // 8) for w, n in self.arena.items() if n]
+            ([("wqrc_cols", 2 * cols), ("wqrc_gather_off", 4 * (cols // 2))] if cols else []) + \
+            ([("wqrc_acc", 4 * accs)] if accs else []) + [(f"wqrc_arena{w}", n * w // 8) for w, n in self.arena.items() if n]
         ram = sum(size for _, size in buffers)
         xin, yout = self.vectors
         return dict(
