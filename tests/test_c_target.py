@@ -158,11 +158,12 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, w
 @needs.arm
 @pytest.mark.parametrize("scheme,bits,word_bits,limit", [
     ("dfp", 8, 32, 64), ("dfp", 8, 64, 10_000), ("dfp", 8, 8, 40), ("dfp", 4, 32, 40), ("dfp", 2, 32, 64),
-    ("po2", 4, 16, 40), ("po2", 2, 32, 64)])
+    ("po2", 4, 16, 40), ("po2", 4, 32, 40), ("po2", 2, 32, 64)])
 def test_dual_mac_simd_paths_on_cortex_m4(tmp_path, monkeypatch, scheme, bits, word_bits, limit):
     """The paths only a DSP core takes (SXTB16 decoding of DFP-8 rows, the fused dense DFP-8
-    loop over flash bytes) and the constant-width word decoders, on the odd model's tails
-    (fan 27, 30 and 175, odd channel counts), bit-exact in QEMU."""
+    loop over flash bytes, DFP-8 rows read from flash when they exceed a block) and the
+    constant-width word decoders and the Po2-4 pair table, on the odd model's tails (fan 27,
+    30 and 175, odd channel counts, an odd number of positions), bit-exact in QEMU."""
     import wqrc.backend.c as c_backend
 
     monkeypatch.setattr(c_backend, "WBUF_LIMIT", limit)

@@ -2,8 +2,8 @@
 
 The MLPerf Tiny reference models (keyword spotting DS-CNN, image
 classification ResNet-8, visual wake words MobileNetV1-0.25, anomaly
-detection autoencoder) at their published shapes, plus the bundled examples'
-sizes. They exist so that tests and benchmarks exercise what real users
+detection autoencoder) at their published shapes, and ResNet-18 at 64x64 as
+the large end (11M weights). They exist so that tests and benchmarks exercise what real users
 compile: depthwise-separable stacks, residual adds with 1x1 shortcuts,
 stride-2 'same' padding, deep dense stacks. Weights are random (seeded), and
 every BatchNorm gets random statistics, so folding it changes the weights as
@@ -44,11 +44,19 @@ def ds_cnn() -> nn.Module:
 
 
 class _ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
+    """A basic residual block; the shortcut is a 1x1 conv where the shape changes (with a
+    BatchNorm as in ResNet-18 when short_bn, a plain conv as in MLPerf Tiny's ResNet-8)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, short_bn: bool = False):
         super().__init__()
         self.body = nn.Sequential(*_conv_bn_relu(cin, cout, 3, stride, 1),
                                   nn.Conv2d(cout, cout, 3, 1, 1, bias=False), _bn(cout))
-        self.short = nn.Identity() if stride == 1 and cin == cout else nn.Conv2d(cin, cout, 1, stride)
+        if stride == 1 and cin == cout:
+            self.short = nn.Identity()
+        elif short_bn:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), _bn(cout))
+        else:
+            self.short = nn.Conv2d(cin, cout, 1, stride)
 
     def forward(self, x):
         return torch.relu(self.body(x) + self.short(x))
@@ -58,6 +66,17 @@ def resnet8() -> nn.Module:
     """MLPerf Tiny image classification ResNet-8: 32x32x3 in, 10 classes, 12.5M MACs."""
     return nn.Sequential(*_conv_bn_relu(3, 16, 3, pad=1), _ResBlock(16, 16, 1), _ResBlock(16, 32, 2),
                          _ResBlock(32, 64, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
+def resnet18(classes: int = 10) -> nn.Module:
+    """ResNet-18 (He et al.): 64-128-256-512 stages of two basic blocks each, as torchvision
+    builds it, at a 64x64 input here (0.57G MACs, 11.2M weights)."""
+    def stage(cin: int, cout: int, stride: int) -> list[nn.Module]:
+        return [_ResBlock(cin, cout, stride, short_bn=True), _ResBlock(cout, cout, 1, short_bn=True)]
+
+    return nn.Sequential(*_conv_bn_relu(3, 64, 7, stride=2, pad=3), nn.MaxPool2d(3, 2, 1),
+                         *stage(64, 64, 1), *stage(64, 128, 2), *stage(128, 256, 2), *stage(256, 512, 2),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes))
 
 
 def mobilenet_v1(alpha: float = 0.25, classes: int = 2) -> nn.Module:
@@ -90,6 +109,7 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "resnet8": (resnet8, (3, 32, 32)),
     "mobilenet_v1_025": (mobilenet_v1, (3, 96, 96)),
     "autoencoder": (autoencoder, (640,)),
+    "resnet18": (resnet18, (3, 64, 64)),
 }
 
 

@@ -252,7 +252,7 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
     }
 }
 
-#if WQRC_SIMD_S8 && defined(__GNUC__)
+#if WQRC_SIMD_S8 && defined(__GNUC__) && WQRC_USE_S8_ROWS
 /*
  * The DFP-8 form of wqrc_dot2x2_rows, for DSP cores: the weights are not decoded at
  * all but read from flash four codes at a time (rom8: the layer's codes as bytes, row
@@ -470,7 +470,21 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
             case 4u: WQRC_DECODE_WORDS(2, 0); break;
             case 5u: WQRC_DECODE_WORDS(2, 1); break;
             case 8u: WQRC_DECODE_WORDS(4, 0); break;
-            case 9u: WQRC_DECODE_WORDS(4, 1); break;
+            case 9u:
+#if defined(WQRC_PO2X2_LUT) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                /* Po2-4 through the model's pair table: a byte (two codes) per table read */
+                if ((n & 1) == 0) {
+                    const unsigned char *bytes = (const unsigned char *)word;
+                    for (; n > 0; n -= 2) {
+                        const uint32_t pair = WQRC_PO2X2_LUT[*bytes++];
+                        memcpy(dst, &pair, sizeof pair);
+                        dst += 2;
+                    }
+                    return;
+                }
+#endif
+                WQRC_DECODE_WORDS(4, 1);
+                break;
             case 16u: WQRC_DECODE_WORDS(8, 0); break;
             default: WQRC_DECODE_WORDS(8, 1); break;
             }

@@ -20,6 +20,7 @@ from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
+from wqrc.quant.schemes import Po2
 
 KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
@@ -59,6 +60,19 @@ def _kernel(layer, geo: dict, tacc: str, in_type: str) -> str:
     if geo["group"] == geo["in_c"] and geo["out_c"] % geo["in_c"] == 0:
         return "dw"
     return "taps"
+
+
+def _dfp8(layer: dict) -> bool:
+    return layer["scheme"] == "dfp" and layer["bits"] == 8
+
+
+def _po2x2_lut() -> list[str]:
+    """Byte v of a Po2-4 segment (two codes) -> their two multipliers as a q15 pair, the
+    low nibble's in the low half: the table behind WQRC_PO2X2_LUT, from the one decoder."""
+    v = np.arange(256)
+    lo, hi = Po2.decode(v & 15, 4), Po2.decode(v >> 4, 4)
+    words = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
+    return [f"0x{int(w):08x}u" for w in words]
 
 
 def _padded_size(geo: dict) -> int:
@@ -229,6 +243,12 @@ class _Context:
             pad_words=pad_words, pad_members=[(t, pad_words * 32 // int(t[1:])) for t in ("s8", "u8", "s16", "u16",
                                                                                            "s32", "u32")],
             wbuf=wbuf, cols=cols, accs=accs,
+            # which DFP-8 paths of wqrc_dmac.inc some layer takes on a DSP core (the others compile out)
+            use_s8_dense=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] == 1 for l in dmacs)),
+            use_s8_rows=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] > 1
+                                and l["block"] < l["geo"]["out_c"] for l in dmacs)),
+            po2x2_lut=_po2x2_lut() if any(
+                l["kernel"] in ("dmac", "dw") and l["scheme"] == "po2" and l["bits"] == 4 for l in convs) else None,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),

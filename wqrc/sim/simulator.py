@@ -40,10 +40,7 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
     """
     x = _check_input(qm, x)
     if path in ("auto", "ort") and not trace:
-        if "ort" not in qm.runtime_cache:
-            lowered = ort_exec.lower(qm)
-            qm.runtime_cache["ort"] = None if lowered is None else ort_exec.OrtExecutor(lowered)
-        run = qm.runtime_cache["ort"]
+        run = _ort_runner(qm)
         if run is not None:
             if len(x) <= batch:
                 return run(x)
@@ -66,6 +63,28 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
     for node in qm.nodes:  # each op's integer kernel, through the registry
         env[node.output] = op_def(node).run_int(qm, node, [env[t] for t in node.inputs], path)
     return env if trace else env[qm.output]
+
+
+def _ort_runner(qm: QModel):
+    """The onnxruntime executor of qm's float32 lowering, or None where it is not provably exact."""
+    if "ort" not in qm.runtime_cache:
+        lowered = ort_exec.lower(qm)
+        qm.runtime_cache["ort"] = None if lowered is None else ort_exec.OrtExecutor(lowered)
+    return qm.runtime_cache["ort"]
+
+
+def chosen_path(qm: QModel) -> str:
+    """Which executor ``simulate(qm, x)`` runs (path="auto", no trace), in words: for reports
+    and benchmarks."""
+    if _ort_runner(qm) is not None:
+        return "onnxruntime float32"
+    if fast.eligible(qm):
+        if qm.runtime_cache.get("torch") is None:
+            qm.runtime_cache["torch"] = fast.FastExecutor(qm)
+        dtypes = {str(l.dtype).replace("torch.", "") for l in qm.runtime_cache["torch"].layers.values()}
+        return "torch " + "/".join(sorted(dtypes))
+    from wqrc.sim.kernels import choose_path
+    return "numpy " + "/".join(sorted({choose_path(l.acc_bound) for l in qm.layers.values()}))
 
 
 def simulate_float(qm: QModel, x: np.ndarray, **kw) -> np.ndarray:
