@@ -25,6 +25,7 @@ import time
 import warnings
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -60,7 +61,7 @@ def load(name: str):
     if data is None:
         module, shape = zoo.build(src)
         x = np.random.default_rng(0).standard_normal((images + 64,) + shape).astype(np.float32)
-        model = _export(module, x[:1], src).SerializeToString()
+        model = _export(module, torch.from_numpy(x[:1]), src).SerializeToString()
         return model, wqrc.from_torch(module, x[:1]), x[images:], x[:images]
     ds = load_dataset(data)
     with open(src, "rb") as f:

@@ -9,6 +9,7 @@ from wqrc.ir.to_torch import run_float
 from wqrc.quant.arith import avgpool_divisor, rshift_round
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import fast as fast_exec, ort_exec
+from wqrc.sim.simulator import chosen_path
 
 from conftest import MODELS, build, export_bytes, ort_run
 from fuzz_models import edge_inputs
@@ -144,6 +145,32 @@ def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, 
             assert np.array_equal(i64[t], exact[t]), t
 
 
+def test_every_torch_layer_plan_is_exact():
+    """The torch executor's layer plans (direct float32/float64, two float32 input limbs, limbs
+    of input and weights recombined in float64 or int64) each run on models that need them,
+    with inputs at the format's edges, and equal the Python-integer reference."""
+    seen = set()
+    for i, (scheme, bits, act) in enumerate([("dfp", 8, 8), ("dfp", 8, 16), ("dfp", 4, 16), ("dfp", 12, 16),
+                                             ("dfp", 16, 16), ("dfp", 8, 24), ("dfp", 16, 32), ("po2", 5, 16),
+                                             ("po2", 6, 24), ("dfp", 2, 32), ("po2", 4, 32)]):
+        for kind in ("dw", "res"):
+            rng = np.random.default_rng(100 + i)
+            g = _random_graph(rng, kind, 2)
+            calib = rng.uniform(-1, 1, (16, 2, 7, 7)).astype(np.float32)
+            qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+            if not fast_exec.eligible(qm):
+                continue
+            ex = fast_exec.FastExecutor(qm)
+            seen |= {l.kind for l in ex.layers.values()}
+            for edge in ("max", "min", "alternate"):
+                xq = edge_inputs(qm.input_format, (3, 2, 7, 7), edge, rng)
+                exact = wqrc.simulate(qm, xq, trace=True, path="object")
+                got = ex(xq, trace=True)
+                for t in exact:
+                    assert np.array_equal(got[t], exact[t]), (scheme, bits, act, kind, edge, t)
+    assert {"float32", "float32 2 limbs"} <= seen and {"float32 limbs", "float64 limbs"} & seen, seen
+
+
 def test_digits_8bit_dfp_loses_at_most_one_point(capsys):
     from conftest import EXAMPLE
     from wqrc.data import accuracy, load_dataset
@@ -162,16 +189,21 @@ def test_digits_8bit_dfp_loses_at_most_one_point(capsys):
 
 def test_every_executor_is_used_and_exact_on_the_example():
     """The digits example at 8/8 bits goes through onnxruntime, at 16-bit activations through
-    torch, 16-bit weights at 32 through NumPy int64; all agree with the Python-integer reference."""
+    torch float32 limbs, 16-bit weights at 32 through torch limbs recombined in int64, Po2-7 at
+    32 bits (accumulators beyond int64) through NumPy's Python integers; all agree with the
+    Python-integer reference."""
     from conftest import EXAMPLE
     from wqrc.data import load_dataset
 
     ds = load_dataset("digits")
     g = wqrc.load_model(EXAMPLE)
-    for bits, act, expect in ((8, 8, "ort"), (4, 16, "torch"), (16, 32, "numpy")):
-        qm = wqrc.quantize(g, scheme="dfp", bits=bits, act_bits=act, calib=ds.x_train[:256])
+    for scheme, bits, act, expect, path in (("dfp", 8, 8, "ort", "onnxruntime float32"),
+                                            ("dfp", 4, 16, "torch", "float32 2 limbs"),
+                                            ("dfp", 16, 32, "torch", "limbs"), ("po2", 7, 32, "numpy", "numpy")):
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=ds.x_train[:256])
+        assert path in chosen_path(qm), chosen_path(qm)
         assert (ort_exec.lower(qm) is not None) == (expect == "ort")
-        assert fast_exec.eligible(qm) == (expect in ("ort", "torch"))
+        assert fast_exec.eligible(qm) == (expect != "numpy")
         xq = qm.quantize_input(ds.x_test)
         xq[:3] = qm.input_format.qmax  # edges of the input format
         xq[3:6] = qm.input_format.qmin

@@ -1,10 +1,18 @@
 """A faster executor of the same integer semantics, in torch floats.
 
 Integers of up to 24 bits are exact in float32 and of up to 53 bits in
-float64, and so are their sums, floors and power-of-two scalings. When a
-model's bounds prove that every value (accumulators with bias, rounding
-offsets, pooled sums) stays inside those limits, this executor runs it with
-oneDNN's direct convolution instead of NumPy's im2col, several times faster.
+float64, and so are their sums, floors and power-of-two scalings. A conv or
+dense layer whose bound proves every partial sum (accumulator with bias and
+rounding offset) below 2**24 runs as one float32 convolution (oneDNN,
+channels-last, with the requantizing scale folded into the weights); above
+that, its operands are split into limbs, x = sum_j x_j * 2**(kx*j) and
+w = sum_i w_i * 2**(kw*i), so small that each partial convolution of a limb
+pair is exact again in float32 (or float64), and the partial results are
+recombined exactly: in float64 below 2**53, in int64 below 2**63. A plan per
+layer picks the cheapest of these by the number and kind of convolutions
+(float64 costs about five float32 ones on this class of CPU). Beyond 2**63
+the layer is not eligible and the NumPy kernels run the model.
+
 It is an optimisation of :mod:`wqrc.sim.kernels`, not a second contract: the
 tests assert that both give the same integers, element for element, and
 :func:`eligible` sends anything it cannot prove exact to the NumPy kernels.
@@ -18,16 +26,36 @@ import torch.nn.functional as F
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
-from wqrc.sim.exactness import exact_within, node_bounds
+from wqrc.sim.exactness import node_bounds
 from wqrc.sim.kernels import maxpool_pads
 
-F32_EXACT, F64_EXACT = 2 ** 24, 2 ** 53
+F32_EXACT, F64_EXACT, I64_EXACT = 2 ** 24, 2 ** 53, 2 ** 63
+COST = {torch.float32: 1.0, torch.float64: 5.0}   # relative cost of one convolution
+LIMB_COST = 0.3                                    # splitting the input / recombining, per limb or partial
+CL = torch.channels_last
 
 
 def eligible(qm: QModel) -> bool:
-    """True when every value the model forms is provably exact in float64 (the shared guard of
-    wqrc.sim.exactness), and every power-of-two scale stays a normal float32 (|shift| <= 60)."""
-    return all(n.op in RUN for n in qm.nodes) and exact_within(qm, F64_EXACT, F64_EXACT)
+    """True when every op has a torch form and every value is provably exact: each weighted
+    layer's sums below 2**63 (limbs and int64 recombination), every other sum and product
+    below 2**53 (float64), and every power-of-two scale a normal float (|shift| <= 60)."""
+    if not all(n.op in RUN for n in qm.nodes):
+        return False
+    if not all(-60 <= l.shift <= 60 for l in qm.layers.values()):
+        return False
+    if any(abs(s) > 20 for n in qm.nodes for s in n.attrs.get("shifts", ())):
+        return False
+    if any(l.multipliers.dtype == object for l in qm.layers.values()):
+        return False
+    bounds = node_bounds(qm)
+    for n in qm.nodes:
+        b = bounds[n.name]
+        if n.name in qm.layers:
+            if b.sum >= I64_EXACT:
+                return False
+        elif b.sum >= F64_EXACT or b.product >= F64_EXACT:
+            return False
+    return True
 
 
 def _round_shift(v: torch.Tensor, s: int) -> torch.Tensor:
@@ -57,46 +85,186 @@ def _divide(total: torch.Tensor, counts: np.ndarray) -> torch.Tensor:
     return out
 
 
+def _limbs(bits: int, k: int) -> int:
+    return -(-bits // k)
+
+
+def _plan(x_max: int, x_signed: bool, w: np.ndarray, acc: int):
+    """The cheapest exact way to compute a layer: (cost, dtype, kx, kw), kx/kw the limb widths
+    of input and weights (0: not split). ``acc``: the bound on every partial sum of the whole
+    product (bias and rounding offset included)."""
+    if acc < F32_EXACT:
+        return (COST[torch.float32], torch.float32, 0, 0)
+    rows = np.abs(w.reshape(len(w), -1)).sum(axis=1).max()
+    x_bits = int(x_max).bit_length()
+    w_bits = int(np.abs(w).max()).bit_length()
+    k = (x_bits + 1) // 2
+    if x_bits <= 24 and rows * (1 << k) + (1 << k) < F32_EXACT and rows * ((1 << (x_bits - k)) + 1) + acc // (1 << k) < F32_EXACT \
+            and acc + (1 << k) < F32_EXACT * (1 << k):
+        # two input limbs, float32 throughout (_Layer._two_limbs): two convolutions, no copies
+        return (2 * COST[torch.float32] + LIMB_COST, torch.float32, k, -1)
+    best = (COST[torch.float64], torch.float64, 0, 0) if acc < F64_EXACT else None
+    for dtype, limit in ((torch.float32, F32_EXACT), (torch.float64, F64_EXACT)):
+        for kw in [0] + list(range(1, w_bits)):
+            # the largest weight-limb row sum: all of w, or (2**kw - 1) per element (the top limb's
+            # magnitude is at most 2**(w_bits - kw*(lw-1)) <= 2**kw too)
+            w_row = rows if kw == 0 else min(rows, (w[0].size) * ((1 << kw) - 1))
+            lw = 1 if kw == 0 else _limbs(w_bits + 1, kw)
+            for kx in range(1, x_bits + 1):
+                lx = _limbs(x_bits + (1 if x_signed else 0), kx)
+                if lx == 1 and lw == 1:
+                    continue
+                if w_row * (1 << kx) >= limit:
+                    break
+                cost = lx * lw * COST[dtype] + LIMB_COST * (lx + lx * lw)
+                if best is None or cost < best[0]:
+                    best = (cost, dtype, kx, kw)
+    return best
+
+
 class _Layer:
-    """A conv/dense layer prepared so requantization is conv(+bias+half) -> scale -> floor -> clamp."""
+    """A conv/dense layer with its plan: direct (scale folded into the weights: conv, then floor
+    and clamp) or by limbs (partial convolutions recombined exactly, then the requantization)."""
 
     def __init__(self, qm: QModel, node, layer, storage):
-        exact32 = storage == torch.float32 and node_bounds(qm)[node.name].sum < F32_EXACT
-        self.dtype = torch.float32 if exact32 else torch.float64
-        # Scaling by 2**-shift is exact in binary floating point (only the exponent
-        # moves), so it is folded into weights and bias and the conv yields acc * 2**-sh.
-        scale = 2.0 ** (-layer.shift)
-        self.weight = torch.from_numpy(np.asarray(layer.multipliers, np.float64) * scale).to(self.dtype)
-        self.bias = torch.tensor([float(b + half(layer.shift)) * scale for b in layer.bias], dtype=self.dtype)
-        self.scale = 1.0
-        if not (torch.isfinite(self.weight).all() and torch.finfo(self.dtype).tiny <= scale):
-            raise ValueError("scale out of the float range")
-        self.floor = layer.shift > 0
-        self.lo, self.hi = map(float, output_bounds(qm.formats[node.output], node.attrs.get("qclip")))
         a = node.attrs
-        if node.op == "conv":
+        b = node_bounds(qm)[node.name].sum
+        w = np.asarray(layer.multipliers, np.int64)
+        in_fmt = qm.formats[node.inputs[0]]
+        self.cost, self.dtype, self.kx, self.kw = _plan(in_fmt.max_abs_q, in_fmt.qmin < 0, w, b)
+        self.storage, self.shift = storage, layer.shift
+        self.lo, self.hi = output_bounds(qm.formats[node.output], a.get("qclip"))
+        self.is_conv = node.op == "conv"
+        if self.is_conv:
             pt, pl, pb, pr = a["pads"]
             self.sym = (pt, pl) if (pt, pl) == (pb, pr) else None
             self.pads = (pl, pr, pt, pb)
             self.stride, self.dil, self.group = tuple(a["strides"]), tuple(a["dilations"]), a["group"]
+        if self.kx == 0:
+            # Scaling by 2**-shift is exact in binary floating point (only the exponent moves),
+            # so it is folded into weights and bias and the conv yields acc * 2**-sh.
+            scale = 2.0 ** (-layer.shift)
+            self.weights = [self._prep(torch.from_numpy(w.astype(np.float64) * scale).to(self.dtype))]
+            self.bias = torch.tensor([float(v + half(layer.shift)) * scale for v in layer.bias], dtype=self.dtype)
+            if not (torch.isfinite(self.weights[0]).all() and torch.finfo(self.dtype).tiny <= scale):
+                raise ValueError("scale out of the float range")
+            return
+        if self.kw == -1:  # two float32 input limbs; the bias c = bias + half split the same way
+            k = self.kx
+            c = [int(v) + half(layer.shift) for v in layer.bias]
+            self.weights = [self._prep(torch.from_numpy(w.astype(np.float32)))]
+            self.bias_hi = torch.tensor([float(v >> k) for v in c], dtype=torch.float32)
+            self.bias_lo = torch.tensor([float(v - ((v >> k) << k)) for v in c], dtype=torch.float32)
+            return
+        # limbs: weight limbs w_i (unsigned below the top one, which keeps the sign)
+        self.exact_i64 = b >= F64_EXACT
+        limbs = [w] if self.kw == 0 else []
+        if self.kw:
+            rest = w
+            while True:
+                lo = rest & ((1 << self.kw) - 1)
+                rest = rest >> self.kw
+                limbs.append(lo)
+                if np.all((rest == 0) | (rest == -1)):
+                    limbs.append(rest)
+                    break
+        self.weights = [self._prep(torch.from_numpy(l.astype(np.float64)).to(self.dtype)) for l in limbs]
+        self.bias_int = [int(v) + half(layer.shift) for v in layer.bias]
 
-    def conv(self, x):
-        x = x.to(self.dtype)
+    def _prep(self, t: torch.Tensor) -> torch.Tensor:
+        return t.contiguous(memory_format=CL) if t.dim() == 4 else t
+
+    def _op(self, x: torch.Tensor, w: torch.Tensor, bias=None) -> torch.Tensor:
+        if not self.is_conv:
+            return F.linear(x, w, bias)
         if self.sym is not None:
-            acc = F.conv2d(x, self.weight, self.bias, self.stride, self.sym, self.dil, self.group)
+            y = F.conv2d(x, w, bias, self.stride, self.sym, self.dil, self.group)
         else:
-            acc = F.conv2d(F.pad(x, self.pads), self.weight, self.bias, self.stride, 0, self.dil, self.group)
-        return self.finish(acc)
+            y = F.conv2d(F.pad(x, self.pads), w, bias, self.stride, 0, self.dil, self.group)
+        return y if y.is_contiguous(memory_format=CL) else y.contiguous(memory_format=CL)
 
-    def dense(self, x):
-        return self.finish(F.linear(x.to(self.dtype), self.weight, self.bias))
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kx == 0:
+            acc = self._op(x.to(self.dtype), self.weights[0], self.bias)
+            if self.shift > 0:
+                acc.floor_()
+            return acc.clamp_(float(self.lo), float(self.hi)).to(self.storage)
+        if self.kw == -1:
+            return self._two_limbs(x)
+        return self._by_limbs(x)
 
-    def finish(self, acc):
-        if self.scale != 1.0:
-            acc.mul_(self.scale)
-        if self.floor:
-            acc.floor_()
-        return acc.clamp_(self.lo, self.hi)
+    def _two_limbs(self, x: torch.Tensor) -> torch.Tensor:
+        """x = 2**k * xh + xl (0 <= xl < 2**k), c = 2**k * ch + cl: A = conv(xh) + ch and
+        B = conv(xl) + cl are exact float32 integers (the plan's bounds), acc + c = 2**k A + B,
+        and floor((2**k A + B) / 2**s) = floor((A + floor(B / 2**k)) / 2**(s-k)) for s >= k
+        (adding B / 2**k's fraction to an integer cannot cross a multiple of 2**(s-k)), or
+        2**(k-s) A + floor(B / 2**s) for s < k. Every step is an exact float32 operation, bar
+        values already beyond 2**24 > the clamp bounds, which stay beyond them."""
+        k, s = self.kx, self.shift
+        x = x.to(torch.float32)
+        xh = torch.floor(x * (1.0 / (1 << k)))
+        xl = x - xh * float(1 << k)
+        a = self._op(xh, self.weights[0], self.bias_hi)
+        b = self._op(xl, self.weights[0], self.bias_lo)
+        if s >= k:
+            a.add_(b.mul_(1.0 / (1 << k)).floor_())
+            if s > k:
+                a.mul_(2.0 ** (k - s)).floor_()
+        else:
+            a.mul_(float(1 << (k - s))).add_(b.mul_(2.0 ** -s).floor_() if s > 0 else b.mul_(float(1 << -s)))
+        return a.clamp_(float(self.lo), float(self.hi)).to(self.storage)
+
+    def _by_limbs(self, x: torch.Tensor) -> torch.Tensor:
+        # the input's limbs: exact in the storage type (integers, power-of-two scalings, floors)
+        xs, rest, step = [], x, float(1 << self.kx)
+        while True:
+            hi = torch.floor(rest * (1.0 / step))
+            lo = rest - hi * step
+            xs.append(lo)
+            rest = hi
+            if bool(((rest == 0) | (rest == -1)).all()):
+                xs.append(rest)
+                break
+        acc = None
+        for j, xj in enumerate(xs):
+            if not bool(xj.any()):
+                continue
+            xj = xj.to(self.dtype)
+            for i, wi in enumerate(self.weights):
+                part = self._op(xj, wi)
+                sh = self.kx * j + self.kw * i
+                if self.exact_i64:
+                    part = part.to(torch.int64).bitwise_left_shift_(sh)
+                else:
+                    part = part.to(torch.float64).mul_(float(2 ** sh))
+                acc = part if acc is None else acc.add_(part)
+        if acc is None:  # an all-zero input
+            shape_src = self._op(torch.zeros_like(x[:1]).to(self.dtype), self.weights[0])
+            acc = torch.zeros((len(x),) + tuple(shape_src.shape[1:]),
+                              dtype=torch.int64 if self.exact_i64 else torch.float64)
+            if acc.dim() == 4:
+                acc = acc.contiguous(memory_format=CL)
+        bias = torch.tensor(self.bias_int, dtype=acc.dtype).reshape((1, -1) + (1,) * (acc.dim() - 2))
+        acc = acc.add_(bias)
+        s, lo, hi = self.shift, int(self.lo), int(self.hi)
+        if self.exact_i64:
+            if s > 0:
+                acc = acc.bitwise_right_shift_(s)  # floor: the rounding offset is in the bias
+            elif s < 0:  # clamp first so that the left shift cannot overflow, then exactly
+                acc = acc.clamp_(-(-lo >> -s) - 1, (hi >> -s) + 1).bitwise_left_shift_(-s)
+            return acc.clamp_(lo, hi).to(self.storage)
+        if s > 0:
+            acc = acc.mul_(2.0 ** -s).floor_()
+        elif s < 0:
+            acc = acc.mul_(float(1 << -s))
+        return acc.clamp_(float(lo), float(hi)).to(self.storage)
+
+    @property
+    def kind(self) -> str:
+        name = str(self.dtype).replace("torch.", "")
+        if self.kx == 0:
+            return name
+        return f"{name} 2 limbs" if self.kw == -1 else f"{name} limbs"
 
 
 class FastExecutor:
@@ -110,7 +278,8 @@ class FastExecutor:
     @torch.no_grad()
     def __call__(self, x: np.ndarray, trace: bool = False):
         qm = self.qm
-        env = self.run({qm.input: torch.from_numpy(np.asarray(x)).to(self.storage)})
+        x = torch.from_numpy(np.asarray(x)).to(self.storage)
+        env = self.run({qm.input: x.contiguous(memory_format=CL) if x.dim() == 4 else x})
         if trace:
             return {k: v.numpy().astype(np.int64) for k, v in env.items()}
         return env[qm.output].numpy().astype(np.int64)
@@ -170,8 +339,8 @@ def _concat(ex: FastExecutor, node, ins, fmt):
 
 
 RUN = {
-    "conv": lambda ex, node, ins, fmt: ex.layers[node.name].conv(ins[0]),
-    "dense": lambda ex, node, ins, fmt: ex.layers[node.name].dense(ins[0]),
+    "conv": lambda ex, node, ins, fmt: ex.layers[node.name](ins[0]),
+    "dense": lambda ex, node, ins, fmt: ex.layers[node.name](ins[0]),
     "maxpool": _maxpool,
     "avgpool": _avgpool,
     "global_avgpool": _global_avgpool,

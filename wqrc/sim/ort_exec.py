@@ -29,6 +29,17 @@ EXACT = 2 ** 24
 class _Builder:
     def __init__(self):
         self.nodes, self.inits, self.k = [], [], 0
+        # tensors whose values are still to be floored (a conv's requantization, deferred)
+        self.unfloored: set[str] = set()
+        self.floors: dict[str, str] = {}
+
+    def floored(self, x: str) -> str:
+        """x itself, or Floor(x) where x's floor was deferred (made once per tensor)."""
+        if x not in self.unfloored:
+            return x
+        if x not in self.floors:
+            self.floors[x] = self.op("Floor", [x])
+        return self.floors[x]
 
     def name(self, base: str) -> str:
         self.k += 1
@@ -83,10 +94,14 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
     b = _Builder()
     env = {qm.input: qm.input}
     for node in qm.nodes:
-        env[node.output] = LOWER[node.op](b, qm, node, [env[t] for t in node.inputs])
+        ins = [env[t] if node.op in FLOOR_COMMUTES else b.floored(env[t]) for t in node.inputs]
+        env[node.output] = LOWER[node.op](b, qm, node, ins)
+        if node.op in FLOOR_COMMUTES and ins[0] in b.unfloored:
+            b.unfloored.add(env[node.output])
+    out = b.floored(env[qm.output])
     shape_in = ["n"] + list(qm.input_shape)
     graph = helper.make_graph(b.nodes, "wqrc_exact", [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, shape_in)],
-                              [helper.make_tensor_value_info(env[qm.output], TensorProto.FLOAT, None)], b.inits)
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
@@ -107,9 +122,13 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
                  dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(layer.codes.shape[2:]))
     else:
         y = b.op("Gemm", [ins[0], w, bias], transB=1)
+    # clamp, then floor: the same for integer bounds, and a Clip right after the Conv fuses into
+    # it; the Floor is deferred past the ops that commute with it (a max pool, a clamp, a
+    # flatten), so it runs on the pooled tensor and outside the Conv's blocked layout
+    y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
     if layer.shift > 0:
-        y = b.op("Floor", [y])
-    return b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
+        b.unfloored.add(y)
+    return y
 
 
 def _maxpool(b: _Builder, qm: QModel, node, ins) -> str:
@@ -169,6 +188,10 @@ def _clamp(b: _Builder, qm: QModel, node, ins) -> str:
     lo, hi = node.attrs["qclip"]
     return b.clip(ins[0], float(fmt.qmin if lo is None else lo), float(fmt.qmax if hi is None else hi))
 
+
+# ops for which op(floor(x)) = floor(op(x)) on the values they see: monotone selections and
+# integer-bounded clamps (a max pool's padding value is an integer, qmin - 1)
+FLOOR_COMMUTES = {"maxpool", "flatten", "relu", "clip"}
 
 LOWER = {
     "conv": _weighted,

@@ -81,8 +81,8 @@ def chosen_path(qm: QModel) -> str:
     if fast.eligible(qm):
         if qm.runtime_cache.get("torch") is None:
             qm.runtime_cache["torch"] = fast.FastExecutor(qm)
-        dtypes = {str(l.dtype).replace("torch.", "") for l in qm.runtime_cache["torch"].layers.values()}
-        return "torch " + "/".join(sorted(dtypes))
+        kinds = {l.kind for l in qm.runtime_cache["torch"].layers.values()}
+        return "torch " + "/".join(sorted(kinds))
     from wqrc.sim.kernels import choose_path
     return "numpy " + "/".join(sorted({choose_path(l.acc_bound) for l in qm.layers.values()}))
 
