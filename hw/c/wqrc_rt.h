@@ -424,6 +424,18 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
     uint32_t pos = (uint32_t)oc0 * (uint32_t)fan * bits;
     int32_t r, i;
     int16_t lut[32] = {0}; /* Po2 (b <= 5): code -> multiplier +-2^(m-1) (docs/format.md 1b); 2^14 fits q15 */
+#if WQRC_WORD_BITS == 32
+    if (stride != fan && 32u % bits == 0u) {
+        /* an odd fan: decode the block as one stream (the fast paths below), then move the
+         * rows apart from the last one back (each moves up, over rows already moved) */
+        wqrc_decode_rows(p, oc0, rows, fan, fan, dst);
+        for (r = rows - 1; r >= 0; --r) {
+            memmove(dst + r * stride, dst + r * fan, sizeof(int16_t) * (size_t)fan);
+            dst[r * stride + fan] = 0;
+        }
+        return;
+    }
+#endif
     if (po2) {
         uint32_t c;
         for (c = 0u; c <= mask; ++c) {
