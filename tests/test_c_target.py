@@ -148,7 +148,7 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, w
         if dmac:
             assert "#include \"wqrc_dmac.inc\"" in model_c and "wqrc_dmac_" in model_c
             if limit < 10_000:
-                assert ".block = 2\n" in model_c or ".block = 4\n" in model_c
+                assert ".block = 2," in model_c or ".block = 4," in model_c
         if scheme == "po2" and bits >= 6:
             assert "wqrc_dmac_" not in model_c
         res = make(out)
@@ -210,11 +210,28 @@ def test_depthwise_kernel_equals_simulator(tmp_path, monkeypatch, scheme, bits, 
     assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 
 
+def _stack_chain(su_file) -> int:
+    """An upper bound on wqrc_run's stack from gcc's -fstack-usage: wqrc_run, the largest kernel,
+    twice the largest helper (wqrc_decode_rows calls itself once for an odd fan), 64 bytes of libc
+    (memcpy, memset). Every function is 'static' (no dynamic stack) or the bound is refused."""
+    frames = {}
+    for line in su_file.read_text().splitlines():
+        where, size, kind = line.split("\t")
+        assert kind.strip() == "static", line
+        frames[where.split(":")[-1]] = int(size)
+    helpers = [v for k, v in frames.items() if k.startswith(("wqrc_decode", "wqrc_dot", "wqrc_pad")) or "_row" in k]
+    kernels = [v for k, v in frames.items() if k != "wqrc_run" and v not in helpers]
+    return frames["wqrc_run"] + max(kernels, default=0) + 2 * max(helpers, default=0) + 64
+
+
 @pytest.mark.parametrize("scheme, bits", [("dfp", 4), ("po2", 4), ("dfp", 16)])
-def test_header_ram_figure_is_the_declared_buffers(tmp_path, scheme, bits):
-    """WQRC_RAM_BYTES equals the statics of the compiled model object (bss), and the compiler checks
-    it against the buffers' declarations."""
+def test_header_ram_figure_is_the_arena_and_the_stack(tmp_path, scheme, bits):
+    """WQRC_ARENA_BYTES equals the statics of the compiled model object (bss: nothing but the
+    arena), the compiler checks it against the arena's declaration, and the stack that
+    -fstack-usage reports for the deepest call chain fits WQRC_STACK_BYTES (host gcc, and
+    Cortex-M4 where its toolchain is installed)."""
     import re
+    import shutil
 
     from conftest import EXAMPLE
     from wqrc.data import load_dataset
@@ -223,10 +240,40 @@ def test_header_ram_figure_is_the_declared_buffers(tmp_path, scheme, bits):
     out = tmp_path / "c"
     info = generate_c(qm, pack(qm), str(out), vectors=2)
     header = (out / "wqrc_model.h").read_text()
-    stated = int(re.search(r"#define WQRC_RAM_BYTES (\d+)", header).group(1))
-    assert stated == info["ram_bytes"]
-    obj = tmp_path / "m.o"
-    subprocess.run(["cc", "-std=c99", "-O2", "-c", str(out / "wqrc_model.c"), "-o", str(obj)], check=True)
-    size = subprocess.run(["size", "-B", "-d", str(obj)], capture_output=True, text=True, check=True).stdout
-    text, data, bss = (int(v) for v in size.splitlines()[1].split()[:3])
-    assert bss == stated, size  # (host "data" is .data.rel.ro: the const structs' pointers)
+    arena = int(re.search(r"#define WQRC_ARENA_BYTES (\d+)", header).group(1))
+    stack = int(re.search(r"#define WQRC_STACK_BYTES (\d+)", header).group(1))
+    assert arena == info["arena_bytes"] and arena + stack == info["ram_bytes"]
+    compilers = [("cc", [])] + ([("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb"])]
+                                if shutil.which("arm-none-eabi-gcc") else [])
+    for cc, flags in compilers:
+        obj = tmp_path / f"m_{cc}.o"
+        subprocess.run([cc, *flags, "-std=c99", "-O2", "-fstack-usage", "-c", str(out / "wqrc_model.c"), "-o",
+                        str(obj)], check=True, cwd=tmp_path)
+        size = subprocess.run(["size" if cc == "cc" else "arm-none-eabi-size", "-B", "-d", str(obj)],
+                              capture_output=True, text=True, check=True).stdout
+        text, data, bss = (int(v) for v in size.splitlines()[1].split()[:3])
+        assert bss == arena, size  # (host "data" is .data.rel.ro: the const structs' pointers)
+        assert _stack_chain(obj.with_suffix(".su")) <= stack
+
+
+@needs.arm
+def test_mobilenet_v2_fits_a_1mb_256kb_cortex_m4_and_matches(tmp_path):
+    """MobileNetV2-0.35 at 96x96 (wqrc.zoo, random weights), 4-bit DFP weights, 8-bit activations:
+    linked for a part with 1 MB of flash and 256 KB of RAM (the linker asserts that statics, heap
+    and stack fit), and bit-exact with the simulator in QEMU."""
+    from wqrc import zoo
+
+    module, shape = zoo.build("mobilenet_v2_035")
+    x = np.random.default_rng(0).standard_normal((34,) + shape).astype(np.float32)
+    g = wqrc.from_torch(module, x[:1])
+    qm = wqrc.quantize(g, scheme="dfp", bits=4, act_bits=8, calib=x[:32])
+    out = tmp_path / "mv2"
+    info = generate_c(qm, pack(qm), str(out), vectors=2, data=x[32:])
+    assert info["ram_bytes"] <= 256 * 1024 - 64 * 1024  # the image's heap and stack get the top 64 KB
+    ld = out / "mcu" / "mps2_an386.ld"
+    script = ld.read_text()
+    assert "FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M" in script and "LENGTH = 4M\n}" in script
+    ld.write_text(script.replace("ORIGIN = 0x00000000, LENGTH = 4M", "ORIGIN = 0x00000000, LENGTH = 1M")
+                  .replace("ORIGIN = 0x20000000, LENGTH = 4M", "ORIGIN = 0x20000000, LENGTH = 256K"))
+    res = make(out, "mcu-run")
+    assert res.returncode == 0 and "PASS: 2 test vectors" in res.stdout, res.stdout + res.stderr

@@ -477,7 +477,8 @@ def _print_target_summary(rep: dict, out: str) -> None:
     if "plan" in rep:
         lines.append(f"  {rep['plan']}: the precision plan of --bits auto")
     if "c" in rep:
-        lines.append(f"  c/: activation RAM {rep['c']['ram_bytes']} B; run: make -C {out}/c run; "
+        lines.append(f"  c/: RAM {rep['c']['ram_bytes']} B (arena {rep['c']['arena_bytes']} + stack "
+                     f"{rep['c']['stack_bytes']}); run: make -C {out}/c run; "
                      f"Cortex-M4 size: make -C {out}/c size")
     if "hls" in rep:
         lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")

@@ -2,8 +2,9 @@
 
 The MLPerf Tiny reference models (keyword spotting DS-CNN, image
 classification ResNet-8, visual wake words MobileNetV1-0.25, anomaly
-detection autoencoder) at their published shapes, and ResNet-18 at 64x64 as
-the large end (11M weights). They exist so that tests and benchmarks exercise what real users
+detection autoencoder) at their published shapes, MobileNetV2-0.35 at 96x96
+(inverted residuals, ReLU6), and ResNet-18 at 64x64 as the large end (11M
+weights). They exist so that tests and benchmarks exercise what real users
 compile: depthwise-separable stacks, residual adds with 1x1 shortcuts,
 stride-2 'same' padding, deep dense stacks. Weights are random (seeded), and
 every BatchNorm gets random statistics, so folding it changes the weights as
@@ -92,6 +93,44 @@ def mobilenet_v1(alpha: float = 0.25, classes: int = 2) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c(1024), classes))
 
 
+def _divisible(v: float, d: int = 8) -> int:
+    """MobileNet's channel rounding: to a multiple of d, never below 90% of v."""
+    n = max(d, int(v + d / 2) // d * d)
+    return n + d if n < 0.9 * v else n
+
+
+class _InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, t: int):
+        super().__init__()
+        mid = cin * t
+        layers: list[nn.Module] = []
+        if t != 1:
+            layers += [nn.Conv2d(cin, mid, 1, bias=False), _bn(mid), nn.ReLU6()]
+        layers += [nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), _bn(mid), nn.ReLU6(),
+                   nn.Conv2d(mid, cout, 1, bias=False), _bn(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+def mobilenet_v2(alpha: float = 0.35, classes: int = 2) -> nn.Module:
+    """MobileNetV2 (Sandler et al.) at width alpha: inverted residual blocks (1x1 expansion by t,
+    3x3 depthwise, linear 1x1 projection, a residual where shapes allow), ReLU6, a 1280-channel
+    head; at 0.35 and 96x96 (visual wake words) 11.8M MACs."""
+    cin = _divisible(32 * alpha)
+    layers = [nn.Conv2d(3, cin, 3, 2, 1, bias=False), _bn(cin), nn.ReLU6()]
+    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1)]:
+        for i in range(n):
+            cout = _divisible(c * alpha)
+            layers.append(_InvertedResidual(cin, cout, s if i == 0 else 1, t))
+            cin = cout
+    layers += [nn.Conv2d(cin, 1280, 1, bias=False), _bn(1280), nn.ReLU6()]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, classes))
+
+
 def autoencoder() -> nn.Module:
     """MLPerf Tiny anomaly detection autoencoder: 640 in and out, dense 128 x4, bottleneck 8 (0.26M MACs).
     The reference has a BatchNorm after every dense layer; here it is left out (a BatchNorm after
@@ -108,6 +147,7 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "ds_cnn": (ds_cnn, (1, 49, 10)),
     "resnet8": (resnet8, (3, 32, 32)),
     "mobilenet_v1_025": (mobilenet_v1, (3, 96, 96)),
+    "mobilenet_v2_035": (mobilenet_v2, (3, 96, 96)),
     "autoencoder": (autoencoder, (640,)),
     "resnet18": (resnet18, (3, 64, 64)),
 }

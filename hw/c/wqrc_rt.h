@@ -45,6 +45,21 @@ typedef struct {
     int64_t lo, hi;           /* output saturation and fused clamp              */
 } wqrc_requant_t;
 
+/*
+ * A layer's scratch, in the model's one arena: the generator sizes each buffer for
+ * this layer and places it by liveness beside the layer's own input and output (it
+ * lives only while the layer runs); NULL where the layer's kernel needs none.
+ */
+typedef struct {
+    void *pad;                /* zero-padded input map (one channel's, for depthwise) */
+    int16_t *wbuf;            /* decoded q15 rows: block x fan rounded up to even      */
+    int16_t *cols;            /* gathered input columns: 2 x fan rounded up to even    */
+    int32_t *gather_off;      /* the window's offsets: fan rounded up to even          */
+    int32_t *acc;             /* raw sums: acc_n of them                               */
+    int32_t acc_n;
+    int32_t *tap_off, *tap_val, *tap_neg; /* tap kernel: the non-zero taps (fan each)  */
+} wqrc_scratch_t;
+
 /* One conv or dense layer (dense is a 1x1 convolution on a 1x1 map). */
 typedef struct {
     wqrc_dims_t in, out;
@@ -54,7 +69,8 @@ typedef struct {
     wqrc_requant_t rq;
     const int32_t *bias32;    /* bias at the accumulator scale (one of these)   */
     const int64_t *bias64;
-    int32_t block;            /* dual-MAC kernel: output channels decoded at once */
+    int32_t block;            /* q15 kernels: output channels decoded at once    */
+    wqrc_scratch_t s;
 } wqrc_conv_t;
 
 /* One max, average or global average pool (out.c == in.c). */
@@ -67,16 +83,7 @@ typedef struct {
     int64_t lo, hi;           /* output saturation                              */
 } wqrc_pool_t;
 
-/* Scratch for the decoded non-zero taps of one output channel. */
-extern int32_t wqrc_tap_off[];
-extern int32_t wqrc_tap_val[];
-extern int32_t wqrc_tap_neg[];
 
-/* Scratch of the dual-MAC kernel: a block of decoded q15 weight rows, two q15 input columns. */
-extern int16_t wqrc_wbuf[];
-extern int16_t wqrc_cols[];
-extern int32_t wqrc_acc[];
-extern int32_t wqrc_gather_off[];
 
 /* Two adjacent q15 values as one word (a single LDR on Cortex-M; alignment-free). */
 static inline int32_t wqrc_q15x2(const int16_t *p)
@@ -138,8 +145,12 @@ static inline int32_t wqrc_mla_hi(int32_t k, int32_t x, int32_t acc)
  * the bytes of a ROM word are its 8-bit codes in order (LSB first), and one SXTB16
  * sign-extends two of them into q15 halves. Kernels use it for DFP-8 weights.
  */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__BYTE_ORDER__) && \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WQRC_LITTLE_ENDIAN 1
+#else
+#define WQRC_LITTLE_ENDIAN 0
+#endif
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && WQRC_LITTLE_ENDIAN
 #define WQRC_SIMD_S8 1
 /* bytes 0 and 2 of w as q15 halves; wqrc_sxtb16_hi: bytes 1 and 3 */
 static inline int32_t wqrc_sxtb16_lo(uint32_t w)
@@ -367,13 +378,13 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
         pos += bits;
 #endif
         if (code != 0u) {
-            wqrc_tap_off[n] = off_c + off_y + kx * p->win.dil_w;
+            p->s.tap_off[n] = off_c + off_y + kx * p->win.dil_w;
             if (p->w.po2) {
-                wqrc_tap_val[n] = (int32_t)(code & (sign - 1u)) - 1;
-                wqrc_tap_neg[n] = (code & sign) ? -1 : 0;
+                p->s.tap_val[n] = (int32_t)(code & (sign - 1u)) - 1;
+                p->s.tap_neg[n] = (code & sign) ? -1 : 0;
             } else {
-                wqrc_tap_val[n] = (code & sign) ? (int32_t)code - (int32_t)(sign << 1) : (int32_t)code;
-                wqrc_tap_neg[n] = 0;
+                p->s.tap_val[n] = (code & sign) ? (int32_t)code - (int32_t)(sign << 1) : (int32_t)code;
+                p->s.tap_neg[n] = 0;
             }
             ++n;
         }
@@ -483,7 +494,7 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
             case 5u: WQRC_DECODE_WORDS(2, 1); break;
             case 8u: WQRC_DECODE_WORDS(4, 0); break;
             case 9u:
-#if defined(WQRC_PO2X2_LUT) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(WQRC_PO2X2_LUT) && WQRC_LITTLE_ENDIAN
                 /* Po2-4 through the model's pair table: a byte (two codes) per table read */
                 if ((n & 1) == 0) {
                     const unsigned char *bytes = (const unsigned char *)word;

@@ -14,7 +14,7 @@ import numpy as np
 from wqrc.backend import names
 from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, pool_geometry,
                                  render_files, short, test_vectors)
-from wqrc.backend.planner import plan_buffers
+from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
@@ -28,6 +28,10 @@ KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc"
 WBUF_LIMIT = 4096
 # Raw sums the depthwise kernel computes before requantizing them (1 KB of RAM)
 DW_ACC_LIMIT = 256
+# The stack wqrc_run may take, stated in the header beside the arena: the deepest chain
+# (wqrc_run, a kernel, its helpers, libc's memcpy) measured 600 bytes for Cortex-M4 -O2;
+# tests/test_c_target.py measures it with -fstack-usage on every build it checks.
+STACK_BYTES = 1024
 WORD_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
@@ -62,6 +66,11 @@ def _kernel(layer, geo: dict, tacc: str, in_type: str) -> str:
     return "taps"
 
 
+def _at(offset: int) -> str:
+    """The C expression for a place in the arena."""
+    return f"wqrc_mem.b + {offset}" if offset else "wqrc_mem.b"
+
+
 def _dfp8(layer: dict) -> bool:
     return layer["scheme"] == "dfp" and layer["bits"] == 8
 
@@ -93,7 +102,11 @@ class _Context:
     def __init__(self, qm: QModel, rom: Rom, vectors: tuple[np.ndarray, np.ndarray]):
         self.qm, self.rom = qm, rom
         self.used: set[str] = set()
-        self.alias, self.place, self.arena = plan_buffers(qm)
+        self.kernel, self.block, self.acc_n, scratch = {}, {}, {}, {}
+        for node, layer in qm.weighted():
+            scratch[node.name] = self._scratch(node, layer)
+        self.arena = plan_arena(qm, scratch)
+        self.alias, self.place = self.arena.alias, self.arena.tensors
         self.ids = {n.name: names.identifier(n.name, self.used) for n in qm.nodes}
         self.convs: dict[tuple, str] = {}
         self.pools: dict[str, set[str]] = {}
@@ -111,15 +124,49 @@ class _Context:
         fmt = self.qm.formats[root]
         if root == self.qm.input:
             return "input"
-        p = self.place[root]
-        arena = f"wqrc_arena{p.width}"
-        base = f"{arena} + {p.offset}" if p.offset else arena
         typ = ctype(fmt)
         if storage:
             typ = typ if typ.startswith("uint") else "u" + typ
-        if typ.startswith("int"):
-            return f"({base})"
-        return f"({'const ' if const else ''}{typ} *)({base})"
+        return f"({'const ' if const else ''}{typ} *)(void *)({_at(self.place[root].offset)})"
+
+    def _scratch(self, node, layer) -> list[tuple[str, int]]:
+        """The layer's kernel, block and scratch buffers [(field, bytes)], sized for this layer
+        (the kernels' buffer sizes, computed next to the choice of kernel)."""
+        qm = self.qm
+        in_fmt = qm.formats[node.inputs[0]]
+        geo = conv_geometry(qm, node, layer)
+        kernel = _kernel(layer, geo, _accumulator(layer)[0], short(in_fmt))
+        fan = int(np.prod(layer.codes.shape[1:]))
+        fe = fan + fan % 2
+        elem = int(short(in_fmt)[1:]) // 8
+        self.kernel[node.name] = kernel
+        padded = any(geo[k] for k in ("pad_t", "pad_l", "pad_b", "pad_r"))
+        if kernel == "taps":
+            return [("pad", _padded_size(geo) * elem)] + [(f"tap_{k}", 4 * fan) for k in ("off", "val", "neg")]
+        # q15 kernels: as many output channels per decoded block as WBUF_LIMIT elements hold
+        # (an even number, at least 2), the whole layer where it fits
+        fit = max(2, WBUF_LIMIT // fe)
+        block = geo["out_c"] if fit >= geo["out_c"] else fit - fit % 2
+        self.block[node.name] = block
+        if kernel == "dw":  # one channel's padded plane, rows of raw sums
+            plane = (geo["in_h"] + geo["pad_t"] + geo["pad_b"]) * (geo["in_w"] + geo["pad_l"] + geo["pad_r"])
+            self.acc_n[node.name] = max(geo["out_w"], min(geo["out_h"] * geo["out_w"], DW_ACC_LIMIT))
+            return [("pad", plane * elem if padded else 0), ("wbuf", 2 * block * fe),
+                    ("acc", 4 * self.acc_n[node.name])]
+        self.acc_n[node.name] = 2 * (block + block % 2)  # the block's sums for a pair of positions
+        return [("pad", _padded_size(geo) * elem), ("wbuf", 2 * block * fe), ("cols", 2 * 2 * fe),
+                ("gather_off", 4 * fe), ("acc", 4 * self.acc_n[node.name])]
+
+    def _scratch_init(self, node) -> str:
+        """The layer's wqrc_scratch_t initializer: each buffer's place in the arena, or NULL."""
+        types = dict(pad="void *", wbuf="int16_t *", cols="int16_t *", gather_off="int32_t *", acc="int32_t *",
+                     tap_off="int32_t *", tap_val="int32_t *", tap_neg="int32_t *")
+        fields = []
+        for f, t in types.items():
+            p = self.arena.scratch.get((node.name, f))
+            fields.append(f".{f} = " + (f"({t})(void *)({_at(p.offset)})" if p else "NULL"))
+        fields.append(f".acc_n = {self.acc_n.get(node.name, 0)}")
+        return "{ " + ", ".join(fields) + " }"
 
     def _facts(self, node):
         """What every step needs: the model, attributes, C name, comment, input and output formats."""
@@ -140,7 +187,7 @@ class _Context:
         layer = qm.layers[node.name]
         tacc, bias_field = _accumulator(layer)
         geo = conv_geometry(qm, node, layer)
-        kernel = _kernel(layer, geo, tacc, short(in_fmts[0]))
+        kernel = self.kernel[node.name]
         key = (kernel, short(in_fmts[0]), _storage(short(out_fmt)), tacc)
         fn = self.convs.setdefault(key, f"wqrc_{'conv' if kernel == 'taps' else kernel}_{key[1]}_{key[2]}"
                                         f"{'_' + tacc[:-2].replace('int', 'i') if kernel == 'taps' else ''}")
@@ -152,7 +199,8 @@ class _Context:
             id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
             po2=int(layer.scheme == "po2"), shift=layer.shift, lo=c_int(lo), hi=c_int(hi),
             bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
-            in_type=short(in_fmts[0]), kernel=kernel, fan_even=fan + fan % 2, block=0,
+            in_type=short(in_fmts[0]), kernel=kernel, fan_even=fan + fan % 2, block=self.block.get(node.name, 0),
+            scratch=self._scratch_init(node),
             scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
             summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
                                   f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
@@ -206,43 +254,16 @@ class _Context:
         qm, rom = self.qm, self.rom
         in_fmt, out_fmt = qm.input_format, qm.output_format
         convs = [l for l in self.layers if "geo" in l]
-        taps = [l for l in convs if l["kernel"] == "taps"]
         dmacs = [l for l in convs if l["kernel"] == "dmac"]
-        q15s = [l for l in convs if l["kernel"] in ("dmac", "dw")]  # decode blocks of q15 rows
-        max_taps = max([l["fan_in"] for l in taps], default=0)
-        # one zero-padded input map shared by every conv, in 4-byte words: the largest padded input
-        pad_words = max([-(-_padded_size(l["geo"]) * (int(l["in_type"][1:]) // 8) // 4) for l in convs], default=0)
-        # dual-MAC scratch: as many channels per block as fit (an even number, at least 2)
-        wbuf = min(WBUF_LIMIT, max([l["geo"]["out_c"] * l["fan_even"] for l in q15s], default=0))
-        wbuf = max([wbuf] + [2 * l["fan_even"] for l in q15s])
-        for l in q15s:
-            fit = wbuf // l["fan_even"]
-            l["block"] = l["geo"]["out_c"] if fit >= l["geo"]["out_c"] else fit - fit % 2
-        cols = 2 * max([l["fan_even"] for l in dmacs], default=0)
-        # the block's sums for a pair of positions (2 per channel, an odd block rounded up)
-        # (the depthwise kernel's row of raw sums uses it too)
-        # (the depthwise kernel's rows of raw sums use it too: at least one output row, and up
-        # to DW_ACC_LIMIT sums so that a narrow map's rows go several to a call)
-        accs = max([2 * (l["block"] + l["block"] % 2) for l in dmacs] +
-                   [max(l["geo"]["out_w"], min(l["geo"]["out_h"] * l["geo"]["out_w"], DW_ACC_LIMIT))
-                    for l in q15s if l["kernel"] == "dw"], default=0)
-        # every static buffer (name, bytes): the header's RAM figure, checked by the compiler
-        buffers = ([("wqrc_pad", 4 * pad_words)] if pad_words else []) + \
-            ([(f"wqrc_tap_{k}", 4 * max_taps) for k in ("off", "val", "neg")] if max_taps else []) + \
-            ([("wqrc_wbuf", 2 * wbuf)] if wbuf else []) + \
-            ([("wqrc_cols", 2 * cols), ("wqrc_gather_off", 4 * (cols // 2))] if cols else []) + \
-            ([("wqrc_acc", 4 * accs)] if accs else []) + [(f"wqrc_arena{w}", n * w // 8) for w, n in self.arena.items() if n]
-        ram = sum(size for _, size in buffers)
+        # one static buffer, the arena (checked by the compiler), and the stack budget
+        arena = max(self.arena.size, 8)
         xin, yout = self.vectors
         return dict(
             qm=qm, layers=self.layers, steps=self.steps, tables=self.tables,
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
-            arena=self.arena, max_taps=max_taps, ram_bytes=ram, ram_buffers=[name for name, _ in buffers],
-            pad_words=pad_words, pad_members=[(t, pad_words * 32 // int(t[1:])) for t in ("s8", "u8", "s16", "u16",
-                                                                                           "s32", "u32")],
-            wbuf=wbuf, cols=cols, accs=accs,
+            arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             # which DFP-8 paths of wqrc_dmac.inc some layer takes on a DSP core (the others compile out)
             use_s8_dense=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] == 1 for l in dmacs)),
             use_s8_rows=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] > 1
@@ -274,8 +295,8 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
                                     ("Makefile.j2", "Makefile"), ("startup.c.j2", "mcu/startup.c"),
                                     ("mps2_an386.ld.j2", "mcu/mps2_an386.ld")), folder, args)
     copy_kernels("c", KERNEL_FILES, folder)
-    return dict(ram_bytes=args["ram_bytes"], rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits,
-                arena_bytes={str(w): n * w // 8 for w, n in ctx.arena.items()}, max_taps=args["max_taps"])
+    return dict(ram_bytes=args["ram_bytes"], arena_bytes=args["arena_bytes"], stack_bytes=args["stack_bytes"],
+                rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits)
 
 
 # One table per concern: the C step of each kernel family (OpDef.kernel, listed in

@@ -1,9 +1,13 @@
-"""Static activation buffers: liveness-based placement into one arena per element width.
+"""Static buffers: every activation tensor and every layer's scratch in one arena, placed by liveness.
 
-A tensor lives from the node that writes it to the last node that reads it;
-tensors whose lives do not overlap share memory (first fit, in graph order).
+A tensor lives from the node that writes it to the last node that reads it; a
+layer's scratch (a padded copy of its input, decoded weight rows, gathered
+columns, sums) lives only while that layer runs, beside its input and output.
+Items whose lives do not overlap share memory (first fit, in graph order), so
+the arena is the largest set of simultaneously live items, not their sum.
 Flatten is free: its output is its input's buffer. The network input stays in
-the caller's buffer and is never copied.
+the caller's buffer and is never copied. Offsets are in bytes, each item
+aligned to ALIGN.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from wqrc.ops import op_def
 from wqrc.quant.qmodel import QModel
 
 WIDTHS = (8, 16, 32)
+ALIGN = 8
 
 
 def storage_bits(bits: int) -> int:
@@ -21,43 +26,68 @@ def storage_bits(bits: int) -> int:
 
 @dataclass
 class Placement:
-    width: int      # arena element width in bits
-    offset: int     # in elements
-    size: int       # elements
+    width: int      # element width in bits (scratch: 8)
+    offset: int     # in bytes from the arena's start
+    size: int       # in bytes
 
 
-def plan_buffers(qm: QModel) -> tuple[dict[str, str], dict[str, Placement], dict[int, int]]:
-    """Returns (alias: tensor -> root tensor, placement of each root, arena sizes per width)."""
+@dataclass
+class Arena:
+    alias: dict[str, str]                     # tensor -> the tensor whose buffer it shares
+    tensors: dict[str, Placement]             # each root tensor's place
+    scratch: dict[tuple[str, str], Placement]  # (node, field) -> place
+    size: int                                 # bytes
+
+
+def _first_fit(live: list[Placement], size: int) -> int:
+    offset = 0
+    for start, end in sorted((p.offset, p.offset + p.size) for p in live):
+        if offset + size <= start:
+            break
+        offset = max(offset, -(-end // ALIGN) * ALIGN)
+    return offset
+
+
+def plan_arena(qm: QModel, scratch: dict[str, list[tuple[str, int]]] | None = None) -> Arena:
+    """Place every root tensor and each node's scratch (node name -> [(field, bytes)]) in one arena."""
+    scratch = scratch or {}
     alias = {qm.input: qm.input}
     for n in qm.nodes:
         alias[n.output] = alias[n.inputs[0]] if op_def(n).aliases_input else n.output
-    order = {qm.input: -1}
     last_use: dict[str, int] = {}
     for i, n in enumerate(qm.nodes):
-        order.setdefault(alias[n.output], i)
         for t in n.inputs:
             last_use[alias[t]] = i
     last_use[alias[qm.output]] = len(qm.nodes)
-    placements: dict[str, Placement] = {}
+    tensors: dict[str, Placement] = {}
+    places: dict[tuple[str, str], Placement] = {}
     live: list[tuple[str, Placement]] = []
-    sizes = {w: 0 for w in WIDTHS}
+    total = 0
     for i, n in enumerate(qm.nodes):
         live = [(t, p) for t, p in live if last_use.get(t, -1) >= i]
         root = alias[n.output]
-        if root != n.output or root == qm.input:
-            continue
-        width = storage_bits(qm.formats[root].bits)
-        size = 1
-        for d in qm.shapes[root]:
-            size *= d
-        taken = sorted((p.offset, p.offset + p.size) for _, p in live if p.width == width)
-        offset = 0
-        for start, end in taken:
-            if offset + size <= start:
-                break
-            offset = max(offset, end)
-        p = Placement(width, offset, size)
-        placements[root] = p
-        live.append((root, p))
-        sizes[width] = max(sizes[width], offset + size)
-    return alias, placements, sizes
+        if root == n.output and root != qm.input:
+            width = storage_bits(qm.formats[root].bits)
+            size = width // 8
+            for d in qm.shapes[root]:
+                size *= d
+            p = Placement(width, _first_fit([q for _, q in live], size), size)
+            tensors[root] = p
+            live.append((root, p))
+            total = max(total, p.offset + p.size)
+        # the layer's scratch, live with its inputs and output during this node only
+        here = []
+        for field, size in scratch.get(n.name, []):
+            if size <= 0:
+                continue
+            p = Placement(8, _first_fit([q for _, q in live] + here, size), size)
+            places[(n.name, field)] = p
+            here.append(p)
+            total = max(total, p.offset + p.size)
+    return Arena(alias, tensors, places, -(-total // ALIGN) * ALIGN)
+
+
+def plan_buffers(qm: QModel) -> tuple[dict[str, str], dict[str, Placement], int]:
+    """(alias, tensor placements, arena bytes) without scratch: for backends that only alias."""
+    a = plan_arena(qm)
+    return a.alias, a.tensors, a.size
