@@ -1,0 +1,82 @@
+"""The architectures users bring (wqrc.zoo: the MLPerf Tiny models and MobileNetV2-0.35), built in
+torch with seeded random weights (no downloads), through every target and against the simulator,
+and the simulator against onnxruntime's float run of the same export."""
+import subprocess
+
+import numpy as np
+import pytest
+
+import wqrc
+from wqrc import zoo
+from wqrc.compile import compile_model
+from wqrc.frontend.torch import _export
+
+import needs
+
+MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "mobilenet_v2_035", "autoencoder"]
+
+
+@pytest.fixture(scope="module")
+def built():
+    """name -> (graph, float ONNX model bytes, calibration inputs, test inputs), built once."""
+    import torch
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            module, shape = zoo.build(name)
+            x = np.random.default_rng(1).standard_normal((68,) + shape).astype(np.float32)
+            onnx_bytes = _export(module, torch.from_numpy(x[:1]), name).SerializeToString()
+            cache[name] = (wqrc.from_torch(module, x[:1]), onnx_bytes, x[:64], x[64:])
+        return cache[name]
+    return get
+
+
+def _make(folder, target):
+    return subprocess.run(["make", "-s", "-C", str(folder), target], capture_output=True, text=True, timeout=600)
+
+
+@needs.cc
+@needs.cxx
+@pytest.mark.parametrize("name", MLPERF)
+@pytest.mark.parametrize("scheme,bits", [("dfp", 8), ("po2", 4)])
+def test_zoo_model_through_c_and_hls_equals_the_simulator(tmp_path, built, name, scheme, bits):
+    g, _, calib, x = built(name)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["c", "hls"], vectors=4, data=x)
+    for folder, target in ((out / "c", "run"), (out / "hls", "csim")):
+        res = _make(folder, target)
+        assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+@needs.verilator
+@pytest.mark.parametrize("name", ["ds_cnn", "autoencoder"])
+def test_zoo_model_through_the_rtl_equals_the_simulator(tmp_path, built, name):
+    g, _, calib, x = built(name)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["rtl"], vectors=2, data=x, rtl_options=dict(lanes=4))
+    res = _make(out / "rtl", "sim")
+    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+    xin = np.load(out / "rtl" / "inputs.npy")
+    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
+    np.testing.assert_array_equal(got, wqrc.simulate(qm, xin).reshape(len(xin), -1))
+
+
+@pytest.mark.parametrize("name", MLPERF)
+def test_zoo_model_simulator_tracks_onnxruntime_float(built, name):
+    """At DFP-8 weights and 16-bit activations the integer graph follows the float model: the
+    largest output error is a small fraction of the output range (these random-weight models'
+    error is larger than a trained model's: nothing was trained to be quantized)."""
+    import onnxruntime as ort
+
+    g, onnx_bytes, calib, x = built(name)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=calib)
+    sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    got = wqrc.simulate_float(qm, x)
+    err = np.abs(got - want).max() / np.abs(want).max()
+    print(f"{name}: max error {err:.4f} of the output range")
+    assert err < 0.05, err
