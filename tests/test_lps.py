@@ -113,3 +113,57 @@ def test_cli_plan_feeds_compile_and_bits_auto(tmp_path):
     (tmp_path / "bad.json").write_text('{"layers": {"conv1": {"scheme": "dfp", "bits": 4}}}')
     assert_user_error(run_wqrc("compile", example, "--bits", str(tmp_path / "bad.json"), "-o", str(tmp_path / "y")),
                       "plan does not match the model", "conv2")
+
+
+# --- Lin et al.'s SQNR allocation (wqrc/search/sqnr.py) --------------------------------------
+
+def test_sqnr_allocation_is_lins_closed_form_on_straight_sqnr_curves():
+    """Where every layer gains kappa dB per bit from the same intercept, the widths differ as
+    10*log10(rho_j / rho_i) / kappa (Lin et al., eq. of section 4), to within the integer rounding."""
+    from wqrc.search.sqnr import SqnrTable, allocate
+
+    kappa, sizes = 6.0, {"a": 100, "b": 1600, "c": 25600, "d": 409600}
+    table = SqnrTable("dfp", "mse", sizes, {n: {b: 1.0 + kappa * b for b in range(2, 17)} for n in sizes})
+    for lam in (1e7, 1e9, 1e11):
+        bits = allocate(table, lam)
+        for i in sizes:
+            for j in sizes:
+                want = 10 * np.log10(sizes[j] / sizes[i]) / kappa
+                assert abs((bits[i] - bits[j]) - want) <= 1.0, (lam, bits)
+        assert bits["a"] > bits["d"]  # the small layer gets more bits
+
+
+def test_sqnr_targets_are_met_and_monotone():
+    from wqrc.search.sqnr import sqnr_search, sqnr_table
+
+    g = wqrc.load_model(os.path.join(ROOT, "examples", "digits_cnn.onnx"))
+    table = sqnr_table(g, "dfp", "mse", range(8, 1, -1))
+    w_prev = 0
+    for db in (10, 20, 25, 30):
+        res = sqnr_search(table, target_db=db)
+        assert table.total_db(res.bits) >= db and table.w_mem(res.bits) >= w_prev
+        w_prev = table.w_mem(res.bits)
+    res = sqnr_search(table, max_w_mem=20_000)
+    assert table.w_mem(res.bits) <= 20_000
+    with pytest.raises(WqrcError, match="widest plan reaches"):
+        sqnr_search(table, target_db=400)
+
+
+def test_sqnr_cli_plan_feeds_compile_and_bisects_on_validation_data(tmp_path):
+    example = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    plan = tmp_path / "sqnr.json"
+    res = run_wqrc("lps", example, "--method", "sqnr", "--target-sqnr", "25", "-o", str(plan))
+    assert res.returncode == 0 and "0 evaluations" in res.stdout, res.stderr
+    doc = json.loads(plan.read_text())
+    assert set(doc["layers"]) == {"conv1", "conv2", "conv3", "fc"} and doc["search"]["total_sqnr_db"] >= 25
+    res = run_wqrc("compile", example, "--bits", str(plan), "--calib", "digits", "--target", "rom",
+                   "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    res = run_wqrc("lps", example, "--method", "sqnr", "--data", "digits", "--max-drop", "0.01", "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    s = json.loads(plan.read_text())["search"]
+    assert s["float_accuracy"] - s["accuracy"] <= 0.01 + 1e-9 and 0 < s["evaluations"] <= 20
+    assert_user_error(run_wqrc("lps", example, "--method", "sqnr", "-o", str(plan)), "exactly one of")
+    assert_user_error(run_wqrc("lps", example, "--method", "sqnr", "--max-drop", "0.01", "-o", str(plan)),
+                      "needs --data")
+    assert_user_error(run_wqrc("lps", example, "--target-sqnr", "20", "-o", str(plan)), "--method sqnr")

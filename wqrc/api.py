@@ -114,3 +114,33 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
     result = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits=start, min_bits=min_bits,
                                          criterion=criterion, progress=progress)
     return result, ev
+
+
+def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse", start_bits: int = 8,
+                    min_bits: int = 2, target_db: Optional[float] = None, max_w_mem: Optional[int] = None,
+                    dataset=None, max_drop: Optional[float] = None, act_bits: int = 8, val_split: float = 0.2,
+                    val_samples: Optional[int] = None, calib_samples: int = 512):
+    """Lin et al.'s SQNR bit allocation (wqrc/search/sqnr.py), widths min_bits..start_bits.
+
+    With ``target_db`` or ``max_w_mem`` the plan comes from the weights alone; with
+    ``dataset`` and ``max_drop`` the trade-off curve is bisected on a validation split of the
+    training data (never the test split). Returns an SqnrResult."""
+    from wqrc.search import PlanEvaluator
+    from wqrc.search.sqnr import sqnr_search, sqnr_table
+
+    table = sqnr_table(graph, scheme, exponent, range(start_bits, min_bits - 1, -1))
+    if target_db is not None or max_w_mem is not None or dataset is None:
+        return sqnr_search(table, target_db=target_db, max_w_mem=max_w_mem, max_drop=max_drop)
+    if max_drop is None or max_drop < 0:
+        raise WqrcError("the SQNR allocation with --data needs --max-drop >= 0")
+    if not 0 < val_split < 1:
+        raise WqrcError(f"--val-split: {val_split} must be between 0 and 1")
+    x_fit, _, x_val, y_val = dataset.validation_split(val_split)
+    if val_samples:
+        x_val, y_val = x_val[:val_samples], y_val[:val_samples]
+    ev = PlanEvaluator(graph, scheme, x_val, y_val, ranges=calibrate(graph, x_fit[:calib_samples]),
+                       act_bits=act_bits, exponent=exponent, start_bits=start_bits)
+    res = sqnr_search(table, accuracy=ev.commit, float_acc=ev.float_acc, max_drop=max_drop)
+    res.accuracy = ev.commit(res.bits)
+    res.float_accuracy = ev.float_acc
+    return res

@@ -244,8 +244,18 @@ SEARCH_OPTIONS = opt.compose(
 
 @cli.command()
 @click.argument("model", type=opt.InputFile())
-@opt.DATA_REQUIRED
+@click.option("--data", default=None,
+              help="Data (digits, digits-padded, fashion-mnist or an .npz with x and y) whose training split is "
+                   "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
+                   "--max-drop.")
 @opt.compose(MAX_DROP)
+@click.option("--method", type=click.Choice(["greedy", "sqnr"]), default="greedy", show_default=True,
+              help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "
+                   "Lin et al.'s SQNR allocation from the weights (see --target-sqnr, --max-wmem).")
+@click.option("--target-sqnr", type=opt.Number(-1000, 1000), default=None,
+              help="sqnr: the fewest bits whose total weight SQNR reaches this many dB.")
+@click.option("--max-wmem", type=click.IntRange(min=1), default=None,
+              help="sqnr: the best total SQNR within this many bits of weight memory.")
 @SEARCH_OPTIONS
 @opt.SCHEME
 @opt.ACT_BITS
@@ -255,14 +265,22 @@ SEARCH_OPTIONS = opt.compose(
 @click.option("--plot", "plot_path", type=opt.OutputFile(), default=None,
               help="Also write the accuracy/CR figure (PNG).")
 @opt.output_file("Plan file to write (.json).")
-def lps(model, data, max_drop, start_bits, min_bits, criterion, val_split, val_samples, scheme, act_bits, exponent,
-        calib_samples, input_shape, plot_path, output):
-    """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within --max-drop."""
+def lps(model, data, max_drop, method, target_sqnr, max_wmem, start_bits, min_bits, criterion, val_split, val_samples,
+        scheme, act_bits, exponent, calib_samples, input_shape, plot_path, output):
+    """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within a budget."""
     from wqrc import api
     from wqrc.outputs import atomic_file
     from wqrc.quant.schemes import SCHEMES
     from wqrc.search import best_equal_within, equal_bitwidth_curve
 
+    if method == "sqnr":
+        _lps_sqnr(model, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples, scheme,
+                  act_bits, exponent, calib_samples, input_shape, output)
+        return
+    if target_sqnr is not None or max_wmem is not None:
+        raise WqrcError("--target-sqnr and --max-wmem belong to --method sqnr")
+    if data is None:
+        raise WqrcError("lps --method greedy needs --data (its training split is searched on)")
     if max_drop is None:
         raise WqrcError("lps needs --max-drop (the accuracy budget, e.g. 0.005)")
     if plot_path:
@@ -469,6 +487,51 @@ def _auto_plan(model, o, data, max_drop) -> dict:
     click.echo(f"--bits auto: {f.bits} (CR {f.compression_ratio:.2f}, validation dacc {f.delta_acc:+.4f}); "
                f"plan in plan.json")
     return result.plan_json()
+
+
+def _lps_sqnr(model, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples, scheme,
+              act_bits, exponent, calib_samples, input_shape, output):
+    """lps --method sqnr: Lin et al.'s allocation, from the weights or bisected on validation data."""
+    import time
+
+    from wqrc import api
+    from wqrc.data import check_fits, load_dataset
+    from wqrc.outputs import atomic_file
+
+    knobs = [k for k, v in (("--target-sqnr", target_sqnr), ("--max-wmem", max_wmem), ("--max-drop", max_drop))
+             if v is not None]
+    if len(knobs) != 1:
+        raise WqrcError("lps --method sqnr needs exactly one of --target-sqnr DB, --max-wmem BITS, --max-drop "
+                        f"(with --data); got {', '.join(knobs) or 'none'}")
+    if not start_bits.isdigit():
+        raise WqrcError(f"--start-bits: '{start_bits}': the SQNR allocation takes one width, the widest it may use")
+    graph = api.load_model(model, _shape(input_shape))
+    ds = None
+    if max_drop is not None:
+        if data is None:
+            raise WqrcError("lps --method sqnr --max-drop needs --data (its validation split is evaluated)")
+        ds = load_dataset(data)
+        check_fits(ds, graph.input_shape)
+    t0 = time.perf_counter()
+    res = api.sqnr_allocation(graph, scheme=scheme, exponent=exponent, start_bits=int(start_bits), min_bits=min_bits,
+                              target_db=target_sqnr, max_w_mem=max_wmem, dataset=ds, max_drop=max_drop,
+                              act_bits=act_bits, val_split=val_split, val_samples=val_samples,
+                              calib_samples=calib_samples)
+    seconds = time.perf_counter() - t0
+    doc = res.plan_json(dict(seconds=round(seconds, 3), data=data, val_split=val_split if ds else None,
+                             act_bits=act_bits))
+    with atomic_file(output) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+    s = doc["search"]
+    click.echo(f"SQNR allocation ({res.target}): bits {res.bits}, W_mem {s['w_mem']} bits, "
+               f"CR {s['compression_ratio']:.2f}, total weight SQNR {s['total_sqnr_db']:.1f} dB; "
+               f"{res.evaluations} evaluations, {seconds:.2f} s")
+    if res.accuracy is not None:
+        click.echo(f"validation accuracy {res.accuracy:.2%} (float {res.float_accuracy:.2%}, "
+                   f"dacc {res.float_accuracy - res.accuracy:+.4f})")
+    click.echo(f"wrote {output}")
 
 
 def _print_target_summary(rep: dict, out: str) -> None:
