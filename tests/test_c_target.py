@@ -277,3 +277,22 @@ def test_mobilenet_v2_fits_a_1mb_256kb_cortex_m4_and_matches(tmp_path):
                   .replace("ORIGIN = 0x20000000, LENGTH = 4M", "ORIGIN = 0x20000000, LENGTH = 256K"))
     res = make(out, "mcu-run")
     assert res.returncode == 0 and "PASS: 2 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("where", ["host", pytest.param("mcu", marks=needs.arm)])
+def test_a_large_rom_written_as_bytes_is_the_same_image(tmp_path, monkeypatch, where):
+    """From ROM_BYTES_FROM words on the ROM is a string literal of little-endian bytes read as words
+    through a union (gcc's memory for ResNet-18's weights file: 895 MB as a list of initializers);
+    here the threshold is lowered so that a small model takes that form, 8- and 32-bit words."""
+    import wqrc.backend.c as c_backend
+
+    monkeypatch.setattr(c_backend, "ROM_BYTES_FROM", 1)
+    g, shape = _odd_cnn()
+    calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
+    for word_bits in (8, 32):
+        out = tmp_path / f"w{word_bits}"
+        generate_c(qm, pack(qm, word_bits), str(out), vectors=4, data=calib[:8])
+        assert "wqrc_rom_image = { .b =" in (out / "wqrc_weights.c").read_text()
+        res = make(out, "mcu-run" if where == "mcu" else "run")
+        assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr

@@ -32,6 +32,8 @@ DW_ACC_LIMIT = 256
 # (wqrc_run, a kernel, its helpers, libc's memcpy) measured 600 bytes for Cortex-M4 -O2;
 # tests/test_c_target.py measures it with -fstack-usage on every build it checks.
 STACK_BYTES = 1024
+# From this many ROM words on, the C ROM image is a string literal of little-endian bytes
+ROM_BYTES_FROM = 1 << 16
 WORD_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
@@ -64,6 +66,27 @@ def _kernel(layer, geo: dict, tacc: str, in_type: str) -> str:
     if geo["group"] == geo["in_c"] and geo["out_c"] % geo["in_c"] == 0:
         return "dw"
     return "taps"
+
+
+def _rom_text(rom: Rom) -> str:
+    """The ROM initializer's body, formatted in bulk (a ResNet-18 has millions of words): for a
+    small ROM a list of words per segment with a comment naming each; from ROM_BYTES_FROM words
+    on, the words' bytes (least significant first) as one string literal, which compilers hold
+    in a fraction of the memory an initializer list takes (gcc: 895 MB for ResNet-18's list)."""
+    words = np.asarray(rom.words, dtype=np.uint64)
+    if len(words) >= ROM_BYTES_FROM:
+        data = words.astype(f"<u{rom.word_bits // 8}").tobytes()
+        pairs = np.frombuffer(data.hex().encode(), dtype="S2")
+        lines = [b"    \"\\x" + b"\\x".join(pairs[i:i + 32]) + b"\"" for i in range(0, len(pairs), 32)]
+        return b"\n".join(lines).decode()
+    digits = rom.word_bits // 4
+    out = []
+    for seg in rom.segments:
+        out.append(f"    /* {names.comment(seg.describe())} */")
+        ws = words[seg.word_offset:seg.word_offset + seg.word_count]
+        for i in range(0, len(ws), 4):
+            out.append("    " + " ".join(f"UINT{rom.word_bits}_C(0x{int(w):0{digits}x})," for w in ws[i:i + 4]))
+    return "\n".join(out) if out else "    0"
 
 
 def _at(offset: int) -> str:
@@ -274,7 +297,7 @@ class _Context:
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
             out_ptr=self.ptr(qm.output, True), word_bits=rom.word_bits, word_type=WORD_TYPES[rom.word_bits],
-            rom_words=[f"UINT{rom.word_bits}_C(0x{int(w):0{rom.word_bits // 4}x})" for w in rom.words] or ["0"],
+            rom_text=_rom_text(rom), rom_as_bytes=int(len(rom.words) >= ROM_BYTES_FROM),
             rom_count=max(len(rom.words), 1),
             segments=[dict(s.to_json(), name_c=names.c_string(s.name), about=names.comment(s.describe()))
                       for s in rom.segments],
