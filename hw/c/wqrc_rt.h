@@ -419,6 +419,27 @@ static inline int32_t wqrc_decode_taps(const wqrc_conv_t *p, int32_t oc, int32_t
         }                                                                                  \
     }
 
+/* The rest of a stream of b-bit codes (b divides 32), the next one in cur's low bits at bit
+ * off of its word: n codes into dst, each as EXPR (of cur); returns from the caller when done.
+ * n, cur, off, word, dst, bits from the caller. */
+#define WQRC_DECODE_STREAM(EXPR)                           \
+    do {                                                   \
+        int32_t k = (int32_t)((32u - off) / bits);         \
+        for (;;) {                                         \
+            k = k < n ? k : n;                             \
+            n -= k;                                        \
+            for (; k > 0; --k) {                           \
+                *dst++ = (EXPR);                           \
+                cur >>= bits;                              \
+            }                                              \
+            if (n == 0) {                                  \
+                return;                                    \
+            }                                              \
+            cur = *word++;                                 \
+            k = (int32_t)(32u / bits);                     \
+        }                                                  \
+    } while (0)
+
 /*
  * Decode output channels oc0 .. oc0+rows-1 of a DFP layer into q15 rows of stride
  * elements (stride = fan rounded up to even; the pad element is zero). Codes are
@@ -518,36 +539,10 @@ static inline void wqrc_decode_rows(const wqrc_conv_t *p, int32_t oc0, int32_t r
         }
         cur >>= off;
         if (po2) {
-            int32_t k = (int32_t)((32u - off) / bits);
-            for (;;) {
-                k = k < n ? k : n;
-                n -= k;
-                for (; k > 0; --k) {
-                    *dst++ = lut[cur & mask];
-                    cur >>= bits;
-                }
-                if (n == 0) {
-                    return;
-                }
-                cur = *word++;
-                k = (int32_t)(32u / bits);
-            }
+            WQRC_DECODE_STREAM(lut[cur & mask]);
         } else {
             const uint32_t sh = 32u - bits;
-            int32_t k = (int32_t)((32u - off) / bits);
-            for (;;) {
-                k = k < n ? k : n;
-                n -= k;
-                for (; k > 0; --k) {
-                    *dst++ = (int16_t)((int32_t)(cur << sh) >> sh);
-                    cur >>= bits;
-                }
-                if (n == 0) {
-                    return;
-                }
-                cur = *word++;
-                k = (int32_t)(32u / bits);
-            }
+            WQRC_DECODE_STREAM((int16_t)((int32_t)(cur << sh) >> sh));
         }
     }
 #endif
