@@ -171,6 +171,17 @@ static inline int32_t wqrc_sxtb16_hi(uint32_t w)
 #define WQRC_SIMD_S8 0
 #endif
 
+/* A pair of rows' sums for a pair of positions into acc (the second row's only if it exists). */
+static inline void wqrc_store2x2(int32_t *acc, int32_t s00, int32_t s01, int32_t s10, int32_t s11, int32_t pair)
+{
+    acc[0] = s00;
+    acc[1] = s01;
+    if (pair) {
+        acc[2] = s10;
+        acc[3] = s11;
+    }
+}
+
 /*
  * The dual-MAC kernel's inner products for one pair of input positions: every row of
  * a decoded block (nrows q15 rows of `stride` elements, stride even) with both
@@ -193,16 +204,21 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
         const int32_t pair = r + 1 < nrows;
         const int16_t *w0 = rows + r * stride, *w1 = pair ? w0 + stride : w0, *x = ab;
         int32_t s00 = bias[r], s01 = s00, s10 = bias[r + pair], s11 = s10, n = stride >> 1;
+        /* one q15 pair of each row against both positions' pairs: 4 loads, 4 SMLAD, 8 MACs */
+#define WQRC_STEP2X2                                                \
+    do {                                                            \
+        const int32_t u = wqrc_q15x2(w0), v = wqrc_q15x2(w1);       \
+        const int32_t a = wqrc_q15x2(x), b = wqrc_q15x2(x + 2);     \
+        s00 = wqrc_smlad(u, a, s00);                                \
+        s01 = wqrc_smlad(u, b, s01);                                \
+        s10 = wqrc_smlad(v, a, s10);                                \
+        s11 = wqrc_smlad(v, b, s11);                                \
+        w0 += 2;                                                    \
+        w1 += 2;                                                    \
+        x += 4;                                                     \
+    } while (0)
         if (n & 1) {
-            const int32_t u = wqrc_q15x2(w0), v = wqrc_q15x2(w1);
-            const int32_t a = wqrc_q15x2(x), b = wqrc_q15x2(x + 2);
-            s00 = wqrc_smlad(u, a, s00);
-            s01 = wqrc_smlad(u, b, s01);
-            s10 = wqrc_smlad(v, a, s10);
-            s11 = wqrc_smlad(v, b, s11);
-            w0 += 2;
-            w1 += 2;
-            x += 4;
+            WQRC_STEP2X2;
         }
         n >>= 1;
 #if WQRC_SIMD_S8 && defined(__GNUC__)
@@ -213,6 +229,7 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
             int32_t u, v, a, b;
             __asm__ volatile(
                 "1:\n\t"
+                ".rept 2\n\t" /* two steps per count */
                 "ldr   %[u], [%[w0]], #4\n\t"
                 "ldr   %[v], [%[w1]], #4\n\t"
                 "ldrd  %[a], %[b], [%[x]], #8\n\t"
@@ -220,13 +237,7 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
                 "smlad %[s01], %[u], %[b], %[s01]\n\t"
                 "smlad %[s10], %[v], %[a], %[s10]\n\t"
                 "smlad %[s11], %[v], %[b], %[s11]\n\t"
-                "ldr   %[u], [%[w0]], #4\n\t"
-                "ldr   %[v], [%[w1]], #4\n\t"
-                "ldrd  %[a], %[b], [%[x]], #8\n\t"
-                "smlad %[s00], %[u], %[a], %[s00]\n\t"
-                "smlad %[s01], %[u], %[b], %[s01]\n\t"
-                "smlad %[s10], %[v], %[a], %[s10]\n\t"
-                "smlad %[s11], %[v], %[b], %[s11]\n\t"
+                ".endr\n\t"
                 "subs  %[n], %[n], #1\n\t"
                 "bne   1b\n\t"
                 : [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [s00] "+r"(s00), [s01] "+r"(s01),
@@ -235,30 +246,13 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
                 : "cc", "memory");
         }
 #else
-        for (; n > 0; --n) { /* 6 loads + 8 SMLAD: 16 MACs */
-            const int32_t u = wqrc_q15x2(w0), v = wqrc_q15x2(w1);
-            const int32_t a = wqrc_q15x2(x), b = wqrc_q15x2(x + 2);
-            const int32_t u2 = wqrc_q15x2(w0 + 2), v2 = wqrc_q15x2(w1 + 2);
-            const int32_t a2 = wqrc_q15x2(x + 4), b2 = wqrc_q15x2(x + 6);
-            s00 = wqrc_smlad(u, a, s00);
-            s01 = wqrc_smlad(u, b, s01);
-            s10 = wqrc_smlad(v, a, s10);
-            s11 = wqrc_smlad(v, b, s11);
-            s00 = wqrc_smlad(u2, a2, s00);
-            s01 = wqrc_smlad(u2, b2, s01);
-            s10 = wqrc_smlad(v2, a2, s10);
-            s11 = wqrc_smlad(v2, b2, s11);
-            w0 += 4;
-            w1 += 4;
-            x += 8;
+        for (; n > 0; --n) { /* two steps per count, as the assembly does */
+            WQRC_STEP2X2;
+            WQRC_STEP2X2;
         }
 #endif
-        acc[0] = s00;
-        acc[1] = s01;
-        if (pair) {
-            acc[2] = s10;
-            acc[3] = s11;
-        }
+#undef WQRC_STEP2X2
+        wqrc_store2x2(acc, s00, s01, s10, s11, pair);
         acc += 4;
     }
 }
@@ -316,12 +310,7 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_s8rows(const unsigned char *rom8, int32_t fan,
             s10 += k1 * x[2 * i];
             s11 += k1 * x[2 * i + 1];
         }
-        acc[0] = s00;
-        acc[1] = s01;
-        if (pair) {
-            acc[2] = s10;
-            acc[3] = s11;
-        }
+        wqrc_store2x2(acc, s00, s01, s10, s11, pair);
         acc += 4;
     }
 }
