@@ -163,6 +163,13 @@ def test_sqnr_cli_plan_feeds_compile_and_bisects_on_validation_data(tmp_path):
     assert res.returncode == 0, res.stderr
     s = json.loads(plan.read_text())["search"]
     assert s["float_accuracy"] - s["accuracy"] <= 0.01 + 1e-9 and 0 < s["evaluations"] <= 20
+    res = run_wqrc("lps", example, "--method", "hybrid", "--data", "digits", "--max-drop", "0.01", "-o", str(plan))
+    assert res.returncode == 0 and "SQNR start plan" in res.stdout, res.stderr
+    h = json.loads(plan.read_text())
+    start = h["search"]["hybrid_start"]
+    assert h["search"]["steps"][0]["bits"] == start  # the greedy search began at the SQNR plan
+    assert all(h["layers"][n]["bits"] <= b for n, b in start.items())
+    assert h["search"]["steps"][-1]["delta_acc"] <= 0.01 + 1e-9
     assert_user_error(run_wqrc("lps", example, "--method", "sqnr", "-o", str(plan)), "exactly one of")
     assert_user_error(run_wqrc("lps", example, "--method", "sqnr", "--max-drop", "0.01", "-o", str(plan)),
                       "needs --data")

@@ -249,9 +249,10 @@ SEARCH_OPTIONS = opt.compose(
                    "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
                    "--max-drop.")
 @opt.compose(MAX_DROP)
-@click.option("--method", type=click.Choice(["greedy", "sqnr"]), default="greedy", show_default=True,
+@click.option("--method", type=click.Choice(["greedy", "sqnr", "hybrid"]), default="greedy", show_default=True,
               help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "
-                   "Lin et al.'s SQNR allocation from the weights (see --target-sqnr, --max-wmem).")
+                   "Lin et al.'s SQNR allocation from the weights (see --target-sqnr, --max-wmem); hybrid: the "
+                   "SQNR plan within --max-drop, then the greedy search from it (far fewer evaluations).")
 @click.option("--target-sqnr", type=opt.Number(-1000, 1000), default=None,
               help="sqnr: the fewest bits whose total weight SQNR reaches this many dB.")
 @click.option("--max-wmem", type=click.IntRange(min=1), default=None,
@@ -280,12 +281,26 @@ def lps(model, data, max_drop, method, target_sqnr, max_wmem, start_bits, min_bi
     if target_sqnr is not None or max_wmem is not None:
         raise WqrcError("--target-sqnr and --max-wmem belong to --method sqnr")
     if data is None:
-        raise WqrcError("lps --method greedy needs --data (its training split is searched on)")
+        raise WqrcError(f"lps --method {method} needs --data (its training split is searched on)")
     if max_drop is None:
         raise WqrcError("lps needs --max-drop (the accuracy budget, e.g. 0.005)")
     if plot_path:
         _needs("matplotlib", "--plot")
     graph = api.load_model(model, _shape(input_shape))
+    start_info = {}
+    if method == "hybrid":  # the SQNR curve bisected on the validation split, then the greedy search from there
+        from wqrc.data import check_fits, load_dataset
+
+        if not start_bits.isdigit():
+            raise WqrcError(f"--start-bits: '{start_bits}': the hybrid search takes one width, the widest it may use")
+        ds = load_dataset(data)
+        check_fits(ds, graph.input_shape)
+        sq = api.sqnr_allocation(graph, scheme=scheme, exponent=exponent, start_bits=int(start_bits),
+                                 min_bits=min_bits, dataset=ds, max_drop=max_drop, act_bits=act_bits,
+                                 val_split=val_split, val_samples=val_samples, calib_samples=calib_samples)
+        start_bits = ",".join(str(sq.bits[n.name]) for n in graph.weighted_nodes())
+        start_info = dict(hybrid_start=dict(sq.bits), hybrid_start_evaluations=sq.evaluations + 1)
+        click.echo(f"SQNR start plan: {sq.bits} ({sq.evaluations + 1} evaluations)")
     result, ev = _run_search(graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
                              val_split, val_samples, calib_samples)
     top = max(result.steps[0].bits.values())
@@ -294,7 +309,7 @@ def lps(model, data, max_drop, method, target_sqnr, max_wmem, start_bits, min_bi
     doc = result.plan_json(dict(
         equal_bitwidths=[dict(bits=next(iter(s.bits.values())), compression_ratio=s.compression_ratio,
                               accuracy=s.accuracy, delta_acc=s.delta_acc) for s in equal],
-        data=data, val_split=val_split, act_bits=act_bits, exponent_rule=exponent))
+        data=data, val_split=val_split, act_bits=act_bits, exponent_rule=exponent, **start_info))
     with atomic_file(output) as tmp:
         with open(tmp, "w") as fh:
             json.dump(doc, fh, indent=2)
