@@ -37,12 +37,18 @@ def node_bounds(qm: QModel) -> dict[str, NodeBound]:
     return out
 
 
+def scales_fold(qm: QModel, min_shift: int = -19) -> bool:
+    """Whether every power-of-two scale a float executor folds into its constants stays a normal
+    float32: 2**-shift of a layer (min_shift <= shift <= 60) and 2**-s of an add/concat alignment
+    (|s| <= 20)."""
+    if not all(min_shift <= l.shift <= 60 for l in qm.layers.values()):
+        return False
+    return not any(abs(s) > 20 for n in qm.nodes for s in n.attrs.get("shifts", ()))
+
+
 def exact_within(qm: QModel, sum_limit: int, product_limit: int) -> bool:
     """Whether every sum stays below ``sum_limit`` and every pooled product below ``product_limit``,
-    and every power-of-two scale a float executor folds into its constants (2**-shift of a layer,
-    2**-s of an add/concat alignment) stays a normal float32."""
-    if not all(-20 < l.shift <= 60 for l in qm.layers.values()):
-        return False
-    if any(abs(s) > 20 for n in qm.nodes for s in n.attrs.get("shifts", ())):
+    and every folded scale stays a normal float32 (:func:`scales_fold`)."""
+    if not scales_fold(qm):
         return False
     return all(b.sum < sum_limit and b.product < product_limit for b in node_bounds(qm).values())

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
-from wqrc.sim.exactness import node_bounds
+from wqrc.sim.exactness import node_bounds, scales_fold
 from wqrc.sim.kernels import maxpool_pads
 
 F32_EXACT, F64_EXACT, I64_EXACT = 2 ** 24, 2 ** 53, 2 ** 63
@@ -41,9 +41,7 @@ def eligible(qm: QModel) -> bool:
     below 2**53 (float64), and every power-of-two scale a normal float (|shift| <= 60)."""
     if not all(n.op in RUN for n in qm.nodes):
         return False
-    if not all(-60 <= l.shift <= 60 for l in qm.layers.values()):
-        return False
-    if any(abs(s) > 20 for n in qm.nodes for s in n.attrs.get("shifts", ())):
+    if not scales_fold(qm, min_shift=-60):
         return False
     if any(l.multipliers.dtype == object for l in qm.layers.values()):
         return False

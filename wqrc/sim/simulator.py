@@ -48,9 +48,7 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
         if path == "ort":
             raise WqrcError("this model is not provably exact in float32; use path='auto'")
     if path in ("auto", "torch") and fast.eligible(qm):
-        if qm.runtime_cache.get("torch") is None:
-            qm.runtime_cache["torch"] = fast.FastExecutor(qm)
-        run = qm.runtime_cache["torch"]
+        run = _torch_runner(qm)
         if trace or len(x) <= batch:
             return run(x, trace=trace)
         return np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
@@ -73,15 +71,20 @@ def _ort_runner(qm: QModel):
     return qm.runtime_cache["ort"]
 
 
+def _torch_runner(qm: QModel) -> fast.FastExecutor:
+    """The torch executor of qm (built once; the caller has checked fast.eligible)."""
+    if qm.runtime_cache.get("torch") is None:
+        qm.runtime_cache["torch"] = fast.FastExecutor(qm)
+    return qm.runtime_cache["torch"]
+
+
 def chosen_path(qm: QModel) -> str:
     """Which executor ``simulate(qm, x)`` runs (path="auto", no trace), in words: for reports
     and benchmarks."""
     if _ort_runner(qm) is not None:
         return "onnxruntime float32"
     if fast.eligible(qm):
-        if qm.runtime_cache.get("torch") is None:
-            qm.runtime_cache["torch"] = fast.FastExecutor(qm)
-        kinds = {l.kind for l in qm.runtime_cache["torch"].layers.values()}
+        kinds = {l.kind for l in _torch_runner(qm).layers.values()}
         return "torch " + "/".join(sorted(kinds))
     from wqrc.sim.kernels import choose_path
     return "numpy " + "/".join(sorted({choose_path(l.acc_bound) for l in qm.layers.values()}))
