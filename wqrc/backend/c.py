@@ -125,7 +125,7 @@ class _Context:
     def __init__(self, qm: QModel, rom: Rom, vectors: tuple[np.ndarray, np.ndarray]):
         self.qm, self.rom = qm, rom
         self.used: set[str] = set()
-        self.kernel, self.block, self.acc_n, scratch = {}, {}, {}, {}
+        self.geo, self.kernel, self.block, self.acc_n, scratch = {}, {}, {}, {}, {}
         for node, layer in qm.weighted():
             scratch[node.name] = self._scratch(node, layer)
         self.arena = plan_arena(qm, scratch)
@@ -157,7 +157,7 @@ class _Context:
         (the kernels' buffer sizes, computed next to the choice of kernel)."""
         qm = self.qm
         in_fmt = qm.formats[node.inputs[0]]
-        geo = conv_geometry(qm, node, layer)
+        geo = self.geo[node.name] = conv_geometry(qm, node, layer)
         kernel = _kernel(layer, geo, _accumulator(layer)[0], short(in_fmt))
         fan = int(np.prod(layer.codes.shape[1:]))
         fe = fan + fan % 2
@@ -209,8 +209,7 @@ class _Context:
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
         layer = qm.layers[node.name]
         tacc, bias_field = _accumulator(layer)
-        geo = conv_geometry(qm, node, layer)
-        kernel = self.kernel[node.name]
+        geo, kernel = self.geo[node.name], self.kernel[node.name]
         key = (kernel, short(in_fmts[0]), _storage(short(out_fmt)), tacc)
         fn = self.convs.setdefault(key, f"wqrc_{'conv' if kernel == 'taps' else kernel}_{key[1]}_{key[2]}"
                                         f"{'_' + tacc[:-2].replace('int', 'i') if kernel == 'taps' else ''}")

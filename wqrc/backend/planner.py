@@ -85,9 +85,3 @@ def plan_arena(qm: QModel, scratch: dict[str, list[tuple[str, int]]] | None = No
             here.append(p)
             total = max(total, p.offset + p.size)
     return Arena(alias, tensors, places, -(-total // ALIGN) * ALIGN)
-
-
-def plan_buffers(qm: QModel) -> tuple[dict[str, str], dict[str, Placement], int]:
-    """(alias, tensor placements, arena bytes) without scratch: for backends that only alias."""
-    a = plan_arena(qm)
-    return a.alias, a.tensors, a.size

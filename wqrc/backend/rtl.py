@@ -31,7 +31,7 @@ from wqrc.backend.common import (
     render_files,
     test_vectors,
 )
-from wqrc.backend.planner import plan_buffers
+from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
@@ -74,7 +74,7 @@ class _Layout:
 
     def __init__(self, qm: QModel, rom: Rom, lanes: int):
         self.qm, self.rom, self.lanes = qm, rom, lanes
-        self.alias, _, _ = plan_buffers(qm)
+        self.alias = plan_arena(qm).alias
         self.buffers: dict[str, dict] = {}
         self.steps: list[dict] = []
         self.traces: list[dict] = []
