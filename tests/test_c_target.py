@@ -27,8 +27,13 @@ def generate(tmp_path, name, scheme, bits, act, word_bits=32):
     return qm, out, info
 
 
-def make(out, target="run"):
-    return subprocess.run(["make", "-s", "-C", str(out), target], capture_output=True, text=True, timeout=300)
+# the host build's flags with undefined-behaviour checks that abort on the first finding
+UBSAN = "CFLAGS=-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror -O1 -fsanitize=undefined -fno-sanitize-recover"
+
+
+def make(out, target="run", *extra):
+    return subprocess.run(["make", "-s", "-C", str(out), target, *extra], capture_output=True, text=True,
+                          timeout=300)
 
 
 @pytest.mark.parametrize("scheme,bits", SCHEMES)
@@ -151,7 +156,7 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, w
                 assert ".block = 2," in model_c or ".block = 4," in model_c
         if scheme == "po2" and bits >= 6:
             assert "wqrc_dmac_" not in model_c
-        res = make(out)
+        res = make(out, "run", UBSAN)
         assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 
 
@@ -206,7 +211,7 @@ def test_depthwise_kernel_equals_simulator(tmp_path, monkeypatch, scheme, bits, 
     model_c = (out / "wqrc_model.c").read_text()
     if act == 8:
         assert model_c.count("wqrc_dw_") >= 4 and "#include \"wqrc_dwconv.inc\"" in model_c
-    res = make(out, "mcu-run") if where == "mcu" else make(out)
+    res = make(out, "mcu-run") if where == "mcu" else make(out, "run", UBSAN)
     assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 
 
@@ -294,5 +299,5 @@ def test_a_large_rom_written_as_bytes_is_the_same_image(tmp_path, monkeypatch, w
         out = tmp_path / f"w{word_bits}"
         generate_c(qm, pack(qm, word_bits), str(out), vectors=4, data=calib[:8])
         assert "wqrc_rom_image = { .b =" in (out / "wqrc_weights.c").read_text()
-        res = make(out, "mcu-run" if where == "mcu" else "run")
+        res = make(out, "mcu-run") if where == "mcu" else make(out, "run", UBSAN)
         assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr

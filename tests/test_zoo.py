@@ -12,6 +12,7 @@ from wqrc.compile import compile_model
 from wqrc.frontend.torch import _export
 
 import needs
+from test_c_target import UBSAN
 
 MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "mobilenet_v2_035", "autoencoder"]
 
@@ -33,8 +34,9 @@ def built():
     return get
 
 
-def _make(folder, target):
-    return subprocess.run(["make", "-s", "-C", str(folder), target], capture_output=True, text=True, timeout=600)
+def _make(folder, target, *extra):
+    return subprocess.run(["make", "-s", "-C", str(folder), target, *extra], capture_output=True, text=True,
+                          timeout=600)
 
 
 @needs.cc
@@ -42,12 +44,13 @@ def _make(folder, target):
 @pytest.mark.parametrize("name", MLPERF)
 @pytest.mark.parametrize("scheme,bits", [("dfp", 8), ("po2", 4)])
 def test_zoo_model_through_c_and_hls_equals_the_simulator(tmp_path, built, name, scheme, bits):
+    """The generated C (with undefined-behaviour checks) and the HLS C simulation, bit-exact."""
     g, _, calib, x = built(name)
     qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["c", "hls"], vectors=4, data=x)
-    for folder, target in ((out / "c", "run"), (out / "hls", "csim")):
-        res = _make(folder, target)
+    for folder, target, extra in ((out / "c", "run", (UBSAN,)), (out / "hls", "csim", ())):
+        res = _make(folder, target, *extra)
         assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
 
 
