@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from wqrc.errors import WqrcError
+from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.frontend.onnx import load_onnx
 from wqrc.frontend.torch import from_torch as _from_torch, load_torchscript
 from wqrc.ir.graph import Graph
@@ -89,7 +90,7 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
 
 def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,
                      start_bits=8, min_bits: int = 2, criterion: str = "paper", act_bits: int = 8,
-                     exponent: str = "mse", val_split: float = 0.2, val_samples: Optional[int] = None,
+                     exponent: str = "mse", val_split: float = DEFAULT_VAL_SPLIT, val_samples: Optional[int] = None,
                      calib_samples: int = 512, progress=None):
     """Layer-wise precision scaling on a validation split of ``dataset``'s training data.
 
@@ -118,7 +119,7 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
 
 def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse", start_bits: int = 8,
                     min_bits: int = 2, target_db: Optional[float] = None, max_w_mem: Optional[int] = None,
-                    dataset=None, max_drop: Optional[float] = None, act_bits: int = 8, val_split: float = 0.2,
+                    dataset=None, max_drop: Optional[float] = None, act_bits: int = 8, val_split: float = DEFAULT_VAL_SPLIT,
                     val_samples: Optional[int] = None, calib_samples: int = 512):
     """Lin et al.'s SQNR bit allocation (wqrc/search/sqnr.py), widths min_bits..start_bits.
 

@@ -235,8 +235,7 @@ SEARCH_OPTIONS = opt.compose(
     click.option("--min-bits", type=click.IntRange(2, 16), default=2, show_default=True),
     click.option("--criterion", type=click.Choice(["paper", "ratio"]), default="paper", show_default=True,
                  help="paper: smallest dacc * W_mem; ratio: smallest accuracy lost per bit saved."),
-    click.option("--val-split", type=opt.Number(0, 1, lo_open=True, hi_open=True), default=0.2, show_default=True,
-                 help="Share of the training data held out for the search (never the test split)."),
+    opt.VAL_SPLIT,
     click.option("--val-samples", type=click.IntRange(min=1), default=None,
                  help="Use only this many validation samples."),
 )
@@ -345,14 +344,29 @@ def _needs(module: str, what: str) -> None:
 @opt.SCHEME
 @opt.BITS
 @click.option("--epochs", type=click.IntRange(1, 100000), default=10, show_default=True)
+@click.option("--recipe", type=click.Choice(["paper", "constant", "ste", "float"]), default=None,
+              help="A preset for --method, --lambda1, --lambda2 and --lr-drop: paper = the paper's 200-epoch "
+                   "schedule scaled to --epochs (λ2 ramp, QR with λ1 = 100 and lr x0.1 in the last quarter); "
+                   "constant = λ2 50; ste; float = the same budget of float training (the control).")
 @click.option("--lr", type=opt.Number(0, lo_open=True), default=1e-3, show_default=True)
 @click.option("--lr-drop", default="", help="Step drops EPOCH:LR[,EPOCH:LR] (the paper: 200:1e-5).")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
 @click.option("--batch", type=click.IntRange(1, 1 << 20), default=64, show_default=True)
 @click.option("--lambda1", default="0", show_default=True, help="λ1 (QR) schedule: 0.5, 10*epoch, '0 until 150 then 100'.")
 @click.option("--lambda2", default="10*epoch", show_default=True, help="λ2 (WQR) schedule, same forms.")
-@click.option("--method", type=click.Choice(["wqr", "ste"]), default="wqr", show_default=True,
-              help="wqr: the paper's regularized loss; ste: straight-through fake quantization (baseline).")
+@click.option("--method", type=click.Choice(["wqr", "ste", "float"]), default="wqr", show_default=True,
+              help="wqr: the paper's regularized loss; ste: straight-through fake quantization; float: plain "
+                   "training, quantized at the end (the control).")
+@click.option("--levels", type=click.Choice(["fixed", "reestimate"]), default="fixed", show_default=True,
+              help="fixed: every layer's exponent (level set) is chosen once, at the start; reestimate: re-chosen "
+                   "after each epoch, kept only where it cuts the squared quantization error by 10%.")
+@click.option("--wqr-weight", type=click.Choice(["full", "detached"]), default="full", show_default=True,
+              help="WQR's |W| factor: full = differentiated (eq. 11 as written); detached = a constant weight.")
+@click.option("--act-aware/--no-act-aware", default=True, show_default=True,
+              help="With --act-bits <= 16, fake-quantize activations to the integer graph's formats in training.")
+@click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="Which epoch's weights to keep: best on the validation slice, or the last.")
+@opt.VAL_SPLIT
 @click.option("--flip", is_flag=True, help="Augment with random horizontal flips.")
 @click.option("--shift", type=click.IntRange(0, 64), default=0, show_default=True,
               help="Augment with random shifts of up to N pixels.")
@@ -362,9 +376,9 @@ def _needs(module: str, what: str) -> None:
 @click.option("--resume", type=opt.InputFile(), default=None, help="Continue from this checkpoint (OUT.ckpt.pt).")
 @click.option("--plots", "plots_dir", type=opt.OutputFolder(), default=None,
               help="Write Fig. 8 and Fig. 9 PNGs into this folder.")
-@opt.output_file("Output ONNX (weights on the quantization levels).")
-def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, flip, shift,
-             exponent, act_bits, seed, resume, plots_dir, output):
+@opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
+def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, levels,
+             wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, resume, plots_dir, output):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
     import onnx
     from rich.console import Console
@@ -374,13 +388,23 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
     from wqrc.data import check_fits, load_dataset
     from wqrc.ir.to_onnx import graph_to_onnx
     from wqrc.outputs import atomic_file
-    from wqrc.quant.plan import make_plan, parse_bits
+    from wqrc.quant.plan import make_plan, parse_bits, plan_to_json
     from wqrc.train.finetune import FinetuneConfig, evaluate, finetune as run, parse_lr_drops
+    from wqrc.train.recipes import recipe as preset, schedule_lines
     from wqrc.train.schedule import parse_schedule
 
-    parse_schedule(lambda1, "--lambda1")
-    parse_schedule(lambda2, "--lambda2")
-    lr_drops = parse_lr_drops(lr_drop)
+    if recipe:
+        ctx = click.get_current_context()
+        clash = [f"--{p.replace('_', '-')}" for p in ("method", "lambda1", "lambda2", "lr_drop")
+                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT]
+        if clash:
+            raise WqrcError(f"--recipe {recipe} sets {', '.join(clash)}: give one or the other")
+        r = preset(recipe, epochs, lr)
+        method, lambda1, lambda2, lr_drops = r.method, r.lambda1, r.lambda2, r.lr_drops
+    else:
+        parse_schedule(lambda1, "--lambda1")
+        parse_schedule(lambda2, "--lambda2")
+        lr_drops = parse_lr_drops(lr_drop)
     if plots_dir:
         _needs("matplotlib", "--plots")
     graph = api.load_model(model)
@@ -389,14 +413,18 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
     plan = make_plan(graph, scheme, parse_bits(bits))
     cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
                          lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
-                         exponent=exponent, act_bits=act_bits)
+                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, levels=levels,
+                         wqr_weight=wqr_weight, keep=keep, val_split=val_split)
     base = os.path.splitext(output)[0]
     console = Console()
     if not console.is_terminal:
         console = Console(width=220)
-    acc_m, acc_init = evaluate(graph, plan, cfg, ds)
-    console.print(f"float acc_M {acc_m:.2%}; direct quantization acc_init {acc_init:.2%} "
-                  f"({scheme}, bits {[s.bits for s in plan.values()]}, {method})", markup=False)
+    acc_m, acc_init = evaluate(graph, plan, cfg, ds, split="val")
+    console.print(f"{method}{f' (recipe {recipe})' if recipe else ''}, {scheme}, bits "
+                  f"{[s.bits for s in plan.values()]}, a{act_bits}; on the validation slice ({val_split:g} of the "
+                  f"training split): float {acc_m:.2%}, direct quantization {acc_init:.2%}. Schedule:", markup=False)
+    for line in schedule_lines(cfg):
+        console.print(line, markup=False)
     with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0)
@@ -407,8 +435,9 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
         def on_epoch(r):
             bar.console.print(
                 f"epoch {r['epoch']:>3}: loss {r['loss']:.4f} QR {r['qr']:.4f} WQR {r['wqr']:.5f} "
-                f"λ1 {r['lambda1']:g} λ2 {r['lambda2']:g} acc_tr {r['acc_tr']:.2%} acc_M {r['acc_M']:.2%} "
-                f"acc_Mq {r['acc_Mq']:.2%} mean|W-Q(W)| {r['mean_distance']:.5f}", markup=False)
+                f"λ1 {r['lambda1']:g} λ2 {r['lambda2']:g} acc_tr {r['acc_tr']:.2%} val acc_M {r['acc_M']:.2%} "
+                f"acc_Mq {r['acc_Mq']:.2%} mean|W-Q(W)| {r['mean_distance']:.5f}"
+                + (f" relevelled {r['relevels']}" if r['relevels'] else ""), markup=False)
 
         try:
             trained, history = run(graph, ds, plan, cfg, checkpoint=base + ".ckpt.pt", resume=resume,
@@ -419,13 +448,20 @@ def finetune(model, data, scheme, bits, epochs, lr, lr_drop, optimizer, batch, l
     model_proto = graph_to_onnx(trained)
     with atomic_file(output) as tmp:
         onnx.save(model_proto, tmp)
-    final_m, final_q = evaluate(trained, plan, cfg, ds)
-    console.print(f"acc_M {acc_m:.2%} -> acc_Mq {final_q:.2%} after {len(history.rows)} epochs "
-                  f"(direct: {acc_init:.2%}, Δacc {final_q - acc_m:+.2%}); wrote {output}, {base}.log.csv",
-                  markup=False)
+    with atomic_file(base + ".plan.json") as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(plan_to_json(history.plan), fh, indent=1)
+    # the test split, read once: the float model, its direct quantization and the kept epoch
+    test_m, test_init = evaluate(graph, plan, cfg, ds)
+    _, final_q = evaluate(trained, history.plan, cfg, ds)
+    console.print(f"test: float {test_m:.2%}, direct {test_init:.2%}, fine-tuned acc_Mq {final_q:.2%} "
+                  f"(Δacc {final_q - test_m:+.2%}) with epoch {history.best_epoch} of {len(history.rows)} "
+                  f"({keep} on validation); wrote {output}, {base}.plan.json, {base}.log.csv", markup=False)
+    console.print(f"compile with: wqrc compile {output} --bits {base}.plan.json --act-bits {act_bits} "
+                  f"--exponent {exponent}", markup=False)
     if plots_dir:
         from wqrc.train.plots import write_plots
-        files = write_plots(history, plan, exponent, plots_dir, title=f"{os.path.basename(model)}: {scheme} {method}")
+        files = write_plots(history, history.plan, exponent, plots_dir, title=f"{os.path.basename(model)}: {scheme} {method}")
         console.print("plots: " + ", ".join(files), markup=False)
 
 

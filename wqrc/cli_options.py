@@ -12,6 +12,8 @@ import os
 
 import click
 
+from wqrc.holdout import DEFAULT_VAL_SPLIT
+
 # The one default exponent rule of every command: `mse` is never worse in weight
 # error than `paper` and keeps Po2-2 far from chance where `paper` is not
 # (docs/format.md §1, docs/training.md).
@@ -124,6 +126,10 @@ SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="dfp", sho
 BITS = click.option("--bits", default="8", show_default=True,
                     help="Weight bit-width: one value, a comma list per weighted layer, a plan .json "
                          "(from wqrc lps), or auto (compile: search with --data and --max-drop).")
+VAL_SPLIT = click.option("--val-split", type=Number(0, 1, lo_open=True, hi_open=True), default=DEFAULT_VAL_SPLIT,
+                         show_default=True,
+                         help="Share of the training data held out for every choice made on data (search plans, "
+                              "the kept fine-tuning epoch); never the test split.")
 ACT_BITS = click.option("--act-bits", type=click.IntRange(2, 32), default=8, show_default=True,
                         help="Activation bit-width (2..32).")
 EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default=DEFAULT_EXPONENT,

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from wqrc.errors import WqrcError
+from wqrc.holdout import DEFAULT_VAL_SPLIT
 
 FASHION_DIR = os.environ.get("WQRC_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 BUILTIN = ("digits", "digits-padded", "fashion-mnist")
+
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Dataset:
     def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
         return (self.x_train, self.y_train) if which == "train" else (self.x_test, self.y_test)
 
-    def validation_split(self, fraction: float = 0.2, seed: int = 0):
+    def validation_split(self, fraction: float = DEFAULT_VAL_SPLIT, seed: int = 0):
         """A deterministic slice of the training data, never the test split.
 
         Returns (x_fit, y_fit, x_val, y_val).

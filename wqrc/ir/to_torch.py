@@ -30,11 +30,25 @@ def _clamp(x: torch.Tensor, clip) -> torch.Tensor:
     return torch.clamp(x, min=lo, max=hi)
 
 
+def fake_quant(x: torch.Tensor, step: float, lo: float, hi: float) -> torch.Tensor:
+    """x on the grid ``k*step`` in [lo, hi], rounding half up as the integer requantization does
+    (docs/format.md §3); the gradient passes straight through inside [lo, hi] and is zero outside."""
+    inside = torch.clamp(x, lo, hi)
+    q = torch.clamp(torch.floor(x / step + 0.5) * step, lo, hi)
+    return inside + (q - inside).detach()
+
+
 class GraphModule(nn.Module):
-    """Runs a (canonical or raw) Graph on NCHW float batches."""
+    """Runs a (canonical or raw) Graph on NCHW float batches.
+
+    ``act_quant`` (tensor name -> (step, lo, hi)) fake-quantizes those tensors in
+    the forward pass: activation-aware fine-tuning sets it from the integer
+    graph's activation formats so that training sees what the simulator runs.
+    """
 
     def __init__(self, graph: Graph):
         super().__init__()
+        self.act_quant: dict[str, tuple[float, float, float]] = {}
         self.graph = graph.copy()
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict()
@@ -60,9 +74,11 @@ class GraphModule(nn.Module):
 
     def forward(self, x: torch.Tensor, return_all: bool = False, weights: Optional[dict] = None):
         """``weights`` (layer name -> tensor) replaces layers' weights for this call (fake quantization)."""
-        env = {self.graph.input: x}
+        aq = self.act_quant
+        env = {self.graph.input: fake_quant(x, *aq[self.graph.input]) if self.graph.input in aq else x}
         for n in self.graph.nodes:
-            env[n.output] = self._node(n, [env[t] for t in n.inputs], weights)
+            y = self._node(n, [env[t] for t in n.inputs], weights)
+            env[n.output] = fake_quant(y, *aq[n.output]) if n.output in aq else y
         return env if return_all else env[self.graph.output]
 
     def to_graph(self) -> Graph:

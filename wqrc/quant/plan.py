@@ -3,22 +3,32 @@
 Built from one value for all layers, a comma list in graph order, or a plan
 JSON file (``{"layers": {"name": {"scheme": "po2", "bits": 4}, ...}}``, which is
 also what the precision search writes). Errors name the layers involved.
+
+A layer may also pin its top exponent (``"n1": -1``): then its level set Q_n
+is fixed and the exponent rule is not consulted. Fine-tuning writes such a plan
+(``OUT.plan.json``), because the paper's Algorithm 2 takes Q_n as an input:
+the levels a model was trained towards are the levels it is compiled to.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph
 from wqrc.quant.schemes import SCHEMES
 
 
+N1_LIMIT = 120  # a pinned exponent beyond this is a typo, not a format (float32 weights span about +-126)
+
+
 @dataclass(frozen=True)
 class LayerSpec:
     scheme: str
     bits: int
+    n1: Optional[int] = None  # pinned top exponent (the level set); None: the exponent rule chooses
 
 
 def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
@@ -89,7 +99,10 @@ def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
         bits = e.get("bits")
         if isinstance(bits, bool) or not isinstance(bits, int):
             raise WqrcError(f"{path}: layer '{name}': bits {bits!r} is not an integer")
-        plan[name] = LayerSpec(e["scheme"], bits)
+        n1 = e.get("n1")
+        if n1 is not None and (isinstance(n1, bool) or not isinstance(n1, int) or abs(n1) > N1_LIMIT):
+            raise WqrcError(f"{path}: layer '{name}': n1 {n1!r} is not an integer in -{N1_LIMIT}..{N1_LIMIT}")
+        plan[name] = LayerSpec(e["scheme"], bits, n1)
     missing = [n for n in layers if n not in plan]
     extra = [n for n in plan if n not in layers]
     if missing or extra:
@@ -101,4 +114,6 @@ def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
 
 
 def plan_to_json(plan: dict[str, LayerSpec]) -> dict:
-    return {"layers": {n: {"scheme": s.scheme, "bits": s.bits} for n, s in plan.items()}}
+    def entry(s: LayerSpec) -> dict:
+        return {"scheme": s.scheme, "bits": s.bits, **({} if s.n1 is None else {"n1": s.n1})}
+    return {"layers": {n: entry(s) for n, s in plan.items()}}

@@ -24,15 +24,18 @@ from wqrc.quant.schemes import SCHEMES
 
 
 def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tuple[int, int, np.ndarray]:
-    """(n1, exponent, code words) for one layer."""
+    """(n1, exponent, code words) for one layer; a pinned ``spec.n1`` overrides the exponent rule."""
     if not np.all(np.isfinite(w)):
         raise WqrcError(f"layer '{name}': weights contain NaN or infinity")
     sch = SCHEMES[spec.scheme]
     b = spec.bits
-    if float(np.max(np.abs(w))) == 0.0:
+    if spec.n1 is not None:
+        n1 = spec.n1
+    elif float(np.max(np.abs(w))) == 0.0:
         n1 = b - 1 if spec.scheme == "dfp" else sch.magnitudes(b) - 1  # exponent 0 (docs/format.md §1)
         return n1, 0, np.zeros(w.shape, np.uint32)
-    n1 = choose_n1(w, sch, b, rule)
+    else:
+        n1 = choose_n1(w, sch, b, rule)
     exp = sch.exponent(n1, b)
     if spec.scheme == "dfp":
         codes = sch.encode(sch.multipliers(w, n1, b), b)

@@ -1,18 +1,24 @@
-"""Trained quantization: the paper's Algorithm 2, and a straight-through baseline.
+"""Trained quantization: the paper's Algorithm 2, a straight-through baseline and a float control.
 
-Start from the float model, train with ``loss = CE + λ1(epoch)·QR + λ2(epoch)·WQR``
-(``method="wqr"``) or with straight-through fake-quantized weights
-(``method="ste"``), and quantize at the end: the returned graph's weights are
-the quantization levels themselves, so ``wqrc compile`` stores exactly them.
-Every epoch logs the paper's Table II metrics: acc_tr, acc_M (float test),
-acc_Mq (quantized test, bit-exact simulator), QR, WQR, loss and the λs.
+Start from the float model, fix every layer's level set Q_n (its exponent, chosen
+once by the exponent rule), train with ``loss = CE + λ1(epoch)·QR + λ2(epoch)·WQR``
+(``method="wqr"``), with straight-through fake-quantized weights (``"ste"``) or
+plainly (``"float"``, the control with the same budget), and quantize at the end:
+the returned graph's weights are the quantization levels themselves. With
+activations of at most 16 bits the forward pass also fake-quantizes every tensor
+to the integer graph's formats (activation-aware), so what is trained is what
+the simulator runs.
+
+Data: training uses the training split less a held-out validation slice; every
+epoch logs the paper's Table II metrics on that slice (acc_M float, acc_Mq
+quantized with the bit-exact simulator) with acc_tr, QR, WQR, loss and the λs,
+and the kept epoch is chosen on it. The test split is never read here.
 """
 from __future__ import annotations
 
-import math
-
 import csv
 import hashlib
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
@@ -23,18 +29,22 @@ import torch.nn.functional as F
 
 from wqrc.data import Dataset, accuracy
 from wqrc.errors import WqrcError
+from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.ir.graph import Graph
 from wqrc.ir.to_torch import GraphModule
 from wqrc.quant.plan import LayerSpec
-from wqrc.quant.quantize import quantize_graph
+from wqrc.quant.quantize import quantize_graph, quantize_weights
 from wqrc.quant.ranges import calibrate
 from wqrc.sim import simulate_float
 from wqrc.train.regularizers import QuantRegularizer, quantize_tensor, ste_weights
 from wqrc.train.schedule import parse_schedule
 
-METHODS = ("wqr", "ste")
+METHODS = ("wqr", "ste", "float")
+LEVELS = ("fixed", "reestimate")
+KEEP = ("best", "last")
 LOG_COLUMNS = ("epoch", "lr", "lambda1", "lambda2", "loss", "qr", "wqr", "lambda2_wqr", "acc_tr", "acc_M", "acc_Mq",
-               "mean_distance")
+               "mean_distance", "relevels")
+ACT_AWARE_MAX_BITS = 16  # wider activations are float for every practical purpose: no fake quantization
 
 
 @dataclass
@@ -53,6 +63,13 @@ class FinetuneConfig:
     seed: int = 0
     exponent: str = "mse"
     act_bits: int = 8
+    act_aware: bool = True  # fake-quantize activations in training when act_bits <= ACT_AWARE_MAX_BITS
+    levels: str = "fixed"  # fixed: each layer's exponent chosen once at the start; reestimate: with hysteresis
+    relevel_margin: float = 0.1  # reestimate: a new exponent must cut the squared quantization error by 10%
+    wqr_weight: str = "full"  # full: d|W|/dW in WQR's gradient (eq. 11 as written); detached: |W| as a constant
+    val_split: float = DEFAULT_VAL_SPLIT  # held out of the training split: every choice (best epoch) is made on it
+    val_samples: int = 0  # 0: the whole held-out slice
+    keep: str = "best"  # best: the epoch with the best validation accuracy (quantized; float for method float)
     calib_samples: int = 512
     calib_percentile: Optional[float] = None  # None: max-abs calibration of activation formats
     snapshot_epochs: int = 4  # weight snapshots kept for the histogram figure
@@ -92,12 +109,54 @@ def _augment(x: torch.Tensor, cfg: FinetuneConfig, gen: torch.Generator) -> torc
     return x
 
 
-def _lr_at(cfg: FinetuneConfig, epoch: int) -> float:
+def lr_at(cfg: FinetuneConfig, epoch: int) -> float:
     lr = cfg.lr
     for ep, value in cfg.lr_drops:
         if epoch >= ep:
             lr = value
     return lr
+
+
+# -- level sets ---------------------------------------------------------------
+
+def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str) -> dict[str, LayerSpec]:
+    """The plan with every layer's top exponent n1 (its level set Q_n) chosen once, by ``rule``.
+
+    Algorithm 2 takes Q_n as an input. Re-choosing it from max|W| every mini-batch
+    is a ratchet: once WQR pulls the largest weight onto the top level, a small
+    dip below the rule's boundary halves every level of the layer, and nothing
+    pulls it back. Layers the plan already pins keep their exponent.
+    """
+    out = {}
+    for n in graph.weighted_nodes():
+        spec = plan[n.name]
+        if spec.n1 is None:
+            n1, _, _ = quantize_weights(n.name, np.asarray(n.weight, np.float64), spec, rule)
+            spec = LayerSpec(spec.scheme, spec.bits, n1)
+        out[n.name] = spec
+    return out
+
+
+def _sq_error(w: np.ndarray, spec: LayerSpec, name: str) -> float:
+    q, _ = quantize_tensor(torch.from_numpy(w), spec, "mse", name)
+    return float(((torch.from_numpy(w) - q) ** 2).sum())
+
+
+def relevel(params, plan: dict[str, LayerSpec], rule: str, margin: float) -> tuple[dict[str, LayerSpec], list]:
+    """Re-choose exponents by ``rule``, with hysteresis: a layer moves to the rule's new
+    exponent only if that cuts its squared quantization error by more than ``margin``."""
+    plan, moved = dict(plan), []
+    for name, w in params:
+        spec = plan[name]
+        arr = w.detach().cpu().numpy().astype(np.float64)
+        cand, _, _ = quantize_weights(name, arr, LayerSpec(spec.scheme, spec.bits), rule)
+        if cand == spec.n1:
+            continue
+        new = LayerSpec(spec.scheme, spec.bits, cand)
+        if _sq_error(arr, new, name) < (1.0 - margin) * _sq_error(arr, spec, name):
+            plan[name] = new
+            moved.append((name, spec.n1, cand))
+    return plan, moved
 
 
 def quantize_module_graph(module: GraphModule, plan: dict[str, LayerSpec], rule: str) -> Graph:
@@ -109,39 +168,80 @@ def quantize_module_graph(module: GraphModule, plan: dict[str, LayerSpec], rule:
     return g
 
 
-def evaluate(graph: Graph, plan, cfg: FinetuneConfig, ds: Dataset) -> tuple[float, float]:
-    """(acc_M float test accuracy, acc_Mq quantized test accuracy with the bit-exact simulator)."""
+# -- data splits and scoring ----------------------------------------------------
+
+def splits(ds: Dataset, cfg: FinetuneConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_fit, y_fit, x_val, y_val): training never sees the validation slice, nothing here reads the test split."""
+    x_fit, y_fit, x_val, y_val = ds.validation_split(cfg.val_split)
+    if cfg.val_samples:
+        x_val, y_val = x_val[:cfg.val_samples], y_val[:cfg.val_samples]
+    return x_fit, y_fit, x_val, y_val
+
+
+def quantized_model(graph: Graph, plan, cfg: FinetuneConfig, x_calib: np.ndarray):
+    ranges = calibrate(graph, x_calib[: cfg.calib_samples], cfg.calib_percentile)
+    return quantize_graph(graph, plan, rule=cfg.exponent, act_bits=cfg.act_bits, ranges=ranges)
+
+
+def score(graph: Graph, plan, cfg: FinetuneConfig, x: np.ndarray, y: np.ndarray, x_calib: np.ndarray):
+    """(float accuracy, quantized accuracy with the bit-exact simulator, the quantized model)."""
     from wqrc.ir.to_torch import run_float
 
-    x, y = ds.split("test")
-    acc_m = accuracy(run_float(graph, x), y)
-    ranges = calibrate(graph, ds.x_train[: cfg.calib_samples], cfg.calib_percentile)
-    qm = quantize_graph(graph, plan, rule=cfg.exponent, act_bits=cfg.act_bits, ranges=ranges)
-    return acc_m, accuracy(simulate_float(qm, x), y)
+    qm = quantized_model(graph, plan, cfg, x_calib)
+    return accuracy(run_float(graph, x), y), accuracy(simulate_float(qm, x), y), qm
+
+
+def evaluate(graph: Graph, plan, cfg: FinetuneConfig, ds: Dataset, split: str = "test") -> tuple[float, float]:
+    """(acc_M float accuracy, acc_Mq quantized accuracy with the bit-exact simulator) on ``split``
+    ("val": the held-out slice of the training split; "test": the test split). Calibration
+    uses the training samples that fine-tuning trains on."""
+    x_fit, _, x_val, y_val = splits(ds, cfg)
+    x, y = (x_val, y_val) if split == "val" else ds.split("test")
+    acc_m, acc_mq, _ = score(graph, plan, cfg, x, y, x_fit)
+    return acc_m, acc_mq
+
+
+def activation_grid(qm) -> dict[str, tuple[float, float, float]]:
+    """Tensor name -> (step, lo, hi) of the integer graph's activation formats, for GraphModule.act_quant."""
+    return {t: (math.ldexp(1.0, f.frac), math.ldexp(f.qmin, f.frac), math.ldexp(f.qmax, f.frac))
+            for t, f in qm.formats.items()}
 
 
 @dataclass
 class History:
     rows: list = field(default_factory=list)
     snapshots: dict = field(default_factory=dict)  # epoch -> {layer: weights}
+    plan: dict = field(default_factory=dict)  # the pinned plan the result is quantized with
+    best_epoch: int = 0  # the epoch whose weights were kept
+
+
+def _check(cfg: FinetuneConfig) -> None:
+    for what, value, allowed in (("--method", cfg.method, METHODS), ("--optimizer", cfg.optimizer, ("adam", "sgd")),
+                                 ("--levels", cfg.levels, LEVELS), ("--keep", cfg.keep, KEEP)):
+        if value not in allowed:
+            raise WqrcError(f"{what}: unknown '{value}' (use {', '.join(allowed)})")
+    if not 0.0 < cfg.val_split < 1.0:
+        raise WqrcError(f"--val-split: {cfg.val_split} must be between 0 and 1")
 
 
 def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: FinetuneConfig, *,
              checkpoint: Optional[str] = None, resume: Optional[str] = None, log_csv: Optional[str] = None,
              on_batch: Optional[Callable[[int, int, int, float], None]] = None,
              on_epoch: Optional[Callable[[dict], None]] = None) -> tuple[Graph, History]:
-    if cfg.method not in METHODS:
-        raise WqrcError(f"--method: unknown '{cfg.method}' (use wqr or ste)")
-    if cfg.optimizer not in ("adam", "sgd"):
-        raise WqrcError(f"--optimizer: unknown '{cfg.optimizer}' (use adam or sgd)")
+    """Fine-tune on the training split less the validation slice; return the kept epoch's
+    weights on their levels and the history (``history.plan`` pins every layer's exponent:
+    compile with it to store exactly the trained levels)."""
+    _check(cfg)
     lam1, lam2 = parse_schedule(cfg.lambda1, "--lambda1"), parse_schedule(cfg.lambda2, "--lambda2")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     module = GraphModule(graph)
-    reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent)
+    plan = pin_levels(graph, plan, cfg.exponent)
+    reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
+                           wqr_weight=cfg.wqr_weight)
     opt = (torch.optim.Adam(module.parameters(), lr=cfg.lr) if cfg.optimizer == "adam"
            else torch.optim.SGD(module.parameters(), lr=cfg.lr, momentum=cfg.momentum))
-    history, start = History(), 0
+    history, start, best = History(), 0, None  # best: (score, epoch, module state)
     signature = model_signature(graph)
     if resume:
         state = _load_checkpoint(resume, signature)
@@ -149,10 +249,16 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         opt.load_state_dict(state["optimizer"])
         history = History(state["rows"], state.get("snapshots", {}))
         start = state["epoch"]
+        plan = {n: LayerSpec(*spec) for n, spec in state["plan"].items()}
+        best = state["best"]
         torch.set_rng_state(state["torch_rng"])
         gen.set_state(state["gen_rng"])
-    x_train = torch.from_numpy(ds.x_train)
-    y_train = torch.from_numpy(ds.y_train)
+    reg.plan = plan
+    x_fit, y_fit, x_val, y_val = splits(ds, cfg)
+    act_aware = cfg.act_aware and cfg.method != "float" and cfg.act_bits <= ACT_AWARE_MAX_BITS
+    if act_aware:
+        module.act_quant = activation_grid(quantized_model(module.to_graph(), plan, cfg, x_fit))
+    x_train, y_train = torch.from_numpy(x_fit), torch.from_numpy(y_fit)
     n_batches = -(-len(x_train) // cfg.batch)
     snap_every = max(1, cfg.epochs // max(1, cfg.snapshot_epochs - 1))
     if not history.snapshots:
@@ -162,13 +268,14 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         if checkpoint:
             _save_checkpoint(checkpoint, dict(module=module.state_dict(), optimizer=opt.state_dict(),
                                               epoch=epoch_done, rows=history.rows, snapshots=history.snapshots,
-                                              signature=signature, torch_rng=torch.get_rng_state(),
+                                              plan={n: (s.scheme, s.bits, s.n1) for n, s in plan.items()},
+                                              best=best, signature=signature, torch_rng=torch.get_rng_state(),
                                               gen_rng=gen.get_state(), config=asdict(cfg)))
 
     epoch, done = start, start
     try:
         for epoch in range(start, cfg.epochs):
-            lr = _lr_at(cfg, epoch)
+            lr = lr_at(cfg, epoch)
             for group in opt.param_groups:
                 group["lr"] = lr
             module.train()
@@ -181,6 +288,9 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 if cfg.method == "ste":
                     logits = module(xb, weights=ste_weights(module, plan, cfg.exponent))
                     loss = F.cross_entropy(logits, yb)
+                elif cfg.method == "float":
+                    logits = module(xb)
+                    loss = F.cross_entropy(logits, yb)
                 else:
                     logits = module(xb)
                     loss = F.cross_entropy(logits, yb) + reg(epoch)
@@ -192,12 +302,21 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 if on_batch:
                     on_batch(epoch, b + 1, n_batches, total_loss / seen)
             module.eval()
-            qr, wqr = (float(t) for t in reg.terms())
-            acc_m, acc_mq = evaluate(module.to_graph(), plan, cfg, ds)
+            moved = []
+            if cfg.levels == "reestimate":
+                plan, moved = relevel(reg.params, plan, cfg.exponent, cfg.relevel_margin)
+                reg.plan = plan
+            qr, wqr = (float(t.detach()) for t in reg.terms())
+            acc_m, acc_mq, qm = score(module.to_graph(), plan, cfg, x_val, y_val, x_fit)
+            if act_aware:
+                module.act_quant = activation_grid(qm)
             row = dict(epoch=epoch + 1, lr=lr, lambda1=lam1(epoch), lambda2=lam2(epoch), loss=total_loss / seen,
                        qr=qr, wqr=wqr, lambda2_wqr=lam2(epoch) * wqr, acc_tr=correct / seen, acc_M=acc_m,
-                       acc_Mq=acc_mq, mean_distance=reg.mean_distance())
+                       acc_Mq=acc_mq, mean_distance=reg.mean_distance(), relevels=len(moved))
             history.rows.append(row)
+            kept = acc_m if cfg.method == "float" else acc_mq
+            if cfg.keep == "last" or best is None or kept >= best[0]:
+                best = (kept, epoch + 1, {k: v.detach().clone() for k, v in module.state_dict().items()})
             if (epoch + 1) % snap_every == 0 or epoch + 1 == cfg.epochs:
                 history.snapshots[epoch + 1] = {n: w.detach().numpy().copy() for n, w in reg.params}
             if log_csv:
@@ -210,6 +329,10 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         if done != epoch + 1:  # interrupted inside an epoch: it restarts on --resume
             save(epoch)
         raise
+    if best is not None:
+        module.load_state_dict(best[2])
+        history.best_epoch = best[1]
+    history.plan = plan
     return quantize_module_graph(module, plan, cfg.exponent), history
 
 
@@ -219,7 +342,7 @@ def _write_csv(path: str, rows: list) -> None:
         w = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
         w.writeheader()
         for r in rows:
-            w.writerow({k: r[k] for k in LOG_COLUMNS})
+            w.writerow({k: r.get(k, 0) for k in LOG_COLUMNS})
     os.replace(tmp, path)
 
 

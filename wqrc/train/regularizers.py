@@ -6,6 +6,10 @@
 Wq = Q(W) is recomputed every mini-batch with the compiler's own quantizer
 (same scheme, bits and exponent rule, so training pulls the weights to the
 levels the hardware will store) and held constant for the gradient.
+
+The |W| factor of WQR can be differentiated (``wqr_weight="full"``, eq. 11 as
+written: the gradient also shrinks large weights) or held constant
+(``"detached"``: |W| only weighs the pull towards the level).
 """
 from __future__ import annotations
 
@@ -29,7 +33,11 @@ def quantize_tensor(w: torch.Tensor, spec: LayerSpec, rule: str, name: str = "la
     return torch.as_tensor(q, dtype=w.dtype, device=w.device), float(sch.max_level(n1, spec.bits))
 
 
-def qr_terms(weights: list[torch.Tensor], quantized: list[torch.Tensor], max_levels: list[float]):
+WQR_WEIGHTS = ("full", "detached")
+
+
+def qr_terms(weights: list[torch.Tensor], quantized: list[torch.Tensor], max_levels: list[float],
+             wqr_weight: str = "full"):
     """(QR, WQR) for lists of weights, their (constant) quantized values and max|Q_n|."""
     qr = weights[0].new_zeros(())
     wqr = weights[0].new_zeros(())
@@ -38,7 +46,8 @@ def qr_terms(weights: list[torch.Tensor], quantized: list[torch.Tensor], max_lev
             continue
         dist = (w - q).abs()
         qr = qr + dist.sum() / (m * w.numel())
-        wqr = wqr + (dist * w.abs()).sum() / (m * m * w.numel())
+        size = w.abs() if wqr_weight == "full" else w.detach().abs()
+        wqr = wqr + (dist * size).sum() / (m * m * w.numel())
     return qr, wqr
 
 
@@ -51,7 +60,11 @@ class QuantRegularizer:
     schedule expressions (see :mod:`wqrc.train.schedule`).
     """
 
-    def __init__(self, module, plan: dict[str, LayerSpec], *, lambda1="0", lambda2="0", rule: str = "mse"):
+    def __init__(self, module, plan: dict[str, LayerSpec], *, lambda1="0", lambda2="0", rule: str = "mse",
+                 wqr_weight: str = "full"):
+        if wqr_weight not in WQR_WEIGHTS:
+            raise WqrcError(f"--wqr-weight: unknown '{wqr_weight}' (use {' or '.join(WQR_WEIGHTS)})")
+        self.wqr_weight = wqr_weight
         self.params = list(_named_weights(module))
         missing = [n for n, _ in self.params if n not in plan]
         if missing:
@@ -68,7 +81,7 @@ class QuantRegularizer:
             ws.append(w)
             qs.append(q)
             ms.append(m)
-        return qr_terms(ws, qs, ms)
+        return qr_terms(ws, qs, ms, self.wqr_weight)
 
     def __call__(self, epoch: int) -> torch.Tensor:
         l1, l2 = self.lambda1(epoch), self.lambda2(epoch)
