@@ -210,7 +210,7 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
 
     from wqrc.backend.c import generate_c
     from wqrc.backend.hls import generate_hls
-    from wqrc.backend.rtl import generate_rtl, step_cycles
+    from wqrc.backend.rtl import generate_rtl
     from wqrc.pack import pack
 
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", UBSAN_OPTIONS="print_stacktrace=1")

@@ -8,7 +8,6 @@ the hardware is found by `wqrc verify --trace`, down to the layer.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -344,10 +344,11 @@ def _needs(module: str, what: str) -> None:
 @opt.SCHEME
 @opt.BITS
 @click.option("--epochs", type=click.IntRange(1, 100000), default=10, show_default=True)
-@click.option("--recipe", type=click.Choice(["paper", "constant", "ste", "float"]), default=None,
+@click.option("--recipe", type=click.Choice(["paper", "qr", "constant", "ste", "float"]), default=None,
               help="A preset for --method, --lambda1, --lambda2 and --lr-drop: paper = the paper's 200-epoch "
-                   "schedule scaled to --epochs (λ2 ramp, QR with λ1 = 100 and lr x0.1 in the last quarter); "
-                   "constant = λ2 50; ste; float = the same budget of float training (the control).")
+                   "schedule scaled to --epochs (λ2 ramp, QR with λ1 = 100 in the last quarter); qr = the QR "
+                   "term alone on that ramp; constant = λ2 50; ste; float = the same budget of float training "
+                   "(the control). Every preset drops the learning rate x0.1 for the last quarter.")
 @click.option("--lr", type=opt.Number(0, lo_open=True), default=1e-3, show_default=True)
 @click.option("--lr-drop", default="", help="Step drops EPOCH:LR[,EPOCH:LR] (the paper: 200:1e-5).")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)

@@ -213,6 +213,7 @@ class History:
     snapshots: dict = field(default_factory=dict)  # epoch -> {layer: weights}
     plan: dict = field(default_factory=dict)  # the pinned plan the result is quantized with
     best_epoch: int = 0  # the epoch whose weights were kept
+    float_graph: Optional[Graph] = None  # the kept epoch's float weights (before the final quantization)
 
 
 def _check(cfg: FinetuneConfig) -> None:
@@ -333,6 +334,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         module.load_state_dict(best[2])
         history.best_epoch = best[1]
     history.plan = plan
+    history.float_graph = module.to_graph()
     return quantize_module_graph(module, plan, cfg.exponent), history
 
 

@@ -8,11 +8,15 @@ with λ1 = 100 for the last quarter (from epoch 150) and drop the learning rate 
 ×0.1 there. Scaled to E epochs, paper epoch p = e·200/E: λ2 = (2000/E)·e, so the
 ramp ends where the paper's does; λ1 = 100 and lr × 0.1 from e = ⌊3E/4⌋ (0-based;
 at least 1).
+``qr``: the paper's QR term alone, on the same ramp (λ1 = (2000/E)·e, λ2 = 0).
 ``constant``: λ2 = 50, λ1 = 0 throughout (what docs/results.md used before).
 ``ste``: straight-through fake quantization of the weights.
 ``float``: the control: the same budget of plain float training, quantized
 directly at the end. A fine-tuned model that beats the float baseline but not
 this control gained from the extra training, not from the method.
+
+Every recipe has the paper's learning-rate drop (×0.1 for the last quarter), so
+that methods compared under one budget differ only in what they optimize.
 """
 from __future__ import annotations
 
@@ -36,18 +40,25 @@ class Recipe:
     lr_drops: list  # [(epoch, lr)]
 
 
-def _paper(epochs: int, lr: float) -> Recipe:
-    last_phase = max(1, math.floor(0.75 * epochs))  # 0-based epoch where QR starts; 150 of 200
-    slope = PAPER_LAMBDA2_SLOPE * PAPER_EPOCHS / epochs
-    return Recipe("wqr", f"0 until {last_phase} then {PAPER_LAMBDA1:g}", f"{slope:g}*epoch",
-                  [(last_phase, lr * PAPER_LR_DROP)])
+def _last_quarter(epochs: int) -> int:
+    """0-based epoch where the paper's last phase starts: 150 of 200, at least 1."""
+    return max(1, math.floor(0.75 * epochs))
+
+
+def _ramp(epochs: int) -> str:
+    return f"{PAPER_LAMBDA2_SLOPE * PAPER_EPOCHS / epochs:g}*epoch"
+
+
+def _drop(epochs: int, lr: float) -> list:
+    return [(_last_quarter(epochs), lr * PAPER_LR_DROP)]
 
 
 RECIPES = {
-    "paper": _paper,
-    "constant": lambda epochs, lr: Recipe("wqr", "0", f"{CONSTANT_LAMBDA2:g}", []),
-    "ste": lambda epochs, lr: Recipe("ste", "0", "0", []),
-    "float": lambda epochs, lr: Recipe("float", "0", "0", []),
+    "paper": lambda e, lr: Recipe("wqr", f"0 until {_last_quarter(e)} then {PAPER_LAMBDA1:g}", _ramp(e), _drop(e, lr)),
+    "qr": lambda e, lr: Recipe("wqr", _ramp(e), "0", _drop(e, lr)),
+    "constant": lambda e, lr: Recipe("wqr", "0", f"{CONSTANT_LAMBDA2:g}", _drop(e, lr)),
+    "ste": lambda e, lr: Recipe("ste", "0", "0", _drop(e, lr)),
+    "float": lambda e, lr: Recipe("float", "0", "0", _drop(e, lr)),
 }
 
 
