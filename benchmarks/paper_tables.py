@@ -20,14 +20,18 @@ last quarter, batch, flips and shifts; wqrc/train/recipes.py):
   ste     straight-through fake quantization;
   float   the control: the same budget of float training, quantized directly. Δ against it
           separates what the method does from what more training does.
+Ablations of WQR, opt in with --methods: wqr-paper-rule (exponents chosen by the paper's eq. 2
+instead of mse: with the levels fixed, the ratchet that halved a layer's levels is gone),
+wqr-detached (|W| in WQR as a constant), wqr-relevel (exponents re-chosen after each epoch).
 Activations: a32 = float activations, quantized weights (the paper's setting; training sees
 float activations); a8 = 8-bit activations run by the bit-exact simulator (training is
 activation-aware: it sees the integer graph's formats). Seeds: SEEDS for the eq rows, seed 0
 for the lw rows; the table reports mean ± std over seeds.
 
 Every run is one job cached under --cache (a JSON result, and a per-epoch checkpoint that
-an interrupted run resumes from), keyed by everything that changes it: the table can be
-built across several sessions, two jobs at a time with one thread each (--jobs 2).
+an interrupted run resumes from), keyed by everything that changes it; runs recorded in the
+committed docs/results/results.json count as cached too. So the table can be built across
+several sessions, two jobs at a time with one thread each (--jobs 2).
 Writes docs/results/table_v.md and docs/results/results.json.
 """
 from __future__ import annotations
@@ -60,6 +64,10 @@ ROWS = {  # key: (label, scheme, equal width or None for the layer-wise plan)
     "dfp-lw": ("DFP-lw", "dfp", None), "po2-lw": ("Po2-lw", "po2", None),
 }
 METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "float"}
+# ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
+ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
+             "wqr-detached": ("paper", dict(wqr_weight="detached")),
+             "wqr-relevel": ("paper", dict(levels="reestimate"))}
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 
@@ -83,10 +91,14 @@ def cached(path: str, compute):
 def config(method: str, act: str, seed: int, epochs: int):
     from wqrc.train.finetune import FinetuneConfig
     from wqrc.train.recipes import recipe
-    r = recipe(METHODS[method], epochs, LR)
-    return FinetuneConfig(epochs=epochs, lr=LR, lr_drops=r.lr_drops, batch=BATCH, method=r.method, lambda1=r.lambda1,
-                          lambda2=r.lambda2, flip=True, shift=2, seed=seed, exponent=RULE, act_bits=ACTS[act],
-                          calib_percentile=PERCENTILE)
+    name, overrides = ABLATIONS[method] if method in ABLATIONS else (METHODS[method], {})
+    r = recipe(name or "float", epochs, LR)  # direct: no training, only the data settings
+    cfg = FinetuneConfig(epochs=epochs, lr=LR, lr_drops=r.lr_drops, batch=BATCH, method=r.method, lambda1=r.lambda1,
+                         lambda2=r.lambda2, flip=True, shift=2, seed=seed, exponent=RULE, act_bits=ACTS[act],
+                         calib_percentile=PERCENTILE)
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    return cfg
 
 
 def layerwise_plan(model: str, scheme: str, cache: str) -> dict:
@@ -201,6 +213,21 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
     return jobs
 
 
+def restore_from_results(jobs: list[dict], path: str) -> None:
+    """Runs recorded in a committed results.json count as cached: the table grows across sessions
+    (and machines) without rerunning what is already measured. A run is matched by its result key."""
+    if not os.path.isfile(path):
+        return
+    with open(path) as fh:
+        recorded = {os.path.basename(r["job"]["result"]): r for r in json.load(fh).get("runs", [])
+                    if "result" in r.get("job", {})}
+    for j in jobs:
+        r = recorded.get(os.path.basename(j["result"]))
+        if r is not None and not os.path.isfile(j["result"]):
+            with open(j["result"], "w") as fh:
+                json.dump(r, fh, indent=1)
+
+
 def mean_std(values: list) -> str:
     if not values:
         return ""
@@ -210,30 +237,37 @@ def mean_std(values: list) -> str:
     return f"{m:.2f} ± {100 * statistics.stdev(values):.2f}"
 
 
-def report(args, results: list[dict], baseline: dict) -> str:
-    lines = [f"Converged baseline `{args.model}`: float test accuracy {100 * baseline['test']:.2f}% "
-             f"({baseline['weights']} weights). Budget {args.epochs} epochs per method; seeds "
-             f"{','.join(map(str, args.seeds))} for the eq rows, 0 for the lw rows; mean ± std over seeds.", ""]
+def report(model: str, epochs: int, results: list[dict], baseline: dict) -> str:
+    """Table V from every recorded run of this model and budget: rows, methods and activations as measured."""
+    results = [r for r in results if r["job"]["epochs"] == epochs]
+    methods = [m for m in {**METHODS, **ABLATIONS} if any(r["job"]["method"] == m for r in results)]
+    seeds = sorted({r["job"]["seed"] for r in results})
+    lines = [f"Converged baseline `{model}`: float test accuracy {100 * baseline['test']:.2f}% "
+             f"({baseline['weights']} weights). Budget {epochs} epochs per method; seeds "
+             f"{','.join(map(str, seeds))} (the lw rows: seed 0); mean ± std over seeds; test split.", ""]
     by = {}
     for r in results:
         j = r["job"]
         by.setdefault((j["row"], j["act"]), {}).setdefault(j["method"], []).append(r)
-    for act in args.acts:
-        lines += [f"### {act}: {'float activations (the paper setting)' if act == 'a32' else '8-bit activations, bit-exact simulator, activation-aware training'}",
-                  "", "| row | bits | CR | " + " | ".join(args.methods) + " | best | Δ best vs baseline | "
-                  "Δ best vs float control |", "|" + "---|" * (6 + len(args.methods))]
-        for key in args.rows:
+    for act in ACTS:
+        if not any(k[1] == act for k in by):
+            continue
+        lines += [f"### {act}: " + ("float activations (the paper's setting)" if act == "a32" else
+                                     "8-bit activations, bit-exact simulator, activation-aware training"),
+                  "", "| row | bits | CR | " + " | ".join(methods) + " | best | Δ best vs baseline | "
+                  "Δ best vs float control |", "|" + "---|" * (6 + len(methods))]
+        for key in ROWS:
             cell = by.get((key, act), {})
             if not cell:
                 continue
             any_r = next(iter(cell.values()))[0]
-            accs = {m: [r["test"] for r in cell.get(m, [])] for m in args.methods}
-            means = {m: statistics.mean(v) for m, v in accs.items() if v and m != "float"}
+            accs = {m: [r["test"] for r in cell.get(m, [])] for m in methods}
+            means = {m: statistics.mean(v) for m, v in accs.items() if v and m in METHODS and m != "float"}
             best = max(means, key=means.get) if means else None
             ctl = accs.get("float") or []
-            bits = any_r["job"]["bits"]
+            bits = list(any_r["job"]["bits"].values())
             bits_txt = str(bits[0]) if len(set(bits)) == 1 else ",".join(map(str, bits))
-            row = [ROWS[key][0], bits_txt, f"{any_r['cr']:.2f}"] + [mean_std(accs[m]) for m in args.methods]
+            row = [ROWS[key][0], bits_txt, f"{any_r['cr']:.2f}"] + [mean_std(accs[m]) for m in methods]
             row += [best or "", f"{100 * (means[best] - baseline['test']):+.2f}" if best else "",
                     f"{100 * (means[best] - statistics.mean(ctl)):+.2f}" if best and ctl else ""]
             lines.append("| " + " | ".join(row) + " |")
@@ -255,7 +289,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: cores / jobs)")
     ap.add_argument("--report-only", action="store_true", help="write the table from cached runs only")
     args = ap.parse_args()
-    for name, allowed in (("rows", ROWS), ("methods", METHODS), ("acts", ACTS)):
+    for name, allowed in (("rows", ROWS), ("methods", {**METHODS, **ABLATIONS}), ("acts", ACTS)):
         vals = getattr(args, name).split(",")
         bad = [v for v in vals if v not in allowed]
         if bad:
@@ -267,6 +301,7 @@ def main() -> None:
     os.makedirs(args.cache, exist_ok=True)
     t_start = time.time()
     jobs = plan_jobs(args, args.model, args.cache)
+    restore_from_results(jobs, os.path.join(args.out, "results.json"))
     todo = [j for j in jobs if not os.path.isfile(j["result"])]
     print(f"{len(jobs)} runs, {len(jobs) - len(todo)} cached, {len(todo)} to do "
           f"({args.jobs} at a time, {args.threads} threads each)", flush=True)
@@ -287,11 +322,18 @@ def main() -> None:
                 os.replace(j["result"] + ".tmp", j["result"])
                 print(f"  {j['row']} {j['method']} {j['act']} seed {j['seed']}: test {100 * r['test']:.2f}% "
                       f"(CR {r['cr']:.2f}, {r['seconds']:.0f} s)", flush=True)
-    results = []
+    results = {}
+    out_json = os.path.join(args.out, "results.json")
+    if os.path.isfile(out_json):  # runs recorded earlier (other rows, methods or seeds) stay in the table
+        with open(out_json) as fh:
+            recorded = json.load(fh)
+        if recorded.get("model_sha256_12") == model_hash(args.model):
+            results = {os.path.basename(r["job"]["result"]): r for r in recorded.get("runs", [])}
     for j in jobs:
         if os.path.isfile(j["result"]):
             with open(j["result"]) as fh:
-                results.append(json.load(fh))
+                results[os.path.basename(j["result"])] = json.load(fh)
+    results = list(results.values())
     import wqrc
     from wqrc.data import accuracy, load_dataset
     from wqrc.ir.to_torch import run_float
@@ -299,17 +341,20 @@ def main() -> None:
     ds = load_dataset("fashion-mnist")
     baseline = dict(test=accuracy(run_float(g, ds.x_test), ds.y_test),
                     weights=int(sum(n.weight.size for n in g.weighted_nodes())))
-    md = report(args, results, baseline)
+    md = report(args.model, args.epochs, results, baseline)
     print("\n" + md)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "table_v.md"), "w") as fh:
         fh.write(md + "\n")
-    with open(os.path.join(args.out, "results.json"), "w") as fh:
+    with open(out_json + ".tmp", "w") as fh:
         json.dump(dict(model=args.model, model_sha256_12=model_hash(args.model), baseline=baseline,
-                       epochs=args.epochs, lr=LR, batch=BATCH, seeds=args.seeds,
-                       finetune={m: asdict(config(m, "a8", 0, args.epochs)) for m in METHODS if METHODS[m]},
+                       lr=LR, batch=BATCH, finetune={m: asdict(config(m, "a8", 0, args.epochs))
+                                                    for m in {**METHODS, **ABLATIONS} if m != "direct"},
                        runs=results), fh, indent=1)
-    print(f"{len(results)} of {len(jobs)} runs in the table; wall time {time.time() - t_start:.0f} s")
+    os.replace(out_json + ".tmp", out_json)
+    done = sum(os.path.isfile(j["result"]) for j in jobs)
+    print(f"{done} of the {len(jobs)} runs asked for are done; {len(results)} runs in the table; "
+          f"wall time {time.time() - t_start:.0f} s")
 
 
 if __name__ == "__main__":
