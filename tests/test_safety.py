@@ -141,6 +141,10 @@ def test_verify_refuses_complex_or_float_captures(tmp_path, good_model):
     ({"layers": {n: {"scheme": "dfp", "bits": 3.7} for n in ("conv1", "conv2", "conv3", "fc")}}, "not an integer"),
     ({"layers": [1, 2]}, "not a wqrc plan"),
     ([], "not a wqrc plan"),
+    ({"layers": {n: {"scheme": "dfp", "bits": 4, "n1": "-1"} for n in ("conv1", "conv2", "conv3", "fc")}},
+     "layer 'conv1': n1 '-1' is not an integer in -120..120"),
+    ({"layers": {n: {"scheme": "po2", "bits": 4, "n1": 4000} for n in ("conv1", "conv2", "conv3", "fc")}},
+     "n1 4000 is not an integer"),
 ])
 def test_bad_plan_files(tmp_path, plan, needle):
     (tmp_path / "p.json").write_text(json.dumps(plan))
