@@ -22,7 +22,8 @@ last quarter, batch, flips and shifts; wqrc/train/recipes.py):
           separates what the method does from what more training does.
 Ablations of WQR, opt in with --methods: wqr-paper-rule (exponents chosen by the paper's eq. 2
 instead of mse: with the levels fixed, the ratchet that halved a layer's levels is gone),
-wqr-detached (|W| in WQR as a constant), wqr-relevel (exponents re-chosen after each epoch).
+wqr-detached (|W| in WQR as a constant), wqr-relevel (exponents re-chosen after each epoch);
+and ste-learned (STE with Bae et al.'s learned exponents, wqrc/train/scales.py).
 Activations: a32 = float activations, quantized weights (the paper's setting; training sees
 float activations); a8 = 8-bit activations run by the bit-exact simulator (training is
 activation-aware: it sees the integer graph's formats). Seeds: SEEDS for the eq rows, seed 0
@@ -67,7 +68,8 @@ METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "f
 # ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
 ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
              "wqr-detached": ("paper", dict(wqr_weight="detached")),
-             "wqr-relevel": ("paper", dict(levels="reestimate"))}
+             "wqr-relevel": ("paper", dict(scale="reestimate")),
+             "ste-learned": ("ste", dict(scale="learned"))}  # Bae et al.'s learned exponents (issue 18)
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 

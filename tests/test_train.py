@@ -140,6 +140,8 @@ def test_cli_finetune_ste_compiles_and_bad_inputs(tmp_path):
     assert_user_error(run_wqrc("finetune", EXAMPLE, "--data", "digits", "--resume", str(tmp_path / "ste.log.csv"),
                                "-o", str(tmp_path / "x.onnx")), "not a wqrc checkpoint")
     assert not (tmp_path / "x.onnx").exists()
+    assert_user_error(run_wqrc("finetune", EXAMPLE, "--data", "digits", "--scale", "learned",
+                               "-o", str(tmp_path / "x.onnx")), "--scale learned", "--method ste")
 
 
 def test_ctrl_c_leaves_a_checkpoint_that_resumes(tmp_path):
@@ -175,7 +177,7 @@ def test_ctrl_c_leaves_a_checkpoint_that_resumes(tmp_path):
 # -- fixed level sets, recipes, activation-aware training, the float control -------------------------
 
 def test_levels_are_chosen_once_and_pinned_through_training(tmp_path):
-    """Algorithm 2 takes Q_n as an input: no exponent moves unless --levels reestimate asks."""
+    """Algorithm 2 takes Q_n as an input: no exponent moves unless --scale reestimate or learned asks."""
     from wqrc.train.finetune import pin_levels
     ds = load_dataset("digits")
     g = wqrc.load_model(EXAMPLE)
@@ -282,8 +284,8 @@ def test_float_control_and_act_aware_training_run(tmp_path):
     blind, h3 = finetune(g, ds, plan, FinetuneConfig(epochs=2, lr=1e-3, method="ste", act_bits=4, act_aware=False))
     w = lambda gr: np.concatenate([n.weight.ravel() for n in gr.weighted_nodes()])  # noqa: E731
     assert not np.array_equal(w(aware), w(blind))  # the forward pass differed
-    with pytest.raises(WqrcError, match="--levels"):
-        finetune(g, ds, plan, FinetuneConfig(epochs=1, levels="sometimes"))
+    with pytest.raises(WqrcError, match="--scale"):
+        finetune(g, ds, plan, FinetuneConfig(epochs=1, scale="sometimes"))
 
 
 def test_cli_recipe_conflicts_and_prints_its_schedule(tmp_path):
@@ -295,3 +297,42 @@ def test_cli_recipe_conflicts_and_prints_its_schedule(tmp_path):
     assert "epoch       1: lr 0.001  λ1 0  λ2 0" in res.stdout
     assert "epoch       2: lr 0.0001  λ1 100  λ2 1000" in res.stdout
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_learned_exponent_gradient_and_value():
+    """Bae et al.'s learned scale: the value is Q(W) at the rounded exponent; dQ/dt = ln2·(Q − W) inside the
+    range and ln2·Q where clipped; dQ/dW = 1 inside, 0 where clipped."""
+    import math
+    from wqrc.train.scales import LearnedScales
+    for scheme in ("dfp", "po2"):
+        w = torch.tensor([0.9, -0.3, 0.12, 0.04, -2.5, 0.0], dtype=torch.float64, requires_grad=True)
+        sc = LearnedScales({"l": LayerSpec(scheme, 3, -1)})
+        q_ref, _ = quantize_tensor(w, LayerSpec(scheme, 3, -1), "mse")
+        q = sc.fake_quantized("l", w)
+        np.testing.assert_array_equal(q.detach().numpy(), q_ref.numpy())
+        up = torch.tensor([1.0, 2.0, -1.0, 0.5, 3.0, 1.0], dtype=torch.float64)
+        (q * up).sum().backward()
+        top = 0.5 * (0.75 if scheme == "dfp" else 1.0)  # DFP-3 n1=-1: levels ±0.125..0.375; Po2-3: 0.125..0.5
+        clip = np.abs(w.detach().numpy()) > (0.375 + 0.0625 if scheme == "dfp" else 0.75)
+        inside = ~clip
+        assert top and clip[0] and clip[4] and inside[1:4].all()
+        np.testing.assert_array_equal(w.grad.numpy(), np.where(inside, up.numpy(), 0.0))
+        dq_dt = np.where(clip, q_ref.numpy(), q_ref.numpy() - w.detach().numpy()) * math.log(2)
+        assert sc.param("l").grad.item() == pytest.approx(float((dq_dt * up.numpy()).sum()), rel=1e-12)
+
+
+def test_learned_exponents_move_towards_the_data_and_are_pinned_at_the_end(tmp_path):
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    from wqrc.train.finetune import pin_levels
+    good = pin_levels(g, make_plan(g, "dfp", 4), "mse")
+    low = {n: LayerSpec("dfp", 4, s.n1 - 3) for n, s in good.items()}  # 8x too narrow: most weights clip
+    cfg = FinetuneConfig(epochs=3, lr=3e-2, method="ste", scale="learned", keep="last", act_bits=16)
+    trained, hist = finetune(g, ds, low, cfg)
+    moved_up = [n for n in low if hist.plan[n].n1 > low[n].n1]
+    assert len(moved_up) >= 3, (low, hist.plan)
+    assert any(r["relevels"] for r in hist.rows)
+    acc_low = evaluate(g, low, cfg, ds, split="val")[1]
+    assert evaluate(trained, hist.plan, cfg, ds, split="val")[1] > acc_low
+    with pytest.raises(WqrcError, match="--scale learned .* --method ste"):
+        finetune(g, ds, low, FinetuneConfig(epochs=1, method="wqr", scale="learned"))

@@ -358,9 +358,10 @@ def _needs(module: str, what: str) -> None:
 @click.option("--method", type=click.Choice(["wqr", "ste", "float"]), default="wqr", show_default=True,
               help="wqr: the paper's regularized loss; ste: straight-through fake quantization; float: plain "
                    "training, quantized at the end (the control).")
-@click.option("--levels", type=click.Choice(["fixed", "reestimate"]), default="fixed", show_default=True,
-              help="fixed: every layer's exponent (level set) is chosen once, at the start; reestimate: re-chosen "
-                   "after each epoch, kept only where it cuts the squared quantization error by 10%.")
+@click.option("--scale", type=click.Choice(["fixed", "reestimate", "learned"]), default="fixed", show_default=True,
+              help="Each layer's exponent (its level set): fixed = chosen once, at the start; reestimate = re-chosen "
+                   "after each epoch, kept only where it cuts the squared quantization error by 10%; learned = "
+                   "trained with the weights (Bae et al.'s learned power-of-two scales; with --method ste).")
 @click.option("--wqr-weight", type=click.Choice(["full", "detached"]), default="full", show_default=True,
               help="WQR's |W| factor: full = differentiated (eq. 11 as written); detached = a constant weight.")
 @click.option("--act-aware/--no-act-aware", default=True, show_default=True,
@@ -378,7 +379,7 @@ def _needs(module: str, what: str) -> None:
 @click.option("--plots", "plots_dir", type=opt.OutputFolder(), default=None,
               help="Write Fig. 8 and Fig. 9 PNGs into this folder.")
 @opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
-def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, levels,
+def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, scale,
              wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, resume, plots_dir, output):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
     import onnx
@@ -390,7 +391,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
     from wqrc.ir.to_onnx import graph_to_onnx
     from wqrc.outputs import atomic_file
     from wqrc.quant.plan import make_plan, parse_bits, plan_to_json
-    from wqrc.train.finetune import FinetuneConfig, evaluate, finetune as run, parse_lr_drops
+    from wqrc.train.finetune import FinetuneConfig, check_config, evaluate, finetune as run, parse_lr_drops
     from wqrc.train.recipes import recipe as preset, schedule_lines
     from wqrc.train.schedule import parse_schedule
 
@@ -414,8 +415,9 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
     plan = make_plan(graph, scheme, parse_bits(bits))
     cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
                          lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
-                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, levels=levels,
+                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale,
                          wqr_weight=wqr_weight, keep=keep, val_split=val_split)
+    check_config(cfg)
     base = os.path.splitext(output)[0]
     console = Console()
     if not console.is_terminal:

@@ -37,10 +37,11 @@ from wqrc.quant.quantize import quantize_graph, quantize_weights
 from wqrc.quant.ranges import calibrate
 from wqrc.sim import simulate_float
 from wqrc.train.regularizers import QuantRegularizer, quantize_tensor, ste_weights
+from wqrc.train.scales import LearnedScales, load_scales_state, scales_state
 from wqrc.train.schedule import parse_schedule
 
 METHODS = ("wqr", "ste", "float")
-LEVELS = ("fixed", "reestimate")
+SCALES = ("fixed", "reestimate", "learned")
 KEEP = ("best", "last")
 LOG_COLUMNS = ("epoch", "lr", "lambda1", "lambda2", "loss", "qr", "wqr", "lambda2_wqr", "acc_tr", "acc_M", "acc_Mq",
                "mean_distance", "relevels")
@@ -64,7 +65,7 @@ class FinetuneConfig:
     exponent: str = "mse"
     act_bits: int = 8
     act_aware: bool = True  # fake-quantize activations in training when act_bits <= ACT_AWARE_MAX_BITS
-    levels: str = "fixed"  # fixed: each layer's exponent chosen once at the start; reestimate: with hysteresis
+    scale: str = "fixed"  # fixed: exponents chosen once; reestimate: after each epoch, with hysteresis; learned
     relevel_margin: float = 0.1  # reestimate: a new exponent must cut the squared quantization error by 10%
     wqr_weight: str = "full"  # full: d|W|/dW in WQR's gradient (eq. 11 as written); detached: |W| as a constant
     val_split: float = DEFAULT_VAL_SPLIT  # held out of the training split: every choice (best epoch) is made on it
@@ -216,13 +217,17 @@ class History:
     float_graph: Optional[Graph] = None  # the kept epoch's float weights (before the final quantization)
 
 
-def _check(cfg: FinetuneConfig) -> None:
+def check_config(cfg: FinetuneConfig) -> None:
+    """Every option error before any work starts (the CLI calls it first)."""
     for what, value, allowed in (("--method", cfg.method, METHODS), ("--optimizer", cfg.optimizer, ("adam", "sgd")),
-                                 ("--levels", cfg.levels, LEVELS), ("--keep", cfg.keep, KEEP)):
+                                 ("--scale", cfg.scale, SCALES), ("--keep", cfg.keep, KEEP)):
         if value not in allowed:
             raise WqrcError(f"{what}: unknown '{value}' (use {', '.join(allowed)})")
     if not 0.0 < cfg.val_split < 1.0:
         raise WqrcError(f"--val-split: {cfg.val_split} must be between 0 and 1")
+    if cfg.scale == "learned" and cfg.method != "ste":
+        raise WqrcError(f"--scale learned trains the exponents through the quantized forward pass: use it with "
+                        f"--method ste (not {cfg.method})")
 
 
 def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: FinetuneConfig, *,
@@ -232,7 +237,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     """Fine-tune on the training split less the validation slice; return the kept epoch's
     weights on their levels and the history (``history.plan`` pins every layer's exponent:
     compile with it to store exactly the trained levels)."""
-    _check(cfg)
+    check_config(cfg)
     lam1, lam2 = parse_schedule(cfg.lambda1, "--lambda1"), parse_schedule(cfg.lambda2, "--lambda2")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -240,9 +245,11 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     plan = pin_levels(graph, plan, cfg.exponent)
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
                            wqr_weight=cfg.wqr_weight)
-    opt = (torch.optim.Adam(module.parameters(), lr=cfg.lr) if cfg.optimizer == "adam"
-           else torch.optim.SGD(module.parameters(), lr=cfg.lr, momentum=cfg.momentum))
-    history, start, best = History(), 0, None  # best: (score, epoch, module state)
+    scales = LearnedScales(plan) if cfg.scale == "learned" else None
+    params = list(module.parameters()) + (list(scales.parameters()) if scales else [])
+    opt = (torch.optim.Adam(params, lr=cfg.lr) if cfg.optimizer == "adam"
+           else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum))
+    history, start, best = History(), 0, None  # best: (score, epoch, module state, plan, learned exponents)
     signature = model_signature(graph)
     if resume:
         state = _load_checkpoint(resume, signature)
@@ -252,6 +259,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         start = state["epoch"]
         plan = {n: LayerSpec(*spec) for n, spec in state["plan"].items()}
         best = state["best"]
+        if scales:
+            load_scales_state(scales, state["scales"])
         torch.set_rng_state(state["torch_rng"])
         gen.set_state(state["gen_rng"])
     reg.plan = plan
@@ -269,8 +278,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         if checkpoint:
             _save_checkpoint(checkpoint, dict(module=module.state_dict(), optimizer=opt.state_dict(),
                                               epoch=epoch_done, rows=history.rows, snapshots=history.snapshots,
-                                              plan={n: (s.scheme, s.bits, s.n1) for n, s in plan.items()},
-                                              best=best, signature=signature, torch_rng=torch.get_rng_state(),
+                                              plan=_plan_tuples(plan), best=best,
+                                              scales=scales_state(scales) if scales else None, signature=signature, torch_rng=torch.get_rng_state(),
                                               gen_rng=gen.get_state(), config=asdict(cfg)))
 
     epoch, done = start, start
@@ -286,7 +295,10 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 idx = order[b * cfg.batch:(b + 1) * cfg.batch]
                 xb, yb = _augment(x_train[idx], cfg, gen), y_train[idx]
                 opt.zero_grad()
-                if cfg.method == "ste":
+                if scales:
+                    logits = module(xb, weights={n: scales.fake_quantized(n, w) for n, w in reg.params})
+                    loss = F.cross_entropy(logits, yb)
+                elif cfg.method == "ste":
                     logits = module(xb, weights=ste_weights(module, plan, cfg.exponent))
                     loss = F.cross_entropy(logits, yb)
                 elif cfg.method == "float":
@@ -304,9 +316,13 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                     on_batch(epoch, b + 1, n_batches, total_loss / seen)
             module.eval()
             moved = []
-            if cfg.levels == "reestimate":
+            if cfg.scale == "reestimate":
                 plan, moved = relevel(reg.params, plan, cfg.exponent, cfg.relevel_margin)
-                reg.plan = plan
+            elif scales:
+                new = scales.plan(dict(reg.params))
+                moved = [(n, plan[n].n1, new[n].n1) for n in plan if new[n].n1 != plan[n].n1]
+                plan = new
+            reg.plan = plan
             qr, wqr = (float(t.detach()) for t in reg.terms())
             acc_m, acc_mq, qm = score(module.to_graph(), plan, cfg, x_val, y_val, x_fit)
             if act_aware:
@@ -317,7 +333,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
             history.rows.append(row)
             kept = acc_m if cfg.method == "float" else acc_mq
             if cfg.keep == "last" or best is None or kept >= best[0]:
-                best = (kept, epoch + 1, {k: v.detach().clone() for k, v in module.state_dict().items()})
+                best = (kept, epoch + 1, {k: v.detach().clone() for k, v in module.state_dict().items()},
+                        _plan_tuples(plan), scales_state(scales) if scales else None)
             if (epoch + 1) % snap_every == 0 or epoch + 1 == cfg.epochs:
                 history.snapshots[epoch + 1] = {n: w.detach().numpy().copy() for n, w in reg.params}
             if log_csv:
@@ -333,9 +350,14 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     if best is not None:
         module.load_state_dict(best[2])
         history.best_epoch = best[1]
+        plan = {n: LayerSpec(*spec) for n, spec in best[3].items()}
     history.plan = plan
     history.float_graph = module.to_graph()
     return quantize_module_graph(module, plan, cfg.exponent), history
+
+
+def _plan_tuples(plan: dict[str, LayerSpec]) -> dict:
+    return {n: (s.scheme, s.bits, s.n1) for n, s in plan.items()}
 
 
 def _write_csv(path: str, rows: list) -> None:
