@@ -174,3 +174,35 @@ def test_sqnr_cli_plan_feeds_compile_and_bisects_on_validation_data(tmp_path):
     assert_user_error(run_wqrc("lps", example, "--method", "sqnr", "--max-drop", "0.01", "-o", str(plan)),
                       "needs --data")
     assert_user_error(run_wqrc("lps", example, "--target-sqnr", "20", "-o", str(plan)), "--method sqnr")
+
+
+def test_output_exponent_rule_end_to_end(tmp_path):
+    """--exponent output: pinned by data in quantize/compile, in the search's evaluator and in fine-tuning;
+    without data it is a one-line error."""
+    example = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    assert_user_error(run_wqrc("quantize", example, "--exponent", "output", "-o", str(tmp_path / "q.npz")),
+                      "--exponent output", "--calib")
+    res = run_wqrc("quantize", example, "--exponent", "output", "--scheme", "po2", "--bits", "3", "--calib", "digits",
+                   "-o", str(tmp_path / "q.npz"))
+    assert res.returncode == 0, res.stderr
+    import wqrc
+    from wqrc.data import load_dataset
+    from wqrc.quant.output_rule import pin_by_output_error
+    from wqrc.quant.plan import make_plan
+    g = wqrc.load_model(example)
+    ds = load_dataset("digits")
+    qm = wqrc.QModel.load(str(tmp_path / "q.npz"))
+    pinned = pin_by_output_error(g, make_plan(g, "po2", 3), ds.x_train.astype("float32"))
+    assert {n: l.n1 for n, l in qm.layers.items()} == {n: s.n1 for n, s in pinned.items()}
+    from wqrc.search import PlanEvaluator
+    from wqrc.quant.ranges import calibrate
+    x_fit, _, x_val, y_val = ds.validation_split()
+    ev = PlanEvaluator(g, "po2", x_val, y_val, ranges=calibrate(g, x_fit[:256]), exponent="output", start_bits=3)
+    assert {n: ev.layer(n, 3).n1 for n in ev.layers} == {
+        n: s.n1 for n, s in pin_by_output_error(g, make_plan(g, "po2", 3), x_val).items()}
+    # the exponents are not mse's on this model: the rule is not a relabelled mse
+    mse = make_plan(g, "po2", 3)
+    from wqrc.quant.quantize import quantize_weights
+    assert any(ev.layer(n, b).n1 != quantize_weights(n, g.node(n).weight, mse[n].__class__("po2", b), "mse")[0]
+               for n in ev.layers for b in (2, 3, 4))
+    assert 0.5 < ev.accuracy({n: 3 for n in ev.layers}) <= 1.0

@@ -139,3 +139,41 @@ def test_dfp_picks_a_nearest_level(ws, b):
     got = DFP.multipliers(w, n1, b) * 2.0 ** DFP.exponent(n1, b)
     dist = np.abs(w[:, None] - lv[None, :]).min(axis=1)
     assert np.all(np.abs(w - got) <= dist + 1e-12)
+
+
+def _dense_graph(w: np.ndarray):
+    from wqrc.ir.graph import Graph, Node
+    n = Node("dense", "fc", ["x"], "y", {}, {"weight": w.astype(np.float32), "bias": np.zeros(len(w), np.float32)})
+    return Graph([n], "x", (w.shape[1],), "y", {"x": (w.shape[1],), "y": (w.shape[0],)})
+
+
+def test_output_rule_weighs_weights_by_the_inputs_they_meet():
+    """A large weight on an input that is always zero sets mse's range but not the output rule's:
+    the output rule keeps the other weights fine, and its exponent changes the network's output least."""
+    from wqrc.quant.output_rule import OutputErrorRule, pin_by_output_error
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.05, (8, 16))
+    w[:, 0] = 0.6  # meets input 0, which is always 0
+    x = rng.normal(0, 1, (64, 16)).astype(np.float32)
+    x[:, 0] = 0.0
+    g = _dense_graph(w)
+    rule = OutputErrorRule(g, x)
+    n1_mse = quantize_weights("fc", w, LayerSpec("dfp", 4), "mse")[0]
+    n1_out = rule.n1("fc", "dfp", 4)
+    assert n1_out < n1_mse
+
+    def divergence(n1):
+        q = np.ldexp(DFP.multipliers(w, n1, 4).astype(np.float64), DFP.exponent(n1, 4))
+        logits = x @ q.T
+        ref = x @ w.T
+        lp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        lr = ref - np.log(np.exp(ref).sum(1, keepdims=True))
+        return float((np.exp(lr) * (lr - lp)).sum())  # KL(float || quantized)
+    window = range(n1_paper(0.6) - 4, n1_paper(0.6) + 5)  # the rule searches paper ± 4, as mse does
+    assert n1_out in window[1:-1] and all(divergence(n1_out) <= divergence(k) + 1e-6 for k in window)
+    assert divergence(n1_out) < divergence(n1_mse)
+    plan = pin_by_output_error(g, {"fc": LayerSpec("dfp", 4)}, x)
+    assert plan["fc"] == LayerSpec("dfp", 4, n1_out)
+    assert pin_by_output_error(g, {"fc": LayerSpec("dfp", 4, 2)}, x)["fc"].n1 == 2  # a pinned layer stays
+    with pytest.raises(WqrcError, match="--exponent output .* calibration"):
+        quantize_weights("fc", w, LayerSpec("dfp", 4), "output")

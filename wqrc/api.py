@@ -85,6 +85,12 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         ranges = static_ranges(graph, lo, hi)
         how = f"static range analysis of input range [{lo}, {hi}]"
     meta = {"source": os.path.basename(graph.source) if graph.source else "", "activation_ranges": how}
+    if exponent == "output":
+        if calib is None:
+            raise WqrcError("--exponent output chooses each layer's exponent by its output error on calibration "
+                            "data: give --calib, or use another rule")
+        from wqrc.quant.output_rule import pin_by_output_error
+        plan = pin_by_output_error(graph, plan, calib)
     return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta)
 
 
@@ -129,6 +135,9 @@ def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse",
     from wqrc.search import PlanEvaluator
     from wqrc.search.sqnr import sqnr_search, sqnr_table
 
+    if exponent == "output":
+        raise WqrcError("--method sqnr measures each layer's SQNR from its weights alone; --exponent output "
+                        "needs data: use --exponent mse (or the greedy search)")
     table = sqnr_table(graph, scheme, exponent, range(start_bits, min_bits - 1, -1))
     if target_db is not None or max_w_mem is not None or dataset is None:
         return sqnr_search(table, target_db=target_db, max_w_mem=max_w_mem, max_drop=max_drop)

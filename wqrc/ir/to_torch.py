@@ -98,10 +98,17 @@ class GraphModule(nn.Module):
         """``weights`` (layer name -> tensor) replaces layers' weights for this call (fake quantization)."""
         aq = self.act_quant
         env = {self.graph.input: fake_quant(x, *aq[self.graph.input]) if self.graph.input in aq else x}
-        for n in self.graph.nodes:
+        self.run_from(env, 0, weights)
+        return env if return_all else env[self.graph.output]
+
+    def run_from(self, env: dict, start: int, weights: Optional[dict] = None) -> torch.Tensor:
+        """Run nodes ``start`` onward into ``env`` (which holds every tensor they read); the output.
+        Lets a caller that changes one layer re-run only the layers from it on."""
+        aq = self.act_quant
+        for n in self.graph.nodes[start:]:
             y = self._node(n, [env[t] for t in n.inputs], weights)
             env[n.output] = fake_quant(y, *aq[n.output]) if n.output in aq else y
-        return env if return_all else env[self.graph.output]
+        return env[self.graph.output]
 
     def to_graph(self) -> Graph:
         """The graph with this module's (possibly trained) weights."""
@@ -117,19 +124,23 @@ class GraphModule(nn.Module):
 # One table per concern: how each registered op runs in float torch, (module, node, inputs,
 # weight overrides) -> tensor. tests/test_ops.py checks that every op of wqrc.ops.OPS is here.
 
+def layer_linear(n: Node, x: torch.Tensor, w: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A conv or dense node's affine part (no fused activation) with weights ``w``."""
+    a = n.attrs
+    if n.op == "dense":
+        return F.linear(x, w, bias)
+    pt, pl, pb, pr = a["pads"]
+    padding = (pt, pl)
+    if (pt, pl) != (pb, pr):  # conv2d pads symmetrically itself (cheaper); otherwise pad first
+        x, padding = F.pad(x, (pl, pr, pt, pb)), 0
+    return F.conv2d(x, w, bias, stride=tuple(a["strides"]), padding=padding, dilation=tuple(a["dilations"]),
+                    groups=a["group"])
+
+
 def _weighted(m: GraphModule, n: Node, xs, weights):
     k = m.layer_keys[n.name]
     w = weights[n.name] if weights and n.name in weights else m.weights[k]
-    a = n.attrs
-    if n.op == "dense":
-        return _clamp(F.linear(xs[0], w, m.biases[k]), a.get("clip"))
-    pt, pl, pb, pr = a["pads"]
-    x, padding = xs[0], (pt, pl)
-    if (pt, pl) != (pb, pr):  # conv2d pads symmetrically itself (cheaper); otherwise pad first
-        x, padding = F.pad(x, (pl, pr, pt, pb)), 0
-    y = F.conv2d(x, w, m.biases[k], stride=tuple(a["strides"]), padding=padding,
-                 dilation=tuple(a["dilations"]), groups=a["group"])
-    return _clamp(y, a.get("clip"))
+    return _clamp(layer_linear(n, xs[0], w, m.biases[k]), n.attrs.get("clip"))
 
 
 def _add(m, n, xs, weights):

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from wqrc.errors import WqrcError
 from wqrc.quant.arith import floor_log2
 
-RULES = ("paper", "max", "mse")
+RULES = ("paper", "max", "mse", "output")  # output: by the layer's output error on data (output_rule.py)
 MSE_SEARCH_RADIUS = 4
 
 
@@ -47,4 +48,7 @@ def choose_n1(w: np.ndarray, sch, b: int, rule: str) -> int:
         return n1_max(s, sch, b)
     if rule == "mse":
         return n1_mse(w, s, sch, b)
+    if rule == "output":
+        raise WqrcError("--exponent output chooses each layer's exponent by its output error on calibration "
+                        "data: give --calib (or --data), or use another rule")
     raise ValueError(rule)

@@ -27,7 +27,11 @@ class PlanEvaluator:
         self.layers = [n.name for n in graph.weighted_nodes()]
         self.nodes = {n.name: n for n in graph.weighted_nodes()}
         self.sizes = {n.name: int(n.weight.size) for n in graph.weighted_nodes()}
-        plan = {n: check_spec(n, LayerSpec(scheme, start_bits)) for n in self.layers}
+        self._output_rule = None
+        if exponent == "output":  # exponents by the network's output error (quant/output_rule.py)
+            from wqrc.quant.output_rule import OutputErrorRule
+            self._output_rule = OutputErrorRule(graph, x_val)
+        plan = {n: self.spec(n, start_bits) for n in self.layers}
         self.base = quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges)
         self.index = {n.name: i for i, n in enumerate(self.base.nodes)}
         self.cache: dict[tuple[str, int], object] = {}
@@ -42,9 +46,16 @@ class PlanEvaluator:
         if key not in self.cache:
             node = self.graph.node(name)
             qn = self.base.nodes[self.index[name]]
-            self.cache[key] = quantize_layer(node, check_spec(name, LayerSpec(self.scheme, bits)), self.rule,
+            self.cache[key] = quantize_layer(node, self.spec(name, bits), self.rule,
                                              self.base.formats[qn.inputs[0]], self.base.formats[qn.output])
         return self.cache[key]
+
+    def spec(self, name: str, bits: int) -> LayerSpec:
+        """The layer's spec at ``bits``; under the output-error rule with its exponent pinned."""
+        spec = check_spec(name, LayerSpec(self.scheme, bits))
+        if self._output_rule is None:
+            return spec
+        return LayerSpec(self.scheme, bits, self._output_rule.n1(name, self.scheme, bits))
 
     def qmodel(self, bits: dict[str, int]) -> QModel:
         qm = self.base

@@ -120,14 +120,19 @@ def lr_at(cfg: FinetuneConfig, epoch: int) -> float:
 
 # -- level sets ---------------------------------------------------------------
 
-def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str) -> dict[str, LayerSpec]:
+def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[np.ndarray] = None
+               ) -> dict[str, LayerSpec]:
     """The plan with every layer's top exponent n1 (its level set Q_n) chosen once, by ``rule``.
 
     Algorithm 2 takes Q_n as an input. Re-choosing it from max|W| every mini-batch
     is a ratchet: once WQR pulls the largest weight onto the top level, a small
     dip below the rule's boundary halves every level of the layer, and nothing
-    pulls it back. Layers the plan already pins keep their exponent.
+    pulls it back. Layers the plan already pins keep their exponent. The ``output`` rule
+    needs the calibration inputs ``x``.
     """
+    if rule == "output" and x is not None:
+        from wqrc.quant.output_rule import pin_by_output_error
+        return pin_by_output_error(graph, plan, x[:512])
     out = {}
     for n in graph.weighted_nodes():
         spec = plan[n.name]
@@ -225,6 +230,9 @@ def check_config(cfg: FinetuneConfig) -> None:
             raise WqrcError(f"{what}: unknown '{value}' (use {', '.join(allowed)})")
     if not 0.0 < cfg.val_split < 1.0:
         raise WqrcError(f"--val-split: {cfg.val_split} must be between 0 and 1")
+    if cfg.scale == "reestimate" and cfg.exponent == "output":
+        raise WqrcError("--scale reestimate re-chooses exponents from the weights alone: use it with --exponent "
+                        "paper, max or mse, not output")
     if cfg.scale == "learned" and cfg.method != "ste":
         raise WqrcError(f"--scale learned trains the exponents through the quantized forward pass: use it with "
                         f"--method ste (not {cfg.method})")
@@ -242,7 +250,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     module = GraphModule(graph)
-    plan = pin_levels(graph, plan, cfg.exponent)
+    x_fit, y_fit, x_val, y_val = splits(ds, cfg)
+    plan = pin_levels(graph, plan, cfg.exponent, x_fit)
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
                            wqr_weight=cfg.wqr_weight)
     scales = LearnedScales(plan) if cfg.scale == "learned" else None
@@ -264,7 +273,6 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         torch.set_rng_state(state["torch_rng"])
         gen.set_state(state["gen_rng"])
     reg.plan = plan
-    x_fit, y_fit, x_val, y_val = splits(ds, cfg)
     act_aware = cfg.act_aware and cfg.method != "float" and cfg.act_bits <= ACT_AWARE_MAX_BITS
     if act_aware:
         module.act_quant = activation_grid(quantized_model(module.to_graph(), plan, cfg, x_fit))
