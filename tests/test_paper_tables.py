@@ -1,0 +1,60 @@
+"""benchmarks/paper_tables.py's bookkeeping: the table's statistics and the runs' keys.
+
+The runs themselves take hours (docs/results.md); what is checked here is what turns
+recorded runs into the table: mean ± std over seeds, the best method, Δ against the
+baseline and against the float-continued control, and the rule that one float control
+per seed serves every row while every other run has its own key.
+"""
+import importlib.util
+import os
+
+import pytest
+
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("paper_tables", os.path.join(ROOT, "benchmarks", "paper_tables.py"))
+pt = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pt)
+
+
+def run(row, method, seed, test, act="a8", bits=3, epochs=6):
+    return dict(job=dict(row=row, method=method, act=act, seed=seed, epochs=epochs, bits={"c1": bits, "c2": bits},
+                         result=f"{row}_{method}_{act}_{seed}.json"), test=test, cr=32 / bits)
+
+
+def test_table_statistics_best_method_and_deltas():
+    runs = [run("dfp-eq3", "direct", 0, 0.70)]
+    runs += [run("dfp-eq3", "wqr", s, t) for s, t in ((0, 0.80), (1, 0.82), (2, 0.84))]
+    runs += [run("dfp-eq3", "ste", s, t) for s, t in ((0, 0.90), (1, 0.91), (2, 0.92))]
+    runs += [run("dfp-eq3", "float", s, t) for s, t in ((0, 0.85), (1, 0.86), (2, 0.87))]
+    runs += [run("dfp-eq3", "wqr", 0, 0.10, epochs=2)]  # another budget: not in this table
+    md = pt.report("m.onnx", 6, runs, dict(test=0.93, weights=100))
+    line = next(li for li in md.splitlines() if li.startswith("| DFP-eq 3"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:3] == ["DFP-eq 3", "3", "10.67"]
+    assert cells[3:7] == ["70.00", "82.00 ± 2.00", "91.00 ± 1.00", "86.00 ± 1.00"]
+    assert cells[7:] == ["ste", "-2.00", "+5.00"]  # best vs baseline 93; vs the control's mean 86
+    assert "seeds 0,1,2" in md and "### a8" in md and "### a32" not in md
+
+
+def test_float_control_is_shared_by_rows_and_other_runs_are_not(tmp_path, monkeypatch):
+    class Args:
+        rows = ["dfp-eq4", "po2-eq3"]
+        methods = ["wqr", "float"]
+        acts = ["a8"]
+        seeds = [0, 1]
+        epochs = 6
+        threads = 1
+
+    model = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    jobs = pt.plan_jobs(Args, model, str(tmp_path))
+    floats = [j for j in jobs if j["method"] == "float"]
+    assert len(jobs) == 8 and len({j["base"] for j in floats}) == 2  # one control per seed
+    assert len({j["result"] for j in jobs}) == 8  # every (row, method, act, seed) has its own result
+    wqr = [j for j in jobs if j["method"] == "wqr"]
+    assert len({j["base"] for j in wqr}) == 4
+
+
+@pytest.mark.parametrize("values, text", [([0.5], "50.00"), ([0.5, 0.7], "60.00 ± 14.14"), ([], "")])
+def test_mean_std(values, text):
+    assert pt.mean_std(values) == text
