@@ -199,10 +199,29 @@ def test_output_exponent_rule_end_to_end(tmp_path):
     x_fit, _, x_val, y_val = ds.validation_split()
     ev = PlanEvaluator(g, "po2", x_val, y_val, ranges=calibrate(g, x_fit[:256]), exponent="output", start_bits=3)
     assert {n: ev.layer(n, 3).n1 for n in ev.layers} == {
-        n: s.n1 for n, s in pin_by_output_error(g, make_plan(g, "po2", 3), x_val).items()}
+        n: s.n1 for n, s in pin_by_output_error(g, make_plan(g, "po2", 3), x_val, joint=False).items()}
     # the exponents are not mse's on this model: the rule is not a relabelled mse
     mse = make_plan(g, "po2", 3)
     from wqrc.quant.quantize import quantize_weights
     assert any(ev.layer(n, b).n1 != quantize_weights(n, g.node(n).weight, mse[n].__class__("po2", b), "mse")[0]
                for n in ev.layers for b in (2, 3, 4))
     assert 0.5 < ev.accuracy({n: 3 for n in ev.layers}) <= 1.0
+
+
+def test_output_rule_joint_plan_is_never_worse_than_the_weight_rules_on_its_objective():
+    import wqrc
+    from wqrc.data import load_dataset
+    from wqrc.quant.output_rule import OutputErrorRule, pin_by_output_error
+    from wqrc.quant.plan import LayerSpec, make_plan
+    from wqrc.quant.quantize import quantize_weights
+    g = wqrc.load_model(os.path.join(ROOT, "examples", "digits_cnn.onnx"))
+    x = load_dataset("digits").x_train
+    for scheme, bits in (("dfp", 3), ("po2", 2)):
+        plan = make_plan(g, scheme, bits)
+        rule = OutputErrorRule(g, x)
+        best = pin_by_output_error(g, plan, x)
+        for other in ("max", "paper", "mse"):
+            pinned = {n: LayerSpec(scheme, bits, quantize_weights(n, g.node(n).weight, s, other)[0])
+                      for n, s in plan.items()}
+            assert rule.joint(best) <= rule.joint(pinned) + 1e-9, (scheme, bits, other)
+        assert rule.joint(best) <= rule.joint(pin_by_output_error(g, plan, x, joint=False)) + 1e-9

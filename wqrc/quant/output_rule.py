@@ -9,7 +9,11 @@ ones that meet small inputs (measured on All-CNN-C: DFP-5 and DFP-6 below DFP-4 
 
 over 256 calibration samples x, every other layer kept at its float weights, so the choice
 for (layer, bits) does not depend on the other layers' widths and a precision search can
-cache it. D is the Kullback-Leibler divergence of the quantized network's softmax from the
+cache it (the search uses this). Quantizing a whole plan (quantize, compile, fine-tuning)
+then refines it with every layer quantized together: starting from the best, on the same
+divergence, of this choice and the ``max``/``paper``/``mse`` exponents, coordinate descent
+over the layers (two sweeps), so the plan is never worse on that objective than any of the
+three rules (measured on All-CNN-C: layer by layer alone fell below ``paper`` at DFP-6). D is the Kullback-Leibler divergence of the quantized network's softmax from the
 float one's when the output is a vector of logits (N, C), and the squared error of the
 output otherwise (an autoencoder's image, a feature map). Ties go to the exponent nearest
 ``paper``, then to the larger, as for ``mse``. Only the layers from the changed one on are
@@ -84,12 +88,72 @@ class OutputErrorRule:
         return best[1]
 
     def pin(self, plan: dict[str, LayerSpec]) -> dict[str, LayerSpec]:
-        """``plan`` with every layer that has no pinned exponent pinned by this rule."""
+        """``plan`` with every layer that has no pinned exponent pinned by this rule (layer by layer)."""
         return {name: spec if spec.n1 is not None else LayerSpec(spec.scheme, spec.bits,
                                                                    self.n1(name, spec.scheme, spec.bits))
                 for name, spec in plan.items()}
 
+    # -- the whole plan at once ---------------------------------------------------------------
+    def _weights(self, plan: dict[str, LayerSpec]) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, spec in plan.items():
+            sch = SCHEMES[spec.scheme]
+            w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
+            q = np.ldexp(sch.multipliers(w, spec.n1, spec.bits).astype(np.float64), sch.exponent(spec.n1, spec.bits))
+            out[name] = torch.from_numpy(q.astype(np.float32))
+        return out
 
-def pin_by_output_error(graph: Graph, plan: dict[str, LayerSpec], x: np.ndarray) -> dict[str, LayerSpec]:
-    """``plan`` with every unpinned layer's exponent chosen by the output-error rule on ``x``."""
-    return OutputErrorRule(graph, x).pin(plan)
+    def joint(self, plan: dict[str, LayerSpec]) -> float:
+        """The divergence with every layer quantized as ``plan`` pins it."""
+        with torch.no_grad():
+            return self.divergence(self.module.run_from(dict(self.env), 0, self._weights(plan)))
+
+    def refine(self, plan: dict[str, LayerSpec], starts: list[dict[str, LayerSpec]], passes: int = 2
+               ) -> dict[str, LayerSpec]:
+        """The pinned plan with the least joint divergence: the best of ``starts`` (each a fully
+        pinned plan), then coordinate descent over the unpinned layers' exponents (paper ± 4),
+        ``passes`` sweeps in graph order. Never worse on this objective than any start."""
+        free = [n for n, s in plan.items() if s.n1 is None]
+        best = min(starts, key=self.joint)
+        best_val = self.joint(best)
+        with torch.no_grad():
+            for _ in range(passes):
+                moved = False
+                for name in free:
+                    spec = best[name]
+                    w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
+                    if not np.any(w):
+                        continue
+                    base = n1_paper(float(np.max(np.abs(w))))
+                    for n1 in range(base - MSE_SEARCH_RADIUS, base + MSE_SEARCH_RADIUS + 1):
+                        if n1 == spec.n1:
+                            continue
+                        trial = dict(best, **{name: LayerSpec(spec.scheme, spec.bits, n1)})
+                        val = self.joint(trial)
+                        if val < best_val:
+                            best, best_val, spec, moved = trial, val, trial[name], True
+                if not moved:
+                    break
+        return best
+
+
+def pin_by_output_error(graph: Graph, plan: dict[str, LayerSpec], x: np.ndarray, joint: bool = True
+                        ) -> dict[str, LayerSpec]:
+    """``plan`` with every unpinned layer's exponent chosen by the output-error rule on ``x``.
+
+    Layer by layer first; with ``joint`` (the default, what quantize and compile use) the
+    plan is then refined with all layers quantized together, starting from the best of
+    that choice and the ``max``, ``paper`` and ``mse`` rules' exponents, so that on the
+    calibration objective the result is never worse than any of them."""
+    from wqrc.quant.quantize import quantize_weights
+
+    rule = OutputErrorRule(graph, x)
+    layerwise = rule.pin(plan)
+    if not joint:
+        return layerwise
+    starts = [layerwise]
+    for other in ("max", "paper", "mse"):
+        starts.append({n: s if s.n1 is not None else LayerSpec(
+            s.scheme, s.bits, quantize_weights(n, graph.nodes[rule.index[n]].weight, s, other)[0])
+            for n, s in plan.items()})
+    return rule.refine(plan, starts)
