@@ -336,3 +336,16 @@ def test_learned_exponents_move_towards_the_data_and_are_pinned_at_the_end(tmp_p
     assert evaluate(trained, hist.plan, cfg, ds, split="val")[1] > acc_low
     with pytest.raises(WqrcError, match="--scale learned .* --method ste"):
         finetune(g, ds, low, FinetuneConfig(epochs=1, method="wqr", scale="learned"))
+
+
+def test_finetune_with_the_output_rule_pins_its_exponents_from_the_training_data():
+    from wqrc.quant.output_rule import pin_by_output_error
+    from wqrc.train.finetune import splits
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    plan = make_plan(g, "dfp", 4)
+    cfg = FinetuneConfig(epochs=1, exponent="output")
+    acc_m, acc_q = evaluate(g, plan, cfg, ds, split="val")  # direct quantization: pinned on the fly
+    assert 0.5 < acc_q <= 1.0
+    _, hist = finetune(g, ds, plan, cfg)
+    assert hist.plan == pin_by_output_error(g, plan, splits(ds, cfg)[0])

@@ -130,9 +130,11 @@ def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[
     pulls it back. Layers the plan already pins keep their exponent. The ``output`` rule
     needs the calibration inputs ``x``.
     """
+    if all(s.n1 is not None for s in plan.values()):
+        return dict(plan)
     if rule == "output" and x is not None:
         from wqrc.quant.output_rule import pin_by_output_error
-        return pin_by_output_error(graph, plan, x[:512])
+        return pin_by_output_error(graph, plan, x)
     out = {}
     for n in graph.weighted_nodes():
         spec = plan[n.name]
@@ -185,7 +187,10 @@ def splits(ds: Dataset, cfg: FinetuneConfig) -> tuple[np.ndarray, np.ndarray, np
 
 
 def quantized_model(graph: Graph, plan, cfg: FinetuneConfig, x_calib: np.ndarray):
+    """The integer model of ``graph`` under ``plan``; unpinned exponents are chosen by cfg.exponent
+    (on ``x_calib`` for the output rule), pinned ones kept."""
     ranges = calibrate(graph, x_calib[: cfg.calib_samples], cfg.calib_percentile)
+    plan = pin_levels(graph, plan, cfg.exponent, x_calib)
     return quantize_graph(graph, plan, rule=cfg.exponent, act_bits=cfg.act_bits, ranges=ranges)
 
 
