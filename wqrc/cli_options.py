@@ -135,8 +135,8 @@ ACT_BITS = click.option("--act-bits", type=click.IntRange(2, 32), default=8, sho
 EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default=DEFAULT_EXPONENT,
                         show_default=True,
                         help="Exponent rule (docs/format.md §1): paper = eq. 2, max = no clipping, "
-                             "mse = least squared weight error, output = least squared error of each layer's "
-                             "output on the calibration data.")
+                             "mse = least squared weight error, output = least change of the network's output on "
+                             "the calibration data.")
 CALIB = click.option("--calib", "calib", default=None,
                      help="Calibration data: digits, digits-padded, fashion-mnist, or an .npz with x.")
 CALIB_SAMPLES = click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True,

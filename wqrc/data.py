@@ -30,7 +30,6 @@ FASHION_DIR = os.environ.get("WQRC_FASHION_MNIST_DIR", "/usr/share/datasets/fash
 BUILTIN = ("digits", "digits-padded", "fashion-mnist")
 
 
-
 @dataclass
 class Dataset:
     name: str

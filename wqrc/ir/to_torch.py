@@ -124,23 +124,19 @@ class GraphModule(nn.Module):
 # One table per concern: how each registered op runs in float torch, (module, node, inputs,
 # weight overrides) -> tensor. tests/test_ops.py checks that every op of wqrc.ops.OPS is here.
 
-def layer_linear(n: Node, x: torch.Tensor, w: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """A conv or dense node's affine part (no fused activation) with weights ``w``."""
-    a = n.attrs
+def _weighted(m: GraphModule, n: Node, xs, weights):
+    k = m.layer_keys[n.name]
+    w = weights[n.name] if weights and n.name in weights else m.weights[k]
+    a, x = n.attrs, xs[0]
     if n.op == "dense":
-        return F.linear(x, w, bias)
+        return _clamp(F.linear(x, w, m.biases[k]), a.get("clip"))
     pt, pl, pb, pr = a["pads"]
     padding = (pt, pl)
     if (pt, pl) != (pb, pr):  # conv2d pads symmetrically itself (cheaper); otherwise pad first
         x, padding = F.pad(x, (pl, pr, pt, pb)), 0
-    return F.conv2d(x, w, bias, stride=tuple(a["strides"]), padding=padding, dilation=tuple(a["dilations"]),
-                    groups=a["group"])
-
-
-def _weighted(m: GraphModule, n: Node, xs, weights):
-    k = m.layer_keys[n.name]
-    w = weights[n.name] if weights and n.name in weights else m.weights[k]
-    return _clamp(layer_linear(n, xs[0], w, m.biases[k]), n.attrs.get("clip"))
+    y = F.conv2d(x, w, m.biases[k], stride=tuple(a["strides"]), padding=padding, dilation=tuple(a["dilations"]),
+                 groups=a["group"])
+    return _clamp(y, a.get("clip"))
 
 
 def _add(m, n, xs, weights):

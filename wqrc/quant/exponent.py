@@ -10,7 +10,7 @@ import numpy as np
 from wqrc.errors import WqrcError
 from wqrc.quant.arith import floor_log2
 
-RULES = ("paper", "max", "mse", "output")  # output: by the layer's output error on data (output_rule.py)
+RULES = ("paper", "max", "mse", "output")  # output: by the network's output error on data (output_rule.py)
 MSE_SEARCH_RADIUS = 4
 
 
@@ -25,13 +25,18 @@ def n1_max(s: float, sch, b: int) -> int:
     return n1
 
 
+def values_at(w: np.ndarray, sch, b: int, n1: int) -> np.ndarray:
+    """Q(w) as float64 values for top exponent ``n1``: the level each weight rounds to."""
+    return np.ldexp(sch.multipliers(w, n1, b).astype(np.float64), sch.exponent(n1, b))
+
+
 def n1_mse(w: np.ndarray, s: float, sch, b: int) -> int:
     """Least sum((W - Q(W))**2); ties go to the exponent nearest ``paper``, then the larger."""
     base = n1_paper(s)
     best = None
     w = np.asarray(w, np.float64)
     for n1 in range(base - MSE_SEARCH_RADIUS, base + MSE_SEARCH_RADIUS + 1):
-        q = np.ldexp(sch.multipliers(w, n1, b).astype(np.float64), sch.exponent(n1, b))
+        q = values_at(w, sch, b, n1)
         err = float(np.sum((w - q) ** 2))
         key = (err, abs(n1 - base), -n1)
         if best is None or key < best[0]:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from wqrc.ir.graph import Graph
-from wqrc.quant.exponent import MSE_SEARCH_RADIUS, n1_paper
+from wqrc.quant.exponent import MSE_SEARCH_RADIUS, n1_paper, values_at
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.schemes import SCHEMES
 
@@ -85,7 +85,7 @@ class OutputErrorRule:
         best = None
         with torch.no_grad():
             for n1 in range(base - MSE_SEARCH_RADIUS, base + MSE_SEARCH_RADIUS + 1):
-                q = np.ldexp(sch.multipliers(w, n1, bits).astype(np.float64), sch.exponent(n1, bits))
+                q = values_at(w, sch, bits, n1)
                 env = dict(self.env)
                 out = self.module.run_from(env, self.index[name], {name: torch.from_numpy(q.astype(np.float32))})
                 key = (self.divergence(out), abs(n1 - base), -n1)
@@ -103,9 +103,8 @@ class OutputErrorRule:
     def _weights(self, plan: dict[str, LayerSpec]) -> dict[str, torch.Tensor]:
         out = {}
         for name, spec in plan.items():
-            sch = SCHEMES[spec.scheme]
             w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
-            q = np.ldexp(sch.multipliers(w, spec.n1, spec.bits).astype(np.float64), sch.exponent(spec.n1, spec.bits))
+            q = values_at(w, SCHEMES[spec.scheme], spec.bits, spec.n1)
             out[name] = torch.from_numpy(q.astype(np.float32))
         return out
 
