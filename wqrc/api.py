@@ -46,8 +46,9 @@ def from_torch(module, example_input) -> Graph:
 
 def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, exponent: str = "mse",
              calib: Optional[np.ndarray] = None, input_range: tuple[float, float] = (-1.0, 1.0),
-             percentile: Optional[float] = None) -> QModel:
-    """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path.
+             percentile: Optional[float] = None, granularity: str = "layer") -> QModel:
+    """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path; ``granularity``:
+    one weight exponent per layer or per output channel (docs/format.md §1c).
 
     With ``calib`` (float inputs) activation formats come from the data;
     without, from a static range analysis of ``input_range`` (coarser: a
@@ -85,13 +86,17 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         ranges = static_ranges(graph, lo, hi)
         how = f"static range analysis of input range [{lo}, {hi}]"
     meta = {"source": os.path.basename(graph.source) if graph.source else "", "activation_ranges": how}
+    if exponent == "output" and granularity == "channel":
+        raise WqrcError("--exponent output chooses one exponent per layer by the network's output error; "
+                        "with --granularity channel use mse, paper or max")
     if exponent == "output":
         if calib is None:
             raise WqrcError("--exponent output chooses each layer's exponent by its output error on calibration "
                             "data: give --calib, or use another rule")
         from wqrc.quant.output_rule import pin_by_output_error
         plan = pin_by_output_error(graph, plan, calib)
-    return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta)
+    return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
+                          granularity=granularity)
 
 
 def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,

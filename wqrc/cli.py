@@ -60,7 +60,7 @@ def _quantize_from_options(model, o) -> tuple:
         check_fits(ds, graph.input_shape)
         calib = ds.x_train[: o["calib_samples"]]
     qm = api.quantize(graph, scheme=o["scheme"], bits=parse_bits(o["bits"]), act_bits=o["act_bits"],
-                      exponent=o["exponent"], calib=calib,
+                      exponent=o["exponent"], granularity=o["granularity"], calib=calib,
                       input_range=input_range, percentile=o["percentile"])
     return graph, qm
 

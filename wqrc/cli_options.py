@@ -13,12 +13,12 @@ import os
 import click
 
 from wqrc.holdout import DEFAULT_VAL_SPLIT
+from wqrc.quant.exponent import GRANULARITIES, RULES as EXPONENT_RULES
 
 # The one default exponent rule of every command: `mse` is never worse in weight
 # error than `paper` and keeps Po2-2 far from chance where `paper` is not
 # (docs/format.md §1, docs/training.md).
 DEFAULT_EXPONENT = "mse"
-EXPONENT_RULES = ("paper", "max", "mse", "output")
 SCHEMES = ("dfp", "po2")
 
 
@@ -137,6 +137,9 @@ EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default
                         help="Exponent rule (docs/format.md §1): paper = eq. 2, max = no clipping, "
                              "mse = least squared weight error, output = least change of the network's output on "
                              "the calibration data.")
+GRANULARITY = click.option("--granularity", type=click.Choice(GRANULARITIES), default="layer", show_default=True,
+                           help="One weight exponent per layer (the paper) or per output channel "
+                                "(docs/format.md §1c: for BatchNorm-folded layers whose channels differ in scale).")
 CALIB = click.option("--calib", "calib", default=None,
                      help="Calibration data: digits, digits-padded, fashion-mnist, or an .npz with x.")
 CALIB_SAMPLES = click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True,
@@ -161,5 +164,5 @@ def output_file(help_text: str, required: bool = True):
 
 
 # The options of every command that quantizes a float model, in --help order.
-QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, CALIB, CALIB_SAMPLES, PERCENTILE, INPUT_RANGE,
+QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES, PERCENTILE, INPUT_RANGE,
                         INPUT_SHAPE)

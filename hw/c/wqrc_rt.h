@@ -41,9 +41,22 @@ typedef struct {
 } wqrc_codes_t;
 
 typedef struct {
-    int32_t shift;            /* requantization shift sh = f_y - (f_x + e_w)    */
+    int32_t shift;            /* requantization shift sh = f_y - (f_x + e_w); with
+                               * per-channel exponents the least of the channels' */
     int64_t lo, hi;           /* output saturation and fused clamp              */
+    const int16_t *shifts;    /* per-channel exponents: channel c's shift (docs/format.md
+                               * section 1c), NULL for one exponent per layer */
 } wqrc_requant_t;
+
+/* Output channel ch's requantization shift, in a kernel that holds p->rq.shift in a
+ * local sh_layer (a store through an int8 output pointer may alias *p, so a field read
+ * in the loop would be reloaded); a model without per-channel exponents compiles the
+ * table lookup out. */
+#if WQRC_USE_CHANNEL_SHIFTS
+#define WQRC_SH(p, ch) ((p)->rq.shifts ? (int32_t)(p)->rq.shifts[ch] : sh_layer)
+#else
+#define WQRC_SH(p, ch) (sh_layer)
+#endif
 
 /*
  * A layer's scratch, in the model's one arena: the generator sizes each buffer for

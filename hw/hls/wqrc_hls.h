@@ -192,7 +192,7 @@ WQRC_LOOP(CHANNELS)
                 for (int p = 0; p < P; ++p) {
                     WQRC_PRAGMA(HLS UNROLL)
                     y[((p * OCL + j) * CFG::OUT_H + oy) * CFG::OUT_W + ox] =
-                        (typename CFG::out_t)requant((int64_t)acc[p], CFG::SHIFT, CFG::LO, CFG::HI);
+                        (typename CFG::out_t)requant((int64_t)acc[p], CFG::shift(p * OCL + j), CFG::LO, CFG::HI);
                 }
             }
         }

@@ -108,7 +108,9 @@ class _Context:
         lanes = lane_roms(rom, seg, layer.bits, geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"], o, p)
         wpc, ii = read_ports(layer.bits, rom.word_bits)
         self.configs.append(dict(
-            kind="conv", id=cid, about=about, geo=geo, bits=layer.bits, po2=layer.scheme == "po2", shift=layer.shift,
+            kind="conv", id=cid, about=about, geo=geo, bits=layer.bits, po2=layer.scheme == "po2",
+            shift=int(np.min(layer.requant_shift)),
+            shifts=[int(s) for s in layer.requant_shift] if layer.per_channel else None,
             lo=lo, hi=hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
             word_bits=rom.word_bits, lane_words=lanes["words"], words_per_code=wpc, ii=ii,
             rom_type="rom_1p" if wpc == 1 else "rom_2p",

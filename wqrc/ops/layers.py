@@ -23,8 +23,8 @@ class _Weighted(OpDef):
         return float(bot.min()), float(top.max())
 
     def bounds(self, qm, node):
-        layer = qm.layers[node.name]
-        s = layer.acc_bound + half(layer.shift)
+        al = qm.layers[node.name].aligned()  # what the float executors form (QLayer.aligned)
+        s = al.acc_bound + half(al.shift)
         return s, s
 
     def run_int(self, qm, node, ins, path):
@@ -35,7 +35,7 @@ class _Weighted(OpDef):
             acc = K.conv(ins[0], layer.multipliers, layer.bias_array(), node.attrs, bound, path)
         else:
             acc = K.dense(ins[0], layer.multipliers, layer.bias_array(), bound, path)
-        return K.requantize(acc, layer.shift, qm.formats[node.output], node.attrs.get("qclip"))
+        return K.requantize(acc, layer.requant_shift, qm.formats[node.output], node.attrs.get("qclip"))
 
 
 class Conv(_Weighted):

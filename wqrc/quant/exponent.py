@@ -12,6 +12,11 @@ from wqrc.quant.arith import floor_log2
 
 RULES = ("paper", "max", "mse", "output")  # output: by the network's output error on data (output_rule.py)
 MSE_SEARCH_RADIUS = 4
+GRANULARITIES = ("layer", "channel")  # one exponent per layer (the paper), or per output channel (§1c)
+# per-channel exponents (docs/format.md §1c) lie within this many of the layer's largest: a channel
+# further down is all but zero at the layer's scale, and a bounded spread keeps every per-channel
+# shift a small integer in C, HLS and RTL and the aligned executors' sums in int64
+MAX_CHANNEL_SPREAD = 24
 
 
 def n1_paper(s: float) -> int:

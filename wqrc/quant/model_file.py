@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.quant.exponent import RULES
+from wqrc.quant.exponent import MAX_CHANNEL_SPREAD, RULES
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.schemes import SCHEMES
 
@@ -154,6 +154,14 @@ def check_document(doc, codes: dict, path: str) -> None:
             c.fail(f"codes_{d['index']}", f"codes outside 0..{(1 << bits) - 1} for {bits} bits")
         if sch.exponent(d["n1"], bits) != d["exponent"]:
             c.fail(f"{where}.exponent", f"{d['exponent']} does not follow from n1 {d['n1']} and {bits} bits")
+        if d.get("channel_n1") is not None:  # docs/format.md §1c
+            chan = c.list_(d["channel_n1"], f"{where}.channel_n1", shape[0])
+            for j, v in enumerate(chan):
+                c.int_(v, f"{where}.channel_n1[{j}]", -MAX_EXPONENT, MAX_EXPONENT)
+            if max(chan) != d["n1"]:
+                c.fail(f"{where}.n1", f"{d['n1']} is not the largest of channel_n1 ({max(chan)})")
+            if max(chan) - min(chan) > MAX_CHANNEL_SPREAD:
+                c.fail(f"{where}.channel_n1", f"spans {max(chan) - min(chan)} > {MAX_CHANNEL_SPREAD} exponents")
     if sorted(indices) != list(range(len(layers))):
         c.fail("layers", "indices are not 0..n-1")
 

@@ -39,6 +39,9 @@ class QLayer:
     bias: list[int]        # at the accumulator scale 2**(f_x + exponent)
     shift: int             # sh = f_y - (f_x + exponent)
     acc_bound: int         # docs/format.md §3 bound on |acc|
+    # --granularity channel: each output channel's own top exponent (docs/format.md §1c); then
+    # n1/exponent/shift above are the layer's largest n1 and what follows from it
+    channel_n1: Optional[list[int]] = None
     _mult: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property
@@ -73,13 +76,63 @@ class QLayer:
     def acc_type(self) -> str:
         return accumulator_ctype(self.acc_bound)
 
+    @property
+    def per_channel(self) -> bool:
+        return self.channel_n1 is not None
+
+    @property
+    def exponents(self) -> np.ndarray:
+        """Each output channel's exponent (the layer's one exponent, repeated, without channel_n1)."""
+        if self.channel_n1 is None:
+            return np.full(self.codes.shape[0], self.exponent, np.int64)
+        sch = SCHEMES[self.scheme]
+        return np.array([sch.exponent(n, self.bits) for n in self.channel_n1], np.int64)
+
+    @property
+    def requant_shift(self):
+        """The requantization shift: an int, or one per output channel (int64 array) with channel_n1.
+        A channel's accumulator is at scale 2**(f_x + e_c), so sh_c = sh + (exponent - e_c)."""
+        if self.channel_n1 is None:
+            return self.shift
+        return self.shift + (self.exponent - self.exponents)
+
+    def aligned(self) -> "AlignedLayer":
+        """The same layer with one shift, for executors that fold a single scale (docs/format.md §1c):
+        channel c's multipliers and bias times 2**d_c, d_c = e_c - min(e), and the largest shift.
+        rshift_round(acc * 2**d, sh + d) == rshift_round(acc, sh) for every d >= 0, so the outputs
+        are the same integers; only the sums are wider, and acc_bound says by how much."""
+        if self.channel_n1 is None:
+            return AlignedLayer(self.multipliers, list(self.bias), self.shift, self.acc_bound)
+        e = self.exponents
+        d = e - e.min()
+        if int(d.max()) > 62:
+            raise ValueError("channel exponents too far apart to align in int64")
+        m = self.multipliers.astype(object) * (np.ones(1, dtype=object) << d.astype(object)).reshape(
+            (-1,) + (1,) * (self.codes.ndim - 1))
+        bias = [int(b) << int(k) for b, k in zip(self.bias, d)]
+        mult = m.astype(np.int64) if all(abs(int(v)) < (1 << 62) for v in (m.max(), m.min())) else m
+        top = max(abs(int(m.max())), abs(int(m.min()))) if m.size else 0
+        bound = (self.acc_bound - max(abs(b) for b in self.bias)) // max(self.max_abs_mult, 1) * top \
+            + max(abs(b) for b in bias)
+        return AlignedLayer(mult, bias, int(self.requant_shift.max()), bound)
+
     def dequantized(self) -> np.ndarray:
-        return np.ldexp(self.multipliers.astype(np.float64), self.exponent)
+        e = self.exponents.reshape((-1,) + (1,) * (self.codes.ndim - 1))
+        return np.ldexp(self.multipliers.astype(np.float64), e)
 
     def bias_array(self) -> np.ndarray:
         if all(-(1 << 62) < b < (1 << 62) for b in self.bias):
             return np.array(self.bias, dtype=np.int64)
         return np.array(self.bias, dtype=object)
+
+
+@dataclass(frozen=True)
+class AlignedLayer:
+    """A conv/dense layer's constants with a single requantization shift (QLayer.aligned)."""
+    multipliers: np.ndarray
+    bias: list[int]
+    shift: int
+    acc_bound: int
 
 
 @dataclass
@@ -135,7 +188,8 @@ class QModel:
         for i, (name, l) in enumerate(self.layers.items()):
             layers[name] = dict(index=i, scheme=l.scheme, bits=l.bits, n1=l.n1, exponent=l.exponent,
                                 rule=l.rule, bias=[int(b) for b in l.bias], shift=l.shift,
-                                acc_bound=int(l.acc_bound), shape=list(l.codes.shape))
+                                acc_bound=int(l.acc_bound), shape=list(l.codes.shape),
+                                **({} if l.channel_n1 is None else {"channel_n1": [int(v) for v in l.channel_n1]}))
         return dict(
             format=FILE_FORMAT, version=FILE_VERSION, input=self.input, output=self.output,
             shapes={k: list(v) for k, v in self.shapes.items()},
@@ -172,7 +226,8 @@ class QModel:
             layers[name] = QLayer(name=name, scheme=d["scheme"], bits=d["bits"], n1=d["n1"],
                                   exponent=d["exponent"], rule=d["rule"],
                                   codes=codes[f"codes_{d['index']}"].astype(np.uint32).reshape(d["shape"]),
-                                  bias=[int(b) for b in d["bias"]], shift=d["shift"], acc_bound=int(d["acc_bound"]))
+                                  bias=[int(b) for b in d["bias"]], shift=d["shift"], acc_bound=int(d["acc_bound"]),
+                                  channel_n1=d.get("channel_n1"))
         notes = doc.get("notes", [])
         meta = doc.get("meta", {})
         if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes) or not isinstance(meta, dict):

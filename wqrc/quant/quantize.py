@@ -14,7 +14,7 @@ from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node
 from wqrc.ops import op_def
 from wqrc.quant.arith import round_half_away
-from wqrc.quant.exponent import RULES, choose_n1
+from wqrc.quant.exponent import GRANULARITIES, MAX_CHANNEL_SPREAD, RULES, choose_n1
 from wqrc.quant.formats import MAX_ACT_BITS, MIN_ACT_BITS, TensorFormat, choose_frac
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.qmodel import QLayer, QModel, QNode
@@ -44,13 +44,47 @@ def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tu
     return n1, exp, codes
 
 
-def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, out_fmt: TensorFormat) -> QLayer:
-    """One conv/dense layer: codes, exponent, bias integers, shift and accumulator bound."""
-    n1, exp, codes = quantize_weights(n.name, n.weight, spec, rule)
+def quantize_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tuple[list[int], np.ndarray]:
+    """(n1 per output channel, code words): each channel's exponent by ``rule`` on its own weights
+    (docs/format.md §1c). An all-zero channel takes the whole layer's exponent, so that it never
+    widens the spread of shifts."""
+    if spec.n1 is not None:
+        raise WqrcError(f"layer '{name}': a pinned n1 is one exponent for the layer; --granularity channel "
+                        f"chooses one per channel (drop n1 from the plan, or use --granularity layer)")
+    if rule == "output":
+        raise WqrcError("--exponent output chooses one exponent per layer by the network's output error; "
+                        "with --granularity channel use mse, paper or max")
+    layer_n1, _, _ = quantize_weights(name, w, spec, rule)
+    n1s, codes = [], np.zeros(w.shape, np.uint32)
+    for c in range(w.shape[0]):
+        if float(np.max(np.abs(w[c]))) == 0.0:
+            n1s.append(layer_n1)
+            continue
+        n1, _, codes[c] = quantize_weights(name, w[c], spec, rule)
+        n1s.append(n1)
+    floor = max(n1s) - MAX_CHANNEL_SPREAD
+    for c in range(w.shape[0]):
+        if n1s[c] < floor:  # a channel of all but zero weights: at the spread's limit
+            n1s[c], _, codes[c] = quantize_weights(name, w[c], LayerSpec(spec.scheme, spec.bits, floor), rule)
+    return n1s, codes
+
+
+def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, out_fmt: TensorFormat,
+                   granularity: str = "layer") -> QLayer:
+    """One conv/dense layer: codes, exponent(s), bias integers, shift and accumulator bound."""
+    channel_n1 = None
+    if granularity == "channel":
+        channel_n1, codes = quantize_channels(n.name, n.weight, spec, rule)
+        n1 = max(channel_n1)
+        exp = SCHEMES[spec.scheme].exponent(n1, spec.bits)
+        exps = np.array([SCHEMES[spec.scheme].exponent(v, spec.bits) for v in channel_n1], np.int64)
+    else:
+        n1, exp, codes = quantize_weights(n.name, n.weight, spec, rule)
+        exps = np.full(n.weight.shape[0], exp, np.int64)
     fx = in_fmt.frac
-    bias = [int(v) for v in round_half_away(np.ldexp(n.bias.astype(np.float64), -(fx + exp)))]
+    bias = [int(v) for v in round_half_away(np.ldexp(n.bias.astype(np.float64), -(fx + exps)))]
     layer = QLayer(name=n.name, scheme=spec.scheme, bits=spec.bits, n1=n1, exponent=exp, rule=rule,
-                   codes=codes, bias=bias, shift=out_fmt.frac - (fx + exp), acc_bound=0)
+                   codes=codes, bias=bias, shift=out_fmt.frac - (fx + exp), acc_bound=0, channel_n1=channel_n1)
     fan_in = int(np.prod(n.weight.shape[1:]))
     layer.acc_bound = fan_in * in_fmt.max_abs_q * layer.max_abs_mult + max(abs(b) for b in bias)
     return layer
@@ -71,8 +105,12 @@ def _clamp_to_q(clip, fmt: TensorFormat) -> Optional[list]:
 
 
 def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_bits: int,
-                   ranges: dict[str, tuple[float, float]], meta: Optional[dict] = None) -> QModel:
-    """Quantize a canonical graph. ``ranges`` come from calibration or static analysis."""
+                   ranges: dict[str, tuple[float, float]], meta: Optional[dict] = None,
+                   granularity: str = "layer") -> QModel:
+    """Quantize a canonical graph. ``ranges`` come from calibration or static analysis;
+    ``granularity`` is one exponent per layer (the paper) or per output channel."""
+    if granularity not in GRANULARITIES:
+        raise WqrcError(f"--granularity: unknown value '{granularity}' (use {', '.join(GRANULARITIES)})")
     if rule not in RULES:
         raise WqrcError(f"--exponent: unknown rule '{rule}' (use {', '.join(RULES)})")
     if not MIN_ACT_BITS <= act_bits <= MAX_ACT_BITS:
@@ -102,9 +140,10 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
         if op.aligns_inputs:
             attrs["shifts"] = [out_fmt.frac - f.frac for f in in_fmts]
         if n.is_weighted:
-            layers[n.name] = quantize_layer(n, plan[n.name], rule, in_fmts[0], out_fmt)
+            layers[n.name] = quantize_layer(n, plan[n.name], rule, in_fmts[0], out_fmt, granularity)
         formats[n.output] = out_fmt
         nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
     return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),
                   input=graph.input, output=graph.output, notes=list(graph.notes),
-                  meta=dict(meta or {}, act_bits=act_bits, exponent_rule=rule))
+                  meta=dict(meta or {}, act_bits=act_bits, exponent_rule=rule,
+                            **({"granularity": granularity} if granularity != "layer" else {})))

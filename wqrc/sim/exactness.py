@@ -41,7 +41,7 @@ def scales_fold(qm: QModel, min_shift: int = -19) -> bool:
     """Whether every power-of-two scale a float executor folds into its constants stays a normal
     float32: 2**-shift of a layer (min_shift <= shift <= 60) and 2**-s of an add/concat alignment
     (|s| <= 20)."""
-    if not all(min_shift <= l.shift <= 60 for l in qm.layers.values()):
+    if not all(min_shift <= l.aligned().shift <= 60 for l in qm.layers.values()):
         return False
     return not any(abs(s) > 20 for n in qm.nodes for s in n.attrs.get("shifts", ()))
 

@@ -43,7 +43,7 @@ def eligible(qm: QModel) -> bool:
         return False
     if not scales_fold(qm, min_shift=-60):
         return False
-    if any(l.multipliers.dtype == object for l in qm.layers.values()):
+    if any(l.aligned().multipliers.dtype == object for l in qm.layers.values()):
         return False
     bounds = node_bounds(qm)
     for n in qm.nodes:
@@ -124,8 +124,9 @@ class _Layer:
     """A conv/dense layer with its plan: direct (scale folded into the weights: conv, then floor
     and clamp) or by limbs (partial convolutions recombined exactly, then the requantization)."""
 
-    def __init__(self, qm: QModel, node, layer, storage):
+    def __init__(self, qm: QModel, node, qlayer, storage):
         a = node.attrs
+        layer = qlayer.aligned()  # one shift for every channel (per-channel exponents, docs/format.md §1c)
         b = node_bounds(qm)[node.name].sum
         w = np.asarray(layer.multipliers, np.int64)
         in_fmt = qm.formats[node.inputs[0]]

@@ -41,8 +41,15 @@ def _to_int(acc: np.ndarray, path: str) -> np.ndarray:
     return acc.astype(np.int64) if acc.dtype != np.int64 else acc
 
 
-def requantize(acc, shift: int, fmt: TensorFormat, qclip) -> np.ndarray:
-    """y = clamp(sat(rshift_round(acc, sh))) as int64 (docs/format.md §3)."""
+def requantize(acc, shift, fmt: TensorFormat, qclip) -> np.ndarray:
+    """y = clamp(sat(rshift_round(acc, sh))) as int64 (docs/format.md §3); ``shift`` is an int, or
+    one per output channel (axis 1 of ``acc``) for per-channel exponents (§1c)."""
+    if np.ndim(shift):
+        out = np.empty(acc.shape, np.int64)
+        for s in np.unique(shift):
+            idx = np.flatnonzero(shift == s)
+            out[:, idx] = requantize(acc[:, idx], int(s), fmt, qclip)
+        return out
     if shift < 0 and acc.dtype != object:  # pre-clamp: keeps the left shift in int64; sat() is unchanged by it
         k = -shift
         acc = np.clip(acc, -(-fmt.qmin >> k) - 1, (fmt.qmax >> k) + 1)

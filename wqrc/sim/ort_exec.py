@@ -113,13 +113,14 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
 
 def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     a, fmt = node.attrs, qm.formats[node.output]
-    layer = qm.layers[node.name]
+    qlayer = qm.layers[node.name]
+    layer = qlayer.aligned()  # one shift for every channel (per-channel exponents, docs/format.md §1c)
     scale = 2.0 ** -layer.shift
     w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
     bias = b.const(np.array([(v + half(layer.shift)) * scale for v in layer.bias], np.float64))
     if node.op == "conv":
         y = b.op("Conv", [ins[0], w, bias], pads=list(a["pads"]), strides=list(a["strides"]),
-                 dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(layer.codes.shape[2:]))
+                 dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(qlayer.codes.shape[2:]))
     else:
         y = b.op("Gemm", [ins[0], w, bias], transB=1)
     # clamp, then floor: the same for integer bounds, and a Clip right after the Conv fuses into
