@@ -25,9 +25,12 @@ def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optio
     rows = []
     for node, l in qm.weighted():
         macs, nz_macs = layer_macs(qm, node, l)
-        rom_words = -(-l.w_mem // word_bits)
+        rom_words = -(-l.code_bits // word_bits)
+        exps = l.exponents
         rows.append(dict(
             name=l.name, op=node.op, scheme=l.scheme, bits=l.bits, exponent=l.exponent, n1=l.n1,
+            **({"channel_exponents": [int(e) for e in exps], "exponent_bits": l.exponent_bits}
+               if l.per_channel else {}),
             shape=list(l.codes.shape), weights=l.weight_count, w_mem_bits=l.w_mem,
             rom_bits=rom_words * word_bits, zero_codes=l.zero_codes,
             sparsity=l.zero_codes / l.weight_count if l.weight_count else 0.0,
@@ -49,6 +52,7 @@ def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optio
     rep = dict(
         layers=rows, totals=totals, word_bits=word_bits,
         exponent_rule=qm.meta.get("exponent_rule"), act_bits=qm.meta.get("act_bits"),
+        granularity=qm.meta.get("granularity", "layer"),
         activation_ranges=qm.meta.get("activation_ranges"),
         input_format=qm.input_format.describe(), output_format=qm.output_format.describe(),
         notes=list(qm.notes),
@@ -73,7 +77,9 @@ def render(rep: dict, console=None) -> None:
                 "non-0 MACs", "acc bound", "acc type", "in -> out"):
         t.add_column(col, justify="left" if col in ("layer", "op", "scheme", "acc type", "in -> out") else "right")
     for r in rep["layers"]:
-        t.add_row(escape(r["name"]), r["op"], r["scheme"], str(r["bits"]), str(r["exponent"]), str(r["weights"]),
+        exp = str(r["exponent"]) if "channel_exponents" not in r else \
+            f"{min(r['channel_exponents'])}..{max(r['channel_exponents'])}"  # per channel
+        t.add_row(escape(r["name"]), r["op"], r["scheme"], str(r["bits"]), exp, str(r["weights"]),
                   str(r["w_mem_bits"]), str(r["rom_bits"]), f"{r['zero_codes']} ({r['sparsity']:.1%})",
                   str(r["macs"]), str(r["nonzero_macs"]), _short(r["acc_bound"]), r["acc_type"],
                   f"{r['input_format']} -> {r['output_format']}")
@@ -84,7 +90,8 @@ def render(rep: dict, console=None) -> None:
         f"in {rep['word_bits']}-bit words, CR {tot['compression_ratio']:.2f}, sparsity {tot['sparsity']:.1%}, "
         f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}",
         markup=False)
-    console.print(f"exponent rule: {rep['exponent_rule']}; activations: {rep['act_bits']} bits, "
+    console.print(f"exponent rule: {rep['exponent_rule']}"
+                  f"{', one exponent per output channel' if rep.get('granularity') == 'channel' else ''}; activations: {rep['act_bits']} bits, "
                   f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}",
                   markup=False)
     for note in rep["notes"]:

@@ -41,7 +41,10 @@ module wqrc_conv_engine #(
     parameter integer A_SIGNED = 1,
     parameter integer ACC_W = 24,       // the accumulator bound's width (format.md section 3a)
     parameter integer OUT_W = 8,
-    parameter integer SHIFT = 0,        // requantization: sh = f_y - (f_x + e_w)
+    parameter integer SHIFT = 0,        // requantization: sh = f_y - (f_x + e_w); with per-channel
+                                        // exponents the largest channel shift
+    parameter integer DMAX = 0,         // per-channel exponents: the largest D_c = SHIFT - sh_c (0: none)
+    parameter SHIFT_FILE = "shift.mem", // per-channel exponents: OC values D_c, 8-bit hex
     parameter signed [63:0] LO = -128,  // saturation and fused clamp, inside the output format
     parameter signed [63:0] HI = 127,
     parameter integer P = 1,            // lanes
@@ -270,8 +273,24 @@ module wqrc_conv_engine #(
         for (k = 0; k < P; k = k + 1)
             if (k * OCL + cap_j < OC) nact = nact + 1'b1;
     end
-    wqrc_requant #(.ACC_W(ACC_W), .OUT_W(OUT_W), .SHIFT(SHIFT), .LO(LO), .HI(HI)) rq(
-        .acc(dq[ACC_W-1:0]), .y(y));
+    // Per-channel exponents (docs/format.md section 1c): the drained channel's accumulator
+    // moves left by D_c = SHIFT - sh_c before the one constant-shift requantizer, because
+    // rshift_round(acc * 2^D, SHIFT) = rshift_round(acc, SHIFT - D) for every D >= 0. The
+    // cost is a DMAX-position left shifter and an OC-entry table; without them (DMAX = 0)
+    // the requantizer's shift is wiring, as before.
+    localparam integer AW2 = ACC_W + DMAX;
+    reg [JW-1:0] dch;              // the channel being drained
+    wire [7:0] dsh;
+    generate if (DMAX > 0) begin : g_chan
+        reg [7:0] dsh_rom [0:OC-1];
+        initial $readmemh(SHIFT_FILE, dsh_rom);
+        assign dsh = (dch < OC) ? dsh_rom[dch] : 8'd0;
+    end else begin : g_layer
+        assign dsh = 8'd0;
+    end endgenerate
+    wire signed [AW2-1:0] acc2 = $signed(dq[ACC_W-1:0]) <<< dsh;
+    wqrc_requant #(.ACC_W(AW2), .OUT_W(OUT_W), .SHIFT(SHIFT), .LO(LO), .HI(HI)) rq(
+        .acc(acc2), .y(y));
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;
         cap_j <= s2_j; cap_pix <= s2_pix;
@@ -282,10 +301,10 @@ module wqrc_conv_engine #(
             if (dleft != 0) begin
                 out_we <= 1'b1; out_addr <= daddr; out_d <= y;
                 daddr <= daddr + OCL * NPIX; dleft <= dleft - 1'b1;
-                dq <= dq >> ACC_W;
+                dq <= dq >> ACC_W; dch <= dch + OCL;
             end
             if (cap) begin
-                dq <= sums;
+                dq <= sums; dch <= cap_j;
                 dleft <= nact;
                 daddr <= cap_j * NPIX + cap_pix;
             end

@@ -302,7 +302,7 @@ class _Context:
             rom_count=max(len(rom.words), 1),
             segments=[dict(s.to_json(), name_c=names.c_string(s.name), about=names.comment(s.describe()))
                       for s in rom.segments],
-            w_mem=sum(s.codes * s.bits for s in rom.segments),
+            w_mem=sum(l.w_mem for l in qm.layers.values()),
             vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),
             notes=[names.comment(n) for n in qm.notes],
             source=names.comment(qm.meta.get("source", "")),

@@ -134,7 +134,9 @@ class _Layout:
                       OW=geo["out_w"], G=geo["group"], KH=geo["k_h"], KW=geo["k_w"], SH=geo["stride_h"],
                       SW=geo["stride_w"], DH=geo["dil_h"], DW=geo["dil_w"], PT=geo["pad_t"], PL=geo["pad_l"],
                       PO2=int(layer.scheme == "po2"), B=layer.bits, A=in_fmt.bits, A_SIGNED=int(in_fmt.signed),
-                      ACC_W=acc_w, OUT_W=out_fmt.bits, SHIFT=layer.shift, LO=vlit(lo), HI=vlit(hi),
+                      ACC_W=acc_w, OUT_W=out_fmt.bits, SHIFT=int(np.max(layer.requant_shift)),
+                      DMAX=int(np.max(layer.requant_shift) - np.min(layer.requant_shift)),
+                      SHIFT_FILE=f'"shift_s{k}.mem"', LO=vlit(lo), HI=vlit(hi),
                       P=self.lanes, WORD_W=rom.word_bits, ROM_AW=clog2(lanes["words"]),
                       IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
                       BIAS_FILE=f'"bias_s{k}.mem"')
@@ -145,6 +147,8 @@ class _Layout:
                   for p in range(self.lanes)]
         self._step(node, "conv", params, node.inputs[:1], ports=self.lanes if geo["group"] > 1 else 1,
                    bias_file=f"bias_s{k}.mem", bias=hex_words(layer.bias, acc_w), slices=slices,
+                   shift_file=f"shift_s{k}.mem" if layer.per_channel else None,
+                   shifts=hex_words([int(np.max(layer.requant_shift) - s) for s in layer.requant_shift], 8),
                    rom_words=lanes["words"], rom_aw=clog2(lanes["words"]),
                    two_ports=int(read_ports(layer.bits, rom.word_bits)[0] > 1))
         self.layer_report.append(dict(
@@ -267,6 +271,8 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     for s in steps:
         if s["kind"] == "conv":
             _write(folder, s["bias_file"], s["bias"])
+            if s.get("shift_file"):
+                _write(folder, s["shift_file"], s["shifts"])
             for sl in s["slices"]:
                 _write(folder, sl["file"], [sl["about"]] + sl["words"])
     macs = sum(r["macs"] for r in lay.layer_report)

@@ -8,6 +8,7 @@ words); unused bits at a segment's end are 0. Words are little-endian.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class Segment:
     word_count: int
     codes: int
     zero_codes: int
+    channel_exponents: Optional[list[int]] = None  # per-channel exponents (docs/format.md §1c)
 
     def describe(self) -> str:
         """The heading of the segment's words in generated code (hls4ml-style weight headers)."""
@@ -39,7 +41,8 @@ class Segment:
     def to_json(self) -> dict:
         return dict(name=self.name, scheme=self.scheme, bits=self.bits, exponent=self.exponent, n1=self.n1,
                     shape=list(self.shape), word_offset=self.word_offset, word_count=self.word_count,
-                    codes=self.codes, zero_codes=self.zero_codes)
+                    codes=self.codes, zero_codes=self.zero_codes,
+                    **({} if self.channel_exponents is None else {"channel_exponents": self.channel_exponents}))
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Rom:
                 "dfp": "b-bit two's complement k; weight = k * 2**exponent",
                 "po2": "MSB sign (1 = negative), (b-1)-bit m; m = 0 is zero, else weight = +-2**(exponent + m - 1)",
             },
+            "channel_exponents": "where a layer lists them, output channel c's weights use channel_exponents[c] "
+                                 "in place of exponent",
             "layers": [s.to_json() for s in self.segments],
         }
 
@@ -95,7 +100,8 @@ def pack(qm: QModel, word_bits: int = 32) -> Rom:
     for node, layer in qm.weighted():
         words = pack_codes(layer.codes, layer.bits, word_bits)
         segments.append(Segment(layer.name, layer.scheme, layer.bits, layer.exponent, layer.n1,
-                                tuple(layer.codes.shape), offset, len(words), layer.weight_count, layer.zero_codes))
+                                tuple(layer.codes.shape), offset, len(words), layer.weight_count, layer.zero_codes,
+                                [int(e) for e in layer.exponents] if layer.per_channel else None))
         parts.append(words)
         offset += len(words)
     words = np.concatenate(parts) if parts else np.zeros(0, np.uint64)

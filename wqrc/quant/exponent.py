@@ -17,6 +17,9 @@ GRANULARITIES = ("layer", "channel")  # one exponent per layer (the paper), or p
 # further down is all but zero at the layer's scale, and a bounded spread keeps every per-channel
 # shift a small integer in C, HLS and RTL and the aligned executors' sums in int64
 MAX_CHANNEL_SPREAD = 24
+# W_mem counts per-channel exponents at this many bits per output channel: the width of the
+# RTL's table of D_c = sh_max - sh_c (<= MAX_CHANNEL_SPREAD), and an int8 on an MCU
+CHANNEL_EXPONENT_BITS = 8
 
 
 def n1_paper(s: float) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.quant.arith import accumulator_ctype, bits_for_signed
+from wqrc.quant.exponent import CHANNEL_EXPONENT_BITS
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.model_file import FILE_FORMAT, FILE_VERSION, check_document, check_model
 from wqrc.quant.schemes import SCHEMES
@@ -60,8 +61,20 @@ class QLayer:
         return int(np.count_nonzero(self.codes == 0))
 
     @property
-    def w_mem(self) -> int:
+    def code_bits(self) -> int:
+        """The layer's ROM content: b bits per weight."""
         return self.weight_count * self.bits
+
+    @property
+    def exponent_bits(self) -> int:
+        """Per-channel exponents' storage (CHANNEL_EXPONENT_BITS per output channel); 0 with one
+        exponent per layer, a constant of the datapath as in the paper's W_mem."""
+        return 0 if self.channel_n1 is None else CHANNEL_EXPONENT_BITS * len(self.channel_n1)
+
+    @property
+    def w_mem(self) -> int:
+        """W_mem: the codes, and per-channel exponents where there are any (docs/format.md §1c)."""
+        return self.code_bits + self.exponent_bits
 
     @property
     def max_abs_mult(self) -> int:
