@@ -153,6 +153,7 @@ def run_job(job: dict) -> dict:
     torch.set_num_threads(job["threads"])
     import wqrc
     from wqrc.data import load_dataset
+    from wqrc.errors import WqrcError
     from wqrc.quant.plan import LayerSpec
     from wqrc.train.finetune import finetune, pin_levels, splits
 
@@ -167,7 +168,11 @@ def run_job(job: dict) -> dict:
         res = evaluate(g, pin_levels(g, plan, RULE), job["act"], x_fit, ds.x_test, ds.y_test)
     else:
         ckpt = job["base"] + ".ckpt.pt"
-        trained, hist = finetune(g, ds, plan, cfg, checkpoint=ckpt, resume=ckpt if os.path.isfile(ckpt) else None)
+        try:
+            trained, hist = finetune(g, ds, plan, cfg, checkpoint=ckpt, resume=ckpt if os.path.isfile(ckpt) else None)
+        except WqrcError:  # a checkpoint an older wqrc wrote: the run starts again
+            os.remove(ckpt)
+            trained, hist = finetune(g, ds, plan, cfg, checkpoint=ckpt)
         if job["method"] == "float":  # the control: the kept float weights, quantized directly
             res = evaluate(hist.float_graph, pin_levels(hist.float_graph, plan, RULE), job["act"], x_fit,
                            ds.x_test, ds.y_test)

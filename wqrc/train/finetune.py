@@ -398,6 +398,7 @@ def _load_checkpoint(path: str, signature: str) -> dict:
         raise WqrcError(f"{path}: not a wqrc checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("signature") != signature:
         raise WqrcError(f"{path}: this checkpoint is from another model (its layers or shapes differ)")
-    if "plan" not in state or "best" not in state:
+    best = state.get("best", ())
+    if "plan" not in state or not (best is None or (isinstance(best, tuple) and len(best) == 5)):
         raise WqrcError(f"{path}: this checkpoint is from an older wqrc (no fixed level sets); start without --resume")
     return state
