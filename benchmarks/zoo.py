@@ -11,9 +11,10 @@ and test inputs), exported to ONNX as a user's model would be:
   and <= 1 GB), and the peak memory of gcc -O2 building the generated C
   (<= 500 MB);
 * error: the simulator's dequantized output against onnxruntime's float run,
-  at DFP-8 weights with 16-bit activations, as the largest absolute error over
-  the largest output magnitude (the issue's target for ResNet-18: <= 1%, for
-  per-channel exponents, which wqrc does not have yet);
+  at DFP-8 weights with 16-bit activations and at DFP-4 with 8-bit ones, with one
+  exponent per layer and per output channel (--granularity channel,
+  docs/format.md §1c), as the largest absolute error over the largest output
+  magnitude (the issue's target for ResNet-18 per channel at DFP-8/a16: <= 1%);
 * Cortex-M4: flash and RAM of the model's own objects at DFP-8 and DFP-4 with
   8-bit activations (`make size`; needs arm-none-eabi-gcc). Memory is read by GNU time
   (`/usr/bin/time`, Debian package `time`).
@@ -62,7 +63,8 @@ def main() -> None:
 
     arm = shutil.which("arm-none-eabi-gcc") is not None
     print(f"{'model':<18}{'MACs':>12}{'weights':>10}{'compile s':>11}{'peak MB':>9}{'gcc MB':>8}"
-          f"{'err dfp8/a16':>14}{'M4 flash/RAM dfp8':>20}{'M4 flash/RAM dfp4':>20}")
+          f"{'err dfp8/a16 layer/chan':>24}{'err dfp4/a8 layer/chan':>24}{'M4 flash/RAM dfp8':>20}"
+          f"{'M4 flash/RAM dfp4':>20}")
     for name in args.models.split(","):
         module, shape = zoo.build(name)
         x = np.random.default_rng(1).standard_normal((72,) + shape).astype(np.float32)
@@ -77,10 +79,13 @@ def main() -> None:
                                   "--act-bits", "8", "--calib", calib, "--target", "c", "-o", out], cwd=ROOT)
             _, gcc_mb = peak_of(["make", "-s", "-C", os.path.join(out, "c"), "wqrc_test"])
             g = wqrc.load_model(onnx_path)
-            qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x[:64])
             sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
             want = sess.run(None, {sess.get_inputs()[0].name: x[64:]})[0]
-            err = np.abs(wqrc.simulate_float(qm, x[64:]) - want).max() / np.abs(want).max()
+            errs = {}
+            for bits, act in ((8, 16), (4, 8)):
+                for gran in ("layer", "channel"):
+                    qm = wqrc.quantize(g, scheme="dfp", bits=bits, act_bits=act, calib=x[:64], granularity=gran)
+                    errs[bits, gran] = np.abs(wqrc.simulate_float(qm, x[64:]) - want).max() / np.abs(want).max()
             sizes = []
             for bits in (8, 4):
                 if not arm:
@@ -101,8 +106,10 @@ def main() -> None:
             with open(os.path.join(out, "report.json")) as f:
                 macs = json.load(f)["totals"]["macs"]
             weights = sum(l.codes.size for l in qm.layers.values())
-            print(f"{name:<18}{macs:>12}{weights:>10}{secs:>11.1f}{peak:>9.0f}{gcc_mb:>8.0f}{err:>14.4f}"
-                  f"{sizes[0]:>20}{sizes[1]:>20}")
+            e8 = f"{errs[8, 'layer']:.4f}/{errs[8, 'channel']:.4f}"
+            e4 = f"{errs[4, 'layer']:.4f}/{errs[4, 'channel']:.4f}"
+            print(f"{name:<18}{macs:>12}{weights:>10}{secs:>11.1f}{peak:>9.0f}{gcc_mb:>8.0f}{e8:>24}{e4:>24}"
+                  f"{sizes[0]:>20}{sizes[1]:>20}", flush=True)
     if not arm:
         print("(arm-none-eabi-gcc not installed: the Cortex-M4 columns are skipped)")
 

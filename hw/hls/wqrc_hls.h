@@ -257,6 +257,17 @@ WQRC_LOOP(ELEMENTS)
     }
 }
 
+// Lookup-table activation (docs/format.md section 3d): y = table[x - qmin]; every input
+// code lies in [qmin, qmin + T - 1] by its format.
+template <class TIN, class TOUT, int N, int T>
+void lut(const TIN x[N], const int32_t table[T], int qmin, TOUT y[N]) {
+WQRC_LOOP(ELEMENTS)
+    for (int i = 0; i < N; ++i) {
+        WQRC_PRAGMA(HLS PIPELINE)
+        y[i] = (TOUT)table[(int)x[i] - qmin];
+    }
+}
+
 }  // namespace wqrc
 
 #endif  // WQRC_HLS_H

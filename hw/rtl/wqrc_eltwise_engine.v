@@ -1,7 +1,8 @@
 // Element-wise layers (docs/format.md section 3), one element per cycle: a residual add
 // (NIN = 2: each input moved exactly to the output format, summed, saturated, clamped),
 // or a copy (NIN = 1: ReLU, Clip, or one input of a concat written at offset OFF of
-// the output, moved to the output format and saturated).
+// the output, moved to the output format and saturated), or a lookup-table activation
+// (NIN = 1, LUT = 1: y = table[x - QMIN], the table from LUT_FILE; docs/format.md 3d).
 `default_nettype none
 module wqrc_eltwise_engine #(
     parameter integer N = 1,              // elements per input
@@ -17,6 +18,9 @@ module wqrc_eltwise_engine #(
     parameter signed [63:0] LO = -128,
     parameter signed [63:0] HI = 127,
     parameter integer OFF = 0,            // first output element written
+    parameter integer LUT = 0,            // 1: a lookup-table activation
+    parameter signed [63:0] QMIN = 0,     // LUT: the input format's least code (table entry 0)
+    parameter LUT_FILE = "lut.mem",       // LUT: 2^A0 OUT_W-bit hex entries
     parameter integer IN_AW = 8,
     parameter integer OUT_AW = 8
 ) (
@@ -57,7 +61,14 @@ module wqrc_eltwise_engine #(
     wire [OUT_W-1:0] y;
     localparam signed [63:0] TMIN = -(64'sd1 <<< (TW - 1));
     localparam signed [63:0] TMAX = (64'sd1 <<< (TW - 1)) - 1;
-    generate if (NIN == 1) begin : copy
+    generate if (LUT != 0) begin : lut
+        reg [OUT_W-1:0] table_rom [0:(1 << A0) - 1];
+        initial $readmemh(LUT_FILE, table_rom);
+        /* verilator lint_off UNUSEDSIGNAL */
+        wire signed [A0+1:0] idx = x0 - QMIN;        // 0 .. 2^A0 - 1 for every code of the format
+        /* verilator lint_on UNUSEDSIGNAL */
+        assign y = table_rom[idx[A0-1:0]];
+    end else if (NIN == 1) begin : copy
         wqrc_requant #(.ACC_W(A0 + 1), .OUT_W(OUT_W), .SHIFT(SH0), .LO(LO), .HI(HI)) rq(.acc(x0), .y(y));
     end else begin : add
         wire [TW-1:0] t0, t1;

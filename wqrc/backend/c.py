@@ -135,6 +135,8 @@ class _Context:
         self.pools: dict[str, set[str]] = {}
         self.adds: dict[tuple, str] = {}
         self.copies: dict[tuple, str] = {}
+        self.luts: dict[tuple, str] = {}
+        self.lut_tables: list[dict] = []
         self.layers, self.steps, self.tables = [], [], []
         self.segment = {s.name: s for s in rom.segments}
         for node in qm.nodes:
@@ -269,6 +271,17 @@ class _Context:
                                                      f"{c_int(lo)}, {c_int(hi)});"))
             offset += n
 
+    def _emit_lut(self, node) -> None:
+        """A lookup-table activation: its table in flash, one read per element."""
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        key = (short(in_fmts[0]), short(out_fmt))
+        fn = self.luts.setdefault(key, "wqrc_lut_" + "_".join(key))
+        self.lut_tables.append(dict(id=cid, about=about, type=ctype(out_fmt), qmin=in_fmts[0].qmin,
+                                    entries=[str(int(v)) for v in a["table"]]))  # |v| < 2**15
+        n = int(np.prod(qm.shapes[node.output]))
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {cid}_lut, "
+                                                 f"{in_fmts[0].qmin}, {self.ptr(node.output)}, {n});"))
+
     def _emit_alias(self, node) -> None:
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
         self.steps.append(dict(about=about, code="/* flatten: same buffer, nothing to do */"))
@@ -285,6 +298,7 @@ class _Context:
             qm=qm, layers=self.layers, steps=self.steps, tables=self.tables,
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
+            luts=[(k, v) for k, v in self.luts.items()], lut_tables=self.lut_tables,
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
             arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             use_channel_shifts=int(any(l.per_channel for l in self.qm.layers.values())),

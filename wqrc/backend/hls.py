@@ -66,6 +66,7 @@ class _Context:
         self.segment = {s.name: s for s in rom.segments}
         self.alias = {qm.input: "input_buf"}
         self.buffers, self.configs, self.steps, self.layer_report = [], [], [], []
+        self.luts: list[dict] = []   # lookup-table activations: their tables (wqrc_top.cpp)
         for node in qm.nodes:
             emit = EMIT.get(op_def(node).kernel)
             if emit is None:
@@ -85,6 +86,16 @@ class _Context:
         self.buffers.append(dict(name=f"{cid}_out", type=hls_type(self.qm.formats[node.output]), size=size,
                                  about=about))
         return size
+
+    def _emit_lut(self, node) -> None:
+        """A lookup-table activation: its table a ROM, one read per element."""
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        size = self._output(node, cid, about)
+        table = [str(int(v)) for v in a["table"]]
+        self.luts.append(dict(id=cid, about=about, qmin=in_fmts[0].qmin, entries=table))
+        self.steps.append(dict(about=about, code=(
+            f"wqrc::lut<{hls_type(in_fmts[0])}, {hls_type(out_fmt)}, {size}, {len(table)}>("
+            f"{self.alias[node.inputs[0]]}, {cid}_lut, {in_fmts[0].qmin}, {cid}_out);")))
 
     def _emit_alias(self, node) -> None:
         self.alias[node.output] = self.alias[node.inputs[0]]
@@ -175,7 +186,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
     ctx = _Context(qm, rom, parallelism)
     configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
-    args = dict(configs=configs, buffers=buffers, steps=steps, io=io,
+    args = dict(configs=configs, buffers=buffers, steps=steps, io=io, luts=ctx.luts,
                 in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),
                 in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,

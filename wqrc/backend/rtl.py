@@ -148,7 +148,8 @@ class _Layout:
         self._step(node, "conv", params, node.inputs[:1], ports=self.lanes if geo["group"] > 1 else 1,
                    bias_file=f"bias_s{k}.mem", bias=hex_words(layer.bias, acc_w), slices=slices,
                    shift_file=f"shift_s{k}.mem" if layer.per_channel else None,
-                   shifts=hex_words([int(np.max(layer.requant_shift) - s) for s in layer.requant_shift], 8),
+                   shifts=hex_words([int(np.max(layer.requant_shift) - s) for s in layer.requant_shift], 8)
+                   if layer.per_channel else None,
                    rom_words=lanes["words"], rom_aw=clog2(lanes["words"]),
                    two_ports=int(read_ports(layer.bits, rom.word_bits)[0] > 1))
         self.layer_report.append(dict(
@@ -206,6 +207,20 @@ class _Layout:
                           IN_AW=self._buffer(t)["aw"], OUT_AW=self._buffer(node.output)["aw"])
             self._step(node, "eltwise", params, [t, t])
             offset += n
+
+
+    def _emit_lut(self, node) -> None:
+        """A lookup-table activation: the element-wise engine with its table as a ROM."""
+        qm = self.qm
+        t = node.inputs[0]
+        f, out_fmt = qm.formats[t], qm.formats[node.output]
+        k = len(self.steps) + 1
+        params = dict(N=int(np.prod(qm.shapes[t])), NIN=1, A0=f.bits, A0_SIGNED=int(f.signed), SH0=0, A1=f.bits,
+                      A1_SIGNED=int(f.signed), SH1=0, TW=f.bits + 1, OUT_W=out_fmt.bits, LO=vlit(out_fmt.qmin),
+                      HI=vlit(out_fmt.qmax), OFF=0, LUT=1, QMIN=vlit(f.qmin), LUT_FILE=f'"lut_s{k}.mem"',
+                      IN_AW=self._buffer(t)["aw"], OUT_AW=self._buffer(node.output)["aw"])
+        self._step(node, "eltwise", params, [t, t], lut_file=f"lut_s{k}.mem",
+                   lut=hex_words(node.attrs["table"], out_fmt.bits))
 
 
 # One table per concern: the RTL step of each kernel family (OpDef.kernel, listed in
@@ -269,6 +284,8 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     _write(folder, "vectors_out.mem", hex_words(yout.reshape(-1), out_fmt.bits))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
     for s in steps:
+        if s.get("lut_file"):
+            _write(folder, s["lut_file"], s["lut"])
         if s["kind"] == "conv":
             _write(folder, s["bias_file"], s["bias"])
             if s.get("shift_file"):

@@ -21,12 +21,15 @@ from onnx import numpy_helper
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node
 from wqrc.ops import MAX_ELEMENTS, OPS, infer_node_shape
+from wqrc.ops.lookup import ONNX_NAMES
 
 MIN_OPSET = 11
+_LOOKUP_BY_ONNX = {t: name for name, t in ONNX_NAMES.items()}
 SUPPORTED_ONNX_OPS = sorted([
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze",
     "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv)",
+    "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -227,9 +230,21 @@ class _Converter:
         if self.fold(onode):
             return
         handler = getattr(self, "op_" + onode.op_type, None)
+        if handler is None and onode.op_type in _LOOKUP_BY_ONNX:
+            handler = self._lookup
         if handler is None:
             raise self.unsupported(onode)
         handler(onode, _attrs(onode))
+
+    def _lookup(self, onode, a):
+        """Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu: a lookup-table activation (wqrc/ops/lookup.py),
+        its attributes as given or the op definition's defaults (the ONNX ones)."""
+        op = _LOOKUP_BY_ONNX[onode.op_type]
+        known = {x.name for x in OPS[op].attrs}
+        extra = sorted(set(a) - known)
+        if extra:
+            raise self.unsupported(onode, f"attributes {extra}")
+        self.emit(onode, op, [onode.input[0]], attrs={k: v for k, v in a.items() if k in known})
 
     def _no_extra_outputs(self, onode: onnx.NodeProto) -> None:
         for extra in onode.output[1:]:

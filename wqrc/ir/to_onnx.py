@@ -11,6 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.ir.graph import Graph
+from wqrc.ops.lookup import ONNX_NAMES
 
 OPSET = 17
 
@@ -77,6 +78,8 @@ EXPORT = {
     "concat": lambda wr, n, out: wr.node("Concat", n.inputs, out, n.name, axis=1),
     "relu": lambda wr, n, out: wr.node("Relu", n.inputs, out, n.name),
     "clip": lambda wr, n, out: wr.clamp(n.inputs[0], (n.attrs.get("min"), n.attrs.get("max")), out, n.name),
+    **{name: (lambda t: lambda wr, n, out: wr.node(t, n.inputs, out, n.name, **{
+        k: v for k, v in n.attrs.items() if k in ("alpha", "beta")}))(t) for name, t in ONNX_NAMES.items()},
 }
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wqrc.ir.graph import Graph, Node
+from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pools import explicit_pads
 
 
@@ -186,6 +187,8 @@ FORWARD = {
     "batchnorm": _batchnorm,
     "identity": lambda m, n, xs, w: xs[0],
     "softmax": lambda m, n, xs, w: torch.softmax(xs[0], dim=1),
+    # lookup-table activations: their float function (the quantizer tabulates the same one)
+    **{op.name: (lambda op: lambda m, n, xs, w: op.f(xs[0], n.attrs, torch))(op()) for op in LOOKUP_OPS},
 }
 
 

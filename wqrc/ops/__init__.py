@@ -10,12 +10,13 @@ from wqrc.errors import WqrcError
 from wqrc.ops.base import MAX_ELEMENTS, Attr, OpDef, window_out
 from wqrc.ops.elementwise import Add, Clip, Concat, Relu
 from wqrc.ops.layers import Conv, Dense
+from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pools import AvgPool, GlobalAvgPool, MaxPool
 from wqrc.ops.structural import BatchNorm, Flatten, Identity, Softmax
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
     Conv(), Dense(), BatchNorm(), Relu(), Clip(), MaxPool(), AvgPool(), GlobalAvgPool(), Flatten(), Add(),
-    Concat(), Identity(), Softmax(),
+    Concat(), Identity(), Softmax(), *(op() for op in LOOKUP_OPS),
 )}
 WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)
 # the hw/ kernel families the code backends emit (OpDef.kernel); each backend has one step per family

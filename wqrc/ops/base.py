@@ -127,7 +127,7 @@ class OpDef:
                 self.fail(node, f"attribute {a.name} is required")
             else:
                 node.attrs[a.name] = a.default
-        extra = set(node.attrs) - known - {"qclip", "shifts"}
+        extra = set(node.attrs) - known - {"qclip", "shifts", "table"}
         if extra:
             self.fail(node, f"unknown attributes {sorted(extra)}")
         if self.rank is not None:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
@@ -337,6 +338,13 @@ def _concat(ex: FastExecutor, node, ins, fmt):
     return torch.cat(parts, 1).to(ex.storage)
 
 
+def _lookup(ex, node, ins, fmt):
+    """A lookup-table activation: table[q - qmin] (exact: codes and table entries below 2**24)."""
+    table = torch.tensor(node.attrs["table"], dtype=ins[0].dtype)
+    qmin = ex.qm.formats[node.inputs[0]].qmin
+    return torch.take(table, (ins[0] - qmin).long())
+
+
 RUN = {
     "conv": lambda ex, node, ins, fmt: ex.layers[node.name](ins[0]),
     "dense": lambda ex, node, ins, fmt: ex.layers[node.name](ins[0]),
@@ -348,4 +356,5 @@ RUN = {
     "concat": _concat,
     "relu": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
     "clip": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
+    **{op.name: _lookup for op in LOOKUP_OPS},
 }

@@ -41,6 +41,11 @@ def _to_int(acc: np.ndarray, path: str) -> np.ndarray:
     return acc.astype(np.int64) if acc.dtype != np.int64 else acc
 
 
+def lookup(x, table, qmin: int) -> np.ndarray:
+    """A lookup-table activation (docs/format.md §3d): table[q - qmin] for every input code q."""
+    return np.asarray(table, np.int64)[np.asarray(x).astype(np.int64) - qmin]
+
+
 def requantize(acc, shift, fmt: TensorFormat, qclip) -> np.ndarray:
     """y = clamp(sat(rshift_round(acc, sh))) as int64 (docs/format.md §3); ``shift`` is an int, or
     one per output channel (axis 1 of ``acc``) for per-channel exponents (§1c)."""

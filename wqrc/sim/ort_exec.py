@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pools import explicit_pads
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.qmodel import QModel
@@ -190,6 +191,13 @@ def _clamp(b: _Builder, qm: QModel, node, ins) -> str:
     return b.clip(ins[0], float(fmt.qmin if lo is None else lo), float(fmt.qmax if hi is None else hi))
 
 
+def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
+    """table[q - qmin] as a Gather (table entries and codes are integers below 2**24)."""
+    qmin = qm.formats[node.inputs[0]].qmin
+    idx = b.op("Cast", [b.op("Sub", [ins[0], b.const(float(qmin))])], to=TensorProto.INT64)
+    return b.op("Gather", [b.const(np.asarray(node.attrs["table"], np.float32)), idx], axis=0)
+
+
 # ops for which op(floor(x)) = floor(op(x)) on the values they see: monotone selections and
 # integer-bounded clamps (a max pool's padding value is an integer, qmin - 1)
 FLOOR_COMMUTES = {"maxpool", "flatten", "relu", "clip"}
@@ -205,6 +213,7 @@ LOWER = {
     "concat": _concat,
     "relu": _clamp,
     "clip": _clamp,
+    **{op.name: _lookup for op in LOOKUP_OPS},
 }
 
 
