@@ -2,9 +2,11 @@
 
 One seed gives one model: a random chain of convs (kernels, strides, pads,
 dilations, groups, fused clamps), pools (max with ceil_mode and dilation,
-average with and without counted padding), standalone ReLU/Clip, residual adds
+average with and without counted padding), standalone ReLU/Clip, lookup-table
+activations (Sigmoid, Tanh, HardSigmoid, HardSwish, LeakyRelu), residual adds
 and channel concats of earlier tensors, global average pooling, flatten and a
-dense head; a random scheme and bit-width, activation width, exponent rule,
+dense head; a random scheme and bit-width, activation width, exponent rule, exponent
+granularity (per layer or per output channel),
 calibration range (zero, tiny, normal, huge) and inputs at the format extremes.
 Candidates the registry refuses (empty outputs, windows of padding only) are
 redrawn, so every model is one wqrc accepts. Shared by tests/test_fuzz.py (a
@@ -19,7 +21,7 @@ import numpy as np
 import wqrc
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node, infer_shapes
-from wqrc.ops import infer_node_shape
+from wqrc.ops import OPS, infer_node_shape
 
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6, 7, 8)]
 ACT_BITS = [8, 16, 32, 8, 16, 32, 4, 12, 24]
@@ -86,7 +88,7 @@ class _Builder:
 
     def block(self) -> None:
         r = self.rng
-        choice = r.integers(7)
+        choice = r.integers(8)
         if choice <= 1:
             self.conv(int(r.integers(1, 7)))
         elif choice == 2:
@@ -100,9 +102,14 @@ class _Builder:
             self.try_add("concat", [self.last, str(r.choice(cands))], {})
         elif choice == 5:
             self.try_add("relu", [self.last], {})
-        else:
+        elif choice == 6:
             lo = float(r.choice([0.0, -0.5]))
             self.try_add("clip", [self.last], dict(min=lo, max=float(r.choice([1.0, 6.0]))))
+        else:  # a lookup-table activation (docs/format.md §3d)
+            op = str(r.choice(["sigmoid", "tanh", "hardsigmoid", "hardswish", "leakyrelu"]))
+            attrs = {"hardsigmoid": dict(alpha=float(r.choice([0.2, 1 / 6]))),
+                     "leakyrelu": dict(alpha=float(r.choice([0.01, 0.1, 0.3])))}.get(op, {})
+            self.try_add(op, [self.last], attrs)
 
 
 def random_graph(seed: int) -> Graph:
@@ -150,19 +157,23 @@ def random_case(seed: int):
     g = random_graph(seed)
     scheme, bits = SCHEMES[rng.integers(len(SCHEMES))]
     act = int(rng.choice(ACT_BITS))
+    if any(OPS[n.op].kernel == "lut" for n in g.nodes):  # tables cover inputs of up to 16 bits
+        act = min(act, 16)
     rule = str(rng.choice(["paper", "max", "mse"]))
+    granularity = str(rng.choice(["layer", "layer", "channel"]))
     calib_kind = str(rng.choice(CALIB))
     scale = {"normal": 1.0, "zero": 0.0, "tiny": 1e-6, "huge": 1e6}[calib_kind]
     calib = (rng.uniform(-1, 1, (8,) + tuple(g.input_shape)) * scale).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, exponent=rule, calib=calib)
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, exponent=rule, calib=calib,
+                           granularity=granularity)
     f = qm.input_format
     kind = str(rng.choice(INPUTS))
     x = edge_inputs(f, (4,) + tuple(qm.input_shape), kind, rng)
     x[0], x[1] = f.qmax, f.qmin  # the extremes are always among the samples
     desc = (f"seed {seed}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}), {scheme}{bits}, a{act}, "
-            f"{rule}, calib {calib_kind}, inputs {kind}")
+            f"{rule}, {granularity} exponents, calib {calib_kind}, inputs {kind}")
     return qm, x, desc
 
 

@@ -52,6 +52,15 @@ def _windows(size: int, k: int, s: int, p0: int, d: int, out: int):
     return [[i * s - p0 + j * d for j in range(k)] for i in range(out)]
 
 
+def _shift(layer, c: int) -> int:
+    """Channel c's requantization shift (docs/format.md §1c): sh moves by exponent - e_c."""
+    if layer.channel_n1 is None:
+        return layer.shift
+    n1 = layer.channel_n1[c]
+    e_c = n1 - (layer.bits - 1) if layer.scheme == "dfp" else n1 - (2 ** (layer.bits - 1) - 1) + 1
+    return layer.shift + layer.exponent - e_c
+
+
 def run(qm, x) -> list:
     """Outputs (flat Python ints, one list per sample) of ``qm`` on integer inputs ``x`` (N, ...)."""
     results = []
@@ -97,7 +106,11 @@ def _node(qm, n, ins):
                                     if 0 <= xi < w:
                                         t += x[(cin * h + yi) * w + xi] * mult[((oc * cg + ci) * kh + ky) * kw + kx]
                         acc.append(t)
-        return [_clamp(_sat(_rshift_round(v, layer.shift), fmt), a.get("qclip")) for v in acc]
+        per = len(acc) // layer.codes.shape[0]  # outputs per channel, channel-major
+        return [_clamp(_sat(_rshift_round(v, _shift(layer, i // per)), fmt), a.get("qclip")) for i, v in enumerate(acc)]
+    if n.op in ("sigmoid", "tanh", "hardsigmoid", "hardswish", "leakyrelu"):  # docs/format.md §3d
+        qmin = qm.formats[n.inputs[0]].qmin
+        return [a["table"][v - qmin] for v in x]
     if n.op in ("relu", "clip"):
         return [_clamp(_sat(v, fmt), a.get("qclip")) for v in x]
     if n.op == "flatten":
