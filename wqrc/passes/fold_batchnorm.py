@@ -2,26 +2,26 @@
 
 BN at inference is a per-channel affine map, so it disappears into the
 preceding layer's weights and bias *before* weight quantization (docs/format.md §2):
-quantizing the folded weights is what the hardware will store.
+quantizing the folded weights is what the hardware will store. A BN that cannot
+be folded (after an add, a pool, or at the input) becomes what it is, a
+per-channel scale and shift: a depthwise 1x1 convolution, with weights and bias
+quantized like any layer's, so every executor and backend runs it unchanged.
 """
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.ir.graph import Graph
+from wqrc.ir.graph import Graph, Node
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
     for bn in [n for n in graph.nodes if n.op == "batchnorm"]:
         prev = graph.producer(bn.inputs[0])
-        if (prev is None or prev.op not in ("conv", "dense") or prev.attrs.get("clip")
-                or len(graph.consumers(prev.output)) != 1 or graph.output == prev.output):
-            raise WqrcError(
-                f"node '{bn.name}' (BatchNormalization): can only be folded into a conv/dense layer "
-                "that feeds it alone; this one follows "
-                f"{'the graph input' if prev is None else repr(prev.name) + ' (' + prev.op + ')'}"
-            )
         p = bn.params
         k = p["scale"] / np.sqrt(p["var"] + bn.attrs["epsilon"])
+        if (prev is None or prev.op not in ("conv", "dense") or prev.attrs.get("clip")
+                or len(graph.consumers(prev.output)) != 1 or graph.output == prev.output):
+            _as_depthwise(graph, bn, k)
+            continue
         w = prev.params["weight"].astype(np.float64)
         shape = (-1,) + (1,) * (w.ndim - 1)
         prev.params["weight"] = (w * k.reshape(shape)).astype(np.float32)
@@ -29,3 +29,19 @@ def fold_batchnorm(graph: Graph) -> Graph:
         graph.nodes.remove(bn)
         graph.rename_tensor(bn.output, prev.output)
     return graph
+
+
+def _as_depthwise(graph: Graph, bn: Node, k: np.ndarray) -> None:
+    """y = k * (x - mean) + beta, per channel: a depthwise 1x1 conv of a (C, H, W) map."""
+    shape = graph.shapes.get(bn.inputs[0])
+    if shape is not None and len(shape) != 3:
+        raise WqrcError(f"node '{bn.name}' (BatchNormalization): cannot be folded into a conv/dense layer "
+                        f"(none feeds it alone), and as a scale-and-shift layer it needs a (C, H, W) input, "
+                        f"got {tuple(shape)}")
+    c = len(k)
+    p = bn.params
+    conv = Node("conv", bn.name, list(bn.inputs), bn.output,
+                dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
+                dict(weight=k.reshape(c, 1, 1, 1).astype(np.float32),
+                     bias=(p["bias"] - p["mean"] * k).astype(np.float32)))
+    graph.nodes[graph.nodes.index(bn)] = conv
