@@ -16,7 +16,7 @@ from wqrc.errors import WqrcError
 from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.frontend.onnx import load_onnx
 from wqrc.frontend.torch import from_torch as _from_torch, load_torchscript
-from wqrc.ir.graph import Graph
+from wqrc.ir.graph import Graph, fit_input
 from wqrc.passes import canonicalize
 from wqrc.quant.plan import make_plan
 from wqrc.quant.qmodel import QModel
@@ -67,7 +67,7 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         if calib.dtype.kind not in "biuf" or calib.size == 0:
             raise WqrcError(f"calibration data must be a non-empty array of real numbers (got {calib.dtype}, "
                             f"shape {calib.shape})")
-        calib = calib.astype(np.float32)
+        calib = fit_input(calib.astype(np.float32), graph.input_shape)
         if not np.all(np.isfinite(calib)):
             raise WqrcError("calibration data holds NaN or infinite values")
         if tuple(calib.shape[1:]) != tuple(graph.input_shape):

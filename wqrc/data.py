@@ -143,7 +143,8 @@ def load_dataset(spec: str) -> Dataset:
 
 def check_fits(ds: Dataset, input_shape: tuple[int, ...], num_outputs: int | None = None) -> None:
     """Clear errors when data does not match the model."""
-    if tuple(ds.x_test.shape[1:]) != tuple(input_shape):
+    from wqrc.ir.graph import fit_input
+    if tuple(fit_input(ds.x_test[:1], input_shape).shape[1:]) != tuple(input_shape):
         raise WqrcError(
             f"dataset '{ds.name}' has samples of shape {tuple(ds.x_test.shape[1:])}, "
             f"the model expects {tuple(input_shape)}"

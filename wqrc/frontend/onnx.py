@@ -86,6 +86,7 @@ class _Converter:
         self.names: set[str] = set()
         self.alias: dict[str, str] = {}
         self.zero_pads: dict[str, tuple[int, int, int, int]] = {}   # Pad outputs: (top, left, bottom, right)
+        self.one_d = False   # a (N, C, L) input: 1-D convolutions and pools run as 2-D ones of height 1
         self.uses = Counter(i for n in g.node for i in n.input if i)
         for o in g.output:
             self.uses[o.name] += 1
@@ -160,8 +161,12 @@ class _Converter:
                     f"{self.source}: input '{inp.name}' has a dynamic dimension {k} "
                     f"('{d.dim_param}'); only the batch dimension may be dynamic"
                 )
-        if len(dims) not in (2, 4):
-            raise WqrcError(f"{self.source}: input '{inp.name}' must be (N, C, H, W) or (N, F); got rank {len(dims)}")
+        if len(dims) not in (2, 3, 4):
+            raise WqrcError(f"{self.source}: input '{inp.name}' must be (N, C, H, W), (N, C, L) or (N, F); "
+                            f"got rank {len(dims)}")
+        if len(dims) == 3:  # Conv1d models (keyword spotting): (C, L) is run as (C, 1, L)
+            self.one_d = True
+            dims = [dims[0], dims[1], 1, dims[2]]
         if int(np.prod(dims[1:])) > MAX_ELEMENTS:
             raise WqrcError(f"{self.source}: input '{inp.name}' of shape {tuple(dims[1:])} is larger than wqrc "
                             f"supports ({MAX_ELEMENTS} elements)")
@@ -181,6 +186,9 @@ class _Converter:
             raise WqrcError(f"{self.source}: the graph output is a constant")
         graph = Graph(nodes=self.nodes, input=in_name, input_shape=in_shape, output=out,
                       source=self.source)
+        if self.one_d:
+            graph.notes.append(f"1-D model: its (C, L) = ({in_shape[0]}, {in_shape[2]}) input runs as (C, 1, L); "
+                               f"1-D convolutions and pools as 2-D ones of height 1")
         graph.shapes = dict(self.shapes)
         return graph
 
@@ -295,8 +303,25 @@ class _Converter:
             name = f"{onode.op_type.lower()}_{name}"
         return name
 
+    def _height_one(self, onode, a: dict) -> dict:
+        """A 1-D conv or pool's attributes as a 2-D one's of height 1 (kernel 1, stride 1, no padding)."""
+        if not self.one_d:
+            raise self.unsupported(onode, "a 1-D window in a model whose input is not (N, C, L)")
+        a = dict(a)
+        for key in ("kernel_shape", "strides", "dilations"):
+            if key in a:
+                a[key] = [1] + list(a[key])
+        if "pads" in a:
+            p = list(a["pads"])
+            if len(p) != 2:
+                raise WqrcError(f"node '{onode.name}' ({onode.op_type}): attribute pads: {p} is not 2 integers")
+            a["pads"] = [0, p[0], 0, p[1]]
+        return a
+
     def op_Conv(self, onode, a):
         w = self.const(onode, 1, "weight").astype(np.float32)
+        if w.ndim == 3:  # Conv1d
+            a, w = self._height_one(onode, a), w[:, :, None, :]
         if w.ndim != 4:
             raise self.unsupported(onode, f"{w.ndim - 2}-D convolution; only 2-D is supported")
         b = self.opt_const(onode, 2)
@@ -410,6 +435,8 @@ class _Converter:
         self._no_extra_outputs(onode)
         if "kernel_shape" not in a:
             raise WqrcError(f"node '{onode.name}' ({onode.op_type}): attribute kernel_shape is missing")
+        if len(a["kernel_shape"]) == 1:  # MaxPool1d, AvgPool1d
+            a = self._height_one(onode, a)
         if len(a["kernel_shape"]) != 2:
             raise self.unsupported(onode, "only 2-D pooling is supported")
         kernel = self._given(onode, a, op, "kernel", "kernel_shape")
@@ -442,6 +469,8 @@ class _Converter:
         if axes is None and len(onode.input) > 1 and onode.input[1]:
             axes = self.const(onode, 1, "axes").tolist()
         rank = len(self.shapes[self.t(onode.input[0])]) + 1
+        if self.one_d and axes is not None and rank == 4 and sorted(ax % 3 for ax in axes) == [2]:
+            axes = [2, 3]  # the mean over L of a (N, C, L) tensor, run as (N, C, 1, L)
         if axes is None or sorted(ax % rank for ax in axes) != [2, 3] or rank != 4:
             raise self.unsupported(onode, "ReduceMean is supported over (H, W) of an NCHW tensor only")
         if a.get("keepdims", 1):

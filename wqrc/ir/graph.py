@@ -89,6 +89,16 @@ class Graph:
             self.output = new
 
 
+def fit_input(x, input_shape):
+    """Samples for a model with input ``input_shape``: a 1-D model's (C, 1, L) input also takes
+    (N, C, L) samples, as the exporter saw them (the frontend runs 1-D models at height 1).
+    Anything else is returned unchanged, for the caller's own shape check."""
+    shape = tuple(input_shape)
+    if len(shape) == 3 and shape[1] == 1 and x.ndim == 3 and tuple(x.shape[1:]) == (shape[0], shape[2]):
+        return x.reshape(len(x), shape[0], 1, shape[2])
+    return x
+
+
 def infer_shapes(graph: Graph) -> Graph:
     """Fill ``graph.shapes`` by walking the nodes in order (they are topological)."""
     shapes = {graph.input: tuple(graph.input_shape)}

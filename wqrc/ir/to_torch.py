@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wqrc.ir.graph import Graph, Node
+from wqrc.ir.graph import Graph, Node, fit_input
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pools import explicit_pads
 
@@ -200,6 +200,7 @@ def to_torch(graph: Graph) -> GraphModule:
 def run_float(graph: Graph, x: np.ndarray, batch: int = 512, return_all: bool = False):
     """Float forward pass in batches; with ``return_all`` a dict of every tensor."""
     module = GraphModule(graph).eval()
+    x = fit_input(np.asarray(x), graph.input_shape)
     outs: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(x), batch):
         xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch], dtype=np.float32))

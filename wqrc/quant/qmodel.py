@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from wqrc.errors import WqrcError
+from wqrc.ir.graph import fit_input
 from wqrc.quant.arith import accumulator_ctype, bits_for_signed
 from wqrc.quant.exponent import CHANNEL_EXPONENT_BITS
 from wqrc.quant.formats import TensorFormat
@@ -190,7 +191,7 @@ class QModel:
         return [(n, self.layers[n.name]) for n in self.nodes if n.name in self.layers]
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        return self.input_format.quantize(x)
+        return self.input_format.quantize(fit_input(np.asarray(x), self.input_shape))
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return self.output_format.dequantize(q)

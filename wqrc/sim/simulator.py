@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.errors import WqrcError
+from wqrc.ir.graph import fit_input
 from wqrc.quant.qmodel import QModel
 from wqrc.ops import op_def
 from wqrc.sim import fast, ort_exec
 
 
 def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x)
+    x = fit_input(np.asarray(x), qm.input_shape)
     want = tuple(qm.input_shape)
     if x.shape[1:] != want:
         if x.shape == want:

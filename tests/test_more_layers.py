@@ -1,0 +1,131 @@
+"""Layers of the models users bring, each mapped onto the contract's own ops: 1-D convolutions and
+pools (run at height 1), and a BatchNormalization that cannot be folded (a depthwise 1x1 conv);
+through the simulator against torch, and through C, HLS and the RTL against the simulator."""
+import numpy as np
+import pytest
+
+import wqrc
+from wqrc.compile import compile_model
+from wqrc.errors import WqrcError
+from wqrc.sim import simulate
+
+import needs
+from test_c_target import UBSAN, make
+
+
+def _kws():
+    """A 1-D keyword-spotting CNN: Conv1d with padding, BatchNorm1d, MaxPool1d, a strided
+    depthwise Conv1d, a dilated one, AvgPool1d, and the mean over time."""
+    import torch
+    from torch import nn
+
+    class KWS(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = nn.Sequential(nn.Conv1d(10, 16, 5, padding=2), nn.BatchNorm1d(16), nn.ReLU(), nn.MaxPool1d(2),
+                                   nn.Conv1d(16, 16, 3, stride=2, padding=1, groups=16), nn.ReLU(),
+                                   nn.Conv1d(16, 24, 3, dilation=2), nn.ReLU(), nn.AvgPool1d(2))
+            self.fc = nn.Linear(24, 12)
+
+        def forward(self, x):
+            return self.fc(self.f(x).mean(-1))
+
+    torch.manual_seed(0)
+    m = KWS().eval()
+    x = torch.randn(40, 10, 49)
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
+def _late_bn():
+    """BatchNorm at the input and after a residual add: neither can be folded into a layer."""
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn0, self.bn1 = nn.BatchNorm2d(3), nn.BatchNorm2d(8)
+            self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+            self.fc = nn.Linear(8, 4)
+            for bn in (self.bn0, self.bn1):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.3, 3.0)
+                bn.weight.data.uniform_(0.5, 2.0)
+                bn.bias.data.uniform_(-0.3, 0.3)
+
+        def forward(self, x):
+            h = torch.relu(self.c1(self.bn0(x)))
+            h = torch.relu(self.bn1(h + self.c2(h)))
+            return self.fc(h.mean((2, 3)))
+
+    torch.manual_seed(0)
+    m = M().eval()
+    x = torch.rand(32, 3, 8, 8)
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
+MODELS = {"kws1d": _kws, "late_bn": _late_bn}
+
+
+def _graph(name):
+    import torch
+    m, x, want = MODELS[name]()
+    return wqrc.from_torch(m, torch.from_numpy(x[:1])), x, want
+
+
+def test_a_1d_model_runs_at_height_one_and_takes_its_own_samples():
+    g, x, want = _graph("kws1d")
+    assert g.input_shape == (10, 1, 49) and any("1-D model" in n for n in g.notes)
+    assert [n.op for n in g.nodes][:2] == ["conv", "maxpool"]  # BatchNorm1d folded
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)   # (N, C, L) samples
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.02
+
+
+def test_an_unfoldable_batchnorm_is_a_depthwise_scale_and_shift():
+    g, x, want = _graph("late_bn")
+    dw = [n for n in g.nodes if n.op == "conv" and n.attrs["group"] > 1]
+    assert len(dw) == 2 and all(n.weight.shape[1:] == (1, 1, 1) for n in dw)
+    assert dw[1].attrs.get("clip") == (0.0, None)  # the ReLU after it fused
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.02
+
+
+def test_a_batchnorm_on_features_says_why_it_cannot_run(tmp_path):
+    import torch
+    from torch import nn
+
+    m = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3)).eval()
+    with pytest.raises(WqrcError, match=r"BatchNormalization.*\(C, H, W\) input"):
+        wqrc.from_torch(m, torch.rand(1, 6))
+
+
+@needs.cc
+@needs.cxx
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("scheme,bits", [("dfp", 8), ("po2", 4)])
+def test_c_and_hls_equal_the_simulator(tmp_path, name, scheme, bits):
+    g, x, _ = _graph(name)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=x)
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["c", "hls"], vectors=5, data=x[:8])
+    for folder, target, extra in ((out / "c", "run", (UBSAN,)), (out / "hls", "csim", ())):
+        res = make(folder, target, *extra)
+        assert res.returncode == 0 and "PASS: 5 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+@needs.verilator
+@pytest.mark.parametrize("name", list(MODELS))
+def test_rtl_equals_the_simulator(tmp_path, name):
+    g, x, _ = _graph(name)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=x)
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["rtl"], vectors=2, data=x[:8], rtl_options=dict(lanes=2))
+    res = make(out / "rtl", "sim")
+    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
+    xin = np.load(out / "rtl" / "inputs.npy")
+    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
+    np.testing.assert_array_equal(got, simulate(qm, xin).reshape(len(xin), -1))
