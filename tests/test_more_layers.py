@@ -66,7 +66,36 @@ def _late_bn():
         return m, x.numpy(), m(x).numpy()
 
 
-MODELS = {"kws1d": _kws, "late_bn": _late_bn}
+def _consts():
+    """Input normalization ((x - mean) / std per channel), a scale after a pool, an offset after an
+    add, and a per-feature scale of a dense layer's output: each by constants."""
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 6, 3, padding=1)
+            self.fc = nn.Linear(6, 4)
+            self.register_buffer("mean", torch.tensor([0.4, 0.5, 0.6]).reshape(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.2, 0.25, 0.3]).reshape(1, 3, 1, 1))
+            self.register_buffer("gain", torch.linspace(0.5, 2.0, 6).reshape(1, 6, 1, 1))
+
+        def forward(self, x):
+            h = torch.relu(self.c1((x - self.mean) / self.std))
+            h = nn.functional.max_pool2d(h, 2) * self.gain
+            h = (h + self.c2(h)) - 0.25
+            return self.fc(h.mean((2, 3))) * 1.5
+
+    torch.manual_seed(0)
+    m = M().eval()
+    x = torch.rand(24, 3, 8, 8)
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
+
+MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts}
 
 
 def _graph(name):
@@ -129,3 +158,30 @@ def test_rtl_equals_the_simulator(tmp_path, name):
     xin = np.load(out / "rtl" / "inputs.npy")
     got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
     np.testing.assert_array_equal(got, simulate(qm, xin).reshape(len(xin), -1))
+
+
+def test_constant_operands_fold_or_become_a_scale_and_shift():
+    g, x, want = _graph("consts")
+    dw = [n for n in g.nodes if n.op == "conv" and n.attrs["group"] > 1]
+    assert len(dw) == 3   # the normalization, the gain after the pool, the offset after the add
+    assert sum(n.op == "dense" for n in g.nodes) == 1   # * 1.5 folded into the head
+    # 12-bit weights: the normalization's 1/std = 5, 4, 3.33 are DFP levels of one exponent
+    qm = wqrc.quantize(g, scheme="dfp", bits=12, act_bits=16, calib=x)
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.01
+
+
+def test_two_activations_multiplied_is_a_clear_error():
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return (self.c(x) * x).flatten(1)
+
+    with pytest.raises(WqrcError, match=r"op type 'Mul' is not supported \(the product of two activations"):
+        wqrc.from_torch(M().eval(), torch.rand(1, 3, 4, 4))

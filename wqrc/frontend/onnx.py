@@ -30,6 +30,7 @@ SUPPORTED_ONNX_OPS = sorted([
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze",
     "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv)",
     "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
+    "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -395,26 +396,86 @@ class _Converter:
                   params=dict(weight=w, bias=np.zeros(w.shape[0], np.float32)),
                   name=self._layer_name(onode, onode.input[1]))
 
+    def _channel_const(self, onode, c: np.ndarray, act: str) -> np.ndarray:
+        """A constant operand as one value per channel of ``act`` (a scalar, (C,), (C, 1, 1) or
+        (1, C, 1, 1) for a map; a scalar, (F,) or (1, F) for features), or a clear refusal."""
+        shape = self.shapes[self.t(act)]
+        n = shape[0]
+        flat = np.asarray(c, np.float64)
+        dims = [d for d in flat.shape if d != 1]
+        if flat.size == 1:
+            return np.full(n, float(flat.reshape(-1)[0]))
+        per_map = len(shape) == 3 and flat.ndim >= 3 and flat.shape[-2:] == (1, 1) and flat.shape[-3] == n
+        per_feat = len(shape) == 1 and flat.shape[-1] == n
+        if dims != [n] or not (per_map or per_feat or flat.ndim == 1 and len(shape) == 1):
+            raise self.unsupported(onode, f"a constant of shape {tuple(c.shape)} does not broadcast per channel "
+                                          f"over {tuple(shape)}")
+        if not np.all(np.isfinite(flat)):
+            raise WqrcError(f"node '{onode.name}' ({onode.op_type}): its constant holds NaN or infinite values")
+        return flat.reshape(-1)
+
+    def _affine(self, onode, act: str, scale: np.ndarray, shift: np.ndarray) -> None:
+        """y = scale * x + shift per channel, by constants: folded into the conv/dense layer right
+        before (when it feeds only this and has no fused clamp), else a depthwise 1x1 conv."""
+        prod = next((n for n in self.nodes if n.output == self.t(act)), None)
+        if prod is not None and prod.op in ("conv", "dense") and self.uses[act] == 1 and not prod.attrs.get("clip"):
+            w = prod.params["weight"].astype(np.float64)
+            prod.params["weight"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+            prod.params["bias"] = (prod.params["bias"] * scale + shift).astype(np.float32)
+            self.alias[onode.output[0]] = prod.output
+            return
+        if len(self.shapes[self.t(act)]) != 3:
+            raise self.unsupported(onode, "a per-feature scale or offset of a (F,) tensor must follow the "
+                                          "dense layer that computes it")
+        c = len(scale)
+        self.emit(onode, "conv", [act], attrs=dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
+                  params=dict(weight=scale.reshape(c, 1, 1, 1).astype(np.float32), bias=shift.astype(np.float32)))
+
+    def _const_operand(self, onode):
+        """(activation input, constant, constant first?) of a binary op, or None for two activations."""
+        x, y = onode.input[0], onode.input[1]
+        if y in self.consts:
+            return x, self.consts[y], False
+        if x in self.consts:
+            return y, self.consts[x], True
+        return None
+
     def op_Add(self, onode, a):
         x, y = onode.input[0], onode.input[1]
         if x in self.consts and y in self.consts:
             return
-        if x in self.consts or y in self.consts:
-            act, c = (y, self.consts[x]) if x in self.consts else (x, self.consts[y])
-            prod = next((n for n in self.nodes if n.output == self.t(act)), None)
-            if prod is None or prod.op not in ("conv", "dense") or self.uses[act] != 1 or prod.attrs.get("clip"):
-                raise self.unsupported(onode, "adding a constant is only supported as the bias of the "
-                                              "conv/dense layer right before it")
-            out_ch = prod.weight.shape[0]
-            flat = np.asarray(c, np.float32).reshape(-1)
-            if flat.size == 1:
-                flat = np.full(out_ch, flat[0], np.float32)
-            if flat.size != out_ch:
-                raise self.unsupported(onode, f"constant of shape {c.shape} does not broadcast per channel")
-            prod.params["bias"] = (prod.params["bias"] + flat).astype(np.float32)
-            self.alias[onode.output[0]] = prod.output
+        k = self._const_operand(onode)
+        if k is not None:
+            c = self._channel_const(onode, k[1], k[0])
+            self._affine(onode, k[0], np.ones_like(c), c)
             return
         self.emit(onode, "add", [x, y])
+
+    def op_Sub(self, onode, a):
+        k = self._const_operand(onode)
+        if k is None:
+            raise self.unsupported(onode, "the difference of two activations; a constant operand is supported")
+        c = self._channel_const(onode, k[1], k[0])
+        if k[2]:  # c - x
+            self._affine(onode, k[0], -np.ones_like(c), c)
+        else:
+            self._affine(onode, k[0], np.ones_like(c), -c)
+
+    def op_Mul(self, onode, a):
+        k = self._const_operand(onode)
+        if k is None:
+            raise self.unsupported(onode, "the product of two activations; a constant operand is supported")
+        c = self._channel_const(onode, k[1], k[0])
+        self._affine(onode, k[0], c, np.zeros_like(c))
+
+    def op_Div(self, onode, a):
+        k = self._const_operand(onode)
+        if k is None or k[2]:
+            raise self.unsupported(onode, "only an activation divided by a constant is supported")
+        c = self._channel_const(onode, k[1], k[0])
+        if np.any(c == 0):
+            raise WqrcError(f"node '{onode.name}' (Div): division by a zero constant")
+        self._affine(onode, k[0], 1.0 / c, np.zeros_like(c))
 
     def op_Relu(self, onode, a):
         self.emit(onode, "relu", [onode.input[0]])
