@@ -88,7 +88,7 @@ class _Builder:
 
     def block(self) -> None:
         r = self.rng
-        choice = r.integers(8)
+        choice = r.integers(9)
         if choice <= 1:
             self.conv(int(r.integers(1, 7)))
         elif choice == 2:
@@ -105,6 +105,13 @@ class _Builder:
         elif choice == 6:
             lo = float(r.choice([0.0, -0.5]))
             self.try_add("clip", [self.last], dict(min=lo, max=float(r.choice([1.0, 6.0]))))
+        elif choice == 7 and len(self.shapes[self.last]) == 3:  # a squeeze-and-excitation product (§3e)
+            src = self.last
+            if self.try_add("global_avgpool", [src], {}):
+                gate = self.last
+                if self.rng.random() < 0.5:
+                    self.try_add("sigmoid", [gate], {})
+                self.try_add("mul", [src, self.last], {})
         else:  # a lookup-table activation (docs/format.md §3d)
             op = str(r.choice(["sigmoid", "tanh", "hardsigmoid", "hardswish", "leakyrelu"]))
             attrs = {"hardsigmoid": dict(alpha=float(r.choice([0.2, 1 / 6]))),

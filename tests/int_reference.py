@@ -111,6 +111,10 @@ def _node(qm, n, ins):
     if n.op in ("sigmoid", "tanh", "hardsigmoid", "hardswish", "leakyrelu"):  # docs/format.md §3d
         qmin = qm.formats[n.inputs[0]].qmin
         return [a["table"][v - qmin] for v in x]
+    if n.op == "mul":  # docs/format.md §3e: the exact product, b per channel when (C, 1, 1)
+        (b_shape, b) = ins[1]
+        per = len(x) // len(b) if len(b) != len(x) else 1
+        return [_sat(_rshift_round(v * b[i // per], a["shift"]), fmt) for i, v in enumerate(x)]
     if n.op in ("relu", "clip"):
         return [_clamp(_sat(v, fmt), a.get("qclip")) for v in x]
     if n.op == "flatten":

@@ -95,7 +95,42 @@ def _consts():
 
 
 
-MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts}
+def _squeeze_excite():
+    """MobileNetV3-style blocks: HardSwish, a squeeze-and-excitation gate (global pool, 1x1 convs,
+    HardSigmoid, the product with the map), and a product of two equally shaped maps."""
+    import torch
+    from torch import nn
+
+    class SE(nn.Module):
+        def __init__(self, c, r=4):
+            super().__init__()
+            self.f1, self.f2 = nn.Conv2d(c, c // r, 1), nn.Conv2d(c // r, c, 1)
+
+        def forward(self, x):
+            return x * nn.functional.hardsigmoid(self.f2(torch.relu(self.f1(x.mean((2, 3), keepdim=True)))))
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 16, 3, padding=1)
+            self.c2 = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+            self.se1, self.se2 = SE(16), SE(16)
+            self.fc = nn.Linear(16, 5)
+
+        def forward(self, x):
+            h = self.se1(nn.functional.hardswish(self.c1(x)))
+            h = torch.relu(self.c2(h))
+            h = self.se2(h) * torch.sigmoid(h)
+            return self.fc(h.mean((2, 3)))
+
+    torch.manual_seed(0)
+    m = M().eval()
+    x = torch.rand(32, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
+MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite}
 
 
 def _graph(name):
@@ -171,17 +206,24 @@ def test_constant_operands_fold_or_become_a_scale_and_shift():
     assert np.abs(y - want).max() / np.abs(want).max() < 0.01
 
 
-def test_two_activations_multiplied_is_a_clear_error():
-    import torch
-    from torch import nn
+@pytest.mark.parametrize("act", [8, 16])
+def test_squeeze_and_excitation_products_on_every_simulator_path(act):
+    g, x, want = _graph("squeeze_excite")
+    muls = [n for n in g.nodes if n.op == "mul"]
+    assert len(muls) == 3 and g.shapes[muls[0].inputs[1]] == (16, 1, 1)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=act, calib=x)
+    xq = qm.quantize_input(x)
+    ref = simulate(qm, xq, path="object")
+    for path in ("auto", "torch", "int64", "float64"):
+        np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
+    assert np.abs(qm.dequantize_output(ref) - want).max() / np.abs(want).max() < {8: 0.03, 16: 0.005}[act]
 
-    class M(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c = nn.Conv2d(3, 3, 1)
 
-        def forward(self, x):
-            return (self.c(x) * x).flatten(1)
+def test_products_of_unrelated_shapes_are_a_clear_error():
+    from wqrc.ir.graph import Node
+    from wqrc.ops import infer_node_shape
 
-    with pytest.raises(WqrcError, match=r"op type 'Mul' is not supported \(the product of two activations"):
-        wqrc.from_torch(M().eval(), torch.rand(1, 3, 4, 4))
+    node = Node("mul", "gate", ["a", "b"], "y", {}, {})
+    with pytest.raises(WqrcError, match=r"node 'gate' \(mul\): input shapes \(3, 4, 4\) and \(3, 4, 1\): the "
+                                        r"second must equal the first or be \(C, 1, 1\)"):
+        infer_node_shape(node, [(3, 4, 4), (3, 4, 1)])

@@ -257,6 +257,21 @@ WQRC_LOOP(ELEMENTS)
     }
 }
 
+// Product of two activations (docs/format.md section 3e): b broadcast over each channel's HW
+// positions when B_HW = 1 (squeeze-and-excitation); exact in int64 (checked by the compiler).
+template <class TA, class TB, class TOUT, int C, int HW, int B_HW>
+void mul(const TA a[C * HW], const TB b[C * B_HW], TOUT y[C * HW], int sh, int64_t lo, int64_t hi) {
+WQRC_LOOP(CHANNELS)
+    for (int c = 0; c < C; ++c) {
+    WQRC_LOOP(ELEMENTS)
+        for (int i = 0; i < HW; ++i) {
+            WQRC_PRAGMA(HLS PIPELINE)
+            const int64_t p = (int64_t)a[c * HW + i] * (int64_t)b[c * B_HW + (B_HW == 1 ? 0 : i)];
+            y[c * HW + i] = (TOUT)requant(p, sh, lo, hi);
+        }
+    }
+}
+
 // Lookup-table activation (docs/format.md section 3d): y = table[x - qmin]; every input
 // code lies in [qmin, qmin + T - 1] by its format.
 template <class TIN, class TOUT, int N, int T>

@@ -12,7 +12,8 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, pool_geometry,
+from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, mul_geometry,
+                                 pool_geometry,
                                  render_files, short, test_vectors)
 from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
@@ -136,6 +137,7 @@ class _Context:
         self.adds: dict[tuple, str] = {}
         self.copies: dict[tuple, str] = {}
         self.luts: dict[tuple, str] = {}
+        self.muls: dict[tuple, str] = {}
         self.lut_tables: list[dict] = []
         self.layers, self.steps, self.tables = [], [], []
         self.segment = {s.name: s for s in rom.segments}
@@ -271,6 +273,16 @@ class _Context:
                                                      f"{c_int(lo)}, {c_int(hi)});"))
             offset += n
 
+    def _emit_mul(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        c, hw, b_hw = mul_geometry(qm, node)
+        key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
+        fn = self.muls.setdefault(key, "wqrc_mul_" + "_".join(key))
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, "
+                                                 f"{self.ptr(node.inputs[1], True)}, {self.ptr(node.output)}, "
+                                                 f"{c}, {hw}, {b_hw}, {a['shift']}, {c_int(out_fmt.qmin)}, "
+                                                 f"{c_int(out_fmt.qmax)});"))
+
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: its table in flash, one read per element."""
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
@@ -299,6 +311,7 @@ class _Context:
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             luts=[(k, v) for k, v in self.luts.items()], lut_tables=self.lut_tables,
+            muls=[(k, v) for k, v in self.muls.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
             arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             use_channel_shifts=int(any(l.per_channel for l in self.qm.layers.values())),

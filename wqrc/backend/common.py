@@ -66,6 +66,20 @@ def check_add_fits(qm: QModel, node) -> int:
     return total
 
 
+def mul_geometry(qm: QModel, node) -> tuple[int, int, int]:
+    """(channels, positions per channel, positions of b per channel) of a product (docs/format.md §3e),
+    refusing, naming the node, one whose exact product could leave int64 (the C, HLS and RTL width)."""
+    a, b = (qm.formats[t].max_abs_q for t in node.inputs)
+    if a * b >= 1 << 63:
+        raise WqrcError(f"node '{node.name}' (mul): the product of its inputs needs {(a * b).bit_length() + 1} bits, "
+                        f"more than the 64 of the C, HLS and RTL targets; use fewer activation bits")
+    shape, b_shape = qm.shapes[node.inputs[0]], qm.shapes[node.inputs[1]]
+    if len(shape) == 3:
+        hw = shape[1] * shape[2]
+        return shape[0], hw, 1 if tuple(b_shape) != tuple(shape) else hw
+    return 1, shape[0], shape[0]
+
+
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (integer codes) and the simulator's outputs: all-max, all-min, then data or random samples."""
     f = qm.input_format

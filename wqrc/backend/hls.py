@@ -12,7 +12,8 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, lane_roms, pool_geometry,
+from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, lane_roms, mul_geometry,
+                                 pool_geometry,
                                  read_ports, render_files, test_vectors)
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
@@ -86,6 +87,15 @@ class _Context:
         self.buffers.append(dict(name=f"{cid}_out", type=hls_type(self.qm.formats[node.output]), size=size,
                                  about=about))
         return size
+
+    def _emit_mul(self, node) -> None:
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self._output(node, cid, about)
+        c, hw, b_hw = mul_geometry(self.qm, node)
+        x, y = (self.alias[t] for t in node.inputs)
+        self.steps.append(dict(about=about, code=(
+            f"wqrc::mul<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {c}, {hw}, {b_hw}>("
+            f"{x}, {y}, {cid}_out, {a['shift']}, {out_fmt.qmin}LL, {out_fmt.qmax}LL);")))
 
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: its table a ROM, one read per element."""

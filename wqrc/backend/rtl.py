@@ -24,6 +24,7 @@ from wqrc.backend.common import (
     check_add_fits,
     conv_geometry,
     copy_kernels,
+    mul_geometry,
     environment,
     lane_roms,
     pool_geometry,
@@ -40,7 +41,7 @@ from wqrc.quant.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
-                "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v")
+                "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v")
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
@@ -209,6 +210,19 @@ class _Layout:
             offset += n
 
 
+    def _emit_mul(self, node) -> None:
+        """A product of activations (squeeze-and-excitation): wqrc_mul_engine.v."""
+        qm = self.qm
+        c, hw, b_hw = mul_geometry(qm, node)
+        fa, fb = (qm.formats[t] for t in node.inputs)
+        out_fmt = qm.formats[node.output]
+        aw = max(self._buffer(t)["aw"] for t in node.inputs)
+        params = dict(C=c, HW=hw, B_BCAST=int(b_hw == 1 and hw > 1), A0=fa.bits, A0_SIGNED=int(fa.signed),
+                      A1=fb.bits, A1_SIGNED=int(fb.signed), SH=node.attrs["shift"], OUT_W=out_fmt.bits,
+                      LO=vlit(out_fmt.qmin), HI=vlit(out_fmt.qmax), IN_AW=aw,
+                      OUT_AW=self._buffer(node.output)["aw"])
+        self._step(node, "mul", params, node.inputs)
+
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: the element-wise engine with its table as a ROM."""
         qm = self.qm
@@ -251,6 +265,8 @@ def step_cycles(step: dict) -> int:
         return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
     if step["kind"] == "pool":
         return p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE
+    if step["kind"] == "mul":   # one cycle more per channel to read a broadcast gate
+        return p["C"] * p["HW"] + p["C"] * p["B_BCAST"] + ELTWISE_PIPELINE
     return p["N"] + ELTWISE_PIPELINE
 
 

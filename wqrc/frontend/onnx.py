@@ -31,6 +31,7 @@ SUPPORTED_ONNX_OPS = sorted([
     "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv)",
     "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
     "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
+    "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -463,8 +464,12 @@ class _Converter:
 
     def op_Mul(self, onode, a):
         k = self._const_operand(onode)
-        if k is None:
-            raise self.unsupported(onode, "the product of two activations; a constant operand is supported")
+        if k is None:  # two activations: a squeeze-and-excitation gate, the (C, 1, 1) one second
+            x, y = onode.input[0], onode.input[1]
+            if self.shapes.get(self.t(x), ())[1:] == (1, 1) and self.shapes.get(self.t(y), ())[1:] != (1, 1):
+                x, y = y, x
+            self.emit(onode, "mul", [x, y])
+            return
         c = self._channel_const(onode, k[1], k[0])
         self._affine(onode, k[0], c, np.zeros_like(c))
 

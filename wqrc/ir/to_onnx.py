@@ -76,6 +76,7 @@ EXPORT = {
     "flatten": lambda wr, n, out: wr.node("Flatten", n.inputs, out, n.name, axis=1),
     "add": lambda wr, n, out: wr.node("Add", n.inputs, out, n.name),
     "concat": lambda wr, n, out: wr.node("Concat", n.inputs, out, n.name, axis=1),
+    "mul": lambda wr, n, out: wr.node("Mul", n.inputs, out, n.name),
     "relu": lambda wr, n, out: wr.node("Relu", n.inputs, out, n.name),
     "clip": lambda wr, n, out: wr.clamp(n.inputs[0], (n.attrs.get("min"), n.attrs.get("max")), out, n.name),
     **{name: (lambda t: lambda wr, n, out: wr.node(t, n.inputs, out, n.name, **{

@@ -184,6 +184,7 @@ FORWARD = {
     "global_avgpool": lambda m, n, xs, w: xs[0].mean(dim=(2, 3), keepdim=True),
     "flatten": lambda m, n, xs, w: xs[0].flatten(1),
     "concat": lambda m, n, xs, w: torch.cat(xs, dim=1),
+    "mul": lambda m, n, xs, w: xs[0] * xs[1],
     "batchnorm": _batchnorm,
     "identity": lambda m, n, xs, w: xs[0],
     "softmax": lambda m, n, xs, w: torch.softmax(xs[0], dim=1),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from wqrc.errors import WqrcError
 from wqrc.ops.base import MAX_ELEMENTS, Attr, OpDef, window_out
-from wqrc.ops.elementwise import Add, Clip, Concat, Relu
+from wqrc.ops.elementwise import Add, Clip, Concat, Mul, Relu
 from wqrc.ops.layers import Conv, Dense
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pools import AvgPool, GlobalAvgPool, MaxPool
@@ -16,7 +16,7 @@ from wqrc.ops.structural import BatchNorm, Flatten, Identity, Softmax
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
     Conv(), Dense(), BatchNorm(), Relu(), Clip(), MaxPool(), AvgPool(), GlobalAvgPool(), Flatten(), Add(),
-    Concat(), Identity(), Softmax(), *(op() for op in LOOKUP_OPS),
+    Concat(), Mul(), Identity(), Softmax(), *(op() for op in LOOKUP_OPS),
 )}
 WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)
 # the hw/ kernel families the code backends emit (OpDef.kernel); each backend has one step per family

@@ -127,7 +127,7 @@ class OpDef:
                 self.fail(node, f"attribute {a.name} is required")
             else:
                 node.attrs[a.name] = a.default
-        extra = set(node.attrs) - known - {"qclip", "shifts", "table"}
+        extra = set(node.attrs) - known - {"qclip", "shifts", "table", "shift"}
         if extra:
             self.fail(node, f"unknown attributes {sorted(extra)}")
         if self.rank is not None:
@@ -173,6 +173,19 @@ class OpDef:
         default the values of the input's format (clamps, max pool, flatten)."""
         m = qm.formats[node.inputs[0]].max_abs_q
         return m, m
+
+    def derived_attrs(self, node, in_fmts, out_fmt) -> dict:
+        """Integer constants the quantizer adds to the node's attributes once its formats are known
+        (docs/format.md §3); none by default."""
+        return {}
+
+    def check_derived(self, node, in_fmts, out_fmt) -> Optional[str]:
+        """Why a loaded model's derived attributes are wrong, or None: they must be what the
+        quantizer derives."""
+        for k, v in self.derived_attrs(node, in_fmts, out_fmt).items():
+            if node.attrs.get(k) != v:
+                return f"attribute {k}: {node.attrs.get(k)!r} does not follow from the formats ({v!r})"
+        return None
 
     def run_int(self, qm, node, ins: list, path: str):
         """The integer reference kernel of docs/format.md §3 on NumPy batches (wqrc.sim.kernels)."""

@@ -74,6 +74,42 @@ class Add(OpDef):
         return K.add(ins, node.attrs["shifts"], qm.formats[node.output], node.attrs.get("qclip"))
 
 
+class Mul(OpDef):
+    """The product of two activations, the second broadcast over H and W when it is (C, 1, 1): a
+    squeeze-and-excitation gate (docs/format.md §3e). y = sat(rshift_round(q_a * q_b, sh)),
+    sh = f_y - (f_a + f_b): the product is exact, then requantized like a layer's sum."""
+    name = "mul"
+    doc = "element-wise product; the second input may be (C, 1, 1) (squeeze-and-excitation)"
+    inputs = (2, 2)
+    kernel = "mul"
+
+    def shape(self, node, in_shapes):
+        a, b = (tuple(s) for s in in_shapes)
+        if b != a and not (len(a) == 3 and b == (a[0], 1, 1)):
+            self.fail(node, f"input shapes {a} and {b}: the second must equal the first or be (C, 1, 1)")
+        return a
+
+    def interval(self, node, ins):
+        (a0, a1), (b0, b1) = ins
+        p = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
+        return min(p), max(p)
+
+    def unsigned_output(self, node, in_fmts):
+        return all(not f.signed for f in in_fmts)
+
+    def derived_attrs(self, node, in_fmts, out_fmt):
+        return {"shift": out_fmt.frac - (in_fmts[0].frac + in_fmts[1].frac)}
+
+    def bounds(self, qm, node):
+        a, b = (qm.formats[t].max_abs_q for t in node.inputs)
+        s = a * b + half(node.attrs["shift"])
+        return s, s
+
+    def run_int(self, qm, node, ins, path):
+        from wqrc.sim import kernels as K
+        return K.mul(ins[0], ins[1], node.attrs["shift"], qm.formats[node.output])
+
+
 class Concat(OpDef):
     name = "concat"
     doc = "concatenation along channels"

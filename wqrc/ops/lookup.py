@@ -40,6 +40,21 @@ class _Lookup(OpDef):
         m = max(qm.formats[node.inputs[0]].max_abs_q, qm.formats[node.output].max_abs_q)
         return m, m
 
+    def derived_attrs(self, node, in_fmts, out_fmt) -> dict:
+        return {"table": self.table(node, in_fmts[0], out_fmt)}
+
+    def check_derived(self, node, in_fmts, out_fmt):
+        """The table is data, like weight codes (docs/format.md §3d): its length and range are checked,
+        not recomputed (a libm that rounds f differently must not make a model unreadable)."""
+        table = node.attrs.get("table")
+        n = in_fmts[0].qmax - in_fmts[0].qmin + 1
+        if not isinstance(table, list) or len(table) != n:
+            return f"attribute table: expected {n} entries, one per input code"
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in table) or \
+                min(table) < out_fmt.qmin or max(table) > out_fmt.qmax:
+            return f"attribute table: entries must be integers in the output format [{out_fmt.qmin}, {out_fmt.qmax}]"
+        return None
+
     def table(self, node, in_fmt, out_fmt) -> list[int]:
         """The op's integer semantics: one output code per input code, qmin first."""
         from wqrc.errors import WqrcError

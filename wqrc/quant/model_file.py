@@ -210,14 +210,9 @@ def check_model(qm, path: str) -> None:
             lo, hi = output_bounds(out_fmt, qclip)
             if lo > hi:
                 c.fail(f"{where}.qclip", f"{qclip} is an empty range")
-        if op.kernel == "lut":  # docs/format.md §3d: one output code per input code
-            table = c.list_(a.get("table"), f"{where}.table", in_fmts[0].qmax - in_fmts[0].qmin + 1)
-            arr = np.asarray(table, dtype=object)
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in table) or \
-                    (len(table) and (min(table) < out_fmt.qmin or max(table) > out_fmt.qmax)):
-                c.fail(f"{where}.table", f"entries must be integers in the output format "
-                                         f"[{out_fmt.qmin}, {out_fmt.qmax}]")
-            del arr
+        why = op.check_derived(n, in_fmts, out_fmt)   # lookup tables, a product's shift
+        if why:
+            c.fail(where, why)
         if op.weighted:
             layer = qm.layers[n.name]
             fx = in_fmts[0].frac

@@ -139,8 +139,7 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
             attrs["qclip"] = _clamp_to_q(op.output_clamp(n), out_fmt)
         if op.aligns_inputs:
             attrs["shifts"] = [out_fmt.frac - f.frac for f in in_fmts]
-        if op.kernel == "lut":
-            attrs["table"] = op.table(n, in_fmts[0], out_fmt)
+        attrs.update(op.derived_attrs(n, in_fmts, out_fmt))
         if n.is_weighted:
             layers[n.name] = quantize_layer(n, plan[n.name], rule, in_fmts[0], out_fmt, granularity)
         formats[n.output] = out_fmt

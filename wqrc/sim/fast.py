@@ -338,6 +338,12 @@ def _concat(ex: FastExecutor, node, ins, fmt):
     return torch.cat(parts, 1).to(ex.storage)
 
 
+def _mul(ex, node, ins, fmt):
+    """The exact product in float64 (below 2**53 by the guard), requantized."""
+    y = _round_shift(ins[0].double() * ins[1].double(), node.attrs["shift"])
+    return _saturate_clip(y, fmt, None).to(ex.storage)
+
+
 def _lookup(ex, node, ins, fmt):
     """A lookup-table activation: table[q - qmin] (exact: codes and table entries below 2**24)."""
     table = torch.tensor(node.attrs["table"], dtype=ins[0].dtype)
@@ -356,5 +362,6 @@ RUN = {
     "concat": _concat,
     "relu": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
     "clip": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
+    "mul": _mul,
     **{op.name: _lookup for op in LOOKUP_OPS},
 }

@@ -165,6 +165,14 @@ def add(xs: list[np.ndarray], shifts: list[int], fmt: TensorFormat, qclip) -> np
     return requantize(total, 0, fmt, qclip)
 
 
+def mul(a: np.ndarray, b: np.ndarray, shift: int, fmt: TensorFormat) -> np.ndarray:
+    """docs/format.md §3e: the exact product (b broadcast from (N, C, 1, 1)), then requantized."""
+    if a.dtype == object or b.dtype == object or \
+            (a.size and b.size and int(np.abs(a).max()) * int(np.abs(b).max()) >= 1 << 62):
+        a, b = as_pyint(a), as_pyint(b)
+    return requantize(a * b, shift, fmt, None)
+
+
 def concat(xs: list[np.ndarray], shifts: list[int], fmt: TensorFormat) -> np.ndarray:
     parts = [requantize(shift_to(x, sh), 0, fmt, None) for x, sh in zip(xs, shifts)]
     return np.concatenate(parts, axis=1)

@@ -191,6 +191,12 @@ def _clamp(b: _Builder, qm: QModel, node, ins) -> str:
     return b.clip(ins[0], float(fmt.qmin if lo is None else lo), float(fmt.qmax if hi is None else hi))
 
 
+def _mul(b: _Builder, qm: QModel, node, ins) -> str:
+    """The exact product (below 2**24 by the guard; ONNX Mul broadcasts (N, C, 1, 1)), requantized."""
+    fmt = qm.formats[node.output]
+    return b.clip(b.round_shift(b.op("Mul", ins), node.attrs["shift"]), float(fmt.qmin), float(fmt.qmax))
+
+
 def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
     """table[q - qmin] as a Gather (table entries and codes are integers below 2**24)."""
     qmin = qm.formats[node.inputs[0]].qmin
@@ -213,6 +219,7 @@ LOWER = {
     "concat": _concat,
     "relu": _clamp,
     "clip": _clamp,
+    "mul": _mul,
     **{op.name: _lookup for op in LOOKUP_OPS},
 }
 
