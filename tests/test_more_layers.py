@@ -130,7 +130,52 @@ def _squeeze_excite():
         return m, x.numpy(), m(x).numpy()
 
 
-MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite}
+def _dense_gate():
+    """A gate computed by dense layers (Keras-style squeeze-and-excitation): the pooled (C,)
+    vector through Linear, ReLU, Linear, Sigmoid, reshaped to (C, 1, 1) and unsqueezed, then
+    multiplied with the map; a PRelu-free LeakyReLU head."""
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 12, 3, padding=1)
+            self.f1, self.f2 = nn.Linear(12, 4), nn.Linear(4, 12)
+            self.fc = nn.Linear(12 * 4 * 4, 5)
+
+        def forward(self, x):
+            h = torch.relu(self.c1(x))
+            g = torch.sigmoid(self.f2(torch.relu(self.f1(h.mean((2, 3))))))
+            h = h * g.view(-1, 12, 1).unsqueeze(-1)
+            return self.fc(nn.functional.leaky_relu(nn.functional.max_pool2d(h, 2), 0.2).flatten(1))
+
+    torch.manual_seed(0)
+    m = M().eval()
+    x = torch.rand(32, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
+def _prelu():
+    """PReLU with a slope per channel after a conv, and with one slope after a dense layer."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.PReLU(8), nn.Conv2d(8, 8, 3, stride=2), nn.PReLU(8),
+                      nn.Flatten(), nn.Linear(8 * 3 * 3, 10), nn.PReLU(), nn.Linear(10, 4)).eval()
+    with torch.no_grad():
+        for p in m:
+            if isinstance(p, nn.PReLU):
+                p.weight.uniform_(-0.3, 0.6)
+    x = torch.rand(32, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
+MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite,
+          "dense_gate": _dense_gate, "prelu": _prelu}
 
 
 def _graph(name):
@@ -217,6 +262,27 @@ def test_squeeze_and_excitation_products_on_every_simulator_path(act):
     for path in ("auto", "torch", "int64", "float64"):
         np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
     assert np.abs(qm.dequantize_output(ref) - want).max() / np.abs(want).max() < {8: 0.03, 16: 0.005}[act]
+
+
+def test_reshapes_that_move_no_data_are_aliases():
+    g, x, want = _graph("dense_gate")
+    reshapes = [n for n in g.nodes if n.op == "reshape"]
+    assert reshapes and g.shapes[reshapes[-1].output] == (12, 1, 1)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    xq = qm.quantize_input(x)
+    ref = simulate(qm, xq, path="object")
+    for path in ("auto", "torch", "int64"):
+        np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
+    assert np.abs(qm.dequantize_output(ref) - want).max() / np.abs(want).max() < 0.01
+
+
+def test_prelu_is_a_table_or_relu_plus_scaled_negative_part():
+    g, x, want = _graph("prelu")
+    ops = [n.op for n in g.nodes]
+    assert ops.count("leakyrelu") == 1 and ops.count("add") == 2
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.01
 
 
 def test_products_of_unrelated_shapes_are_a_clear_error():

@@ -27,11 +27,12 @@ MIN_OPSET = 11
 _LOOKUP_BY_ONNX = {t: name for name, t in ONNX_NAMES.items()}
 SUPPORTED_ONNX_OPS = sorted([
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape", "Squeeze",
+    "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape, Squeeze, Unsqueeze (batch kept)",
     "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv)",
     "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
     "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
     "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
+    "PRelu (one slope: a lookup table; a slope per channel: relu + depthwise conv of min(x, 0))",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -553,8 +554,11 @@ class _Converter:
             self.emit(onode, "identity", [onode.input[0]])
         elif len(target) == 1 and target[0] == int(np.prod(src)):
             self.emit(onode, "flatten", [onode.input[0]])
+        elif 1 <= len(target) <= 3 and all(d >= 1 for d in target) and int(np.prod(target)) == int(np.prod(src)):
+            self.emit(onode, "reshape", [onode.input[0]], attrs=dict(shape=tuple(int(d) for d in target)))
         else:
-            raise self.unsupported(onode, f"reshaping {src} to {target} (only flattening is supported)")
+            raise self.unsupported(onode, f"reshaping {src} to {target} (the batch stays, and at most 3 "
+                                          f"extents follow it)")
 
     def op_Flatten(self, onode, a):
         rank = len(self.shapes[self.t(onode.input[0])]) + 1
@@ -590,6 +594,40 @@ class _Converter:
             raise self.unsupported(onode, "squeezing the batch dimension")
         target = tuple(d for k, d in enumerate(src, start=1) if k not in axes)
         self._flatten_or_identity(onode, target)
+
+    def op_PRelu(self, onode, a):
+        """One slope: LeakyRelu's lookup table. A slope per channel of a map: relu(x) plus the
+        depthwise 1x1 conv of min(x, 0) by the slopes, every part an op of the contract."""
+        x = onode.input[0]
+        slope = self._channel_const(onode, self.const(onode, 1, "slope"), x)
+        if np.all(slope == slope[0]):
+            self.emit(onode, "leakyrelu", [x], attrs=dict(alpha=float(slope[0])))
+            return
+        if len(self.shapes[self.t(x)]) != 3:
+            raise self.unsupported(onode, "per-feature slopes of a (F,) tensor; one slope is supported")
+        base, out = onode.name or "prelu", onode.output[0]
+        part = lambda op, ins, outs: onnx.helper.make_node(op, ins, outs, name=f"{base}_{op.lower()}")  # noqa: E731
+        self.emit(part("Relu", [x], [out + "__pos"]), "relu", [x])
+        self.emit(part("Clip", [x], [out + "__neg"]), "clip", [x], attrs=dict(min=None, max=0.0))
+        c = len(slope)
+        self.emit(part("Conv", [out + "__neg"], [out + "__scaled"]), "conv", [out + "__neg"],
+                  attrs=dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
+                  params=dict(weight=slope.reshape(c, 1, 1, 1).astype(np.float32), bias=np.zeros(c, np.float32)))
+        self.emit(onode, "add", [out + "__pos", out + "__scaled"])
+
+    def op_Unsqueeze(self, onode, a):
+        src = self.shapes[self.t(onode.input[0])]
+        axes = a.get("axes")
+        if axes is None:
+            axes = self.const(onode, 1, "axes").tolist()
+        rank = len(src) + 1 + len(axes)
+        axes = sorted(ax % rank for ax in axes)
+        if 0 in axes:
+            raise self.unsupported(onode, "unsqueezing before the batch dimension")
+        full, it = [], iter(src)
+        for k in range(1, rank):
+            full.append(1 if k in axes else next(it))
+        self._flatten_or_identity(onode, tuple(full))
 
     def op_BatchNormalization(self, onode, a):
         self._no_extra_outputs(onode)

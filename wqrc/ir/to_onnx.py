@@ -74,6 +74,8 @@ EXPORT = {
                                           count_include_pad=int(n.attrs.get("count_include_pad", 0))),
     "global_avgpool": lambda wr, n, out: wr.node("GlobalAveragePool", n.inputs, out, n.name),
     "flatten": lambda wr, n, out: wr.node("Flatten", n.inputs, out, n.name, axis=1),
+    "reshape": lambda wr, n, out: wr.node("Reshape", [n.inputs[0], wr.const(np.array([-1] + list(n.attrs["shape"]),
+                                                                               np.int64))], out, n.name),
     "add": lambda wr, n, out: wr.node("Add", n.inputs, out, n.name),
     "concat": lambda wr, n, out: wr.node("Concat", n.inputs, out, n.name, axis=1),
     "mul": lambda wr, n, out: wr.node("Mul", n.inputs, out, n.name),

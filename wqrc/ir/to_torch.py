@@ -183,6 +183,7 @@ FORWARD = {
     "avgpool": _avgpool,
     "global_avgpool": lambda m, n, xs, w: xs[0].mean(dim=(2, 3), keepdim=True),
     "flatten": lambda m, n, xs, w: xs[0].flatten(1),
+    "reshape": lambda m, n, xs, w: xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"])),
     "concat": lambda m, n, xs, w: torch.cat(xs, dim=1),
     "mul": lambda m, n, xs, w: xs[0] * xs[1],
     "batchnorm": _batchnorm,

@@ -12,10 +12,10 @@ from wqrc.ops.elementwise import Add, Clip, Concat, Mul, Relu
 from wqrc.ops.layers import Conv, Dense
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pools import AvgPool, GlobalAvgPool, MaxPool
-from wqrc.ops.structural import BatchNorm, Flatten, Identity, Softmax
+from wqrc.ops.structural import BatchNorm, Flatten, Identity, Reshape, Softmax
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
-    Conv(), Dense(), BatchNorm(), Relu(), Clip(), MaxPool(), AvgPool(), GlobalAvgPool(), Flatten(), Add(),
+    Conv(), Dense(), BatchNorm(), Relu(), Clip(), MaxPool(), AvgPool(), GlobalAvgPool(), Flatten(), Reshape(), Add(),
     Concat(), Mul(), Identity(), Softmax(), *(op() for op in LOOKUP_OPS),
 )}
 WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)

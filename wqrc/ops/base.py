@@ -52,6 +52,10 @@ class Attr:
 
         if self.kind == "int":
             return check_int(value)
+        if self.kind == "shape":  # a tensor shape, batch excluded: 1..3 positive extents
+            if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 3:
+                bad(f"{value!r} is not a shape of 1 to 3 extents")
+            return tuple(check_int(v, "extent ") for v in value)
         if self.kind == "ints":
             if not isinstance(value, (list, tuple)) or len(value) != self.length:
                 bad(f"{value!r} is not {self.length} integers")

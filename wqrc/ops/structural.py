@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from wqrc.ops.base import Attr, OpDef, finite_param
+from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param
 
 
 class Flatten(OpDef):
@@ -18,6 +18,29 @@ class Flatten(OpDef):
 
     def run_int(self, qm, node, ins, path):
         return ins[0].reshape(len(ins[0]), -1)
+
+
+class Reshape(OpDef):
+    """Any reshape that keeps the batch: tensors are stored in C order, so it moves no data
+    (the same buffer, reinterpreted, in every target): (C,) -> (C, 1, 1) for a gate computed by
+    dense layers, squeezes and unsqueezes of unit extents, (C, H, W) -> (C', H', W')."""
+    name = "reshape"
+    doc = "reshape keeping the batch and the element order (no data moves)"
+    attrs = (Attr("shape", "shape", None, lo=1, hi=MAX_EXTENT, required=True,
+                  doc="the output shape, batch excluded"),)
+    keeps_format = True
+    aliases_input = True
+    kernel = "alias"
+
+    def shape(self, node, in_shapes):
+        out = tuple(node.attrs["shape"])
+        if math.prod(out) != math.prod(in_shapes[0]):
+            self.fail(node, f"attribute shape: {out} does not hold the {math.prod(in_shapes[0])} elements of "
+                            f"{tuple(in_shapes[0])}")
+        return out
+
+    def run_int(self, qm, node, ins, path):
+        return ins[0].reshape((len(ins[0]),) + tuple(node.attrs["shape"]))
 
 
 class Identity(OpDef):

@@ -358,6 +358,7 @@ RUN = {
     "avgpool": _avgpool,
     "global_avgpool": _global_avgpool,
     "flatten": lambda ex, node, ins, fmt: ins[0].reshape(ins[0].shape[0], -1),
+    "reshape": lambda ex, node, ins, fmt: ins[0].reshape((ins[0].shape[0],) + tuple(node.attrs["shape"])),
     "add": _add,
     "concat": _concat,
     "relu": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),

@@ -206,7 +206,7 @@ def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
 
 # ops for which op(floor(x)) = floor(op(x)) on the values they see: monotone selections and
 # integer-bounded clamps (a max pool's padding value is an integer, qmin - 1)
-FLOOR_COMMUTES = {"maxpool", "flatten", "relu", "clip"}
+FLOOR_COMMUTES = {"maxpool", "flatten", "reshape", "relu", "clip"}
 
 LOWER = {
     "conv": _weighted,
@@ -215,6 +215,7 @@ LOWER = {
     "avgpool": _avgpool,
     "global_avgpool": _global_avgpool,
     "flatten": lambda b, qm, node, ins: b.op("Flatten", [ins[0]], axis=1),
+    "reshape": lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([-1] + list(node.attrs["shape"]), np.int64)]),
     "add": _add,
     "concat": _concat,
     "relu": _clamp,
