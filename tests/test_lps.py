@@ -226,3 +226,58 @@ def test_output_rule_joint_plan_is_never_worse_than_the_weight_rules_on_its_obje
                       for n, s in plan.items()}
             assert rule.joint(best) <= rule.joint(pinned) * (1 + JOINT_TOLERANCE) + 1e-9, (scheme, bits, other)
         assert rule.joint(best) <= rule.joint(pin_by_output_error(g, plan, x, joint=False)) * (1 + JOINT_TOLERANCE) + 1e-9
+
+
+def test_early_stopping_check_agrees_with_the_full_accuracy():
+    """PlanEvaluator.passes (chunks, stopping once the wrong answers exceed the budget) says yes
+    exactly when the whole split's accuracy reaches the threshold, and a failing check stops early."""
+    g, ds = fig1_model()
+    x_fit, _, x_val, y_val = ds.validation_split(0.5)
+    from wqrc.quant.ranges import calibrate
+    from wqrc.search import PlanEvaluator
+
+    ev = PlanEvaluator(g, "dfp", x_val, y_val, ranges=calibrate(g, x_fit), act_bits=16)
+    layers = ev.layers
+    for b0, b1 in [(8, 8), (4, 3), (3, 2), (2, 2), (5, 2)]:
+        bits = {layers[0]: b0, layers[1]: b1}
+        acc = ev.accuracy(bits)
+        for threshold in (acc - 0.01, acc, acc + 1e-6, acc + 0.05, 1.0):
+            before = ev.samples_run
+            assert ev.passes(bits, threshold, chunk=64) == (acc >= threshold - 1e-12), (bits, threshold)
+            if threshold == 1.0 and acc < 0.9:  # no wrong answer allowed: the first chunk with one ends it
+                assert ev.samples_run - before < len(y_val)
+
+
+def test_ranked_search_stays_in_budget_with_fewer_evaluations():
+    """On the fashion example: the ranked search's plan is within the budget on validation, is
+    no larger than 5% above the greedy plan's W_mem, and costs fewer evaluations and images."""
+    g = wqrc.load_model(FASHION_MODEL)
+    ds = load_dataset("fashion-mnist") if needs.HAVE_FASHION else None
+    if ds is None:
+        pytest.skip("needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+    kw = dict(scheme="dfp", max_drop=0.01, act_bits=16, val_samples=1000)
+    greedy, ev_g = wqrc.api.precision_search(g, ds, **kw)
+    ranked, ev_r = wqrc.api.precision_search(g, ds, method="ranked", **kw)
+    assert ranked.final.delta_acc <= 0.01 + 1e-9
+    assert ranked.final.w_mem <= 1.05 * greedy.final.w_mem, (ranked.final.bits, greedy.final.bits)
+    assert ranked.evaluations < greedy.evaluations and ev_r.samples_run < ev_g.samples_run
+    # the accepted plan, re-evaluated from scratch, is the accuracy the search recorded
+    qm = ev_r.qmodel(ranked.final.bits)
+    x_val, y_val = ds.validation_split()[2:]
+    x_val, y_val = x_val[:1000], y_val[:1000]
+    acc = float(np.mean(np.argmax(wqrc.simulate(qm, qm.quantize_input(x_val)).reshape(1000, -1), 1) == y_val))
+    assert acc == pytest.approx(ranked.final.accuracy)
+
+
+def test_ranked_search_from_the_command_line(tmp_path):
+    example = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    plan = tmp_path / "plan.json"
+    res = run_wqrc("lps", example, "--method", "ranked", "--data", "digits", "--max-drop", "0.01", "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(plan.read_text())
+    assert doc["search"]["criterion"].startswith("ranked") and doc["search"]["steps"][-1]["delta_acc"] <= 0.01 + 1e-9
+    res = run_wqrc("compile", example, "--bits", str(plan), "--calib", "digits", "--target", "rom",
+                   "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    assert_user_error(run_wqrc("lps", example, "--method", "ranked", "--data", "digits", "--max-drop", "0.01",
+                               "--exponent", "output", "-o", str(plan)), "--method ranked", "--exponent output")

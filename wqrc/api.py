@@ -102,11 +102,13 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
 def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,
                      start_bits=8, min_bits: int = 2, criterion: str = "paper", act_bits: int = 8,
                      exponent: str = "mse", val_split: float = DEFAULT_VAL_SPLIT, val_samples: Optional[int] = None,
-                     calib_samples: int = 512, progress=None):
+                     calib_samples: int = 512, progress=None, method: str = "greedy"):
     """Layer-wise precision scaling on a validation split of ``dataset``'s training data.
 
-    The validation split (``val_split`` of the training data, seeded) is never
-    the test split; calibration uses the rest of the training data. Returns
+    ``method``: ``greedy`` (the paper's Algorithm 1, wqrc/search/lps.py) or ``ranked`` (the SQNR
+    plan, then layers ranked by their SQNR cost and verified by bisection: wqrc/search/ranked.py,
+    for networks of many layers). The validation split (``val_split`` of the training data,
+    seeded) is never the test split; calibration uses the rest of the training data. Returns
     (SearchResult, PlanEvaluator).
     """
     from wqrc.quant.plan import make_plan
@@ -121,8 +123,25 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
         x_val, y_val = x_val[:val_samples], y_val[:val_samples]
     start = {n: s.bits for n, s in make_plan(graph, scheme, start_bits).items()}
     ranges = calibrate(graph, x_fit[:calib_samples])
+    if method == "ranked":
+        if exponent == "output":
+            raise WqrcError("lps --method ranked ranks layers by the SQNR of their weights; --exponent output "
+                            "needs data per trial: use --exponent mse (or the greedy search)")
+        if len(set(start.values())) != 1:
+            raise WqrcError("--start-bits: the ranked search takes one width, the widest it may use")
     ev = PlanEvaluator(graph, scheme, x_val, y_val, ranges=ranges, act_bits=act_bits, exponent=exponent,
                        start_bits=max(start.values()))
+    if method == "ranked":
+        from wqrc.search.ranked import ranked_search
+        from wqrc.search.sqnr import sqnr_search, sqnr_table
+
+        table = sqnr_table(graph, scheme, exponent, range(max(start.values()), min_bits - 1, -1))
+        sq = sqnr_search(table, accuracy=ev.commit, float_acc=ev.float_acc, max_drop=max_drop)
+        result = ranked_search(ev, table, max_drop=max_drop, start_bits=sq.bits, min_bits=min_bits,
+                               progress=progress)
+        return result, ev
+    if method != "greedy":
+        raise WqrcError(f"precision search method '{method}': use greedy or ranked")
     result = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits=start, min_bits=min_bits,
                                          criterion=criterion, progress=progress)
     return result, ev

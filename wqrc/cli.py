@@ -195,7 +195,7 @@ def inspect(model, data, word_bits, as_json, **o):
 
 
 def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
-                val_split, val_samples, calib_samples):
+                val_split, val_samples, calib_samples, method: str = "greedy"):
     """The precision search with a rich progress display; returns (result, evaluator)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -223,7 +223,7 @@ def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, crite
         result, ev = api.precision_search(model_graph, ds, scheme=scheme, max_drop=max_drop, start_bits=start,
                                           min_bits=min_bits, criterion=criterion, act_bits=act_bits,
                                           exponent=exponent, val_split=val_split, val_samples=val_samples,
-                                          calib_samples=calib_samples, progress=progress)
+                                          calib_samples=calib_samples, progress=progress, method=method)
         bar.update(task, completed=total)
     return result, ev
 
@@ -248,10 +248,13 @@ SEARCH_OPTIONS = opt.compose(
                    "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
                    "--max-drop.")
 @opt.compose(MAX_DROP)
-@click.option("--method", type=click.Choice(["greedy", "sqnr", "hybrid"]), default="greedy", show_default=True,
+@click.option("--method", type=click.Choice(["greedy", "sqnr", "hybrid", "ranked"]), default="greedy",
+              show_default=True,
               help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "
                    "Lin et al.'s SQNR allocation from the weights (see --target-sqnr, --max-wmem); hybrid: the "
-                   "SQNR plan within --max-drop, then the greedy search from it (far fewer evaluations).")
+                   "SQNR plan within --max-drop, then the greedy search from it (far fewer evaluations); ranked: "
+                   "the SQNR plan, then layers ranked by SQNR cost and verified by bisection with early "
+                   "stopping (for networks of many layers).")
 @click.option("--target-sqnr", type=opt.Number(-1000, 1000), default=None,
               help="sqnr: the fewest bits whose total weight SQNR reaches this many dB.")
 @click.option("--max-wmem", type=click.IntRange(min=1), default=None,
@@ -301,7 +304,7 @@ def lps(model, data, max_drop, method, target_sqnr, max_wmem, start_bits, min_bi
         start_info = dict(hybrid_start=dict(sq.bits), hybrid_start_evaluations=sq.evaluations + 1)
         click.echo(f"SQNR start plan: {sq.bits} ({sq.evaluations + 1} evaluations)")
     result, ev = _run_search(graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
-                             val_split, val_samples, calib_samples)
+                             val_split, val_samples, calib_samples, method="ranked" if method == "ranked" else "greedy")
     top = max(result.steps[0].bits.values())
     equal = equal_bitwidth_curve(ev, range(top, max(min_bits, SCHEMES[scheme].min_bits) - 1, -1))
     best_eq = best_equal_within(equal, max_drop)

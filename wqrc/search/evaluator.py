@@ -7,6 +7,7 @@ a trial that changes layer k re-runs only the nodes from k on.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -39,6 +40,7 @@ class PlanEvaluator:
         self.x_q = self.base.quantize_input(x_val)
         self.float_acc = float(np.mean(np.argmax(run_float(graph, x_val), axis=1) == y_val))
         self.evaluations = 0
+        self.samples_run = 0      # validation images simulated, over every evaluation (the search's cost)
         self._env: Optional[dict] = None
 
     def layer(self, name: str, bits: int):
@@ -79,14 +81,37 @@ class PlanEvaluator:
             env = runner.run(self._env, start=self.index[start])
         return env, env[qm.output].numpy()
 
+    def passes(self, bits: dict[str, int], min_acc: float, chunk: int = 256) -> bool:
+        """Whether ``bits`` keeps validation accuracy >= ``min_acc``, with early stopping: the samples
+        run in chunks and the check ends once the wrong answers exceed what ``min_acc`` allows."""
+        self.evaluations += 1
+        qm = self.qmodel(bits)
+        n = len(self.y_val)
+        allowed = n - math.ceil(min_acc * n - 1e-9)
+        runner = fast.FastExecutor(qm) if fast.eligible(qm) else None
+        wrong = 0
+        for s in range(0, n, chunk):
+            xq = self.x_q[s:s + chunk]
+            if runner is not None:
+                out = runner.run({qm.input: torch.from_numpy(xq).to(runner.storage)})[qm.output].numpy()
+            else:
+                out = simulate(qm, xq)
+            self.samples_run += len(xq)
+            wrong += int(np.sum(np.argmax(out.reshape(len(out), -1), axis=1) != self.y_val[s:s + chunk]))
+            if wrong > allowed:
+                return False
+        return True
+
     def accuracy(self, bits: dict[str, int], changed: Optional[str] = None) -> float:
         """Validation accuracy of ``bits``; ``changed`` names the one layer that differs from
         the plan last passed to :meth:`commit`, so the layers before it are reused."""
         self.evaluations += 1
+        self.samples_run += len(self.y_val)
         return self._accuracy_of(self._run(self.qmodel(bits), changed)[1])
 
     def commit(self, bits: dict[str, int]) -> float:
         """Make ``bits`` the current plan (its tensors are kept for later trials); returns its accuracy."""
         self.evaluations += 1
+        self.samples_run += len(self.y_val)
         self._env, out = self._run(self.qmodel(bits))
         return self._accuracy_of(out)

@@ -1,0 +1,84 @@
+"""A precision search that scales to 50-layer networks (issue 18): the SQNR start, layers ranked by
+a cheap sensitivity, a few verified evaluations with early stopping.
+
+The greedy search (lps.py, the paper's Algorithm 1) evaluates every layer at every step:
+O(L^2 * bits) evaluations. This search spends its evaluations on verification instead:
+
+1. Start from Lin et al.'s SQNR plan, bisected along its trade-off curve on the validation
+   split (sqnr.py: about log2 of the curve's length evaluations).
+2. Each round ranks the layers that can lose a bit by the SQNR cost of that bit per weight
+   saved, (1/gamma_i(b-1) - 1/gamma_i(b)) / rho_i, from the weights alone (no evaluation).
+3. The longest prefix of the ranking whose plan stays within the budget is found by
+   bisection: about log2(L) evaluations. Each is a pass/fail check with early stopping: the
+   validation samples run in chunks, and a trial stops once its wrong answers exceed what the
+   budget allows (a failing plan usually costs one or two chunks).
+4. When no prefix fits, the candidates are tried alone in ranking order, each a pass/fail
+   check with early stopping, and the first that fits is taken (a greedy step that stops at
+   the first success); the search ends when none fits.
+
+Every accepted plan was evaluated on the whole validation split (``commit``), so the plan
+returned is within the budget there. Bisection assumes accuracy falls as more layers lose a
+bit; where it does not, the search takes a shorter prefix than it might have (never a plan
+outside the budget).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from wqrc.search.evaluator import PlanEvaluator
+from wqrc.search.lps import TOLERANCE, SearchResult, Step
+from wqrc.search.sqnr import SqnrTable
+
+def _noise(table: SqnrTable, name: str, bits: int) -> float:
+    return 10 ** (-table.db[name][bits] / 10)
+
+
+def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start_bits: dict[str, int],
+                  min_bits: int = 2, progress: Optional[Callable[[Step, int], None]] = None) -> SearchResult:
+    total = sum(ev.sizes.values())
+    bits = dict(start_bits)
+    res = SearchResult(ev.scheme, max_drop, "ranked (SQNR cost per bit saved)", ev.float_acc)
+    min_acc = ev.float_acc - max_drop - TOLERANCE
+
+    def record(changed, acc):
+        w = ev.w_mem(bits)
+        res.steps.append(Step(dict(bits), changed, w, 32 * total / w, acc, ev.float_acc - acc))
+        if progress:
+            progress(res.steps[-1], ev.evaluations)
+
+    def lowered(names) -> dict[str, int]:
+        return dict(bits, **{n: bits[n] - 1 for n in names})
+
+    acc = ev.commit(bits)
+    record(None, acc)
+    if acc < min_acc:
+        res.stopped_because = (f"the start plan already loses {ev.float_acc - acc:.4f} > max drop {max_drop}; "
+                               "the plan is the start plan")
+    while not res.stopped_because:
+        cands = [n for n in ev.layers if bits[n] > min_bits and bits[n] - 1 in table.db[n]]
+        if not cands:
+            res.stopped_because = f"every layer is at --min-bits {min_bits}"
+            break
+        order = sorted(cands, key=lambda n: ((_noise(table, n, bits[n] - 1) - _noise(table, n, bits[n]))
+                                             / table.sizes[n], -table.sizes[n], ev.layers.index(n)))
+        lo, hi = 0, len(order)
+        while lo < hi:  # the longest prefix that fits
+            mid = (lo + hi + 1) // 2
+            if ev.passes(lowered(order[:mid]), min_acc):
+                lo = mid
+            else:
+                hi = mid - 1
+        chosen = order[:lo] or next(([n] for n in order[1:] if ev.passes(lowered([n]), min_acc)), [])
+        if not chosen:
+            res.stopped_because = f"no layer can lose a bit within max drop {max_drop}"
+            break
+        bits = lowered(chosen)
+        acc = ev.commit(bits)
+        if acc < min_acc:  # a chunked pass and a full run disagree only by rounding; keep the budget
+            bits = {n: b + (n in chosen) for n, b in bits.items()}
+            ev.commit(bits)
+            res.stopped_because = "the last accepted step failed on the whole validation split"
+            break
+        record(",".join(chosen), acc)
+    res.evaluations = ev.evaluations
+    return res
