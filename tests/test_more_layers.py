@@ -293,3 +293,62 @@ def test_products_of_unrelated_shapes_are_a_clear_error():
     with pytest.raises(WqrcError, match=r"node 'gate' \(mul\): input shapes \(3, 4, 4\) and \(3, 4, 1\): the "
                                         r"second must equal the first or be \(C, 1, 1\)"):
         infer_node_shape(node, [(3, 4, 4), (3, 4, 1)])
+
+
+def _channels_last_onnx(path):
+    """What tf2onnx writes for a small Keras CNN: an (N, H, W, C) input transposed to NCHW, a
+    conv, and a transpose back to NHWC before Keras' Flatten and Dense (a MatMul and an Add)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((6, 3, 3, 3)).astype(np.float32) * 0.3
+    b1 = rng.standard_normal(6).astype(np.float32) * 0.1
+    wd = rng.standard_normal((6 * 3 * 3, 5)).astype(np.float32) * 0.2
+    bd = rng.standard_normal(5).astype(np.float32) * 0.1
+    inits = [numpy_helper.from_array(v, k) for k, v in
+             dict(w1=w1, b1=b1, wd=wd, bd=bd, shape=np.array([-1, 54], np.int64)).items()]
+    nodes = [helper.make_node("Transpose", ["x"], ["x_nchw"], perm=[0, 3, 1, 2]),
+             helper.make_node("Conv", ["x_nchw", "w1", "b1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Transpose", ["r1"], ["r1_nhwc"], perm=[0, 2, 3, 1]),
+             helper.make_node("Reshape", ["r1_nhwc", "shape"], ["flat"]),
+             helper.make_node("MatMul", ["flat", "wd"], ["mm"]),
+             helper.make_node("Add", ["mm", "bd"], ["y"])]
+    g = helper.make_graph(nodes, "keras", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6, 6, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 5])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+
+
+def test_a_channels_last_export_runs_with_either_layout(tmp_path):
+    import onnxruntime as ort
+
+    path = tmp_path / "keras.onnx"
+    _channels_last_onnx(path)
+    g = wqrc.load_model(str(path))
+    assert g.input_shape == (3, 6, 6) and g.input_layout == "nhwc" and any("channels-last" in n for n in g.notes)
+    x = np.random.default_rng(1).uniform(-1, 1, (16, 6, 6, 3)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    qm = wqrc.quantize(g, scheme="dfp", bits=12, act_bits=16, calib=x)   # NHWC samples
+    assert qm.meta["input_layout"] == "nhwc"
+    y_nhwc = wqrc.simulate_float(qm, x)
+    np.testing.assert_array_equal(y_nhwc, wqrc.simulate_float(qm, x.transpose(0, 3, 1, 2)))
+    assert np.abs(y_nhwc - want).max() / np.abs(want).max() < 0.01
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["c"], vectors=4, data=x[:4])
+    res = make(out / "c", "run", UBSAN)
+    assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+def test_a_channels_last_tensor_elsewhere_is_a_clear_error(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((2, 3, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 3, 1]),
+             helper.make_node("Relu", ["t"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 2])], [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
+    with pytest.raises(WqrcError, match=r"op type 'Relu' is not supported \(it reads 't' in channels-last order"):
+        wqrc.load_model(str(tmp_path / "m.onnx"))

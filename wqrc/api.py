@@ -67,7 +67,7 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         if calib.dtype.kind not in "biuf" or calib.size == 0:
             raise WqrcError(f"calibration data must be a non-empty array of real numbers (got {calib.dtype}, "
                             f"shape {calib.shape})")
-        calib = fit_input(calib.astype(np.float32), graph.input_shape)
+        calib = fit_input(calib.astype(np.float32), graph.input_shape, graph.input_layout)
         if not np.all(np.isfinite(calib)):
             raise WqrcError("calibration data holds NaN or infinite values")
         if tuple(calib.shape[1:]) != tuple(graph.input_shape):

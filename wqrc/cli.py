@@ -57,7 +57,7 @@ def _quantize_from_options(model, o) -> tuple:
     calib = None
     if o["calib"]:
         ds = load_dataset(o["calib"])
-        check_fits(ds, graph.input_shape)
+        check_fits(ds, graph.input_shape, layout=graph.input_layout)
         calib = ds.x_train[: o["calib_samples"]]
     qm = api.quantize(graph, scheme=o["scheme"], bits=parse_bits(o["bits"]), act_bits=o["act_bits"],
                       exponent=o["exponent"], granularity=o["granularity"], calib=calib,
@@ -71,7 +71,7 @@ def _accuracy(graph, qm, data: str) -> dict:
     from wqrc.sim import simulate_float
 
     ds = load_dataset(data)
-    check_fits(ds, qm.input_shape, math.prod(qm.output_shape))
+    check_fits(ds, qm.input_shape, math.prod(qm.output_shape), layout=qm.meta.get("input_layout", "nchw"))
     x, y = ds.split("test")
     res = {"data": f"{data} test split ({len(y)} samples)"}
     if graph is not None:
@@ -205,7 +205,7 @@ def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, crite
 
     start = parse_bits(start_bits)
     ds = load_dataset(data)
-    check_fits(ds, model_graph.input_shape)
+    check_fits(ds, model_graph.input_shape, layout=model_graph.input_layout)
     layers = len(model_graph.weighted_nodes())
     top = max(start) if isinstance(start, list) else 8
     total = max(1, layers * (top - min_bits))
@@ -296,7 +296,7 @@ def lps(model, data, max_drop, method, target_sqnr, max_wmem, start_bits, min_bi
         if not start_bits.isdigit():
             raise WqrcError(f"--start-bits: '{start_bits}': the hybrid search takes one width, the widest it may use")
         ds = load_dataset(data)
-        check_fits(ds, graph.input_shape)
+        check_fits(ds, graph.input_shape, layout=graph.input_layout)
         sq = api.sqnr_allocation(graph, scheme=scheme, exponent=exponent, start_bits=int(start_bits),
                                  min_bits=min_bits, dataset=ds, max_drop=max_drop, act_bits=act_bits,
                                  val_split=val_split, val_samples=val_samples, calib_samples=calib_samples)
@@ -414,7 +414,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
         _needs("matplotlib", "--plots")
     graph = api.load_model(model)
     ds = load_dataset(data)
-    check_fits(ds, graph.input_shape, math.prod(graph.shapes[graph.output]))
+    check_fits(ds, graph.input_shape, math.prod(graph.shapes[graph.output]), layout=graph.input_layout)
     plan = make_plan(graph, scheme, parse_bits(bits))
     cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
                          lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
@@ -568,7 +568,7 @@ def _lps_sqnr(model, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits
         if data is None:
             raise WqrcError("lps --method sqnr --max-drop needs --data (its validation split is evaluated)")
         ds = load_dataset(data)
-        check_fits(ds, graph.input_shape)
+        check_fits(ds, graph.input_shape, layout=graph.input_layout)
     t0 = time.perf_counter()
     res = api.sqnr_allocation(graph, scheme=scheme, exponent=exponent, start_bits=int(start_bits), min_bits=min_bits,
                               target_db=target_sqnr, max_w_mem=max_wmem, dataset=ds, max_drop=max_drop,

@@ -141,10 +141,11 @@ def load_dataset(spec: str) -> Dataset:
     raise WqrcError(f"unknown dataset '{spec}': use one of {', '.join(BUILTIN)} or an .npz file")
 
 
-def check_fits(ds: Dataset, input_shape: tuple[int, ...], num_outputs: int | None = None) -> None:
+def check_fits(ds: Dataset, input_shape: tuple[int, ...], num_outputs: int | None = None,
+               layout: str = "nchw") -> None:
     """Clear errors when data does not match the model."""
     from wqrc.ir.graph import fit_input
-    if tuple(fit_input(ds.x_test[:1], input_shape).shape[1:]) != tuple(input_shape):
+    if tuple(fit_input(ds.x_test[:1], input_shape, layout).shape[1:]) != tuple(input_shape):
         raise WqrcError(
             f"dataset '{ds.name}' has samples of shape {tuple(ds.x_test.shape[1:])}, "
             f"the model expects {tuple(input_shape)}"

@@ -33,6 +33,7 @@ SUPPORTED_ONNX_OPS = sorted([
     "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
     "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
     "PRelu (one slope: a lookup table; a slope per channel: relu + depthwise conv of min(x, 0))",
+    "Transpose (a channels-last input; NHWC before a flatten into Gemm/MatMul)",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -90,6 +91,9 @@ class _Converter:
         self.alias: dict[str, str] = {}
         self.zero_pads: dict[str, tuple[int, int, int, int]] = {}   # Pad outputs: (top, left, bottom, right)
         self.one_d = False   # a (N, C, L) input: 1-D convolutions and pools run as 2-D ones of height 1
+        self.input_layout = "nchw"   # "nhwc": a channels-last input transposed first (Keras/TF exports)
+        self.channels_last: dict[str, str] = {}   # an NHWC view (Transpose 0,2,3,1) -> its NCHW tensor
+        self.hwc_flat: dict[str, tuple[int, int, int]] = {}  # a flatten in (H, W, C) order -> (C, H, W)
         self.uses = Counter(i for n in g.node for i in n.input if i)
         for o in g.output:
             self.uses[o.name] += 1
@@ -133,6 +137,9 @@ class _Converter:
         for i in node.inputs:
             if i not in self.shapes:
                 raise WqrcError(f"node '{onode.name}' ({onode.op_type}) reads '{i}', which is not computed before it")
+            if i in self.channels_last or (i in self.hwc_flat and op != "dense"):
+                raise self.unsupported(onode, f"it reads '{i}' in channels-last order; such a tensor may only be "
+                                              f"flattened into a Gemm/MatMul")
         self.shapes[node.output] = infer_node_shape(node, [self.shapes[i] for i in node.inputs])
         self.nodes.append(node)
         return node
@@ -179,16 +186,24 @@ class _Converter:
     def run(self) -> Graph:
         in_name, in_shape = self.graph_input()
         self.shapes[in_name] = in_shape
+        self.input_name = in_name
         for onode in self.model.graph.node:
             self.convert(onode)
+        in_shape = self.shapes[in_name]   # (C, H, W) once a channels-last input was transposed
         outs = [o.name for o in self.model.graph.output]
         if len(outs) != 1:
             raise WqrcError(f"{self.source}: expected exactly one graph output, found {outs}")
         out = self.t(outs[0])
         if out in self.consts:
             raise WqrcError(f"{self.source}: the graph output is a constant")
+        if out in self.channels_last or out in self.hwc_flat:
+            raise WqrcError(f"{self.source}: the graph output is channels-last; wqrc's outputs are (C, H, W)")
         graph = Graph(nodes=self.nodes, input=in_name, input_shape=in_shape, output=out,
-                      source=self.source)
+                      source=self.source, input_layout=self.input_layout)
+        if self.input_layout == "nhwc":
+            graph.notes.append(f"channels-last input: samples (N, H, W, C) are transposed once to (N, C, H, W) "
+                               f"= (N, {', '.join(map(str, in_shape))}); the generated C, HLS and RTL take "
+                               f"(C, H, W) order")
         if self.one_d:
             graph.notes.append(f"1-D model: its (C, L) = ({in_shape[0]}, {in_shape[2]}) input runs as (C, 1, L); "
                                f"1-D convolutions and pools as 2-D ones of height 1")
@@ -386,8 +401,17 @@ class _Converter:
                 raise self.unsupported(onode, f"bias C of shape {tuple(c.shape)} is not one value per output "
                                               f"({w.shape[0]})")
             bias = (beta * np.broadcast_to(c.reshape(-1), (w.shape[0],))).astype(np.float32)
-        self.emit(onode, "dense", [onode.input[0]], params=dict(weight=w, bias=bias),
+        self.emit(onode, "dense", [onode.input[0]], params=dict(weight=self._hwc_columns(onode, w), bias=bias),
                   name=self._layer_name(onode, onode.input[1]))
+
+    def _hwc_columns(self, onode, w: np.ndarray) -> np.ndarray:
+        """A dense layer's weight columns in (C, H, W) order when its input was flattened channels-last."""
+        shape = self.hwc_flat.get(self.t(onode.input[0]))
+        if shape is None:
+            return w
+        c, h, wd = shape
+        old = np.transpose(np.arange(h * wd * c).reshape(h, wd, c), (2, 0, 1)).reshape(-1)
+        return np.ascontiguousarray(w[:, old])
 
     def op_MatMul(self, onode, a):
         bm = self.const(onode, 1, "weight")
@@ -395,7 +419,7 @@ class _Converter:
             raise self.unsupported(onode, "only activation @ constant matrix is supported")
         w = np.ascontiguousarray(bm.T).astype(np.float32)
         self.emit(onode, "dense", [onode.input[0]],
-                  params=dict(weight=w, bias=np.zeros(w.shape[0], np.float32)),
+                  params=dict(weight=self._hwc_columns(onode, w), bias=np.zeros(w.shape[0], np.float32)),
                   name=self._layer_name(onode, onode.input[1]))
 
     def _channel_const(self, onode, c: np.ndarray, act: str) -> np.ndarray:
@@ -548,7 +572,40 @@ class _Converter:
             self.emit(gap, "global_avgpool", [onode.input[0]])
             self.emit(onode, "flatten", [mid], name=onode.name + "_flatten")
 
+    def op_Transpose(self, onode, a):
+        """Channels-last models (Keras/TF exports): the input's transpose to NCHW is folded into the
+        input (samples are taken in either layout, ir.graph.fit_input); a transpose back to NHWC is
+        allowed before a flatten into a Gemm/MatMul, whose weight columns are then reordered."""
+        x = onode.input[0]
+        perm = [int(p) for p in a.get("perm", [])]
+        src = self.shapes[self.t(x)]
+        if perm == list(range(len(src) + 1)):
+            self.alias[onode.output[0]] = self.t(x)
+            return
+        if x == self.input_name and perm == [0, 3, 1, 2] and len(src) == 3 and self.uses[x] == 1 and not self.nodes:
+            h, w, c = src
+            self.shapes[x] = (c, h, w)
+            self.input_layout = "nhwc"
+            self.alias[onode.output[0]] = x
+            return
+        if perm == [0, 2, 3, 1] and len(src) == 3 and self.t(x) not in self.channels_last:
+            c, h, w = src
+            self.channels_last[onode.output[0]] = self.t(x)
+            self.shapes[onode.output[0]] = (h, w, c)   # as the exporter sees it
+            return
+        raise self.unsupported(onode, f"perm {perm}: a channels-last input's transpose to NCHW, and NCHW to NHWC "
+                                      f"before a flatten into a Gemm/MatMul, are supported")
+
     def _flatten_or_identity(self, onode, target: tuple[int, ...]):
+        if onode.input[0] in self.channels_last:  # NHWC flattened: the NCHW tensor, the order recorded
+            nchw = self.channels_last[onode.input[0]]
+            shape = self.shapes[nchw]
+            if tuple(target) != (int(np.prod(shape)),):
+                raise self.unsupported(onode, f"reshaping a channels-last tensor to {target}; only a flatten "
+                                              f"into a Gemm/MatMul is supported")
+            self.emit(onode, "flatten", [nchw])
+            self.hwc_flat[onode.output[0]] = tuple(shape)
+            return
         src = self.shapes[self.t(onode.input[0])]
         if tuple(target) == src:
             self.emit(onode, "identity", [onode.input[0]])

@@ -58,6 +58,9 @@ class Graph:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     source: str = ""
+    # "nhwc": the exported model took channels-last samples (N, H, W, C) and transposed them
+    # first; wqrc runs (C, H, W) and takes samples in either layout (fit_input)
+    input_layout: str = "nchw"
 
     def copy(self) -> "Graph":
         return copy.deepcopy(self)
@@ -89,13 +92,17 @@ class Graph:
             self.output = new
 
 
-def fit_input(x, input_shape):
-    """Samples for a model with input ``input_shape``: a 1-D model's (C, 1, L) input also takes
-    (N, C, L) samples, as the exporter saw them (the frontend runs 1-D models at height 1).
-    Anything else is returned unchanged, for the caller's own shape check."""
+def fit_input(x, input_shape, layout: str = "nchw"):
+    """Samples for a model with input ``input_shape`` (C, H, W), also in the layout its exporter
+    saw: a 1-D model's (N, C, L) samples (the frontend runs 1-D models at height 1), and a
+    channels-last model's (N, H, W, C) ones (``layout`` "nhwc"; samples already (N, C, H, W)
+    are taken as they are). Anything else is returned unchanged, for the caller's shape check."""
     shape = tuple(input_shape)
     if len(shape) == 3 and shape[1] == 1 and x.ndim == 3 and tuple(x.shape[1:]) == (shape[0], shape[2]):
         return x.reshape(len(x), shape[0], 1, shape[2])
+    if layout == "nhwc" and x.ndim == 4 and tuple(x.shape[1:]) == (shape[1], shape[2], shape[0]) \
+            and tuple(x.shape[1:]) != shape:
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     return x
 
 

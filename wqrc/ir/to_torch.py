@@ -202,7 +202,7 @@ def to_torch(graph: Graph) -> GraphModule:
 def run_float(graph: Graph, x: np.ndarray, batch: int = 512, return_all: bool = False):
     """Float forward pass in batches; with ``return_all`` a dict of every tensor."""
     module = GraphModule(graph).eval()
-    x = fit_input(np.asarray(x), graph.input_shape)
+    x = fit_input(np.asarray(x), graph.input_shape, graph.input_layout)
     outs: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(x), batch):
         xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch], dtype=np.float32))

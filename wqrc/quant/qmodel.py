@@ -191,7 +191,8 @@ class QModel:
         return [(n, self.layers[n.name]) for n in self.nodes if n.name in self.layers]
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        return self.input_format.quantize(fit_input(np.asarray(x), self.input_shape))
+        return self.input_format.quantize(fit_input(np.asarray(x), self.input_shape,
+                                                    self.meta.get("input_layout", "nchw")))
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return self.output_format.dequantize(q)

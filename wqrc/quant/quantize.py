@@ -147,4 +147,5 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
     return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),
                   input=graph.input, output=graph.output, notes=list(graph.notes),
                   meta=dict(meta or {}, act_bits=act_bits, exponent_rule=rule,
-                            **({"granularity": granularity} if granularity != "layer" else {})))
+                            **({"granularity": granularity} if granularity != "layer" else {}),
+                            **({"input_layout": graph.input_layout} if graph.input_layout != "nchw" else {})))
