@@ -88,7 +88,7 @@ class _Builder:
 
     def block(self) -> None:
         r = self.rng
-        choice = r.integers(9)
+        choice = r.integers(10)
         if choice <= 1:
             self.conv(int(r.integers(1, 7)))
         elif choice == 2:
@@ -105,6 +105,9 @@ class _Builder:
         elif choice == 6:
             lo = float(r.choice([0.0, -0.5]))
             self.try_add("clip", [self.last], dict(min=lo, max=float(r.choice([1.0, 6.0]))))
+        elif choice == 8 and len(self.shapes[self.last]) == 3:  # upsampling (§3f)
+            op = str(r.choice(["upsample", "zero_insert"]))
+            self.try_add(op, [self.last], dict(scales=(int(r.integers(1, 3)), int(r.integers(1, 4)))))
         elif choice == 7 and len(self.shapes[self.last]) == 3:  # a squeeze-and-excitation product (§3e)
             src = self.last
             if self.try_add("global_avgpool", [src], {}):

@@ -111,6 +111,13 @@ def _node(qm, n, ins):
     if n.op in ("sigmoid", "tanh", "hardsigmoid", "hardswish", "leakyrelu"):  # docs/format.md §3d
         qmin = qm.formats[n.inputs[0]].qmin
         return [a["table"][v - qmin] for v in x]
+    if n.op in ("upsample", "zero_insert"):  # docs/format.md §3f: copies, or zeros between
+        c, h, w = shape
+        _, ho, wo = out_shape
+        sh, sw = a["scales"]
+        zeros = n.op == "zero_insert"
+        return [(x[(ch * h + oy // sh) * w + ox // sw] if not zeros or (oy % sh == 0 and ox % sw == 0) else 0)
+                for ch in range(c) for oy in range(ho) for ox in range(wo)]
     if n.op == "mul":  # docs/format.md §3e: the exact product, b per channel when (C, 1, 1)
         (b_shape, b) = ins[1]
         per = len(x) // len(b) if len(b) != len(x) else 1

@@ -174,8 +174,36 @@ def _prelu():
         return m, x.numpy(), m(x).numpy()
 
 
+def _decoder():
+    """A small convolutional autoencoder: strided convs down, then ConvTranspose (stride 2 with
+    output_padding; a grouped one with a 4x4 kernel) and nearest Resize up; its output is a map."""
+    import torch
+    from torch import nn
+
+    class AE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.e1, self.e2 = nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3, stride=2, padding=1)
+            self.d1 = nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1)
+            self.d2 = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+            self.d3 = nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1, groups=2)
+            self.d4 = nn.Conv2d(4, 3, 1)
+
+        def forward(self, x):
+            h = torch.relu(self.e2(torch.relu(self.e1(x))))
+            h = torch.relu(self.d1(h))
+            h = torch.relu(self.d2(nn.functional.interpolate(h, scale_factor=2, mode="nearest")))
+            return self.d4(self.d3(h))
+
+    torch.manual_seed(0)
+    m = AE().eval()
+    x = torch.rand(16, 3, 8, 8)
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
 MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite,
-          "dense_gate": _dense_gate, "prelu": _prelu}
+          "dense_gate": _dense_gate, "prelu": _prelu, "decoder": _decoder}
 
 
 def _graph(name):
@@ -283,6 +311,47 @@ def test_prelu_is_a_table_or_relu_plus_scaled_negative_part():
     qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.01
+
+
+def test_transposed_convs_and_resize_follow_the_float_model():
+    g, x, want = _graph("decoder")
+    assert [n.op for n in g.nodes].count("zero_insert") == 2 and [n.op for n in g.nodes].count("upsample") == 1
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    xq = qm.quantize_input(x)
+    ref = simulate(qm, xq, path="object")
+    for path in ("auto", "torch", "int64"):
+        np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
+    y = qm.dequantize_output(ref).reshape(want.shape)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.01
+
+
+@pytest.mark.parametrize("coord,nearest,ok", [("asymmetric", "floor", True), ("half_pixel", "round_prefer_floor", True),
+                                              ("align_corners", "round_prefer_floor", False),
+                                              ("asymmetric", "round_prefer_floor", False)])
+def test_resize_modes_against_onnxruntime(tmp_path, coord, nearest, ok):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 2, 3, 3)).astype(np.float32), "w")
+    scales = numpy_helper.from_array(np.array([1, 1, 3, 2], np.float32), "scales")
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["u"], mode="nearest",
+                              coordinate_transformation_mode=coord, nearest_mode=nearest),
+             helper.make_node("Conv", ["u", "w"], ["y"], pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 15, 8])], [w, scales])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    if not ok:
+        with pytest.raises(WqrcError, match="Resize"):
+            wqrc.load_model(str(path))
+        return
+    graph = wqrc.load_model(str(path))
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 2, 5, 4)).astype(np.float32)
+    want = np.concatenate([ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x[i:i + 1]})[0]
+                           for i in range(4)])
+    from wqrc.ir.to_torch import run_float
+    np.testing.assert_allclose(run_float(graph, x), want, rtol=1e-5, atol=1e-5)
 
 
 def test_products_of_unrelated_shapes_are_a_clear_error():

@@ -272,6 +272,21 @@ WQRC_LOOP(CHANNELS)
     }
 }
 
+// Upsampling (docs/format.md section 3f): nearest-neighbour copies by SH x SW, or (ZEROS) the
+// input spread over a (H-1)*SH+1 x (W-1)*SW+1 map of zeros (a transposed convolution's first half).
+template <class T, int C, int H, int W, int SH, int SW, bool ZEROS>
+void upsample(const T x[C * H * W], T y[]) {
+    static const int OH = ZEROS ? (H - 1) * SH + 1 : H * SH;
+    static const int OW = ZEROS ? (W - 1) * SW + 1 : W * SW;
+WQRC_LOOP(ELEMENTS)
+    for (int i = 0; i < C * OH * OW; ++i) {
+        WQRC_PRAGMA(HLS PIPELINE)
+        const int c = i / (OH * OW), oy = (i / OW) % OH, ox = i % OW;
+        const bool on = !ZEROS || (oy % SH == 0 && ox % SW == 0);
+        y[i] = on ? x[(c * H + oy / SH) * W + ox / SW] : (T)0;
+    }
+}
+
 // Lookup-table activation (docs/format.md section 3d): y = table[x - qmin]; every input
 // code lies in [qmin, qmin + T - 1] by its format.
 template <class TIN, class TOUT, int N, int T>

@@ -138,6 +138,7 @@ class _Context:
         self.copies: dict[tuple, str] = {}
         self.luts: dict[tuple, str] = {}
         self.muls: dict[tuple, str] = {}
+        self.upsamples: dict[str, str] = {}
         self.lut_tables: list[dict] = []
         self.layers, self.steps, self.tables = [], [], []
         self.segment = {s.name: s for s in rom.segments}
@@ -283,6 +284,15 @@ class _Context:
                                                  f"{c}, {hw}, {b_hw}, {a['shift']}, {c_int(out_fmt.qmin)}, "
                                                  f"{c_int(out_fmt.qmax)});"))
 
+    def _emit_upsample(self, node) -> None:
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        key = short(in_fmts[0])
+        fn = self.upsamples.setdefault(key, f"wqrc_upsample_{key}")
+        c, h, w = qm.shapes[node.inputs[0]]
+        sh, sw = a["scales"]
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {self.ptr(node.output)}, "
+                                                 f"{c}, {h}, {w}, {sh}, {sw}, {int(node.op == 'zero_insert')});"))
+
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: its table in flash, one read per element."""
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
@@ -311,7 +321,7 @@ class _Context:
             convs=[(k, v) for k, v in self.convs.items()], pools=[(k, sorted(v)) for k, v in sorted(self.pools.items())],
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             luts=[(k, v) for k, v in self.luts.items()], lut_tables=self.lut_tables,
-            muls=[(k, v) for k, v in self.muls.items()],
+            muls=[(k, v) for k, v in self.muls.items()], upsamples=[(k, v) for k, v in self.upsamples.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
             arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             use_channel_shifts=int(any(l.per_channel for l in self.qm.layers.values())),

@@ -97,6 +97,16 @@ class _Context:
             f"wqrc::mul<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {c}, {hw}, {b_hw}>("
             f"{x}, {y}, {cid}_out, {a['shift']}, {out_fmt.qmin}LL, {out_fmt.qmax}LL);")))
 
+    def _emit_upsample(self, node) -> None:
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self._output(node, cid, about)
+        c, h, w = self.qm.shapes[node.inputs[0]]
+        sh, sw = a["scales"]
+        zeros = "true" if node.op == "zero_insert" else "false"
+        self.steps.append(dict(about=about, code=(
+            f"wqrc::upsample<{hls_type(in_fmts[0])}, {c}, {h}, {w}, {sh}, {sw}, {zeros}>("
+            f"{self.alias[node.inputs[0]]}, {cid}_out);")))
+
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: its table a ROM, one read per element."""
         a, cid, about, in_fmts, out_fmt = self._facts(node)

@@ -41,7 +41,8 @@ from wqrc.quant.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
-                "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v")
+                "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
+                "wqrc_upsample_engine.v")
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
@@ -223,6 +224,17 @@ class _Layout:
                       OUT_AW=self._buffer(node.output)["aw"])
         self._step(node, "mul", params, node.inputs)
 
+    def _emit_upsample(self, node) -> None:
+        """Nearest-neighbour upsampling or zero insertion: wqrc_upsample_engine.v."""
+        qm = self.qm
+        c, h, w = qm.shapes[node.inputs[0]]
+        sh, sw = node.attrs["scales"]
+        f = qm.formats[node.inputs[0]]
+        params = dict(C=c, H=h, W=w, SH=sh, SW=sw, ZEROS=int(node.op == "zero_insert"), A=f.bits,
+                      IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
+                      N_OUT=int(np.prod(qm.shapes[node.output])))
+        self._step(node, "upsample", params, node.inputs[:1])
+
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: the element-wise engine with its table as a ROM."""
         qm = self.qm
@@ -265,6 +277,8 @@ def step_cycles(step: dict) -> int:
         return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
     if step["kind"] == "pool":
         return p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE
+    if step["kind"] == "upsample":
+        return p["N_OUT"] + ELTWISE_PIPELINE
     if step["kind"] == "mul":   # one cycle more per channel to read a broadcast gate
         return p["C"] * p["HW"] + p["C"] * p["B_BCAST"] + ELTWISE_PIPELINE
     return p["N"] + ELTWISE_PIPELINE

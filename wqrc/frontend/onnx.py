@@ -34,6 +34,7 @@ SUPPORTED_ONNX_OPS = sorted([
     "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
     "PRelu (one slope: a lookup table; a slope per channel: relu + depthwise conv of min(x, 0))",
     "Transpose (a channels-last input; NHWC before a flatten into Gemm/MatMul)",
+    "Resize (nearest, integer factors)", "ConvTranspose (zero insertion + conv)",
     "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
 ])
 # ops that may be evaluated when all their inputs are constants
@@ -671,6 +672,69 @@ class _Converter:
                   attrs=dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
                   params=dict(weight=slope.reshape(c, 1, 1, 1).astype(np.float32), bias=np.zeros(c, np.float32)))
         self.emit(onode, "add", [out + "__pos", out + "__scaled"])
+
+    def op_Resize(self, onode, a):
+        """Nearest-neighbour upsampling by integer factors, in the coordinate modes where output
+        pixel x reads input x // s: asymmetric with floor, or half_pixel with a rounding mode."""
+        txt = lambda k, d: (lambda v: v.decode() if isinstance(v, bytes) else v)(a.get(k, d))  # noqa: E731
+        mode, coord, near = txt("mode", "nearest"), txt("coordinate_transformation_mode", "half_pixel"), \
+            txt("nearest_mode", "round_prefer_floor")
+        if mode != "nearest":
+            raise self.unsupported(onode, f"mode '{mode}'; nearest is supported")
+        ok = (coord == "asymmetric" and near == "floor") or \
+            (coord in ("half_pixel", "pytorch_half_pixel") and near in ("round_prefer_floor", "round_prefer_ceil"))
+        if not ok:
+            raise self.unsupported(onode, f"coordinate_transformation_mode '{coord}' with nearest_mode '{near}'")
+        x = onode.input[0]
+        c, h, w = self.shapes[self.t(x)]
+        scales = self.opt_const(onode, 2 if self.opset >= 11 else 1)
+        sizes = self.opt_const(onode, 3) if self.opset >= 11 else None
+        if scales is not None and scales.size:
+            f = [float(v) for v in scales.reshape(-1)]
+        elif sizes is not None and sizes.size == 4:
+            n_, c_, ho, wo = (int(v) for v in sizes.reshape(-1))
+            f = [1.0, c_ / c, ho / h, wo / w]
+        else:
+            raise self.unsupported(onode, "neither constant scales nor sizes")
+        if len(f) != 4 or f[:2] != [1.0, 1.0] or any(v < 1 or v != int(v) for v in f[2:]):
+            raise self.unsupported(onode, f"scales {f}; integer factors >= 1 along H and W are supported")
+        self.emit(onode, "upsample", [x], attrs=dict(scales=(int(f[2]), int(f[3]))))
+
+    def op_ConvTranspose(self, onode, a):
+        """A transposed convolution as zero insertion by its stride, then a stride-1 conv with the
+        kernel flipped and its channel axes swapped per group, padded d*(k-1) - pad (plus
+        output_padding at the bottom and right)."""
+        wt = self.const(onode, 1, "weight").astype(np.float64)
+        if wt.ndim != 4:
+            raise self.unsupported(onode, f"{wt.ndim - 2}-D transposed convolution; 2-D is supported")
+        if a.get("output_shape") is not None or (a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"", "")):
+            raise self.unsupported(onode, "output_shape or auto_pad; give pads and output_padding")
+        g = int(a.get("group", 1))
+        cin, cog, kh, kw = wt.shape
+        strides = tuple(int(v) for v in a.get("strides", (1, 1)))
+        dil = tuple(int(v) for v in a.get("dilations", (1, 1)))
+        pt, pl, pb, pr = (int(v) for v in a.get("pads", (0, 0, 0, 0)))
+        oph, opw = (int(v) for v in a.get("output_padding", (0, 0)))
+        pads = (dil[0] * (kh - 1) - pt, dil[1] * (kw - 1) - pl, dil[0] * (kh - 1) - pb + oph,
+                dil[1] * (kw - 1) - pr + opw)
+        if min(pads) < 0 or cin % g:
+            raise self.unsupported(onode, f"pads {[pt, pl, pb, pr]} larger than the dilated kernel, or groups "
+                                          f"{g} not dividing {cin} channels")
+        cig = cin // g
+        w = np.empty((g * cog, cig, kh, kw))
+        for gi in range(g):
+            blk = wt[gi * cig:(gi + 1) * cig]                       # (cig, cog, kh, kw)
+            w[gi * cog:(gi + 1) * cog] = blk.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+        b = self.opt_const(onode, 2)
+        b = np.zeros(g * cog, np.float32) if b is None else b.astype(np.float32).reshape(-1)
+        x, base = onode.input[0], onode.name or "convtranspose"
+        if strides != (1, 1):
+            mid = onode.output[0] + "__zeros"
+            self.emit(onnx.helper.make_node("Upsample", [x], [mid], name=f"{base}_zeros"), "zero_insert", [x],
+                      attrs=dict(scales=strides))
+            x = mid
+        self.emit(onode, "conv", [x], attrs=dict(strides=(1, 1), pads=pads, dilations=dil, group=g),
+                  params=dict(weight=w.astype(np.float32), bias=b), name=self._layer_name(onode, onode.input[1]))
 
     def op_Unsqueeze(self, onode, a):
         src = self.shapes[self.t(onode.input[0])]

@@ -19,8 +19,9 @@ OPSET = 17
 class _Writer:
     """Collects the ONNX nodes and initializers of one graph."""
 
-    def __init__(self):
+    def __init__(self, shapes=None):
         self.nodes, self.inits, self.k = [], [], 0
+        self.shapes = shapes or {}
 
     def const(self, value, dtype=np.float32) -> str:
         self.k += 1
@@ -65,6 +66,13 @@ def _pool_attrs(a) -> dict:
                 ceil_mode=int(a.get("ceil_mode", 0)))
 
 
+def _zero_insert(wr: _Writer, n, out: str) -> None:
+    """Zero insertion as ONNX writes it: a depthwise ConvTranspose with a 1x1 kernel of ones."""
+    c = wr.shapes[n.inputs[0]][0]
+    wr.node("ConvTranspose", [n.inputs[0], wr.const(np.ones((c, 1, 1, 1)))], out, n.name, group=c,
+            strides=list(n.attrs["scales"]), kernel_shape=[1, 1])
+
+
 EXPORT = {
     "conv": _conv,
     "dense": _dense,
@@ -79,6 +87,10 @@ EXPORT = {
     "add": lambda wr, n, out: wr.node("Add", n.inputs, out, n.name),
     "concat": lambda wr, n, out: wr.node("Concat", n.inputs, out, n.name, axis=1),
     "mul": lambda wr, n, out: wr.node("Mul", n.inputs, out, n.name),
+    "upsample": lambda wr, n, out: wr.node("Resize", [n.inputs[0], "", wr.const(
+        np.array([1, 1] + list(n.attrs["scales"]), np.float32))], out, n.name, mode="nearest",
+        coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+    "zero_insert": lambda wr, n, out: _zero_insert(wr, n, out),
     "relu": lambda wr, n, out: wr.node("Relu", n.inputs, out, n.name),
     "clip": lambda wr, n, out: wr.clamp(n.inputs[0], (n.attrs.get("min"), n.attrs.get("max")), out, n.name),
     **{name: (lambda t: lambda wr, n, out: wr.node(t, n.inputs, out, n.name, **{
@@ -87,7 +99,7 @@ EXPORT = {
 
 
 def graph_to_onnx(graph: Graph, name: str = "wqrc") -> onnx.ModelProto:
-    wr = _Writer()
+    wr = _Writer(graph.shapes)
     for n in graph.nodes:
         clip = n.attrs.get("clip")
         out = n.output + "__pre" if clip else n.output

@@ -173,6 +173,18 @@ def _batchnorm(m, n, xs, weights):
     return F.batch_norm(x, t(p["mean"]), t(p["var"]), t(p["scale"]), t(p["bias"]), False, 0.0, n.attrs["epsilon"])
 
 
+def upsample(x: torch.Tensor, scales, zeros: bool) -> torch.Tensor:
+    """Nearest-neighbour repeats, or zeros between the elements (wqrc/ops/resize.py); also the
+    fast executor's, as both only move values."""
+    sh, sw = scales
+    if not zeros:
+        return x.repeat_interleave(sh, dim=2).repeat_interleave(sw, dim=3)
+    n, c, h, w = x.shape
+    y = x.new_zeros((n, c, (h - 1) * sh + 1, (w - 1) * sw + 1))
+    y[:, :, ::sh, ::sw] = x
+    return y
+
+
 FORWARD = {
     "conv": _weighted,
     "dense": _weighted,
@@ -186,6 +198,8 @@ FORWARD = {
     "reshape": lambda m, n, xs, w: xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"])),
     "concat": lambda m, n, xs, w: torch.cat(xs, dim=1),
     "mul": lambda m, n, xs, w: xs[0] * xs[1],
+    "upsample": lambda m, n, xs, w: upsample(xs[0], n.attrs["scales"], zeros=False),
+    "zero_insert": lambda m, n, xs, w: upsample(xs[0], n.attrs["scales"], zeros=True),
     "batchnorm": _batchnorm,
     "identity": lambda m, n, xs, w: xs[0],
     "softmax": lambda m, n, xs, w: torch.softmax(xs[0], dim=1),

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wqrc.ir.to_torch import upsample
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.formats import output_bounds
@@ -364,5 +365,7 @@ RUN = {
     "relu": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
     "clip": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
     "mul": _mul,
+    "upsample": lambda ex, node, ins, fmt: upsample(ins[0], node.attrs["scales"], zeros=False),
+    "zero_insert": lambda ex, node, ins, fmt: upsample(ins[0], node.attrs["scales"], zeros=True),
     **{op.name: _lookup for op in LOOKUP_OPS},
 }

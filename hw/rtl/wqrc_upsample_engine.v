@@ -1,0 +1,88 @@
+// Upsampling (docs/format.md section 3f), one output element per cycle in output order:
+// nearest-neighbour copies by SH x SW, or (ZEROS = 1) the input spread over a
+// (H-1)*SH+1 x (W-1)*SW+1 map of zeros. Counters, not divisions, give the input address:
+// (ry, rx) count the repeats of the current input row and column.
+`default_nettype none
+module wqrc_upsample_engine #(
+    parameter integer C = 1,
+    parameter integer H = 1,
+    parameter integer W = 1,
+    parameter integer SH = 2,
+    parameter integer SW = 2,
+    parameter integer ZEROS = 0,
+    parameter integer A = 8,              // element bits (the format is unchanged)
+    parameter integer IN_AW = 8,
+    parameter integer OUT_AW = 8
+) (
+    input  wire              clk,
+    input  wire              rst,
+    input  wire              start,
+    output reg               done,
+    output wire [IN_AW-1:0]  in_addr,
+    input  wire [A-1:0]      in_d,
+    output reg               out_we,
+    output reg  [OUT_AW-1:0] out_addr,
+    output reg  [A-1:0]      out_d
+);
+    localparam integer OH = ZEROS != 0 ? (H - 1) * SH + 1 : H * SH;
+    localparam integer OW = ZEROS != 0 ? (W - 1) * SW + 1 : W * SW;
+    localparam integer N = C * OH * OW;
+    localparam integer IW = $clog2(N + 1) + 1;
+    localparam integer XW = $clog2(C * H * W + 1) + 1;
+    localparam integer RW = $clog2((SH > SW ? SH : SW) + 1) + 1;
+    localparam integer DW = $clog2((OH > OW ? OH : OW) + 1) + 1;
+    /* verilator lint_off WIDTH */
+    reg busy, running;
+    reg [IW-1:0] i;                       // output element
+    reg [DW-1:0] ox, oy;                  // output column, row
+    reg [RW-1:0] rx, ry;                  // repeats of the current input column, row
+    reg [XW-1:0] row_base, addr;          // input address of the row's first element, of the element
+    assign in_addr = addr;
+    wire on = ZEROS == 0 || (rx == 0 && ry == 0);
+    always @(posedge clk) begin
+        if (rst) begin
+            busy <= 1'b0; running <= 1'b0;
+        end else if (start) begin
+            busy <= 1'b1; running <= 1'b1; i <= 0; ox <= 0; oy <= 0; rx <= 0; ry <= 0;
+            row_base <= 0; addr <= 0;
+        end else if (running) begin
+            i <= i + 1'b1;
+            if (i == N - 1) running <= 1'b0;
+            if (ox == OW - 1) begin                      // next output row
+                ox <= 0; rx <= 0;
+                if (oy == OH - 1) begin                  // next channel: its first row
+                    oy <= 0; ry <= 0; row_base <= row_base + W; addr <= row_base + W;
+                end else begin
+                    oy <= oy + 1'b1;
+                    if (ry == SH - 1) begin              // next input row
+                        ry <= 0; row_base <= row_base + W; addr <= row_base + W;
+                    end else begin
+                        ry <= ry + 1'b1; addr <= row_base;
+                    end
+                end
+            end else begin
+                ox <= ox + 1'b1;
+                if (rx == SW - 1) begin
+                    rx <= 0; addr <= addr + 1'b1;
+                end else begin
+                    rx <= rx + 1'b1;
+                end
+            end
+        end
+        if (done) busy <= 1'b0;
+    end
+
+    reg s1_v, s1_on;
+    reg [OUT_AW-1:0] s1_i;
+    always @(posedge clk) begin
+        s1_v <= running && !rst && !start;
+        s1_on <= on;
+        s1_i <= i;
+        out_we <= s1_v && !rst;
+        out_addr <= s1_i;
+        out_d <= s1_on ? in_d : {A{1'b0}};
+        done <= busy && !start && !rst && !running && !s1_v && !out_we && !done;
+    end
+    /* verilator lint_on WIDTH */
+endmodule
+`default_nettype wire
