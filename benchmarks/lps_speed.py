@@ -1,7 +1,7 @@
 """Precision searches side by side: the paper's greedy search, the ranked search and Lin et al.'s SQNR plan.
 
     python benchmarks/lps_speed.py [--models fashion_cnn,allcnn_c,resnet18,mobilenet_v2_035]
-                                   [--greedy-max-layers 25] [--val-samples 2000] [--max-drop 0.005]
+                                   [--greedy-max-layers 12] [--val-samples 2000] [--max-drop 0.005]
 
 For each model, every method searches DFP widths 8..2 under the same budget (validation
 accuracy within --max-drop of float, 16-bit activations, the `mse` exponent rule), on the
@@ -74,7 +74,7 @@ def _test_acc(g, ds, bits: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="fashion_cnn,allcnn_c,resnet18,mobilenet_v2_035")
-    ap.add_argument("--greedy-max-layers", type=int, default=25)
+    ap.add_argument("--greedy-max-layers", type=int, default=12)
     ap.add_argument("--val-samples", type=int, default=2000)
     ap.add_argument("--max-drop", type=float, default=0.005)
     args = ap.parse_args()
