@@ -77,11 +77,11 @@ def test_corrupt_truncated_and_unsupported_models(tmp_path):
     (tmp_path / "trunc.onnx").write_bytes(data[: len(data) // 2])
     assert_user_error(wqrc("quantize", str(tmp_path / "trunc.onnx"), "-o", str(tmp_path / "q.npz")),
                       "trunc.onnx", "not a readable ONNX model")
-    m = make_onnx([helper.make_node("LeakyRelu", ["x"], ["y"], name="leaky")],
+    m = make_onnx([helper.make_node("LRN", ["x"], ["y"], name="leaky", size=3)],
                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     (tmp_path / "u.onnx").write_bytes(m.SerializeToString())
-    assert_user_error(wqrc("inspect", str(tmp_path / "u.onnx")), "node 'leaky'", "'LeakyRelu'", "supported:")
+    assert_user_error(wqrc("inspect", str(tmp_path / "u.onnx")), "node 'leaky'", "'LRN'", "supported:")
     assert not (tmp_path / "q.npz").exists()
 
 

@@ -197,6 +197,18 @@ def _mul(b: _Builder, qm: QModel, node, ins) -> str:
     return b.clip(b.round_shift(b.op("Mul", ins), node.attrs["shift"]), float(fmt.qmin), float(fmt.qmax))
 
 
+def _upsample(b: _Builder, qm: QModel, node, ins) -> str:
+    """Nearest copies (Resize, asymmetric/floor: output x reads x // s) or zeros between the elements
+    (a depthwise ConvTranspose by a 1x1 kernel of ones): values only move."""
+    sh, sw = node.attrs["scales"]
+    if node.op == "upsample":
+        return b.op("Resize", [ins[0], "", b.const([1.0, 1.0, float(sh), float(sw)])], mode="nearest",
+                    coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    c = qm.shapes[node.inputs[0]][0]
+    return b.op("ConvTranspose", [ins[0], b.const(np.ones((c, 1, 1, 1)))], group=c, strides=[sh, sw],
+                kernel_shape=[1, 1])
+
+
 def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
     """table[q - qmin] as a Gather (table entries and codes are integers below 2**24)."""
     qmin = qm.formats[node.inputs[0]].qmin
@@ -206,7 +218,7 @@ def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
 
 # ops for which op(floor(x)) = floor(op(x)) on the values they see: monotone selections and
 # integer-bounded clamps (a max pool's padding value is an integer, qmin - 1)
-FLOOR_COMMUTES = {"maxpool", "flatten", "reshape", "relu", "clip"}
+FLOOR_COMMUTES = {"maxpool", "flatten", "reshape", "relu", "clip", "upsample", "zero_insert"}
 
 LOWER = {
     "conv": _weighted,
@@ -221,6 +233,8 @@ LOWER = {
     "relu": _clamp,
     "clip": _clamp,
     "mul": _mul,
+    "upsample": _upsample,
+    "zero_insert": _upsample,
     **{op.name: _lookup for op in LOOKUP_OPS},
 }
 
