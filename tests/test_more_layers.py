@@ -421,3 +421,17 @@ def test_a_channels_last_tensor_elsewhere_is_a_clear_error(tmp_path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "m.onnx"))
     with pytest.raises(WqrcError, match=r"op type 'Relu' is not supported \(it reads 't' in channels-last order"):
         wqrc.load_model(str(tmp_path / "m.onnx"))
+
+
+def test_fine_tuning_a_1d_model_takes_its_own_samples():
+    """A Conv1d model fine-tuned (STE, one epoch) on (N, C, L) data: the samples are put at height 1."""
+    from wqrc.data import Dataset
+    from wqrc.quant.plan import make_plan
+    from wqrc.train.finetune import FinetuneConfig, finetune
+
+    g, x, want = _graph("kws1d")
+    y = np.argmax(want, axis=1)
+    ds = Dataset("kws", np.concatenate([x] * 4), np.concatenate([y] * 4), x, y)
+    cfg = FinetuneConfig(epochs=1, lr=1e-3, method="ste", batch=32, act_bits=8)
+    tuned, hist = finetune(g, ds, make_plan(g, "dfp", 4), cfg)
+    assert len(hist.rows) == 1 and tuned.input_shape == (10, 1, 49)

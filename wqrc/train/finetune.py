@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from wqrc.data import Dataset, accuracy
 from wqrc.errors import WqrcError
 from wqrc.holdout import DEFAULT_VAL_SPLIT
-from wqrc.ir.graph import Graph
+from wqrc.ir.graph import Graph, fit_input
 from wqrc.ir.to_torch import GraphModule
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.quantize import quantize_graph, quantize_weights
@@ -178,11 +178,14 @@ def quantize_module_graph(module: GraphModule, plan: dict[str, LayerSpec], rule:
 
 # -- data splits and scoring ----------------------------------------------------
 
-def splits(ds: Dataset, cfg: FinetuneConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_fit, y_fit, x_val, y_val): training never sees the validation slice, nothing here reads the test split."""
+def splits(ds: Dataset, cfg: FinetuneConfig, graph: Optional[Graph] = None):
+    """(x_fit, y_fit, x_val, y_val): training never sees the validation slice, nothing here reads the test split.
+    With ``graph``, samples in the exporter's layout ((N, C, L), (N, H, W, C)) are put in the graph's."""
     x_fit, y_fit, x_val, y_val = ds.validation_split(cfg.val_split)
     if cfg.val_samples:
         x_val, y_val = x_val[:cfg.val_samples], y_val[:cfg.val_samples]
+    if graph is not None:
+        x_fit, x_val = (fit_input(x, graph.input_shape, graph.input_layout) for x in (x_fit, x_val))
     return x_fit, y_fit, x_val, y_val
 
 
@@ -206,7 +209,7 @@ def evaluate(graph: Graph, plan, cfg: FinetuneConfig, ds: Dataset, split: str = 
     """(acc_M float accuracy, acc_Mq quantized accuracy with the bit-exact simulator) on ``split``
     ("val": the held-out slice of the training split; "test": the test split). Calibration
     uses the training samples that fine-tuning trains on."""
-    x_fit, _, x_val, y_val = splits(ds, cfg)
+    x_fit, _, x_val, y_val = splits(ds, cfg, graph)
     x, y = (x_val, y_val) if split == "val" else ds.split("test")
     acc_m, acc_mq, _ = score(graph, plan, cfg, x, y, x_fit)
     return acc_m, acc_mq
@@ -255,7 +258,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     module = GraphModule(graph)
-    x_fit, y_fit, x_val, y_val = splits(ds, cfg)
+    x_fit, y_fit, x_val, y_val = splits(ds, cfg, graph)
     plan = pin_levels(graph, plan, cfg.exponent, x_fit)
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
                            wqr_weight=cfg.wqr_weight)
