@@ -237,7 +237,9 @@ def _padded_cnn(opset: int, pad_value: float = 0.0, mode: str = "constant", read
         ("p1", np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)), ("p2", np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64)),
         ("v", np.array(pad_value, np.float32)))]
     second = (helper.make_node("Conv", ["q", "w2"], ["c2"], kernel_shape=[2, 2]) if reader == "Conv"
-              else helper.make_node("MaxPool", ["q"], ["c2"], kernel_shape=[2, 2]))
+              else helper.make_node(reader, ["q"], ["c2"], kernel_shape=[2, 2]))
+    if reader != "Conv":  # a pool keeps 4 channels
+        inits[2] = numpy_helper.from_array(f(5, 4 * 4 * 4), "fw")
     nodes = [helper.make_node("Pad", ["x", "p1", "v"], ["p"], mode=mode),
              helper.make_node("Conv", ["p", "w1"], ["c1"], kernel_shape=[3, 3], strides=[2, 2]),
              helper.make_node("Relu", ["c1"], ["r"]),
@@ -259,10 +261,18 @@ def test_zero_pad_before_conv_folds_into_its_pads(opset, tmp_onnx):
     _float_matches_ort(model.SerializeToString(), g, (2, 7, 7))
 
 
+def test_zero_pad_before_an_average_pool_becomes_counted_padding(tmp_onnx):
+    model = _padded_cnn(13, reader="AveragePool")
+    g = wqrc.load_model(tmp_onnx("pad.onnx", model.SerializeToString()))
+    pool = next(n for n in g.nodes if n.op == "avgpool")
+    assert tuple(pool.attrs["pads"]) == (0, 0, 1, 1) and pool.attrs["count_include_pad"] == 1
+    _float_matches_ort(model.SerializeToString(), g, (2, 7, 7))
+
+
 @pytest.mark.parametrize("kw,needle", [
     (dict(pad_value=1.0), "with value 1.0: only zero padding"),
     (dict(mode="reflect"), "mode 'reflect'"),
-    (dict(reader="MaxPool"), "read by MaxPool: only padding in front of Conv folds")])
+    (dict(reader="MaxPool"), "read by MaxPool: only padding in front of Conv or AveragePool folds")])
 def test_other_pads_are_refused_naming_the_node(kw, needle, tmp_onnx):
     model = _padded_cnn(13, **kw)
     with pytest.raises(WqrcError, match=needle):

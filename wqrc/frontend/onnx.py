@@ -28,7 +28,7 @@ _LOOKUP_BY_ONNX = {t: name for name, t in ONNX_NAMES.items()}
 SUPPORTED_ONNX_OPS = sorted([
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape, Squeeze, Unsqueeze (batch kept)",
-    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv)",
+    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv or AveragePool)",
     "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
     "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
     "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
@@ -361,7 +361,8 @@ class _Converter:
 
     def op_Pad(self, onode, a):
         """Constant zero padding of H and W whose every reader is a Conv (as Keras/TF exports write
-        'same' padding at stride 2) is folded into the Conv's pads; anything else is refused."""
+        'same' padding at stride 2) or an AveragePool is folded into the reader's pads (a pool's
+        then counted); anything else is refused."""
         mode = a.get("mode", b"constant")
         mode = mode.decode() if isinstance(mode, bytes) else mode
         if self.opset < 11:
@@ -377,9 +378,10 @@ class _Converter:
             raise self.unsupported(onode, f"mode '{mode}' with value {value}: only zero padding folds into a Conv")
         if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or any(p < 0 for p in pads):
             raise self.unsupported(onode, f"pads {pads}: only non-negative padding of H and W folds into a Conv")
-        if readers != {"Conv"} or onode.output[0] in {o.name for o in self.model.graph.output}:
+        if not readers or not readers <= {"Conv", "AveragePool"} or \
+                onode.output[0] in {o.name for o in self.model.graph.output}:
             raise self.unsupported(onode, f"read by {', '.join(sorted(readers)) or 'the graph output'}: "
-                                          f"only padding in front of Conv folds")
+                                          f"only padding in front of Conv or AveragePool folds")
         self.zero_pads[onode.output[0]] = (pads[2], pads[3], pads[6], pads[7])
         self.alias[onode.output[0]] = self.t(onode.input[0])
 
@@ -543,6 +545,12 @@ class _Converter:
                      ceil_mode=self._given(onode, a, op, "ceil_mode"))
         if op == "avgpool":
             attrs["count_include_pad"] = self._given(onode, a, op, "count_include_pad")
+            before = self.zero_pads.get(onode.input[0])
+            if before is not None:  # zeros in front are elements of every window: counted padding
+                if any(attrs["pads"]) and not attrs["count_include_pad"]:
+                    raise self.unsupported(onode, "a Pad in front of a pool with uncounted padding of its own")
+                attrs["pads"] = tuple(p + q for p, q in zip(attrs["pads"], before))
+                attrs["count_include_pad"] = 1
         else:
             attrs["dilations"] = dil
         self.emit(onode, op, [onode.input[0]], attrs=attrs)
