@@ -2,6 +2,7 @@
 
     python benchmarks/lps_speed.py [--models fashion_cnn,allcnn_c,resnet18,mobilenet_v2_035]
                                    [--greedy-max-layers 12] [--val-samples 2000] [--max-drop 0.005]
+                                   [--zoo-max-drop 0.02]
 
 For each model, every method searches DFP widths 8..2 under the same budget (validation
 accuracy within --max-drop of float, 16-bit activations, the `mse` exponent rule), on the
@@ -18,9 +19,11 @@ same validation slice, in this one process one after the other (so the same mach
 Printed: evaluations, validation images simulated (an early-stopped check counts the images
 it ran), wall seconds, the plan's W_mem and CR, its validation accuracy, and W_mem against
 greedy's. Models: examples/fashion_cnn.onnx and examples/allcnn_c.onnx on Fashion-MNIST
-(test accuracy of each plan too), and wqrc.zoo's ResNet-18 (64x64, 21 layers) and
-MobileNetV2-0.35 (96x96, 53 layers) with their seeded random weights on random inputs
-labelled by the float model (float accuracy 100%; timing only). Greedy is skipped above
+(test accuracy of each plan too), and, with seeded random weights and ten classes, wqrc.zoo's
+ResNet-18 (64x64, 21 layers) and a 50-layer residual network (deep_resnet: 16 channels at
+16x16, 24 blocks) on random inputs labelled by the float model (its last bias centred, and the
+third of the inputs with the clearest top class kept, so that labels vary; float accuracy 100%;
+timing only, budget --zoo-max-drop). Greedy is skipped above
 --greedy-max-layers layers (its first round alone is L evaluations of the whole split); the
 issue's target is the ranked search within 5 minutes on a 50-layer network, and within 5%
 of greedy's W_mem on All-CNN-C.
@@ -44,16 +47,53 @@ from wqrc.data import Dataset, accuracy, load_dataset  # noqa: E402
 ACT_BITS = 16
 
 
+def deep_resnet(blocks: int = 24, width: int = 16):
+    """A 50-layer network for timing: a stem conv, `blocks` residual blocks of two 3x3 convs with
+    BatchNorm (folded), global pooling and a dense head (2 + 2 * blocks weighted layers)."""
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
+            self.c2, self.b2 = nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
+
+        def forward(self, x):
+            return torch.relu(x + self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), *[Block() for _ in range(blocks)],
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10)).eval(), (3, 16, 16)
+
+
 def _zoo_dataset(name: str, n: int = 2400):
-    """A zoo model's graph and random inputs labelled by its own float output (timing only)."""
+    """A random-weight model's graph and random inputs labelled by its own float output (timing only)."""
     import torch
     from wqrc import zoo
     from wqrc.ir.to_torch import run_float
 
-    module, shape = zoo.build(name)
-    x = np.random.default_rng(0).standard_normal((n,) + shape).astype(np.float32)
+    if name == "deep_resnet":
+        module, shape = deep_resnet()
+    else:
+        make, shape = zoo.MODELS[name]
+        torch.manual_seed(0)
+        module = make(classes=10).eval()   # ten classes, so that the labels vary
+    x = np.random.default_rng(0).standard_normal((3 * n,) + shape).astype(np.float32)
     g = wqrc.from_torch(module, torch.from_numpy(x[:1]))
+    # a random network's logits favour one class everywhere and are near ties: centre them (the
+    # last layer's bias) and keep the third of the inputs with the clearest top class, so that the
+    # labels vary and a plan's accuracy measures more than noise
+    logits = run_float(g, x)
+    head = g.weighted_nodes()[-1]
+    head.params["bias"] = (head.bias - logits.mean(axis=0)).astype(np.float32)
+    logits = run_float(g, x)
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    keep = np.argsort(top2[:, 1] - top2[:, 0])[-n:]
+    x = x[np.sort(keep)]
     y = np.argmax(run_float(g, x), axis=1)
+    print(f"{name}: labels by the float model, {len(np.unique(y))} classes, the largest "
+          f"{np.bincount(y).max() / len(y):.0%} of the samples", flush=True)
     return g, Dataset(name, x, y, x[:0], y[:0])
 
 
@@ -73,7 +113,8 @@ def _test_acc(g, ds, bits: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="fashion_cnn,allcnn_c,resnet18,mobilenet_v2_035")
+    ap.add_argument("--models", default="fashion_cnn,allcnn_c,resnet18,deep_resnet")
+    ap.add_argument("--zoo-max-drop", type=float, default=0.02, help="the budget for the random-weight models")
     ap.add_argument("--greedy-max-layers", type=int, default=12)
     ap.add_argument("--val-samples", type=int, default=2000)
     ap.add_argument("--max-drop", type=float, default=0.005)
@@ -86,6 +127,7 @@ def main() -> None:
     for name in args.models.split(","):
         g, ds = _load(name)
         layers = len(g.weighted_nodes())
+        max_drop = args.max_drop if name in ("fashion_cnn", "allcnn_c") else args.zoo_max_drop
         greedy_w = None
         for method in ("greedy", "ranked", "sqnr"):
             if method == "greedy" and layers > args.greedy_max_layers:
@@ -93,14 +135,14 @@ def main() -> None:
                 continue
             t0 = time.perf_counter()
             if method == "sqnr":
-                res = api.sqnr_allocation(g, scheme="dfp", start_bits=8, dataset=ds, max_drop=args.max_drop,
+                res = api.sqnr_allocation(g, scheme="dfp", start_bits=8, dataset=ds, max_drop=max_drop,
                                           act_bits=ACT_BITS, val_samples=args.val_samples)
                 secs = time.perf_counter() - t0
                 bits, evals, images = res.bits, res.evaluations + 1, (res.evaluations + 1) * args.val_samples
                 w_mem = res.table.w_mem(bits)
                 val = res.accuracy
             else:
-                result, ev = api.precision_search(g, ds, scheme="dfp", max_drop=args.max_drop, start_bits=8,
+                result, ev = api.precision_search(g, ds, scheme="dfp", max_drop=max_drop, start_bits=8,
                                                   act_bits=ACT_BITS, val_samples=args.val_samples, method=method)
                 secs = time.perf_counter() - t0
                 f = result.final

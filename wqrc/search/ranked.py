@@ -12,9 +12,12 @@ O(L^2 * bits) evaluations. This search spends its evaluations on verification in
    bisection: about log2(L) evaluations. Each is a pass/fail check with early stopping: the
    validation samples run in chunks, and a trial stops once its wrong answers exceed what the
    budget allows (a failing plan usually costs one or two chunks).
-4. When no prefix fits, the candidates are tried alone in ranking order, each a pass/fail
-   check with early stopping, and the first that fits is taken (a greedy step that stops at
-   the first success); the search ends when none fits.
+4. When no prefix fits, every candidate is screened alone (a pass/fail check with early
+   stopping each, so failures are cheap), and the longest prefix of those that fit alone that
+   also fits together is found by bisection and taken: one round accepts many layers, where
+   the greedy search accepts one. A layer that fails alone is frozen at its width from then
+   on (lowering other layers only takes accuracy away, as the greedy search also assumes when
+   it stops). The search ends when no candidate fits alone.
 
 Every accepted plan was evaluated on the whole validation split (``commit``), so the plan
 returned is within the budget there. Bisection assumes accuracy falls as more layers lose a
@@ -33,6 +36,19 @@ def _noise(table: SqnrTable, name: str, bits: int) -> float:
     return 10 ** (-table.db[name][bits] / 10)
 
 
+def _longest_fitting_prefix(ev: PlanEvaluator, lowered, order: list[str], min_acc: float, known: int = 0) -> int:
+    """The largest k (known <= k <= len(order)) whose plan with order[:k] lowered fits, by bisection
+    (``known`` is a k already known to fit)."""
+    lo, hi = known, len(order)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ev.passes(lowered(order[:mid]), min_acc):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start_bits: dict[str, int],
                   min_bits: int = 2, progress: Optional[Callable[[Step, int], None]] = None) -> SearchResult:
     total = sum(ev.sizes.values())
@@ -49,29 +65,29 @@ def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start
     def lowered(names) -> dict[str, int]:
         return dict(bits, **{n: bits[n] - 1 for n in names})
 
+    frozen: set[str] = set()   # failed alone once: kept at their width
     acc = ev.commit(bits)
     record(None, acc)
     if acc < min_acc:
         res.stopped_because = (f"the start plan already loses {ev.float_acc - acc:.4f} > max drop {max_drop}; "
                                "the plan is the start plan")
     while not res.stopped_because:
-        cands = [n for n in ev.layers if bits[n] > min_bits and bits[n] - 1 in table.db[n]]
+        cands = [n for n in ev.layers if bits[n] > min_bits and bits[n] - 1 in table.db[n] and n not in frozen]
         if not cands:
             res.stopped_because = f"every layer is at --min-bits {min_bits}"
             break
         order = sorted(cands, key=lambda n: ((_noise(table, n, bits[n] - 1) - _noise(table, n, bits[n]))
                                              / table.sizes[n], -table.sizes[n], ev.layers.index(n)))
-        lo, hi = 0, len(order)
-        while lo < hi:  # the longest prefix that fits
-            mid = (lo + hi + 1) // 2
-            if ev.passes(lowered(order[:mid]), min_acc):
-                lo = mid
-            else:
-                hi = mid - 1
-        chosen = order[:lo] or next(([n] for n in order[1:] if ev.passes(lowered([n]), min_acc)), [])
-        if not chosen:
-            res.stopped_because = f"no layer can lose a bit within max drop {max_drop}"
-            break
+        chosen = order[:_longest_fitting_prefix(ev, lowered, order, min_acc)]
+        if not chosen:  # screen every candidate alone, then join those that fit alone
+            frozen.add(order[0])   # the bisection's last check: order[0] alone failed
+            alone = []
+            for n in order[1:]:
+                (alone.append if ev.passes(lowered([n]), min_acc) else frozen.add)(n)
+            if not alone:
+                res.stopped_because = f"no layer can lose a bit within max drop {max_drop}"
+                break
+            chosen = alone[:_longest_fitting_prefix(ev, lowered, alone, min_acc, known=1)]
         bits = lowered(chosen)
         acc = ev.commit(bits)
         if acc < min_acc:  # a chunked pass and a full run disagree only by rounding; keep the budget
