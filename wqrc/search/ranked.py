@@ -17,7 +17,9 @@ O(L^2 * bits) evaluations. This search spends its evaluations on verification in
    also fits together is found by bisection and taken: one round accepts many layers, where
    the greedy search accepts one. A layer that fails alone is frozen at its width from then
    on (lowering other layers only takes accuracy away, as the greedy search also assumes when
-   it stops). The search ends when no candidate fits alone.
+   it stops); when nothing is left to try, the frozen layers are tried once more (a layer that
+   failed next to wider neighbours may fit once the ranking has moved on). The search ends when
+   a round with nothing frozen finds no candidate that fits alone.
 
 Every accepted plan was evaluated on the whole validation split (``commit``), so the plan
 returned is within the budget there. Bisection assumes accuracy falls as more layers lose a
@@ -66,6 +68,7 @@ def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start
         return dict(bits, **{n: bits[n] - 1 for n in names})
 
     frozen: set[str] = set()   # failed alone once: kept at their width
+    retried = False            # the frozen layers were given their second chance since the last step
     acc = ev.commit(bits)
     record(None, acc)
     if acc < min_acc:
@@ -73,8 +76,13 @@ def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start
                                "the plan is the start plan")
     while not res.stopped_because:
         cands = [n for n in ev.layers if bits[n] > min_bits and bits[n] - 1 in table.db[n] and n not in frozen]
+        if not cands and frozen and not retried:
+            frozen.clear()
+            retried = True
+            continue
         if not cands:
-            res.stopped_because = f"every layer is at --min-bits {min_bits}"
+            res.stopped_because = (f"every layer is at --min-bits {min_bits}" if not frozen else
+                                   f"no layer can lose a bit within max drop {max_drop}")
             break
         order = sorted(cands, key=lambda n: ((_noise(table, n, bits[n] - 1) - _noise(table, n, bits[n]))
                                              / table.sizes[n], -table.sizes[n], ev.layers.index(n)))
@@ -85,6 +93,10 @@ def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start
             for n in order[1:]:
                 (alone.append if ev.passes(lowered([n]), min_acc) else frozen.add)(n)
             if not alone:
+                if not retried:
+                    frozen.clear()
+                    retried = True
+                    continue
                 res.stopped_because = f"no layer can lose a bit within max drop {max_drop}"
                 break
             chosen = alone[:_longest_fitting_prefix(ev, lowered, alone, min_acc, known=1)]
@@ -96,5 +108,6 @@ def ranked_search(ev: PlanEvaluator, table: SqnrTable, *, max_drop: float, start
             res.stopped_because = "the last accepted step failed on the whole validation split"
             break
         record(",".join(chosen), acc)
+        retried = False
     res.evaluations = ev.evaluations
     return res
