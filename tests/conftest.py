@@ -172,3 +172,17 @@ def default_sigint() -> None:
     import signal
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
+def assert_rtl_sim_matches(rtl_dir, qm) -> None:
+    """Run ``make sim`` in a generated RTL folder: the test bench must PASS, and the outputs it
+    wrote must equal the simulator's on the inputs it ran, element for element."""
+    import subprocess
+
+    import wqrc
+
+    res = subprocess.run(["make", "-s", "-C", str(rtl_dir), "sim"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+    xin = np.load(os.path.join(rtl_dir, "inputs.npy"))
+    got = np.loadtxt(os.path.join(rtl_dir, "sim_out.txt"), dtype=np.int64).reshape(len(xin), -1)
+    np.testing.assert_array_equal(got, wqrc.simulate(qm, xin).reshape(len(xin), -1))

@@ -20,6 +20,7 @@ from wqrc.quant.quantize import quantize_weights
 from wqrc.sim import simulate
 
 import needs
+from conftest import assert_rtl_sim_matches
 from test_c_target import UBSAN, _depthwise_cnn, _odd_cnn, make
 
 
@@ -148,11 +149,7 @@ def test_rtl_equals_simulator(tmp_path, name, scheme, bits, lanes):
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=3, data=calib[:8], rtl_options=dict(lanes=lanes))
     assert list((out / "rtl").glob("shift_s*.mem"))
-    res = make(out / "rtl", "sim")
-    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
-    xin = np.load(out / "rtl" / "inputs.npy")
-    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
-    np.testing.assert_array_equal(got, simulate(qm, xin).reshape(len(xin), -1))
+    assert_rtl_sim_matches(out / "rtl", qm)
     res = make(out / "rtl", "lint")
     assert res.returncode == 0, res.stdout + res.stderr
 

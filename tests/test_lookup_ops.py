@@ -17,6 +17,7 @@ from wqrc.quant.formats import TensorFormat
 from wqrc.sim import simulate
 
 import needs
+from conftest import assert_rtl_sim_matches
 from test_c_target import UBSAN, make
 
 
@@ -153,9 +154,5 @@ def test_rtl_equals_the_simulator(tmp_path, act):
     qm = wqrc.quantize(GRAPH, scheme="po2", bits=4, act_bits=act, calib=X)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=3, data=X[:8], rtl_options=dict(lanes=2))
-    res = make(out / "rtl", "sim")
-    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
-    xin = np.load(out / "rtl" / "inputs.npy")
-    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
-    np.testing.assert_array_equal(got, simulate(qm, xin).reshape(len(xin), -1))
+    assert_rtl_sim_matches(out / "rtl", qm)
     assert subprocess.run(["make", "-s", "-C", str(out / "rtl"), "lint"], capture_output=True).returncode == 0

@@ -10,6 +10,7 @@ from wqrc.errors import WqrcError
 from wqrc.sim import simulate
 
 import needs
+from conftest import assert_rtl_sim_matches
 from test_c_target import UBSAN, make
 
 
@@ -261,11 +262,7 @@ def test_rtl_equals_the_simulator(tmp_path, name):
     qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=x)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=2, data=x[:8], rtl_options=dict(lanes=2))
-    res = make(out / "rtl", "sim")
-    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
-    xin = np.load(out / "rtl" / "inputs.npy")
-    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
-    np.testing.assert_array_equal(got, simulate(qm, xin).reshape(len(xin), -1))
+    assert_rtl_sim_matches(out / "rtl", qm)
 
 
 def test_constant_operands_fold_or_become_a_scale_and_shift():

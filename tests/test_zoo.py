@@ -12,6 +12,7 @@ from wqrc.compile import compile_model
 from wqrc.frontend.torch import _export
 
 import needs
+from conftest import assert_rtl_sim_matches
 from test_c_target import UBSAN
 
 MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "mobilenet_v2_035", "autoencoder"]
@@ -61,11 +62,7 @@ def test_zoo_model_through_the_rtl_equals_the_simulator(tmp_path, built, name):
     qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=2, data=x, rtl_options=dict(lanes=4))
-    res = _make(out / "rtl", "sim")
-    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
-    xin = np.load(out / "rtl" / "inputs.npy")
-    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
-    np.testing.assert_array_equal(got, wqrc.simulate(qm, xin).reshape(len(xin), -1))
+    assert_rtl_sim_matches(out / "rtl", qm)
 
 
 @pytest.mark.parametrize("name", MLPERF)
