@@ -432,3 +432,29 @@ def test_fine_tuning_a_1d_model_takes_its_own_samples():
     cfg = FinetuneConfig(epochs=1, lr=1e-3, method="ste", batch=32, act_bits=8)
     tuned, hist = finetune(g, ds, make_plan(g, "dfp", 4), cfg)
     assert len(hist.rows) == 1 and tuned.input_shape == (10, 1, 49)
+
+
+def test_a_1d_model_from_the_command_line(tmp_path):
+    """An .npz of (N, C, L) samples calibrates and tests a Conv1d export, and `wqrc simulate`
+    takes (N, C, L) batches and single (C, L) samples."""
+    import torch
+
+    from test_cli import wqrc as run_wqrc
+    from wqrc.frontend.torch import _export
+
+    m, x, want = _kws()
+    model = tmp_path / "kws.onnx"
+    model.write_bytes(_export(m, torch.from_numpy(x[:1]), "kws").SerializeToString())
+    np.savez(tmp_path / "kws.npz", x=x, y=np.argmax(want, axis=1))
+    res = run_wqrc("compile", str(model), "--calib", str(tmp_path / "kws.npz"), "--data", str(tmp_path / "kws.npz"),
+                   "--target", "c", "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    np.save(tmp_path / "batch.npy", x[:3])
+    np.save(tmp_path / "one.npy", x[0])
+    outs = []
+    for name in ("batch", "one"):
+        res = run_wqrc("simulate", str(tmp_path / "out"), "--input", str(tmp_path / f"{name}.npy"),
+                       "--output", str(tmp_path / f"y_{name}.npy"))
+        assert res.returncode == 0, res.stderr
+        outs.append(np.load(tmp_path / f"y_{name}.npy"))
+    np.testing.assert_array_equal(outs[0][:1], outs[1])

@@ -157,9 +157,15 @@ def _model_input(qm, x, path: str):
     if x.dtype.kind not in "iuf" or x.dtype.kind == "f" and not np.all(np.isfinite(x)):
         raise WqrcError(f"{path}: inputs must be real integers or finite floats (got {x.dtype}"
                         f"{' with NaN/inf' if x.dtype.kind == 'f' else ''})")
-    if x.ndim == len(qm.input_shape):
-        x = x[None]
-    if tuple(x.shape[1:]) != tuple(qm.input_shape):
+    from wqrc.ir.graph import fit_input
+
+    shape, layout = tuple(qm.input_shape), qm.meta.get("input_layout", "nchw")
+    batch = fit_input(x, shape, layout)   # a batch, also in the exporter's layout ((N, C, L), (N, H, W, C))
+    if tuple(batch.shape[1:]) == shape:
+        x = batch
+    elif x.ndim in (len(shape), len(shape) - 1):  # one sample
+        x = fit_input(x[None], shape, layout)
+    if tuple(x.shape[1:]) != shape:
         raise WqrcError(f"{path}: inputs of shape {tuple(x.shape[1:])}, the model expects {tuple(qm.input_shape)}")
     if x.dtype.kind == "f":
         return qm.quantize_input(x)

@@ -110,8 +110,8 @@ def _npz(path: str) -> Dataset:
     except Exception as exc:
         raise WqrcError(f"{path}: not a readable .npz dataset ({type(exc).__name__}: {exc})") from None
     xtr, ytr, xte, yte = parts
-    if xtr.ndim not in (2, 4) or xte.ndim != xtr.ndim or len(xtr) != len(ytr) or len(xte) != len(yte):
-        raise WqrcError(f"{path}: 'x' must be (N, C, H, W) or (N, F) with one label per sample")
+    if xtr.ndim not in (2, 3, 4) or xte.ndim != xtr.ndim or len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise WqrcError(f"{path}: 'x' must be (N, C, H, W), (N, C, L) or (N, F) with one label per sample")
     for name, arr in (("x", xtr), ("x_test", xte)):
         if len(arr) == 0 or arr.size == 0:
             raise WqrcError(f"{path}: '{name}' holds no samples")
