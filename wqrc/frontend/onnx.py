@@ -444,21 +444,11 @@ class _Converter:
         return flat.reshape(-1)
 
     def _affine(self, onode, act: str, scale: np.ndarray, shift: np.ndarray) -> None:
-        """y = scale * x + shift per channel, by constants: folded into the conv/dense layer right
-        before (when it feeds only this and has no fused clamp), else a depthwise 1x1 conv."""
-        prod = next((n for n in self.nodes if n.output == self.t(act)), None)
-        if prod is not None and prod.op in ("conv", "dense") and self.uses[act] == 1 and not prod.attrs.get("clip"):
-            w = prod.params["weight"].astype(np.float64)
-            prod.params["weight"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
-            prod.params["bias"] = (prod.params["bias"] * scale + shift).astype(np.float32)
-            self.alias[onode.output[0]] = prod.output
-            return
-        if len(self.shapes[self.t(act)]) != 3:
-            raise self.unsupported(onode, "a per-feature scale or offset of a (F,) tensor must follow the "
-                                          "dense layer that computes it")
-        c = len(scale)
-        self.emit(onode, "conv", [act], attrs=dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
-                  params=dict(weight=scale.reshape(c, 1, 1, 1).astype(np.float32), bias=shift.astype(np.float32)))
+        """y = scale * x + shift per channel, by constants: a BatchNormalization of mean 0 and variance
+        1, which the fold_batchnorm pass folds into the layer before or makes a depthwise 1x1 conv."""
+        n = len(scale)
+        self.emit(onode, "batchnorm", [act], attrs=dict(epsilon=0.0),
+                  params=dict(scale=scale, bias=shift, mean=np.zeros(n), var=np.ones(n)))
 
     def _const_operand(self, onode):
         """(activation input, constant, constant first?) of a binary op, or None for two activations."""
@@ -675,10 +665,7 @@ class _Converter:
         part = lambda op, ins, outs: onnx.helper.make_node(op, ins, outs, name=f"{base}_{op.lower()}")  # noqa: E731
         self.emit(part("Relu", [x], [out + "__pos"]), "relu", [x])
         self.emit(part("Clip", [x], [out + "__neg"]), "clip", [x], attrs=dict(min=None, max=0.0))
-        c = len(slope)
-        self.emit(part("Conv", [out + "__neg"], [out + "__scaled"]), "conv", [out + "__neg"],
-                  attrs=dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
-                  params=dict(weight=slope.reshape(c, 1, 1, 1).astype(np.float32), bias=np.zeros(c, np.float32)))
+        self._affine(part("Mul", [out + "__neg"], [out + "__scaled"]), out + "__neg", slope, np.zeros_like(slope))
         self.emit(onode, "add", [out + "__pos", out + "__scaled"])
 
     def op_Resize(self, onode, a):

@@ -6,6 +6,8 @@ quantizing the folded weights is what the hardware will store. A BN that cannot
 be folded (after an add, a pool, or at the input) becomes what it is, a
 per-channel scale and shift: a depthwise 1x1 convolution, with weights and bias
 quantized like any layer's, so every executor and backend runs it unchanged.
+The frontend writes every per-channel affine map by constants (Mul/Div/Add/Sub by
+a constant, PRelu's slopes) as such a BN, so this pass is their one home too.
 """
 import numpy as np
 
@@ -35,7 +37,8 @@ def _as_depthwise(graph: Graph, bn: Node, k: np.ndarray) -> None:
     """y = k * (x - mean) + beta, per channel: a depthwise 1x1 conv of a (C, H, W) map."""
     shape = graph.shapes.get(bn.inputs[0])
     if shape is not None and len(shape) != 3:
-        raise WqrcError(f"node '{bn.name}' (BatchNormalization): cannot be folded into a conv/dense layer "
+        raise WqrcError(f"node '{bn.name}' (BatchNormalization, or a per-channel constant scale or offset): "
+                        f"cannot be folded into a conv/dense layer "
                         f"(none feeds it alone), and as a scale-and-shift layer it needs a (C, H, W) input, "
                         f"got {tuple(shape)}")
     c = len(k)
