@@ -86,15 +86,13 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         ranges = static_ranges(graph, lo, hi)
         how = f"static range analysis of input range [{lo}, {hi}]"
     meta = {"source": os.path.basename(graph.source) if graph.source else "", "activation_ranges": how}
-    if exponent == "output" and granularity == "channel":
-        raise WqrcError("--exponent output chooses one exponent per layer by the network's output error; "
-                        "with --granularity channel use mse, paper or max")
     if exponent == "output":
         if calib is None:
             raise WqrcError("--exponent output chooses each layer's exponent by its output error on calibration "
                             "data: give --calib, or use another rule")
         from wqrc.quant.output_rule import pin_by_output_error
-        plan = pin_by_output_error(graph, plan, calib)
+        if granularity == "layer":  # per channel, quantize_graph refuses the rule in one line
+            plan = pin_by_output_error(graph, plan, calib)
     return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
                           granularity=granularity)
 

@@ -71,7 +71,7 @@ def _accuracy(graph, qm, data: str) -> dict:
     from wqrc.sim import simulate_float
 
     ds = load_dataset(data)
-    check_fits(ds, qm.input_shape, math.prod(qm.output_shape), layout=qm.meta.get("input_layout", "nchw"))
+    check_fits(ds, qm.input_shape, math.prod(qm.output_shape), layout=qm.input_layout)
     x, y = ds.split("test")
     res = {"data": f"{data} test split ({len(y)} samples)"}
     if graph is not None:
@@ -159,7 +159,7 @@ def _model_input(qm, x, path: str):
                         f"{' with NaN/inf' if x.dtype.kind == 'f' else ''})")
     from wqrc.ir.graph import fit_input
 
-    shape, layout = tuple(qm.input_shape), qm.meta.get("input_layout", "nchw")
+    shape, layout = tuple(qm.input_shape), qm.input_layout
     batch = fit_input(x, shape, layout)   # a batch, also in the exporter's layout ((N, C, L), (N, H, W, C))
     if tuple(batch.shape[1:]) == shape:
         x = batch

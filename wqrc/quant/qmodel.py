@@ -45,6 +45,7 @@ class QLayer:
     # n1/exponent/shift above are the layer's largest n1 and what follows from it
     channel_n1: Optional[list[int]] = None
     _mult: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    _aligned: Optional["AlignedLayer"] = field(default=None, repr=False, compare=False)
 
     @property
     def multipliers(self) -> np.ndarray:
@@ -114,7 +115,12 @@ class QLayer:
         """The same layer with one shift, for executors that fold a single scale (docs/format.md §1c):
         channel c's multipliers and bias times 2**d_c, d_c = e_c - min(e), and the largest shift.
         rshift_round(acc * 2**d, sh + d) == rshift_round(acc, sh) for every d >= 0, so the outputs
-        are the same integers; only the sums are wider, and acc_bound says by how much."""
+        are the same integers; only the sums are wider, and acc_bound says by how much. Built once."""
+        if self._aligned is None:
+            self._aligned = self._align()
+        return self._aligned
+
+    def _align(self) -> "AlignedLayer":
         if self.channel_n1 is None:
             return AlignedLayer(self.multipliers, list(self.bias), self.shift, self.acc_bound)
         e = self.exponents
@@ -180,6 +186,11 @@ class QModel:
         return self.formats[self.output]
 
     @property
+    def input_layout(self) -> str:
+        """The exporter's sample layout: "nhwc" for a channels-last export (ir.graph.fit_input)."""
+        return self.meta.get("input_layout", "nchw")
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
         return self.shapes[self.input]
 
@@ -191,8 +202,7 @@ class QModel:
         return [(n, self.layers[n.name]) for n in self.nodes if n.name in self.layers]
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        return self.input_format.quantize(fit_input(np.asarray(x), self.input_shape,
-                                                    self.meta.get("input_layout", "nchw")))
+        return self.input_format.quantize(fit_input(np.asarray(x), self.input_shape, self.input_layout))
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return self.output_format.dequantize(q)

@@ -11,7 +11,7 @@ from wqrc.sim import fast, ort_exec
 
 
 def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
-    x = fit_input(np.asarray(x), qm.input_shape, qm.meta.get("input_layout", "nchw"))
+    x = fit_input(np.asarray(x), qm.input_shape, qm.input_layout)
     want = tuple(qm.input_shape)
     if x.shape[1:] != want:
         if x.shape == want:
