@@ -228,7 +228,7 @@ def test_opsets_before_7_are_refused_in_one_line(tmp_onnx):
     assert "six.onnx: opset 6 is not supported (supported: 7.." in res.stderr
 
 
-def _padded_cnn(opset: int, pad_value: float = 0.0, mode: str = "constant", reader: str = "Conv"):
+def _padded_cnn(opset: int, pad_value: float = 0.0, mode: str = "constant", reader: str = "Conv", relu: bool = True):
     """Keras/TF-style 'same' padding at stride 2: explicit Pad nodes (one asymmetric) before Convs."""
     rng = np.random.default_rng(3)
     f = lambda *s: rng.normal(size=s).astype(np.float32)  # noqa: E731
@@ -242,7 +242,7 @@ def _padded_cnn(opset: int, pad_value: float = 0.0, mode: str = "constant", read
         inits[2] = numpy_helper.from_array(f(5, 4 * 4 * 4), "fw")
     nodes = [helper.make_node("Pad", ["x", "p1", "v"], ["p"], mode=mode),
              helper.make_node("Conv", ["p", "w1"], ["c1"], kernel_shape=[3, 3], strides=[2, 2]),
-             helper.make_node("Relu", ["c1"], ["r"]),
+             helper.make_node("Relu" if relu else "Identity", ["c1"], ["r"]),
              helper.make_node("Pad", ["r", "p2", "v"], ["q"], mode=mode),
              second,
              helper.make_node("Flatten", ["c2"], ["fl"], axis=1),
@@ -269,10 +269,19 @@ def test_zero_pad_before_an_average_pool_becomes_counted_padding(tmp_onnx):
     _float_matches_ort(model.SerializeToString(), g, (2, 7, 7))
 
 
+def test_zero_pad_before_a_max_pool_of_a_relu_becomes_its_padding(tmp_onnx):
+    model = _padded_cnn(13, reader="MaxPool")
+    g = wqrc.load_model(tmp_onnx("pad.onnx", model.SerializeToString()))
+    pool = next(n for n in g.nodes if n.op == "maxpool")
+    assert tuple(pool.attrs["pads"]) == (0, 0, 1, 1)
+    _float_matches_ort(model.SerializeToString(), g, (2, 7, 7))
+
+
 @pytest.mark.parametrize("kw,needle", [
     (dict(pad_value=1.0), "with value 1.0: only zero padding"),
     (dict(mode="reflect"), "mode 'reflect'"),
-    (dict(reader="MaxPool"), "read by MaxPool: only padding in front of Conv or AveragePool folds")])
+    (dict(reader="MaxPool", relu=False), r"read by MaxPool: only padding in front of Conv or AveragePool folds "
+                                         r"\(or MaxPool, where its input is a ReLU's\)")])
 def test_other_pads_are_refused_naming_the_node(kw, needle, tmp_onnx):
     model = _padded_cnn(13, **kw)
     with pytest.raises(WqrcError, match=needle):

@@ -203,8 +203,42 @@ def _decoder():
         return m, x.numpy(), m(x).numpy()
 
 
+def _differences():
+    """Differences of two activations (one negation folds into a conv, one becomes a depthwise
+    conv after a ReLU), a ZeroPad2d in front of a max pool of a ReLU's output, and per-feature
+    PReLU and BatchNorm1d on (F,) tensors."""
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.c3 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)
+            self.pad, self.pool = nn.ZeroPad2d(1), nn.MaxPool2d(3, stride=2)
+            self.fc1, self.act, self.bn, self.fc2 = nn.Linear(8 * 4 * 4, 10), nn.PReLU(10), nn.BatchNorm1d(10), \
+                nn.Linear(10, 4)
+            with torch.no_grad():
+                self.act.weight.uniform_(-0.3, 0.6)
+                self.bn.running_mean.uniform_(-0.5, 0.5)
+                self.bn.running_var.uniform_(0.3, 3.0)
+
+        def forward(self, x):
+            h = torch.relu(self.c1(x))
+            d = self.c2(h) - self.c3(h)            # c3's negation folds into its weights
+            e = torch.relu(d) - h                   # after a ReLU: a depthwise 1x1 conv of -1
+            p = self.pool(self.pad(torch.relu(e)))
+            return self.fc2(self.bn(self.act(self.fc1(p.flatten(1)))))
+
+    torch.manual_seed(0)
+    m = M().eval()
+    x = torch.rand(32, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
 MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite,
-          "dense_gate": _dense_gate, "prelu": _prelu, "decoder": _decoder}
+          "dense_gate": _dense_gate, "prelu": _prelu, "decoder": _decoder,
+          "differences": _differences}
 
 
 def _graph(name):
@@ -232,13 +266,25 @@ def test_an_unfoldable_batchnorm_is_a_depthwise_scale_and_shift():
     assert np.abs(y - want).max() / np.abs(want).max() < 0.02
 
 
-def test_a_batchnorm_on_features_says_why_it_cannot_run(tmp_path):
+def test_differences_pads_and_per_feature_layers_follow_the_float_model():
+    g, x, want = _graph("differences")
+    ops = [n.op for n in g.nodes]
+    assert "batchnorm" not in ops and ops.count("add") == 3      # two differences, PReLU's sum
+    assert ops.count("reshape") == 4                              # (F,) viewed as (F, 1, 1) twice
+    pool = next(n for n in g.nodes if n.op == "maxpool")
+    assert tuple(pool.attrs["pads"]) == (1, 1, 1, 1)              # the ZeroPad2d, folded
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.02
+
+
+def test_a_pad_before_a_max_pool_of_signed_values_is_refused(tmp_path):
     import torch
     from torch import nn
 
-    m = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3)).eval()
-    with pytest.raises(WqrcError, match=r"BatchNormalization.*\(C, H, W\) input"):
-        wqrc.from_torch(m, torch.rand(1, 6))
+    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ZeroPad2d(1), nn.MaxPool2d(2)).eval()
+    with pytest.raises(WqrcError, match=r"Pad.*MaxPool, where its input is a ReLU's"):
+        wqrc.from_torch(m, torch.rand(1, 3, 8, 8))
 
 
 @needs.cc

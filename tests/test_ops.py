@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from wqrc.backend import c as c_backend, hls as hls_backend, rtl as rtl_backend
+from wqrc.backend import c as c_backend, hls as hls_backend, qonnx as qonnx_backend, rtl as rtl_backend
 from wqrc.ir import to_onnx, to_torch
 from wqrc.ir.graph import Node
 from wqrc.ops import OPS, op_def
@@ -21,6 +21,7 @@ TABLES = {
     "wqrc.ir.to_onnx.EXPORT": (to_onnx.EXPORT, INTEGER_OPS),
     "wqrc.sim.fast.RUN": (fast.RUN, INTEGER_OPS),
     "wqrc.sim.ort_exec.LOWER": (ort_exec.LOWER, INTEGER_OPS),
+    "wqrc.backend.qonnx.WRITE": (qonnx_backend.WRITE, INTEGER_OPS),
 }
 BACKENDS = {"wqrc.backend.c.EMIT": c_backend.EMIT, "wqrc.backend.hls.EMIT": hls_backend.EMIT,
             "wqrc.backend.rtl.EMIT": rtl_backend.EMIT}

@@ -61,6 +61,8 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         raise WqrcError(f"act_bits {act_bits!r} is not an integer in 2..32")
     if percentile is not None and not (np.isfinite(percentile) and 0 < percentile <= 100):
         raise WqrcError(f"percentile {percentile!r} is not in (0, 100]")
+    if graph.weight_formats and granularity != "layer":
+        raise WqrcError(f"--granularity {granularity}: the model's own quantizers (QONNX) fix its weight exponents")
     plan = make_plan(graph, scheme, bits)
     if calib is not None:
         calib = np.asarray(calib)

@@ -481,7 +481,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
 @click.argument("model", type=opt.InputFile())
 @opt.QUANT_OPTIONS
 @click.option("--target", "targets", multiple=True, default=["all"], show_default=True,
-              help="c, rom, hls, rtl or all (repeat or comma-separate).")
+              help="c, rom, hls, rtl, qonnx, or all (= c, rom, hls, rtl); repeat or comma-separate.")
 @click.option("-o", "--output", "out", type=opt.OutputFolder(), default=None,
               help="Output folder [default: MODEL name + '_wqrc'].")
 @opt.FORCE
@@ -608,6 +608,9 @@ def _print_target_summary(rep: dict, out: str) -> None:
                      f"Cortex-M4 size: make -C {out}/c size")
     if "hls" in rep:
         lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
+    if "qonnx" in rep:
+        lines.append(f"  qonnx/model.onnx: {rep['qonnx']['quant_nodes']} Quant nodes, real units, batch 1 "
+                     f"(qonnx's executor computes the simulator's values)")
     if "rtl" in rep:
         r = rep["rtl"]
         lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "

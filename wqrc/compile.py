@@ -1,6 +1,6 @@
 """The compile driver: QModel -> an output folder with the targets asked for.
 
-OUT/ model.wqrc.npz (the simulator's model), report.json, rom/, c/, hls/, rtl/.
+OUT/ model.wqrc.npz (the simulator's model), report.json, rom/, c/, hls/, rtl/, qonnx/.
 Everything is written into a temporary folder that replaces OUT only on
 success, and contains no timestamps or absolute paths, so the same inputs
 give byte-identical outputs.
@@ -19,7 +19,8 @@ from wqrc.pack import pack, write_rom_files
 from wqrc.quant.qmodel import QModel
 from wqrc.report import build_report
 
-TARGETS = ("c", "rom", "hls", "rtl")
+TARGETS = ("c", "rom", "hls", "rtl", "qonnx")
+ALL = ("c", "rom", "hls", "rtl")  # --target all: the hardware targets; qonnx (an exchange format) is asked by name
 
 
 def parse_targets(values: Sequence[str]) -> list[str]:
@@ -28,11 +29,11 @@ def parse_targets(values: Sequence[str]) -> list[str]:
         for t in v.split(","):
             t = t.strip()
             if t == "all":
-                out += list(TARGETS)
+                out += list(ALL)
             elif t in TARGETS:
                 out.append(t)
             else:
-                raise WqrcError(f"--target: unknown target '{t}' (use c, rom, hls, rtl or all)")
+                raise WqrcError(f"--target: unknown target '{t}' (use c, rom, hls, rtl, qonnx or all)")
     return [t for t in TARGETS if t in out]
 
 
@@ -55,6 +56,9 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
     report["targets"] = list(targets)
     if extra_json and "plan.json" in extra_json:
         report["plan"] = "plan.json"
+    if "qonnx" in targets:  # refused before anything is written (float32 exactness, docs/format.md §3)
+        from wqrc.backend.qonnx import qonnx_model
+        qonnx_doc = qonnx_model(qm)
     vecs = test_vectors(qm, vectors, data) if {"c", "hls", "rtl"} & set(targets) else None
     with atomic_dir(out, force=force, inputs=inputs) as tmp:
         qm.save(os.path.join(tmp, "model.wqrc.npz"))
@@ -65,6 +69,9 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
         if "hls" in targets:
             from wqrc.backend.hls import generate_hls
             report["hls"] = generate_hls(qm, rom, os.path.join(tmp, "hls"), vecs=vecs, **(hls_options or {}))
+        if "qonnx" in targets:
+            from wqrc.backend.qonnx import write_qonnx
+            report["qonnx"] = write_qonnx(qonnx_doc, os.path.join(tmp, "qonnx"))
         if "rtl" in targets:
             from wqrc.backend.rtl import generate_rtl
             report["rtl"] = generate_rtl(qm, rom, os.path.join(tmp, "rtl"), vecs=vecs, **(rtl_options or {}))

@@ -21,6 +21,7 @@ from onnx import numpy_helper
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node
 from wqrc.ops import MAX_ELEMENTS, OPS, infer_node_shape
+from wqrc.frontend import qonnx
 from wqrc.ops.lookup import ONNX_NAMES
 
 MIN_OPSET = 11
@@ -28,10 +29,12 @@ _LOOKUP_BY_ONNX = {t: name for name, t in ONNX_NAMES.items()}
 SUPPORTED_ONNX_OPS = sorted([
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape, Squeeze, Unsqueeze (batch kept)",
-    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax", "Pad (zero, before Conv or AveragePool)",
+    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax",
+    "Pad (zero, before Conv or AveragePool, or MaxPool of a ReLU's output)",
     "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
     "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
     "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
+    "Sub of two activations (an add of the negation)", "QONNX Quant (power-of-two scales)",
     "PRelu (one slope: a lookup table; a slope per channel: relu + depthwise conv of min(x, 0))",
     "Transpose (a channels-last input; NHWC before a flatten into Gemm/MatMul)",
     "Resize (nearest, integer factors)", "ConvTranspose (zero insertion + conv)",
@@ -95,6 +98,15 @@ class _Converter:
         self.input_layout = "nchw"   # "nhwc": a channels-last input transposed first (Keras/TF exports)
         self.channels_last: dict[str, str] = {}   # an NHWC view (Transpose 0,2,3,1) -> its NCHW tensor
         self.hwc_flat: dict[str, tuple[int, int, int]] = {}  # a flatten in (H, W, C) order -> (C, H, W)
+        # QONNX quantizers (wqrc.frontend.qonnx): fixed activation formats, weight level sets
+        self.act_pins: dict[str, tuple[bool, int, int]] = {}
+        self.weight_quant: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # const -> (codes, exps, bits)
+        self.weight_pins: dict[str, dict] = {}
+        self.rounding_modes: set[str] = set()
+        self.rounding_adds = qonnx.rounding_adds(model, self.consts)
+        self.rounding_adds_seen: set[str] = set()
+        self.aligned_pins: dict[str, tuple[bool, int, int]] = {}
+        self.po2_hints = qonnx.po2_hints(model)
         self.uses = Counter(i for n in g.node for i in n.input if i)
         for o in g.output:
             self.uses[o.name] += 1
@@ -209,7 +221,24 @@ class _Converter:
             graph.notes.append(f"1-D model: its (C, L) = ({in_shape[0]}, {in_shape[2]}) input runs as (C, 1, L); "
                                f"1-D convolutions and pools as 2-D ones of height 1")
         graph.shapes = dict(self.shapes)
+        self._qonnx_formats(graph)
         return graph
+
+    def _qonnx_formats(self, graph: Graph) -> None:
+        graph.act_formats = {self.t(t): pin for t, pin in self.act_pins.items()}
+        graph.weight_formats = dict(self.weight_pins)
+        if not (self.act_pins or self.weight_pins):
+            return
+        graph.notes.append(f"QONNX quantizers: {len(self.weight_pins)} layers' weight levels and "
+                           f"{len(self.act_pins)} activation formats come from the model")
+        for layer, pin in self.weight_pins.items():
+            if "widened_from" in pin:
+                graph.notes.append(f"layer '{layer}': its {pin['widened_from']}-bit weight quantizer uses codes "
+                                   f"outside the symmetric DFP-{pin['widened_from']} range; stored as DFP-{pin['bits']}")
+        modes = sorted(self.rounding_modes)
+        if modes:
+            graph.notes.append(f"QONNX activation rounding {', '.join(modes)}: wqrc requantizes with its contract's "
+                               f"floor(v + 1/2) (docs/format.md §3), so results can differ on exact ties")
 
     def fold(self, onode: onnx.NodeProto) -> bool:
         """Evaluate a node whose inputs are all known constants (or static shapes)."""
@@ -252,6 +281,9 @@ class _Converter:
         return True
 
     def convert(self, onode: onnx.NodeProto) -> None:
+        if onode.domain in qonnx.DOMAINS:
+            self.op_qonnx(onode)
+            return
         if onode.domain not in ("", "ai.onnx"):
             raise self.unsupported(onode, f"custom domain '{onode.domain}'")
         if self.fold(onode):
@@ -272,6 +304,44 @@ class _Converter:
         if extra:
             raise self.unsupported(onode, f"attributes {extra}")
         self.emit(onode, op, [onode.input[0]], attrs={k: v for k, v in a.items() if k in known})
+
+    def op_qonnx(self, onode):
+        """A QONNX quantizer: on a constant, its quantized values (and, read as weights, the layer's
+        level set); on an activation, the tensor's format (wqrc.frontend.qonnx)."""
+        q = qonnx.QuantNode(onode, self.consts)
+        x = onode.input[0]
+        if x in self.consts:
+            codes, exps = q.quantize_constant(self.consts[x])
+            self.consts[onode.output[0]] = np.ldexp(codes.astype(np.float64), exps).astype(np.float32)
+            self.weight_quant[onode.output[0]] = (codes, exps, q.bits)
+            return
+        src = self.t(x)
+        if src not in self.shapes:
+            raise WqrcError(f"node '{q.name}' (QONNX Quant) reads '{x}', which is not computed before it")
+        pin = q.activation_format()
+        if self.act_pins.setdefault(src, pin) != pin:
+            readers = {n.op_type for n in self.model.graph.node if onode.output[0] in n.input}
+            if not readers or not readers <= {"Add", "Concat"}:
+                raise q.error(f"quantizes '{x}' a second time, to another format")
+            # an input aligned to an Add's or Concat's grid: wqrc's add and concat align their
+            # inputs to the output format themselves (docs/format.md §3); a Concat's output takes it
+            self.aligned_pins[onode.output[0]] = pin
+            self.alias[onode.output[0]] = src
+            return
+        exact = "HALF_UP" if src == self.input_name else "FLOOR"   # the contract's input / requant rounding
+        if q.mode != exact or (exact == "FLOOR" and x not in self.rounding_adds_seen):
+            self.rounding_modes.add(q.mode)
+        self.alias[onode.output[0]] = src
+
+    def _pin_weights(self, onode, layer: str, weight_input: str, to_rows) -> None:
+        """Record the level set of a layer whose weights a QONNX quantizer made; ``to_rows`` maps the
+        constant's layout to the layer's [out, ...] one (as the weights were mapped)."""
+        got = self.weight_quant.get(weight_input)
+        if got is None:
+            return
+        codes, exps, bits = got
+        self.weight_pins[layer] = qonnx.weight_pin(layer, to_rows(codes), to_rows(exps), bits,
+                                                   self.po2_hints.get(layer))
 
     def _no_extra_outputs(self, onode: onnx.NodeProto) -> None:
         for extra in onode.output[1:]:
@@ -355,9 +425,11 @@ class _Converter:
             if (auto.decode() if isinstance(auto, bytes) else auto) not in ("NOTSET", "", "VALID"):
                 raise self.unsupported(onode, "auto_pad SAME after a Pad; give the pads explicitly")
             pads = tuple(p + q for p, q in zip(pads, before))
-        self.emit(onode, "conv", [onode.input[0]],
-                  attrs=dict(strides=strides, pads=pads, dilations=dil, group=self._given(onode, a, "conv", "group")),
-                  params=dict(weight=w, bias=b), name=self._layer_name(onode, onode.input[1]))
+        node = self.emit(onode, "conv", [onode.input[0]],
+                         attrs=dict(strides=strides, pads=pads, dilations=dil,
+                                    group=self._given(onode, a, "conv", "group")),
+                         params=dict(weight=w, bias=b), name=self._layer_name(onode, onode.input[1]))
+        self._pin_weights(onode, node.name, onode.input[1], lambda v: v)
 
     def op_Pad(self, onode, a):
         """Constant zero padding of H and W whose every reader is a Conv (as Keras/TF exports write
@@ -378,12 +450,21 @@ class _Converter:
             raise self.unsupported(onode, f"mode '{mode}' with value {value}: only zero padding folds into a Conv")
         if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or any(p < 0 for p in pads):
             raise self.unsupported(onode, f"pads {pads}: only non-negative padding of H and W folds into a Conv")
-        if not readers or not readers <= {"Conv", "AveragePool"} or \
-                onode.output[0] in {o.name for o in self.model.graph.output}:
+        foldable = {"Conv", "AveragePool"} | ({"MaxPool"} if self._nonnegative(onode.input[0]) else set())
+        if not readers or not readers <= foldable or onode.output[0] in {o.name for o in self.model.graph.output}:
             raise self.unsupported(onode, f"read by {', '.join(sorted(readers)) or 'the graph output'}: "
-                                          f"only padding in front of Conv or AveragePool folds")
+                                          f"only padding in front of Conv or AveragePool folds (or MaxPool, "
+                                          f"where its input is a ReLU's)")
         self.zero_pads[onode.output[0]] = (pads[2], pads[3], pads[6], pads[7])
         self.alias[onode.output[0]] = self.t(onode.input[0])
+
+    def _nonnegative(self, tensor: str) -> bool:
+        """Whether ``tensor`` is a ReLU's (or a clamp at >= 0): then a max over it with zero padding
+        is the max with padding that never wins, as long as every window holds an element."""
+        src = self.t(tensor)
+        node = next((n for n in self.nodes if n.output == src), None)
+        return node is not None and (node.op == "relu" or node.op == "clip" and node.attrs.get("min") is not None
+                                     and node.attrs["min"] >= 0)
 
     def op_Gemm(self, onode, a):
         if a.get("transA", 0):
@@ -404,8 +485,11 @@ class _Converter:
                 raise self.unsupported(onode, f"bias C of shape {tuple(c.shape)} is not one value per output "
                                               f"({w.shape[0]})")
             bias = (beta * np.broadcast_to(c.reshape(-1), (w.shape[0],))).astype(np.float32)
-        self.emit(onode, "dense", [onode.input[0]], params=dict(weight=self._hwc_columns(onode, w), bias=bias),
-                  name=self._layer_name(onode, onode.input[1]))
+        node = self.emit(onode, "dense", [onode.input[0]], params=dict(weight=self._hwc_columns(onode, w), bias=bias),
+                         name=self._layer_name(onode, onode.input[1]))
+        if onode.input[1] in self.weight_quant and alpha != 1.0:
+            raise self.unsupported(onode, f"alpha {alpha} scales weights a QONNX quantizer put on its grid")
+        self._pin_weights(onode, node.name, onode.input[1], lambda v: v if a.get("transB", 0) else v.T)
 
     def _hwc_columns(self, onode, w: np.ndarray) -> np.ndarray:
         """A dense layer's weight columns in (C, H, W) order when its input was flattened channels-last."""
@@ -421,9 +505,10 @@ class _Converter:
         if bm.ndim != 2:
             raise self.unsupported(onode, "only activation @ constant matrix is supported")
         w = np.ascontiguousarray(bm.T).astype(np.float32)
-        self.emit(onode, "dense", [onode.input[0]],
-                  params=dict(weight=self._hwc_columns(onode, w), bias=np.zeros(w.shape[0], np.float32)),
-                  name=self._layer_name(onode, onode.input[1]))
+        node = self.emit(onode, "dense", [onode.input[0]],
+                         params=dict(weight=self._hwc_columns(onode, w), bias=np.zeros(w.shape[0], np.float32)),
+                         name=self._layer_name(onode, onode.input[1]))
+        self._pin_weights(onode, node.name, onode.input[1], lambda v: v.T)
 
     def _channel_const(self, onode, c: np.ndarray, act: str) -> np.ndarray:
         """A constant operand as one value per channel of ``act`` (a scalar, (C,), (C, 1, 1) or
@@ -463,6 +548,10 @@ class _Converter:
         x, y = onode.input[0], onode.input[1]
         if x in self.consts and y in self.consts:
             return
+        if onode.output[0] in self.rounding_adds:  # the rounding offset of the Quant after it
+            self.alias[onode.output[0]] = self.t(x if y in self.consts else y)
+            self.rounding_adds_seen.add(onode.output[0])
+            return
         k = self._const_operand(onode)
         if k is not None:
             c = self._channel_const(onode, k[1], k[0])
@@ -472,8 +561,14 @@ class _Converter:
 
     def op_Sub(self, onode, a):
         k = self._const_operand(onode)
-        if k is None:
-            raise self.unsupported(onode, "the difference of two activations; a constant operand is supported")
+        if k is None:  # x - y = x + (-1) * y: the negation folds into y's layer, or is a depthwise 1x1 conv
+            x, y = onode.input[0], onode.input[1]
+            neg = onode.output[0] + "__negated"
+            c = self.shapes[self.t(y)][0]
+            self._affine(onnx.helper.make_node("Mul", [y], [neg], name=f"{onode.name or 'sub'}_negate"), y,
+                         -np.ones(c), np.zeros(c))
+            self.emit(onode, "add", [x, neg])
+            return
         c = self._channel_const(onode, k[1], k[0])
         if k[2]:  # c - x
             self._affine(onode, k[0], -np.ones_like(c), c)
@@ -543,6 +638,14 @@ class _Converter:
                 attrs["count_include_pad"] = 1
         else:
             attrs["dilations"] = dil
+            before = self.zero_pads.get(onode.input[0])
+            if before is not None:  # zeros in front of a ReLU's output never beat a window's max
+                pads = tuple(p + q for p, q in zip(attrs["pads"], before))
+                if dil != (1, 1) or attrs["ceil_mode"] or pads[0] >= kernel[0] or pads[2] >= kernel[0] or \
+                        pads[1] >= kernel[1] or pads[3] >= kernel[1]:
+                    raise self.unsupported(onode, "a Pad in front of a dilated or ceil-mode max pool, or padding "
+                                                  "as wide as its window")
+                attrs["pads"] = pads
         self.emit(onode, op, [onode.input[0]], attrs=attrs)
 
     def op_MaxPool(self, onode, a):
@@ -652,15 +755,13 @@ class _Converter:
         self._flatten_or_identity(onode, target)
 
     def op_PRelu(self, onode, a):
-        """One slope: LeakyRelu's lookup table. A slope per channel of a map: relu(x) plus the
-        depthwise 1x1 conv of min(x, 0) by the slopes, every part an op of the contract."""
+        """One slope: LeakyRelu's lookup table. A slope per channel (or per feature of a (F,) tensor):
+        relu(x) plus the depthwise 1x1 conv of min(x, 0) by the slopes, every part an op of the contract."""
         x = onode.input[0]
         slope = self._channel_const(onode, self.const(onode, 1, "slope"), x)
         if np.all(slope == slope[0]):
             self.emit(onode, "leakyrelu", [x], attrs=dict(alpha=float(slope[0])))
             return
-        if len(self.shapes[self.t(x)]) != 3:
-            raise self.unsupported(onode, "per-feature slopes of a (F,) tensor; one slope is supported")
         base, out = onode.name or "prelu", onode.output[0]
         part = lambda op, ins, outs: onnx.helper.make_node(op, ins, outs, name=f"{base}_{op.lower()}")  # noqa: E731
         self.emit(part("Relu", [x], [out + "__pos"]), "relu", [x])
@@ -723,6 +824,11 @@ class _Converter:
         b = self.opt_const(onode, 2)
         b = np.zeros(g * cog, np.float32) if b is None else b.astype(np.float32).reshape(-1)
         x, base = onode.input[0], onode.name or "convtranspose"
+        if (kh, kw) == (1, 1) and g == cin and cog == 1 and np.all(wt == 1) and not np.any(b) and \
+                pads == (0, 0, oph, opw) and strides != (1, 1) and (oph, opw) == (0, 0):
+            # a depthwise 1x1 kernel of ones: zero insertion alone (how wqrc's ONNX and QONNX write it)
+            self.emit(onode, "zero_insert", [x], attrs=dict(scales=strides))
+            return
         if strides != (1, 1):
             mid = onode.output[0] + "__zeros"
             self.emit(onnx.helper.make_node("Upsample", [x], [mid], name=f"{base}_zeros"), "zero_insert", [x],
@@ -759,7 +865,12 @@ class _Converter:
         rank = len(self.shapes[self.t(onode.input[0])]) + 1
         if a.get("axis", 1) % rank != 1:
             raise self.unsupported(onode, "Concat is supported along channels (axis 1) only")
-        self.emit(onode, "concat", [i for i in onode.input if i])
+        ins = [i for i in onode.input if i]
+        self.emit(onode, "concat", ins)
+        # QONNX: the parts' quantizers give the output's format (the grid they were aligned to)
+        pins = {self.aligned_pins.get(i, self.act_pins.get(self.t(i))) for i in ins}
+        if len(pins) == 1 and None not in pins:
+            self.act_pins.setdefault(onode.output[0], pins.pop())
 
     def op_Dropout(self, onode, a):
         self._no_extra_outputs(onode)

@@ -61,6 +61,10 @@ class Graph:
     # "nhwc": the exported model took channels-last samples (N, H, W, C) and transposed them
     # first; wqrc runs (C, H, W) and takes samples in either layout (fit_input)
     input_layout: str = "nchw"
+    # formats the model itself fixes (QONNX quantizers, frontend/qonnx.py): tensor -> (signed, bits,
+    # frac) of an activation, layer -> {"scheme", "bits", "exponents" (one per output channel)}
+    act_formats: dict[str, tuple[bool, int, int]] = field(default_factory=dict)
+    weight_formats: dict[str, dict] = field(default_factory=dict)
 
     def copy(self) -> "Graph":
         return copy.deepcopy(self)
@@ -85,11 +89,21 @@ class Graph:
         raise KeyError(name)
 
     def rename_tensor(self, old: str, new: str) -> None:
-        """Make every reader of ``old`` read ``new`` instead."""
+        """Make every reader of ``old`` read ``new`` instead (a format fixed on ``old`` moves too)."""
+        if old in self.act_formats:
+            pin = self.act_formats.pop(old)
+            if self.act_formats.setdefault(new, pin) != pin:
+                raise WqrcError(f"tensor '{old}': quantized to {_describe(pin)} right after '{new}' was quantized to "
+                                f"{_describe(self.act_formats[new])}; wqrc requantizes once per layer output")
         for n in self.nodes:
             n.inputs = [new if t == old else t for t in n.inputs]
         if self.output == old:
             self.output = new
+
+
+def _describe(pin) -> str:
+    signed, bits, frac = pin
+    return f"{'s' if signed else 'u'}{bits} scale 2**{frac}"
 
 
 def fit_input(x, input_shape, layout: str = "nchw"):

@@ -1,6 +1,8 @@
 """Pools: max, average and global average (docs/format.md §3)."""
 from __future__ import annotations
 
+import numpy as np
+
 from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, window_out
 from wqrc.quant.arith import avgpool_divisor, half
 
@@ -58,6 +60,23 @@ def explicit_pads(in_shape, attrs: dict) -> tuple[int, int, int, int]:
         out = window_out(size, k, s, p0, p1, d, ceil)
         grown.append(max(p1, (out - 1) * s + d * (k - 1) + 1 - size - p0))
     return (pt, pl, grown[0], grown[1])
+
+
+def window_counts(in_shape, attrs: dict, out_hw) -> np.ndarray:
+    """How many input elements each output position of an average pool divides by: kh * kw
+    everywhere with counted (or no) padding, else the window's overlap with the input; for the
+    float executors that divide per position (the NumPy kernel counts the same with its windows)."""
+    _, h, w = in_shape
+    kh, kw = attrs["kernel"]
+    pads = tuple(attrs["pads"])
+    ho, wo = out_hw
+    if attrs.get("count_include_pad") or not any(pads):
+        return np.full((ho, wo), kh * kw, np.int64)
+    pt, pl, pb, pr = pads
+    mask = np.pad(np.ones((h, w)), ((pt, pb), (pl, pr)))
+    sh, sw = attrs["strides"]
+    return np.array([[mask[i * sh:i * sh + kh, j * sw:j * sw + kw].sum() for j in range(wo)]
+                     for i in range(ho)]).astype(np.int64)
 
 
 def divided_bound(total: int, n: int) -> int:

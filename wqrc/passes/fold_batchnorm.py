@@ -24,6 +24,10 @@ def fold_batchnorm(graph: Graph) -> Graph:
                 or len(graph.consumers(prev.output)) != 1 or graph.output == prev.output):
             _as_depthwise(graph, bn, k)
             continue
+        if prev.name in graph.weight_formats:
+            raise WqrcError(f"node '{bn.name}' (batchnorm): folds into layer '{prev.name}', whose weights the model "
+                            f"quantized (QONNX), so they would leave their grid; export with the BatchNorm folded "
+                            f"before quantization")
         w = prev.params["weight"].astype(np.float64)
         shape = (-1,) + (1,) * (w.ndim - 1)
         prev.params["weight"] = (w * k.reshape(shape)).astype(np.float32)
@@ -34,8 +38,18 @@ def fold_batchnorm(graph: Graph) -> Graph:
 
 
 def _as_depthwise(graph: Graph, bn: Node, k: np.ndarray) -> None:
-    """y = k * (x - mean) + beta, per channel: a depthwise 1x1 conv of a (C, H, W) map."""
+    """y = k * (x - mean) + beta, per channel: a depthwise 1x1 conv of a (C, H, W) map; a (F,) tensor
+    is viewed as (F, 1, 1) around it (reshape aliases: no data moves)."""
     shape = graph.shapes.get(bn.inputs[0])
+    if shape is not None and len(shape) == 1:
+        f = shape[0]
+        at = graph.nodes.index(bn)
+        into, out = bn.output + "__map", bn.output + "__map_out"
+        graph.nodes[at:at + 1] = [Node("reshape", bn.name + "__to_map", list(bn.inputs), into, dict(shape=(f, 1, 1))),
+                                  bn, Node("reshape", bn.name + "__to_features", [out], bn.output, dict(shape=(f,)))]
+        bn.inputs, bn.output = [into], out
+        graph.shapes[into] = graph.shapes[out] = (f, 1, 1)
+        shape = (f, 1, 1)
     if shape is not None and len(shape) != 3:
         raise WqrcError(f"node '{bn.name}' (BatchNormalization, or a per-channel constant scale or offset): "
                         f"cannot be folded into a conv/dense layer "

@@ -29,6 +29,8 @@ class LayerSpec:
     scheme: str
     bits: int
     n1: Optional[int] = None  # pinned top exponent (the level set); None: the exponent rule chooses
+    # pinned top exponent per output channel (a model's own per-channel quantizer, QONNX)
+    channel_n1: Optional[tuple[int, ...]] = None
 
 
 def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
@@ -58,7 +60,26 @@ def parse_bits(text) -> list[int] | str | dict:
 
 
 def make_plan(graph: Graph, scheme: str, bits) -> dict[str, LayerSpec]:
-    """Plan for ``graph``'s weighted layers; ``bits`` is an int, a list, a plan file path or a plan document."""
+    """Plan for ``graph``'s weighted layers; ``bits`` is an int, a list, a plan file path or a plan document.
+    Layers whose weights the model quantized itself (QONNX) keep the model's level sets."""
+    return model_pins(graph, _requested_plan(graph, scheme, bits))
+
+
+def model_pins(graph: Graph, plan: dict[str, LayerSpec]) -> dict[str, LayerSpec]:
+    """``plan`` with every layer of ``graph.weight_formats`` replaced by the model's own level set:
+    scheme, bits and exponent(s), so its quantized weights are stored exactly (frontend/qonnx.py)."""
+    out = dict(plan)
+    for layer, pin in graph.weight_formats.items():
+        sch = SCHEMES[pin["scheme"]]
+        b = int(pin["bits"])
+        n1s = [int(e) - sch.exponent(0, b) for e in pin["exponents"]]
+        spec = LayerSpec(pin["scheme"], b, n1s[0]) if len(set(n1s)) == 1 else \
+            LayerSpec(pin["scheme"], b, None, tuple(n1s))
+        out[layer] = check_spec(layer, spec)
+    return out
+
+
+def _requested_plan(graph: Graph, scheme: str, bits) -> dict[str, LayerSpec]:
     layers = [n.name for n in graph.weighted_nodes()]
     if isinstance(bits, str):
         return load_plan(bits, layers)

@@ -73,7 +73,19 @@ def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, ou
                    granularity: str = "layer") -> QLayer:
     """One conv/dense layer: codes, exponent(s), bias integers, shift and accumulator bound."""
     channel_n1 = None
-    if granularity == "channel":
+    if spec.channel_n1 is not None:  # the model's own per-channel quantizer (QONNX): its exponents
+        channel_n1 = list(spec.channel_n1)
+        if len(channel_n1) != n.weight.shape[0] or max(channel_n1) - min(channel_n1) > MAX_CHANNEL_SPREAD:
+            raise WqrcError(f"layer '{n.name}': {len(channel_n1)} channel exponents spread over "
+                            f"{max(channel_n1) - min(channel_n1)}; wqrc takes one per output channel "
+                            f"({n.weight.shape[0]}) within {MAX_CHANNEL_SPREAD}")
+        codes = np.zeros(n.weight.shape, np.uint32)
+        for c, n1c in enumerate(channel_n1):
+            codes[c] = quantize_weights(n.name, n.weight[c], LayerSpec(spec.scheme, spec.bits, n1c), rule)[2]
+        n1 = max(channel_n1)
+        exp = SCHEMES[spec.scheme].exponent(n1, spec.bits)
+        exps = np.array([SCHEMES[spec.scheme].exponent(v, spec.bits) for v in channel_n1], np.int64)
+    elif granularity == "channel":
         channel_n1, codes = quantize_channels(n.name, n.weight, spec, rule)
         n1 = max(channel_n1)
         exp = SCHEMES[spec.scheme].exponent(n1, spec.bits)
@@ -120,8 +132,17 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
         raise WqrcError(f"the plan has no entry for layers {missing}")
 
     def fmt_for(tensor: str, signed: bool) -> TensorFormat:
+        if tensor in graph.act_formats:  # the model's own quantizer (QONNX)
+            return TensorFormat(*graph.act_formats[tensor])
         lo, hi = ranges[tensor]
         return TensorFormat(signed, act_bits, choose_frac(max(abs(lo), abs(hi)), signed, act_bits))
+
+    def check_pin(n: Node, fmt: TensorFormat) -> None:
+        pin = graph.act_formats.get(n.output)
+        if pin is not None and TensorFormat(*pin) != fmt:
+            raise WqrcError(f"node '{n.name}' ({n.op}): the model quantizes its output to "
+                            f"{TensorFormat(*pin).describe()}, but {n.op} keeps {fmt.describe()} (docs/format.md §2); "
+                            f"quantize before it instead")
 
     formats = {graph.input: fmt_for(graph.input, ranges[graph.input][0] < 0)}
     nodes, layers = [], {}
@@ -131,8 +152,12 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
         op = op_def(n)
         if op.keeps_format:
             out_fmt = in_fmts[0]
+            check_pin(n, out_fmt)
         elif op.clamps:
             out_fmt = TensorFormat(not op.unsigned_output(n, in_fmts), act_bits, in_fmts[0].frac)
+            if n.output in graph.act_formats and TensorFormat(*graph.act_formats[n.output]).frac == out_fmt.frac:
+                out_fmt = TensorFormat(*graph.act_formats[n.output])
+            check_pin(n, out_fmt)
             attrs["qclip"] = _clamp_to_q(op.output_clamp(n), out_fmt)
         else:
             out_fmt = fmt_for(n.output, not op.unsigned_output(n, in_fmts))

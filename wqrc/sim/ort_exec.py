@@ -18,7 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.ops.lookup import LOOKUP_OPS
-from wqrc.ops.pools import explicit_pads
+from wqrc.ops.pools import explicit_pads, window_counts
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.exactness import exact_within
@@ -148,20 +148,11 @@ def _maxpool(b: _Builder, qm: QModel, node, ins) -> str:
 
 def _avgpool(b: _Builder, qm: QModel, node, ins) -> str:
     a = node.attrs
-    c, h, w_ = qm.shapes[node.inputs[0]]
+    c = qm.shapes[node.inputs[0]][0]
     kh, kw = a["kernel"]
-    pads = list(a["pads"])
-    total = b.op("Conv", [ins[0], b.const(np.ones((c, 1, kh, kw)))], pads=pads, strides=list(a["strides"]), group=c,
-                 kernel_shape=[kh, kw])
-    _, ho, wo = qm.shapes[node.output]
-    if a.get("count_include_pad") or not any(pads):
-        counts = np.full((ho, wo), kh * kw)
-    else:
-        pt, pl, pb, pr = pads
-        mask = np.pad(np.ones((h, w_)), ((pt, pb), (pl, pr)))
-        sh, sw = a["strides"]
-        counts = np.array([[mask[i * sh:i * sh + kh, j * sw:j * sw + kw].sum() for j in range(wo)]
-                           for i in range(ho)]).astype(np.int64)
+    total = b.op("Conv", [ins[0], b.const(np.ones((c, 1, kh, kw)))], pads=list(a["pads"]), strides=list(a["strides"]),
+                 group=c, kernel_shape=[kh, kw])
+    counts = window_counts(qm.shapes[node.inputs[0]], a, qm.shapes[node.output][1:])
     return _divide(b, total, counts, qm.formats[node.output])
 
 
