@@ -10,8 +10,10 @@ training split less the seeded 10% validation slice, every choice (the kept epoc
 layer-wise plans) is made on that slice, and the test split (10,000 images) is read once
 per finished model.
 
-Rows: DFP-eq 4 and 3, Po2-eq 4 and 3 (every layer the same width), DFP-lw and Po2-lw (the
-layer-wise plan `wqrc lps` finds within SEARCH_MAX_DROP of float on the validation slice).
+Rows: DFP-eq 4 and 3, Po2-eq 4, 3 and 2 (every layer the same width), DFP-lw and Po2-lw (the
+layer-wise plan `wqrc lps` finds within SEARCH_MAX_DROP of float on the validation slice), and
+for issue 18's comparison DFP-sqnr and DFP-ranked (Lin et al.'s SQNR allocation and the ranked
+search, the same budget on the same slice). Writes accuracy_vs_wmem.png beside the table.
 Methods, each under the same budget (epochs, Adam at LR with the paper's x0.1 drop for the
 last quarter, batch, flips and shifts; wqrc/train/recipes.py):
   direct  quantize the baseline, no training;
@@ -59,10 +61,18 @@ BATCH = 128
 SEEDS = (0, 1, 2)
 SEARCH_MAX_DROP = 0.005
 SEARCH_VAL_SAMPLES = 2000
-ROWS = {  # key: (label, scheme, equal width or None for the layer-wise plan)
+ROWS = {  # key: (label, scheme, equal width, or the search that makes the per-layer plan)
     "dfp-eq4": ("DFP-eq 4", "dfp", 4), "dfp-eq3": ("DFP-eq 3", "dfp", 3),
     "po2-eq4": ("Po2-eq 4", "po2", 4), "po2-eq3": ("Po2-eq 3", "po2", 3),
-    "dfp-lw": ("DFP-lw", "dfp", None), "po2-lw": ("Po2-lw", "po2", None),
+    "dfp-lw": ("DFP-lw", "dfp", "greedy"), "po2-lw": ("Po2-lw", "po2", "greedy"),
+    # issue 18's comparison: Lin et al.'s SQNR allocation and the ranked search beside the greedy
+    # one (same budget, same validation slice), and Po2 at 2 bits for MSQE vs learned exponents
+    "dfp-sqnr": ("DFP-sqnr", "dfp", "sqnr"), "dfp-ranked": ("DFP-ranked", "dfp", "ranked"),
+    # the same three searches with a 3-point budget for direct quantization, a plan for fine-tuning
+    # to recover (at 0.5 points each keeps 8 bits on this BatchNorm-folded network)
+    "dfp-lw-3pt": ("DFP-lw 3pt", "dfp", ("greedy", 0.03)), "dfp-sqnr-3pt": ("DFP-sqnr 3pt", "dfp", ("sqnr", 0.03)),
+    "dfp-ranked-3pt": ("DFP-ranked 3pt", "dfp", ("ranked", 0.03)),
+    "po2-eq2": ("Po2-eq 2", "po2", 2),
 }
 METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "float"}
 # ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
@@ -103,12 +113,16 @@ def config(method: str, act: str, seed: int, epochs: int):
     return cfg
 
 
-def layerwise_plan(model: str, scheme: str, cache: str) -> dict:
-    """The greedy layer-wise search's plan (bits per layer), on the validation slice at a8."""
+def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict:
+    """A per-layer plan (bits per layer) within SEARCH_MAX_DROP of float on the validation slice at
+    a8: the greedy search (the paper's Algorithm 1), Lin et al.'s SQNR allocation bisected on the
+    same slice, or the ranked search (wqrc lps --method ranked)."""
     import wqrc
     from wqrc.data import load_dataset
     from wqrc.quant.ranges import calibrate
     from wqrc.search import PlanEvaluator, layerwise_precision_scaling
+
+    search, max_drop = (search, SEARCH_MAX_DROP) if isinstance(search, str) else search
 
     def compute():
         t0 = time.time()
@@ -119,12 +133,25 @@ def layerwise_plan(model: str, scheme: str, cache: str) -> dict:
         ev = PlanEvaluator(g, scheme, x_val[:SEARCH_VAL_SAMPLES], y_val[:SEARCH_VAL_SAMPLES],
                            ranges=calibrate(g, x_fit[:512], PERCENTILE), act_bits=8, exponent=RULE,
                            start_bits=start)
-        r = layerwise_precision_scaling(ev, max_drop=SEARCH_MAX_DROP, start_bits={n: start for n in ev.layers},
-                                        min_bits=2)
+        if search == "greedy":
+            r = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits={n: start for n in ev.layers},
+                                            min_bits=2)
+            last = r.steps[-1]
+            return dict(bits=last.bits, val_accuracy=last.accuracy, float_val=r.float_accuracy,
+                        evaluations=r.evaluations, seconds=time.time() - t0)
+        from wqrc.search.sqnr import sqnr_search, sqnr_table
+        table = sqnr_table(g, scheme, RULE, range(start, 1, -1))
+        sq = sqnr_search(table, accuracy=ev.commit, float_acc=ev.float_acc, max_drop=max_drop)
+        if search == "sqnr":
+            return dict(bits=dict(sq.bits), val_accuracy=ev.commit(sq.bits), float_val=ev.float_acc,
+                        evaluations=ev.evaluations, seconds=time.time() - t0)
+        from wqrc.search.ranked import ranked_search
+        r = ranked_search(ev, table, max_drop=max_drop, start_bits=sq.bits, min_bits=2)
         last = r.steps[-1]
         return dict(bits=last.bits, val_accuracy=last.accuracy, float_val=r.float_accuracy,
                     evaluations=r.evaluations, seconds=time.time() - t0)
-    return cached(os.path.join(cache, f"{model_hash(model)}_search_{scheme}_v{VERSION}.json"), compute)
+    suffix = ("" if search == "greedy" else f"_{search}") + ("" if max_drop == SEARCH_MAX_DROP else f"_{max_drop:g}")
+    return cached(os.path.join(cache, f"{model_hash(model)}_search_{scheme}{suffix}_v{VERSION}.json"), compute)
 
 
 def evaluate(graph, plan, act: str, x_fit, x, y) -> dict:
@@ -198,8 +225,9 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
     jobs = []
     for key in args.rows:
         label, scheme, width = ROWS[key]
-        bits = ({n: width for n in layers} if width else layerwise_plan(model, scheme, cache)["bits"])
-        seeds = [s for s in args.seeds if width or s == 0]
+        equal = isinstance(width, int)
+        bits = {n: width for n in layers} if equal else layerwise_plan(model, scheme, cache, width)["bits"]
+        seeds = [s for s in args.seeds if equal or s == 0]
         for method in args.methods:
             for act in args.acts:
                 for seed in (seeds if method != "direct" else [0]):
@@ -251,7 +279,7 @@ def report(model: str, epochs: int, results: list[dict], baseline: dict) -> str:
     seeds = sorted({r["job"]["seed"] for r in results})
     lines = [f"Converged baseline `{model}`: float test accuracy {100 * baseline['test']:.2f}% "
              f"({baseline['weights']} weights). Budget {epochs} epochs per method; seeds "
-             f"{','.join(map(str, seeds))} (the lw rows: seed 0); mean ± std over seeds; test split.", ""]
+             f"{','.join(map(str, seeds))} (the rows of per-layer plans: seed 0); mean ± std over seeds; test split.", ""]
     by = {}
     for r in results:
         j = r["job"]
@@ -280,6 +308,38 @@ def report(model: str, epochs: int, results: list[dict], baseline: dict) -> str:
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def plot(results: list[dict], baseline: dict, path: str) -> None:
+    """Accuracy against W_mem at a8, every row: direct and each fine-tuning method (mean over seeds)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = {}
+    for r in results:
+        j = r["job"]
+        if j["act"] == "a8" and j["method"] != "float":
+            by.setdefault((j["row"], j["method"]), []).append(r)
+    if not by:
+        return
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    markers = {"direct": "o", "wqr": "s", "qr": "D", "ste": "^", "ste-learned": "v"}
+    for method, marker in markers.items():
+        pts = [(statistics.mean(x["w_mem_bits"] for x in v) / 8192, 100 * statistics.mean(x["test"] for x in v), row)
+               for (row, m), v in by.items() if m == method]
+        if pts:
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=method)
+            for x, y, row in pts:
+                ax.annotate(ROWS[row][0], (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.axhline(100 * baseline["test"], color="grey", lw=0.8, ls="--", label="float baseline")
+    ax.set_xlabel("W_mem (KiB)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Fashion-MNIST All-conv, 8-bit activations")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -353,6 +413,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "table_v.md"), "w") as fh:
         fh.write(md + "\n")
+    plot(results, baseline, os.path.join(args.out, "accuracy_vs_wmem.png"))
     with open(out_json + ".tmp", "w") as fh:
         json.dump(dict(model=args.model, model_sha256_12=model_hash(args.model), baseline=baseline,
                        lr=LR, batch=BATCH, finetune={m: asdict(config(m, "a8", 0, args.epochs))
