@@ -19,6 +19,7 @@ _LAZY = {
     "QModel": "wqrc.quant.qmodel",
     "simulate": "wqrc.sim",
     "simulate_float": "wqrc.sim",
+    "simulate_outputs": "wqrc.sim",
     "QuantRegularizer": "wqrc.train.regularizers",
 }
 __all__ = sorted([*_LAZY, "WqrcError"])

@@ -57,6 +57,9 @@ def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optio
         input_format=qm.input_format.describe(), output_format=qm.output_format.describe(),
         notes=list(qm.notes),
     )
+    if qm.extra_outputs:  # the further graph outputs, in order (the C API's wqrc_output_<k>)
+        rep["extra_outputs"] = [dict(tensor=t, shape=list(qm.shapes[t]), format=qm.formats[t].describe())
+                                for t in qm.extra_outputs]
     if accuracy:
         rep["accuracy"] = dict(accuracy)
     return rep
@@ -92,7 +95,8 @@ def render(rep: dict, console=None) -> None:
         markup=False)
     console.print(f"exponent rule: {rep['exponent_rule']}"
                   f"{', one exponent per output channel' if rep.get('granularity') == 'channel' else ''}; activations: {rep['act_bits']} bits, "
-                  f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}",
+                  f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}"
+                  + "".join(f", output {k} {o['format']}" for k, o in enumerate(rep.get("extra_outputs", []), start=1)),
                   markup=False)
     for note in rep["notes"]:
         console.print(f"note: {note}", markup=False)

@@ -21,6 +21,7 @@ from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
+from wqrc.sim.simulator import simulate_outputs
 
 KERNEL_FILES = ("wqrc_hls.h", "wqrc_stream.h")
 
@@ -203,6 +204,9 @@ EMIT = {family: getattr(_Context, f"_emit_{family}") for family in KERNEL_FAMILI
 
 def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
                  parallelism="1", io: str = "array", vecs: Optional[tuple] = None) -> dict:
+    if qm.extra_outputs and io == "stream":
+        raise WqrcError(f"--io stream: the model has {len(qm.outputs)} outputs; the stream interface writes one "
+                        f"(use --io array, which has a port per output)")
     ctx = _Context(qm, rom, parallelism)
     configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
@@ -211,7 +215,11 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
                 in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,
                 vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),
-                source=names.comment(qm.meta.get("source", "")), notes=[names.comment(n) for n in qm.notes])
+                source=names.comment(qm.meta.get("source", "")), notes=[names.comment(n) for n in qm.notes],
+                extras=[dict(k=k, about=names.comment(t), fmt=qm.formats[t], type=hls_type(qm.formats[t]),
+                             size=int(np.prod(qm.shapes[t])), buf=alias[t], vec=y.reshape(len(xin), -1).tolist())
+                        for k, (t, y) in enumerate(zip(qm.extra_outputs, simulate_outputs(qm, xin)[1:]), start=1)]
+                if qm.extra_outputs else [])
     render_files(environment("hls"), (("wqrc_top.h.j2", "wqrc_top.h"), ("wqrc_top.cpp.j2", "wqrc_top.cpp"),
                                       ("tb.cpp.j2", "tb.cpp"), ("run_hls.tcl.j2", "run_hls.tcl"),
                                       ("Makefile.j2", "Makefile")), folder, args)

@@ -58,7 +58,8 @@ def plan_arena(qm: QModel, scratch: dict[str, list[tuple[str, int]]] | None = No
     for i, n in enumerate(qm.nodes):
         for t in n.inputs:
             last_use[alias[t]] = i
-    last_use[alias[qm.output]] = len(qm.nodes)
+    for out in qm.outputs:  # every graph output is read after the last step
+        last_use[alias[out]] = len(qm.nodes)
     tensors: dict[str, Placement] = {}
     places: dict[tuple[str, str], Placement] = {}
     live: list[tuple[str, Placement]] = []

@@ -122,12 +122,15 @@ def qonnx_model(qm: QModel) -> onnx.ModelProto:
     env = {qm.input: x}
     for node in qm.nodes:
         env[node.output] = WRITE[node.op](b, qm, node, [env[t] for t in node.inputs])
-    out = env[qm.output]
-    b.infos.pop(out)
+    outs = [env[t] for t in qm.outputs]
+    if len(set(outs)) != len(outs) or qm.input in outs:
+        raise WqrcError("--target qonnx: two graph outputs (or an output and the input) are one tensor")
+    for o in outs:
+        b.infos.pop(o)
     graph = helper.make_graph(
         b.nodes, "wqrc_qonnx",
         [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, [1] + list(qm.input_shape))],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1] + list(qm.output_shape))],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, [1] + list(qm.shapes[t])) for o, t in zip(outs, qm.outputs)],
         b.inits, value_info=list(b.infos.values()))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
                               producer_name="wqrc")

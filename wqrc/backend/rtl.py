@@ -291,6 +291,9 @@ UNLOAD_CYCLES = 3   # per output element with the consumer always ready: fetch, 
 
 def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, data: np.ndarray | None = None,
                  vecs: tuple | None = None) -> dict:
+    if qm.extra_outputs:
+        raise WqrcError(f"--target rtl: the model has {len(qm.outputs)} outputs ({', '.join(qm.outputs)}); the RTL "
+                        f"accelerator unloads one (use --target c,hls,rom for this model)")
     lanes = parse_lanes(lanes)
     lay = _Layout(qm, rom, lanes)
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)

@@ -203,16 +203,17 @@ class _Converter:
         for onode in self.model.graph.node:
             self.convert(onode)
         in_shape = self.shapes[in_name]   # (C, H, W) once a channels-last input was transposed
-        outs = [o.name for o in self.model.graph.output]
-        if len(outs) != 1:
-            raise WqrcError(f"{self.source}: expected exactly one graph output, found {outs}")
-        out = self.t(outs[0])
-        if out in self.consts:
-            raise WqrcError(f"{self.source}: the graph output is a constant")
-        if out in self.channels_last or out in self.hwc_flat:
-            raise WqrcError(f"{self.source}: the graph output is channels-last; wqrc's outputs are (C, H, W)")
+        outs = [self.t(o.name) for o in self.model.graph.output]
+        for o in outs:
+            if o in self.consts:
+                raise WqrcError(f"{self.source}: the graph output '{o}' is a constant")
+            if o in self.channels_last or o in self.hwc_flat:
+                raise WqrcError(f"{self.source}: the graph output '{o}' is channels-last; wqrc's outputs are (C, H, W)")
+        if len(set(outs)) != len(outs):
+            raise WqrcError(f"{self.source}: the graph outputs {outs} name one tensor twice")
+        out = outs[0]
         graph = Graph(nodes=self.nodes, input=in_name, input_shape=in_shape, output=out,
-                      source=self.source, input_layout=self.input_layout)
+                      source=self.source, input_layout=self.input_layout, extra_outputs=outs[1:])
         if self.input_layout == "nhwc":
             graph.notes.append(f"channels-last input: samples (N, H, W, C) are transposed once to (N, C, H, W) "
                                f"= (N, {', '.join(map(str, in_shape))}); the generated C, HLS and RTL take "

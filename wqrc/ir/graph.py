@@ -65,6 +65,12 @@ class Graph:
     # frac) of an activation, layer -> {"scheme", "bits", "exponents" (one per output channel)}
     act_formats: dict[str, tuple[bool, int, int]] = field(default_factory=dict)
     weight_formats: dict[str, dict] = field(default_factory=dict)
+    # the model's further outputs, after ``output`` (the first, which accuracy and fine-tuning read)
+    extra_outputs: list[str] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [self.output] + list(self.extra_outputs)
 
     def copy(self) -> "Graph":
         return copy.deepcopy(self)
@@ -99,6 +105,7 @@ class Graph:
             n.inputs = [new if t == old else t for t in n.inputs]
         if self.output == old:
             self.output = new
+        self.extra_outputs = [new if t == old else t for t in self.extra_outputs]
 
 
 def _describe(pin) -> str:
@@ -131,7 +138,8 @@ def infer_shapes(graph: Graph) -> Graph:
             raise WqrcError(f"node '{n.name}' writes tensor '{n.output}', which is already written "
                             f"(every tensor must have one producer)")
         shapes[n.output] = infer_node_shape(n, [shapes[t] for t in n.inputs])
-    if graph.output not in shapes:
-        raise WqrcError(f"graph output '{graph.output}' is not produced by any node")
+    for out in graph.outputs:
+        if out not in shapes:
+            raise WqrcError(f"graph output '{out}' is not produced by any node")
     graph.shapes = shapes
     return graph

@@ -110,8 +110,8 @@ def graph_to_onnx(graph: Graph, name: str = "wqrc") -> onnx.ModelProto:
             wr.clamp(out, clip, n.output, n.name)
     in_shape = ["batch"] + list(graph.input_shape)
     g = helper.make_graph(wr.nodes, name, [helper.make_tensor_value_info(graph.input, TensorProto.FLOAT, in_shape)],
-                          [helper.make_tensor_value_info(graph.output, TensorProto.FLOAT,
-                                                        ["batch"] + list(graph.shapes[graph.output]))], wr.inits)
+                          [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["batch"] + list(graph.shapes[t]))
+                           for t in graph.outputs], wr.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="wqrc")
     model.ir_version = 8
     return model

@@ -9,7 +9,7 @@ from wqrc.ir.graph import Graph
 
 def drop_softmax(graph: Graph) -> Graph:
     for sm in [n for n in graph.nodes if n.op == "softmax"]:
-        if graph.output != sm.output:
+        if graph.output != sm.output or sm.inputs[0] in graph.extra_outputs:
             raise WqrcError(f"node '{sm.name}' (Softmax): only a trailing softmax is supported")
         graph.nodes.remove(sm)
         graph.output = sm.inputs[0]

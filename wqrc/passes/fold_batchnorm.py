@@ -21,7 +21,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
         p = bn.params
         k = p["scale"] / np.sqrt(p["var"] + bn.attrs["epsilon"])
         if (prev is None or prev.op not in ("conv", "dense") or prev.attrs.get("clip")
-                or len(graph.consumers(prev.output)) != 1 or graph.output == prev.output):
+                or len(graph.consumers(prev.output)) != 1 or prev.output in graph.outputs):
             _as_depthwise(graph, bn, k)
             continue
         if prev.name in graph.weight_formats:

@@ -21,7 +21,7 @@ def fuse_activation(graph: Graph) -> Graph:
     for act in [n for n in graph.nodes if n.op in ("relu", "clip")]:
         prev = graph.producer(act.inputs[0])
         if prev is None or prev.op not in FUSABLE or len(graph.consumers(prev.output)) != 1 \
-                or graph.output == prev.output:
+                or prev.output in graph.outputs:
             continue
         clamp = (0.0, None) if act.op == "relu" else (act.attrs.get("min"), act.attrs.get("max"))
         prev.attrs["clip"] = _merge(prev.attrs.get("clip"), clamp)

@@ -120,6 +120,10 @@ def check_document(doc, codes: dict, path: str) -> None:
         c.dict_(n.get("attrs"), f"{where}.attrs")
     if out not in defined:
         c.fail("output", f"tensor {out!r} is not written by any node")
+    extra = [c.str_(t, "extra_outputs") for t in c.list_(doc.get("extra_outputs", []), "extra_outputs")]
+    for t in extra:
+        if t not in defined or t == out or extra.count(t) > 1:
+            c.fail("extra_outputs", f"tensor {t!r} is not written by any node, or is named twice")
     for t in defined:
         if t not in shapes or t not in formats:
             c.fail(f"tensor {t!r}", "has no shape or no format")

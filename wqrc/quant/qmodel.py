@@ -174,6 +174,8 @@ class QModel:
     output: str
     notes: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    # further graph outputs after ``output`` (accuracy, test vectors and the RTL read ``output``)
+    extra_outputs: list[str] = field(default_factory=list)
     # executors the simulator built for this model; a QModel is not changed once built
     runtime_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -204,6 +206,10 @@ class QModel:
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         return self.input_format.quantize(fit_input(np.asarray(x), self.input_shape, self.input_layout))
 
+    @property
+    def outputs(self) -> list[str]:
+        return [self.output] + list(self.extra_outputs)
+
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
         return self.output_format.dequantize(q)
 
@@ -217,6 +223,7 @@ class QModel:
                                 **({} if l.channel_n1 is None else {"channel_n1": [int(v) for v in l.channel_n1]}))
         return dict(
             format=FILE_FORMAT, version=FILE_VERSION, input=self.input, output=self.output,
+            **({"extra_outputs": list(self.extra_outputs)} if self.extra_outputs else {}),
             shapes={k: list(v) for k, v in self.shapes.items()},
             formats={k: v.to_json() for k, v in self.formats.items()},
             nodes=[dict(op=n.op, name=n.name, inputs=n.inputs, output=n.output, attrs=n.attrs)
@@ -261,6 +268,7 @@ class QModel:
             nodes=[QNode(n["op"], n["name"], list(n["inputs"]), n["output"], n["attrs"]) for n in doc["nodes"]],
             layers=layers, formats={k: TensorFormat.from_json(v) for k, v in doc["formats"].items()},
             shapes={k: tuple(v) for k, v in doc["shapes"].items()}, input=doc["input"], output=doc["output"],
+            extra_outputs=list(doc.get("extra_outputs", [])),
             notes=list(notes), meta=dict(meta),
         )
         check_model(qm, path)

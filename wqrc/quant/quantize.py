@@ -170,7 +170,8 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
         formats[n.output] = out_fmt
         nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
     return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),
-                  input=graph.input, output=graph.output, notes=list(graph.notes),
+                  input=graph.input, output=graph.output, extra_outputs=list(graph.extra_outputs),
+                  notes=list(graph.notes),
                   meta=dict(meta or {}, act_bits=act_bits, exponent_rule=rule,
                             **({"granularity": granularity} if granularity != "layer" else {}),
                             **({"input_layout": graph.input_layout} if graph.input_layout != "nchw" else {})))

@@ -1,4 +1,4 @@
 """The bit-exact NumPy reference simulator."""
-from wqrc.sim.simulator import simulate, simulate_float
+from wqrc.sim.simulator import simulate, simulate_float, simulate_outputs
 
-__all__ = ["simulate", "simulate_float"]
+__all__ = ["simulate", "simulate_float", "simulate_outputs"]

@@ -91,6 +91,14 @@ def chosen_path(qm: QModel) -> str:
     return "numpy " + "/".join(sorted({choose_path(l.acc_bound) for l in qm.layers.values()}))
 
 
+def simulate_outputs(qm: QModel, x: np.ndarray, **kw) -> list[np.ndarray]:
+    """Every graph output (``qm.outputs``: the first, then the further ones) as integers."""
+    if not qm.extra_outputs:
+        return [simulate(qm, x, **kw)]
+    env = simulate(qm, x, trace=True, **kw)
+    return [env[t] for t in qm.outputs]
+
+
 def simulate_float(qm: QModel, x: np.ndarray, **kw) -> np.ndarray:
     """Quantize float inputs, simulate, and dequantize the output (for accuracy)."""
     return qm.dequantize_output(simulate(qm, qm.quantize_input(x), **kw))
