@@ -30,7 +30,10 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--every", type=int, default=50, help="every N-th model also through C and HLS (0: never)")
     ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--targets", default="c,hls,qonnx",
+                    help="generated targets every EVERY-th model goes through (qonnx: needs pip install qonnx)")
     args = ap.parse_args()
+    targets = tuple(t for t in args.targets.split(",") if t)
     warnings.simplefilter("ignore")
     os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
     t0 = time.time()
@@ -39,12 +42,12 @@ def main() -> None:
         for i, seed in enumerate(range(args.start, args.start + args.count)):
             with_backends = args.every and i % args.every == 0
             try:
-                bad, ran = differential(seed, tmp if with_backends else None)
+                bad, ran = differential(seed, tmp if with_backends else None, targets=targets)
             except Exception as exc:  # the generator or quantizer failing is a finding too
                 bad, ran = [f"seed {seed}: {type(exc).__name__}: {exc}"], {}
             for p in ran.get("paths", []):
                 runs[p] += 1
-            for target in ("c", "hls"):
+            for target in ("c", "hls", "qonnx", "rtl"):
                 if target in ran:
                     backends[f"{target} {'ran' if ran[target] == 'ran' else 'refused'}"] += 1
             for b in bad:

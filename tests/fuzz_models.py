@@ -192,6 +192,22 @@ C_FLAGS = f"-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror {SANITIZE}"
 CXX_FLAGS = f"-std=c++14 -Wall -Wextra -Werror {SANITIZE}"
 
 
+def _qonnx_target(qm, x, ran: dict, compare) -> None:
+    """--target qonnx under qonnx's own executor, against the reference (models float32 cannot hold
+    exactly are refused at export, in one line)."""
+    from test_qonnx import _qonnx_run
+
+    from wqrc.backend.qonnx import qonnx_model
+    try:
+        model = qonnx_model(qm)
+    except WqrcError as exc:
+        ran["qonnx"] = f"refused: {exc}"
+        return
+    got = _qonnx_run(model, np.ldexp(x.astype(np.float64), qm.input_format.frac))
+    compare("qonnx executor", np.ldexp(got.astype(np.float64), -qm.output_format.frac).astype(np.int64))
+    ran["qonnx"] = "ran"
+
+
 def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[list[str], dict]:
     """Every executor (and, with ``backends_dir``, the generated ``targets``: C and HLS built with
     UBSan and ASan, RTL simulated by Verilator on 1 to 4 lanes, its cycles per step checked against
@@ -239,6 +255,9 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
     if any(abs(int(v)) >= 1 << 63 for v in ref.reshape(-1)):
         return bad, ran
     vecs = (x, ref.astype(np.int64))
+    if "qonnx" in targets:
+        _qonnx_target(qm, x, ran, compare)
+        targets = [t for t in targets if t != "qonnx"]
     lanes = int(np.random.default_rng(seed).integers(1, 5))
     generators = {"c": (generate_c, {}, ["run", f"CFLAGS={C_FLAGS}"]),
                   "hls": (generate_hls, {}, ["csim", f"CXXFLAGS={CXX_FLAGS}"]),

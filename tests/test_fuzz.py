@@ -45,6 +45,15 @@ def test_generated_c_and_hls_equal_the_integer_reference(tmp_path_factory, seed)
     assert not bad, bad
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_qonnx_export_under_qonnxs_executor_equals_the_integer_reference(tmp_path_factory, seed):
+    pytest.importorskip("qonnx", reason="pip install qonnx (the judge of --target qonnx)")
+    bad, ran = differential(seed, tmp_path_factory.mktemp("fuzz"), targets=("qonnx",))
+    assert not bad, bad
+    assert ran["qonnx"] == "ran" or ran["qonnx"].startswith("refused: --target qonnx:")
+
+
 def test_python_rshift_round_is_total():
     arr = np.array(VALUES, dtype=np.int64)
     for sh in SHIFTS:

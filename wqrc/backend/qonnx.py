@@ -182,11 +182,21 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
 
 
 def _maxpool(b: _Builder, qm: QModel, node, ins) -> str:
-    """ONNX MaxPool pads with -inf: padding never wins, as in the contract (docs/format.md §3)."""
+    """ONNX MaxPool pads with -inf: padding never wins, as in the contract (docs/format.md §3). Pads
+    as wide as the window (ceil_mode's partial windows) ONNX refuses: those are an explicit Pad
+    by qmin - 1, a value that never wins either."""
     a = node.attrs
-    return b.op("MaxPool", [ins[0]], qm.shapes[node.output], base=node.name, kernel_shape=list(a["kernel"]),
-                strides=list(a["strides"]), dilations=list(a.get("dilations", (1, 1))),
-                pads=list(explicit_pads(qm.shapes[node.inputs[0]], a)))
+    (kh, kw), pads = a["kernel"], explicit_pads(qm.shapes[node.inputs[0]], a)
+    x, pool_pads = ins[0], list(pads)
+    if max(pads[0], pads[2]) >= kh or max(pads[1], pads[3]) >= kw:
+        fmt = qm.formats[node.inputs[0]]
+        c, h, w = qm.shapes[node.inputs[0]]
+        pt, pl, pb, pr = pads
+        x = b.op("Pad", [x, b.const([0, 0, pt, pl, 0, 0, pb, pr], np.int64),
+                         b.const(np.ldexp(float(fmt.qmin - 1), fmt.frac))], (c, h + pt + pb, w + pl + pr))
+        pool_pads = [0, 0, 0, 0]
+    return b.op("MaxPool", [x], qm.shapes[node.output], base=node.name, kernel_shape=[kh, kw],
+                strides=list(a["strides"]), dilations=list(a.get("dilations", (1, 1))), pads=pool_pads)
 
 
 def _power_of_two_mean(b: _Builder, qm: QModel, node, mean: str, n: int) -> str:
