@@ -105,9 +105,13 @@ class _Builder:
         elif choice == 6:
             lo = float(r.choice([0.0, -0.5]))
             self.try_add("clip", [self.last], dict(min=lo, max=float(r.choice([1.0, 6.0]))))
-        elif choice == 8 and len(self.shapes[self.last]) == 3:  # upsampling (§3f)
-            op = str(r.choice(["upsample", "zero_insert"]))
-            self.try_add(op, [self.last], dict(scales=(int(r.integers(1, 3)), int(r.integers(1, 4)))))
+        elif choice == 8 and len(self.shapes[self.last]) == 3:  # upsampling (§3f), constant padding (§3g)
+            op = str(r.choice(["upsample", "zero_insert", "pad"]))
+            if op == "pad":
+                self.try_add(op, [self.last], dict(pads=tuple(int(v) for v in r.integers(0, 3, 4)),
+                                                   value=float(r.choice([0.0, 0.5, -1.25, 3.0, 1e6]))))
+            else:
+                self.try_add(op, [self.last], dict(scales=(int(r.integers(1, 3)), int(r.integers(1, 4)))))
         elif choice == 7 and len(self.shapes[self.last]) == 3:  # a squeeze-and-excitation product (§3e)
             src = self.last
             if self.try_add("global_avgpool", [src], {}):

@@ -8,6 +8,7 @@ contract, not against itself. Slow; meant for small fuzzed models.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 
 def _rshift_round(v: int, s: int) -> int:
@@ -118,6 +119,15 @@ def _node(qm, n, ins):
         zeros = n.op == "zero_insert"
         return [(x[(ch * h + oy // sh) * w + ox // sw] if not zeros or (oy % sh == 0 and ox % sw == 0) else 0)
                 for ch in range(c) for oy in range(ho) for ox in range(wo)]
+    if n.op == "pad":  # docs/format.md §3g: the value rounded into the input's format, half away
+        c, h, w = shape
+        pt, pl, pb, pr = a["pads"]
+        f = qm.formats[n.inputs[0]]
+        v = Fraction(a["value"]) / Fraction(2) ** f.frac
+        code = (1 if v >= 0 else -1) * int(abs(v) + Fraction(1, 2))
+        code = min(max(code, f.qmin), f.qmax)
+        return [(x[(ch * h + oy - pt) * w + ox - pl] if pt <= oy < pt + h and pl <= ox < pl + w else code)
+                for ch in range(c) for oy in range(h + pt + pb) for ox in range(w + pl + pr)]
     if n.op == "mul":  # docs/format.md §3e: the exact product, b per channel when (C, 1, 1)
         (b_shape, b) = ins[1]
         per = len(x) // len(b) if len(b) != len(x) else 1

@@ -236,9 +236,33 @@ def _differences():
         return m, x.numpy(), m(x).numpy()
 
 
+def _pads():
+    """A constant Pad of value 0.75 between convs, and zeros before a max pool of signed values:
+    neither folds into a window's padding, so both are pad ops."""
+    import torch
+    from torch import nn
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(3, 6, 3), nn.Conv2d(6, 6, 3, stride=2)
+            self.p1, self.p2 = nn.ConstantPad2d((1, 2, 0, 1), 0.75), nn.ZeroPad2d(1)
+            self.fc = nn.Linear(6 * 5 * 6, 4)
+
+        def forward(self, x):
+            h = self.c2(self.p1(self.c1(x)))
+            return self.fc(nn.functional.max_pool2d(self.p2(h), 2, stride=1).flatten(1))
+
+    torch.manual_seed(0)
+    m = M().eval()
+    x = torch.rand(16, 3, 10, 10) * 2 - 1
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
 MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite,
           "dense_gate": _dense_gate, "prelu": _prelu, "decoder": _decoder,
-          "differences": _differences}
+          "differences": _differences, "pads": _pads}
 
 
 def _graph(name):
@@ -278,13 +302,20 @@ def test_differences_pads_and_per_feature_layers_follow_the_float_model():
     assert np.abs(y - want).max() / np.abs(want).max() < 0.02
 
 
-def test_a_pad_before_a_max_pool_of_signed_values_is_refused(tmp_path):
-    import torch
-    from torch import nn
-
-    m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ZeroPad2d(1), nn.MaxPool2d(2)).eval()
-    with pytest.raises(WqrcError, match=r"Pad.*MaxPool, where its input is a ReLU's"):
-        wqrc.from_torch(m, torch.rand(1, 3, 8, 8))
+def test_constant_pads_are_pad_ops_with_a_quantized_value():
+    g, x, want = _graph("pads")
+    pads = [n for n in g.nodes if n.op == "pad"]
+    assert [n.attrs["pads"] for n in pads] == [(0, 1, 1, 2), (1, 1, 1, 1)] and pads[0].attrs["value"] == 0.75
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    node = next(n for n in qm.nodes if n.op == "pad")
+    f = qm.formats[node.inputs[0]]
+    assert node.attrs["code"] == round(0.75 / 2.0 ** f.frac)    # the value, in the input's format
+    xq = qm.quantize_input(x)
+    ref = simulate(qm, xq, path="object")
+    for path in ("auto", "torch", "int64"):
+        np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.02
 
 
 @needs.cc

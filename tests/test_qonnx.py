@@ -61,7 +61,18 @@ def _qonnx_run(model: onnx.ModelProto, xs: np.ndarray) -> np.ndarray:
                            for i in range(len(xs))])
 
 
-@pytest.mark.parametrize("seed", range(0, 50, 3))
+def _exportable(seed: int) -> bool:
+    try:
+        qonnx_model(_quantized(seed)[1])
+    except WqrcError:   # sums past float32's exact range: refused at export, in one line
+        return False
+    return True
+
+
+EXPORTABLE = [s for s in range(0, 80) if _exportable(s)][:17]
+
+
+@pytest.mark.parametrize("seed", EXPORTABLE)
 def test_qonnx_executor_computes_the_simulators_values(seed):
     pytest.importorskip("qonnx", reason="pip install qonnx (the judge of --target qonnx)")
     g, qm, x = _quantized(seed)
@@ -104,7 +115,8 @@ def _round_trippable(g) -> bool:
     return True
 
 
-ROUND_TRIP = [s for s in range(60) if _round_trippable(random_graph(s))][:14]
+ROUND_TRIP = [s for s in EXPORTABLE + list(range(80, 120)) if _round_trippable(random_graph(s))
+              and _exportable(s)][:14]
 
 
 @pytest.mark.parametrize("seed", ROUND_TRIP)

@@ -287,6 +287,19 @@ WQRC_LOOP(ELEMENTS)
     }
 }
 
+// Constant padding (docs/format.md section 3g): the input placed at (PT, PL) in a
+// (H+PT+PB) x (W+PL+PR) map of the code `value`.
+template <class T, int C, int H, int W, int PT, int PL, int PB, int PR>
+void pad(const T x[C * H * W], T y[], T value) {
+    static const int OH = H + PT + PB, OW = W + PL + PR;
+WQRC_LOOP(ELEMENTS)
+    for (int i = 0; i < C * OH * OW; ++i) {
+        WQRC_PRAGMA(HLS PIPELINE)
+        const int c = i / (OH * OW), iy = (i / OW) % OH - PT, ix = i % OW - PL;
+        y[i] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? x[(c * H + iy) * W + ix] : value;
+    }
+}
+
 // Lookup-table activation (docs/format.md section 3d): y = table[x - qmin]; every input
 // code lies in [qmin, qmin + T - 1] by its format.
 template <class TIN, class TOUT, int N, int T>

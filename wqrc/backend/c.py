@@ -140,6 +140,7 @@ class _Context:
         self.luts: dict[tuple, str] = {}
         self.muls: dict[tuple, str] = {}
         self.upsamples: dict[str, str] = {}
+        self.pads: dict[str, str] = {}
         self.lut_tables: list[dict] = []
         self.layers, self.steps, self.tables = [], [], []
         self.segment = {s.name: s for s in rom.segments}
@@ -294,6 +295,17 @@ class _Context:
         self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {self.ptr(node.output)}, "
                                                  f"{c}, {h}, {w}, {sh}, {sw}, {int(node.op == 'zero_insert')});"))
 
+    def _emit_pad(self, node) -> None:
+        """A constant border (docs/format.md §3g): the input copied into a map of the pad code."""
+        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
+        key = short(in_fmts[0])
+        fn = self.pads.setdefault(key, f"wqrc_pad_{key}")
+        c, h, w = qm.shapes[node.inputs[0]]
+        pt, pl, pb, pr = a["pads"]
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {self.ptr(node.output)}, "
+                                                 f"{c}, {h}, {w}, {pt}, {pl}, {pb}, {pr}, "
+                                                 f"({ctype(in_fmts[0])}){c_int(a['code'], 32)});"))
+
     def _emit_lut(self, node) -> None:
         """A lookup-table activation: its table in flash, one read per element."""
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
@@ -323,6 +335,7 @@ class _Context:
             adds=[(k, v) for k, v in self.adds.items()], copies=[(k, v) for k, v in self.copies.items()],
             luts=[(k, v) for k, v in self.luts.items()], lut_tables=self.lut_tables,
             muls=[(k, v) for k, v in self.muls.items()], upsamples=[(k, v) for k, v in self.upsamples.items()],
+            pads=[(k, v) for k, v in self.pads.items()],
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
             arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             use_channel_shifts=int(any(l.per_channel for l in self.qm.layers.values())),

@@ -98,6 +98,16 @@ class _Context:
             f"wqrc::mul<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {c}, {hw}, {b_hw}>("
             f"{x}, {y}, {cid}_out, {a['shift']}, {out_fmt.qmin}LL, {out_fmt.qmax}LL);")))
 
+    def _emit_pad(self, node) -> None:
+        a, cid, about, in_fmts, out_fmt = self._facts(node)
+        self._output(node, cid, about)
+        c, h, w = self.qm.shapes[node.inputs[0]]
+        pt, pl, pb, pr = a["pads"]
+        t = hls_type(in_fmts[0])
+        self.steps.append(dict(about=about, code=(
+            f"wqrc::pad<{t}, {c}, {h}, {w}, {pt}, {pl}, {pb}, {pr}>({self.alias[node.inputs[0]]}, {cid}_out, "
+            f"({t})({a['code']}LL));")))
+
     def _emit_upsample(self, node) -> None:
         a, cid, about, in_fmts, out_fmt = self._facts(node)
         self._output(node, cid, about)

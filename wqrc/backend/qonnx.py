@@ -34,6 +34,7 @@ from wqrc.quant.arith import avgpool_divisor, bits_for_signed
 from wqrc.quant.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.exactness import node_bounds
+from wqrc.ops.pad import onnx_pads
 
 DOMAIN = "qonnx.custom_op.general"
 EXACT = 2 ** 24
@@ -334,5 +335,9 @@ WRITE = {
     "mul": _mul,
     "upsample": _upsample,
     "zero_insert": _upsample,
+    "pad": lambda b, qm, node, ins: b.op(
+        "Pad", [ins[0], b.const(onnx_pads(node.attrs["pads"]), np.int64),
+                b.const(np.ldexp(float(node.attrs["code"]), qm.formats[node.inputs[0]].frac))],
+        qm.shapes[node.output], base=node.name),
     **{op.name: _lookup for op in LOOKUP_OPS},
 }

@@ -42,7 +42,7 @@ from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
-                "wqrc_upsample_engine.v")
+                "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
@@ -224,6 +224,18 @@ class _Layout:
                       OUT_AW=self._buffer(node.output)["aw"])
         self._step(node, "mul", params, node.inputs)
 
+    def _emit_pad(self, node) -> None:
+        """A constant border: wqrc_pad_engine.v, one output element per cycle."""
+        qm = self.qm
+        c, h, w = qm.shapes[node.inputs[0]]
+        pt, pl, pb, pr = node.attrs["pads"]
+        f = qm.formats[node.inputs[0]]
+        code = int(node.attrs["code"])
+        params = dict(C=c, H=h, W=w, PT=pt, PL=pl, PB=pb, PR=pr, VALUE=code & ((1 << f.bits) - 1), A=f.bits,
+                      IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
+                      N_OUT=int(np.prod(qm.shapes[node.output])))
+        self._step(node, "pad", params, node.inputs[:1])
+
     def _emit_upsample(self, node) -> None:
         """Nearest-neighbour upsampling or zero insertion: wqrc_upsample_engine.v."""
         qm = self.qm
@@ -277,7 +289,7 @@ def step_cycles(step: dict) -> int:
         return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
     if step["kind"] == "pool":
         return p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE
-    if step["kind"] == "upsample":
+    if step["kind"] in ("upsample", "pad"):
         return p["N_OUT"] + ELTWISE_PIPELINE
     if step["kind"] == "mul":   # one cycle more per channel to read a broadcast gate
         return p["C"] * p["HW"] + p["C"] * p["B_BCAST"] + ELTWISE_PIPELINE

@@ -30,7 +30,7 @@ SUPPORTED_ONNX_OPS = sorted([
     "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
     "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape, Squeeze, Unsqueeze (batch kept)",
     "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax",
-    "Pad (zero, before Conv or AveragePool, or MaxPool of a ReLU's output)",
+    "Pad (constant; zeros before Conv, AveragePool or a ReLU's MaxPool fold into their padding)",
     "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
     "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
     "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
@@ -434,8 +434,9 @@ class _Converter:
 
     def op_Pad(self, onode, a):
         """Constant zero padding of H and W whose every reader is a Conv (as Keras/TF exports write
-        'same' padding at stride 2) or an AveragePool is folded into the reader's pads (a pool's
-        then counted); anything else is refused."""
+        'same' padding at stride 2), an AveragePool (then counted padding) or the MaxPool of a
+        ReLU's output is folded into the reader's pads; any other constant padding of H and W is
+        the pad op (docs/format.md §3g); other modes are refused."""
         mode = a.get("mode", b"constant")
         mode = mode.decode() if isinstance(mode, bytes) else mode
         if self.opset < 11:
@@ -447,17 +448,18 @@ class _Converter:
             if len(onode.input) > 3 and onode.input[3]:
                 raise self.unsupported(onode, "the axes input; give pads for every axis")
         readers = {n.op_type for n in self.model.graph.node if onode.output[0] in n.input}
-        if mode != "constant" or value != 0.0:
-            raise self.unsupported(onode, f"mode '{mode}' with value {value}: only zero padding folds into a Conv")
+        if mode != "constant":
+            raise self.unsupported(onode, f"mode '{mode}': constant padding is supported")
         if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or any(p < 0 for p in pads):
-            raise self.unsupported(onode, f"pads {pads}: only non-negative padding of H and W folds into a Conv")
+            raise self.unsupported(onode, f"pads {pads}: only non-negative padding of H and W is supported")
         foldable = {"Conv", "AveragePool"} | ({"MaxPool"} if self._nonnegative(onode.input[0]) else set())
-        if not readers or not readers <= foldable or onode.output[0] in {o.name for o in self.model.graph.output}:
-            raise self.unsupported(onode, f"read by {', '.join(sorted(readers)) or 'the graph output'}: "
-                                          f"only padding in front of Conv or AveragePool folds (or MaxPool, "
-                                          f"where its input is a ReLU's)")
-        self.zero_pads[onode.output[0]] = (pads[2], pads[3], pads[6], pads[7])
-        self.alias[onode.output[0]] = self.t(onode.input[0])
+        if value == 0.0 and readers and readers <= foldable and \
+                onode.output[0] not in {o.name for o in self.model.graph.output}:
+            self.zero_pads[onode.output[0]] = (pads[2], pads[3], pads[6], pads[7])
+            self.alias[onode.output[0]] = self.t(onode.input[0])
+            return
+        # anything else is the pad op: the border's value quantized into the input's format (§3g)
+        self.emit(onode, "pad", [onode.input[0]], attrs=dict(pads=(pads[2], pads[3], pads[6], pads[7]), value=value))
 
     def _nonnegative(self, tensor: str) -> bool:
         """Whether ``tensor`` is a ReLU's (or a clamp at >= 0): then a max over it with zero padding
@@ -826,7 +828,7 @@ class _Converter:
         b = np.zeros(g * cog, np.float32) if b is None else b.astype(np.float32).reshape(-1)
         x, base = onode.input[0], onode.name or "convtranspose"
         if (kh, kw) == (1, 1) and g == cin and cog == 1 and np.all(wt == 1) and not np.any(b) and \
-                pads == (0, 0, oph, opw) and strides != (1, 1) and (oph, opw) == (0, 0):
+                pads == (0, 0, 0, 0) and (oph, opw) == (0, 0):
             # a depthwise 1x1 kernel of ones: zero insertion alone (how wqrc's ONNX and QONNX write it)
             self.emit(onode, "zero_insert", [x], attrs=dict(scales=strides))
             return

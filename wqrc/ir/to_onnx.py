@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.ir.graph import Graph
 from wqrc.ops.lookup import ONNX_NAMES
+from wqrc.ops.pad import onnx_pads
 
 OPSET = 17
 
@@ -91,6 +92,8 @@ EXPORT = {
         np.array([1, 1] + list(n.attrs["scales"]), np.float32))], out, n.name, mode="nearest",
         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
     "zero_insert": lambda wr, n, out: _zero_insert(wr, n, out),
+    "pad": lambda wr, n, out: wr.node("Pad", [n.inputs[0], wr.const(onnx_pads(n.attrs["pads"]), np.int64),
+                                              wr.const(float(n.attrs["value"]))], out, n.name),
     "relu": lambda wr, n, out: wr.node("Relu", n.inputs, out, n.name),
     "clip": lambda wr, n, out: wr.clamp(n.inputs[0], (n.attrs.get("min"), n.attrs.get("max")), out, n.name),
     **{name: (lambda t: lambda wr, n, out: wr.node(t, n.inputs, out, n.name, **{

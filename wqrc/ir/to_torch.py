@@ -17,6 +17,7 @@ from torch import nn
 
 from wqrc.ir.graph import Graph, Node, fit_input
 from wqrc.ops.lookup import LOOKUP_OPS
+from wqrc.ops.pad import torch_pads
 from wqrc.ops.pools import explicit_pads
 
 
@@ -200,6 +201,8 @@ FORWARD = {
     "mul": lambda m, n, xs, w: xs[0] * xs[1],
     "upsample": lambda m, n, xs, w: upsample(xs[0], n.attrs["scales"], zeros=False),
     "zero_insert": lambda m, n, xs, w: upsample(xs[0], n.attrs["scales"], zeros=True),
+    "pad": lambda m, n, xs, w: torch.nn.functional.pad(
+        xs[0], torch_pads(n.attrs["pads"]), value=float(n.attrs["value"])),
     "batchnorm": _batchnorm,
     "identity": lambda m, n, xs, w: xs[0],
     "softmax": lambda m, n, xs, w: torch.softmax(xs[0], dim=1),

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from wqrc.ir.to_torch import upsample
 from wqrc.ops.lookup import LOOKUP_OPS
+from wqrc.ops.pad import torch_pads
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
@@ -367,5 +368,7 @@ RUN = {
     "mul": _mul,
     "upsample": lambda ex, node, ins, fmt: upsample(ins[0], node.attrs["scales"], zeros=False),
     "zero_insert": lambda ex, node, ins, fmt: upsample(ins[0], node.attrs["scales"], zeros=True),
+    "pad": lambda ex, node, ins, fmt: torch.nn.functional.pad(
+        ins[0], torch_pads(node.attrs["pads"]), value=float(node.attrs["code"])).contiguous(memory_format=CL),
     **{op.name: _lookup for op in LOOKUP_OPS},
 }

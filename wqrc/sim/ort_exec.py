@@ -18,6 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.ops.lookup import LOOKUP_OPS
+from wqrc.ops.pad import onnx_pads
 from wqrc.ops.pools import explicit_pads, window_counts
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.qmodel import QModel
@@ -226,6 +227,8 @@ LOWER = {
     "mul": _mul,
     "upsample": _upsample,
     "zero_insert": _upsample,
+    "pad": lambda b, qm, node, ins: b.op("Pad", [ins[0], b.const(onnx_pads(node.attrs["pads"]), np.int64),
+                                                b.const(float(node.attrs["code"]))]),
     **{op.name: _lookup for op in LOOKUP_OPS},
 }
 
