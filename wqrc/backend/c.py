@@ -12,9 +12,8 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, mul_geometry,
-                                 pool_geometry,
-                                 render_files, short, test_vectors)
+from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, extra_outputs,
+                                 mul_geometry, pool_geometry, render_files, short, test_vectors)
 from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
@@ -22,7 +21,6 @@ from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.schemes import Po2
-from wqrc.sim.simulator import simulate_outputs
 
 KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
@@ -357,18 +355,8 @@ class _Context:
             vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),
             notes=[names.comment(n) for n in qm.notes],
             source=names.comment(qm.meta.get("source", "")),
-            extras=self.extra_outputs(xin),
+            extras=[dict(o, type=ctype(o["fmt"]), ptr=self.ptr(o["tensor"], True)) for o in extra_outputs(qm, xin)],
         )
-
-    def extra_outputs(self, xin: np.ndarray) -> list[dict]:
-        """The further graph outputs (k = 1, 2, ...): accessor facts and the simulator's test vectors."""
-        if not self.qm.extra_outputs:
-            return []
-        outs = simulate_outputs(self.qm, xin)[1:]
-        return [dict(k=k, about=names.comment(t), shape=self.qm.shapes[t], fmt=self.qm.formats[t],
-                     type=ctype(self.qm.formats[t]), size=int(np.prod(self.qm.shapes[t])), ptr=self.ptr(t, True),
-                     vec=y.reshape(len(xin), -1).tolist())
-                for k, (t, y) in enumerate(zip(self.qm.extra_outputs, outs), start=1)]
 
 
 def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,

@@ -13,7 +13,8 @@ from wqrc.quant.formats import TensorFormat
 from wqrc.quant.arith import avgpool_divisor
 from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
-from wqrc.sim import simulate
+from wqrc.backend import names
+from wqrc.sim import simulate, simulate_outputs
 
 
 def environment(subdir: str) -> jinja2.Environment:
@@ -92,6 +93,17 @@ def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int =
         rows.append(rng.integers(f.qmin, f.qmax + 1, shape))
     xin = np.stack(rows[:max(n, 1)]).astype(np.int64)
     return xin, simulate(qm, xin).reshape(len(xin), -1)
+
+
+def extra_outputs(qm: QModel, xin: np.ndarray) -> list[dict]:
+    """The further graph outputs (k = 1, 2, ...) with the simulator's values on the test inputs
+    ``xin``: what the C and HLS test benches compare besides the first output."""
+    if not qm.extra_outputs:
+        return []
+    ys = simulate_outputs(qm, xin)[1:]
+    return [dict(k=k, tensor=t, about=names.comment(t), shape=qm.shapes[t], fmt=qm.formats[t],
+                 size=int(np.prod(qm.shapes[t])), vec=y.reshape(len(xin), -1).tolist())
+            for k, (t, y) in enumerate(zip(qm.extra_outputs, ys), start=1)]
 
 
 def c_int(v: int, bits: int = 64) -> str:

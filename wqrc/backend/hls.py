@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, lane_roms, mul_geometry,
+from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, extra_outputs, lane_roms, mul_geometry,
                                  pool_geometry,
                                  read_ports, render_files, test_vectors)
 from wqrc.errors import WqrcError
@@ -21,7 +21,6 @@ from wqrc.pack.rom import Rom
 from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
-from wqrc.sim.simulator import simulate_outputs
 
 KERNEL_FILES = ("wqrc_hls.h", "wqrc_stream.h")
 
@@ -226,10 +225,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,
                 vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),
                 source=names.comment(qm.meta.get("source", "")), notes=[names.comment(n) for n in qm.notes],
-                extras=[dict(k=k, about=names.comment(t), fmt=qm.formats[t], type=hls_type(qm.formats[t]),
-                             size=int(np.prod(qm.shapes[t])), buf=alias[t], vec=y.reshape(len(xin), -1).tolist())
-                        for k, (t, y) in enumerate(zip(qm.extra_outputs, simulate_outputs(qm, xin)[1:]), start=1)]
-                if qm.extra_outputs else [])
+                extras=[dict(o, type=hls_type(o["fmt"]), buf=alias[o["tensor"]]) for o in extra_outputs(qm, xin)])
     render_files(environment("hls"), (("wqrc_top.h.j2", "wqrc_top.h"), ("wqrc_top.cpp.j2", "wqrc_top.cpp"),
                                       ("tb.cpp.j2", "tb.cpp"), ("run_hls.tcl.j2", "run_hls.tcl"),
                                       ("Makefile.j2", "Makefile")), folder, args)

@@ -98,8 +98,8 @@ def _check(qm: QModel) -> None:
                             f"24 bits (use --act-bits 24 or less)")
         if abs(fmt.frac) > FRAC_LIMIT:
             raise WqrcError(f"--target qonnx: tensor '{t}' has scale 2**{fmt.frac}, outside float32's range")
-    for name, layer in qm.layers.items():
-        f_x = qm.formats[next(n.inputs[0] for n in qm.nodes if n.name == name)].frac
+    for node, layer in qm.weighted():
+        name, f_x = node.name, qm.formats[node.inputs[0]].frac
         e = layer.exponents
         if e.size and max(abs(int(e.max())), abs(int(e.min())), abs(f_x + int(e.min())), abs(f_x + int(e.max()))) \
                 > FRAC_LIMIT:
@@ -232,8 +232,8 @@ def _avgpool(b: _Builder, qm: QModel, node, ins) -> str:
     c = qm.shapes[node.inputs[0]][0]
     kh, kw = a["kernel"]
     counts = window_counts(qm.shapes[node.inputs[0]], a, qm.shapes[node.output][1:])
-    n = int(counts.flat[0])
-    if np.all(counts == kh * kw) and n & (n - 1) == 0:
+    n = kh * kw
+    if np.all(counts == n) and n & (n - 1) == 0:
         mean = b.op("AveragePool", [ins[0]], qm.shapes[node.output], base=node.name, kernel_shape=[kh, kw],
                     strides=list(a["strides"]), pads=list(a["pads"]), count_include_pad=1)
         return _power_of_two_mean(b, qm, node, mean, n)

@@ -173,5 +173,5 @@ def weight_pin(layer: str, codes: np.ndarray, exps: np.ndarray, bits: int, po2_b
                             f"below 2**{m}")
         return {"scheme": "po2", "bits": po2_bits, "exponents": [int(v) for v in e]}
     need = max(2, top.bit_length() + 1)   # DFP-b holds |k| <= 2**(b-1) - 1 (symmetric)
-    return {"scheme": "dfp", "bits": max(bits, need) if need > bits else bits, "exponents": [int(v) for v in e],
+    return {"scheme": "dfp", "bits": max(bits, need), "exponents": [int(v) for v in e],
             **({"widened_from": bits} if need > bits else {})}
