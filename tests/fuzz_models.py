@@ -169,6 +169,7 @@ def random_case(seed: int):
     """(QModel, integer inputs, description) for one seed."""
     rng = np.random.default_rng(seed ^ 0x5EED)
     g = random_graph(seed)
+    even = _draw_ties_to_even(g, np.random.default_rng(seed ^ 0xE7E4))
     scheme, bits = SCHEMES[rng.integers(len(SCHEMES))]
     act = int(rng.choice(ACT_BITS))
     if any(OPS[n.op].kernel == "lut" for n in g.nodes):  # tables cover inputs of up to 16 bits
@@ -187,8 +188,20 @@ def random_case(seed: int):
     x = edge_inputs(f, (4,) + tuple(qm.input_shape), kind, rng)
     x[0], x[1] = f.qmax, f.qmin  # the extremes are always among the samples
     desc = (f"seed {seed}: {len(g.nodes)} nodes ({', '.join(n.op for n in g.nodes)}), {scheme}{bits}, a{act}, "
-            f"{rule}, {granularity} exponents, calib {calib_kind}, inputs {kind}")
+            f"{rule}, {granularity} exponents, calib {calib_kind}, inputs {kind}"
+            + (f", ties to even at {', '.join(even)}" if even else ""))
     return qm, x, desc
+
+
+def _draw_ties_to_even(g, rng) -> list[str]:
+    """In a third of the models, each conv/dense layer rounds ties to even with probability 1/2, as
+    an imported QONNX ROUND quantizer makes it (docs/format.md §3); its own rng, so that the other
+    draws of every seed stay as they were. Returns the layers drawn."""
+    if rng.random() >= 1 / 3:
+        return []
+    drawn = [n for n in g.weighted_nodes() if rng.random() < 0.5]
+    g.act_rounding.update({n.output: "half_even" for n in drawn})
+    return [n.name for n in drawn]
 
 
 SANITIZE = "-O1 -g -fsanitize=undefined,address -fno-sanitize-recover=all -fno-omit-frame-pointer"

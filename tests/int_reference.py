@@ -15,6 +15,13 @@ def _rshift_round(v: int, s: int) -> int:
     return (v + (1 << (s - 1))) >> s if s > 0 else v << -s
 
 
+def _requant_shift(v: int, s: int, rounding: str) -> int:
+    """A layer's rounding (docs/format.md §3): ties up, or ties to even (Python's round of a Fraction)."""
+    if rounding == "half_even" and s > 0:
+        return round(Fraction(v, 1 << s))
+    return _rshift_round(v, s)
+
+
 def _sat(v: int, fmt) -> int:
     lo = -(1 << (fmt.bits - 1)) if fmt.signed else 0
     hi = (1 << (fmt.bits - 1)) - 1 if fmt.signed else (1 << fmt.bits) - 1
@@ -108,7 +115,8 @@ def _node(qm, n, ins):
                                         t += x[(cin * h + yi) * w + xi] * mult[((oc * cg + ci) * kh + ky) * kw + kx]
                         acc.append(t)
         per = len(acc) // layer.codes.shape[0]  # outputs per channel, channel-major
-        return [_clamp(_sat(_rshift_round(v, _shift(layer, i // per)), fmt), a.get("qclip")) for i, v in enumerate(acc)]
+        return [_clamp(_sat(_requant_shift(v, _shift(layer, i // per), layer.rounding), fmt), a.get("qclip"))
+                for i, v in enumerate(acc)]
     if n.op in ("sigmoid", "tanh", "hardsigmoid", "hardswish", "leakyrelu"):  # docs/format.md §3d
         qmin = qm.formats[n.inputs[0]].qmin
         return [a["table"][v - qmin] for v in x]

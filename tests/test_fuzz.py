@@ -8,6 +8,7 @@ and HLS are also checked directly over every shift from -70 to 70.
 """
 import os
 import subprocess
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -15,17 +16,21 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
 from fuzz_models import SANITIZE, differential
-from wqrc.quant.arith import rshift_round
+from wqrc.quant.arith import rshift_round, rshift_round_even
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIFTS = range(-70, 71)
-VALUES = [0, 1, -1, 2, -2, 3, -3, 5, -7, 2**31 - 1, -2**31, 2**40 + 3, -2**40 - 5, 2**62 - 1, -2**62, 2**63 - 2,
-          -2**63 + 1]
+VALUES = [0, 1, -1, 2, -2, 3, -3, 5, -7, 6, -6, 20, -20, 2**31 - 1, -2**31, 2**40 + 3, -2**40 - 5, 3 * 2**39,
+          -5 * 2**39, 2**62 - 1, -2**62, 2**63 - 2, -2**63 + 1]   # 6, 20, 3 * 2**39 ...: ties at some shift
 BOUNDS = [(-128, 127), (0, 255), (-2**31, 2**31 - 1), (0, 6), (3, 100), (-50, -10)]
 
 
-def _requant_ref(v: int, sh: int, lo: int, hi: int) -> int:
-    y = (v + (1 << (sh - 1))) >> sh if sh > 0 else v << -sh
+def _requant_ref(v: int, sh: int, lo: int, hi: int, even: int = 0) -> int:
+    """docs/format.md §3 from its definition: ties up, or ties to even (Python's round of a Fraction)."""
+    if sh > 0:
+        y = round(Fraction(v, 1 << sh)) if even else (v + (1 << (sh - 1))) >> sh
+    else:
+        y = v << -sh
     return min(max(y, lo), hi)
 
 
@@ -62,21 +67,40 @@ def test_python_rshift_round_is_total():
         assert [int(g) for g in got] == want, sh
 
 
+def test_python_ties_to_even_is_total_and_moves_only_ties():
+    arr = np.array(VALUES, dtype=np.int64)
+    objs = np.array(VALUES + [2**70 + 2**69, -(2**90) - 2**89], dtype=object)
+    ties = 0
+    for sh in SHIFTS:
+        for vals, got in ((VALUES, rshift_round_even(arr, sh)), (list(objs), rshift_round_even(objs, sh))):
+            want = [round(Fraction(v, 1 << sh)) if sh > 0 else v << -sh for v in vals]
+            assert [int(g) for g in got] == want, sh
+        up = [int(g) for g in rshift_round(arr, sh)]
+        even = [int(g) for g in rshift_round_even(arr, sh)]
+        ties += sum(a != b for a, b in zip(up, even))
+        assert all(a == b or (sh > 0 and Fraction(v, 1 << sh).denominator == 2)
+                   for a, b, v in zip(up, even, VALUES))
+    assert ties >= 8  # the values hold ties that round differently
+
+
 def _primitive_program(lang: str) -> str:
-    cases = [(v, sh, lo, hi) for v in VALUES for sh in SHIFTS for lo, hi in BOUNDS]
-    rows = ",\n".join(f"{{{v}LL, {sh}, {lo}LL, {hi}LL, {_requant_ref(v, sh, lo, hi)}LL}}" for v, sh, lo, hi in cases)
-    call = "wqrc_requant(c->v, c->sh, c->lo, c->hi)" if lang == "c" else "wqrc::requant(c->v, c->sh, c->lo, c->hi)"
+    cases = [(v, sh, lo, hi, even) for v in VALUES for sh in SHIFTS for lo, hi in BOUNDS for even in (0, 1)]
+    rows = ",\n".join(f"{{{v}LL, {sh}, {lo}LL, {hi}LL, {even}, {_requant_ref(v, sh, lo, hi, even)}LL}}"
+                      for v, sh, lo, hi, even in cases)
+    call = ("wqrc_requant(c->v, c->sh, c->lo, c->hi, c->even)" if lang == "c"
+            else "wqrc::requant(c->v, c->sh, c->lo, c->hi, c->even)")
     head = ('#include <stdint.h>\n#define WQRC_WORD_T uint32_t\n#define WQRC_WORD_BITS 32\n'
             '#include "wqrc_rt.h"\n#include <stdio.h>\n') if lang == "c" else '#include "wqrc_hls.h"\n#include <cstdio>\n'
     extra = ""
-    if lang == "c":  # the 32-bit form, for values and bounds that fit int32 and sh >= 0
+    if lang == "c":  # the 32-bit form, for values and bounds that fit int32 and sh >= 0 (an int32
+        # accumulator's bound is below 2**31, so with ties to even v - 1 stays in int32)
         extra = """
-        if (c->sh >= 0 && c->v >= INT32_MIN && c->v <= INT32_MAX && c->lo >= INT32_MIN && c->hi <= INT32_MAX) {
-            long long g32 = wqrc_requant32((int32_t)c->v, c->sh, (int32_t)c->lo, (int32_t)c->hi);
+        if (c->sh >= 0 && c->v >= INT32_MIN + c->even && c->v <= INT32_MAX && c->lo >= INT32_MIN && c->hi <= INT32_MAX) {
+            long long g32 = wqrc_requant32((int32_t)c->v, c->sh, (int32_t)c->lo, (int32_t)c->hi, c->even);
             if (g32 != c->want) { printf("requant32 v=%lld sh=%d: got %lld want %lld\\n", c->v, c->sh, g32, c->want); bad++; }
         }"""
     return f"""{head}
-struct cs {{ long long v; int sh; long long lo, hi, want; }};
+struct cs {{ long long v; int sh; long long lo, hi; int even; long long want; }};
 static const struct cs cases[] = {{
 {rows}
 }};

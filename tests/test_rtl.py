@@ -9,6 +9,7 @@ schemes' multipliers, element for element.
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 import subprocess
 
 import numpy as np
@@ -40,8 +41,12 @@ def _signed(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
-def requant_reference(acc: int, shift: int, lo: int, hi: int) -> int:
-    v = rshift_round(np.array([acc], dtype=object), shift)[0] if shift else acc
+def requant_reference(acc: int, shift: int, lo: int, hi: int, even: bool = False) -> int:
+    """docs/format.md §3; ties to even from its definition (Python's round of a Fraction)."""
+    if even and shift > 0:
+        v = round(Fraction(acc, 1 << shift))
+    else:
+        v = rshift_round(np.array([acc], dtype=object), shift)[0] if shift else acc
     return int(saturate(np.array([v], dtype=object), lo, hi)[0])
 
 
@@ -77,14 +82,16 @@ def test_requantizer_equals_the_contract_for_every_edge(tmp_path, acc_w, out_w, 
 module tb;
     reg [{acc_w - 1}:0] mem [0:{len(accs) - 1}];
     reg signed [{acc_w - 1}:0] acc;
-    wire [{out_w - 1}:0] y;
+    wire [{out_w - 1}:0] y, ye;
     integer i;
     wqrc_requant #(.ACC_W({acc_w}), .OUT_W({out_w}), .SHIFT({shift}), .LO({lo}), .HI({hi})) dut(.acc(acc), .y(y));
+    wqrc_requant #(.ACC_W({acc_w}), .OUT_W({out_w}), .SHIFT({shift}), .LO({lo}), .HI({hi}), .EVEN(1)) even(
+        .acc(acc), .y(ye));
     initial begin
         $readmemh("vec.mem", mem);
         for (i = 0; i < {len(accs)}; i = i + 1) begin
             acc = mem[i];
-            #1 $display("%h", y);
+            #1 $display("%h %h", y, ye);
         end
         $finish;
     end
@@ -92,9 +99,10 @@ endmodule
 """
     got = _sim(tmp_path, "tb", tb, ["wqrc_requant.v"], [_hex(a, acc_w) for a in accs])
     for a, line in zip(accs, got, strict=True):
-        y = int(line, 16)
-        y = _signed(y, out_w) if signed else y
-        assert y == requant_reference(a, shift, lo, hi), f"acc {a}, shift {shift}: RTL {y}"
+        for even, word in enumerate(line.split()):
+            y = int(word, 16)
+            y = _signed(y, out_w) if signed else y
+            assert y == requant_reference(a, shift, lo, hi, bool(even)), f"acc {a}, shift {shift}, even {even}: RTL {y}"
 
 
 def _multiplier(code: int, b: int, po2: bool) -> int:

@@ -60,6 +60,7 @@ def _mutations():
         ("bits-float", setter(["layers", "conv1", "bits"], 3.7), None, "bits"),
         ("scheme", setter(["layers", "conv1", "scheme"], "int4"), None, "unknown scheme"),
         ("rule", setter(["layers", "conv1", "rule"], "magic"), None, "rule"),
+        ("rounding", setter(["layers", "conv1", "rounding"], "stochastic"), None, "unknown rounding"),
         ("op", setter(["nodes", 0, "op"], "lstm"), None, "unknown op"),
         ("huge-shift", setter(["layers", "conv1", "shift"], 10 ** 30), None, "shift"),
         ("wrong-shift", setter(["layers", "conv1", "shift"], 3), None, "shift"),

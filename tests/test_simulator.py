@@ -66,10 +66,13 @@ def test_save_load_roundtrip_is_bit_identical(tmp_path):
     m, shape = build("depthwise")
     import torch
     g = wqrc.from_torch(m, torch.rand((1,) + shape))
+    g.act_rounding[g.weighted_nodes()[0].output] = "half_even"  # one layer rounds ties to even (§3)
     qm = wqrc.quantize(g, scheme="po2", bits=8, act_bits=16)  # 8-bit Po2: >64-bit accumulators
     p1, p2 = tmp_path / "a.wqrc.npz", tmp_path / "b.wqrc.npz"
     qm.save(str(p1))
     qm2 = QModel.load(str(p1))
+    assert [l.rounding for l in qm2.layers.values()] == [l.rounding for l in qm.layers.values()]
+    assert "half_even" in [l.rounding for l in qm2.layers.values()]
     qm2.save(str(p2))
     assert p1.read_bytes() == p2.read_bytes()
     xq = qm.quantize_input(np.random.default_rng(0).uniform(-1, 1, (6,) + shape))

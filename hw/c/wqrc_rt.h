@@ -46,12 +46,22 @@ typedef struct {
     int64_t lo, hi;           /* output saturation and fused clamp              */
     const int16_t *shifts;    /* per-channel exponents: channel c's shift (docs/format.md
                                * section 1c), NULL for one exponent per layer */
+    int32_t even;             /* 1: ties round to even (an imported quantizer's rule,
+                               * docs/format.md section 3); 0: the contract's ties up */
 } wqrc_requant_t;
 
 /* Output channel ch's requantization shift, in a kernel that holds p->rq.shift in a
  * local sh_layer (a store through an int8 output pointer may alias *p, so a field read
  * in the loop would be reloaded); a model without per-channel exponents compiles the
  * table lookup out. */
+/* A layer's tie rule, read once into a local as p->rq.shift is; a model whose layers all
+ * round ties up (the contract) compiles the ties-to-even step out. */
+#if WQRC_USE_HALF_EVEN
+#define WQRC_EVEN(p) ((p)->rq.even)
+#else
+#define WQRC_EVEN(p) 0
+#endif
+
 #if WQRC_USE_CHANNEL_SHIFTS
 #define WQRC_SH(p, ch) ((p)->rq.shifts ? (int32_t)(p)->rq.shifts[ch] : sh_layer)
 #else
@@ -620,6 +630,15 @@ static inline void wqrc_pad_input(const wqrc_conv_t *p, void *dst, const void *s
 #define WQRC_RSHIFT_ROUND(v, s, width) \
     ((WQRC_FLOOR_SHIFT(v, s, width) >> 1) + (WQRC_FLOOR_SHIFT(v, s, width) & 1))
 
+/*
+ * Ties to even instead, for a layer whose imported quantizer rounds so (docs/format.md
+ * section 3): rshift_round(v - 1 + bit_s(v), s), bit_s(v) = (v >> s) & 1, s >= 1. Only an
+ * exact tie (2k+1) * 2^(s-1) moves: v - 1 takes it down to k, the bit takes an odd k back up.
+ * s beyond the width is capped (v >> (width-1) is the sign, then the right bit). The layer's
+ * bound keeps v - 1 inside the accumulator type.
+ */
+#define WQRC_TIES_EVEN(v, s, width) ((v) - 1 + (((v) >> ((s) < (width) - 1 ? (s) : (width) - 1)) & 1))
+
 static inline int64_t wqrc_clamp(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
@@ -651,19 +670,25 @@ static inline int64_t wqrc_shl_sat(int64_t v, int32_t k, int64_t lo, int64_t hi)
     return k > 62 ? 0 : v * ((int64_t)1 << kc);  /* here lo <= v << k <= hi */
 }
 
-/* sat(rshift_round(acc, sh)) with the fused clamp, for any shift. */
-static inline int64_t wqrc_requant(int64_t acc, int32_t sh, int64_t lo, int64_t hi)
+/* sat(rshift_round(acc, sh)) with the fused clamp, for any shift; ties to even where even. */
+static inline int64_t wqrc_requant(int64_t acc, int32_t sh, int64_t lo, int64_t hi, int even)
 {
     if (sh < 0) {
         return wqrc_shl_sat(acc, -sh, lo, hi);
+    }
+    if (sh > 0 && even) {
+        acc = WQRC_TIES_EVEN(acc, sh, 64);
     }
     return wqrc_clamp(sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 64) : acc, lo, hi);
 }
 
 /* The same for int32 accumulators and sh >= 0, in 32-bit arithmetic for 32-bit cores;
  * lo and hi are the output bounds clipped to int32. */
-static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi)
+static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi, int even)
 {
+    if (sh > 0 && even) {
+        acc = WQRC_TIES_EVEN(acc, sh, 32);
+    }
     return wqrc_clamp32(sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 32) : acc, lo, hi);
 }
 

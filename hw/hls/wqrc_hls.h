@@ -127,10 +127,17 @@ inline int64_t shl_sat(int64_t v, int k, int64_t lo, int64_t hi) {
     return k > 62 ? 0 : v * ((int64_t)1 << kc);
 }
 
-// sat(rshift_round(acc, sh)) and the fused clamp, for any shift.
-inline int64_t requant(int64_t acc, int shift, int64_t lo, int64_t hi) {
+// Ties to even instead (docs/format.md section 3: a layer whose imported quantizer rounds so):
+// rshift_round(v - 1 + bit_s(v), s), bit_s(v) = (v >> s) & 1, s >= 1 (capped at 63, where v >> 63
+// is the sign and then the right bit). Only an exact tie moves; the layer's bound keeps v - 1 in range.
+inline int64_t ties_even(int64_t v, int s) {
+    return v - 1 + ((v >> (s < 63 ? s : 63)) & 1);
+}
+
+// sat(rshift_round(acc, sh)) and the fused clamp, for any shift; ties to even where even.
+inline int64_t requant(int64_t acc, int shift, int64_t lo, int64_t hi, bool even = false) {
     if (shift < 0) return shl_sat(acc, -shift, lo, hi);
-    if (shift > 0) acc = rshift_round(acc, shift);
+    if (shift > 0) acc = rshift_round(even ? ties_even(acc, shift) : acc, shift);
     return acc < lo ? lo : (acc > hi ? hi : acc);
 }
 
@@ -192,7 +199,7 @@ WQRC_LOOP(CHANNELS)
                 for (int p = 0; p < P; ++p) {
                     WQRC_PRAGMA(HLS UNROLL)
                     y[((p * OCL + j) * CFG::OUT_H + oy) * CFG::OUT_W + ox] =
-                        (typename CFG::out_t)requant((int64_t)acc[p], CFG::shift(p * OCL + j), CFG::LO, CFG::HI);
+                        (typename CFG::out_t)requant((int64_t)acc[p], CFG::shift(p * OCL + j), CFG::LO, CFG::HI, CFG::EVEN);
                 }
             }
         }

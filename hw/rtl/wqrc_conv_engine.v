@@ -47,6 +47,7 @@ module wqrc_conv_engine #(
     parameter SHIFT_FILE = "shift.mem", // per-channel exponents: OC values D_c, 8-bit hex
     parameter signed [63:0] LO = -128,  // saturation and fused clamp, inside the output format
     parameter signed [63:0] HI = 127,
+    parameter integer EVEN = 0,         // 1: the requantization rounds ties to even (docs/format.md section 3)
     parameter integer P = 1,            // lanes
     parameter integer WORD_W = 32,      // ROM word bits (a power of two)
     parameter integer ROM_AW = 8,       // address bits of each lane's ROM slice
@@ -289,7 +290,7 @@ module wqrc_conv_engine #(
         assign dsh = 8'd0;
     end endgenerate
     wire signed [AW2-1:0] acc2 = $signed(dq[ACC_W-1:0]) <<< dsh;
-    wqrc_requant #(.ACC_W(AW2), .OUT_W(OUT_W), .SHIFT(SHIFT), .LO(LO), .HI(HI)) rq(
+    wqrc_requant #(.ACC_W(AW2), .OUT_W(OUT_W), .SHIFT(SHIFT), .LO(LO), .HI(HI), .EVEN(EVEN)) rq(
         .acc(acc2), .y(y));
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;

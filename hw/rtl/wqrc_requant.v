@@ -6,6 +6,8 @@
 //   SHIFT > 0: t = acc >>> (SHIFT-1), y = (t >>> 1) + t[0]  (round half up, the same
 //              value as (acc + 2^(SHIFT-1)) >>> SHIFT, without a wider adder); SHIFT-1
 //              beyond the accumulator is capped, where t is already 0 or -1.
+//   EVEN = 1 (ties to even, a layer whose imported quantizer rounds so): the same from
+//              acc - 1 + acc[SHIFT] (bit SHIFT of acc, capped at the sign); only exact ties move
 //   SHIFT < 0: acc << -SHIFT, formed in ACC_W - SHIFT bits so nothing overflows; a
 //              shift past OUT_W + 1 bits saturates every non-zero value just the
 //              same, so it is capped there.
@@ -17,7 +19,8 @@ module wqrc_requant #(
     parameter integer OUT_W = 8,    // output width; the value is signed or unsigned per LO/HI
     parameter integer SHIFT = 0,    // sh = f_y - (f_x + e_w)
     parameter signed [63:0] LO = -128,
-    parameter signed [63:0] HI = 127
+    parameter signed [63:0] HI = 127,
+    parameter integer EVEN = 0      // 1: ties to even (docs/format.md section 3); 0: ties up
 ) (
     input  wire signed [ACC_W-1:0] acc,
     output wire        [OUT_W-1:0] y
@@ -30,7 +33,10 @@ module wqrc_requant #(
     // Widths change on purpose below: signed values sign-extend into the wider W bits.
     /* verilator lint_off WIDTH */
     wire signed [W-1:0] wide = acc;
-    wire signed [W-1:0] t = wide >>> (RS > 0 ? RS : 0);
+    localparam integer ES = (SHIFT < W - 1) ? SHIFT : W - 1;                  // bit SHIFT, capped
+    wire signed [W-1:0] bit_s = {{(W-1){1'b0}}, wide[ES > 0 ? ES : 0]};
+    wire signed [W-1:0] src = (EVEN != 0 && SHIFT > 0) ? wide - 1 + bit_s : wide;
+    wire signed [W-1:0] t = src >>> (RS > 0 ? RS : 0);
     wire signed [W-1:0] half = t >>> 1;
     wire signed [W-1:0] rounded = half + $signed({1'b0, t[0]});
     wire signed [W-1:0] left = wide <<< (LS > 0 ? LS : 0);

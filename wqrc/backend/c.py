@@ -226,6 +226,7 @@ class _Context:
             id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
             po2=int(layer.scheme == "po2"), shift=int(np.min(layer.requant_shift)), lo=c_int(lo), hi=c_int(hi),
             shifts=[int(s) for s in layer.requant_shift] if layer.per_channel else None,
+            even=int(layer.rounding == "half_even"),
             bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
             in_type=short(in_fmts[0]), kernel=kernel, fan_even=fan + fan % 2, block=self.block.get(node.name, 0),
             scratch=self._scratch_init(node),
@@ -337,6 +338,7 @@ class _Context:
             ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
             arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             use_channel_shifts=int(any(l.per_channel for l in self.qm.layers.values())),
+            use_half_even=int(any(l.rounding == "half_even" for l in self.qm.layers.values())),
             # which DFP-8 paths of wqrc_dmac.inc some layer takes on a DSP core (the others compile out)
             use_s8_dense=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] == 1 for l in dmacs)),
             use_s8_rows=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] > 1

@@ -152,6 +152,7 @@ class _Context:
             kind="conv", id=cid, about=about, geo=geo, bits=layer.bits, po2=layer.scheme == "po2",
             shift=int(np.min(layer.requant_shift)),
             shifts=[int(s) for s in layer.requant_shift] if layer.per_channel else None,
+            even=layer.rounding == "half_even",
             lo=lo, hi=hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
             word_bits=rom.word_bits, lane_words=lanes["words"], words_per_code=wpc, ii=ii,
             rom_type="rom_1p" if wpc == 1 else "rom_2p",

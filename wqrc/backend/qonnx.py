@@ -73,15 +73,18 @@ class _Builder:
                        domain=DOMAIN, base=base or "Quant", batch=batch, exact_name=exact_name, signed=int(signed),
                        narrow=int(narrow), rounding_mode=rounding)
 
-    def requant(self, x: str, shape, fmt: TensorFormat, shift, qclip=None, base: str = "") -> str:
+    def requant(self, x: str, shape, fmt: TensorFormat, shift, qclip=None, base: str = "",
+                even: bool = False) -> str:
         """sat(rshift_round(acc, sh)) of a value at the output grid 2**f times 2**sh; ``shift`` an int,
-        or one per channel (axis 0 of ``shape``)."""
+        or one per channel (axis 0 of ``shape``). Ties to even (a layer's rounding, docs/format.md §3)
+        is qonnx's own ROUND (np.round), with no offset."""
         sh = np.atleast_1d(np.asarray(shift))
-        if (sh > 0).any():
+        if not even and (sh > 0).any():
             half = np.where(sh > 0, np.ldexp(1.0, fmt.frac - 1), 0.0)
             half = half.reshape((-1,) + (1,) * (len(shape) - 1)) if sh.size > 1 else float(half[0])
             x = self.op("Add", [x, self.const(half)], shape)
-        y = self.quant(x, shape, np.ldexp(1.0, fmt.frac), fmt.bits, fmt.signed, base=base)
+        y = self.quant(x, shape, np.ldexp(1.0, fmt.frac), fmt.bits, fmt.signed, rounding="ROUND" if even else "FLOOR",
+                       base=base)
         lo, hi = output_bounds(fmt, qclip)
         if (lo, hi) != (fmt.qmin, fmt.qmax):
             y = self.clip(y, shape, np.ldexp(float(lo), fmt.frac), np.ldexp(float(hi), fmt.frac))
@@ -179,7 +182,7 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     else:
         y = b.op("Gemm", [ins[0], w, bq], out_shape, exact_name=node.name, transB=1)
     return b.requant(y, out_shape, qm.formats[node.output], layer.requant_shift, a.get("qclip"),
-                     base=node.name + "_out_quant")
+                     base=node.name + "_out_quant", even=layer.rounding == "half_even")
 
 
 def _maxpool(b: _Builder, qm: QModel, node, ins) -> str:

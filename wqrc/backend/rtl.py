@@ -139,6 +139,7 @@ class _Layout:
                       ACC_W=acc_w, OUT_W=out_fmt.bits, SHIFT=int(np.max(layer.requant_shift)),
                       DMAX=int(np.max(layer.requant_shift) - np.min(layer.requant_shift)),
                       SHIFT_FILE=f'"shift_s{k}.mem"', LO=vlit(lo), HI=vlit(hi),
+                      EVEN=int(layer.rounding == "half_even"),
                       P=self.lanes, WORD_W=rom.word_bits, ROM_AW=clog2(lanes["words"]),
                       IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
                       BIAS_FILE=f'"bias_s{k}.mem"')

@@ -103,6 +103,7 @@ class _Converter:
         self.weight_quant: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # const -> (codes, exps, bits)
         self.weight_pins: dict[str, dict] = {}
         self.rounding_modes: set[str] = set()
+        self.act_rounding: dict[str, str] = {}
         self.rounding_adds = qonnx.rounding_adds(model, self.consts)
         self.rounding_adds_seen: set[str] = set()
         self.aligned_pins: dict[str, tuple[bool, int, int]] = {}
@@ -228,6 +229,7 @@ class _Converter:
     def _qonnx_formats(self, graph: Graph) -> None:
         graph.act_formats = {self.t(t): pin for t, pin in self.act_pins.items()}
         graph.weight_formats = dict(self.weight_pins)
+        graph.act_rounding = {self.t(t): r for t, r in self.act_rounding.items()}
         if not (self.act_pins or self.weight_pins):
             return
         graph.notes.append(f"QONNX quantizers: {len(self.weight_pins)} layers' weight levels and "
@@ -238,8 +240,9 @@ class _Converter:
                                    f"outside the symmetric DFP-{pin['widened_from']} range; stored as DFP-{pin['bits']}")
         modes = sorted(self.rounding_modes)
         if modes:
-            graph.notes.append(f"QONNX activation rounding {', '.join(modes)}: wqrc requantizes with its contract's "
-                               f"floor(v + 1/2) (docs/format.md §3), so results can differ on exact ties")
+            graph.notes.append(f"QONNX activation rounding {', '.join(modes)}: wqrc rounds the input half away from "
+                               f"zero and requantizes with floor(v + 1/2) or ties to even (docs/format.md §2-§3), "
+                               f"so results can differ on exact ties")
 
     def fold(self, onode: onnx.NodeProto) -> bool:
         """Evaluate a node whose inputs are all known constants (or static shapes)."""
@@ -330,7 +333,9 @@ class _Converter:
             self.alias[onode.output[0]] = src
             return
         exact = "HALF_UP" if src == self.input_name else "FLOOR"   # the contract's input / requant rounding
-        if q.mode != exact or (exact == "FLOOR" and x not in self.rounding_adds_seen):
+        if exact == "FLOOR" and q.mode in qonnx.TIES_TO_EVEN:
+            self.act_rounding[src] = "half_even"   # a layer's requantization rounds so (docs/format.md §3)
+        elif q.mode != exact or (exact == "FLOOR" and x not in self.rounding_adds_seen):
             self.rounding_modes.add(q.mode)
         self.alias[onode.output[0]] = src
 

@@ -16,9 +16,11 @@ quantizer, BipolarQuant, Trunc) is refused in one line naming the node.
 
 Rounding: wqrc's integers follow its contract, ``floor(v + 1/2)`` at every requantization. A
 ``Quant`` with rounding ``FLOOR`` behind an ``Add`` of half its scale (how ``--target qonnx``
-writes that rounding) is read as exactly that. Other modes (Brevitas's default ``ROUND``,
-ties to even) keep their formats but run with the contract's rounding, so results can differ
-on exact ties; the graph's notes say so.
+writes that rounding) is read as exactly that; ``ROUND`` (Brevitas's default, ties to even)
+makes the conv/dense layer that writes the tensor round ties to even (docs/format.md §3), so
+its integers are Brevitas's. Other modes, and ties to even where another op rounds, keep their
+formats but run with the contract's rounding, so results can differ on exact ties; the notes
+say so.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import onnx
 from wqrc.errors import WqrcError
 
 DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+TIES_TO_EVEN = ("ROUND", "HALF_EVEN")  # qonnx's modes that round like np.round
 SCHEMES_KEY = "wqrc.schemes"   # metadata: {layer: "po2:4"} for layers whose levels are Po2
 
 

@@ -65,6 +65,8 @@ class Graph:
     # frac) of an activation, layer -> {"scheme", "bits", "exponents" (one per output channel)}
     act_formats: dict[str, tuple[bool, int, int]] = field(default_factory=dict)
     weight_formats: dict[str, dict] = field(default_factory=dict)
+    # tensors whose quantizer rounds ties to even (QONNX ROUND): tensor -> "half_even"
+    act_rounding: dict[str, str] = field(default_factory=dict)
     # the model's further outputs, after ``output`` (the first, which accuracy and fine-tuning read)
     extra_outputs: list[str] = field(default_factory=list)
 
@@ -101,6 +103,8 @@ class Graph:
             if self.act_formats.setdefault(new, pin) != pin:
                 raise WqrcError(f"tensor '{old}': quantized to {_describe(pin)} right after '{new}' was quantized to "
                                 f"{_describe(self.act_formats[new])}; wqrc requantizes once per layer output")
+        if old in self.act_rounding:
+            self.act_rounding.setdefault(new, self.act_rounding.pop(old))
         for n in self.nodes:
             n.inputs = [new if t == old else t for t in n.inputs]
         if self.output == old:

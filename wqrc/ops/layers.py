@@ -35,7 +35,8 @@ class _Weighted(OpDef):
             acc = K.conv(ins[0], layer.multipliers, layer.bias_array(), node.attrs, bound, path)
         else:
             acc = K.dense(ins[0], layer.multipliers, layer.bias_array(), bound, path)
-        return K.requantize(acc, layer.requant_shift, qm.formats[node.output], node.attrs.get("qclip"))
+        return K.requantize(acc, layer.requant_shift, qm.formats[node.output], node.attrs.get("qclip"),
+                            layer.rounding)
 
 
 class Conv(_Weighted):

@@ -59,6 +59,31 @@ def rshift_round(v, s):
     return (t >> 1) + (t & 1)
 
 
+def rshift_round_even(v, s):
+    """docs/format.md §3, ties to even (a layer whose imported quantizer rounds so, e.g. Brevitas's
+    ``ROUND``): ``rshift_round(v - 1 + bit_s(v), s)`` for s > 0, ``bit_s(v) = (v >> s) & 1``.
+
+    Only an exact tie ``v = (2k+1) * 2**(s-1)`` moves: ``v - 1`` takes it down to k, and the bit
+    (k's parity) takes an odd k back up to k + 1; any other v keeps its half-up result. So every
+    language reuses its ``rshift_round`` and adds one shift, one AND and two adds. The shift by s
+    is capped at 63 for int64 (v >> 63 is v's sign, which is then the right bit: every such v
+    rounds to 0 either way). The accumulator bound keeps ``v - 1`` inside v's type.
+    """
+    if np.ndim(s) != 0:
+        raise ValueError("ties-to-even requantization takes one shift")
+    s = int(s)
+    if s <= 0:
+        return rshift_round(v, s)
+    fixed = isinstance(v, np.ndarray) and v.dtype.kind in "iu"
+    bit = (v >> (min(s, 63) if fixed else s)) & 1
+    return rshift_round(v - 1 + bit, s)
+
+
+# §3's rounding of a layer's requantization, by name: the contract's ties-up, or ties to even
+ROUNDERS = {"half_up": rshift_round, "half_even": rshift_round_even}
+ROUNDINGS = tuple(ROUNDERS)
+
+
 def _left_shift_overflows(v: np.ndarray, k: int) -> bool:
     if v.size == 0 or k == 0:
         return False

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from wqrc.errors import WqrcError
+from wqrc.quant.arith import ROUNDINGS
 from wqrc.quant.exponent import MAX_CHANNEL_SPREAD, RULES
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.schemes import SCHEMES
@@ -166,6 +167,8 @@ def check_document(doc, codes: dict, path: str) -> None:
                 c.fail(f"{where}.n1", f"{d['n1']} is not the largest of channel_n1 ({max(chan)})")
             if max(chan) - min(chan) > MAX_CHANNEL_SPREAD:
                 c.fail(f"{where}.channel_n1", f"spans {max(chan) - min(chan)} > {MAX_CHANNEL_SPREAD} exponents")
+        if d.get("rounding", "half_up") not in ROUNDINGS:  # docs/format.md §3
+            c.fail(f"{where}.rounding", f"unknown rounding {d.get('rounding')!r} (one of {', '.join(ROUNDINGS)})")
     if sorted(indices) != list(range(len(layers))):
         c.fail("layers", "indices are not 0..n-1")
 

@@ -44,6 +44,9 @@ class QLayer:
     # --granularity channel: each output channel's own top exponent (docs/format.md §1c); then
     # n1/exponent/shift above are the layer's largest n1 and what follows from it
     channel_n1: Optional[list[int]] = None
+    # ties of the requantization (docs/format.md §3): the contract's "half_up", or "half_even" where
+    # an imported quantizer rounds so (a QONNX Quant with ROUND, Brevitas's default)
+    rounding: str = "half_up"
     _mult: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
     _aligned: Optional["AlignedLayer"] = field(default=None, repr=False, compare=False)
 
@@ -220,7 +223,8 @@ class QModel:
             layers[name] = dict(index=i, scheme=l.scheme, bits=l.bits, n1=l.n1, exponent=l.exponent,
                                 rule=l.rule, bias=[int(b) for b in l.bias], shift=l.shift,
                                 acc_bound=int(l.acc_bound), shape=list(l.codes.shape),
-                                **({} if l.channel_n1 is None else {"channel_n1": [int(v) for v in l.channel_n1]}))
+                                **({} if l.channel_n1 is None else {"channel_n1": [int(v) for v in l.channel_n1]}),
+                                **({} if l.rounding == "half_up" else {"rounding": l.rounding}))
         return dict(
             format=FILE_FORMAT, version=FILE_VERSION, input=self.input, output=self.output,
             **({"extra_outputs": list(self.extra_outputs)} if self.extra_outputs else {}),
@@ -259,7 +263,7 @@ class QModel:
                                   exponent=d["exponent"], rule=d["rule"],
                                   codes=codes[f"codes_{d['index']}"].astype(np.uint32).reshape(d["shape"]),
                                   bias=[int(b) for b in d["bias"]], shift=d["shift"], acc_bound=int(d["acc_bound"]),
-                                  channel_n1=d.get("channel_n1"))
+                                  channel_n1=d.get("channel_n1"), rounding=d.get("rounding", "half_up"))
         notes = doc.get("notes", [])
         meta = doc.get("meta", {})
         if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes) or not isinstance(meta, dict):

@@ -145,7 +145,7 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
                             f"quantize before it instead")
 
     formats = {graph.input: fmt_for(graph.input, ranges[graph.input][0] < 0)}
-    nodes, layers = [], {}
+    nodes, layers, notes = [], {}, list(graph.notes)
     for n in graph.nodes:
         in_fmts = [formats[t] for t in n.inputs]
         attrs = {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.attrs.items()}
@@ -167,11 +167,17 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
         attrs.update(op.derived_attrs(n, in_fmts, out_fmt))
         if n.is_weighted:
             layers[n.name] = quantize_layer(n, plan[n.name], rule, in_fmts[0], out_fmt, granularity)
+            layers[n.name].rounding = graph.act_rounding.get(n.output, "half_up")
+        elif n.output in graph.act_rounding and not (op.keeps_format or op.clamps) \
+                and not (op.aligns_inputs and max(attrs["shifts"]) <= 0):  # these never round
+            notes.append(f"node '{n.name}' ({n.op}): the model's quantizer of '{n.output}' rounds ties to even; "
+                         f"wqrc rounds ties to even only at conv/dense layers and half up here (docs/format.md §3), "
+                         f"so results can differ on exact ties")
         formats[n.output] = out_fmt
         nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
     return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),
                   input=graph.input, output=graph.output, extra_outputs=list(graph.extra_outputs),
-                  notes=list(graph.notes),
+                  notes=notes,
                   meta=dict(meta or {}, act_bits=act_bits, exponent_rule=rule,
                             **({"granularity": granularity} if granularity != "layer" else {}),
                             **({"input_layout": graph.input_layout} if graph.input_layout != "nchw" else {})))

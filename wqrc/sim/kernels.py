@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from wqrc.ops.pools import explicit_pads
-from wqrc.quant.arith import as_pyint, avgpool_divisor, rshift_round, saturate
+from wqrc.quant.arith import ROUNDERS, as_pyint, avgpool_divisor, rshift_round, saturate
 from wqrc.quant.formats import TensorFormat
 
 PATHS = ("auto", "float32", "float64", "int64", "object")
@@ -46,19 +46,20 @@ def lookup(x, table, qmin: int) -> np.ndarray:
     return np.asarray(table, np.int64)[np.asarray(x).astype(np.int64) - qmin]
 
 
-def requantize(acc, shift, fmt: TensorFormat, qclip) -> np.ndarray:
+def requantize(acc, shift, fmt: TensorFormat, qclip, rounding: str = "half_up") -> np.ndarray:
     """y = clamp(sat(rshift_round(acc, sh))) as int64 (docs/format.md §3); ``shift`` is an int, or
-    one per output channel (axis 1 of ``acc``) for per-channel exponents (§1c)."""
+    one per output channel (axis 1 of ``acc``) for per-channel exponents (§1c); ``rounding``
+    names the tie rule (``arith.ROUNDERS``: the contract's half up, or an imported half even)."""
     if np.ndim(shift):
         out = np.empty(acc.shape, np.int64)
         for s in np.unique(shift):
             idx = np.flatnonzero(shift == s)
-            out[:, idx] = requantize(acc[:, idx], int(s), fmt, qclip)
+            out[:, idx] = requantize(acc[:, idx], int(s), fmt, qclip, rounding)
         return out
     if shift < 0 and acc.dtype != object:  # pre-clamp: keeps the left shift in int64; sat() is unchanged by it
         k = -shift
         acc = np.clip(acc, -(-fmt.qmin >> k) - 1, (fmt.qmax >> k) + 1)
-    y = saturate(rshift_round(acc, shift), fmt.qmin, fmt.qmax)
+    y = saturate(ROUNDERS[rounding](acc, shift), fmt.qmin, fmt.qmax)
     if qclip:
         lo, hi = qclip
         if lo is not None:

@@ -31,16 +31,17 @@ EXACT = 2 ** 24
 class _Builder:
     def __init__(self):
         self.nodes, self.inits, self.k = [], [], 0
-        # tensors whose values are still to be floored (a conv's requantization, deferred)
-        self.unfloored: set[str] = set()
+        # tensors whose values are still to be rounded (a conv's requantization, deferred): the
+        # rounding op, Floor (of v + half: ties up) or Round (ties to even, ONNX's Round)
+        self.unfloored: dict[str, str] = {}
         self.floors: dict[str, str] = {}
 
     def floored(self, x: str) -> str:
-        """x itself, or Floor(x) where x's floor was deferred (made once per tensor)."""
+        """x itself, or Floor(x) / Round(x) where x's rounding was deferred (made once per tensor)."""
         if x not in self.unfloored:
             return x
         if x not in self.floors:
-            self.floors[x] = self.op("Floor", [x])
+            self.floors[x] = self.op(self.unfloored[x], [x])
         return self.floors[x]
 
     def name(self, base: str) -> str:
@@ -99,7 +100,7 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
         ins = [env[t] if node.op in FLOOR_COMMUTES else b.floored(env[t]) for t in node.inputs]
         env[node.output] = LOWER[node.op](b, qm, node, ins)
         if node.op in FLOOR_COMMUTES and ins[0] in b.unfloored:
-            b.unfloored.add(env[node.output])
+            b.unfloored[env[node.output]] = b.unfloored[ins[0]]
     out = b.floored(env[qm.output])
     shape_in = ["n"] + list(qm.input_shape)
     graph = helper.make_graph(b.nodes, "wqrc_exact", [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, shape_in)],
@@ -119,7 +120,9 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     layer = qlayer.aligned()  # one shift for every channel (per-channel exponents, docs/format.md §1c)
     scale = 2.0 ** -layer.shift
     w = b.const(np.asarray(layer.multipliers, np.float64) * scale)
-    bias = b.const(np.array([(v + half(layer.shift)) * scale for v in layer.bias], np.float64))
+    even = qlayer.rounding == "half_even"   # Round: ONNX rounds halves to even; else Floor of v + half
+    offset = 0 if even else half(layer.shift)
+    bias = b.const(np.array([(v + offset) * scale for v in layer.bias], np.float64))
     if node.op == "conv":
         y = b.op("Conv", [ins[0], w, bias], pads=list(a["pads"]), strides=list(a["strides"]),
                  dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(qlayer.codes.shape[2:]))
@@ -130,7 +133,7 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     # flatten), so it runs on the pooled tensor and outside the Conv's blocked layout
     y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
     if layer.shift > 0:
-        b.unfloored.add(y)
+        b.unfloored[y] = "Round" if even else "Floor"
     return y
 
 
