@@ -9,7 +9,6 @@ import pytest
 
 import wqrc
 from wqrc.compile import compile_model
-from wqrc.errors import WqrcError
 from wqrc.sim import simulate, simulate_outputs
 
 import needs
@@ -106,14 +105,46 @@ def test_c_and_hls_return_every_output_bit_exact(tmp_path, scheme, bits):
     assert res.returncode != 0 and "output 2, element 0" in res.stdout
 
 
-def test_the_rtl_target_and_stream_io_refuse_several_outputs(tmp_path):
+@needs.cxx
+def test_hls_stream_io_writes_every_output_on_a_stream_of_its_own(tmp_path):
     path, x, _ = _three_heads(tmp_path)
     qm = wqrc.quantize(wqrc.load_model(path), scheme="dfp", bits=8, act_bits=8, calib=x)
-    with pytest.raises(WqrcError, match="--target rtl: the model has 3 outputs"):
-        compile_model(qm, str(tmp_path / "rtl"), ["rtl"])
-    assert not (tmp_path / "rtl").exists()
-    with pytest.raises(WqrcError, match="--io stream"):
-        compile_model(qm, str(tmp_path / "hls"), ["hls"], hls_options=dict(io="stream"))
+    out = tmp_path / "hls"
+    compile_model(qm, str(out), ["hls"], vectors=4, data=x[:4], hls_options=dict(io="stream"))
+    top = (out / "hls" / "wqrc_top.cpp").read_text()
+    assert "hls::stream<wqrc_output2_t> &output2" in top and "axis port = output2" in top
+    res = make(out / "hls", "csim")
+    assert res.returncode == 0 and "and 2 further output(s), bit-exact" in res.stdout, res.stdout + res.stderr
+
+
+@needs.verilator
+@pytest.mark.parametrize("act_bits", [8, 6])
+def test_the_rtl_accelerator_unloads_every_output_one_after_another(tmp_path, act_bits):
+    """The three heads (signed logits, an unsigned ReLU map, signed boxes) on the one output
+    stream, each extended to the widest; the test bench and ``wqrc verify`` compare them all."""
+    from conftest import assert_rtl_sim_matches
+    from test_cli import wqrc as run
+
+    path, x, _ = _three_heads(tmp_path)
+    qm = wqrc.quantize(wqrc.load_model(path), scheme="dfp", bits=4, act_bits=act_bits, calib=x)
+    signs = {qm.formats[t].signed for t in qm.outputs}
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["rtl"], vectors=3, data=x[:3])
+    assert_rtl_sim_matches(out / "rtl", qm)
+    sizes = [int(np.prod(qm.shapes[t])) for t in qm.outputs]
+    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(3, -1)
+    assert got.shape[1] == sum(sizes) and len(signs) == 2 and (got < 0).any()
+    qm.save(str(tmp_path / "m.wqrc.npz"))
+    res = run("verify", str(tmp_path / "m.wqrc.npz"), "--input", str(out / "rtl" / "inputs.npy"),
+              "--outputs", str(out / "rtl" / "sim_out.txt"))
+    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
+    # a wrong element in the last output is caught
+    lines = (out / "rtl" / "sim_out.txt").read_text().split()
+    lines[sum(sizes) - 1] = str(int(lines[sum(sizes) - 1]) + 1)
+    (out / "rtl" / "sim_out.txt").write_text("\n".join(lines) + "\n")
+    res = run("verify", str(tmp_path / "m.wqrc.npz"), "--input", str(out / "rtl" / "inputs.npy"),
+              "--outputs", str(out / "rtl" / "sim_out.txt"))
+    assert res.returncode == 1 and f"sample 0, element {sum(sizes) - 1}" in res.stdout
 
 
 def test_qonnx_writes_every_output(tmp_path):

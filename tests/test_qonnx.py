@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import warnings
 
@@ -357,3 +358,29 @@ def test_a_brevitas_import_compiles_to_c_that_matches_the_simulator(tmp_path):
     compile_model(qm, str(out), ["c"], vectors=8)
     res = subprocess.run(["make", "-s", "-C", str(out / "c"), "run", UBSAN], capture_output=True, text=True)
     assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr
+
+
+QKERAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def test_a_qkeras_model_converted_by_qonnx_gives_qkeras_outputs_exactly(tmp_path):
+    """QKeras's own judge: a QKeras CNN (power-of-two quantizers, channels-last) converted by qonnx's
+    converter, and QKeras's outputs on 32 inputs, made by tests/data/make_qkeras_model.py (TensorFlow
+    is not a test dependency, so its outputs are stored beside the model). Every quantizer rounds
+    with ROUND, so wqrc's layers round ties to even; with ties up 60% of the outputs differ."""
+    io = np.load(os.path.join(QKERAS, "qkeras_cnn_io.npz"))
+    x, want = io["x"], io["y"]
+    g = wqrc.load_model(os.path.join(QKERAS, "qkeras_cnn.onnx"))
+    # the converter drops QKeras's input quantizer: the inputs are on its 8-bit grid, s8 f=-7
+    qm = wqrc.quantize(g, act_bits=8, input_range=(-0.99, 0.99))
+    assert qm.input_format.frac == -7
+    assert {l.rounding for l in qm.layers.values()} == {"half_even"}
+    for path_ in ("auto", "object"):
+        got = qm.dequantize_output(simulate(qm, qm.quantize_input(x), path=path_))
+        assert np.array_equal(got.reshape(want.shape), want), path_
+    if needs.HAVE_CC:  # and the generated C, UBSan on, on the same inputs
+        from wqrc.compile import compile_model
+        compile_model(qm, str(tmp_path / "out"), ["c"], vectors=8, data=x[:8])
+        res = subprocess.run(["make", "-s", "-C", str(tmp_path / "out" / "c"), "run", UBSAN],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and "PASS" in res.stdout, res.stdout + res.stderr

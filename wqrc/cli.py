@@ -640,7 +640,8 @@ def _print_target_summary(rep: dict, out: str) -> None:
               help=".npy inputs given to the hardware (codes or floats).")
 @click.option("--outputs", "outputs_path", type=opt.InputFile(), required=True,
               help=".npy integer outputs captured from the hardware, or .txt: one integer per line, in order "
-                   "(as the RTL test bench writes).")
+                   "(as the RTL test bench writes); with several graph outputs, each sample's outputs one "
+                   "after another.")
 @click.option("--trace", "trace_path", type=opt.InputFile(), default=None,
               help=".npz of captured per-layer outputs (keys: node names, as 'wqrc simulate --trace' writes), "
                    "or .txt lines '<node index> <value>' (as the RTL test bench writes).")
@@ -648,7 +649,7 @@ def verify(qmodel, input_path, outputs_path, trace_path):
     """Check outputs captured from hardware (or generated code) against the simulator, bit for bit."""
     from wqrc.quant.qmodel import QModel
     from wqrc.sim import simulate as run
-    from wqrc.verify import compare_outputs, first_divergent_layer, read_text_integers
+    from wqrc.verify import compare_outputs, expected_outputs, first_divergent_layer, read_text_integers
 
     qm = QModel.load(qmodel)
     x = _model_input(qm, _load_npy(input_path), input_path)
@@ -656,7 +657,7 @@ def verify(qmodel, input_path, outputs_path, trace_path):
     if got.dtype.kind not in "iu":
         raise WqrcError(f"{outputs_path}: captured outputs must be integers (got {got.dtype})")
     env = run(qm, x, trace=True)
-    result = compare_outputs(env[qm.output], got)
+    result = compare_outputs(expected_outputs(qm, env, len(x)), got)
     if result is None:
         click.echo(f"verify: PASS: {len(x)} samples, every output element equal to the simulator")
         return

@@ -28,6 +28,14 @@ def compare_outputs(expected: np.ndarray, got: np.ndarray) -> Optional[str]:
             f"({int((g[s] != exp[s]).sum())} elements of that sample differ)")
 
 
+def expected_outputs(qm: QModel, env: dict, n: int) -> np.ndarray:
+    """What captured outputs are compared with: the graph's output, or with several outputs each
+    sample's outputs one after another (how the RTL accelerator unloads them), (n, elements)."""
+    if not qm.extra_outputs:
+        return env[qm.output]
+    return np.concatenate([env[t].reshape(n, -1) for t in qm.outputs], axis=1)
+
+
 def read_text_integers(path: str) -> np.ndarray:
     """Integers written one per line (the RTL test bench's sim_out.txt)."""
     try:

@@ -214,9 +214,6 @@ EMIT = {family: getattr(_Context, f"_emit_{family}") for family in KERNEL_FAMILI
 
 def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
                  parallelism="1", io: str = "array", vecs: Optional[tuple] = None) -> dict:
-    if qm.extra_outputs and io == "stream":
-        raise WqrcError(f"--io stream: the model has {len(qm.outputs)} outputs; the stream interface writes one "
-                        f"(use --io array, which has a port per output)")
     ctx = _Context(qm, rom, parallelism)
     configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)

@@ -26,6 +26,7 @@ from wqrc.backend.common import (
     copy_kernels,
     mul_geometry,
     environment,
+    extra_outputs,
     lane_roms,
     pool_geometry,
     read_ports,
@@ -304,30 +305,28 @@ UNLOAD_CYCLES = 3   # per output element with the consumer always ready: fetch, 
 
 def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, data: np.ndarray | None = None,
                  vecs: tuple | None = None) -> dict:
-    if qm.extra_outputs:
-        raise WqrcError(f"--target rtl: the model has {len(qm.outputs)} outputs ({', '.join(qm.outputs)}); the RTL "
-                        f"accelerator unloads one (use --target c,hls,rom for this model)")
     lanes = parse_lanes(lanes)
     lay = _Layout(qm, rom, lanes)
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
-    in_fmt, out_fmt = qm.input_format, qm.output_format
-    in_buf, out_buf = lay.buffers[lay.alias[qm.input]], lay.buffers[lay.alias[qm.output]]
+    in_fmt = qm.input_format
+    in_buf = lay.buffers[lay.alias[qm.input]]
+    outs, out_w, out_signed = _unloads(qm, lay)
     steps = lay.steps
     compute = sum(step_cycles(s) for s in steps)
-    n_in, n_out = int(np.prod(qm.input_shape)), int(np.prod(qm.output_shape))
+    n_in, n_out = int(np.prod(qm.input_shape)), sum(o["n"] for o in outs)
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(steps=steps, timeout_cycles=4 * total * len(xin) + 1000, buffers=list(lay.buffers.values()), traces=lay.traces, lanes=lanes,
-                in_buf=in_buf, out_buf=out_buf, in_w=in_fmt.bits, out_w=out_fmt.bits,
+                in_buf=in_buf, outs=outs, in_w=in_fmt.bits, out_w=out_w,
                 in_n=n_in, out_n=n_out,
-                stw=clog2(len(steps) + 2), rom_file=ROM_FILE, word_bits=rom.word_bits, n_vectors=len(xin),
-                out_signed=out_fmt.signed, kernel_files=KERNEL_FILES,
+                stw=clog2(len(steps) + 1 + len(outs)), rom_file=ROM_FILE, word_bits=rom.word_bits,
+                n_vectors=len(xin), out_signed=out_signed, kernel_files=KERNEL_FILES,
                 source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
     render_files(environment("rtl"), files, folder, args)
     copy_kernels("rtl", KERNEL_FILES, folder)
     _write(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_fmt.bits))
-    _write(folder, "vectors_out.mem", hex_words(yout.reshape(-1), out_fmt.bits))
+    _write(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
     for s in steps:
         if s.get("lut_file"):
@@ -344,6 +343,32 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 multipliers=sum(r["multipliers"] for r in lay.layer_report),
                 ram_bits=sum(b["width"] * b["depth"] * b["readers"] for b in lay.buffers.values()),
                 rom_bits=sum(r["rom_bits"] for r in lay.layer_report))
+
+
+def _unloads(qm: QModel, lay: "_Layout") -> tuple[list[dict], int, bool]:
+    """The graph outputs as the accelerator unloads them, one after another on the one output
+    stream (docs/targets.md): each one's buffer, element count and format, and the stream's width
+    and signedness: every output's values fit (an unsigned one beside signed ones gets a bit more)."""
+    fmts = [qm.formats[t] for t in qm.outputs]
+    signed = any(f.signed for f in fmts)
+    width = max(f.bits + int(signed and not f.signed) for f in fmts)
+    outs = []
+    for k, (t, f) in enumerate(zip(qm.outputs, fmts)):
+        buf = lay.buffers[lay.alias[t]]
+        word = f"{buf['id']}_rdata[{f.bits - 1}:0]"
+        if width > f.bits:  # sign- or zero-extended to the stream's width
+            fill = f"{buf['id']}_rdata[{f.bits - 1}]" if f.signed else "1'b0"
+            word = f"{{{{{width - f.bits}{{{fill}}}}}, {word}}}"
+        outs.append(dict(k=k, buf=buf, n=int(np.prod(qm.shapes[t])), word=word, stage=len(lay.steps) + 1 + k,
+                         about=names.comment(t)))
+    return outs, width, signed
+
+
+def unloaded(qm: QModel, xin: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """What the output stream carries per sample: the first output (``first``, already simulated),
+    then each further one, in C order; (samples, elements)."""
+    parts = [first.reshape(len(xin), -1)] + [np.asarray(o["vec"], dtype=np.int64) for o in extra_outputs(qm, xin)]
+    return np.concatenate(parts, axis=1)
 
 
 def _write(folder: str, name: str, lines: list[str]) -> None:

@@ -24,7 +24,7 @@ def fold_batchnorm(graph: Graph) -> Graph:
                 or len(graph.consumers(prev.output)) != 1 or prev.output in graph.outputs):
             _as_depthwise(graph, bn, k)
             continue
-        if prev.name in graph.weight_formats:
+        if prev.name in graph.weight_formats and not np.all(k == 1.0):  # a pure shift moves the bias only
             raise WqrcError(f"node '{bn.name}' (batchnorm): folds into layer '{prev.name}', whose weights the model "
                             f"quantized (QONNX), so they would leave their grid; export with the BatchNorm folded "
                             f"before quantization")
