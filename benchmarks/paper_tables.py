@@ -79,7 +79,9 @@ METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "f
 ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
              "wqr-detached": ("paper", dict(wqr_weight="detached")),
              "wqr-relevel": ("paper", dict(scale="reestimate")),
-             "ste-learned": ("ste", dict(scale="learned"))}  # Bae et al.'s learned exponents (issue 18)
+             "ste-learned": ("ste", dict(scale="learned")),  # Bae et al.'s learned exponents (issue 18)
+             # the same, exponents frozen at their running average for the last quarter (their stable exponent)
+             "ste-learned-stable": ("ste", dict(scale="learned", scale_stable=0.75))}
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 
@@ -324,7 +326,7 @@ def plot(results: list[dict], baseline: dict, path: str) -> None:
     if not by:
         return
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    markers = {"direct": "o", "wqr": "s", "qr": "D", "ste": "^", "ste-learned": "v"}
+    markers = {"direct": "o", "wqr": "s", "qr": "D", "ste": "^", "ste-learned": "v", "ste-learned-stable": "<"}
     for method, marker in markers.items():
         pts = [(statistics.mean(x["w_mem_bits"] for x in v) / 8192, 100 * statistics.mean(x["test"] for x in v), row)
                for (row, m), v in by.items() if m == method]

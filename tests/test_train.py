@@ -338,6 +338,36 @@ def test_learned_exponents_move_towards_the_data_and_are_pinned_at_the_end(tmp_p
         finetune(g, ds, low, FinetuneConfig(epochs=1, method="wqr", scale="learned"))
 
 
+def test_stable_exponents_freeze_at_their_running_average_for_the_last_part_of_the_budget():
+    """--scale-stable 0.5 of 4 epochs: epochs 3 and 4 train against exponents frozen at the rounded
+    running average of those used so far (which lags the last ones: epoch 3 may still move some),
+    so no exponent moves in epoch 4; the state resumes too."""
+    from wqrc.train.scales import LearnedScales, load_scales_state, scales_state
+    sc = LearnedScales({"l": LayerSpec("po2", 3, -1)})
+    w = torch.tensor([0.9, -0.3, 0.12, 0.04], dtype=torch.float64)
+    for _ in range(300):
+        sc.fake_quantized("l", w)
+    e = sc.exponent("l", w)
+    assert abs(sc.ema["l"] - e) < 0.1
+    sc.freeze()
+    with torch.no_grad():
+        sc.param("l").add_(5.0)   # t far away: a frozen exponent does not follow it
+    assert sc.exponent("l", w) == e and sc.frozen == {"l": e}
+    other = LearnedScales({"l": LayerSpec("po2", 3, -1)})
+    load_scales_state(other, scales_state(sc))
+    assert other.frozen == sc.frozen and other.ema == sc.ema
+
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    from wqrc.train.finetune import pin_levels
+    low = {n: LayerSpec("dfp", 4, s.n1 - 3) for n, s in pin_levels(g, make_plan(g, "dfp", 4), "mse").items()}
+    cfg = FinetuneConfig(epochs=4, lr=3e-2, method="ste", scale="learned", scale_stable=0.5, keep="last", act_bits=16)
+    _, hist = finetune(g, ds, low, cfg)
+    assert sum(r["relevels"] for r in hist.rows[:2]) >= 1 and hist.rows[3]["relevels"] == 0
+    with pytest.raises(WqrcError, match="--scale-stable .* --scale learned"):
+        finetune(g, ds, low, FinetuneConfig(epochs=1, method="ste", scale_stable=0.5))
+
+
 def test_finetune_with_the_output_rule_pins_its_exponents_from_the_training_data():
     from wqrc.quant.output_rule import pin_by_output_error
     from wqrc.train.finetune import splits

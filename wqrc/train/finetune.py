@@ -66,6 +66,7 @@ class FinetuneConfig:
     act_bits: int = 8
     act_aware: bool = True  # fake-quantize activations in training when act_bits <= ACT_AWARE_MAX_BITS
     scale: str = "fixed"  # fixed: exponents chosen once; reestimate: after each epoch, with hysteresis; learned
+    scale_stable: float = 0.0  # learned: from this fraction of the budget on, exponents frozen at their average (0: never)
     relevel_margin: float = 0.1  # reestimate: a new exponent must cut the squared quantization error by 10%
     wqr_weight: str = "full"  # full: d|W|/dW in WQR's gradient (eq. 11 as written); detached: |W| as a constant
     val_split: float = DEFAULT_VAL_SPLIT  # held out of the training split: every choice (best epoch) is made on it
@@ -241,6 +242,10 @@ def check_config(cfg: FinetuneConfig) -> None:
     if cfg.scale == "reestimate" and cfg.exponent == "output":
         raise WqrcError("--scale reestimate re-chooses exponents from the weights alone: use it with --exponent "
                         "paper, max or mse, not output")
+    if not 0.0 <= cfg.scale_stable < 1.0:
+        raise WqrcError(f"--scale-stable: {cfg.scale_stable} must be a fraction of the budget in [0, 1)")
+    if cfg.scale_stable and cfg.scale != "learned":
+        raise WqrcError("--scale-stable freezes learned exponents: use it with --scale learned")
     if cfg.scale == "learned" and cfg.method != "ste":
         raise WqrcError(f"--scale learned trains the exponents through the quantized forward pass: use it with "
                         f"--method ste (not {cfg.method})")
@@ -301,6 +306,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     epoch, done = start, start
     try:
         for epoch in range(start, cfg.epochs):
+            if scales and cfg.scale_stable and not scales.frozen and epoch >= math.ceil(cfg.scale_stable * cfg.epochs):
+                scales.freeze()  # the stable exponents, for the rest of the budget
             lr = lr_at(cfg, epoch)
             for group in opt.param_groups:
                 group["lr"] = lr

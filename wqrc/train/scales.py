@@ -14,6 +14,11 @@ estimator, as the authors' QKeras quantizer (`quantized_bits_learnable_po2`) doe
 * **Convergence**: e is ``floor(t)`` or ``ceil(t)``, whichever quantizes W with the smaller
   squared error ("round to lower MSQE"): t hovering near x.5 no longer flips the scale back
   and forth, since both neighbours are judged by the error they give, not by t's fraction.
+* **Stable exponent** (optional, the authors' ``use_stable_scale_exponent``): a running
+  average of the integer e (decay 0.99 per step); :meth:`LearnedScales.freeze` fixes every
+  layer's e at that average, rounded, for the rest of training, so the last epochs train the
+  weights against levels that no longer move (``--scale-stable``: from which fraction of the
+  budget on).
 
 Every artefact holds the integer e: fine-tuning pins it in ``OUT.plan.json``.
 """
@@ -30,6 +35,7 @@ from wqrc.quant.schemes import SCHEMES
 from wqrc.train.regularizers import quantize_tensor
 
 LN2 = math.log(2.0)
+EMA_DECAY = 0.99   # the stable exponent's running average, per training step (the authors' default)
 
 
 class LearnedScales(nn.Module):
@@ -41,12 +47,21 @@ class LearnedScales(nn.Module):
         self.specs = {n: LayerSpec(s.scheme, s.bits) for n, s in plan.items()}
         self.t = nn.ParameterDict({_key(i): nn.Parameter(torch.tensor(float(plan[n].n1), dtype=torch.float64))
                                    for i, n in enumerate(self.names)})
+        self.ema = {n: float(plan[n].n1) for n in self.names}   # the running average of the integer e
+        self.frozen: dict[str, int] = {}                          # after freeze(): e per layer, fixed
+
+    def freeze(self) -> None:
+        """Fix every layer's exponent at its running average, rounded half up (the stable exponent)."""
+        self.frozen = {n: math.floor(v + 0.5) for n, v in self.ema.items()}
 
     def param(self, name: str) -> nn.Parameter:
         return self.t[_key(self.names.index(name))]
 
     def exponent(self, name: str, w: torch.Tensor) -> int:
-        """floor(t) or ceil(t): the one with the smaller squared quantization error of ``w``."""
+        """floor(t) or ceil(t): the one with the smaller squared quantization error of ``w``; once
+        frozen, the stable exponent."""
+        if self.frozen:
+            return self.frozen[name]
         t = float(self.param(name).detach())
         lo, hi = math.floor(t), math.ceil(t)
         if lo == hi:
@@ -67,6 +82,8 @@ class LearnedScales(nn.Module):
         """Q(w) at the rounded exponent, with the straight-through gradients above for w and t."""
         t = self.param(name)
         e = self.exponent(name, w)
+        if not self.frozen:
+            self.ema[name] = EMA_DECAY * self.ema[name] + (1.0 - EMA_DECAY) * e
         spec = self.pinned(name, e)
         q, top = quantize_tensor(w, spec, "mse", name)
         clipped = w.detach().abs() > _clip_threshold(spec, top)
@@ -89,10 +106,16 @@ def _key(i: int) -> str:
 
 
 def scales_state(scales: LearnedScales) -> dict:
-    return {n: float(scales.param(n).detach()) for n in scales.names}
+    return dict(t={n: float(scales.param(n).detach()) for n in scales.names}, ema=dict(scales.ema),
+                frozen=dict(scales.frozen))
 
 
 def load_scales_state(scales: LearnedScales, state: dict) -> None:
+    """Restore t, the running averages and any frozen exponents (a checkpoint written before the
+    stable exponent holds t alone)."""
+    t = state["t"] if "t" in state else state
     with torch.no_grad():
-        for n, v in state.items():
+        for n, v in t.items():
             scales.param(n).copy_(torch.tensor(np.float64(v)))
+    scales.ema.update(state.get("ema", {}) if "t" in state else {})
+    scales.frozen = {n: int(v) for n, v in (state.get("frozen", {}) if "t" in state else {}).items()}
