@@ -33,16 +33,16 @@ class _Builder:
         self.nodes, self.inits, self.k = [], [], 0
         # tensors whose values are still to be rounded (a conv's requantization, deferred): the
         # rounding op, Floor (of v + half: ties up) or Round (ties to even, ONNX's Round)
-        self.unfloored: dict[str, str] = {}
-        self.floors: dict[str, str] = {}
+        self.unrounded: dict[str, str] = {}
+        self.roundings: dict[str, str] = {}
 
-    def floored(self, x: str) -> str:
+    def rounded(self, x: str) -> str:
         """x itself, or Floor(x) / Round(x) where x's rounding was deferred (made once per tensor)."""
-        if x not in self.unfloored:
+        if x not in self.unrounded:
             return x
-        if x not in self.floors:
-            self.floors[x] = self.op(self.unfloored[x], [x])
-        return self.floors[x]
+        if x not in self.roundings:
+            self.roundings[x] = self.op(self.unrounded[x], [x])
+        return self.roundings[x]
 
     def name(self, base: str) -> str:
         self.k += 1
@@ -97,11 +97,11 @@ def lower(qm: QModel) -> Optional[onnx.ModelProto]:
     b = _Builder()
     env = {qm.input: qm.input}
     for node in qm.nodes:
-        ins = [env[t] if node.op in FLOOR_COMMUTES else b.floored(env[t]) for t in node.inputs]
+        ins = [env[t] if node.op in ROUND_COMMUTES else b.rounded(env[t]) for t in node.inputs]
         env[node.output] = LOWER[node.op](b, qm, node, ins)
-        if node.op in FLOOR_COMMUTES and ins[0] in b.unfloored:
-            b.unfloored[env[node.output]] = b.unfloored[ins[0]]
-    out = b.floored(env[qm.output])
+        if node.op in ROUND_COMMUTES and ins[0] in b.unrounded:
+            b.unrounded[env[node.output]] = b.unrounded[ins[0]]
+    out = b.rounded(env[qm.output])
     shape_in = ["n"] + list(qm.input_shape)
     graph = helper.make_graph(b.nodes, "wqrc_exact", [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, shape_in)],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], b.inits)
@@ -128,12 +128,12 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
                  dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(qlayer.codes.shape[2:]))
     else:
         y = b.op("Gemm", [ins[0], w, bias], transB=1)
-    # clamp, then floor: the same for integer bounds, and a Clip right after the Conv fuses into
-    # it; the Floor is deferred past the ops that commute with it (a max pool, a clamp, a
+    # clamp, then round: the same for integer bounds, and a Clip right after the Conv fuses into
+    # it; the rounding is deferred past the ops that commute with it (a max pool, a clamp, a
     # flatten), so it runs on the pooled tensor and outside the Conv's blocked layout
     y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
     if layer.shift > 0:
-        b.unfloored[y] = "Round" if even else "Floor"
+        b.unrounded[y] = "Round" if even else "Floor"
     return y
 
 
@@ -211,9 +211,10 @@ def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
     return b.op("Gather", [b.const(np.asarray(node.attrs["table"], np.float32)), idx], axis=0)
 
 
-# ops for which op(floor(x)) = floor(op(x)) on the values they see: monotone selections and
-# integer-bounded clamps (a max pool's padding value is an integer, qmin - 1)
-FLOOR_COMMUTES = {"maxpool", "flatten", "reshape", "relu", "clip", "upsample", "zero_insert"}
+# ops for which op(r(x)) = r(op(x)) on the values they see, r = Floor or Round (any monotone rounding
+# to integers): monotone selections and integer-bounded clamps (a max pool's padding value is an
+# integer, qmin - 1)
+ROUND_COMMUTES = {"maxpool", "flatten", "reshape", "relu", "clip", "upsample", "zero_insert"}
 
 LOWER = {
     "conv": _weighted,
