@@ -175,6 +175,10 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
                          f"so results can differ on exact ties")
         formats[n.output] = out_fmt
         nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
+    even = [name for name, layer in layers.items() if layer.rounding == "half_even"]
+    if even:
+        notes.append(f"layers {', '.join(even)} round ties to even, as the model's ROUND quantizers do "
+                     f"(docs/format.md §3)")
     return QModel(nodes=nodes, layers=layers, formats=formats, shapes=dict(graph.shapes),
                   input=graph.input, output=graph.output, extra_outputs=list(graph.extra_outputs),
                   notes=notes,
