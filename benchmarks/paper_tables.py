@@ -81,7 +81,9 @@ ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
              "wqr-relevel": ("paper", dict(scale="reestimate")),
              "ste-learned": ("ste", dict(scale="learned")),  # Bae et al.'s learned exponents (issue 18)
              # the same, exponents frozen at their running average for the last quarter (their stable exponent)
-             "ste-learned-stable": ("ste", dict(scale="learned", scale_stable=0.75))}
+             "ste-learned-stable": ("ste", dict(scale="learned", scale_stable=0.75)),
+             # the exponents at 20x the weights' learning rate: at 1x they cannot move one step in 6 epochs
+             "ste-learned-lr20": ("ste", dict(scale="learned", scale_lr=20.0))}
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 
@@ -326,7 +328,7 @@ def plot(results: list[dict], baseline: dict, path: str) -> None:
     if not by:
         return
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    markers = {"direct": "o", "wqr": "s", "qr": "D", "ste": "^", "ste-learned": "v", "ste-learned-stable": "<"}
+    markers = {"direct": "o", "wqr": "s", "qr": "D", "ste": "^", "ste-learned": "v", "ste-learned-stable": "<", "ste-learned-lr20": ">"}
     for method, marker in markers.items():
         pts = [(statistics.mean(x["w_mem_bits"] for x in v) / 8192, 100 * statistics.mean(x["test"] for x in v), row)
                for (row, m), v in by.items() if m == method]

@@ -371,6 +371,9 @@ def _needs(module: str, what: str) -> None:
               help="Each layer's exponent (its level set): fixed = chosen once, at the start; reestimate = re-chosen "
                    "after each epoch, kept only where it cuts the squared quantization error by 10%; learned = "
                    "trained with the weights (Bae et al.'s learned power-of-two scales; with --method ste).")
+@click.option("--scale-lr", type=float, default=1.0, show_default=True,
+              help="With --scale learned: the exponents' learning rate as a multiple of --lr (Adam moves a parameter "
+                   "about lr per step, so at 1 an exponent moves at most ~lr x steps over the whole budget).")
 @click.option("--scale-stable", type=float, default=0.0, show_default=True,
               help="With --scale learned: from this fraction of --epochs on, each exponent is frozen at its running "
                    "average, rounded (Bae et al.'s stable scale exponent); 0 = never.")
@@ -392,7 +395,7 @@ def _needs(module: str, what: str) -> None:
               help="Write Fig. 8 and Fig. 9 PNGs into this folder.")
 @opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
 def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, scale,
-             scale_stable, wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, resume, plots_dir, output):
+             scale_lr, scale_stable, wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, resume, plots_dir, output):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
     import onnx
     from rich.console import Console
@@ -427,7 +430,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
     plan = make_plan(graph, scheme, parse_bits(bits))
     cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
                          lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
-                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale, scale_stable=scale_stable,
+                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale, scale_lr=scale_lr, scale_stable=scale_stable,
                          wqr_weight=wqr_weight, keep=keep, val_split=val_split)
     check_config(cfg)
     base = os.path.splitext(output)[0]

@@ -66,6 +66,7 @@ class FinetuneConfig:
     act_bits: int = 8
     act_aware: bool = True  # fake-quantize activations in training when act_bits <= ACT_AWARE_MAX_BITS
     scale: str = "fixed"  # fixed: exponents chosen once; reestimate: after each epoch, with hysteresis; learned
+    scale_lr: float = 1.0  # learned: the exponents' learning rate, as a multiple of the weights'
     scale_stable: float = 0.0  # learned: from this fraction of the budget on, exponents frozen at their average (0: never)
     relevel_margin: float = 0.1  # reestimate: a new exponent must cut the squared quantization error by 10%
     wqr_weight: str = "full"  # full: d|W|/dW in WQR's gradient (eq. 11 as written); detached: |W| as a constant
@@ -244,6 +245,8 @@ def check_config(cfg: FinetuneConfig) -> None:
                         "paper, max or mse, not output")
     if not 0.0 <= cfg.scale_stable < 1.0:
         raise WqrcError(f"--scale-stable: {cfg.scale_stable} must be a fraction of the budget in [0, 1)")
+    if cfg.scale_lr <= 0:
+        raise WqrcError(f"--scale-lr: {cfg.scale_lr} must be positive")
     if cfg.scale_stable and cfg.scale != "learned":
         raise WqrcError("--scale-stable freezes learned exponents: use it with --scale learned")
     if cfg.scale == "learned" and cfg.method != "ste":
@@ -268,7 +271,9 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
                            wqr_weight=cfg.wqr_weight)
     scales = LearnedScales(plan) if cfg.scale == "learned" else None
-    params = list(module.parameters()) + (list(scales.parameters()) if scales else [])
+    # the learned exponents are a group of their own: their learning rate is the weights' times scale_lr
+    params = [dict(params=list(module.parameters()), lr_mult=1.0)] + \
+        ([dict(params=list(scales.parameters()), lr_mult=cfg.scale_lr)] if scales else [])
     opt = (torch.optim.Adam(params, lr=cfg.lr) if cfg.optimizer == "adam"
            else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum))
     history, start, best = History(), 0, None  # best: (score, epoch, module state, plan, learned exponents)
@@ -310,7 +315,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 scales.freeze()  # the stable exponents, for the rest of the budget
             lr = lr_at(cfg, epoch)
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_mult"]
             module.train()
             order = torch.randperm(len(x_train), generator=gen)
             total_loss, correct, seen = 0.0, 0, 0
