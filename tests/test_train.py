@@ -368,6 +368,23 @@ def test_stable_exponents_freeze_at_their_running_average_for_the_last_part_of_t
         finetune(g, ds, low, FinetuneConfig(epochs=1, method="ste", scale_stable=0.5))
 
 
+def test_the_exponents_learning_rate_is_the_weights_times_scale_lr():
+    """Adam moves a parameter about lr per step: with lr 1e-3 over 2 epochs (~22 steps) an exponent
+    that starts 3 below MSQE's can move one step at --scale-lr 1 (floor/ceil of t), several at 100."""
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    from wqrc.train.finetune import pin_levels
+    low = {n: LayerSpec("dfp", 4, s.n1 - 3) for n, s in pin_levels(g, make_plan(g, "dfp", 4), "mse").items()}
+    moves = {}
+    for mult in (1.0, 100.0):
+        cfg = FinetuneConfig(epochs=2, lr=1e-3, method="ste", scale="learned", scale_lr=mult, keep="last", act_bits=16)
+        _, hist = finetune(g, ds, low, cfg)
+        moves[mult] = max(hist.plan[n].n1 - low[n].n1 for n in low)
+    assert moves[1.0] <= 1 and moves[100.0] >= 2, moves
+    with pytest.raises(WqrcError, match="--scale-lr"):
+        finetune(g, ds, low, FinetuneConfig(epochs=1, method="ste", scale="learned", scale_lr=0.0))
+
+
 def test_finetune_with_the_output_rule_pins_its_exponents_from_the_training_data():
     from wqrc.quant.output_rule import pin_by_output_error
     from wqrc.train.finetune import splits
