@@ -54,18 +54,18 @@ typedef struct {
  * local sh_layer (a store through an int8 output pointer may alias *p, so a field read
  * in the loop would be reloaded); a model without per-channel exponents compiles the
  * table lookup out. */
+#if WQRC_USE_CHANNEL_SHIFTS
+#define WQRC_SH(p, ch) ((p)->rq.shifts ? (int32_t)(p)->rq.shifts[ch] : sh_layer)
+#else
+#define WQRC_SH(p, ch) (sh_layer)
+#endif
+
 /* A layer's tie rule, read once into a local as p->rq.shift is; a model whose layers all
  * round ties up (the contract) compiles the ties-to-even step out. */
 #if WQRC_USE_HALF_EVEN
 #define WQRC_EVEN(p) ((p)->rq.even)
 #else
 #define WQRC_EVEN(p) 0
-#endif
-
-#if WQRC_USE_CHANNEL_SHIFTS
-#define WQRC_SH(p, ch) ((p)->rq.shifts ? (int32_t)(p)->rq.shifts[ch] : sh_layer)
-#else
-#define WQRC_SH(p, ch) (sh_layer)
 #endif
 
 /*
