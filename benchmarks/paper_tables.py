@@ -231,7 +231,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
         label, scheme, width = ROWS[key]
         equal = isinstance(width, int)
         bits = {n: width for n in layers} if equal else layerwise_plan(model, scheme, cache, width)["bits"]
-        seeds = [s for s in args.seeds if equal or s == 0]
+        seeds = [s for s in args.seeds if equal or s == 0 or getattr(args, "plan_seeds", False)]
         for method in args.methods:
             for act in args.acts:
                 for seed in (seeds if method != "direct" else [0]):
@@ -355,6 +355,8 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--acts", default=",".join(ACTS))
     ap.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    ap.add_argument("--plan-seeds", action="store_true",
+                    help="fine-tune the per-layer plan rows at every --seeds too (by default at seed 0 only)")
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: cores / jobs)")

@@ -55,6 +55,23 @@ def test_float_control_is_shared_by_rows_and_other_runs_are_not(tmp_path, monkey
     assert len({j["base"] for j in wqr}) == 4
 
 
+def test_plan_rows_run_at_seed_0_unless_plan_seeds(tmp_path, monkeypatch):
+    monkeypatch.setattr(pt, "layerwise_plan", lambda *a: {"bits": {"conv1": 8, "conv2": 4, "conv3": 4, "fc": 4}})
+
+    class Args:
+        rows = ["dfp-lw-3pt"]
+        methods = ["ste"]
+        acts = ["a8"]
+        seeds = [0, 1, 2]
+        epochs = 6
+        threads = 1
+
+    model = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    assert [j["seed"] for j in pt.plan_jobs(Args, model, str(tmp_path))] == [0]
+    Args.plan_seeds = True
+    assert [j["seed"] for j in pt.plan_jobs(Args, model, str(tmp_path))] == [0, 1, 2]
+
+
 @pytest.mark.parametrize("values, text", [([0.5], "50.00"), ([0.5, 0.7], "60.00 ± 14.14"), ([], "")])
 def test_mean_std(values, text):
     assert pt.mean_std(values) == text
