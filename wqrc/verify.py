@@ -31,9 +31,10 @@ def compare_outputs(expected: np.ndarray, got: np.ndarray) -> Optional[str]:
 def expected_outputs(qm: QModel, env: dict, n: int) -> np.ndarray:
     """What captured outputs are compared with: the graph's output, or with several outputs each
     sample's outputs one after another (how the RTL accelerator unloads them), (n, elements)."""
+    from wqrc.sim.simulator import one_after_another
     if not qm.extra_outputs:
         return env[qm.output]
-    return np.concatenate([env[t].reshape(n, -1) for t in qm.outputs], axis=1)
+    return one_after_another([env[t] for t in qm.outputs], n)
 
 
 def read_text_integers(path: str) -> np.ndarray:

@@ -367,8 +367,9 @@ def _unloads(qm: QModel, lay: "_Layout") -> tuple[list[dict], int, bool]:
 def unloaded(qm: QModel, xin: np.ndarray, first: np.ndarray) -> np.ndarray:
     """What the output stream carries per sample: the first output (``first``, already simulated),
     then each further one, in C order; (samples, elements)."""
-    parts = [first.reshape(len(xin), -1)] + [np.asarray(o["vec"], dtype=np.int64) for o in extra_outputs(qm, xin)]
-    return np.concatenate(parts, axis=1)
+    from wqrc.sim.simulator import one_after_another
+    return one_after_another([first] + [np.asarray(o["vec"], dtype=np.int64) for o in extra_outputs(qm, xin)],
+                             len(xin))
 
 
 def _write(folder: str, name: str, lines: list[str]) -> None:

@@ -99,6 +99,13 @@ def simulate_outputs(qm: QModel, x: np.ndarray, **kw) -> list[np.ndarray]:
     return [env[t] for t in qm.outputs]
 
 
+def one_after_another(ys: list[np.ndarray], n: int) -> np.ndarray:
+    """Several outputs of n samples as one (n, elements) array: each sample's outputs one after
+    another, the first first. The one home of that order: the RTL accelerator unloads in it, its
+    test vectors are written in it, and ``wqrc verify`` compares captures in it (docs/targets.md)."""
+    return np.concatenate([np.asarray(y).reshape(n, -1) for y in ys], axis=1)
+
+
 def simulate_float(qm: QModel, x: np.ndarray, **kw) -> np.ndarray:
     """Quantize float inputs, simulate, and dequantize the output (for accuracy)."""
     return qm.dequantize_output(simulate(qm, qm.quantize_input(x), **kw))

@@ -113,9 +113,10 @@ def scales_state(scales: LearnedScales) -> dict:
 def load_scales_state(scales: LearnedScales, state: dict) -> None:
     """Restore t, the running averages and any frozen exponents (a checkpoint written before the
     stable exponent holds t alone)."""
-    t = state["t"] if "t" in state else state
+    if "t" not in state:
+        state = dict(t=state)
     with torch.no_grad():
-        for n, v in t.items():
+        for n, v in state["t"].items():
             scales.param(n).copy_(torch.tensor(np.float64(v)))
-    scales.ema.update(state.get("ema", {}) if "t" in state else {})
-    scales.frozen = {n: int(v) for n, v in (state.get("frozen", {}) if "t" in state else {}).items()}
+    scales.ema.update(state.get("ema", {}))
+    scales.frozen = {n: int(v) for n, v in state.get("frozen", {}).items()}
