@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -186,15 +187,16 @@ def run_job(job: dict) -> dict:
     from wqrc.data import load_dataset
     from wqrc.errors import WqrcError
     from wqrc.quant.plan import LayerSpec
-    from wqrc.train.finetune import finetune, pin_levels, splits
+    from wqrc.train.finetune import finetune, pin_levels, splits, training_device
 
     t0 = time.time()
     g = wqrc.load_model(job["model"])
     ds = load_dataset("fashion-mnist")
     plan = {n: LayerSpec(job["scheme"], int(job["bits"][n])) for n in job["bits"]}
     cfg = config(job["method"], job["act"], job["seed"], job["epochs"])
+    cfg.device = job["device"]
     x_fit = splits(ds, cfg)[0]
-    out = dict(job={k: v for k, v in job.items() if k != "threads"})
+    out = dict(job={k: v for k, v in job.items() if k not in ("threads", "device")})
     if job["method"] == "direct":
         res = evaluate(g, pin_levels(g, plan, RULE), job["act"], x_fit, ds.x_test, ds.y_test)
     else:
@@ -211,7 +213,8 @@ def run_job(job: dict) -> dict:
         else:
             res = evaluate(trained, hist.plan, job["act"], x_fit, ds.x_test, ds.y_test)
         res.update(best_epoch=hist.best_epoch, val=[r["acc_Mq"] for r in hist.rows],
-                   val_float=[r["acc_M"] for r in hist.rows])
+                   val_float=[r["acc_M"] for r in hist.rows], device=str(training_device(cfg)),
+                   torch=torch.__version__)
     out.update(res, seconds=time.time() - t0)
     return out
 
@@ -248,7 +251,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
                     jobs.append(dict(row=key, scheme=scheme, bits=bits, method=method, act=act, seed=seed,
                                      epochs=args.epochs, model=model, base=base,
                                      result=os.path.join(cache, f"{mh}_{key}_{method}_{act}_s{seed}_{rtag}.json"),
-                                     threads=args.threads))
+                                     threads=args.threads, device=getattr(args, "device", "cpu")))
     return jobs
 
 
@@ -360,6 +363,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: cores / jobs)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                    help="where training runs (wqrc finetune --device); not part of a run's cache key")
     ap.add_argument("--report-only", action="store_true", help="write the table from cached runs only")
     args = ap.parse_args()
     for name, allowed in (("rows", ROWS), ("methods", {**METHODS, **ABLATIONS}), ("acts", ACTS)):
@@ -386,7 +391,9 @@ def main() -> None:
             first.append(j)
     phases = [first, [j for j in todo if j not in first]]
     for phase in phases if not args.report_only else ():
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        # a CUDA context does not survive fork: runs that train on a GPU start in fresh processes
+        ctx = multiprocessing.get_context("spawn" if args.device != "cpu" else None)
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
             futures = {pool.submit(run_job, j): j for j in phase}
             for f in as_completed(futures):
                 j, r = futures[f], f.result()

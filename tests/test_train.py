@@ -396,3 +396,37 @@ def test_finetune_with_the_output_rule_pins_its_exponents_from_the_training_data
     assert 0.5 < acc_q <= 1.0
     _, hist = finetune(g, ds, plan, cfg)
     assert hist.plan == pin_by_output_error(g, plan, splits(ds, cfg)[0])
+
+
+def test_training_device_is_an_option_and_a_missing_gpu_is_a_one_line_error(tmp_path):
+    """--device auto trains where torch finds a GPU and on the host otherwise: on a host without one
+    it is the CPU run exactly; --device cuda without one is refused before any work."""
+    from wqrc.train.finetune import training_device
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    plan = make_plan(g, "dfp", 4)
+    if torch.cuda.is_available():
+        pytest.skip("this host has a CUDA GPU: test_training_on_a_gpu_matches_the_host covers it")
+    assert training_device(FinetuneConfig(device="auto")).type == "cpu"
+    runs = [finetune(g, ds, plan, FinetuneConfig(epochs=1, method="ste", device=d))[1] for d in ("cpu", "auto")]
+    assert runs[0].rows == runs[1].rows
+    with pytest.raises(WqrcError, match="--device cuda: torch sees no CUDA device"):
+        finetune(g, ds, plan, FinetuneConfig(epochs=1, device="cuda"))
+    assert_user_error(run_wqrc("finetune", EXAMPLE, "--data", "digits", "--epochs", "1", "--device", "cuda",
+                               "-o", str(tmp_path / "t.onnx")), "--device cuda")
+    assert not (tmp_path / "t.onnx").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch (pip's CUDA build of torch)")
+def test_training_on_a_gpu_matches_the_host():
+    """The same seeded run on the GPU and on the host: the same batches and levels, so the same
+    pinned plan and nearly the same accuracy (only float summation order differs); with act-aware
+    training and the learned exponents' parameters on the GPU too."""
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    plan = make_plan(g, "dfp", 4)
+    for cfg in (dict(method="ste"), dict(method="wqr", lambda1="1", lambda2="10"),
+                dict(method="ste", scale="learned", scale_lr=20.0)):
+        host, gpu = (finetune(g, ds, plan, FinetuneConfig(epochs=2, lr=1e-3, device=d, **cfg))[1] for d in ("cpu", "cuda"))
+        assert gpu.plan == host.plan or cfg.get("scale") == "learned", cfg
+        assert abs(gpu.rows[-1]["acc_Mq"] - host.rows[-1]["acc_Mq"]) <= 0.03, (cfg, gpu.rows[-1], host.rows[-1])

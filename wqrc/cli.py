@@ -390,12 +390,14 @@ def _needs(module: str, what: str) -> None:
 @opt.EXPONENT
 @opt.ACT_BITS
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+              help="Where the training passes run (auto: a CUDA GPU if torch sees one). Scoring stays on the host.")
 @click.option("--resume", type=opt.InputFile(), default=None, help="Continue from this checkpoint (OUT.ckpt.pt).")
 @click.option("--plots", "plots_dir", type=opt.OutputFolder(), default=None,
               help="Write Fig. 8 and Fig. 9 PNGs into this folder.")
 @opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
 def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, scale,
-             scale_lr, scale_stable, wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, resume, plots_dir, output):
+             scale_lr, scale_stable, wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, device, resume, plots_dir, output):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
     import onnx
     from rich.console import Console
@@ -431,7 +433,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
     cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
                          lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
                          exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale, scale_lr=scale_lr, scale_stable=scale_stable,
-                         wqr_weight=wqr_weight, keep=keep, val_split=val_split)
+                         wqr_weight=wqr_weight, keep=keep, val_split=val_split, device=device)
     check_config(cfg)
     base = os.path.splitext(output)[0]
     console = Console()

@@ -170,7 +170,7 @@ def _avgpool(m, n, xs, weights):
 
 def _batchnorm(m, n, xs, weights):
     p, x = n.params, xs[0]
-    t = lambda v: torch.as_tensor(v, dtype=x.dtype)  # noqa: E731
+    t = lambda v: torch.as_tensor(v, dtype=x.dtype, device=x.device)  # noqa: E731
     return F.batch_norm(x, t(p["mean"]), t(p["var"]), t(p["scale"]), t(p["bias"]), False, 0.0, n.attrs["epsilon"])
 
 

@@ -43,6 +43,7 @@ from wqrc.train.schedule import parse_schedule
 METHODS = ("wqr", "ste", "float")
 SCALES = ("fixed", "reestimate", "learned")
 KEEP = ("best", "last")
+DEVICES = ("cpu", "cuda", "auto")
 LOG_COLUMNS = ("epoch", "lr", "lambda1", "lambda2", "loss", "qr", "wqr", "lambda2_wqr", "acc_tr", "acc_M", "acc_Mq",
                "mean_distance", "relevels")
 ACT_AWARE_MAX_BITS = 16  # wider activations are float for every practical purpose: no fake quantization
@@ -76,6 +77,7 @@ class FinetuneConfig:
     calib_samples: int = 512
     calib_percentile: Optional[float] = None  # None: max-abs calibration of activation formats
     snapshot_epochs: int = 4  # weight snapshots kept for the histogram figure
+    device: str = "cpu"  # where training runs: cpu, cuda or auto; scoring is the NumPy simulator's, on the host
 
 
 def model_signature(graph: Graph) -> str:
@@ -110,6 +112,17 @@ def _augment(x: torch.Tensor, cfg: FinetuneConfig, gen: torch.Generator) -> torc
         dy, dx = torch.randint(0, 2 * s + 1, (2,), generator=gen).tolist()
         x = padded[:, :, dy:dy + x.shape[2], dx:dx + x.shape[3]]
     return x
+
+
+def training_device(cfg: FinetuneConfig) -> torch.device:
+    """The torch device training runs on. Only the float forward and backward passes move: the
+    level choices, the regularizers' levels and every score stay on the host, so a run's result
+    depends on the device only through floating-point summation order."""
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise WqrcError("--device cuda: torch sees no CUDA device here (use --device cpu or auto)")
+    return torch.device(cfg.device)
 
 
 def lr_at(cfg: FinetuneConfig, epoch: int) -> float:
@@ -235,7 +248,8 @@ class History:
 def check_config(cfg: FinetuneConfig) -> None:
     """Every option error before any work starts (the CLI calls it first)."""
     for what, value, allowed in (("--method", cfg.method, METHODS), ("--optimizer", cfg.optimizer, ("adam", "sgd")),
-                                 ("--scale", cfg.scale, SCALES), ("--keep", cfg.keep, KEEP)):
+                                 ("--scale", cfg.scale, SCALES), ("--keep", cfg.keep, KEEP),
+                                 ("--device", cfg.device, DEVICES)):
         if value not in allowed:
             raise WqrcError(f"{what}: unknown '{value}' (use {', '.join(allowed)})")
     if not 0.0 < cfg.val_split < 1.0:
@@ -247,6 +261,7 @@ def check_config(cfg: FinetuneConfig) -> None:
         raise WqrcError(f"--scale-stable: {cfg.scale_stable} must be a fraction of the budget in [0, 1)")
     if cfg.scale_lr <= 0:
         raise WqrcError(f"--scale-lr: {cfg.scale_lr} must be positive")
+    training_device(cfg)  # --device cuda where torch sees none
     if cfg.scale_stable and cfg.scale != "learned":
         raise WqrcError("--scale-stable freezes learned exponents: use it with --scale learned")
     if cfg.scale == "learned" and cfg.method != "ste":
@@ -262,15 +277,16 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     weights on their levels and the history (``history.plan`` pins every layer's exponent:
     compile with it to store exactly the trained levels)."""
     check_config(cfg)
+    device = training_device(cfg)
     lam1, lam2 = parse_schedule(cfg.lambda1, "--lambda1"), parse_schedule(cfg.lambda2, "--lambda2")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    module = GraphModule(graph)
+    module = GraphModule(graph).to(device)
     x_fit, y_fit, x_val, y_val = splits(ds, cfg, graph)
     plan = pin_levels(graph, plan, cfg.exponent, x_fit)
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
                            wqr_weight=cfg.wqr_weight)
-    scales = LearnedScales(plan) if cfg.scale == "learned" else None
+    scales = LearnedScales(plan).to(device) if cfg.scale == "learned" else None
     # the learned exponents are a group of their own: their learning rate is the weights' times scale_lr
     params = [dict(params=list(module.parameters()), lr_mult=1.0)] + \
         ([dict(params=list(scales.parameters()), lr_mult=cfg.scale_lr)] if scales else [])
@@ -298,7 +314,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     n_batches = -(-len(x_train) // cfg.batch)
     snap_every = max(1, cfg.epochs // max(1, cfg.snapshot_epochs - 1))
     if not history.snapshots:
-        history.snapshots[0] = {n: w.detach().numpy().copy() for n, w in reg.params}
+        history.snapshots[0] = {n: w.detach().cpu().numpy().copy() for n, w in reg.params}
 
     def save(epoch_done: int) -> None:
         if checkpoint:
@@ -321,7 +337,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
             total_loss, correct, seen = 0.0, 0, 0
             for b in range(n_batches):
                 idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-                xb, yb = _augment(x_train[idx], cfg, gen), y_train[idx]
+                xb = _augment(x_train[idx], cfg, gen).to(device, non_blocking=True)
+                yb = y_train[idx].to(device, non_blocking=True)
                 opt.zero_grad()
                 if scales:
                     logits = module(xb, weights={n: scales.fake_quantized(n, w) for n, w in reg.params})
@@ -364,7 +381,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 best = (kept, epoch + 1, {k: v.detach().clone() for k, v in module.state_dict().items()},
                         _plan_tuples(plan), scales_state(scales) if scales else None)
             if (epoch + 1) % snap_every == 0 or epoch + 1 == cfg.epochs:
-                history.snapshots[epoch + 1] = {n: w.detach().numpy().copy() for n, w in reg.params}
+                history.snapshots[epoch + 1] = {n: w.detach().cpu().numpy().copy() for n, w in reg.params}
             if log_csv:
                 _write_csv(log_csv, history.rows)
             save(epoch + 1)
