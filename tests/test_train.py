@@ -430,3 +430,18 @@ def test_training_on_a_gpu_matches_the_host():
         host, gpu = (finetune(g, ds, plan, FinetuneConfig(epochs=2, lr=1e-3, device=d, **cfg))[1] for d in ("cpu", "cuda"))
         assert gpu.plan == host.plan or cfg.get("scale") == "learned", cfg
         assert abs(gpu.rows[-1]["acc_Mq"] - host.rows[-1]["acc_Mq"]) <= 0.03, (cfg, gpu.rows[-1], host.rows[-1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU visible to torch (pip's CUDA build of torch)")
+def test_a_checkpoint_resumes_on_the_other_device(tmp_path):
+    """Checkpoints are read onto the host and moved to the run's device: one epoch on the GPU,
+    the second resumed on the host, gives the same plan and two rows as two epochs on the GPU."""
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    plan = make_plan(g, "dfp", 4)
+    ckpt = str(tmp_path / "run.ckpt.pt")
+    finetune(g, ds, plan, FinetuneConfig(epochs=1, method="ste", device="cuda"), checkpoint=ckpt)
+    _, resumed = finetune(g, ds, plan, FinetuneConfig(epochs=2, method="ste", device="cpu"), checkpoint=ckpt, resume=ckpt)
+    _, straight = finetune(g, ds, plan, FinetuneConfig(epochs=2, method="ste", device="cuda"))
+    assert len(resumed.rows) == 2 and resumed.plan == straight.plan
+    assert abs(resumed.rows[-1]["acc_Mq"] - straight.rows[-1]["acc_Mq"]) <= 0.03
