@@ -314,7 +314,24 @@ def report(model: str, epochs: int, results: list[dict], baseline: dict) -> str:
                     f"{100 * (means[best] - statistics.mean(ctl)):+.2f}" if best and ctl else ""]
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + act_gap(by, methods))
+
+
+def act_gap(by: dict, methods: list) -> list:
+    """Issue 17's check, a8 against a32 per row and method: the mean over the seeds that both
+    have (so that a seed measured at one width only does not move the difference)."""
+    lines = ["### a8 against a32 (the seeds both have; the target: a8 no more than 0.3 points below)", "",
+             "| row | method | seeds | a8 | a32 | Δ |", "|---|---|---|---|---|---|"]
+    for key in ROWS:
+        for m in methods:
+            runs = {act: {r["job"]["seed"]: r["test"] for r in by.get((key, act), {}).get(m, [])} for act in ACTS}
+            common = sorted(set(runs["a8"]) & set(runs["a32"]))
+            if m == "float" or not common:
+                continue
+            a8, a32 = (statistics.mean(runs[act][s] for s in common) for act in ("a8", "a32"))
+            lines.append(f"| {ROWS[key][0]} | {m} | {','.join(map(str, common))} | {100 * a8:.2f} | {100 * a32:.2f} | "
+                         f"{100 * (a8 - a32):+.2f} |")
+    return lines + [""] if len(lines) > 4 else []
 
 
 def plot(results: list[dict], baseline: dict, path: str) -> None:
