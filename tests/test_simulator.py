@@ -155,7 +155,8 @@ def test_every_torch_layer_plan_is_exact():
     seen = set()
     for i, (scheme, bits, act) in enumerate([("dfp", 8, 8), ("dfp", 8, 16), ("dfp", 4, 16), ("dfp", 12, 16),
                                              ("dfp", 16, 16), ("dfp", 8, 24), ("dfp", 16, 32), ("po2", 5, 16),
-                                             ("po2", 6, 24), ("dfp", 2, 32), ("po2", 4, 32)]):
+                                             ("po2", 6, 24), ("dfp", 2, 32), ("po2", 4, 32), ("po2", 6, 32),
+                                             ("po2", 7, 32)]):
         for kind in ("dw", "res"):
             rng = np.random.default_rng(100 + i)
             g = _random_graph(rng, kind, 2)
@@ -172,6 +173,7 @@ def test_every_torch_layer_plan_is_exact():
                 for t in exact:
                     assert np.array_equal(got[t], exact[t]), (scheme, bits, act, kind, edge, t)
     assert {"float32", "float32 2 limbs"} <= seen and {"float32 limbs", "float64 limbs"} & seen, seen
+    assert {"float32 limbs, mod 2^64", "float64 limbs, mod 2^64"} & seen, seen  # accumulators beyond 2**63
 
 
 def test_digits_8bit_dfp_loses_at_most_one_point(capsys):

@@ -8,10 +8,12 @@ channels-last, with the requantizing scale folded into the weights); above
 that, its operands are split into limbs, x = sum_j x_j * 2**(kx*j) and
 w = sum_i w_i * 2**(kw*i), so small that each partial convolution of a limb
 pair is exact again in float32 (or float64), and the partial results are
-recombined exactly: in float64 below 2**53, in int64 below 2**63. A plan per
+recombined exactly: in float64 below 2**53, in int64 below 2**63, and beyond
+that twice, modulo 2**64 and approximately in float64, which together fix the
+accumulator exactly (:meth:`_Layer._wide`; up to WIDE_EXACT). A plan per
 layer picks the cheapest of these by the number and kind of convolutions
-(float64 costs about five float32 ones on this class of CPU). Beyond 2**63
-the layer is not eligible and the NumPy kernels run the model.
+(float64 costs about five float32 ones on this class of CPU). Beyond
+WIDE_EXACT the layer is not eligible and the NumPy kernels run the model.
 
 It is an optimisation of :mod:`wqrc.sim.kernels`, not a second contract: the
 tests assert that both give the same integers, element for element, and
@@ -33,6 +35,10 @@ from wqrc.sim.exactness import node_bounds, scales_fold
 from wqrc.sim.kernels import maxpool_pads
 
 F32_EXACT, F64_EXACT, I64_EXACT = 2 ** 24, 2 ** 53, 2 ** 63
+# the widest accumulator _Layer._wide recovers: its float64 estimate then errs by less than
+# (partials)^2 * 2**(96 - 53), far below the 2**63 that the residue modulo 2**64 leaves open
+WIDE_EXACT = 2 ** 96
+WIDE_OUT = 2 ** 60  # and its outputs (the layer's clamp bounds) stay well inside int64
 COST = {torch.float32: 1.0, torch.float64: 5.0}   # relative cost of one convolution
 LIMB_COST = 0.3                                    # splitting the input / recombining, per limb or partial
 CL = torch.channels_last
@@ -54,7 +60,9 @@ def eligible(qm: QModel) -> bool:
     for n in qm.nodes:
         b = bounds[n.name]
         if n.name in qm.layers:
-            if b.sum >= I64_EXACT:
+            if b.sum >= WIDE_EXACT:
+                return False
+            if b.sum >= I64_EXACT and max(map(abs, output_bounds(qm.formats[n.output], n.attrs.get("qclip")))) >= WIDE_OUT:
                 return False
         elif b.sum >= F64_EXACT or b.product >= F64_EXACT:
             return False
@@ -137,6 +145,7 @@ class _Layer:
         in_fmt = qm.formats[node.inputs[0]]
         self.cost, self.dtype, self.kx, self.kw = _plan(in_fmt.max_abs_q, in_fmt.qmin < 0, w, b)
         self.storage, self.shift = storage, layer.shift
+        self.wide = b >= I64_EXACT  # recombined modulo 2**64 beside a float64 estimate (_wide)
         self.lo, self.hi = output_bounds(qm.formats[node.output], a.get("qclip"))
         self.is_conv = node.op == "conv"
         if self.is_conv:
@@ -229,25 +238,19 @@ class _Layer:
             if bool(((rest == 0) | (rest == -1)).all()):
                 xs.append(rest)
                 break
+        parts = ((self._op(xj.to(self.dtype), wi), self.kx * j + self.kw * i)
+                 for j, xj in enumerate(xs) if bool(xj.any()) for i, wi in enumerate(self.weights))
+        if self.wide:
+            return self._wide(parts, x)
         acc = None
-        for j, xj in enumerate(xs):
-            if not bool(xj.any()):
-                continue
-            xj = xj.to(self.dtype)
-            for i, wi in enumerate(self.weights):
-                part = self._op(xj, wi)
-                sh = self.kx * j + self.kw * i
-                if self.exact_i64:
-                    part = part.to(torch.int64).bitwise_left_shift_(sh)
-                else:
-                    part = part.to(torch.float64).mul_(float(2 ** sh))
-                acc = part if acc is None else acc.add_(part)
+        for part, sh in parts:
+            if self.exact_i64:
+                part = part.to(torch.int64).bitwise_left_shift_(sh)
+            else:
+                part = part.to(torch.float64).mul_(float(2 ** sh))
+            acc = part if acc is None else acc.add_(part)
         if acc is None:  # an all-zero input
-            shape_src = self._op(torch.zeros_like(x[:1]).to(self.dtype), self.weights[0])
-            acc = torch.zeros((len(x),) + tuple(shape_src.shape[1:]),
-                              dtype=torch.int64 if self.exact_i64 else torch.float64)
-            if acc.dim() == 4:
-                acc = acc.contiguous(memory_format=CL)
+            acc = self._zeros(x, torch.int64 if self.exact_i64 else torch.float64)
         bias = torch.tensor(self.bias_int, dtype=acc.dtype).reshape((1, -1) + (1,) * (acc.dim() - 2))
         acc = acc.add_(bias)
         s, lo, hi = self.shift, int(self.lo), int(self.hi)
@@ -263,11 +266,55 @@ class _Layer:
             acc = acc.mul_(float(1 << -s))
         return acc.clamp_(float(lo), float(hi)).to(self.storage)
 
+    def _zeros(self, x: torch.Tensor, dtype) -> torch.Tensor:
+        """The layer's output shape for ``x``, all zeros (the accumulator of an all-zero input)."""
+        shape_src = self._op(torch.zeros_like(x[:1]).to(self.dtype), self.weights[0])
+        acc = torch.zeros((len(x),) + tuple(shape_src.shape[1:]), dtype=dtype)
+        return acc.contiguous(memory_format=CL) if acc.dim() == 4 else acc
+
+    def _wide(self, parts, x: torch.Tensor) -> torch.Tensor:
+        """An accumulator beyond 2**63 (a 6-bit Po2 layer at 32-bit activations reaches 2**73),
+        without Python integers. It is kept twice: exactly modulo 2**64 (U, uint64, whose
+        wrapping NumPy defines) and approximately in float64 (E; every partial and 2**sh exact,
+        only the sums round, by far less than 2**62 below WIDE_EXACT). Then acc = K * 2**64 + U
+        with K = round((E - L) / 2**64), L = U read as int64, minus one where L < 0. The
+        requantization floor(acc / 2**s), 0 < s <= 60, is K * 2**(64-s) + (U >> s): computed
+        modulo 2**64 it is exact wherever the float64 estimate of it is below 2**61 in
+        magnitude, and beyond that it saturates (the clamp bounds are below WIDE_OUT)."""
+        u = e = None
+        for part, sh in parts:
+            p = part.to(torch.float64)
+            ep = p * float(2 ** sh)
+            e = ep if e is None else e.add_(ep)
+            up = p.numpy().astype(np.int64).view(np.uint64) << np.uint64(sh)
+            u = up if u is None else u + up
+        if e is None:
+            z = self._zeros(x, torch.float64)
+            e, u = z, z.numpy().astype(np.uint64)
+        shape = (1, -1) + (1,) * (e.dim() - 2)
+        e = e.add_(torch.tensor([float(v) for v in self.bias_int], dtype=torch.float64).reshape(shape)).numpy()
+        u = u + np.array([v % (1 << 64) for v in self.bias_int], np.uint64).reshape(shape)
+        low = u.view(np.int64)
+        kk = np.rint((e - low.astype(np.float64)) * 2.0 ** -64).astype(np.int64)  # acc = kk * 2**64 + low
+        s, lo, hi = self.shift, int(self.lo), int(self.hi)
+        if s > 0:
+            k = kk - (low < 0)
+            approx = k.astype(np.float64) * 2.0 ** (64 - s) + (u >> np.uint64(s)).astype(np.float64)
+            exact = ((k.view(np.uint64) << np.uint64(64 - s)) + (u >> np.uint64(s))).view(np.int64)
+            q = np.where(approx >= 2.0 ** 61, hi, np.where(approx <= -2.0 ** 61, lo, np.clip(exact, lo, hi)))
+        else:  # acc * 2**-s: acc is low itself where kk is 0 (clamped first, as _by_limbs does), else saturated
+            exact = np.clip(low, -(-lo >> -s) - 1, (hi >> -s) + 1) << np.int64(-s)
+            q = np.where(kk > 0, hi, np.where(kk < 0, lo, np.clip(exact, lo, hi)))
+        out = torch.from_numpy(np.ascontiguousarray(q)).to(self.storage)
+        return out.contiguous(memory_format=CL) if out.dim() == 4 else out
+
     @property
     def kind(self) -> str:
         name = str(self.dtype).replace("torch.", "")
         if self.kx == 0:
             return name
+        if self.wide:
+            return f"{name} limbs, mod 2^64"
         return f"{name} 2 limbs" if self.kw == -1 else f"{name} limbs"
 
 
