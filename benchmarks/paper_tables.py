@@ -286,7 +286,8 @@ def report(model: str, epochs: int, results: list[dict], baseline: dict) -> str:
     seeds = sorted({r["job"]["seed"] for r in results})
     lines = [f"Converged baseline `{model}`: float test accuracy {100 * baseline['test']:.2f}% "
              f"({baseline['weights']} weights). Budget {epochs} epochs per method; seeds "
-             f"{','.join(map(str, seeds))} (the rows of per-layer plans: seed 0); mean ± std over seeds; test split.", ""]
+             f"{','.join(map(str, seeds))} where measured (a cell with one value: seed 0 only); mean ± std over "
+             f"seeds; test split.", ""]
     by = {}
     for r in results:
         j = r["job"]

@@ -75,3 +75,17 @@ def test_plan_rows_run_at_seed_0_unless_plan_seeds(tmp_path, monkeypatch):
 @pytest.mark.parametrize("values, text", [([0.5], "50.00"), ([0.5, 0.7], "60.00 ± 14.14"), ([], "")])
 def test_mean_std(values, text):
     assert pt.mean_std(values) == text
+
+
+def test_a8_against_a32_uses_the_seeds_both_widths_have():
+    """Issue 17's check: the difference of means over the common seeds only (seed 2 at a8 alone
+    must not move it), per row and method, the float control left out."""
+    runs = [run("dfp-eq3", "ste", s, t, act="a8") for s, t in ((0, 0.90), (1, 0.92), (2, 0.50))]
+    runs += [run("dfp-eq3", "ste", s, t, act="a32") for s, t in ((0, 0.91), (1, 0.93))]
+    runs += [run("dfp-eq3", "float", 0, 0.80, act=a) for a in ("a8", "a32")]
+    md = pt.report("m.onnx", 6, runs, dict(test=0.93, weights=100))
+    gap = md.split("### a8 against a32")[1]
+    assert "| DFP-eq 3 | ste | 0,1 | 91.00 | 92.00 | -1.00 |" in gap
+    assert "float" not in gap
+    only_a8 = pt.report("m.onnx", 6, [r for r in runs if r["job"]["act"] == "a8"], dict(test=0.93, weights=100))
+    assert "### a8 against a32" not in only_a8
