@@ -280,17 +280,22 @@ class _Layer:
         with K = round((E - L) / 2**64), L = U read as int64, minus one where L < 0. The
         requantization floor(acc / 2**s), 0 < s <= 60, is K * 2**(64-s) + (U >> s): computed
         modulo 2**64 it is exact wherever the float64 estimate of it is below 2**61 in
-        magnitude, and beyond that it saturates (the clamp bounds are below WIDE_OUT)."""
+        magnitude, and beyond that it saturates (the clamp bounds are below WIDE_OUT). For
+        s <= 0, acc is L itself where it fits int64 (K·2**64 + U with K + (L < 0) == 0), and
+        saturates where it does not."""
         u = e = None
         for part, sh in parts:
             p = part.to(torch.float64)
             ep = p * float(2 ** sh)
             e = ep if e is None else e.add_(ep)
+            if sh >= 64:  # a multiple of 2**64: nothing modulo 2**64 (and NumPy's shift would wrap the count)
+                continue
             up = p.numpy().astype(np.int64).view(np.uint64) << np.uint64(sh)
             u = up if u is None else u + up
         if e is None:
-            z = self._zeros(x, torch.float64)
-            e, u = z, z.numpy().astype(np.uint64)
+            e = self._zeros(x, torch.float64)
+        if u is None:
+            u = np.zeros(tuple(e.shape), np.uint64)
         shape = (1, -1) + (1,) * (e.dim() - 2)
         e = e.add_(torch.tensor([float(v) for v in self.bias_int], dtype=torch.float64).reshape(shape)).numpy()
         u = u + np.array([v % (1 << 64) for v in self.bias_int], np.uint64).reshape(shape)
