@@ -176,6 +176,24 @@ def test_every_torch_layer_plan_is_exact():
     assert {"float32 limbs, mod 2^64", "float64 limbs, mod 2^64"} & seen, seen  # accumulators beyond 2**63
 
 
+def test_the_torch_executor_stays_exact_without_onednn():
+    """Where oneDNN is absent (or off), torch convolves batches of 16 and more by NNPACK's fast
+    transforms, which round even small integers (off by one here before the executor turned
+    NNPACK off): the executor must then fall to the exact direct convolution."""
+    import torch
+    from conftest import EXAMPLE
+    from wqrc.data import load_dataset
+
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    for act in (8, 16):  # one float32 convolution per layer, and two input limbs
+        qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=act, calib=ds.x_train[:256])
+        xq = qm.quantize_input(ds.x_test[:64])
+        with torch.backends.mkldnn.flags(enabled=False):
+            got = fast_exec.FastExecutor(qm)(xq)
+        assert np.array_equal(got, wqrc.simulate(qm, xq, path="int64")), act
+
+
 def test_digits_8bit_dfp_loses_at_most_one_point(capsys):
     from conftest import EXAMPLE
     from wqrc.data import accuracy, load_dataset
