@@ -118,14 +118,16 @@ def test_cortex_m4_in_qemu_equals_simulator(tmp_path, name, scheme, bits, act):
     assert res.returncode == 0 and "PASS: 5 test vectors" in res.stdout, res.stdout + res.stderr
 
 
-def _odd_cnn():
+def _odd_cnn(first_relu: bool = True):
     """Odd channel counts, an odd number of output positions, stride 2, dilation 2, a
-    non-square kernel and a dense head: every tail of the dual-MAC kernel."""
+    non-square kernel and a dense head: every tail of the dual-MAC kernel. Without the first
+    ReLU the first conv's outputs are signed (its clamp [-128, 127] at a8, SSAT on a DSP core)
+    and the second conv's unsigned ([0, 255], USAT)."""
     import torch
     from torch import nn
 
     torch.manual_seed(5)
-    model = nn.Sequential(nn.Conv2d(3, 5, 3, stride=2, padding=1), nn.ReLU(),
+    model = nn.Sequential(nn.Conv2d(3, 5, 3, stride=2, padding=1), nn.ReLU() if first_relu else nn.Identity(),
                           nn.Conv2d(5, 7, (3, 2), dilation=2, padding=(2, 1)), nn.ReLU(),
                           nn.Flatten(), nn.Linear(7 * 5 * 5, 9)).eval()
     return wqrc.from_torch(model, torch.rand(1, 3, 9, 9)), (3, 9, 9)
@@ -172,13 +174,58 @@ def test_dual_mac_simd_paths_on_cortex_m4(tmp_path, monkeypatch, scheme, bits, w
     import wqrc.backend.c as c_backend
 
     monkeypatch.setattr(c_backend, "WBUF_LIMIT", limit)
-    g, shape = _odd_cnn()
-    calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
-    out = tmp_path / "odd"
-    generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
-    res = make(out, "mcu-run")
-    assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
+    for first_relu in (True, False):
+        g, shape = _odd_cnn(first_relu)
+        calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+        out = tmp_path / f"odd_{first_relu}"
+        generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
+        res = make(out, "mcu-run")
+        assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+SAT_TEST = r"""
+#include <stdio.h>
+#include "wqrc_model.h"
+#include "wqrc_rt.h"
+static int check(int32_t v, int kind, int32_t lo, int32_t hi)
+{
+    if (wqrc_sat_kind(lo, hi) != kind || wqrc_sat32(v, kind, lo, hi) != wqrc_clamp32(v, lo, hi)) {
+        printf("FAIL kind %d v %ld\n", kind, (long)v);
+        return 1;
+    }
+    return 0;
+}
+int main(void)
+{
+    static const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -65536, -129, -128, -127, -1, 0, 1,
+                                    126, 127, 128, 254, 255, 256, 65535, INT32_MAX - 1, INT32_MAX};
+    int bad = 0;
+    int32_t v;
+    unsigned i;
+    for (v = -1000; v <= 1000; ++v) {
+        bad |= check(v, WQRC_SAT_S8, -128, 127) | check(v, WQRC_SAT_U7, 0, 127) | check(v, WQRC_SAT_U8, 0, 255)
+             | check(v, WQRC_SAT_ANY, -5, 100);
+    }
+    for (i = 0; i < sizeof edges / sizeof edges[0]; ++i) {
+        v = edges[i];
+        bad |= check(v, WQRC_SAT_S8, -128, 127) | check(v, WQRC_SAT_U7, 0, 127) | check(v, WQRC_SAT_U8, 0, 255);
+    }
+    printf(bad ? "FAIL\n" : "PASS: saturating clamps\n");
+    return bad;
+}
+"""
+
+
+@needs.arm
+def test_saturating_clamps_equal_the_clamp_on_cortex_m4(tmp_path):
+    """SSAT #8, USAT #7 and USAT #8 (the requantization loops' clamp for whole 8-bit ranges,
+    wqrc_rt.h: wqrc_sat32) against the plain clamp, on every value near the ranges and the
+    int32 extremes, in QEMU; and the kind each range gets."""
+    _, out, _ = generate(tmp_path, "plain", "dfp", 8, 8)
+    (out / "sat_test.c").write_text(SAT_TEST)
+    res = make(out, "mcu-run", "SRCS=sat_test.c")
+    assert res.returncode == 0 and "PASS: saturating clamps" in res.stdout, res.stdout + res.stderr
 
 
 def _depthwise_cnn():

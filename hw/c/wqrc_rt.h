@@ -682,15 +682,82 @@ static inline int64_t wqrc_requant(int64_t acc, int32_t sh, int64_t lo, int64_t 
     return wqrc_clamp(sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 64) : acc, lo, hi);
 }
 
-/* The same for int32 accumulators and sh >= 0, in 32-bit arithmetic for 32-bit cores;
- * lo and hi are the output bounds clipped to int32. */
-static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi, int even)
+/* rshift_round (ties to even where even) of an int32 accumulator, sh >= 0: the rounding
+ * half of wqrc_requant32, apart so that the loops below can pair it with either clamp */
+static inline int32_t wqrc_round32(int32_t acc, int32_t sh, int even)
 {
     if (sh > 0 && even) {
         acc = WQRC_TIES_EVEN(acc, sh, 32);
     }
-    return wqrc_clamp32(sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 32) : acc, lo, hi);
+    return sh > 0 ? WQRC_RSHIFT_ROUND(acc, sh, 32) : acc;
 }
+
+/* The same for int32 accumulators and sh >= 0, in 32-bit arithmetic for 32-bit cores;
+ * lo and hi are the output bounds clipped to int32. */
+static inline int32_t wqrc_requant32(int32_t acc, int32_t sh, int32_t lo, int32_t hi, int even)
+{
+    return wqrc_clamp32(wqrc_round32(acc, sh, even), lo, hi);
+}
+
+/*
+ * The clamp of the 8-bit formats as one saturating instruction. Where a layer's bounds
+ * are a whole 8-bit range ([-128, 127]; [0, 127], a ReLU into a signed byte; [0, 255]),
+ * the clamp is SSAT #8, USAT #7 or USAT #8 on a core with the DSP extension: one
+ * instruction, where the compare-and-select takes four to six and a branch that depends
+ * on the value. Equal results: a saturation is the clamp to exactly that range. The bit
+ * count is an immediate, so a kernel picks the form once per layer (wqrc_sat_kind) and
+ * runs its requantization loop once per form (WQRC_SAT_SWITCH); the form is a constant
+ * in each copy and wqrc_sat32's switch folds away.
+ */
+enum { WQRC_SAT_ANY = 0, WQRC_SAT_S8, WQRC_SAT_U7, WQRC_SAT_U8 };
+
+static inline int wqrc_sat_kind(int32_t lo, int32_t hi)
+{
+    if (lo == -128 && hi == 127) {
+        return WQRC_SAT_S8;
+    }
+    if (lo == 0 && (hi == 127 || hi == 255)) {
+        return hi == 127 ? WQRC_SAT_U7 : WQRC_SAT_U8;
+    }
+    return WQRC_SAT_ANY;
+}
+
+static inline int32_t wqrc_sat32(int32_t v, int kind, int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT && defined(__GNUC__)
+    /* the instructions themselves: arm_acle.h's __ssat/__usat assign an unsigned builtin
+     * to int32_t, which this build's -Wsign-conversion rejects */
+    int32_t r;
+    switch (kind) {
+    case WQRC_SAT_S8:
+        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+        return r;
+    case WQRC_SAT_U7:
+        __asm__("usat %0, #7, %1" : "=r"(r) : "r"(v));
+        return r;
+    case WQRC_SAT_U8:
+        __asm__("usat %0, #8, %1" : "=r"(r) : "r"(v));
+        return r;
+    default:
+        return wqrc_clamp32(v, lo, hi);
+    }
+#else
+    (void)kind;
+    return wqrc_clamp32(v, lo, hi);
+#endif
+}
+
+/* LOOP(K): a requantization loop written with wqrc_sat32(v, K, lo, hi), run for the
+ * layer's kind with K a constant */
+#define WQRC_SAT_SWITCH(kind, LOOP) \
+    do { \
+        switch (kind) { \
+        case WQRC_SAT_S8: LOOP(WQRC_SAT_S8); break; \
+        case WQRC_SAT_U7: LOOP(WQRC_SAT_U7); break; \
+        case WQRC_SAT_U8: LOOP(WQRC_SAT_U8); break; \
+        default: LOOP(WQRC_SAT_ANY); break; \
+        } \
+    } while (0)
 
 /* Move a value to another activation format without saturating (the terms of an add):
  * rshift_round by sh. The compiler checked that every left-shifted term and their sum fit
