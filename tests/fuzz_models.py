@@ -257,6 +257,14 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
             compare(f"simulator path {p}", wqrc.simulate(qm, x, path=p))
         except Exception as exc:  # an executor must never fail on a model wqrc accepted
             bad.append(f"{desc}: simulator path {p} raised {type(exc).__name__}: {exc}")
+    # QLinearConv wherever it is exact, not only where it pays (these models are too small to pay)
+    every = ort_exec.lower(qm, "all")
+    if every is not None and any(n.op_type == "QLinearConv" for n in every.graph.node):
+        paths.append("ort-qlinear")
+        try:
+            compare("onnxruntime with QLinearConv everywhere", ort_exec.OrtExecutor(every)(x))
+        except Exception as exc:
+            bad.append(f"{desc}: onnxruntime with QLinearConv everywhere raised {type(exc).__name__}: {exc}")
     ran["paths"] = paths
     if backends_dir is None:
         return bad, ran

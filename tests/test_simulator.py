@@ -138,6 +138,9 @@ def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, 
     assert np.array_equal(wqrc.simulate(qm, xq), exact[qm.output])
     if ort_exec.lower(qm) is not None:
         assert np.array_equal(wqrc.simulate(qm, xq, path="ort"), exact[qm.output])
+    every = ort_exec.lower(qm, "all")  # QLinearConv wherever exact, not only where it pays
+    if every is not None:
+        assert np.array_equal(ort_exec.OrtExecutor(every)(xq), exact[qm.output])
     if fast_exec.eligible(qm):
         trace_t = wqrc.simulate(qm, xq, path="torch", trace=True)
         for t in exact:
@@ -146,6 +149,67 @@ def test_fast_paths_equal_exact_integer_path(seed, kind, scheme_bits, act_bits, 
         i64 = wqrc.simulate(qm, xq, trace=True, path="int64")
         for t in exact:
             assert np.array_equal(i64[t], exact[t]), t
+
+
+@pytest.mark.parametrize("offset_in,offset_out", [(0, 0), (128, 128), (0, 128), (128, 0)])
+def test_qlinearconv_requantizes_every_accumulator_as_the_contract(offset_in, offset_out):
+    """onnxruntime's QLinearConv with the lowering's tie-breaking scale (ort_exec._qlinear),
+    run on this machine's kernels: every accumulator value from below the output range to
+    beyond it (each tie included) at every shift the lowering allows, for unsigned and signed
+    inputs and outputs (uint8 codes with offsets 0 and 128), against sat(rshift_round(.))."""
+    import onnxruntime as ort
+    from types import SimpleNamespace
+
+    from onnx import TensorProto, helper
+    from wqrc.quant.qmodel import AlignedLayer
+
+    lo = -offset_out
+    codes = np.arange(256, dtype=np.uint8).reshape(1, 1, 1, 256)
+    for s in list(range(-3, ort_exec.QL_MAX_SHIFT + 1)):
+        # channel m adds bias base + 256 m to the input value x - offset_in: the sums run over
+        # (lo - 2) 2**s .. (lo + 258) 2**s, every integer once
+        step = 1 << max(s, 0)
+        first, last = (lo - 2) * step, (lo + 258) * step
+        bias = list(range(first + offset_in, last + offset_in + 256, 256))
+        al = AlignedLayer(np.ones((len(bias), 1, 1, 1), np.int64), bias, s, 0)
+        node = SimpleNamespace(name="l", op="conv", attrs={"pads": [0, 0, 0, 0], "strides": [1, 1],
+                                                            "dilations": [1, 1], "group": 1})
+        qm = SimpleNamespace(layers={"l": SimpleNamespace(aligned=lambda al=al: al)})
+        b = ort_exec._Builder()
+        y = ort_exec._qlinear(b, qm, node, "x", offset_in, offset_out)
+        graph = helper.make_graph(b.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 1, 256])],
+                                  [helper.make_tensor_value_info(y, TensorProto.UINT8, None)], b.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": codes})[0]
+        acc = np.asarray(bias, np.int64).reshape(1, -1, 1, 1) + (codes.astype(np.int64) - offset_in)
+        want = np.clip(rshift_round(acc, s) if s > 0 else acc << -s, lo, lo + 255) + offset_out
+        assert np.array_equal(got.astype(np.int64), want), (s, np.argwhere(got != want)[:3])
+
+
+@pytest.mark.parametrize("scheme,bits,vnni", [("dfp", 8, None), ("dfp", 8, False), ("po2", 4, False), ("dfp", 3, None)])
+def test_large_layers_run_as_qlinearconv_and_stay_exact(monkeypatch, scheme, bits, vnni):
+    """All-CNN-C's layers from the second on are large enough for QLinearConv to pay
+    (ort_exec.QL_MIN_MACS); the first (one input channel) stays a float32 Conv, and the head's
+    signed output takes the offset codes. Weights beyond 64 in magnitude take it only where the
+    CPU sums u8 x s8 in int32 (VNNI; vnni False: as on a CPU without, where VPMADDUBSW would
+    saturate). Equal to the NumPy kernels at the input format's edges and on random inputs."""
+    if vnni is not None:
+        monkeypatch.setattr(ort_exec, "_wide_weights_exact", lambda: vnni)
+    wide = ort_exec._wide_weights_exact()
+    g = wqrc.load_model("examples/allcnn_c.onnx")
+    rng = np.random.default_rng(4)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=rng.uniform(0, 1, (16, 1, 28, 28)).astype(np.float32))
+    qm.runtime_cache.clear()
+    plan = ort_exec._qlinear_plan(qm)
+    narrow = {n for n, l in qm.layers.items() if np.abs(l.aligned().multipliers).max() <= ort_exec.QL_SAFE_WEIGHT}
+    assert "conv1" not in plan
+    assert set(plan) == set(qm.layers) - {"conv1"} if wide else set(plan) <= narrow, (plan, narrow)
+    if plan:
+        assert chosen_path(qm) == "onnxruntime float32/QLinearConv"
+    xq = edge_inputs(qm.input_format, (6, 1, 28, 28), "random", rng)
+    xq[0], xq[1] = qm.input_format.qmax, qm.input_format.qmin
+    assert np.array_equal(wqrc.simulate(qm, xq), wqrc.simulate(qm, xq, path="int64"))
 
 
 def test_every_torch_layer_plan_is_exact():

@@ -46,9 +46,12 @@ def scales_fold(qm: QModel, min_shift: int = -19) -> bool:
     return not any(abs(s) > 20 for n in qm.nodes for s in n.attrs.get("shifts", ()))
 
 
-def exact_within(qm: QModel, sum_limit: int, product_limit: int) -> bool:
-    """Whether every sum stays below ``sum_limit`` and every pooled product below ``product_limit``,
-    and every folded scale stays a normal float32 (:func:`scales_fold`)."""
+def exact_within(qm: QModel, sum_limit: int, product_limit: int, nodes=None) -> bool:
+    """Whether every sum stays below ``sum_limit`` and every pooled product below ``product_limit``
+    (in ``nodes``, default all: an executor may run some nodes another way, under a guard of
+    their own), and every folded scale stays a normal float32 (:func:`scales_fold`)."""
     if not scales_fold(qm):
         return False
-    return all(b.sum < sum_limit and b.product < product_limit for b in node_bounds(qm).values())
+    bounds = node_bounds(qm)
+    return all(bounds[n.name].sum < sum_limit and bounds[n.name].product < product_limit
+               for n in (qm.nodes if nodes is None else nodes))

@@ -1,4 +1,4 @@
-"""The integer graph lowered to a float32 ONNX graph and run by onnxruntime.
+"""The integer graph lowered to an ONNX graph of float32 and uint8 tensors, run by onnxruntime.
 
 Same argument as :mod:`wqrc.sim.fast`: an integer below 2**24 is exact in
 float32, and so are sums of such integers, floors, clamps and power-of-two
@@ -6,8 +6,17 @@ scalings. Each conv/dense becomes ``Conv(x, W * 2**-sh, (b + half) * 2**-sh)
 -> Floor -> Clip``, which is docs/format.md §3's ``sat(rshift_round(acc, sh))`` exactly
 when the accumulator bound (plus the rounding half) stays below 2**24.
 Pooled sums are multiplied by the divisor constant in float64, where they stay
-exact. :func:`lower` returns None when any step is not provably exact; the
-caller then uses the torch executor or the NumPy kernels.
+exact.
+
+A conv/dense layer with 8-bit input and output whose groups have
+QL_MIN_CHANNELS input channels or more runs instead as onnxruntime's integer
+convolution, QLinearConv, on uint8 codes (:func:`_qlinear_plan`): int32 sums
+of u8 x s8 products, then one float32 multiply by the requantization scale
+and a round to nearest even. It rounds ties to even, not up as the contract
+does; a scale of 2**-sh * (1 + 2**-22) breaks every tie upwards and moves no
+other value across a rounding boundary, and an offset makes every tie
+positive (:func:`_qlinear`). :func:`lower` returns None when any step is not
+provably exact; the caller then uses the torch executor or the NumPy kernels.
 """
 from __future__ import annotations
 
@@ -22,7 +31,7 @@ from wqrc.ops.pad import onnx_pads
 from wqrc.ops.pools import explicit_pads, window_counts
 from wqrc.quant.arith import avgpool_divisor, half
 from wqrc.quant.qmodel import QModel
-from wqrc.sim.exactness import exact_within
+from wqrc.sim.exactness import exact_within, node_bounds
 from wqrc.quant.formats import output_bounds
 
 EXACT = 2 ** 24
@@ -35,6 +44,34 @@ class _Builder:
         # rounding op, Floor (of v + half: ties up) or Round (ties to even, ONNX's Round)
         self.unrounded: dict[str, str] = {}
         self.roundings: dict[str, str] = {}
+        # uint8 tensors of codes: value = code - offset (offset = -qmin of a signed format)
+        self.offsets: dict[str, int] = {}
+        self.converted: dict[tuple, str] = {}
+
+    def as_float(self, x: str) -> str:
+        """x as exact float32 values (rounded where its rounding was deferred, decoded where it
+        holds uint8 codes; each conversion made once)."""
+        if x not in self.offsets:
+            return self.rounded(x)
+        if (x, "float") not in self.converted:
+            y = self.op("Cast", [x], to=TensorProto.FLOAT)
+            if self.offsets[x]:
+                y = self.op("Sub", [y, self.const(float(self.offsets[x]))])
+            self.converted[(x, "float")] = y
+        return self.converted[(x, "float")]
+
+    def as_codes(self, x: str, offset: int) -> str:
+        """x as uint8 codes value + offset (the caller has checked that its format fits)."""
+        if self.offsets.get(x) == offset:
+            return x
+        if (x, offset) not in self.converted:
+            y = self.as_float(x)
+            if offset:
+                y = self.op("Add", [y, self.const(float(offset))])
+            y = self.op("Cast", [y], to=TensorProto.UINT8)
+            self.offsets[y] = offset
+            self.converted[(x, offset)] = y
+        return self.converted[(x, offset)]
 
     def rounded(self, x: str) -> str:
         """x itself, or Floor(x) / Round(x) where x's rounding was deferred (made once per tensor)."""
@@ -86,22 +123,38 @@ def _divide(b: _Builder, total: str, counts: np.ndarray, fmt) -> str:
     return b.op("Cast", [t], to=TensorProto.FLOAT)
 
 
-def lower(qm: QModel) -> Optional[onnx.ModelProto]:
-    """A float32 ONNX model computing ``qm`` exactly, or None if that cannot be proved."""
-    # the shared guard: float32 sums (Conv, Gemm, ReduceSum) below 2**24, the average pools'
-    # multiplications (done in float64) below 2**53
-    if not exact_within(qm, EXACT, 2 ** 53):
-        return None
+def lower(qm: QModel, qlinear: str = "auto") -> Optional[onnx.ModelProto]:
+    """An ONNX model computing ``qm`` exactly, or None if that cannot be proved. ``qlinear``:
+    which layers run as QLinearConv: "auto" those where it is exact and pays
+    (:func:`_qlinear_plan`), "all" every one where it is exact (the tests and the fuzzer, on
+    models too small to pay), "none" none."""
     if any(n.op not in LOWER for n in qm.nodes):
+        return None
+    if qlinear not in ("auto", "all", "none"):
+        raise ValueError(qlinear)
+    qlinear = {} if qlinear == "none" else _qlinear_plan(qm, every=qlinear == "all")
+    # the shared guard: float32 sums (Conv, Gemm, ReduceSum) below 2**24, the average pools'
+    # multiplications (done in float64) below 2**53; a QLinearConv layer has its own
+    rest = [n for n in qm.nodes if n.name not in qlinear]
+    if not exact_within(qm, EXACT, 2 ** 53, rest):
         return None
     b = _Builder()
     env = {qm.input: qm.input}
     for node in qm.nodes:
-        ins = [env[t] if node.op in ROUND_COMMUTES else b.rounded(env[t]) for t in node.inputs]
+        x = env[node.inputs[0]]
+        if node.name in qlinear:
+            env[node.output] = _qlinear(b, qm, node, b.as_codes(x, qlinear[node.name][0]), *qlinear[node.name])
+            continue
+        if x in b.offsets and node.op in CODES_PASS and CODES_PASS[node.op](qm, node):
+            env[node.output] = LOWER[node.op](b, qm, node, [x])
+            b.offsets[env[node.output]] = b.offsets[x]
+            continue
+        ins = [env[t] if node.op in ROUND_COMMUTES and env[t] not in b.offsets else b.as_float(env[t])
+               for t in node.inputs]
         env[node.output] = LOWER[node.op](b, qm, node, ins)
         if node.op in ROUND_COMMUTES and ins[0] in b.unrounded:
             b.unrounded[env[node.output]] = b.unrounded[ins[0]]
-    out = b.rounded(env[qm.output])
+    out = b.as_float(env[qm.output])
     shape_in = ["n"] + list(qm.input_shape)
     graph = helper.make_graph(b.nodes, "wqrc_exact", [helper.make_tensor_value_info(qm.input, TensorProto.FLOAT, shape_in)],
                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], b.inits)
@@ -134,6 +187,126 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     y = b.clip(y, *map(float, output_bounds(fmt, a.get("qclip"))))
     if layer.shift > 0:
         b.unrounded[y] = "Round" if even else "Floor"
+    return y
+
+
+# QLinearConv where it is exact and pays (docs/targets.md, "The simulator's speed"): a group of
+# fewer input channels runs faster as the float32 Conv (2.6x on one channel, fashion's first layer),
+# and so does a layer of few MACs, whose uint8 conversions and layout transposes cost more than
+# the integer GEMM saves (the digits model's 8x8 maps: 0.44 of onnxruntime float against 0.74);
+# a layer whose input already holds codes (a QLinearConv before it) or that the float32 Conv
+# cannot run exactly (sums from 2**24) takes QLinearConv all the same
+QL_MIN_CHANNELS = 8
+QL_MIN_MACS = 200_000  # per image
+QL_MAX_SHIFT = 13      # the tie-breaking scale's margin (_qlinear) holds up to here
+QL_EPS = 2.0 ** -22
+QL_SAFE_WEIGHT = 64    # |w| <= 64: no u8 x s8 pair sum passes int16 (255 * 128 < 2**15)
+
+
+def _wide_weights_exact() -> bool:
+    """Whether onnxruntime's u8 x s8 sums are exact for every int8 weight here. Its AVX2 kernels
+    (and AVX-512 without VNNI) add pairs of u8 x s8 products in saturating int16
+    (VPMADDUBSW): with an input of 255 two weights beyond 64 of one sign overflow it (an
+    onnxruntime issue, #16105). VNNI's VPDPBUSD sums in int32. So weights beyond 64 in
+    magnitude are lowered only on an x86 CPU that reports VNNI; elsewhere, and on a
+    platform whose CPU flags cannot be read, the float32 Conv takes those layers."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni"} & flags)
+
+
+def _qlinear_plan(qm: QModel, every: bool = False) -> dict[str, tuple[int, int]]:
+    """The layers that run as QLinearConv, each with (input offset, output offset): uint8
+    codes hold value + offset. A layer qualifies when it rounds half up, its input is 8 bits
+    or fewer and its output 8 bits with bounds [lo, lo + 255] (so that uint8's saturation is
+    its clamp), its weights fit int8 (and VPMADDUBSW: :func:`_wide_weights_exact`), every
+    group has QL_MIN_CHANNELS input channels or more, its shift is at most QL_MAX_SHIFT, and
+    its sums with the output offset fit int32; and where it has QL_MIN_MACS per image or
+    more, its input holds codes already, or its sums pass what the float32 Conv holds (with
+    ``every``, wherever it is exact: the last two conditions are about speed)."""
+    wide_ok = None
+    plan = {}
+    bounds = node_bounds(qm)
+    codes = set()  # tensors that the lowering will hold as uint8 codes
+    for node in qm.nodes:
+        if node.op in CODES_PASS and node.inputs[0] in codes and CODES_PASS[node.op](qm, node):
+            codes.add(node.output)
+        if node.name not in qm.layers:
+            continue
+        layer = qm.layers[node.name]
+        if layer.rounding != "half_up":
+            continue
+        al = layer.aligned()
+        w = al.multipliers
+        macs = int(np.prod(qm.shapes[node.output], dtype=np.int64)) * int(w[0].size)
+        if macs < QL_MIN_MACS and bounds[node.name].sum < EXACT and node.inputs[0] not in codes and not every:
+            continue
+        f_in, f_out = qm.formats[node.inputs[0]], qm.formats[node.output]
+        lo, hi = output_bounds(f_out, node.attrs.get("qclip"))
+        if w.dtype == object or f_in.bits > 8 or f_out.bits != 8 or hi - lo != 255 or al.shift > QL_MAX_SHIFT:
+            continue
+        if w.min() < -128 or w.max() > 127:
+            continue
+        if w[0].size // int(np.prod(w.shape[2:], dtype=np.int64)) < QL_MIN_CHANNELS and not every:
+            continue
+        if int(np.abs(w).max()) > QL_SAFE_WEIGHT:
+            if node.op == "conv" and node.attrs["group"] != 1:
+                continue  # depthwise and grouped kernels: only the plain GEMM's VNNI form is known
+            if wide_ok is None:
+                wide_ok = _wide_weights_exact()
+            if not wide_ok:
+                continue
+        if al.acc_bound + abs(lo) * (1 << max(al.shift, 0)) >= 2 ** 31:
+            continue
+        plan[node.name] = (-f_in.qmin, -lo)
+        codes.add(node.output)
+    return plan
+
+
+def _qlinear(b: _Builder, qm: QModel, node, x: str, offset_in: int, offset_out: int) -> str:
+    """The layer as QLinearConv on uint8 codes x (value + offset_in), giving codes value + offset_out.
+
+    onnxruntime computes y = sat_u8(round_even(fl(N) * c) + zp), N the int32 sum with the bias,
+    c = x_scale * w_scale / y_scale = w_scale here (scales of 1). For a shift s >= 1 the
+    contract wants q = floor(t + 1/2), t = (acc + b) / 2**s, clamped to [lo, lo + 255]. With
+    N = acc + b - lo * 2**s (t' = t - lo: the offset in the bias), zp = 0 and
+    c = 2**-s * (1 + eps), eps = 2**-22 (exact in float32):
+      - a tie t' = q' - 1/2 with q' >= 1 becomes (q' - 1/2)(1 + eps)(1 + d), |d| <= 2**-24
+        (the one float32 rounding of the product), which is above q' - 1/2: it rounds up to q';
+      - the largest t' below it, q' + 1/2 - 2**-s, stays below q' + 1/2 while
+        (q' + 1/2)(eps + 2**-24 + eps * 2**-24) < 2**-s, true for q' <= 255 and s <= 13;
+      - t' below 1/2 gives at most 0, t' from 255.5 on at least 255, so uint8's saturation
+        is the clamp; fl(N) is exact below 2**24, and beyond it t' is far outside [0, 255]
+        either way (the float32 product is monotone).
+    For s <= 0 the product N * 2**-s is an integer (no ties; c = 2**-s exactly) and the offset
+    goes into zp. The input's offset is its zero point, subtracted in int32 by onnxruntime."""
+    a = node.attrs
+    al = qm.layers[node.name].aligned()
+    s = al.shift
+    w = np.asarray(al.multipliers, np.int64)
+    if node.op == "dense":
+        w = w.reshape(w.shape + (1, 1))
+        x = b.op("Reshape", [x, b.const([0, -1, 1, 1], np.int64)])
+    if s >= 1:
+        scale, bias, zp = 2.0 ** -s * (1 + QL_EPS), [int(v) + offset_out * (1 << s) for v in al.bias], 0
+    else:
+        scale, bias, zp = 2.0 ** -s, [int(v) for v in al.bias], offset_out
+    one = b.const(1.0)
+    inputs = [x, one, b.const(offset_in, np.uint8), b.const(w, np.int8), b.const(scale), b.const(0, np.int8),
+              one, b.const(zp, np.uint8), b.const(np.asarray(bias, np.int64), np.int32)]
+    if node.op == "conv":
+        y = b.op("QLinearConv", inputs, pads=list(a["pads"]), strides=list(a["strides"]),
+                 dilations=list(a["dilations"]), group=a["group"], kernel_shape=list(w.shape[2:]))
+    else:
+        y = b.op("Reshape", [b.op("QLinearConv", inputs, kernel_shape=[1, 1]), b.const([0, -1], np.int64)])
+    b.offsets[y] = offset_out
     return y
 
 
@@ -211,6 +384,14 @@ def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
     return b.op("Gather", [b.const(np.asarray(node.attrs["table"], np.float32)), idx], axis=0)
 
 
+# ops that run on uint8 codes as they are (same offset in and out), where this says they may: a
+# max pool without padding (its padding value, qmin - 1, has no code), flatten, reshape
+CODES_PASS = {
+    "maxpool": lambda qm, node: explicit_pads(qm.shapes[node.inputs[0]], node.attrs) == (0, 0, 0, 0),
+    "flatten": lambda qm, node: True,
+    "reshape": lambda qm, node: True,
+}
+
 # ops for which op(r(x)) = r(op(x)) on the values they see, r = Floor or Round (any monotone rounding
 # to integers): monotone selections and integer-bounded clamps (a max pool's padding value is an
 # integer, qmin - 1)
@@ -247,6 +428,7 @@ class OrtExecutor:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         self.input = model.graph.input[0].name
+        self.integer = any(n.op_type == "QLinearConv" for n in model.graph.node)  # for reports
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         y = self.session.run(None, {self.input: np.asarray(x, np.float32)})[0]

@@ -23,7 +23,7 @@ def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
     fmt = qm.input_format
     if x.size and (x.min() < fmt.qmin or x.max() > fmt.qmax):
         raise WqrcError(f"input codes outside the input format {fmt.describe()} [{fmt.qmin}, {fmt.qmax}]")
-    return x.astype(np.int64)
+    return x  # in its own integer type: each executor converts once, to what it computes in
 
 
 def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "auto", batch: int = 2048):
@@ -58,7 +58,7 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
     if len(x) > batch and not trace:
         return np.concatenate([simulate(qm, x[i:i + batch], path=path, batch=batch)
                                for i in range(0, len(x), batch)])
-    env = {qm.input: x}
+    env = {qm.input: np.asarray(x, np.int64)}
     for node in qm.nodes:  # each op's integer kernel, through the registry
         env[node.output] = op_def(node).run_int(qm, node, [env[t] for t in node.inputs], path)
     return env if trace else env[qm.output]
@@ -82,8 +82,9 @@ def _torch_runner(qm: QModel) -> fast.FastExecutor:
 def chosen_path(qm: QModel) -> str:
     """Which executor ``simulate(qm, x)`` runs (path="auto", no trace), in words: for reports
     and benchmarks."""
-    if _ort_runner(qm) is not None:
-        return "onnxruntime float32"
+    run = _ort_runner(qm)
+    if run is not None:
+        return "onnxruntime float32" + ("/QLinearConv" if run.integer else "")
     if fast.eligible(qm):
         kinds = {l.kind for l in _torch_runner(qm).layers.values()}
         return "torch " + "/".join(sorted(kinds))
