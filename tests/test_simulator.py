@@ -212,6 +212,24 @@ def test_large_layers_run_as_qlinearconv_and_stay_exact(monkeypatch, scheme, bit
     assert np.array_equal(wqrc.simulate(qm, xq), wqrc.simulate(qm, xq, path="int64"))
 
 
+def test_input_codes_of_any_integer_type_give_the_same_outputs():
+    """simulate keeps the codes in their own type (each executor converts once): every NumPy
+    integer type that holds them gives the int64 result, on every executor."""
+    from conftest import EXAMPLE
+    from wqrc.data import load_dataset
+
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    for act in (8, 16):
+        qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=act, calib=ds.x_train[:64])
+        xq = qm.quantize_input(ds.x_test[:20])
+        want = wqrc.simulate(qm, xq, path="int64")
+        for dt in (np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.uint64):
+            if xq.max() <= np.iinfo(dt).max:
+                for path in ("auto", "torch", "int64"):
+                    assert np.array_equal(wqrc.simulate(qm, xq.astype(dt), path=path), want), (act, dt, path)
+
+
 def test_every_torch_layer_plan_is_exact():
     """The torch executor's layer plans (direct float32/float64, two float32 input limbs, limbs
     of input and weights recombined in float64 or int64) each run on models that need them,

@@ -343,7 +343,10 @@ class FastExecutor:
     @torch.no_grad()
     def __call__(self, x: np.ndarray, trace: bool = False):
         qm = self.qm
-        x = torch.from_numpy(np.asarray(x)).to(self.storage)
+        x = np.asarray(x)
+        if x.dtype not in (np.int8, np.uint8, np.int16, np.int32, np.int64):  # what torch takes from NumPy
+            x = x.astype(np.int64)
+        x = torch.from_numpy(x).to(self.storage)
         env = self.run({qm.input: x.contiguous(memory_format=CL) if x.dim() == 4 else x})
         if trace:
             return {k: v.numpy().astype(np.int64) for k, v in env.items()}
