@@ -178,14 +178,11 @@ class _Layer:
         self.exact_i64 = b >= F64_EXACT
         limbs = [w] if self.kw == 0 else []
         if self.kw:
-            rest = w
-            while True:
-                lo = rest & ((1 << self.kw) - 1)
+            rest, top = w, 1 << (self.kw - 1)
+            while not np.all((rest >= -top) & (rest < top)):  # until the rest fits one signed limb
+                limbs.append(rest & ((1 << self.kw) - 1))
                 rest = rest >> self.kw
-                limbs.append(lo)
-                if np.all((rest == 0) | (rest == -1)):
-                    limbs.append(rest)
-                    break
+            limbs.append(rest)  # the top limb keeps the sign (below it: kw unsigned bits each)
         self.weights = [self._prep(torch.from_numpy(l.astype(np.float64)).to(self.dtype)) for l in limbs]
         self.bias_int = [int(v) + half(layer.shift) for v in layer.bias]
 
@@ -238,15 +235,12 @@ class _Layer:
 
     def _by_limbs(self, x: torch.Tensor) -> torch.Tensor:
         # the input's limbs: exact in the storage type (integers, power-of-two scalings, floors)
-        xs, rest, step = [], x, float(1 << self.kx)
-        while True:
+        xs, rest, step, top = [], x, float(1 << self.kx), float(1 << (self.kx - 1))
+        while not bool(((rest >= -top) & (rest < top)).all()):  # as the weights: a signed top limb
             hi = torch.floor(rest * (1.0 / step))
-            lo = rest - hi * step
-            xs.append(lo)
+            xs.append(rest - hi * step)
             rest = hi
-            if bool(((rest == 0) | (rest == -1)).all()):
-                xs.append(rest)
-                break
+        xs.append(rest)
         parts = ((self._op(xj.to(self.dtype), wi), self.kx * j + self.kw * i)
                  for j, xj in enumerate(xs) if bool(xj.any()) for i, wi in enumerate(self.weights))
         if self.wide:
