@@ -18,12 +18,12 @@ module wqrc_pad_engine #(
     input  wire              clk,
     input  wire              rst,
     input  wire              start,
-    output reg               done,
+    output wire              done,
     output wire [IN_AW-1:0]  in_addr,
     input  wire [A-1:0]      in_d,
-    output reg               out_we,
-    output reg  [OUT_AW-1:0] out_addr,
-    output reg  [A-1:0]      out_d
+    output wire              out_we,
+    output wire [OUT_AW-1:0] out_addr,
+    output wire [A-1:0]      out_d
 );
     localparam integer OH = H + PT + PB;
     localparam integer OW = W + PL + PR;
@@ -59,17 +59,9 @@ module wqrc_pad_engine #(
         if (done) busy <= 1'b0;
     end
 
-    reg s1_v, s1_in;
-    reg [OUT_AW-1:0] s1_i;
-    always @(posedge clk) begin
-        s1_v <= running && !rst && !start;
-        s1_in <= in_window;
-        s1_i <= i;
-        out_we <= s1_v && !rst;
-        out_addr <= s1_i;
-        out_d <= s1_in ? in_d : BORDER;
-        done <= busy && !start && !rst && !running && !s1_v && !out_we && !done;
-    end
+    wqrc_copy_stage #(.A(A), .IW(IW), .OUT_AW(OUT_AW)) out_stage(
+        .clk(clk), .rst(rst), .start(start), .busy(busy), .running(running), .take(in_window), .i(i),
+        .in_d(in_d), .fill(BORDER), .done(done), .out_we(out_we), .out_addr(out_addr), .out_d(out_d));
     /* verilator lint_on UNSIGNED */
     /* verilator lint_on WIDTH */
 endmodule

@@ -17,12 +17,12 @@ module wqrc_upsample_engine #(
     input  wire              clk,
     input  wire              rst,
     input  wire              start,
-    output reg               done,
+    output wire              done,
     output wire [IN_AW-1:0]  in_addr,
     input  wire [A-1:0]      in_d,
-    output reg               out_we,
-    output reg  [OUT_AW-1:0] out_addr,
-    output reg  [A-1:0]      out_d
+    output wire              out_we,
+    output wire [OUT_AW-1:0] out_addr,
+    output wire [A-1:0]      out_d
 );
     localparam integer OH = ZEROS != 0 ? (H - 1) * SH + 1 : H * SH;
     localparam integer OW = ZEROS != 0 ? (W - 1) * SW + 1 : W * SW;
@@ -72,17 +72,9 @@ module wqrc_upsample_engine #(
         if (done) busy <= 1'b0;
     end
 
-    reg s1_v, s1_on;
-    reg [OUT_AW-1:0] s1_i;
-    always @(posedge clk) begin
-        s1_v <= running && !rst && !start;
-        s1_on <= on;
-        s1_i <= i;
-        out_we <= s1_v && !rst;
-        out_addr <= s1_i;
-        out_d <= s1_on ? in_d : {A{1'b0}};
-        done <= busy && !start && !rst && !running && !s1_v && !out_we && !done;
-    end
+    wqrc_copy_stage #(.A(A), .IW(IW), .OUT_AW(OUT_AW)) out_stage(
+        .clk(clk), .rst(rst), .start(start), .busy(busy), .running(running), .take(on), .i(i),
+        .in_d(in_d), .fill({A{1'b0}}), .done(done), .out_we(out_we), .out_addr(out_addr), .out_d(out_d));
     /* verilator lint_on WIDTH */
 endmodule
 `default_nettype wire

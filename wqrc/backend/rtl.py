@@ -43,7 +43,7 @@ from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
-                "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
+                "wqrc_copy_stage.v", "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
