@@ -228,6 +228,39 @@ def test_saturating_clamps_equal_the_clamp_on_cortex_m4(tmp_path):
     assert res.returncode == 0 and "PASS: saturating clamps" in res.stdout, res.stdout + res.stderr
 
 
+def _small_fan_cnn():
+    """Convolutions of fan 9, 1, 6, 8 and 3 (a 3x3 window of one channel, 1x1 of one, 1x3 of two,
+    2x2 of two, 1x1 of three: every q15 row length of the small-fan path, wqrc_dot_row_run), on
+    maps of 11x13 = 143 positions (several chunks of 32 and an odd remainder), with stride and
+    padding, signed outputs (no ReLU) and unsigned ones."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(6, 1, 1), nn.Conv2d(1, 2, 1),
+                          nn.Conv2d(2, 3, (1, 3), padding=(0, 1)), nn.ReLU(),
+                          nn.Conv2d(3, 2, 1), nn.Conv2d(2, 3, 2, stride=2, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(3 * 6 * 7, 4)).eval()
+    return wqrc.from_torch(model, torch.rand(1, 1, 11, 13)), (1, 11, 13)
+
+
+@pytest.mark.parametrize("scheme,bits,where", [
+    ("dfp", 8, "host"), ("dfp", 4, "host"), ("po2", 4, "host"), ("po2", 5, "host"),
+    pytest.param("dfp", 8, "mcu", marks=needs.arm), pytest.param("dfp", 3, "mcu", marks=needs.arm),
+    pytest.param("po2", 4, "mcu", marks=needs.arm)])
+def test_small_fan_path_equals_simulator(tmp_path, scheme, bits, where):
+    g, shape = _small_fan_cnn()
+    calib = np.random.default_rng(5).uniform(-1, 1, (32,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+    out = tmp_path / "small"
+    generate_c(qm, pack(qm), str(out), vectors=6, data=calib[:8])
+    model_c = (out / "wqrc_model.c").read_text()
+    assert model_c.count(".chunk = 32,") >= 4, "the small-fan path is not taken"
+    res = make(out, "mcu-run") if where == "mcu" else make(out, "run", UBSAN)
+    assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
+
+
 def _depthwise_cnn():
     """Depthwise layers of every shape the depthwise kernel distinguishes: 3x3 at stride 1
     with a channel multiplier of 2, 3x3 at stride 2 with padding (the unrolled path), and a

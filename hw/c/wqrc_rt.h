@@ -76,7 +76,7 @@ typedef struct {
 typedef struct {
     void *pad;                /* zero-padded input map (one channel's, for depthwise) */
     int16_t *wbuf;            /* decoded q15 rows: block x fan rounded up to even      */
-    int16_t *cols;            /* gathered input columns: 2 x fan rounded up to even    */
+    int16_t *cols;            /* gathered input columns: 2 (or chunk) x fan rounded up to even */
     int32_t *gather_off;      /* the window's offsets: fan rounded up to even          */
     int32_t *acc;             /* raw sums: acc_n of them                               */
     int32_t acc_n;
@@ -93,6 +93,7 @@ typedef struct {
     const int32_t *bias32;    /* bias at the accumulator scale (one of these)   */
     const int64_t *bias64;
     int32_t block;            /* q15 kernels: output channels decoded at once    */
+    int32_t chunk;            /* dual-MAC, small fans: positions gathered at once (0: off) */
     wqrc_scratch_t s;
 } wqrc_conv_t;
 
@@ -279,6 +280,92 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
         acc += 4;
     }
 }
+
+/*
+ * The dual-MAC kernel's inner products for small fans (stride <= 10 q15, a 3x3 window
+ * of one channel): one decoded row against npairs pairs of positions gathered one after
+ * another (each pair as wqrc_dot2x2_rows reads it: a0 a1 b0 b1 a2 a3 ...), into acc
+ * (2 sums per pair, started at bias). The row's q15 pairs are loaded once into locals,
+ * which the compiler keeps in registers over the whole run: per pair of positions then
+ * stride/2 column loads and SMLADs for each position, nothing for the weights.
+ */
+#define WQRC_RR_STEP(k)                                               \
+    s0 = wqrc_smlad(u##k, wqrc_q15x2(ab + 4 * (k)), s0);              \
+    s1 = wqrc_smlad(u##k, wqrc_q15x2(ab + 4 * (k) + 2), s1)
+#define WQRC_RR_LOOP(K, STEPS)                                        \
+    for (n = npairs; n > 0; --n) {                                    \
+        int32_t s0 = bias, s1 = bias;                                 \
+        STEPS;                                                        \
+        acc[0] = s0;                                                  \
+        acc[1] = s1;                                                  \
+        acc += 2;                                                     \
+        ab += 4 * (K);                                                \
+    }
+WQRC_OUT_OF_LINE void wqrc_dot_row_run(const int16_t *row, int32_t stride, const int16_t *ab, int32_t npairs,
+                                       int32_t bias, int32_t *acc)
+{
+    /* the row's q15 pairs in named locals and every step written out: an array or an inner
+     * loop here made GCC keep the weights on the stack */
+    const int32_t u0 = wqrc_q15x2(row), u1 = stride > 2 ? wqrc_q15x2(row + 2) : 0;
+    const int32_t u2 = stride > 4 ? wqrc_q15x2(row + 4) : 0, u3 = stride > 6 ? wqrc_q15x2(row + 6) : 0;
+    const int32_t u4 = stride > 8 ? wqrc_q15x2(row + 8) : 0;
+    int32_t n;
+#if WQRC_SIMD_S8 && defined(__GNUC__)
+    if ((stride >> 1) == 5) {
+        /* a 3x3 window of one channel, written out: per pair of positions 5 LDRD (a column
+         * pair of both positions each; ab is word-aligned) + 10 SMLAD + STRD + SUBS/BNE, where
+         * GCC's own code took two LDRs per pair */
+        int32_t s0, s1, a, b;
+        n = npairs;
+        __asm__ volatile(
+            "1:\n\t"
+            "mov   %[s0], %[bias]\n\t"
+            "mov   %[s1], %[bias]\n\t"
+            "ldrd  %[a], %[b], [%[x]], #8\n\t"
+            "smlad %[s0], %[u0], %[a], %[s0]\n\t"
+            "smlad %[s1], %[u0], %[b], %[s1]\n\t"
+            "ldrd  %[a], %[b], [%[x]], #8\n\t"
+            "smlad %[s0], %[u1], %[a], %[s0]\n\t"
+            "smlad %[s1], %[u1], %[b], %[s1]\n\t"
+            "ldrd  %[a], %[b], [%[x]], #8\n\t"
+            "smlad %[s0], %[u2], %[a], %[s0]\n\t"
+            "smlad %[s1], %[u2], %[b], %[s1]\n\t"
+            "ldrd  %[a], %[b], [%[x]], #8\n\t"
+            "smlad %[s0], %[u3], %[a], %[s0]\n\t"
+            "smlad %[s1], %[u3], %[b], %[s1]\n\t"
+            "ldrd  %[a], %[b], [%[x]], #8\n\t"
+            "smlad %[s0], %[u4], %[a], %[s0]\n\t"
+            "smlad %[s1], %[u4], %[b], %[s1]\n\t"
+            "strd  %[s0], %[s1], [%[acc]], #8\n\t"
+            "subs  %[n], %[n], #1\n\t"
+            "bne   1b\n\t"
+            : [x] "+r"(ab), [acc] "+r"(acc), [n] "+r"(n), [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a),
+              [b] "=&r"(b)
+            : [u0] "r"(u0), [u1] "r"(u1), [u2] "r"(u2), [u3] "r"(u3), [u4] "r"(u4), [bias] "r"(bias)
+            : "cc", "memory");
+        return;
+    }
+#endif
+    switch (stride >> 1) {
+    case 1:
+        WQRC_RR_LOOP(1, WQRC_RR_STEP(0))
+        break;
+    case 2:
+        WQRC_RR_LOOP(2, WQRC_RR_STEP(0); WQRC_RR_STEP(1))
+        break;
+    case 3:
+        WQRC_RR_LOOP(3, WQRC_RR_STEP(0); WQRC_RR_STEP(1); WQRC_RR_STEP(2))
+        break;
+    case 4:
+        WQRC_RR_LOOP(4, WQRC_RR_STEP(0); WQRC_RR_STEP(1); WQRC_RR_STEP(2); WQRC_RR_STEP(3))
+        break;
+    default:
+        WQRC_RR_LOOP(5, WQRC_RR_STEP(0); WQRC_RR_STEP(1); WQRC_RR_STEP(2); WQRC_RR_STEP(3); WQRC_RR_STEP(4))
+        break;
+    }
+}
+#undef WQRC_RR_LOOP
+#undef WQRC_RR_STEP
 
 #if WQRC_SIMD_S8 && defined(__GNUC__) && WQRC_USE_S8_ROWS
 /*

@@ -26,6 +26,12 @@ KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc"
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
 # (8 KB of RAM), and never more than the largest layer needs.
 WBUF_LIMIT = 4096
+# the dual-MAC kernel's path for small fans (a grayscale image's 3x3 window): a layer whose fan,
+# rounded up to even, is at most SMALL_FAN keeps one channel's q15 weights in registers over a
+# chunk of SMALL_FAN_CHUNK gathered positions (wqrc_dmac.inc), instead of gathering a pair of
+# positions and running every channel against it
+SMALL_FAN = 10
+SMALL_FAN_CHUNK = 32
 # Raw sums the depthwise kernel computes before requantizing them (1 KB of RAM)
 DW_ACC_LIMIT = 256
 # The stack wqrc_run may take, stated in the header beside the arena: the deepest chain
@@ -125,7 +131,7 @@ class _Context:
     def __init__(self, qm: QModel, rom: Rom, vectors: tuple[np.ndarray, np.ndarray]):
         self.qm, self.rom = qm, rom
         self.used: set[str] = set()
-        self.geo, self.kernel, self.block, self.acc_n, scratch = {}, {}, {}, {}, {}
+        self.geo, self.kernel, self.block, self.acc_n, self.chunk, scratch = {}, {}, {}, {}, {}, {}
         for node, layer in qm.weighted():
             scratch[node.name] = self._scratch(node, layer)
         self.arena = plan_arena(qm, scratch)
@@ -182,7 +188,11 @@ class _Context:
             return [("pad", plane * elem if padded else 0), ("wbuf", 2 * block * fe),
                     ("acc", 4 * self.acc_n[node.name])]
         self.acc_n[node.name] = 2 * (block + block % 2)  # the block's sums for a pair of positions
-        return [("pad", _padded_size(geo) * elem), ("wbuf", 2 * block * fe), ("cols", 2 * 2 * fe),
+        npos = geo["out_h"] * geo["out_w"]
+        chunk = min(SMALL_FAN_CHUNK, npos + npos % 2) if fe <= SMALL_FAN and block == geo["out_c"] and npos > 1 else 0
+        self.chunk[node.name] = chunk
+        self.acc_n[node.name] = max(self.acc_n[node.name], chunk)  # one channel's sums for the chunk
+        return [("pad", _padded_size(geo) * elem), ("wbuf", 2 * block * fe), ("cols", 2 * max(2, chunk) * fe),
                 ("gather_off", 4 * fe), ("acc", 4 * self.acc_n[node.name])]
 
     def _scratch_init(self, node) -> str:
@@ -229,6 +239,7 @@ class _Context:
             even=int(layer.rounding == "half_even"),
             bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
             in_type=short(in_fmts[0]), kernel=kernel, fan_even=fan + fan % 2, block=self.block.get(node.name, 0),
+            chunk=self.chunk.get(node.name, 0),
             scratch=self._scratch_init(node),
             scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
             summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
