@@ -157,34 +157,24 @@ def test_qlinearconv_requantizes_every_accumulator_as_the_contract(offset_in, of
     run on this machine's kernels: every accumulator value from below the output range to
     beyond it (each tie included) at every shift the lowering allows, for unsigned and signed
     inputs and outputs (uint8 codes with offsets 0 and 128), against sat(rshift_round(.))."""
-    import onnxruntime as ort
-    from types import SimpleNamespace
+    for s in range(-3, ort_exec.QL_MAX_SHIFT + 1):
+        assert ort_exec.qlinear_mismatches(s, offset_in, offset_out) == 0, s
 
-    from onnx import TensorProto, helper
-    from wqrc.quant.qmodel import AlignedLayer
 
-    lo = -offset_out
-    codes = np.arange(256, dtype=np.uint8).reshape(1, 1, 1, 256)
-    for s in list(range(-3, ort_exec.QL_MAX_SHIFT + 1)):
-        # channel m adds bias base + 256 m to the input value x - offset_in: the sums run over
-        # (lo - 2) 2**s .. (lo + 258) 2**s, every integer once
-        step = 1 << max(s, 0)
-        first, last = (lo - 2) * step, (lo + 258) * step
-        bias = list(range(first + offset_in, last + offset_in + 256, 256))
-        al = AlignedLayer(np.ones((len(bias), 1, 1, 1), np.int64), bias, s, 0)
-        node = SimpleNamespace(name="l", op="conv", attrs={"pads": [0, 0, 0, 0], "strides": [1, 1],
-                                                            "dilations": [1, 1], "group": 1})
-        qm = SimpleNamespace(layers={"l": SimpleNamespace(aligned=lambda al=al: al)})
-        b = ort_exec._Builder()
-        y = ort_exec._qlinear(b, qm, node, "x", offset_in, offset_out)
-        graph = helper.make_graph(b.nodes, "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 1, 256])],
-                                  [helper.make_tensor_value_info(y, TensorProto.UINT8, None)], b.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8
-        got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": codes})[0]
-        acc = np.asarray(bias, np.int64).reshape(1, -1, 1, 1) + (codes.astype(np.int64) - offset_in)
-        want = np.clip(rshift_round(acc, s) if s > 0 else acc << -s, lo, lo + 255) + offset_out
-        assert np.array_equal(got.astype(np.int64), want), (s, np.argwhere(got != want)[:3])
+def test_a_qlinearconv_that_rounds_otherwise_is_not_used(monkeypatch):
+    """The lowering probes onnxruntime's QLinearConv once (ort_exec._qlinear_rounds_as_the_contract):
+    with the tie-breaking factor gone it rounds ties to even, the probe sees it, a warning says
+    so, and every layer runs as a float32 Conv, still exact."""
+    monkeypatch.setattr(ort_exec, "QL_EPS", 0.0)
+    monkeypatch.setattr(ort_exec, "_PROBED", [])
+    g = wqrc.load_model("examples/allcnn_c.onnx")
+    rng = np.random.default_rng(4)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=rng.uniform(0, 1, (16, 1, 28, 28)).astype(np.float32))
+    with pytest.warns(RuntimeWarning, match="QLinearConv does not requantize"):
+        assert ort_exec._qlinear_plan(qm) == {}
+    assert chosen_path(qm) == "onnxruntime float32"
+    xq = edge_inputs(qm.input_format, (4, 1, 28, 28), "random", rng)
+    assert np.array_equal(wqrc.simulate(qm, xq), wqrc.simulate(qm, xq, path="int64"))
 
 
 @pytest.mark.parametrize("scheme,bits,vnni", [("dfp", 8, None), ("dfp", 8, False), ("po2", 4, False), ("dfp", 3, None)])

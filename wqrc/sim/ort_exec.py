@@ -222,6 +222,57 @@ def _wide_weights_exact() -> bool:
     return bool({"avx512_vnni", "avx_vnni"} & flags)
 
 
+def qlinear_mismatches(shift: int, offset_in: int, offset_out: int, first: int = -2, last: int = 258) -> int:
+    """How many outputs of a QLinearConv built as :func:`_qlinear` builds it, run by this
+    onnxruntime, differ from the contract, over every accumulator from (lo + first) * 2**s to
+    (lo + last) * 2**s (s = max(shift, 0), lo = -offset_out): one input channel of weight 1
+    whose codes 0..255 meet biases 256 apart, one output channel per bias."""
+    import onnxruntime as ort
+    from types import SimpleNamespace
+
+    from wqrc.quant.arith import rshift_round
+    from wqrc.quant.qmodel import AlignedLayer
+
+    lo, step = -offset_out, 1 << max(shift, 0)
+    bias = list(range((lo + first) * step + offset_in, (lo + last) * step + offset_in + 256, 256))
+    al = AlignedLayer(np.ones((len(bias), 1, 1, 1), np.int64), bias, shift, 0)
+    node = SimpleNamespace(name="l", op="conv", attrs={"pads": [0, 0, 0, 0], "strides": [1, 1], "dilations": [1, 1],
+                                                        "group": 1})
+    b = _Builder()
+    y = _qlinear(b, SimpleNamespace(layers={"l": SimpleNamespace(aligned=lambda: al)}), node, "x", offset_in, offset_out)
+    graph = helper.make_graph(b.nodes, "probe", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 1, 1, 256])],
+                              [helper.make_tensor_value_info(y, TensorProto.UINT8, None)], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    codes = np.arange(256, dtype=np.uint8).reshape(1, 1, 1, 256)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": codes})[0]
+    acc = np.asarray(bias, np.int64).reshape(1, -1, 1, 1) + (codes.astype(np.int64) - offset_in)
+    want = np.clip(rshift_round(acc, shift) if shift > 0 else acc << -shift, lo, lo + 255) + offset_out
+    return int(np.count_nonzero(got.astype(np.int64) != want))
+
+
+_PROBED: list = []
+
+
+def _qlinear_rounds_as_the_contract() -> bool:
+    """Whether this onnxruntime's QLinearConv requantizes as :func:`_qlinear` proves it does:
+    probed once per process (a few milliseconds) at the smallest, a middle and the largest
+    shift, and without a shift, near both ends of the output range (every tie there) and with
+    and without offsets. The proof rests on how onnxruntime requantizes (float32 multiply,
+    round to nearest even); should a version requantize otherwise, the float32 Conv takes
+    every layer again, and a warning says so."""
+    if not _PROBED:
+        ok = all(qlinear_mismatches(sh, oi, oo, first, last) == 0
+                 for sh in (-2, 0, 1, 7, QL_MAX_SHIFT) for oi, oo in ((0, 0), (128, 128))
+                 for first, last in ((-2, 4), (250, 258)))
+        if not ok:
+            import warnings
+            warnings.warn("onnxruntime's QLinearConv does not requantize as wqrc's lowering expects; "
+                          "the simulator uses float32 convolutions instead", RuntimeWarning, stacklevel=3)
+        _PROBED.append(ok)
+    return _PROBED[0]
+
+
 def _qlinear_plan(qm: QModel, every: bool = False) -> dict[str, tuple[int, int]]:
     """The layers that run as QLinearConv, each with (input offset, output offset): uint8
     codes hold value + offset. A layer qualifies when it rounds half up, its input is 8 bits
@@ -267,7 +318,7 @@ def _qlinear_plan(qm: QModel, every: bool = False) -> dict[str, tuple[int, int]]
             continue
         plan[node.name] = (-f_in.qmin, -lo)
         codes.add(node.output)
-    return plan
+    return plan if not plan or _qlinear_rounds_as_the_contract() else {}
 
 
 def _qlinear(b: _Builder, qm: QModel, node, x: str, offset_in: int, offset_out: int) -> str:
