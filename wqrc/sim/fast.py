@@ -12,7 +12,9 @@ recombined exactly: in float64 below 2**53, in int64 below 2**63, and beyond
 that twice, modulo 2**64 and approximately in float64, which together fix the
 accumulator exactly (:meth:`_Layer._wide`; up to WIDE_EXACT). A plan per
 layer picks the cheapest of these by the number and kind of convolutions
-(float64 costs about five float32 ones on this class of CPU). Beyond
+(a float64 convolution counts as five float32 ones: oneDNN's float32 path is
+8-27x faster here, but a plan of many float32 limbs pays about as much again
+in copies and recombination, and five measured fastest; docs/targets.md). Beyond
 WIDE_EXACT the layer is not eligible and the NumPy kernels run the model.
 
 It is an optimisation of :mod:`wqrc.sim.kernels`, not a second contract: the

@@ -225,13 +225,14 @@ def _wide_weights_exact() -> bool:
 def qlinear_mismatches(shift: int, offset_in: int, offset_out: int, first: int = -2, last: int = 258) -> int:
     """How many outputs of a QLinearConv built as :func:`_qlinear` builds it, run by this
     onnxruntime, differ from the contract, over every accumulator from (lo + first) * 2**s to
-    (lo + last) * 2**s (s = max(shift, 0), lo = -offset_out): one input channel of weight 1
+    (lo + last) * 2**s (s = max(shift, 0), lo = -offset_out: a u8 or s8 output): one input channel of weight 1
     whose codes 0..255 meet biases 256 apart, one output channel per bias."""
     import onnxruntime as ort
     from types import SimpleNamespace
 
-    from wqrc.quant.arith import rshift_round
+    from wqrc.quant.formats import TensorFormat
     from wqrc.quant.qmodel import AlignedLayer
+    from wqrc.sim.kernels import requantize
 
     lo, step = -offset_out, 1 << max(shift, 0)
     bias = list(range((lo + first) * step + offset_in, (lo + last) * step + offset_in + 256, 256))
@@ -247,7 +248,7 @@ def qlinear_mismatches(shift: int, offset_in: int, offset_out: int, first: int =
     codes = np.arange(256, dtype=np.uint8).reshape(1, 1, 1, 256)
     got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": codes})[0]
     acc = np.asarray(bias, np.int64).reshape(1, -1, 1, 1) + (codes.astype(np.int64) - offset_in)
-    want = np.clip(rshift_round(acc, shift) if shift > 0 else acc << -shift, lo, lo + 255) + offset_out
+    want = requantize(acc, shift, TensorFormat(offset_out != 0, 8, 0), None) + offset_out  # the contract's own
     return int(np.count_nonzero(got.astype(np.int64) != want))
 
 
