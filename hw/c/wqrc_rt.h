@@ -846,6 +846,24 @@ static inline int32_t wqrc_sat32(int32_t v, int kind, int32_t lo, int32_t hi)
         } \
     } while (0)
 
+/* count int32 sums at acc into count outputs at yo, one after another, requantized with the
+ * clamp of kind K (a LOOP of WQRC_SAT_SWITCH); the common case, a right shift with ties up,
+ * in a loop of its own, as a test of the shift per output would cost an instruction each */
+#define WQRC_REQUANT_RUN(TOUT, yo, acc, count, sh, even, K, lo, hi) \
+    do { \
+        int32_t n_; \
+        if ((sh) > 0 && !(even)) { \
+            for (n_ = (count); n_ > 0; --n_) { \
+                *(yo)++ = (TOUT)wqrc_sat32(WQRC_RSHIFT_ROUND(*(acc), (sh), 32), K, lo, hi); \
+                ++(acc); \
+            } \
+        } else { \
+            for (n_ = (count); n_ > 0; --n_) { \
+                *(yo)++ = (TOUT)wqrc_sat32(wqrc_round32(*(acc)++, (sh), (even)), K, lo, hi); \
+            } \
+        } \
+    } while (0)
+
 /* Move a value to another activation format without saturating (the terms of an add):
  * rshift_round by sh. The compiler checked that every left-shifted term and their sum fit
  * in int64 (wqrc/backend/common.py: check_add_fits). */
