@@ -196,7 +196,7 @@ def test_force_never_deletes_what_wqrc_did_not_write(tmp_path):
     assert (real / ".wqrc-output").is_file() and (tmp_path / "link").is_symlink()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
-    assert_user_error(_compile(tmp_path / "mine", "--force"), "not a wqrc output")
+    assert_user_error(_compile(tmp_path / "mine", "--force"), "has no wqrc manifest")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
     (tmp_path / "file").write_text("x")
     assert_user_error(_compile(tmp_path / "file" / "sub"))

@@ -37,6 +37,13 @@ def parse_targets(values: Sequence[str]) -> list[str]:
     return [t for t in TARGETS if t in out]
 
 
+def build_products(targets: Sequence[str]) -> list[str]:
+    """What the Makefiles of these targets build, relative to OUT (the manifest lists them)."""
+    import importlib
+    return [f"{t}/{p}" for t in targets if t in ("c", "hls", "rtl")
+            for p in importlib.import_module(f"wqrc.backend.{t}").BUILD_PRODUCTS]
+
+
 def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: int = 32, vectors: int = 8,
                   data: Optional[np.ndarray] = None, force: bool = False, accuracy: Optional[dict] = None,
                   hls_options: Optional[dict] = None, rtl_options: Optional[dict] = None,
@@ -60,7 +67,7 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
         from wqrc.backend.qonnx import qonnx_model
         qonnx_doc = qonnx_model(qm)
     vecs = test_vectors(qm, vectors, data) if {"c", "hls", "rtl"} & set(targets) else None
-    with atomic_dir(out, force=force, inputs=inputs) as tmp:
+    with atomic_dir(out, force=force, inputs=inputs, products=build_products(targets)) as tmp:
         qm.save(os.path.join(tmp, "model.wqrc.npz"))
         write_rom_files(rom, os.path.join(tmp, "rom"))
         if "c" in targets:

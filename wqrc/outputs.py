@@ -1,16 +1,21 @@
 """Write outputs all-or-nothing, and replace only what wqrc itself wrote.
 
 A failed or killed command never leaves a half-written file or folder in place
-of its output. Every output folder carries a marker file; ``--force`` replaces
-a folder only when it carries the marker (or is empty), and never the file
-system root, the home folder, the current folder or one of its ancestors, nor a
-folder that holds one of the command's inputs. Replacement is a pair of
-renames (old folder aside, new folder in) followed by deleting the old one, so
-a SIGKILL at any point leaves either the old or the new output whole. A folder
-that a concurrent run created meanwhile is never deleted: the final rename
-fails instead. Ctrl-C is held while the renames run, and each output that was
-put in place is remembered in ``COMMITTED``, so that an interrupt arriving after
-that point can say truthfully that the output is whole.
+of its output. Every output folder carries a manifest of what wqrc wrote
+(``wqrc.manifest``); ``--force`` replaces a folder only when every entry in it
+is a file that manifest lists, unchanged, or a build product of wqrc's own
+Makefiles (or the folder is empty), and never the file system root, the home
+folder, the current folder or one of its ancestors, nor a folder that holds
+one of the command's inputs. Replacement is an atomic exchange of the new
+folder with the old (Linux ``renameat2``; elsewhere a pair of renames)
+followed by deleting the old one, so a SIGKILL at any point leaves either the
+old or the new output whole. The temporary folders carry a claim naming the
+process that made them; the next run on the same OUT removes those whose
+process has ended, and nothing else. A folder that a concurrent run created
+meanwhile is never deleted: the final rename fails instead. Ctrl-C is held
+while the renames run, and each output that was put in place is remembered in
+``COMMITTED``, so that an interrupt arriving after that point can say
+truthfully that the output is whole.
 """
 from __future__ import annotations
 
@@ -20,16 +25,14 @@ import ctypes.util
 import errno
 import glob
 import os
-import shutil
 import signal
 import tempfile
 import threading
 from typing import Iterable, Optional
 
+from wqrc import manifest
 from wqrc.errors import WqrcError
 
-MARKER = ".wqrc-output"
-MARKER_TEXT = "This folder was written by wqrc compile; wqrc --force may replace it.\n"
 COMMITTED: list = []  # outputs put in place by this process, in order
 
 
@@ -95,9 +98,9 @@ def check_output_folder(path: str, force: bool, inputs: Iterable[Optional[str]] 
     if not force:
         raise WqrcError(f"{path}: output folder exists and is not empty (use --force to replace an earlier "
                         f"wqrc output)")
-    if not os.path.isfile(os.path.join(real, MARKER)):
-        raise WqrcError(f"{path}: not a wqrc output folder (no {MARKER} marker); --force replaces only "
-                        f"folders wqrc wrote: remove it yourself or name another folder")
+    why = manifest.foreign(real)
+    if why:
+        raise WqrcError(f"{path}: not replaced: {why} (move it out, or name another folder)")
 
 
 def _exchange(a: str, b: str) -> bool:
@@ -122,6 +125,7 @@ def _put_in_place(tmp: str, path: str, parent: str, name: str) -> Optional[str]:
     aside = None
     if os.path.isdir(path) and os.listdir(path):
         aside = tempfile.mkdtemp(prefix=f".wqrc-old-{name}-", dir=parent)
+        manifest.claim(aside)
         if _exchange(tmp, path):  # tmp now holds the old output
             os.rename(tmp, os.path.join(aside, name))
             return aside
@@ -131,34 +135,57 @@ def _put_in_place(tmp: str, path: str, parent: str, name: str) -> Optional[str]:
     except OSError as exc:
         if aside:
             os.rename(os.path.join(aside, name), path)
-            shutil.rmtree(aside, ignore_errors=True)
+            manifest.remove(aside)
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
             raise WqrcError(f"{path}: another process wrote this folder meanwhile; left it as it is") from None
         raise
     return aside
 
 
+def _clear_leftovers(path: str, parent: str, name: str) -> None:
+    """Deal with the temporary folders a killed run on the same OUT left: an old output set aside
+    with no output in its place goes back (a kill between the two renames where no atomic exchange
+    exists); a folder whose claim proves it ours and stale goes; anything else stays, with a warning."""
+    import warnings
+
+    pattern = os.path.join(glob.escape(parent), f".wqrc-%s-{glob.escape(name)}-*")
+    for kind in ("old", "new"):
+        for stale in sorted(glob.glob(pattern % kind)):
+            held = os.path.join(stale, name)
+            if kind == "old" and not os.path.lexists(path) and os.path.isdir(held) and manifest.foreign(held) is None:
+                os.rename(held, path)
+            if manifest.stale_temporary(stale):
+                manifest.remove(stale)
+            elif manifest.read(stale) is None or manifest.read(stale).get("state") != "writing":
+                warnings.warn(f"{stale}: left in place: wqrc cannot prove it wrote this folder")
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str, force: bool = False, inputs: Iterable[Optional[str]] = ()):
-    """Yield an empty temporary folder; it replaces ``path`` only on success (see module doc)."""
+def atomic_dir(path: str, force: bool = False, inputs: Iterable[Optional[str]] = (), products: Iterable[str] = ()):
+    """Yield an empty temporary folder; it replaces ``path`` only on success (see module doc).
+
+    ``products`` are the patterns (relative to ``path``) of what the written Makefiles build, which a
+    later ``--force`` may remove with the output."""
     inputs = list(inputs)
     check_output_folder(path, force, inputs)
     path = os.path.abspath(path)
     parent, name = os.path.dirname(path), os.path.basename(path)
-    os.makedirs(parent, exist_ok=True)
-    for stale in glob.glob(os.path.join(glob.escape(parent), f".wqrc-old-{glob.escape(name)}-*")):
-        shutil.rmtree(stale, ignore_errors=True)  # left by a replacement that was killed while deleting
-    tmp = tempfile.mkdtemp(prefix=f".wqrc-new-{name}-", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        _clear_leftovers(path, parent, name)
+        tmp = tempfile.mkdtemp(prefix=f".wqrc-new-{name}-", dir=parent)
+    except OSError as exc:
+        raise WqrcError(f"{path}: cannot write the output folder here ({exc.strerror or type(exc).__name__})") from None
+    manifest.claim(tmp)
     aside = None
     try:
         yield tmp
-        with open(os.path.join(tmp, MARKER), "w") as fh:
-            fh.write(MARKER_TEXT)
+        manifest.write(tmp, products)
         check_output_folder(path, force, inputs)  # again: the folder may have changed meanwhile
         with _commit(path):
             aside = _put_in_place(tmp, path, parent, name)
     finally:
         if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+            manifest.remove(tmp)
         if aside:
-            shutil.rmtree(aside, ignore_errors=True)
+            manifest.remove(aside)

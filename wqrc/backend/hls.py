@@ -22,6 +22,8 @@ from wqrc.quant.formats import output_bounds
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 
+# What the written Makefile and run_hls.tcl build (`make clean`); a later --force may remove these.
+BUILD_PRODUCTS = ("csim_tb", "csim_ap_tb", "wqrc_prj", "vitis_hls.log")
 KERNEL_FILES = ("wqrc_hls.h", "wqrc_stream.h")
 
 
@@ -217,7 +219,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
     ctx = _Context(qm, rom, parallelism)
     configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
-    args = dict(configs=configs, buffers=buffers, steps=steps, io=io, luts=ctx.luts,
+    args = dict(build_products=BUILD_PRODUCTS, configs=configs, buffers=buffers, steps=steps, io=io, luts=ctx.luts,
                 in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),
                 in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,

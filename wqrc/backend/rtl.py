@@ -41,6 +41,9 @@ from wqrc.quant.arith import avgpool_divisor
 from wqrc.quant.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
 
+# What the written Makefile builds (`make clean`); a later --force may remove these with the output.
+BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
+                  "ice40.json", "stat_*.json", "nextpnr_ice40.*", "yosys_*.log")
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
                 "wqrc_copy_stage.v", "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
@@ -315,7 +318,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     compute = sum(step_cycles(s) for s in steps)
     n_in, n_out = int(np.prod(qm.input_shape)), sum(o["n"] for o in outs)
     total = n_in + compute + UNLOAD_CYCLES * n_out
-    args = dict(steps=steps, timeout_cycles=4 * total * len(xin) + 1000, buffers=list(lay.buffers.values()), traces=lay.traces, lanes=lanes,
+    args = dict(build_products=BUILD_PRODUCTS, steps=steps, timeout_cycles=4 * total * len(xin) + 1000, buffers=list(lay.buffers.values()), traces=lay.traces, lanes=lanes,
                 in_buf=in_buf, outs=outs, in_w=in_fmt.bits, out_w=out_w,
                 in_n=n_in, out_n=n_out,
                 stw=clog2(len(steps) + 1 + len(outs)), rom_file=ROM_FILE, word_bits=rom.word_bits,
