@@ -275,3 +275,115 @@ def test_weights_that_are_not_numbers_are_one_line_errors(tmp_path):
     w = numpy_helper.from_array(np.array(["a"] * 6, dtype=object).reshape(3, 2, 1, 1), "w")
     onnx.save(make_onnx([helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], [x], [y], [w]), tmp_path / "s.onnx")
     assert_user_error(wqrc("compile", str(tmp_path / "s.onnx"), "-o", str(tmp_path / "o")), "node 'conv'", "'w'")
+
+
+# -- bounded reads of hostile files -----------------------------------------------------------
+
+def _bomb(zf, name, shape, dtype="|u1"):
+    """A member that declares ``shape`` and holds deflated zeros: megabytes on disk, gigabytes loaded."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    with zf.open(name + ".npy", "w", force_zip64=True) as fh:
+        fh.write(header.getvalue())
+        zeros = bytes(16 << 20)
+        for _ in range(int(np.prod(shape)) * np.dtype(dtype).itemsize // len(zeros)):
+            fh.write(zeros)
+
+
+def _peak_mb(*args):
+    """Run wqrc under a fresh parent and return (result, the child's peak resident memory in MB)."""
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "sys.stderr.write(r.stderr); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+             "sys.exit(r.returncode)")
+    res = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "wqrc", *args], capture_output=True,
+                         text=True, cwd=ROOT, timeout=300)
+    return res, int(res.stdout.split()[-1]) / 1024
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory, good_model):
+    """Each under 10 MB: a model whose conv1 codes declare 1 GiB, one whose document declares 1 GiB of
+    weights consistently, a dataset and a per-layer trace that each declare 1 GiB."""
+    folder = tmp_path_factory.mktemp("bombs")
+    _, doc, arrays = good_model
+    with zipfile.ZipFile(folder / "codes.wqrc.npz", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("model_json.npy", _npy(np.frombuffer(json.dumps(doc).encode(), np.uint8)))
+        _bomb(zf, "codes_0", (1 << 30,))
+        for k, v in arrays.items():
+            if k.startswith("codes_") and k != "codes_0":
+                zf.writestr(k + ".npy", _npy(v))
+    big = copy.deepcopy(doc)
+    big["layers"]["conv1"]["shape"] = [1 << 30, 1, 1, 1]
+    with zipfile.ZipFile(folder / "declared.wqrc.npz", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        zf.writestr("model_json.npy", _npy(np.frombuffer(json.dumps(big).encode(), np.uint8)))
+        _bomb(zf, "codes_0", (1 << 30,))
+    with zipfile.ZipFile(folder / "data.npz", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        _bomb(zf, "x", (1 << 28, 1), "<f4")
+        zf.writestr("y.npy", _npy(np.zeros(4, np.int64)))
+    with zipfile.ZipFile(folder / "trace.npz", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        _bomb(zf, f"000_{doc['nodes'][0]['name']}", (1 << 27,), "<i8")
+    for f in folder.iterdir():
+        assert f.stat().st_size < 10 << 20, f
+    return folder
+
+
+def _npy(arr):
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("bomb, needle", [("codes", "its shape declares 72"), ("declared", "weights in all")])
+def test_a_model_file_declaring_a_huge_array_is_refused_before_it_is_decompressed(tmp_path, bombs, bomb, needle):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 1, 8, 8), np.float32))
+    path = str(bombs / f"{bomb}.wqrc.npz")
+    for args in (["inspect", path], ["simulate", path, "--input", str(x), "--output", str(tmp_path / "y.npy")],
+                 ["verify", path, "--input", str(x), "--outputs", str(x)]):
+        res, peak = _peak_mb(*args)
+        assert_user_error(res, needle)
+        assert peak < 1024, f"{args[0]}: peak {peak:.0f} MB"
+
+
+def test_a_dataset_or_trace_declaring_a_huge_array_is_refused_before_it_is_decompressed(tmp_path, bombs, good_model):
+    res, peak = _peak_mb("inspect", EXAMPLE, "--calib", str(bombs / "data.npz"))
+    assert_user_error(res, "decompression bomb")
+    assert peak < 1024, peak
+    model = good_model[0]
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((2, 1, 8, 8), np.float32))
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.full((2, 10), 99, np.int64))
+    res, peak = _peak_mb("verify", str(model), "--input", str(x), "--outputs", str(wrong), "--trace",
+                         str(bombs / "trace.npz"))
+    assert_user_error(res, "at most")
+    assert peak < 1024, peak
+
+
+def test_text_captures_are_bounded_and_values_beyond_int64_are_not_wrapped(tmp_path, good_model):
+    model = good_model[0]
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 1, 8, 8), np.float32))
+    long = tmp_path / "long.txt"
+    long.write_text("0\n" * 100000)
+    assert_user_error(wqrc("verify", str(model), "--input", str(x), "--outputs", str(long)), "more than the 10 values")
+    huge = tmp_path / "huge.txt"
+    huge.write_text("0\n" * 9 + str(1 << 70) + "\n")
+    assert_user_error(wqrc("verify", str(model), "--input", str(x), "--outputs", str(huge)), "line 10", "64 bits")
+
+
+def test_a_uint64_capture_is_compared_as_the_integer_it_is():
+    from wqrc.verify import compare_outputs
+    expected = np.array([[-1, 5, 7]], np.int64)
+    got = np.array([[2 ** 64 - 1, 5, 7]], np.uint64)   # read as int64 it would be -1 and pass
+    report = compare_outputs(expected, got)
+    assert report and "hardware 18446744073709551615, simulator -1" in report, report
+    assert compare_outputs(np.array([[1, 5, 7]]), np.array([[1, 5, 7]], np.uint64)) is None
+    mixed = np.array([[-1, 2 ** 63, 7]], dtype=object)   # a text capture with both
+    assert "element 1" in compare_outputs(np.array([[-1, 5, 7]]), mixed)
+
+
+def test_the_model_file_allows_the_tensor_sizes_the_op_registry_allows():
+    from wqrc import ops
+    from wqrc.quant import model_file
+    assert model_file.MAX_ELEMENTS == ops.MAX_ELEMENTS

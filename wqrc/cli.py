@@ -661,8 +661,9 @@ def verify(qmodel, input_path, outputs_path, trace_path):
 
     qm = QModel.load(qmodel)
     x = _model_input(qm, _load_npy(input_path), input_path)
-    got = read_text_integers(outputs_path) if outputs_path.endswith(".txt") else _load_npy(outputs_path)
-    if got.dtype.kind not in "iu":
+    expect = len(x) * sum(math.prod(qm.shapes[t]) for t in qm.outputs)
+    got = read_text_integers(outputs_path, expect) if outputs_path.endswith(".txt") else _load_npy(outputs_path)
+    if got.dtype.kind not in "iu" and not (got.dtype.kind == "O" and outputs_path.endswith(".txt")):
         raise WqrcError(f"{outputs_path}: captured outputs must be integers (got {got.dtype})")
     env = run(qm, x, trace=True)
     result = compare_outputs(expected_outputs(qm, env, len(x)), got)

@@ -94,21 +94,22 @@ def _fashion_mnist() -> Dataset:
 
 
 def _npz(path: str) -> Dataset:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-                parts = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-            elif "x" in keys:
-                x = z["x"]
-                y = z["y"] if "y" in keys else np.zeros(len(x), np.int64)
-                parts = [x, y, x, y]
-            else:
-                raise WqrcError(f"{path}: expected arrays 'x' and 'y' (or x_train/y_train/x_test/y_test), found {sorted(keys)}")
-    except WqrcError:
-        raise
-    except Exception as exc:
-        raise WqrcError(f"{path}: not a readable .npz dataset ({type(exc).__name__}: {exc})") from None
+    from wqrc.untrusted import load_npz, npz_members
+
+    keys = set(npz_members(path))   # headers only; each array is size-checked before it is read
+    split = {"x_train", "y_train", "x_test", "y_test"}
+    if split <= keys:
+        z = load_npz(path, names=split.__contains__)
+        parts = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    elif "x" in keys:
+        z = load_npz(path, names={"x", "y"}.__contains__)
+        x = z["x"]
+        if x.ndim == 0:
+            raise WqrcError(f"{path}: 'x' must be (N, C, H, W), (N, C, L) or (N, F) with one label per sample")
+        y = z["y"] if "y" in z else np.zeros(len(x), np.int64)
+        parts = [x, y, x, y]
+    else:
+        raise WqrcError(f"{path}: expected arrays 'x' and 'y' (or x_train/y_train/x_test/y_test), found {sorted(keys)}")
     xtr, ytr, xte, yte = parts
     if xtr.ndim not in (2, 3, 4) or xte.ndim != xtr.ndim or len(xtr) != len(ytr) or len(xte) != len(yte):
         raise WqrcError(f"{path}: 'x' must be (N, C, H, W), (N, C, L) or (N, F) with one label per sample")

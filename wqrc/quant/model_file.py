@@ -11,6 +11,7 @@ written, so every executor and backend can run it.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -21,10 +22,43 @@ from wqrc.quant.exponent import MAX_CHANNEL_SPREAD, RULES
 from wqrc.quant.formats import TensorFormat
 from wqrc.quant.schemes import SCHEMES
 
+MAX_ELEMENTS = 1 << 26     # per tensor, batch excluded: the op registry's (wqrc.ops.MAX_ELEMENTS; a test ties them)
+
 FILE_FORMAT = "wqrc-qmodel"
 FILE_VERSION = 1
-MAX_ELEMENTS = 1 << 28     # per tensor, batch excluded
 MAX_EXPONENT = 1 << 10     # |f|, |n1|, |exponent|: far beyond any real format
+MAX_JSON_BYTES = 64 << 20  # the model document (a ResNet-18's is under 1 MB)
+MAX_WEIGHTS = 1 << 26      # codes in all layers together: 67 M weights, beyond any model wqrc targets
+
+
+def read_bounded(path: str) -> tuple:
+    """The document and the code arrays of a model file, each array's size checked against what the
+    document declares for it before it is decompressed (a small file can declare a huge array)."""
+    from wqrc.untrusted import load_npz, npz_members
+
+    raw = load_npz(path, limit=lambda k: MAX_JSON_BYTES, names=lambda k: k == "model_json").get("model_json")
+    if raw is None:
+        raise WqrcError(f"{path}: not a wqrc quantized model (no model_json)")
+    try:
+        doc = json.loads(bytes(raw.astype(np.uint8, copy=False).reshape(-1)).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WqrcError(f"{path}: not a wqrc quantized model ({type(exc).__name__})") from None
+    expected = {}  # codes_<index> -> (layer, element count its document declares; checked in full later)
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    for name, d in (layers.items() if isinstance(layers, dict) else ()):
+        shape = d.get("shape") if isinstance(d, dict) else None
+        if isinstance(d.get("index"), int) and isinstance(shape, list) and all(type(v) is int and v > 0 for v in shape):
+            expected[f"codes_{d['index']}"] = (name, math.prod(shape))
+    if sum(n for _, n in expected.values()) > MAX_WEIGHTS:
+        raise WqrcError(f"{path}: not a valid wqrc model: layers: {sum(n for _, n in expected.values())} weights "
+                        f"in all, more than wqrc handles ({MAX_WEIGHTS})")
+    for key, (shape, dtype, _) in npz_members(path).items():
+        if key in expected and math.prod(shape) != expected[key][1]:
+            name, n = expected[key]
+            raise WqrcError(f"{path}: not a valid wqrc model: layers[{name!r}]: {key} holds {math.prod(shape)} "
+                            f"codes, its shape declares {n}")
+    codes = load_npz(path, limit=lambda k: expected[k][1], names=lambda k: k in expected)
+    return doc, codes
 
 
 def integer_ops() -> list[str]:
@@ -69,7 +103,7 @@ class _Checker:
         dims = self.list_(v, where)
         if not 1 <= len(dims) <= 4:
             self.fail(where, f"{v!r} is not a shape of rank 1 to 4")
-        out = tuple(self.int_(d, where, 1, MAX_ELEMENTS) for d in dims)
+        out = tuple(self.int_(d, where, 1, MAX_ELEMENTS) for d in dims)   # the op registry's limit
         if math.prod(out) > MAX_ELEMENTS:
             self.fail(where, f"{out} has more than {MAX_ELEMENTS} elements")
         return out

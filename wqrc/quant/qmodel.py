@@ -22,7 +22,7 @@ from wqrc.ir.graph import fit_input
 from wqrc.quant.arith import accumulator_ctype, bits_for_signed
 from wqrc.quant.exponent import CHANNEL_EXPONENT_BITS
 from wqrc.quant.formats import TensorFormat
-from wqrc.quant.model_file import FILE_FORMAT, FILE_VERSION, check_document, check_model
+from wqrc.quant.model_file import FILE_FORMAT, FILE_VERSION, check_document, check_model, read_bounded
 from wqrc.quant.schemes import SCHEMES
 
 
@@ -249,13 +249,7 @@ class QModel:
             path = os.path.join(path, "model.wqrc.npz")
         if not os.path.isfile(path):
             raise WqrcError(f"{path}: no such file")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                raw = z["model_json"]
-                codes = {k: z[k] for k in z.files if k.startswith("codes_")}
-            doc = json.loads(bytes(raw).decode("utf-8"))
-        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
-            raise WqrcError(f"{path}: not a wqrc quantized model ({type(exc).__name__})") from None
+        doc, codes = read_bounded(path)
         check_document(doc, codes, path)
         layers = {}
         for name, d in sorted(doc["layers"].items(), key=lambda kv: kv[1]["index"]):  # graph order
