@@ -61,12 +61,16 @@ def test_compile_refuses_non_empty_output_and_leaves_nothing_on_failure(tmp_path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
     assert_user_error(wqrc("compile", EXAMPLE, "--target", "vhdl", "-o", str(fresh)), "unknown target 'vhdl'")
     # --force replaces only a folder that wqrc wrote
-    assert_user_error(wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(out), "--force"), "not a wqrc output")
+    assert_user_error(wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(out), "--force"), "has no wqrc manifest")
     assert (out / "keep.txt").read_text() == "mine"
     assert wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(fresh)).returncode == 0
-    (fresh / "stale.txt").write_text("old")
+    (fresh / "stale.txt").write_text("old")   # a file the user added to an earlier output is never deleted
+    assert_user_error(wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(fresh), "--force"),
+                      "stale.txt is not a file wqrc wrote")
+    assert (fresh / "stale.txt").read_text() == "old"
+    (fresh / "stale.txt").unlink()
     res = wqrc("compile", EXAMPLE, "--target", "rom", "-o", str(fresh), "--force")
-    assert res.returncode == 0 and not (fresh / "stale.txt").exists() and (fresh / "rom").is_dir()
+    assert res.returncode == 0 and (fresh / "rom").is_dir()
 
 
 def test_verify_pass_fail_and_first_bad_layer(tmp_path):

@@ -150,8 +150,8 @@ class _Context:
         self.lut_tables: list[dict] = []
         self.layers, self.steps, self.tables = [], [], []
         self.segment = {s.name: s for s in rom.segments}
-        for node in qm.nodes:
-            self._node(node)
+        for index, node in enumerate(qm.nodes):
+            self._node(index, node)
         self.vectors = vectors
 
     def ptr(self, tensor: str, const: bool = False, storage: bool = False) -> str:
@@ -214,13 +214,13 @@ class _Context:
         return (qm, node.attrs, self.ids[node.name], names.comment(f"{node.name}: {node.op}"),
                 [qm.formats[t] for t in node.inputs], qm.formats[node.output])
 
-    def _node(self, node) -> None:
+    def _node(self, index: int, node) -> None:
         emit = EMIT.get(op_def(node).kernel)
         if emit is None:
             raise WqrcError(f"node '{node.name}': the C target has no op '{node.op}'")
         emit(self, node)
         # the WQRC_PROFILE hook after a node's last step is numbered by the node's place in qm.nodes
-        self.steps[-1]["profile"] = self.qm.nodes.index(node)
+        self.steps[-1]["profile"] = index
 
     def _emit_conv(self, node) -> None:
         qm, a, cid, about, in_fmts, out_fmt = self._facts(node)

@@ -87,14 +87,14 @@ class _Layout:
         self.layer_report: list[dict] = []
         self.segment = {s.name: s for s in rom.segments}
         self._buffer(qm.input)
-        for node in qm.nodes:
+        for index, node in enumerate(qm.nodes):
             emit = EMIT.get(op_def(node).kernel)
             if emit is None:
                 raise WqrcError(f"node '{node.name}': the RTL target has no op '{node.op}'")
             emit(self, node)
             if op_def(node).kernel != "alias":
                 b = self._buffer(node.output)
-                self.traces.append(dict(node=qm.nodes.index(node), step=len(self.steps), buf=b["id"],
+                self.traces.append(dict(node=index, step=len(self.steps), buf=b["id"],
                                         size=b["depth"], signed=b["signed"], about=names.comment(node.name)))
 
     def _buffer(self, tensor: str) -> dict:

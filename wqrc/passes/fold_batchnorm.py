@@ -12,17 +12,18 @@ a constant, PRelu's slopes) as such a BN, so this pass is their one home too.
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.ir.graph import Graph, Node
+from wqrc.ir.graph import Graph, Node, Splicer
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
+    sp = Splicer(graph)
     for bn in [n for n in graph.nodes if n.op == "batchnorm"]:
-        prev = graph.producer(bn.inputs[0])
+        prev = sp.producer(bn.inputs[0])
         p = bn.params
         k = p["scale"] / np.sqrt(p["var"] + bn.attrs["epsilon"])
         if (prev is None or prev.op not in ("conv", "dense") or prev.attrs.get("clip")
-                or len(graph.consumers(prev.output)) != 1 or prev.output in graph.outputs):
-            _as_depthwise(graph, bn, k)
+                or sp.readers(prev.output) != 1 or sp.is_output(prev.output)):
+            sp.replace(bn, _as_depthwise(graph, bn, k))
             continue
         if prev.name in graph.weight_formats and not np.all(k == 1.0):  # a pure shift moves the bias only
             raise WqrcError(f"node '{bn.name}' (batchnorm): folds into layer '{prev.name}', whose weights the model "
@@ -32,22 +33,22 @@ def fold_batchnorm(graph: Graph) -> Graph:
         shape = (-1,) + (1,) * (w.ndim - 1)
         prev.params["weight"] = (w * k.reshape(shape)).astype(np.float32)
         prev.params["bias"] = ((prev.params["bias"] - p["mean"]) * k + p["bias"]).astype(np.float32)
-        graph.nodes.remove(bn)
-        graph.rename_tensor(bn.output, prev.output)
-    return graph
+        sp.bypass(bn, prev.output)
+    return sp.finish()
 
 
-def _as_depthwise(graph: Graph, bn: Node, k: np.ndarray) -> None:
+def _as_depthwise(graph: Graph, bn: Node, k: np.ndarray) -> list[Node]:
     """y = k * (x - mean) + beta, per channel: a depthwise 1x1 conv of a (C, H, W) map; a (F,) tensor
-    is viewed as (F, 1, 1) around it (reshape aliases: no data moves)."""
+    is viewed as (F, 1, 1) around it (reshape aliases: no data moves). Returns the nodes that take
+    ``bn``'s place."""
     shape = graph.shapes.get(bn.inputs[0])
+    ins, out, around = list(bn.inputs), bn.output, None
     if shape is not None and len(shape) == 1:
         f = shape[0]
-        at = graph.nodes.index(bn)
         into, out = bn.output + "__map", bn.output + "__map_out"
-        graph.nodes[at:at + 1] = [Node("reshape", bn.name + "__to_map", list(bn.inputs), into, dict(shape=(f, 1, 1))),
-                                  bn, Node("reshape", bn.name + "__to_features", [out], bn.output, dict(shape=(f,)))]
-        bn.inputs, bn.output = [into], out
+        around = (Node("reshape", bn.name + "__to_map", ins, into, dict(shape=(f, 1, 1))),
+                  Node("reshape", bn.name + "__to_features", [out], bn.output, dict(shape=(f,))))
+        ins = [into]
         graph.shapes[into] = graph.shapes[out] = (f, 1, 1)
         shape = (f, 1, 1)
     if shape is not None and len(shape) != 3:
@@ -57,8 +58,8 @@ def _as_depthwise(graph: Graph, bn: Node, k: np.ndarray) -> None:
                         f"got {tuple(shape)}")
     c = len(k)
     p = bn.params
-    conv = Node("conv", bn.name, list(bn.inputs), bn.output,
+    conv = Node("conv", bn.name, ins, out,
                 dict(strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), group=c),
                 dict(weight=k.reshape(c, 1, 1, 1).astype(np.float32),
                      bias=(p["bias"] - p["mean"] * k).astype(np.float32)))
-    graph.nodes[graph.nodes.index(bn)] = conv
+    return [around[0], conv, around[1]] if around else [conv]

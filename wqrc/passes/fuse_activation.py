@@ -4,7 +4,7 @@ The hardware applies the clamp inside the same requantization step that ends
 the layer, so the clamp becomes the layer's ``attrs['clip'] = (lo, hi)``.
 A clamp whose producer has other readers stays a standalone node.
 """
-from wqrc.ir.graph import Graph
+from wqrc.ir.graph import Graph, Splicer
 
 FUSABLE = ("conv", "dense", "add")
 
@@ -18,13 +18,12 @@ def _merge(old, new):
 
 
 def fuse_activation(graph: Graph) -> Graph:
+    sp = Splicer(graph)
     for act in [n for n in graph.nodes if n.op in ("relu", "clip")]:
-        prev = graph.producer(act.inputs[0])
-        if prev is None or prev.op not in FUSABLE or len(graph.consumers(prev.output)) != 1 \
-                or prev.output in graph.outputs:
+        prev = sp.producer(act.inputs[0])
+        if prev is None or prev.op not in FUSABLE or sp.readers(prev.output) != 1 or sp.is_output(prev.output):
             continue
         clamp = (0.0, None) if act.op == "relu" else (act.attrs.get("min"), act.attrs.get("max"))
         prev.attrs["clip"] = _merge(prev.attrs.get("clip"), clamp)
-        graph.nodes.remove(act)
-        graph.rename_tensor(act.output, prev.output)
-    return graph
+        sp.bypass(act, prev.output)
+    return sp.finish()
