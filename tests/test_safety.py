@@ -387,3 +387,108 @@ def test_the_model_file_allows_the_tensor_sizes_the_op_registry_allows():
     from wqrc import ops
     from wqrc.quant import model_file
     assert model_file.MAX_ELEMENTS == ops.MAX_ELEMENTS
+
+
+# -- ONNX files that break the checker's rules that carry meaning --------------------------------
+
+def _conv_model(tmp_path, name, *, w=None, b=None, attrs=None, extra_inits=(), extra_nodes=(), outputs=True,
+                out_name="y", conv_out="y"):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from conftest import make_onnx
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])
+    y = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, None)
+    w = np.ones((3, 2, 1, 1), np.float32) if w is None else w
+    inits = [numpy_helper.from_array(w, "w")] + list(extra_inits)
+    ins = ["x", "w"]
+    if b is not None:
+        inits.append(numpy_helper.from_array(b, "b"))
+        ins.append("b")
+    nodes = [helper.make_node("Conv", ins, [conv_out], name="conv", **(attrs or {}))] + list(extra_nodes)
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(make_onnx(nodes, [x], [y] if outputs else [], inits), path)
+    return path
+
+
+def _malformed(tmp_path, case):
+    from onnx import helper, numpy_helper
+    if case == "duplicate-initializer":   # onnxruntime computes with the first, wqrc would quantize the last
+        return _conv_model(tmp_path, case, extra_inits=[numpy_helper.from_array(np.zeros((3, 2, 1, 1), np.float32), "w")]), \
+            "two initializers are named 'w'"
+    if case == "two-writers":
+        return _conv_model(tmp_path, case, extra_nodes=[helper.make_node("Relu", ["x"], ["y"], name="again")]), \
+            "writes 'y', which another node writes"
+    if case == "no-outputs":
+        return _conv_model(tmp_path, case, outputs=False), "declares no output"
+    if case == "kernel-shape":
+        return _conv_model(tmp_path, case, attrs=dict(kernel_shape=[3, 3])), "kernel_shape [3, 3] contradicts"
+    if case == "int-weights":
+        return _conv_model(tmp_path, case, w=np.ones((3, 2, 1, 1), np.int64)), "weight ('w') is int64"
+    if case == "bool-weights":
+        return _conv_model(tmp_path, case, w=np.ones((3, 2, 1, 1), bool)), "weight ('w') is bool"
+    if case == "int-bias":
+        return _conv_model(tmp_path, case, b=np.ones(3, np.int32)), "bias ('b') is int32"
+    if case == "constant-of-shape":   # a 1e12-element constant from a 16-byte shape
+        shape = numpy_helper.from_array(np.array([10 ** 6, 10 ** 6], np.int64), "s")
+        return _conv_model(tmp_path, case, extra_inits=[shape], conv_out="c",
+                           extra_nodes=[helper.make_node("ConstantOfShape", ["s"], ["big"], name="fill"),
+                                        helper.make_node("Add", ["c", "big"], ["y"], name="add")]), \
+            "node 'fill' (ConstantOfShape): the constant it computes would hold 1000000000000 elements"
+    if case == "broadcast":   # a (N, 1) by (1, N) product: N^2 from 2N
+        col = numpy_helper.from_array(np.ones((100000, 1), np.float32), "col")
+        row = numpy_helper.from_array(np.ones((1, 100000), np.float32), "row")
+        return _conv_model(tmp_path, case, extra_inits=[col, row], conv_out="c",
+                           extra_nodes=[helper.make_node("Mul", ["col", "row"], ["sq"], name="outer"),
+                                        helper.make_node("Add", ["c", "sq"], ["y"], name="add")]), \
+            "node 'outer' (Mul): the constant it computes would hold 10000000000 elements"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["duplicate-initializer", "two-writers", "no-outputs", "kernel-shape", "int-weights",
+                                  "bool-weights", "int-bias", "constant-of-shape", "broadcast"])
+def test_onnx_models_that_break_meaningful_checker_rules_are_one_line_errors(tmp_path, case):
+    path, needle = _malformed(tmp_path, case)
+    res, peak = _peak_mb("compile", str(path), "--target", "rom", "-o", str(tmp_path / "out"))
+    assert_user_error(res, needle)
+    assert res.returncode == 2 and not (tmp_path / "out").exists()
+    assert peak < 1024, peak
+
+
+@pytest.mark.parametrize("case", ["missing", "outside", "short", "length", "no-length"])
+def test_external_weights_are_bounded_by_their_declared_shape(tmp_path, case):
+    import onnx
+    path = _conv_model(tmp_path, "ext", w=np.arange(6, dtype=np.float32).reshape(3, 2, 1, 1))
+    model = onnx.load(path)
+    w = model.graph.initializer[0]
+    raw = w.raw_data
+    w.ClearField("raw_data")
+    w.data_location = onnx.TensorProto.EXTERNAL
+    loc, data, length = "w.bin", raw, None
+    if case == "outside":
+        loc = "../w.bin"
+    elif case == "short":
+        data = raw[:8]
+    elif case == "length":
+        length = len(raw) + 4
+        data = raw + b"\0" * 4
+    elif case == "no-length":   # reads exactly the declared bytes, not the (large) rest of the file
+        data = raw + b"\0" * (64 << 20)
+    if case != "missing":
+        (tmp_path / "w.bin").write_bytes(data)
+    for k, v in [("location", loc)] + ([("length", str(length))] if length is not None else []):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    onnx.save(model, path)
+    res = wqrc("compile", str(path), "--target", "rom", "-o", str(tmp_path / "out"))
+    if case == "no-length":
+        assert res.returncode == 0, res.stderr
+        return
+    needle = {"missing": "missing or not a regular file", "outside": "not a file in the model's folder",
+              "short": "holds fewer than the 24 bytes", "length": "28 bytes for a shape"}[case]
+    assert_user_error(res, needle)
+
+
+def test_unwritable_output_places_are_one_line_errors(tmp_path):
+    assert_user_error(wqrc("compile", EXAMPLE, "--target", "rom", "-o", "/proc/wqrc-out"), "cannot write")
+    assert_user_error(wqrc("quantize", EXAMPLE, "-o", "/proc/m.wqrc.npz"), "cannot write")

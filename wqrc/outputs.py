@@ -62,7 +62,10 @@ def atomic_file(path: str):
         raise WqrcError(f"{path}: folder {folder} does not exist")
     if os.path.isdir(path):
         raise WqrcError(f"{path}: is a folder, not a file")
-    fd, tmp = tempfile.mkstemp(prefix=".wqrc-", suffix=os.path.basename(path), dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".wqrc-", suffix=os.path.basename(path)[-64:], dir=folder)
+    except OSError as exc:
+        raise WqrcError(f"{path}: cannot write a file here ({exc.strerror or type(exc).__name__})") from None
     os.close(fd)
     try:
         yield tmp

@@ -51,12 +51,84 @@ def load_onnx(path: str) -> Graph:
     if not os.path.isfile(path):
         raise WqrcError(f"{path}: no such file")
     try:
-        model = onnx.load(path, load_external_data=True)
+        model = onnx.load(path, load_external_data=False)
     except Exception as exc:  # protobuf raises several unrelated types
         raise WqrcError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    _load_external_data(model, path)
     if not model.graph.node:
         raise WqrcError(f"{path}: not a readable ONNX model (the graph has no nodes; truncated or not ONNX?)")
     return onnx_to_graph(model, source=path)
+
+
+MAX_TENSOR_BYTES = MAX_ELEMENTS * 8   # one initializer: the registry's element limit in float64
+
+
+def _load_external_data(model: onnx.ModelProto, path: str) -> None:
+    """Read weights kept in files beside the model, each bounded before it is read: a regular file
+    inside the model's folder, holding the bytes the tensor's shape declares and no more than
+    wqrc handles (a tensor without a length would otherwise read its whole file)."""
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, load_external_data_for_model
+
+    base = os.path.dirname(os.path.abspath(path))
+    external = [t for t in _get_all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL]
+    for t in external:
+        try:
+            info = ExternalDataInfo(t)
+            itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        except Exception as exc:
+            raise WqrcError(f"{path}: initializer '{t.name}': unreadable external data ({type(exc).__name__})") from None
+        declared = int(np.prod([max(0, int(d)) for d in t.dims], dtype=object)) * itemsize
+        file = os.path.normpath(os.path.join(base, info.location or ""))
+        if not info.location or os.path.isabs(info.location) or not file.startswith(base + os.sep):
+            raise WqrcError(f"{path}: initializer '{t.name}': its external data '{info.location}' is not a file "
+                            f"in the model's folder")
+        if not os.path.isfile(file):
+            raise WqrcError(f"{path}: initializer '{t.name}': external data file '{info.location}' is missing or "
+                            f"not a regular file")
+        if declared > MAX_TENSOR_BYTES:
+            raise WqrcError(f"{path}: initializer '{t.name}': {declared} bytes {tuple(t.dims)}, more than wqrc "
+                            f"handles in one tensor ({MAX_TENSOR_BYTES})")
+        if info.length is not None and info.length != declared:
+            raise WqrcError(f"{path}: initializer '{t.name}': external data of {info.length} bytes for a shape "
+                            f"{tuple(t.dims)} of {declared} bytes")
+        info_offset = info.offset or 0
+        if os.path.getsize(file) - info_offset < declared:
+            raise WqrcError(f"{path}: initializer '{t.name}': external data file '{info.location}' holds fewer "
+                            f"than the {declared} bytes its shape declares")
+        if info.length is None:   # read exactly what the shape declares, not the rest of the file
+            entry = t.external_data.add()
+            entry.key, entry.value = "length", str(declared)
+    if external:
+        try:
+            load_external_data_for_model(model, base)
+        except Exception as exc:
+            raise WqrcError(f"{path}: external data cannot be read ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def check_names(model: onnx.ModelProto, where: str) -> None:
+    """The checker's rules that change what a model means, as one-line errors: one initializer per
+    name (wqrc would quantize one, onnxruntime compute with the other), one writer per tensor, and
+    at least one graph output."""
+    g = model.graph
+    seen: set[str] = set()
+    for t in g.initializer:
+        if t.name in seen:
+            raise WqrcError(f"{where}: two initializers are named '{t.name}'; names must be unique")
+        seen.add(t.name)
+    inputs = {i.name for i in g.input}
+    written: set[str] = set()
+    for n in g.node:
+        for o in n.output:
+            if not o:
+                continue
+            if o in written or o in seen or o in inputs:
+                raise WqrcError(f"{where}: node '{n.name}' ({n.op_type}) writes '{o}', which "
+                                f"{'another node writes' if o in written else 'is a graph input or initializer'}; "
+                                f"every tensor must have one producer")
+            written.add(o)
+    if not g.output:
+        raise WqrcError(f"{where}: the graph declares no output")
 
 
 def _opset(model: onnx.ModelProto, where: str) -> int:
@@ -82,6 +154,7 @@ class _Converter:
                 f"{OLDEST_UPGRADABLE}..{MIN_OPSET - 1} are upgraded with onnx.version_converter)"
             )
         g = model.graph
+        check_names(model, self.source)
         self.consts: dict[str, np.ndarray] = {}
         for t in g.initializer:
             try:
@@ -269,6 +342,10 @@ class _Converter:
         from onnx.reference import ReferenceEvaluator
 
         feeds = {i: self.consts[i] for i in ins}
+        size = _folded_size(onode, [self.consts[i] if i else None for i in onode.input], _attrs(onode))
+        if size > MAX_ELEMENTS:
+            raise WqrcError(f"node '{onode.name}' ({onode.op_type}): the constant it computes would hold {size} "
+                            f"elements, more than wqrc handles ({MAX_ELEMENTS})")
         single = onnx.helper.make_graph(
             [onode], "fold",
             [onnx.helper.make_tensor_value_info(i, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
@@ -413,13 +490,25 @@ class _Converter:
             a["pads"] = [0, p[0], 0, p[1]]
         return a
 
+    def weight(self, onode, idx: int, what: str) -> np.ndarray:
+        """A layer's weight or bias: ONNX's Conv, Gemm and MatMul take floating-point ones; an integer
+        or bool tensor there is an invalid model (onnxruntime refuses it), not weights to quantize."""
+        value = self.const(onode, idx, what)
+        if value.dtype.kind != "f":
+            raise WqrcError(f"node '{onode.name}' ({onode.op_type}): its {what} ('{onode.input[idx]}') is {value.dtype}; "
+                            f"ONNX takes floating-point {what}s here (export the float model)")
+        return value
+
     def op_Conv(self, onode, a):
-        w = self.const(onode, 1, "weight").astype(np.float32)
+        w = self.weight(onode, 1, "weight").astype(np.float32)
         if w.ndim == 3:  # Conv1d
             a, w = self._height_one(onode, a), w[:, :, None, :]
         if w.ndim != 4:
             raise self.unsupported(onode, f"{w.ndim - 2}-D convolution; only 2-D is supported")
-        b = self.opt_const(onode, 2)
+        if "kernel_shape" in a and tuple(a["kernel_shape"]) != tuple(w.shape[2:]):
+            raise WqrcError(f"node '{onode.name}' (Conv): attribute kernel_shape {list(a['kernel_shape'])} "
+                            f"contradicts its weight's {list(w.shape[2:])}")
+        b = self.weight(onode, 2, "bias") if len(onode.input) > 2 and onode.input[2] else None
         b = np.zeros(w.shape[0], np.float32) if b is None else b.astype(np.float32).reshape(-1)
         kernel = tuple(w.shape[2:])
         strides = self._given(onode, a, "conv", "strides")
@@ -477,7 +566,7 @@ class _Converter:
     def op_Gemm(self, onode, a):
         if a.get("transA", 0):
             raise self.unsupported(onode, "transA=1 on the activation input")
-        bm = self.const(onode, 1, "weight B").astype(np.float64)
+        bm = self.weight(onode, 1, "weight B").astype(np.float64)
         if bm.ndim != 2:
             raise self.unsupported(onode, "B must be a matrix")
         wt = bm if a.get("transB", 0) else bm.T  # [out, in]
@@ -509,7 +598,7 @@ class _Converter:
         return np.ascontiguousarray(w[:, old])
 
     def op_MatMul(self, onode, a):
-        bm = self.const(onode, 1, "weight")
+        bm = self.weight(onode, 1, "weight")
         if bm.ndim != 2:
             raise self.unsupported(onode, "only activation @ constant matrix is supported")
         w = np.ascontiguousarray(bm.T).astype(np.float32)
@@ -915,6 +1004,39 @@ def upgrade_opset(model: onnx.ModelProto, source: str) -> onnx.ModelProto:
     warnings.warn(f"{where}: opset {opset} upgraded to {MIN_OPSET} with onnx.version_converter",
                   OpsetUpgradeWarning, stacklevel=2)
     return upgraded
+
+
+def _folded_size(onode: onnx.NodeProto, values: list, attrs: dict) -> int:
+    """An upper bound on the elements a constant-folded node makes, from its inputs alone, so that a
+    small file cannot make the evaluator allocate gigabytes (ConstantOfShape([10**6, 10**6]), a
+    broadcast of a row by a column, Concat doubling its input thirty times)."""
+    given = [v for v in values if v is not None]
+    largest = max((v.size for v in given), default=1)
+    op = onode.op_type
+
+    def ints(v):
+        return [int(x) for x in np.asarray(v).reshape(-1)]
+
+    try:
+        if op == "ConstantOfShape":
+            return int(np.prod([max(0, d) for d in ints(values[0])], dtype=object))
+        if op == "Expand":
+            target = [max(0, d) for d in ints(values[1])]
+            return int(np.prod(np.broadcast_shapes(values[0].shape, tuple(target)), dtype=object))
+        if op == "Range":
+            start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in values[:3])
+            return max(0, int(np.ceil((limit - start) / delta))) if delta else 0
+        if op in ("Mul", "Div", "Add", "Sub", "Equal", "Where"):
+            return int(np.prod(np.broadcast_shapes(*[v.shape for v in given]), dtype=object))
+        if op == "Concat":
+            return sum(v.size for v in given)
+        if op == "Gather":
+            data, idx = values[0], values[1]
+            axis = int(attrs.get("axis", 0)) % max(data.ndim, 1)
+            return idx.size * (data.size // max(1, data.shape[axis] if data.ndim else 1))
+    except (ValueError, TypeError, IndexError, OverflowError, ZeroDivisionError):
+        return 0   # the evaluator reports the mistake itself
+    return largest
 
 
 def onnx_to_graph(model: onnx.ModelProto, source: str = "") -> Graph:
