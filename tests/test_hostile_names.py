@@ -103,3 +103,36 @@ def test_hostile_names_compile_run_and_inject_nothing(tmp_path, kind):
                     if line.endswith("\\"):
                         assert (in_macro or line.lstrip().startswith("#define")) and "//" not in line, (f, line)
                     in_macro = line.endswith("\\")
+
+
+def test_a_20000_character_name_in_a_path_with_a_space_builds_and_simulates_on_every_target(tmp_path):
+    """Names past what C99 guarantees in a string literal (4095) and what Icarus takes in a line, with
+    line-breaking and invisible code points; OUT's path holds a space (Verilator's make refuses one)."""
+    from conftest import EXAMPLE
+    model = onnx.load(EXAMPLE)
+    for i, n in enumerate(model.graph.node):
+        n.name = f"L{i}" + "x" * 20000 + "\u2028\u2029\ufeff\u0085end"
+    path = tmp_path / "long.onnx"
+    onnx.save(model, path)
+    out = tmp_path / "out dir"
+    res = subprocess.run([sys.executable, "-m", "wqrc", "compile", str(path), "--target", "c,rtl", "-o", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    for text in (res.stdout, res.stderr):
+        assert all(ch.isprintable() or ch == "\n" for ch in text), "a line-breaking or hidden code point reached the terminal"
+    weights = (out / "c" / "wqrc_weights.c").read_text()
+    assert "/* the whole name: L0" + "x" * 20000 in weights   # cut in the literal, whole in a comment
+    builds = []
+    if needs.HAVE_CC:
+        builds.append(["make", "-s", "-C", str(out / "c"), "run", "CFLAGS=-std=c99 -Wall -Wextra -Wpedantic -Werror -O1 "
+                       "-fsanitize=undefined -fno-sanitize-recover=undefined"])
+    if needs.HAVE_IVERILOG:
+        builds.append(["make", "-s", "-C", str(out / "rtl"), "sim-iverilog"])
+    if needs.HAVE_VERILATOR:
+        builds.append(["make", "-s", "-C", str(out / "rtl"), "sim"])
+    if not builds:
+        pytest.skip("needs gcc, iverilog or verilator (apt-get install gcc iverilog verilator)")
+    for cmd in builds:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0 and "PASS" in run.stdout, (cmd[-1], run.stdout[-2000:], run.stderr[-2000:])
+    subprocess.run(["make", "-s", "-C", str(out / "rtl"), "clean"], capture_output=True)

@@ -685,7 +685,10 @@ def _interrupted() -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """A message as one terminal line: runs of ordinary whitespace become one space, and any
+    character that breaks a line or hides (in a node name, say) a visible escape."""
+    from wqrc.display import printable
+    return printable(" ".join(str(text).split(" ")).replace("\n", " ").replace("\t", " ").replace("\r", " "))
 
 
 def main(argv=None) -> int:

@@ -69,6 +69,8 @@ def render(rep: dict, console=None) -> None:
     """Print the per-layer table and totals (rich formats them for a terminal or a log)."""
     from rich.console import Console
     from rich.markup import escape
+
+    from wqrc.display import MAX_NAME, printable
     from rich.table import Table
 
     if console is None:
@@ -82,7 +84,7 @@ def render(rep: dict, console=None) -> None:
     for r in rep["layers"]:
         exp = str(r["exponent"]) if "channel_exponents" not in r else \
             f"{min(r['channel_exponents'])}..{max(r['channel_exponents'])}"  # per channel
-        t.add_row(escape(r["name"]), r["op"], r["scheme"], str(r["bits"]), exp, str(r["weights"]),
+        t.add_row(escape(printable(r["name"], MAX_NAME)), r["op"], r["scheme"], str(r["bits"]), exp, str(r["weights"]),
                   str(r["w_mem_bits"]), str(r["rom_bits"]), f"{r['zero_codes']} ({r['sparsity']:.1%})",
                   str(r["macs"]), str(r["nonzero_macs"]), _short(r["acc_bound"]), r["acc_type"],
                   f"{r['input_format']} -> {r['output_format']}")
@@ -99,14 +101,14 @@ def render(rep: dict, console=None) -> None:
                   + "".join(f", output {k} {o['format']}" for k, o in enumerate(rep.get("extra_outputs", []), start=1)),
                   markup=False)
     for note in rep["notes"]:
-        console.print(f"note: {note}", markup=False)
+        console.print(f"note: {printable(note)}", markup=False)
     if "hls" in rep:
         h = Table(title=f"HLS target (io: {rep['hls']['io']})", title_justify="left")
         for col in ("layer", "scheme", "b", "ROM bits", "multipliers", "shift-adders", "acc bits", "parallelism",
                     "cycles (est.)"):
             h.add_column(col, justify="left" if col in ("layer", "scheme") else "right")
         for r in rep["hls"]["layers"]:
-            h.add_row(escape(r["name"]), r["scheme"], str(r["bits"]), str(r["rom_bits"]), str(r["multipliers"]),
+            h.add_row(escape(printable(r["name"], MAX_NAME)), r["scheme"], str(r["bits"]), str(r["rom_bits"]), str(r["multipliers"]),
                       str(r["shift_adders"]), str(r["acc_bits"]), str(r["parallelism"]), str(r["cycles_estimate"]))
         console.print(h)
     acc = rep.get("accuracy")

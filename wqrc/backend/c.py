@@ -364,7 +364,8 @@ class _Context:
             out_ptr=self.ptr(qm.output, True), word_bits=rom.word_bits, word_type=WORD_TYPES[rom.word_bits],
             rom_text=_rom_text(rom), rom_as_bytes=int(len(rom.words) >= ROM_BYTES_FROM),
             rom_count=max(len(rom.words), 1),
-            segments=[dict(s.to_json(), name_c=names.c_string(s.name), about=names.comment(s.describe()))
+            segments=[dict(s.to_json(), name_c=names.c_string(s.name), about=names.comment(s.describe()),
+                           full_name=names.comment(s.name, None) if names.cut(s.name) else None)
                       for s in rom.segments],
             w_mem=sum(l.w_mem for l in qm.layers.values()),
             vec_in=xin.reshape(len(xin), -1).tolist(), vec_out=yout.tolist(), n_vectors=len(xin),

@@ -19,7 +19,13 @@ context:
   comments.
 * :func:`c_string`: a C/C++ string literal with three-digit octal escapes for
   every byte outside a small safe set (octal escapes end after three digits,
-  unlike ``\\x``).
+  unlike ``\\x``), at most :data:`MAX_STRING_BYTES` bytes of the name, so that
+  even fully escaped it stays within the 4095 characters ISO C99 guarantees
+  (``-Werror=overlength-strings``); a cut name is ``cut(name)`` in full in a
+  comment beside it.
+
+Comments are cut too (:data:`MAX_COMMENT`): Icarus Verilog gives up on a
+comment line of 20,000 characters.
 """
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ PREFIX = "l_"
 # Names the backends derive from a layer's identifier; claimed together with it.
 DERIVED_SUFFIXES = ("_bias", "_div_r", "_div_s", "_cfg", "_rom", "_base", "_out", "_t")
 MAX_LEN = 48
+MAX_STRING_BYTES = 1000    # escaped, at most 4 characters a byte: under C99's 4095
+MAX_COMMENT = 1000         # characters of a comment, escapes included
 
 _COMMENT_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:;=+()[]<>@&!~^|")
 _STRING_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:;=+()[]<>@&!~^|#")
@@ -49,21 +57,42 @@ def identifier(name: str, used: set[str]) -> str:
     return out
 
 
-def comment(text: str) -> str:
-    """``text`` as ASCII that cannot end or escape a comment in any generated language."""
+def comment(text: str, limit: int | None = MAX_COMMENT) -> str:
+    """``text`` as ASCII that cannot end or escape a comment in any generated language; longer than
+    ``limit`` characters, its start and how long it was (None: whole, for C, whose compilers take any)."""
     out = []
     for ch in str(text):
         if ch in _COMMENT_SAFE:
             out.append(ch)
         else:
             out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
-    return "".join(out)
+    whole = "".join(out)
+    if limit is None or len(whole) <= limit:
+        return whole
+    start = whole[:limit]
+    if "%" in start[-2:]:   # never half an escape
+        start = start[:start.rindex("%")]
+    return f"{start}... ({len(str(text))} characters)"
+
+
+def cut(text: str) -> bool:
+    """Whether :func:`c_string` shortens ``text``."""
+    return len(str(text).encode("utf-8", "surrogatepass")) > MAX_STRING_BYTES
 
 
 def c_string(text: str) -> str:
-    """A C/C++ string literal holding ``text``'s UTF-8 bytes exactly."""
+    """A C/C++ string literal holding ``text``'s UTF-8 bytes exactly, or its first
+    :data:`MAX_STRING_BYTES` bytes (whole characters) and ``...`` when it is longer."""
+    data = str(text).encode("utf-8", "surrogatepass")
+    if len(data) > MAX_STRING_BYTES:
+        data = data[:MAX_STRING_BYTES]
+        while data and (data[-1] & 0xC0) == 0x80:   # drop a character cut in half
+            data = data[:-1]
+        if data and data[-1] >= 0xC0:
+            data = data[:-1]
+        data += b"..."
     out = []
-    for b in str(text).encode("utf-8", "surrogatepass"):
+    for b in data:
         ch = chr(b)
         out.append(ch if ch in _STRING_SAFE else f"\\{b:03o}")
     return '"' + "".join(out) + '"'
