@@ -13,7 +13,7 @@ from wqrc.backend.c import generate_c
 from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
 from wqrc.pack import pack
-from wqrc.quant.arith import rshift_round
+from wqrc.contract.arith import rshift_round
 from wqrc.quant.exponent import MAX_CHANNEL_SPREAD
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.quantize import quantize_weights

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
 from fuzz_models import SANITIZE, differential
-from wqrc.quant.arith import rshift_round, rshift_round_even
+from wqrc.contract.arith import rshift_round, rshift_round_even
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIFTS = range(-70, 71)

@@ -13,7 +13,7 @@ from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
 from wqrc.ops import OPS
 from wqrc.ops.lookup import LOOKUP_OPS, LUT_MAX_BITS
-from wqrc.quant.formats import TensorFormat
+from wqrc.contract.formats import TensorFormat
 from wqrc.sim import simulate
 
 import needs

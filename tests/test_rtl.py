@@ -17,7 +17,7 @@ import pytest
 
 import needs
 from conftest import ROOT
-from wqrc.quant.arith import rshift_round, saturate
+from wqrc.contract.arith import rshift_round, saturate
 
 RTL = os.path.join(ROOT, "hw", "rtl")
 

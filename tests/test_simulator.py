@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import wqrc
 from wqrc.ir.graph import Graph, Node, infer_shapes
 from wqrc.ir.to_torch import run_float
-from wqrc.quant.arith import avgpool_divisor, rshift_round
+from wqrc.contract.arith import avgpool_divisor, rshift_round
 from wqrc.quant.qmodel import QModel
 from wqrc.sim import fast as fast_exec, ort_exec
 from wqrc.sim.simulator import chosen_path

@@ -18,7 +18,7 @@ from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
-from wqrc.quant.formats import output_bounds
+from wqrc.contract.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.schemes import Po2
 

@@ -9,8 +9,8 @@ import jinja2
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.quant.formats import TensorFormat
-from wqrc.quant.arith import avgpool_divisor
+from wqrc.contract.formats import TensorFormat
+from wqrc.contract.arith import avgpool_divisor
 from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 from wqrc.backend import names

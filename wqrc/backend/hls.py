@@ -18,8 +18,8 @@ from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, en
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
-from wqrc.quant.formats import output_bounds
-from wqrc.quant.formats import TensorFormat
+from wqrc.contract.formats import output_bounds
+from wqrc.contract.formats import TensorFormat
 from wqrc.quant.qmodel import QModel
 
 # What the written Makefile and run_hls.tcl build (`make clean`); a later --force may remove these.

@@ -27,12 +27,13 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.errors import WqrcError
-from wqrc.frontend.qonnx import SCHEMES_KEY
 from wqrc.ops.lookup import LOOKUP_OPS
-from wqrc.ops.pools import explicit_pads, window_counts
-from wqrc.quant.arith import avgpool_divisor, bits_for_signed
-from wqrc.quant.formats import TensorFormat, output_bounds
+from wqrc.contract.geometry import explicit_pads
+from wqrc.ops.pools import window_counts
+from wqrc.contract.arith import avgpool_divisor, bits_for_signed
+from wqrc.contract.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
+from wqrc.quant.schemes import SCHEMES_KEY
 from wqrc.sim.exactness import node_bounds
 from wqrc.ops.pad import onnx_pads
 
@@ -154,7 +155,7 @@ def write_qonnx(model: onnx.ModelProto, out_dir: str) -> dict:
 
 
 # One table per concern: each integer op in QONNX, (builder, model, node, input names) -> output
-# name; the same computation as wqrc.sim.kernels, in real units.
+# name; the same computation as wqrc.contract.kernels, in real units.
 
 def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     layer = qm.layers[node.name]

@@ -37,8 +37,8 @@ from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
 from wqrc.ops import KERNEL_FAMILIES, op_def
 from wqrc.pack.rom import Rom
-from wqrc.quant.arith import avgpool_divisor
-from wqrc.quant.formats import TensorFormat, output_bounds
+from wqrc.contract.arith import avgpool_divisor
+from wqrc.contract.formats import TensorFormat, output_bounds
 from wqrc.quant.qmodel import QModel
 
 # What the written Makefile builds (`make clean`); a later --force may remove these with the output.

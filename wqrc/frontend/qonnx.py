@@ -31,10 +31,10 @@ import numpy as np
 import onnx
 
 from wqrc.errors import WqrcError
+from wqrc.quant.schemes import SCHEMES_KEY
 
 DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
 TIES_TO_EVEN = ("ROUND", "HALF_EVEN")  # qonnx's modes that round like np.round
-SCHEMES_KEY = "wqrc.schemes"   # metadata: {layer: "po2:4"} for layers whose levels are Po2
 
 
 def _mode(node: onnx.NodeProto) -> str:

@@ -18,7 +18,7 @@ from torch import nn
 from wqrc.ir.graph import Graph, Node, fit_input
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pad import torch_pads
-from wqrc.ops.pools import explicit_pads
+from wqrc.contract.geometry import explicit_pads
 
 
 def _key(name: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from wqrc.contract.geometry import window_out  # noqa: F401 (the ops' window rule)
 from wqrc.errors import WqrcError
 
 # Largest tensor (batch excluded) and spatial extent wqrc accepts: far beyond any
@@ -192,22 +193,8 @@ class OpDef:
         return None
 
     def run_int(self, qm, node, ins: list, path: str):
-        """The integer reference kernel of docs/format.md §3 on NumPy batches (wqrc.sim.kernels)."""
+        """The integer reference kernel of docs/format.md §3 on NumPy batches (wqrc.contract.kernels)."""
         raise WqrcError(f"node '{node.name}': the simulator has no op '{node.op}'")
-
-
-def window_out(size: int, k: int, s: int, p0: int, p1: int, d: int, ceil: bool) -> int:
-    """Output length of a sliding window (conv or pool) along one axis, ONNX/torch rules."""
-    span = size + p0 + p1 - d * (k - 1) - 1
-    if span < 0:
-        return 0
-    if ceil:
-        out = -(-span // s) + 1
-        # ONNX/torch: the last window must start inside the input or left pad
-        if (out - 1) * s >= size + p0:
-            out -= 1
-        return out
-    return span // s + 1
 
 
 def finite_param(op: OpDef, node, key: str, shape: Optional[tuple] = None) -> np.ndarray:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from wqrc.ops.base import Attr, OpDef
 from wqrc.ops.layers import CLAMP
-from wqrc.quant.arith import half
+from wqrc.contract.arith import half
+from wqrc.contract import kernels as K
 
 
 class _Clamp(OpDef):
@@ -11,7 +12,6 @@ class _Clamp(OpDef):
     kernel = "copy"  # a copy that saturates and clamps
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.clamp(ins[0], node.attrs["qclip"])
 
 
@@ -70,7 +70,6 @@ class Add(OpDef):
         return sum(i[0] for i in ins), sum(i[1] for i in ins)
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.add(ins, node.attrs["shifts"], qm.formats[node.output], node.attrs.get("qclip"))
 
 
@@ -106,7 +105,6 @@ class Mul(OpDef):
         return s, s
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.mul(ins[0], ins[1], node.attrs["shift"], qm.formats[node.output])
 
 
@@ -132,7 +130,6 @@ class Concat(OpDef):
         return min(i[0] for i in ins), max(i[1] for i in ins)
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.concat(ins, node.attrs["shifts"], qm.formats[node.output])
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, finite_param, window_out
-from wqrc.quant.arith import half
+from wqrc.contract.arith import half
+from wqrc.contract import kernels as K
 
 CLAMP = Attr("clip", "clamp", None, doc="fused output clamp (lo, hi), either side open: ReLU is (0, None)")
 
@@ -28,7 +29,6 @@ class _Weighted(OpDef):
         return s, s
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         layer = qm.layers[node.name]
         bound = layer.acc_bound - max(abs(b) for b in layer.bias)
         if node.op == "conv":

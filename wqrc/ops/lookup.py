@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.ops.base import Attr, OpDef
-from wqrc.quant.arith import round_half_away
+from wqrc.contract.arith import round_half_away
+from wqrc.contract import kernels as K
 
 LUT_MAX_BITS = 16
 
@@ -67,7 +68,6 @@ class _Lookup(OpDef):
         return [int(v) for v in t]
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.lookup(ins[0], node.attrs["table"], qm.formats[node.inputs[0]].qmin)
 
 

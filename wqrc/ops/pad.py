@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.ops.base import MAX_EXTENT, Attr, OpDef
-from wqrc.quant.arith import round_half_away
+from wqrc.contract.arith import round_half_away
 
 
 def onnx_pads(pads) -> list[int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.ops.base import MAX_EXTENT, Attr, OpDef, window_out
-from wqrc.quant.arith import avgpool_divisor, half
+from wqrc.contract.arith import avgpool_divisor, half
+from wqrc.contract import kernels as K
 
 KERNEL = Attr("kernel", "ints", None, length=2, lo=1, hi=MAX_EXTENT, required=True)
 STRIDES = Attr("strides", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT)
@@ -44,24 +45,6 @@ class _Pool(OpDef):
         return (c, ho, wo)
 
 
-def explicit_pads(in_shape, attrs: dict) -> tuple[int, int, int, int]:
-    """Pads (top, left, bottom, right) under which floor-mode windows are exactly this pool's windows.
-
-    With ceil_mode the bottom/right pads grow to hold the partial windows; every
-    executor pads this way and pools with ceil_mode off, so they all see the
-    same windows (the padding value never wins a max and is not counted in a mean).
-    """
-    _, h, w = in_shape[-3:]
-    (kh, kw), (sh, sw), (pt, pl, pb, pr) = attrs["kernel"], attrs["strides"], attrs["pads"]
-    dh, dw = attrs.get("dilations", (1, 1))
-    ceil = bool(attrs.get("ceil_mode"))
-    grown = []
-    for size, k, s, p0, p1, d in ((h, kh, sh, pt, pb, dh), (w, kw, sw, pl, pr, dw)):
-        out = window_out(size, k, s, p0, p1, d, ceil)
-        grown.append(max(p1, (out - 1) * s + d * (k - 1) + 1 - size - p0))
-    return (pt, pl, grown[0], grown[1])
-
-
 def window_counts(in_shape, attrs: dict, out_hw) -> np.ndarray:
     """How many input elements each output position of an average pool divides by: kh * kw
     everywhere with counted (or no) padding, else the window's overlap with the input; for the
@@ -91,7 +74,6 @@ class MaxPool(_Pool):
     attrs = (KERNEL, STRIDES, PADS, Attr("dilations", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT), CEIL)
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.maxpool(ins[0], node.attrs, qm.formats[node.output])
 
 
@@ -121,7 +103,6 @@ class AvgPool(_Pool):
         return kh * kw * m, max(divided_bound(k * m, k) for k in range(1, kh * kw + 1))
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.avgpool(ins[0], node.attrs, qm.formats[node.output])
 
 
@@ -141,5 +122,4 @@ class GlobalAvgPool(OpDef):
         return s, divided_bound(s, h * w)
 
     def run_int(self, qm, node, ins, path):
-        from wqrc.sim import kernels as K
         return K.global_avgpool(ins[0], qm.formats[node.output])

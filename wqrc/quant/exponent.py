@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.quant.arith import floor_log2
+from wqrc.contract.arith import floor_log2
 
 RULES = ("paper", "max", "mse", "output")  # output: by the network's output error on data (output_rule.py)
 MSE_SEARCH_RADIUS = 4

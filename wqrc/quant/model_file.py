@@ -17,9 +17,9 @@ import math
 import numpy as np
 
 from wqrc.errors import WqrcError
-from wqrc.quant.arith import ROUNDINGS
+from wqrc.contract.arith import ROUNDINGS
 from wqrc.quant.exponent import MAX_CHANNEL_SPREAD, RULES
-from wqrc.quant.formats import TensorFormat
+from wqrc.contract.formats import TensorFormat
 from wqrc.quant.schemes import SCHEMES
 
 MAX_ELEMENTS = 1 << 26     # per tensor, batch excluded: the op registry's (wqrc.ops.MAX_ELEMENTS; a test ties them)
@@ -211,7 +211,7 @@ def check_model(qm, path: str) -> None:
     """Every derived constant equals what the quantizer derives (docs/format.md §2-§3)."""
     from wqrc.ir.graph import Node
     from wqrc.ops import infer_node_shape, op_def
-    from wqrc.quant.formats import output_bounds
+    from wqrc.contract.formats import output_bounds
 
     c = _Checker(path)
     if len(qm.input_shape) not in (1, 3):

@@ -19,9 +19,9 @@ import numpy as np
 
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import fit_input
-from wqrc.quant.arith import accumulator_ctype, bits_for_signed
+from wqrc.contract.arith import accumulator_ctype, bits_for_signed
 from wqrc.quant.exponent import CHANNEL_EXPONENT_BITS
-from wqrc.quant.formats import TensorFormat
+from wqrc.contract.formats import TensorFormat
 from wqrc.quant.model_file import FILE_FORMAT, FILE_VERSION, check_document, check_model, read_bounded
 from wqrc.quant.schemes import SCHEMES
 

@@ -13,9 +13,9 @@ import numpy as np
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node
 from wqrc.ops import op_def
-from wqrc.quant.arith import round_half_away
+from wqrc.contract.arith import round_half_away
 from wqrc.quant.exponent import GRANULARITIES, MAX_CHANNEL_SPREAD, RULES, choose_n1
-from wqrc.quant.formats import MAX_ACT_BITS, MIN_ACT_BITS, TensorFormat, choose_frac
+from wqrc.contract.formats import MAX_ACT_BITS, MIN_ACT_BITS, TensorFormat, choose_frac
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.qmodel import QLayer, QModel, QNode
 from wqrc.quant.schemes import SCHEMES

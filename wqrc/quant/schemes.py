@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from wqrc.quant.arith import round_half_away
+from wqrc.contract.arith import round_half_away
+
+# QONNX metadata naming the layers whose levels are power-of-two ({layer: "po2:4"}): written by
+# the QONNX backend, read back by the QONNX frontend
+SCHEMES_KEY = "wqrc.schemes"
 
 
 class DFP:

@@ -17,7 +17,7 @@ layer picks the cheapest of these by the number and kind of convolutions
 in copies and recombination, and five measured fastest; docs/targets.md). Beyond
 WIDE_EXACT the layer is not eligible and the NumPy kernels run the model.
 
-It is an optimisation of :mod:`wqrc.sim.kernels`, not a second contract: the
+It is an optimisation of :mod:`wqrc.contract.kernels`, not a second contract: the
 tests assert that both give the same integers, element for element, and
 :func:`eligible` sends anything it cannot prove exact to the NumPy kernels.
 """
@@ -30,11 +30,11 @@ import torch.nn.functional as F
 from wqrc.ir.to_torch import upsample
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pad import torch_pads
-from wqrc.quant.arith import avgpool_divisor, half
-from wqrc.quant.formats import output_bounds
+from wqrc.contract.arith import avgpool_divisor, half
+from wqrc.contract.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.exactness import node_bounds, scales_fold
-from wqrc.sim.kernels import maxpool_pads
+from wqrc.contract.kernels import maxpool_pads
 
 F32_EXACT, F64_EXACT, I64_EXACT = 2 ** 24, 2 ** 53, 2 ** 63
 # the widest accumulator _Layer._wide recovers: its float64 estimate then errs by less than
@@ -366,7 +366,7 @@ class FastExecutor:
 
 
 # One table per concern: each integer op on exact float tensors, (executor, node,
-# inputs, output format) -> tensor; the same computation as wqrc.sim.kernels.
+# inputs, output format) -> tensor; the same computation as wqrc.contract.kernels.
 # tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here.
 
 def _maxpool(ex: FastExecutor, node, ins, fmt):

@@ -28,11 +28,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pad import onnx_pads
-from wqrc.ops.pools import explicit_pads, window_counts
-from wqrc.quant.arith import avgpool_divisor, half
+from wqrc.contract.geometry import explicit_pads
+from wqrc.ops.pools import window_counts
+from wqrc.contract.arith import avgpool_divisor, half
 from wqrc.quant.qmodel import QModel
 from wqrc.sim.exactness import exact_within, node_bounds
-from wqrc.quant.formats import output_bounds
+from wqrc.contract.formats import output_bounds
 
 EXACT = 2 ** 24
 
@@ -164,7 +165,7 @@ def lower(qm: QModel, qlinear: str = "auto") -> Optional[onnx.ModelProto]:
 
 
 # One table per concern: each integer op as float32 ONNX nodes, (builder, model, node,
-# input names) -> output name; the same computation as wqrc.sim.kernels.
+# input names) -> output name; the same computation as wqrc.contract.kernels.
 # tests/test_ops.py checks that every integer op of wqrc.ops.OPS is here.
 
 def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
@@ -230,9 +231,9 @@ def qlinear_mismatches(shift: int, offset_in: int, offset_out: int, first: int =
     import onnxruntime as ort
     from types import SimpleNamespace
 
-    from wqrc.quant.formats import TensorFormat
+    from wqrc.contract.formats import TensorFormat
     from wqrc.quant.qmodel import AlignedLayer
-    from wqrc.sim.kernels import requantize
+    from wqrc.contract.kernels import requantize
 
     lo, step = -offset_out, 1 << max(shift, 0)
     bias = list(range((lo + first) * step + offset_in, (lo + last) * step + offset_in + 256, 256))

@@ -88,7 +88,7 @@ def chosen_path(qm: QModel) -> str:
     if fast.eligible(qm):
         kinds = {l.kind for l in _torch_runner(qm).layers.values()}
         return "torch " + "/".join(sorted(kinds))
-    from wqrc.sim.kernels import choose_path
+    from wqrc.contract.kernels import choose_path
     return "numpy " + "/".join(sorted({choose_path(l.acc_bound) for l in qm.layers.values()}))
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wqrc.quant.arith import round_half_away, saturate
+from wqrc.contract.arith import round_half_away, saturate
 
 MIN_ACT_BITS, MAX_ACT_BITS = 2, 32
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from wqrc.ops.pools import explicit_pads
-from wqrc.quant.arith import ROUNDERS, as_pyint, avgpool_divisor, rshift_round, saturate
-from wqrc.quant.formats import TensorFormat
+from wqrc.contract.geometry import explicit_pads
+from wqrc.contract.arith import ROUNDERS, as_pyint, avgpool_divisor, rshift_round, saturate
+from wqrc.contract.formats import TensorFormat
 
 PATHS = ("auto", "float32", "float64", "int64", "object")
 
