@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -10,6 +12,8 @@ import onnx
 import pytest
 import torch
 from torch import nn
+
+from wqrc.api import from_torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "digits_cnn.onnx")
@@ -112,11 +116,9 @@ _GRAPHS: dict = {}
 
 def cached_graph(name: str, seed: int):
     """(canonical graph, input shape) of a test model, converted once per test session."""
-    import wqrc
-
     if (name, seed) not in _GRAPHS:
         m, shape = build(name, seed=seed)
-        _GRAPHS[name, seed] = (wqrc.from_torch(m, torch.rand((1,) + shape)), shape)
+        _GRAPHS[name, seed] = (from_torch(m, torch.rand((1,) + shape)), shape)
     return _GRAPHS[name, seed]
 
 
@@ -178,14 +180,65 @@ def assert_rtl_sim_matches(rtl_dir, qm) -> None:
     """Run ``make sim`` in a generated RTL folder: the test bench must PASS, and the outputs it
     wrote must equal the simulator's on the inputs it ran, element for element (every graph
     output, one after another per sample, as the accelerator unloads them)."""
-    import subprocess
-
-    import wqrc
-
     res = subprocess.run(["make", "-s", "-C", str(rtl_dir), "sim"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
     xin = np.load(os.path.join(rtl_dir, "inputs.npy"))
     got = np.loadtxt(os.path.join(rtl_dir, "sim_out.txt"), dtype=np.int64).reshape(len(xin), -1)
+    from wqrc.sim import simulate_outputs
     from wqrc.sim.simulator import one_after_another
-    want = one_after_another(wqrc.simulate_outputs(qm, xin), len(xin))
+    want = one_after_another(simulate_outputs(qm, xin), len(xin))
     np.testing.assert_array_equal(got, want)
+
+
+# -- helpers shared by several test files -------------------------------------------------------
+
+def wqrc(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wqrc", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def assert_user_error(res, *needles):
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [l for l in res.stderr.strip().splitlines() if l.startswith("wqrc: error") or "Error" in l]
+    assert len(lines) == 1, res.stderr
+    for n in needles:
+        assert n in res.stderr, (n, res.stderr)
+
+
+UBSAN = "CFLAGS=-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror -O1 -fsanitize=undefined -fno-sanitize-recover"
+
+
+def make(out, target="run", *extra):
+    return subprocess.run(["make", "-s", "-C", str(out), target, *extra], capture_output=True, text=True,
+                          timeout=300)
+
+
+def odd_cnn(first_relu: bool = True):
+    """Odd channel counts, an odd number of output positions, stride 2, dilation 2, a
+    non-square kernel and a dense head: every tail of the dual-MAC kernel. Without the first
+    ReLU the first conv's outputs are signed (its clamp [-128, 127] at a8, SSAT on a DSP core)
+    and the second conv's unsigned ([0, 255], USAT)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(3, 5, 3, stride=2, padding=1), nn.ReLU() if first_relu else nn.Identity(),
+                          nn.Conv2d(5, 7, (3, 2), dilation=2, padding=(2, 1)), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(7 * 5 * 5, 9)).eval()
+    return from_torch(model, torch.rand(1, 3, 9, 9)), (3, 9, 9)
+
+
+def depthwise_cnn():
+    """Depthwise layers of every shape the depthwise kernel distinguishes: 3x3 at stride 1
+    with a channel multiplier of 2, 3x3 at stride 2 with padding (the unrolled path), and a
+    dilated 5x3 window (the general path), between a grouped-but-not-depthwise conv."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, groups=3), nn.ReLU(),
+                          nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6), nn.ReLU(),
+                          nn.Conv2d(6, 6, (5, 3), dilation=(1, 2), padding=2, groups=6), nn.ReLU(),
+                          nn.Conv2d(6, 6, 1, groups=2), nn.Flatten(), nn.Linear(6 * 4 * 3, 5)).eval()
+    return from_torch(model, torch.rand(1, 3, 9, 7)), (3, 9, 7)

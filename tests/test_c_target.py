@@ -10,10 +10,10 @@ from wqrc.errors import WqrcError
 from wqrc.pack import pack
 
 import needs
-from conftest import cached_graph
+from conftest import UBSAN, cached_graph, depthwise_cnn, make, odd_cnn
 
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6)]
-pytestmark = needs.cc
+pytestmark = [needs.cc, pytest.mark.slow]
 def graph(name):
     return cached_graph(name, seed=3)
 
@@ -28,14 +28,6 @@ def generate(tmp_path, name, scheme, bits, act, word_bits=32):
 
 
 # the host build's flags with undefined-behaviour checks that abort on the first finding
-UBSAN = "CFLAGS=-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror -O1 -fsanitize=undefined -fno-sanitize-recover"
-
-
-def make(out, target="run", *extra):
-    return subprocess.run(["make", "-s", "-C", str(out), target, *extra], capture_output=True, text=True,
-                          timeout=300)
-
-
 @pytest.mark.parametrize("scheme,bits", SCHEMES)
 @pytest.mark.parametrize("act", [4, 8, 16])
 def test_host_c_equals_simulator(tmp_path, scheme, bits, act):
@@ -118,21 +110,6 @@ def test_cortex_m4_in_qemu_equals_simulator(tmp_path, name, scheme, bits, act):
     assert res.returncode == 0 and "PASS: 5 test vectors" in res.stdout, res.stdout + res.stderr
 
 
-def _odd_cnn(first_relu: bool = True):
-    """Odd channel counts, an odd number of output positions, stride 2, dilation 2, a
-    non-square kernel and a dense head: every tail of the dual-MAC kernel. Without the first
-    ReLU the first conv's outputs are signed (its clamp [-128, 127] at a8, SSAT on a DSP core)
-    and the second conv's unsigned ([0, 255], USAT)."""
-    import torch
-    from torch import nn
-
-    torch.manual_seed(5)
-    model = nn.Sequential(nn.Conv2d(3, 5, 3, stride=2, padding=1), nn.ReLU() if first_relu else nn.Identity(),
-                          nn.Conv2d(5, 7, (3, 2), dilation=2, padding=(2, 1)), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(7 * 5 * 5, 9)).eval()
-    return wqrc.from_torch(model, torch.rand(1, 3, 9, 9)), (3, 9, 9)
-
-
 @pytest.mark.parametrize("scheme,bits,word_bits,limit", [
     ("dfp", 2, 32, 64), ("dfp", 3, 8, 40), ("dfp", 4, 32, 40), ("dfp", 5, 16, 100), ("dfp", 8, 64, 64),
     ("dfp", 16, 32, 10_000), ("po2", 2, 32, 64), ("po2", 3, 8, 40), ("po2", 4, 16, 40), ("po2", 5, 32, 100),
@@ -142,7 +119,7 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, w
     import wqrc.backend.c as c_backend
 
     monkeypatch.setattr(c_backend, "WBUF_LIMIT", limit)
-    g, shape = _odd_cnn()
+    g, shape = odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
     for act in (8, 16):
         qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
@@ -175,7 +152,7 @@ def test_dual_mac_simd_paths_on_cortex_m4(tmp_path, monkeypatch, scheme, bits, w
 
     monkeypatch.setattr(c_backend, "WBUF_LIMIT", limit)
     for first_relu in (True, False):
-        g, shape = _odd_cnn(first_relu)
+        g, shape = odd_cnn(first_relu)
         calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
         qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
         out = tmp_path / f"odd_{first_relu}"
@@ -261,21 +238,6 @@ def test_small_fan_path_equals_simulator(tmp_path, scheme, bits, where):
     assert res.returncode == 0 and "PASS: 6 test vectors" in res.stdout, res.stdout + res.stderr
 
 
-def _depthwise_cnn():
-    """Depthwise layers of every shape the depthwise kernel distinguishes: 3x3 at stride 1
-    with a channel multiplier of 2, 3x3 at stride 2 with padding (the unrolled path), and a
-    dilated 5x3 window (the general path), between a grouped-but-not-depthwise conv."""
-    import torch
-    from torch import nn
-
-    torch.manual_seed(7)
-    model = nn.Sequential(nn.Conv2d(3, 6, 3, groups=3), nn.ReLU(),
-                          nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6), nn.ReLU(),
-                          nn.Conv2d(6, 6, (5, 3), dilation=(1, 2), padding=2, groups=6), nn.ReLU(),
-                          nn.Conv2d(6, 6, 1, groups=2), nn.Flatten(), nn.Linear(6 * 4 * 3, 5)).eval()
-    return wqrc.from_torch(model, torch.rand(1, 3, 9, 7)), (3, 9, 7)
-
-
 @pytest.mark.parametrize("scheme,bits,act,where", [
     ("dfp", 8, 8, "host"), ("dfp", 3, 16, "host"), ("po2", 4, 8, "host"), ("po2", 2, 8, "host"),
     pytest.param("dfp", 8, 8, "mcu", marks=needs.arm), pytest.param("po2", 4, 8, "mcu", marks=needs.arm)])
@@ -283,7 +245,7 @@ def test_depthwise_kernel_equals_simulator(tmp_path, monkeypatch, scheme, bits, 
     import wqrc.backend.c as c_backend
 
     monkeypatch.setattr(c_backend, "WBUF_LIMIT", 40)  # blocks of a few channels, with a remainder
-    g, shape = _depthwise_cnn()
+    g, shape = depthwise_cnn()
     calib = np.random.default_rng(3).uniform(-1, 1, (32,) + shape).astype(np.float32)
     qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
     out = tmp_path / "dw"
@@ -372,7 +334,7 @@ def test_a_large_rom_written_as_bytes_is_the_same_image(tmp_path, monkeypatch, w
     import wqrc.backend.c as c_backend
 
     monkeypatch.setattr(c_backend, "ROM_BYTES_FROM", 1)
-    g, shape = _odd_cnn()
+    g, shape = odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
     qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
     for word_bits in (8, 32):

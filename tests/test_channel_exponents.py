@@ -21,7 +21,9 @@ from wqrc.sim import simulate
 
 import needs
 from conftest import assert_rtl_sim_matches
-from test_c_target import UBSAN, _depthwise_cnn, _odd_cnn, make
+from conftest import UBSAN, depthwise_cnn as _depthwise_cnn, make, odd_cnn as _odd_cnn
+
+pytestmark = pytest.mark.slow
 
 
 def _spread(graph, seed=0):

@@ -8,21 +8,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import EXAMPLE, ROOT, make_onnx
-
-
-def wqrc(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "wqrc", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=300)
-
-
-def assert_user_error(res, *needles):
-    assert res.returncode != 0
-    assert "Traceback" not in res.stderr, res.stderr
-    lines = [l for l in res.stderr.strip().splitlines() if l.startswith("wqrc: error") or "Error" in l]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in res.stderr, (n, res.stderr)
+from conftest import EXAMPLE, ROOT, assert_user_error, make_onnx, wqrc
 
 
 def test_quantize_simulate_inspect_end_to_end(tmp_path):

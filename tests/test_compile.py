@@ -9,7 +9,7 @@ import numpy as np
 
 import needs
 from conftest import EXAMPLE
-from test_cli import assert_user_error, wqrc
+from conftest import assert_user_error, wqrc
 
 
 def _same_tree(a, b):

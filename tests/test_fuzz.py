@@ -18,6 +18,8 @@ import needs
 from fuzz_models import SANITIZE, differential
 from wqrc.contract.arith import rshift_round, rshift_round_even
 
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIFTS = range(-70, 71)
 VALUES = [0, 1, -1, 2, -2, 3, -3, 5, -7, 6, -6, 20, -20, 2**31 - 1, -2**31, 2**40 + 3, -2**40 - 5, 3 * 2**39,

@@ -18,7 +18,9 @@ from wqrc.sim import simulate
 
 import needs
 from conftest import assert_rtl_sim_matches
-from test_c_target import UBSAN, make
+from conftest import UBSAN, make
+
+pytestmark = pytest.mark.slow
 
 
 def _model():

@@ -14,7 +14,9 @@ from wqrc.search import best_equal_within, equal_bitwidth_curve
 
 import needs
 from conftest import ROOT
-from test_cli import assert_user_error, wqrc as run_wqrc
+from conftest import assert_user_error, wqrc as run_wqrc
+
+pytestmark = pytest.mark.slow
 
 FASHION_MODEL = os.path.join(ROOT, "examples", "fashion_cnn.onnx")
 

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import EXAMPLE, ROOT
-from test_cli import assert_user_error, wqrc
+from conftest import assert_user_error, wqrc
 
 from wqrc import manifest
 

@@ -12,7 +12,7 @@ from wqrc.compile import compile_model
 from wqrc.sim import simulate, simulate_outputs
 
 import needs
-from test_c_target import UBSAN, make
+from conftest import UBSAN, make
 
 
 def _three_heads(tmp_path):

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 spec = importlib.util.spec_from_file_location("paper_tables", os.path.join(ROOT, "benchmarks", "paper_tables.py"))
 pt = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(pt)

@@ -29,7 +29,9 @@ from wqrc.sim.simulator import simulate
 
 import needs
 from fuzz_models import random_graph
-from test_c_target import UBSAN
+from conftest import UBSAN
+
+pytestmark = pytest.mark.slow
 
 LOOKUPS = {"sigmoid", "tanh", "hardswish", "hardsigmoid", "leakyrelu"}
 VARIANTS = [("dfp", 4, "layer", 8), ("po2", 4, "channel", 6), ("dfp", 8, "layer", 4), ("po2", 3, "layer", 10),
@@ -155,7 +157,7 @@ def test_a_model_too_wide_for_float32_is_refused_naming_why():
 
 
 def test_the_cli_writes_qonnx_only_when_asked_and_refuses_before_writing(tmp_path):
-    from test_cli import assert_user_error, wqrc as run
+    from conftest import assert_user_error, wqrc as run
 
     from conftest import EXAMPLE
 

@@ -22,7 +22,7 @@ from conftest import EXAMPLE, cached_graph
 from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
 
-pytestmark = needs.verilator
+pytestmark = [needs.verilator, pytest.mark.slow]
 
 
 def _compile(tmp_path, qm, lanes, x=None, **kw):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE, ROOT, default_sigint
-from test_cli import assert_user_error, wqrc
+from conftest import assert_user_error, wqrc
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ from wqrc.train.regularizers import QuantRegularizer, qr_terms, quantize_tensor
 from wqrc.train.schedule import parse_schedule
 
 from conftest import EXAMPLE
-from test_cli import assert_user_error, wqrc as run_wqrc
+from conftest import assert_user_error, wqrc as run_wqrc
+
+pytestmark = pytest.mark.slow
 
 # Fig. 7's example levels {0, ±0.25, ±0.5, ±0.75}: DFP b = 3 with n1 = 0
 LEVELS = np.array([-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75])

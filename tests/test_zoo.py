@@ -13,7 +13,9 @@ from wqrc.frontend.torch import _export
 
 import needs
 from conftest import assert_rtl_sim_matches
-from test_c_target import UBSAN
+from conftest import UBSAN
+
+pytestmark = pytest.mark.slow
 
 MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "mobilenet_v2_035", "autoencoder"]
 

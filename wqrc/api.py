@@ -178,3 +178,31 @@ def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse",
     res.accuracy = ev.commit(res.bits)
     res.float_accuracy = ev.float_acc
     return res
+
+
+def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force: bool = False,
+            word_bits: int = 32, vectors: int = 8, data: Optional[np.ndarray] = None, parallelism: str = "1",
+            io: str = "array", lanes: int = 1, measure: Sequence[str] = ()) -> dict:
+    """Write the hardware targets of a quantized model into the folder ``out``; returns the report
+    (also written as ``out/report.json``).
+
+    ``model`` is a :class:`QModel` (from :func:`quantize`) or the path of a ``.wqrc.npz`` (or of a
+    folder an earlier compile wrote); ``targets`` any of ``c``, ``rom``, ``hls``, ``rtl``, ``qonnx``
+    and ``all``; ``data`` float samples the test vectors are drawn from. The folder is written all
+    or nothing, and ``force`` replaces one only when it holds nothing but an earlier output
+    (docs/targets.md). ``measure`` runs the RTL's simulation and synthesis (``sim``, ``ice40``,
+    ``xilinx``, ``all``).
+    """
+    from wqrc.backend.rtl_measure import check_tools, parse_measure
+    from wqrc.compile import compile_model, parse_targets
+
+    qm = model if isinstance(model, QModel) else QModel.load(os.fspath(model))
+    chosen = parse_targets([targets] if isinstance(targets, str) else list(targets))
+    measured = parse_measure(list(measure))
+    if measured and "rtl" not in chosen:
+        raise WqrcError("measure: needs the rtl target")
+    check_tools(measured)
+    return compile_model(qm, os.fspath(out), chosen, word_bits=int(word_bits), vectors=vectors, data=data,
+                         force=force, hls_options=dict(parallelism=parallelism, io=io),
+                         rtl_options=dict(lanes=lanes), measure=measured,
+                         inputs=[None if isinstance(model, QModel) else os.fspath(model)])

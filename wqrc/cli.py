@@ -525,6 +525,13 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
     inputs = [model, o["calib"], data, o["bits"]]
     check_output_folder(out, force=force, inputs=inputs)
+    if model.endswith(".npz"):   # an already quantized model: written as it is
+        from wqrc import api
+        rep = api.compile(model, targets, out, force=force, word_bits=int(word_bits), vectors=vectors,
+                          parallelism=parallelism, io=io_mode, lanes=lanes, measure=measure)
+        render(rep)
+        _print_target_summary(rep, out)
+        return
     if not o["calib"] and data:
         o["calib"] = data
     plan_doc = None
