@@ -1,6 +1,6 @@
 """Every generated file stays byte-identical unless a change says so.
 
-The bundled examples are compiled to every target at three schemes, and each
+The bundled examples and a network of every kernel family are compiled to every target, and each
 file's SHA-256 (the output manifest's own list) is compared with
 tests/data/golden_outputs.json. A refactor of the lowering, the backends or the
 templates must leave them all equal; a deliberate change regenerates the file
@@ -23,6 +23,9 @@ CASES = {
     "digits-po2-4": ("examples/digits_cnn.onnx", ["--scheme", "po2", "--bits", "4"]),
     "digits-dfp-8": ("examples/digits_cnn.onnx", ["--scheme", "dfp", "--bits", "8"]),
     "fashion-dfp-4-channel": ("examples/fashion_cnn.onnx", ["--scheme", "dfp", "--bits", "4", "--granularity", "channel"]),
+    # every kernel family the backends render (tests/data/make_families_model.py)
+    "families-dfp-8": ("tests/data/families.onnx", ["--scheme", "dfp", "--bits", "8"]),
+    "families-po2-4": ("tests/data/families.onnx", ["--scheme", "po2", "--bits", "4"]),
 }
 
 

@@ -12,13 +12,12 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (c_int, check_add_fits, conv_geometry, copy_kernels, ctype, environment, extra_outputs,
-                                 mul_geometry, pool_geometry, render_files, short, test_vectors)
+from wqrc.backend.common import c_int, copy_kernels, ctype, environment, extra_outputs, render_files, short, test_vectors
 from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
-from wqrc.ops import KERNEL_FAMILIES, op_def
+from wqrc.lower import (AddCall, AliasCall, Call, ConvCall, CopyCall, LutCall, MulCall, PadCall, PoolCall, UpsampleCall,
+                        lower)
 from wqrc.pack.rom import Rom
-from wqrc.contract.formats import output_bounds
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.schemes import Po2
 
@@ -45,19 +44,19 @@ ROM_BYTES_FROM = 1 << 16
 WORD_TYPES = {8: "uint8_t", 16: "uint16_t", 32: "uint32_t", 64: "uint64_t"}
 
 
-def _accumulator(layer) -> tuple[str, str]:
-    bits = layer.acc_bits
+def _accumulator(call: ConvCall) -> tuple[str, str]:
+    bits = call.acc_bits
     if bits <= 32:
         return "int32_t", "bias32"
     if bits <= 64:
         return "int64_t", "bias64"
     raise WqrcError(
-        f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} b={layer.bits}); "
+        f"layer '{call.name}': its accumulator needs {bits} bits ({call.scheme} b={call.bits}); "
         "the C target supports up to 64: use fewer bits or narrower activations"
     )
 
 
-def _kernel(layer, geo: dict, tacc: str, in_type: str) -> str:
+def _kernel(call: ConvCall, geo: dict, tacc: str, in_type: str) -> str:
     """Which hand-written kernel runs a conv/dense layer: "dmac", "dw" or "taps".
 
     The q15 kernels (wqrc_dmac.inc, and wqrc_dwconv.inc for depthwise layers) take DFP
@@ -66,7 +65,7 @@ def _kernel(layer, geo: dict, tacc: str, in_type: str) -> str:
     beats a shift-add), an int32 accumulator and inputs that fit q15. Other grouped
     layers, wider Po2 layers and int64 accumulators keep the tap kernel (wqrc_conv.inc).
     """
-    fits_q15 = layer.scheme == "dfp" or (layer.scheme == "po2" and layer.bits <= 5)
+    fits_q15 = call.multiplies or call.bits <= 5
     if not (fits_q15 and tacc == "int32_t" and in_type in ("s8", "u8", "s16")):
         return "taps"
     if geo["group"] == 1:
@@ -103,7 +102,7 @@ def _at(offset: int) -> str:
 
 
 def _dfp8(layer: dict) -> bool:
-    return layer["scheme"] == "dfp" and layer["bits"] == 8
+    return layer["multiplies"] and layer["bits"] == 8
 
 
 def _po2x2_lut() -> list[str]:
@@ -134,8 +133,10 @@ class _Context:
         self.qm, self.rom = qm, rom
         self.used: set[str] = set()
         self.geo, self.kernel, self.block, self.acc_n, self.chunk, scratch = {}, {}, {}, {}, {}, {}
-        for node, layer in qm.weighted():
-            scratch[node.name] = self._scratch(node, layer)
+        self.calls = lower(qm)
+        for call in self.calls:
+            if isinstance(call, ConvCall):
+                scratch[call.name] = self._scratch(call)
         self.arena = plan_arena(qm, scratch)
         self.alias, self.place = self.arena.alias, self.arena.tensors
         self.ids = {n.name: names.identifier(n.name, self.used) for n in qm.nodes}
@@ -150,8 +151,10 @@ class _Context:
         self.lut_tables: list[dict] = []
         self.layers, self.steps, self.tables = [], [], []
         self.segment = {s.name: s for s in rom.segments}
-        for index, node in enumerate(qm.nodes):
-            self._node(index, node)
+        for call in self.calls:
+            EMIT[type(call)](self, call)
+            # the WQRC_PROFILE hook after a node's last step is numbered by the node's place in qm.nodes
+            self.steps[-1]["profile"] = call.index
         self.vectors = vectors
 
     def ptr(self, tensor: str, const: bool = False, storage: bool = False) -> str:
@@ -165,17 +168,16 @@ class _Context:
             typ = typ if typ.startswith("uint") else "u" + typ
         return f"({'const ' if const else ''}{typ} *)(void *)({_at(self.place[root].offset)})"
 
-    def _scratch(self, node, layer) -> list[tuple[str, int]]:
+    def _scratch(self, call: ConvCall) -> list[tuple[str, int]]:
         """The layer's kernel, block and scratch buffers [(field, bytes)], sized for this layer
         (the kernels' buffer sizes, computed next to the choice of kernel)."""
-        qm = self.qm
-        in_fmt = qm.formats[node.inputs[0]]
-        geo = self.geo[node.name] = conv_geometry(qm, node, layer)
-        kernel = _kernel(layer, geo, _accumulator(layer)[0], short(in_fmt))
-        fan = int(np.prod(layer.codes.shape[1:]))
+        in_fmt, name = call.in_formats[0], call.name
+        geo = self.geo[name] = call.geometry.as_dict()
+        kernel = _kernel(call, geo, _accumulator(call)[0], short(in_fmt))
+        fan = call.geometry.fan
         fe = fan + fan % 2
         elem = int(short(in_fmt)[1:]) // 8
-        self.kernel[node.name] = kernel
+        self.kernel[name] = kernel
         padded = any(geo[k] for k in ("pad_t", "pad_l", "pad_b", "pad_r"))
         if kernel == "taps":
             return [("pad", _padded_size(geo) * elem)] + [(f"tap_{k}", 4 * fan) for k in ("off", "val", "neg")]
@@ -183,155 +185,131 @@ class _Context:
         # (an even number, at least 2), the whole layer where it fits
         fit = max(2, WBUF_LIMIT // fe)
         block = geo["out_c"] if fit >= geo["out_c"] else fit - fit % 2
-        self.block[node.name] = block
+        self.block[name] = block
         if kernel == "dw":  # one channel's padded plane, rows of raw sums
             plane = (geo["in_h"] + geo["pad_t"] + geo["pad_b"]) * (geo["in_w"] + geo["pad_l"] + geo["pad_r"])
-            self.acc_n[node.name] = max(geo["out_w"], min(geo["out_h"] * geo["out_w"], DW_ACC_LIMIT))
+            self.acc_n[name] = max(geo["out_w"], min(geo["out_h"] * geo["out_w"], DW_ACC_LIMIT))
             return [("pad", plane * elem if padded else 0), ("wbuf", 2 * block * fe),
-                    ("acc", 4 * self.acc_n[node.name])]
-        self.acc_n[node.name] = 2 * (block + block % 2)  # the block's sums for a pair of positions
+                    ("acc", 4 * self.acc_n[name])]
+        self.acc_n[name] = 2 * (block + block % 2)  # the block's sums for a pair of positions
         npos = geo["out_h"] * geo["out_w"]
         chunk = min(SMALL_FAN_CHUNK, npos + npos % 2) if fe <= SMALL_FAN and block == geo["out_c"] and npos > 1 else 0
-        self.chunk[node.name] = chunk
-        self.acc_n[node.name] = max(self.acc_n[node.name], chunk)  # one channel's sums for the chunk
+        self.chunk[name] = chunk
+        self.acc_n[name] = max(self.acc_n[name], chunk)  # one channel's sums for the chunk
         return [("pad", _padded_size(geo) * elem), ("wbuf", 2 * block * fe), ("cols", 2 * max(2, chunk) * fe),
-                ("gather_off", 4 * fe), ("acc", 4 * self.acc_n[node.name])]
+                ("gather_off", 4 * fe), ("acc", 4 * self.acc_n[name])]
 
-    def _scratch_init(self, node) -> str:
+    def _scratch_init(self, name: str) -> str:
         """The layer's wqrc_scratch_t initializer: each buffer's place in the arena, or NULL."""
         types = dict(pad="void *", wbuf="int16_t *", cols="int16_t *", gather_off="int32_t *", acc="int32_t *",
                      tap_off="int32_t *", tap_val="int32_t *", tap_neg="int32_t *")
         fields = []
         for f, t in types.items():
-            p = self.arena.scratch.get((node.name, f))
+            p = self.arena.scratch.get((name, f))
             fields.append(f".{f} = " + (f"({t})(void *)({_at(p.offset)})" if p else "NULL"))
-        fields.append(f".acc_n = {self.acc_n.get(node.name, 0)}")
+        fields.append(f".acc_n = {self.acc_n.get(name, 0)}")
         return "{ " + ", ".join(fields) + " }"
 
-    def _facts(self, node):
-        """What every step needs: the model, attributes, C name, comment, input and output formats."""
-        qm = self.qm
-        return (qm, node.attrs, self.ids[node.name], names.comment(f"{node.name}: {node.op}"),
-                [qm.formats[t] for t in node.inputs], qm.formats[node.output])
+    def _facts(self, call: Call) -> tuple[str, str]:
+        """The step's C name and its comment."""
+        return self.ids[call.name], names.comment(f"{call.name}: {call.op}")
 
-    def _node(self, index: int, node) -> None:
-        emit = EMIT.get(op_def(node).kernel)
-        if emit is None:
-            raise WqrcError(f"node '{node.name}': the C target has no op '{node.op}'")
-        emit(self, node)
-        # the WQRC_PROFILE hook after a node's last step is numbered by the node's place in qm.nodes
-        self.steps[-1]["profile"] = index
-
-    def _emit_conv(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        layer = qm.layers[node.name]
-        tacc, bias_field = _accumulator(layer)
-        geo, kernel = self.geo[node.name], self.kernel[node.name]
-        key = (kernel, short(in_fmts[0]), _storage(short(out_fmt)), tacc)
+    def _emit_conv(self, call: ConvCall) -> None:
+        cid, about = self._facts(call)
+        tacc, bias_field = _accumulator(call)
+        geo, kernel = self.geo[call.name], self.kernel[call.name]
+        in_fmt, out_fmt = call.in_formats[0], call.out_format
+        key = (kernel, short(in_fmt), _storage(short(out_fmt)), tacc)
         fn = self.convs.setdefault(key, f"wqrc_{'conv' if kernel == 'taps' else kernel}_{key[1]}_{key[2]}"
                                         f"{'_' + tacc[:-2].replace('int', 'i') if kernel == 'taps' else ''}")
-        seg = self.segment[node.name]
-        lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        fan = int(np.prod(layer.codes.shape[1:]))
+        seg = self.segment[call.name]
+        fan = call.geometry.fan
         bias_bits = 32 if tacc == "int32_t" else 64
         self.layers.append(dict(
-            id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=layer.bits,
-            po2=int(layer.scheme == "po2"), shift=int(np.min(layer.requant_shift)), lo=c_int(lo), hi=c_int(hi),
-            shifts=[int(s) for s in layer.requant_shift] if layer.per_channel else None,
-            even=int(layer.rounding == "half_even"),
-            bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in layer.bias],
-            in_type=short(in_fmts[0]), kernel=kernel, fan_even=fan + fan % 2, block=self.block.get(node.name, 0),
-            chunk=self.chunk.get(node.name, 0),
-            scratch=self._scratch_init(node),
-            scheme=layer.scheme, exponent=layer.exponent, acc=tacc, fan_in=fan,
-            summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
-                                  f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
-                                  f"acc bound {layer.acc_bound} in {tacc}")))
-        self.steps.append(dict(about=about, code=f"{fn}(&{cid}, {self.ptr(node.inputs[0], True)}, "
-                                                 f"{self.ptr(node.output, storage=True)});"))
+            id=cid, about=about, geo=geo, word_offset=seg.word_offset, bits=call.bits,
+            po2=int(not call.multiplies), shift=call.shift, lo=c_int(call.lo), hi=c_int(call.hi),
+            shifts=list(call.shifts) if call.per_channel else None,
+            even=int(call.half_even),
+            bias_field=bias_field, bias_type=tacc, bias=[f"INT{bias_bits}_C({b})" for b in call.bias],
+            in_type=short(in_fmt), kernel=kernel, fan_even=fan + fan % 2, block=self.block.get(call.name, 0),
+            chunk=self.chunk.get(call.name, 0),
+            scratch=self._scratch_init(call.name),
+            multiplies=call.multiplies, exponent=call.exponent, acc=tacc, fan_in=fan,
+            summary=names.comment(f"{call.scheme} b={call.bits}, exponent {call.exponent}, "
+                                  f"{in_fmt.describe()} -> {out_fmt.describe()}, "
+                                  f"acc bound {call.acc_bound} in {tacc}")))
+        self.steps.append(dict(about=about, code=f"{fn}(&{cid}, {self.ptr(call.inputs[0], True)}, "
+                                                 f"{self.ptr(call.output, storage=True)});"))
 
-    def _emit_pool(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        suffix = short(in_fmts[0])
-        kind = {"maxpool": "maxpool", "avgpool": "avgpool", "global_avgpool": "gap"}[node.op]
+    def _emit_pool(self, call: PoolCall) -> None:
+        cid, about = self._facts(call)
+        suffix = short(call.in_formats[0])
+        kind = "maxpool" if call.takes_max else "gap" if call.whole_map else "avgpool"
         self.pools.setdefault(suffix, set()).add(kind)
-        geo, div_r, div_s = pool_geometry(qm, node)
-        self.tables.append(dict(id=cid, r=div_r, s=div_s))
-        self.layers.append(dict(id=cid, about=about, pool=geo, lo=c_int(out_fmt.qmin), hi=c_int(out_fmt.qmax)))
-        self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(node.inputs[0], True)}, "
-                                                 f"{self.ptr(node.output)});"))
+        self.tables.append(dict(id=cid, r=list(call.div_r), s=list(call.div_s)))
+        self.layers.append(dict(id=cid, about=about, pool=call.geometry.as_dict(), lo=c_int(call.lo),
+                                hi=c_int(call.hi)))
+        self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(call.inputs[0], True)}, "
+                                                 f"{self.ptr(call.output)});"))
 
-    def _emit_add(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        check_add_fits(self.qm, node)
-        key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
+    def _emit_add(self, call: AddCall) -> None:
+        cid, about = self._facts(call)
+        key = (short(call.in_formats[0]), short(call.in_formats[1]), short(call.out_format))
         fn = self.adds.setdefault(key, "wqrc_add_" + "_".join(key))
-        n = int(np.prod(qm.shapes[node.output]))
-        lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        sa, sb = a["shifts"]
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {sa}, "
-                                                 f"{self.ptr(node.inputs[1], True)}, {sb}, {self.ptr(node.output)}, "
-                                                 f"{n}, {c_int(lo)}, {c_int(hi)});"))
+        sa, sb = call.shifts
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {sa}, "
+                                                 f"{self.ptr(call.inputs[1], True)}, {sb}, {self.ptr(call.output)}, "
+                                                 f"{call.size}, {c_int(call.lo)}, {c_int(call.hi)});"))
 
-    def _emit_copy(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        offset = 0
-        shifts = a["shifts"] if node.op == "concat" else [0]
-        lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        for t, f, sh in zip(node.inputs, in_fmts, shifts):
-            key = (short(f), short(out_fmt))
+    def _emit_copy(self, call: CopyCall) -> None:
+        cid, about = self._facts(call)
+        for part in call.parts:
+            key = (short(part.format), short(call.out_format))
             fn = self.copies.setdefault(key, "wqrc_copy_" + "_".join(key))
-            n = int(np.prod(qm.shapes[t]))
-            dst = self.ptr(node.output)
-            dst = f"{dst} + {offset}" if offset else dst
-            self.steps.append(dict(about=about, code=f"{fn}({self.ptr(t, True)}, {sh}, {dst}, {n}, "
-                                                     f"{c_int(lo)}, {c_int(hi)});"))
-            offset += n
+            dst = self.ptr(call.output)
+            dst = f"{dst} + {part.offset}" if part.offset else dst
+            self.steps.append(dict(about=about, code=f"{fn}({self.ptr(part.tensor, True)}, {part.shift}, {dst}, "
+                                                     f"{part.size}, {c_int(call.lo)}, {c_int(call.hi)});"))
 
-    def _emit_mul(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        c, hw, b_hw = mul_geometry(qm, node)
-        key = (short(in_fmts[0]), short(in_fmts[1]), short(out_fmt))
+    def _emit_mul(self, call: MulCall) -> None:
+        cid, about = self._facts(call)
+        key = (short(call.in_formats[0]), short(call.in_formats[1]), short(call.out_format))
         fn = self.muls.setdefault(key, "wqrc_mul_" + "_".join(key))
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, "
-                                                 f"{self.ptr(node.inputs[1], True)}, {self.ptr(node.output)}, "
-                                                 f"{c}, {hw}, {b_hw}, {a['shift']}, {c_int(out_fmt.qmin)}, "
-                                                 f"{c_int(out_fmt.qmax)});"))
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, "
+                                                 f"{self.ptr(call.inputs[1], True)}, {self.ptr(call.output)}, "
+                                                 f"{call.channels}, {call.positions}, {call.gate_positions}, "
+                                                 f"{call.shift}, {c_int(call.lo)}, {c_int(call.hi)});"))
 
-    def _emit_upsample(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        key = short(in_fmts[0])
+    def _emit_upsample(self, call: UpsampleCall) -> None:
+        cid, about = self._facts(call)
+        key = short(call.in_formats[0])
         fn = self.upsamples.setdefault(key, f"wqrc_upsample_{key}")
-        c, h, w = qm.shapes[node.inputs[0]]
-        sh, sw = a["scales"]
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {self.ptr(node.output)}, "
-                                                 f"{c}, {h}, {w}, {sh}, {sw}, {int(node.op == 'zero_insert')});"))
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {self.ptr(call.output)}, "
+                                                 f"{call.c}, {call.h}, {call.w}, {call.scale_h}, {call.scale_w}, "
+                                                 f"{int(call.zeros)});"))
 
-    def _emit_pad(self, node) -> None:
+    def _emit_pad(self, call: PadCall) -> None:
         """A constant border (docs/format.md §3g): the input copied into a map of the pad code."""
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        key = short(in_fmts[0])
+        cid, about = self._facts(call)
+        key = short(call.in_formats[0])
         fn = self.pads.setdefault(key, f"wqrc_pad_{key}")
-        c, h, w = qm.shapes[node.inputs[0]]
-        pt, pl, pb, pr = a["pads"]
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {self.ptr(node.output)}, "
-                                                 f"{c}, {h}, {w}, {pt}, {pl}, {pb}, {pr}, "
-                                                 f"({ctype(in_fmts[0])}){c_int(a['code'], 32)});"))
+        pt, pl, pb, pr = call.pads
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {self.ptr(call.output)}, "
+                                                 f"{call.c}, {call.h}, {call.w}, {pt}, {pl}, {pb}, {pr}, "
+                                                 f"({ctype(call.in_formats[0])}){c_int(call.code, 32)});"))
 
-    def _emit_lut(self, node) -> None:
+    def _emit_lut(self, call: LutCall) -> None:
         """A lookup-table activation: its table in flash, one read per element."""
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        key = (short(in_fmts[0]), short(out_fmt))
+        cid, about = self._facts(call)
+        key = (short(call.in_formats[0]), short(call.out_format))
         fn = self.luts.setdefault(key, "wqrc_lut_" + "_".join(key))
-        self.lut_tables.append(dict(id=cid, about=about, type=ctype(out_fmt), qmin=in_fmts[0].qmin,
-                                    entries=[str(int(v)) for v in a["table"]]))  # |v| < 2**15
-        n = int(np.prod(qm.shapes[node.output]))
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(node.inputs[0], True)}, {cid}_lut, "
-                                                 f"{in_fmts[0].qmin}, {self.ptr(node.output)}, {n});"))
+        self.lut_tables.append(dict(id=cid, about=about, type=ctype(call.out_format), qmin=call.qmin,
+                                    entries=[str(v) for v in call.table]))  # |v| < 2**15
+        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {cid}_lut, "
+                                                 f"{call.qmin}, {self.ptr(call.output)}, {call.size});"))
 
-    def _emit_alias(self, node) -> None:
-        qm, a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self.steps.append(dict(about=about, code="/* flatten: same buffer, nothing to do */"))
+    def _emit_alias(self, call: AliasCall) -> None:
+        self.steps.append(dict(about=self._facts(call)[1], code="/* flatten: same buffer, nothing to do */"))
 
     def render_args(self) -> dict:
         qm, rom = self.qm, self.rom
@@ -357,7 +335,7 @@ class _Context:
             use_s8_rows=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] > 1
                                 and l["block"] < l["geo"]["out_c"] for l in dmacs)),
             po2x2_lut=_po2x2_lut() if any(
-                l["kernel"] in ("dmac", "dw") and l["scheme"] == "po2" and l["bits"] == 4 for l in convs) else None,
+                l["kernel"] in ("dmac", "dw") and not l["multiplies"] and l["bits"] == 4 for l in convs) else None,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
@@ -389,6 +367,8 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
                 rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits)
 
 
-# One table per concern: the C step of each kernel family (OpDef.kernel, listed in
-# wqrc.ops.KERNEL_FAMILIES), the method _emit_<family>; tests/test_ops.py checks all are here.
-EMIT = {family: getattr(_Context, f"_emit_{family}") for family in KERNEL_FAMILIES}
+# One table per concern: the C step of each kind of call (wqrc.lower), the method _emit_<family>;
+# tests/test_ops.py checks every call type is here.
+EMIT = {ConvCall: _Context._emit_conv, PoolCall: _Context._emit_pool, AddCall: _Context._emit_add,
+        CopyCall: _Context._emit_copy, MulCall: _Context._emit_mul, UpsampleCall: _Context._emit_upsample,
+        PadCall: _Context._emit_pad, LutCall: _Context._emit_lut, AliasCall: _Context._emit_alias}

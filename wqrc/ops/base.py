@@ -102,6 +102,9 @@ class OpDef:
     aliases_input: bool = False                 # the output is the input's memory, reinterpreted (flatten)
     kernel: str = ""                            # the hw/ kernel family that carries it out in C and HLS
     integer: bool = True                        # present in the integer graph (not removed by the passes)
+    takes_max: bool = False                     # a pool whose window keeps its largest element
+    whole_map: bool = False                     # a pool whose one window is the whole map
+    zeros: bool = False                         # an upsampling that inserts zeros (not copies)
 
     def defaults(self) -> dict:
         return {a.name: a.default for a in self.attrs}

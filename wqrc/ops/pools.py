@@ -70,6 +70,7 @@ def divided_bound(total: int, n: int) -> int:
 
 class MaxPool(_Pool):
     name = "maxpool"
+    takes_max = True
     doc = "2-D max pooling"
     attrs = (KERNEL, STRIDES, PADS, Attr("dilations", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT), CEIL)
 
@@ -112,6 +113,7 @@ class GlobalAvgPool(OpDef):
     rank = (3,)
     keeps_format = True
     kernel = "pool"  # one window over the whole map
+    whole_map = True
 
     def shape(self, node, in_shapes):
         return (in_shapes[0][0], 1, 1)

@@ -17,6 +17,7 @@ SCHEMES_KEY = "wqrc.schemes"
 
 class DFP:
     name = "dfp"
+    multiplies = True    # a weight is a multiplier (a MAC); Po2 weights are shifts
     min_bits, max_bits = 2, 16
 
     @staticmethod
@@ -56,6 +57,7 @@ class DFP:
 
 class Po2:
     name = "po2"
+    multiplies = False   # a weight is a sign and a shift: shift-add hardware, no multiplier
     min_bits, max_bits = 2, 8
 
     @staticmethod
