@@ -8,9 +8,7 @@ from typing import Iterable, Optional
 import jinja2
 import numpy as np
 
-from wqrc.errors import WqrcError
 from wqrc.contract.formats import TensorFormat
-from wqrc.contract.arith import avgpool_divisor
 from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 from wqrc.backend import names
@@ -53,34 +51,6 @@ def short(fmt: TensorFormat) -> str:
     return f"{'s' if fmt.signed else 'u'}{width}"
 
 
-def check_add_fits(qm: QModel, node) -> int:
-    """An add's terms are moved to the output format and summed in int64 before saturating
-    (docs/format.md §3): refuse, naming the node, an add whose aligned terms could leave int64.
-    Returns the bound on the aligned sum's magnitude (the RTL sizes its adder from it)."""
-    total = 0
-    for t, sh in zip(node.inputs, node.attrs["shifts"]):
-        total += qm.formats[t].max_abs_q << max(0, -sh)
-    if total >= 1 << 63:
-        raise WqrcError(f"node '{node.name}' (add): aligning its inputs to the output format "
-                        f"{qm.formats[node.output].describe()} needs {total.bit_length() + 1}-bit sums, more "
-                        f"than the 64 bits of the C, HLS and RTL targets")
-    return total
-
-
-def mul_geometry(qm: QModel, node) -> tuple[int, int, int]:
-    """(channels, positions per channel, positions of b per channel) of a product (docs/format.md §3e),
-    refusing, naming the node, one whose exact product could leave int64 (the C, HLS and RTL width)."""
-    a, b = (qm.formats[t].max_abs_q for t in node.inputs)
-    if a * b >= 1 << 63:
-        raise WqrcError(f"node '{node.name}' (mul): the product of its inputs needs {(a * b).bit_length() + 1} bits, "
-                        f"more than the 64 of the C, HLS and RTL targets; use fewer activation bits")
-    shape, b_shape = qm.shapes[node.inputs[0]], qm.shapes[node.inputs[1]]
-    if len(shape) == 3:
-        hw = shape[1] * shape[2]
-        return shape[0], hw, 1 if tuple(b_shape) != tuple(shape) else hw
-    return 1, shape[0], shape[0]
-
-
 def test_vectors(qm: QModel, n: int, x: Optional[np.ndarray] = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (integer codes) and the simulator's outputs: all-max, all-min, then data or random samples."""
     f = qm.input_format
@@ -108,45 +78,6 @@ def extra_outputs(qm: QModel, xin: np.ndarray) -> list[dict]:
 
 def c_int(v: int, bits: int = 64) -> str:
     return f"INT{bits}_C({int(v)})"
-
-
-def conv_geometry(qm: QModel, node, layer) -> dict:
-    """Sizes, kernel, stride, dilation and pads of a conv, or of a dense layer seen as a
-    1x1 convolution of a 1x1 map: the one description both code backends lay out."""
-    a = node.attrs
-    if node.op == "conv":
-        c, h, w = qm.shapes[node.inputs[0]]
-        o, ho, wo = qm.shapes[node.output]
-        kh, kw = layer.codes.shape[2:]
-        pt, pl, pb, pr = a["pads"]
-        return dict(in_c=c, in_h=h, in_w=w, out_c=o, out_h=ho, out_w=wo, group=a["group"], k_h=kh, k_w=kw,
-                    stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0],
-                    dil_w=a["dilations"][1], pad_t=pt, pad_l=pl, pad_b=pb, pad_r=pr)
-    o, i = layer.codes.shape
-    return dict(in_c=i, in_h=1, in_w=1, out_c=o, out_h=1, out_w=1, group=1, k_h=1, k_w=1, stride_h=1,
-                stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)
-
-
-def pool_geometry(qm: QModel, node) -> tuple[dict, list[int], list[int]]:
-    """Sizes, window and pads of a pool (a global average pool is one window over the map), and
-    the divisor tables R, S of docs/format.md §3 as both code backends index them: entry n for a
-    window of n elements (entry 0 unused; a max pool has no other), or, for a global pool, whose
-    every window has H*W elements, that one divisor at entry 0."""
-    a = node.attrs
-    c, h, w = qm.shapes[node.inputs[0]]
-    _, ho, wo = qm.shapes[node.output]
-    if node.op == "global_avgpool":
-        kh, kw, strides, pads, dil, include = h, w, (1, 1), (0, 0, 0, 0), (1, 1), 1
-    else:
-        (kh, kw), strides, pads = a["kernel"], a["strides"], a["pads"]
-        dil, include = a.get("dilations", (1, 1)), int(a.get("count_include_pad", 0))
-    geo = dict(c=c, in_h=h, in_w=w, out_h=ho, out_w=wo, k_h=kh, k_w=kw, stride_h=strides[0], stride_w=strides[1],
-               dil_h=dil[0], dil_w=dil[1], pad_t=pads[0], pad_l=pads[1], count_include_pad=include)
-    if node.op == "global_avgpool":
-        div = [avgpool_divisor(h * w)]
-    else:
-        div = [(1, 0)] + [avgpool_divisor(n) for n in range(1, kh * kw + 1) if node.op == "avgpool"]
-    return geo, [r for r, _ in div], [s for _, s in div]
 
 
 def read_ports(bits: int, word_bits: int) -> tuple[int, int]:

@@ -12,14 +12,12 @@ from typing import Optional
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (check_add_fits, conv_geometry, copy_kernels, environment, extra_outputs, lane_roms, mul_geometry,
-                                 pool_geometry,
-                                 read_ports, render_files, test_vectors)
-from wqrc.errors import WqrcError
-from wqrc.ops import KERNEL_FAMILIES, op_def
-from wqrc.pack.rom import Rom
-from wqrc.contract.formats import output_bounds
+from wqrc.backend.common import copy_kernels, environment, extra_outputs, lane_roms, read_ports, render_files, test_vectors
 from wqrc.contract.formats import TensorFormat
+from wqrc.errors import WqrcError
+from wqrc.lower import (AddCall, AliasCall, Call, ConvCall, CopyCall, LutCall, MulCall, PadCall, PoolCall, UpsampleCall,
+                        lower)
+from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 
 # What the written Makefile and run_hls.tcl build (`make clean`); a later --force may remove these.
@@ -58,7 +56,7 @@ def _divisor_at_most(n: int, p: int) -> int:
 
 
 class _Context:
-    """Configs, buffers and top-level steps of the HLS target, computed from the QModel and ROM only."""
+    """Configs, buffers and top-level steps of the HLS target, rendered from the model's calls (wqrc.lower)."""
 
     def __init__(self, qm: QModel, rom: Rom, parallelism):
         self.qm, self.rom = qm, rom
@@ -70,156 +68,138 @@ class _Context:
         self.alias = {qm.input: "input_buf"}
         self.buffers, self.configs, self.steps, self.layer_report = [], [], [], []
         self.luts: list[dict] = []   # lookup-table activations: their tables (wqrc_top.cpp)
-        for node in qm.nodes:
-            emit = EMIT.get(op_def(node).kernel)
-            if emit is None:
-                raise WqrcError(f"node '{node.name}': the HLS target has no op '{node.op}'")
-            emit(self, node)
+        for call in lower(qm):
+            EMIT[type(call)](self, call)
 
-    def _facts(self, node):
-        """What every step needs: attributes, C++ name, comment, input and output formats."""
-        qm = self.qm
-        return (node.attrs, self.ids[node.name], names.comment(f"{node.name}: {node.op}"),
-                [qm.formats[t] for t in node.inputs], qm.formats[node.output])
+    def _facts(self, call: Call) -> tuple[str, str]:
+        """The step's C++ name and its comment."""
+        return self.ids[call.name], names.comment(f"{call.name}: {call.op}")
 
-    def _output(self, node, cid: str, about: str) -> int:
-        """Declare the node's output array; returns its size."""
-        size = int(np.prod(self.qm.shapes[node.output]))
-        self.alias[node.output] = f"{cid}_out"
-        self.buffers.append(dict(name=f"{cid}_out", type=hls_type(self.qm.formats[node.output]), size=size,
-                                 about=about))
+    def _output(self, call: Call, cid: str, about: str) -> int:
+        """Declare the call's output array; returns its size."""
+        size = int(np.prod(self.qm.shapes[call.output]))
+        self.alias[call.output] = f"{cid}_out"
+        self.buffers.append(dict(name=f"{cid}_out", type=hls_type(call.out_format), size=size, about=about))
         return size
 
-    def _emit_mul(self, node) -> None:
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self._output(node, cid, about)
-        c, hw, b_hw = mul_geometry(self.qm, node)
-        x, y = (self.alias[t] for t in node.inputs)
+    def _emit_mul(self, call: MulCall) -> None:
+        cid, about = self._facts(call)
+        self._output(call, cid, about)
+        x, y = (self.alias[t] for t in call.inputs)
         self.steps.append(dict(about=about, code=(
-            f"wqrc::mul<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {c}, {hw}, {b_hw}>("
-            f"{x}, {y}, {cid}_out, {a['shift']}, {out_fmt.qmin}LL, {out_fmt.qmax}LL);")))
+            f"wqrc::mul<{hls_type(call.in_formats[0])}, {hls_type(call.in_formats[1])}, {hls_type(call.out_format)}, "
+            f"{call.channels}, {call.positions}, {call.gate_positions}>("
+            f"{x}, {y}, {cid}_out, {call.shift}, {call.lo}LL, {call.hi}LL);")))
 
-    def _emit_pad(self, node) -> None:
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self._output(node, cid, about)
-        c, h, w = self.qm.shapes[node.inputs[0]]
-        pt, pl, pb, pr = a["pads"]
-        t = hls_type(in_fmts[0])
+    def _emit_pad(self, call: PadCall) -> None:
+        cid, about = self._facts(call)
+        self._output(call, cid, about)
+        pt, pl, pb, pr = call.pads
+        t = hls_type(call.in_formats[0])
         self.steps.append(dict(about=about, code=(
-            f"wqrc::pad<{t}, {c}, {h}, {w}, {pt}, {pl}, {pb}, {pr}>({self.alias[node.inputs[0]]}, {cid}_out, "
-            f"({t})({a['code']}LL));")))
+            f"wqrc::pad<{t}, {call.c}, {call.h}, {call.w}, {pt}, {pl}, {pb}, {pr}>({self.alias[call.inputs[0]]}, "
+            f"{cid}_out, ({t})({call.code}LL));")))
 
-    def _emit_upsample(self, node) -> None:
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self._output(node, cid, about)
-        c, h, w = self.qm.shapes[node.inputs[0]]
-        sh, sw = a["scales"]
-        zeros = "true" if node.op == "zero_insert" else "false"
+    def _emit_upsample(self, call: UpsampleCall) -> None:
+        cid, about = self._facts(call)
+        self._output(call, cid, about)
+        zeros = "true" if call.zeros else "false"
         self.steps.append(dict(about=about, code=(
-            f"wqrc::upsample<{hls_type(in_fmts[0])}, {c}, {h}, {w}, {sh}, {sw}, {zeros}>("
-            f"{self.alias[node.inputs[0]]}, {cid}_out);")))
+            f"wqrc::upsample<{hls_type(call.in_formats[0])}, {call.c}, {call.h}, {call.w}, {call.scale_h}, "
+            f"{call.scale_w}, {zeros}>({self.alias[call.inputs[0]]}, {cid}_out);")))
 
-    def _emit_lut(self, node) -> None:
+    def _emit_lut(self, call: LutCall) -> None:
         """A lookup-table activation: its table a ROM, one read per element."""
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        size = self._output(node, cid, about)
-        table = [str(int(v)) for v in a["table"]]
-        self.luts.append(dict(id=cid, about=about, qmin=in_fmts[0].qmin, entries=table))
+        cid, about = self._facts(call)
+        size = self._output(call, cid, about)
+        table = [str(v) for v in call.table]
+        self.luts.append(dict(id=cid, about=about, qmin=call.qmin, entries=table))
         self.steps.append(dict(about=about, code=(
-            f"wqrc::lut<{hls_type(in_fmts[0])}, {hls_type(out_fmt)}, {size}, {len(table)}>("
-            f"{self.alias[node.inputs[0]]}, {cid}_lut, {in_fmts[0].qmin}, {cid}_out);")))
+            f"wqrc::lut<{hls_type(call.in_formats[0])}, {hls_type(call.out_format)}, {size}, {len(table)}>("
+            f"{self.alias[call.inputs[0]]}, {cid}_lut, {call.qmin}, {cid}_out);")))
 
-    def _emit_alias(self, node) -> None:
-        self.alias[node.output] = self.alias[node.inputs[0]]
-        self.steps.append(dict(about=self._facts(node)[2], code="// flatten: same array"))
+    def _emit_alias(self, call: AliasCall) -> None:
+        self.alias[call.output] = self.alias[call.inputs[0]]
+        self.steps.append(dict(about=self._facts(call)[1], code="// flatten: same array"))
 
-    def _emit_conv(self, node) -> None:
-        qm, rom = self.qm, self.rom
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self._output(node, cid, about)
-        layer = qm.layers[node.name]
-        bits = layer.acc_bits
+    def _emit_conv(self, call: ConvCall) -> None:
+        rom = self.rom
+        cid, about = self._facts(call)
+        self._output(call, cid, about)
+        bits = call.acc_bits
         if bits > 64:
-            raise WqrcError(f"layer '{layer.name}': its accumulator needs {bits} bits ({layer.scheme} "
-                            f"b={layer.bits}); the HLS target supports up to 64: use fewer bits")
-        geo = {k.upper(): v for k, v in conv_geometry(qm, node, layer).items() if k not in ("pad_b", "pad_r")}
+            raise WqrcError(f"layer '{call.name}': its accumulator needs {bits} bits ({call.scheme} "
+                            f"b={call.bits}); the HLS target supports up to 64: use fewer bits")
+        geo = {k.upper(): v for k, v in call.geometry.as_dict().items() if k not in ("pad_b", "pad_r")}
         o = geo["OUT_C"]
         # lanes share the activation they read, so a grouped conv (lanes in different groups) gets one
-        p = 1 if geo["GROUP"] > 1 else _divisor_at_most(o, self.par[node.name])
-        seg = self.segment[node.name]
-        lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        lanes = lane_roms(rom, seg, layer.bits, geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"], o, p)
-        wpc, ii = read_ports(layer.bits, rom.word_bits)
+        p = 1 if geo["GROUP"] > 1 else _divisor_at_most(o, self.par[call.name])
+        seg = self.segment[call.name]
+        fan = call.geometry.fan
+        lanes = lane_roms(rom, seg, call.bits, fan, o, p)
+        wpc, ii = read_ports(call.bits, rom.word_bits)
+        in_fmt, out_fmt = call.in_formats[0], call.out_format
         self.configs.append(dict(
-            kind="conv", id=cid, about=about, geo=geo, bits=layer.bits, po2=layer.scheme == "po2",
-            shift=int(np.min(layer.requant_shift)),
-            shifts=[int(s) for s in layer.requant_shift] if layer.per_channel else None,
-            even=layer.rounding == "half_even",
-            lo=lo, hi=hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt),
+            body="cfg_conv.h.j2", id=cid, about=about, geo=geo, bits=call.bits, po2=not call.multiplies,
+            shift=call.shift, shifts=list(call.shifts) if call.per_channel else None, even=call.half_even,
+            lo=call.lo, hi=call.hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmt), out_t=hls_type(out_fmt),
             word_bits=rom.word_bits, lane_words=lanes["words"], words_per_code=wpc, ii=ii,
             rom_type="rom_1p" if wpc == 1 else "rom_2p",
             rom=[[f"0x{int(v):x}ULL" for v in lane] for lane in lanes["roms"]], base=lanes["base"],
-            rom_about=names.comment(seg.describe()), bias=[f"{int(b)}LL" for b in layer.bias],
-            summary=names.comment(f"{layer.scheme} b={layer.bits}, exponent {layer.exponent}, "
-                                  f"{in_fmts[0].describe()} -> {out_fmt.describe()}, "
-                                  f"acc bound {layer.acc_bound}: {bits}-bit accumulator")))
-        self.steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({self.alias[node.inputs[0]]}, {cid}_out, "
+            rom_about=names.comment(seg.describe()), bias=[f"{b}LL" for b in call.bias],
+            summary=names.comment(f"{call.scheme} b={call.bits}, exponent {call.exponent}, "
+                                  f"{in_fmt.describe()} -> {out_fmt.describe()}, "
+                                  f"acc bound {call.acc_bound}: {bits}-bit accumulator")))
+        self.steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({self.alias[call.inputs[0]]}, {cid}_out, "
                                                  f"{cid}_rom, {cid}_base, {cid}_bias);"))
-        fan = geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"]
         self.layer_report.append(dict(
-            name=layer.name, scheme=layer.scheme, bits=layer.bits, rom_bits=p * lanes["words"] * rom.word_bits,
-            w_mem_bits=layer.w_mem, multipliers=0 if layer.scheme == "po2" else p,
-            shift_adders=p if layer.scheme == "po2" else 0, acc_bits=bits, acc_bound=str(layer.acc_bound),
+            name=call.name, scheme=call.scheme, bits=call.bits, rom_bits=p * lanes["words"] * rom.word_bits,
+            w_mem_bits=call.w_mem, multipliers=p if call.multiplies else 0,
+            shift_adders=0 if call.multiplies else p, acc_bits=bits, acc_bound=str(call.acc_bound),
             parallelism=p, ii=ii, rom_ports=f"{p} x {'rom_1p' if wpc == 1 else 'rom_2p'}",
             cycles_estimate=o // p * geo["OUT_H"] * geo["OUT_W"] * (fan * ii + p)))
 
-    def _emit_pool(self, node) -> None:
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self._output(node, cid, about)
-        geo, div_r, div_s = pool_geometry(self.qm, node)
-        self.configs.append(dict(kind="pool", id=cid, about=about, max=node.op == "maxpool",
-                                 global_=node.op == "global_avgpool", geo={k.upper(): v for k, v in geo.items()},
-                                 div_r=div_r, div_s=div_s,
-                                 lo=out_fmt.qmin, hi=out_fmt.qmax, in_t=hls_type(in_fmts[0]), out_t=hls_type(out_fmt)))
-        self.steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({self.alias[node.inputs[0]]}, {cid}_out);"))
+    def _emit_pool(self, call: PoolCall) -> None:
+        cid, about = self._facts(call)
+        self._output(call, cid, about)
+        self.configs.append(dict(body="cfg_pool.h.j2", id=cid, about=about, max=call.takes_max, global_=call.whole_map,
+                                 geo={k.upper(): v for k, v in call.geometry.as_dict().items()},
+                                 div_r=list(call.div_r), div_s=list(call.div_s), lo=call.lo, hi=call.hi,
+                                 in_t=hls_type(call.in_formats[0]), out_t=hls_type(call.out_format)))
+        self.steps.append(dict(about=about, code=f"wqrc::pool<{cid}_cfg>({self.alias[call.inputs[0]]}, {cid}_out);"))
 
-    def _emit_add(self, node) -> None:
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        size = self._output(node, cid, about)
-        check_add_fits(self.qm, node)
-        lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        sa, sb = a["shifts"]
-        x, y = (self.alias[t] for t in node.inputs)
+    def _emit_add(self, call: AddCall) -> None:
+        cid, about = self._facts(call)
+        size = self._output(call, cid, about)
+        sa, sb = call.shifts
+        x, y = (self.alias[t] for t in call.inputs)
         self.steps.append(dict(about=about, code=(
-            f"wqrc::add<{hls_type(in_fmts[0])}, {hls_type(in_fmts[1])}, {hls_type(out_fmt)}, {size}>("
-            f"{x}, {sa}, {y}, {sb}, {cid}_out, {lo}LL, {hi}LL);")))
+            f"wqrc::add<{hls_type(call.in_formats[0])}, {hls_type(call.in_formats[1])}, {hls_type(call.out_format)}, "
+            f"{size}>({x}, {sa}, {y}, {sb}, {cid}_out, {call.lo}LL, {call.hi}LL);")))
 
-    def _emit_copy(self, node) -> None:
+    def _emit_copy(self, call: CopyCall) -> None:
         """Concat, Relu and Clip: each input shifted to the output format, saturated, clamped."""
-        a, cid, about, in_fmts, out_fmt = self._facts(node)
-        self._output(node, cid, about)
-        lo, hi = output_bounds(out_fmt, a.get("qclip"))
-        offset = 0
-        shifts = a["shifts"] if node.op == "concat" else [0]
-        for t, f, sh in zip(node.inputs, in_fmts, shifts):
-            n = int(np.prod(self.qm.shapes[t]))
-            dst = f"{cid}_out + {offset}" if offset else f"{cid}_out"
-            self.steps.append(dict(about=about, code=(f"wqrc::copy<{hls_type(f)}, {hls_type(out_fmt)}, {n}>("
-                                                      f"{self.alias[t]}, {sh}, {dst}, {lo}LL, {hi}LL);")))
-            offset += n
+        cid, about = self._facts(call)
+        self._output(call, cid, about)
+        for part in call.parts:
+            dst = f"{cid}_out + {part.offset}" if part.offset else f"{cid}_out"
+            self.steps.append(dict(about=about, code=(
+                f"wqrc::copy<{hls_type(part.format)}, {hls_type(call.out_format)}, {part.size}>("
+                f"{self.alias[part.tensor]}, {part.shift}, {dst}, {call.lo}LL, {call.hi}LL);")))
 
 
-# One table per concern: the HLS step of each kernel family (OpDef.kernel, listed in
-# wqrc.ops.KERNEL_FAMILIES), the method _emit_<family>; tests/test_ops.py checks all are here.
-EMIT = {family: getattr(_Context, f"_emit_{family}") for family in KERNEL_FAMILIES}
-
+# One table per concern: the HLS step of each kind of call (wqrc.lower), the method _emit_<family>;
+# tests/test_ops.py checks every call type is here.
+EMIT = {ConvCall: _Context._emit_conv, PoolCall: _Context._emit_pool, AddCall: _Context._emit_add,
+        CopyCall: _Context._emit_copy, MulCall: _Context._emit_mul, UpsampleCall: _Context._emit_upsample,
+        PadCall: _Context._emit_pad, LutCall: _Context._emit_lut, AliasCall: _Context._emit_alias}
 
 def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
                  parallelism="1", io: str = "array", vecs: Optional[tuple] = None) -> dict:
     ctx = _Context(qm, rom, parallelism)
     configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
-    args = dict(build_products=BUILD_PRODUCTS, configs=configs, buffers=buffers, steps=steps, io=io, luts=ctx.luts,
+    args = dict(build_products=BUILD_PRODUCTS, configs=configs, convs=[c for c in configs if "rom" in c], buffers=buffers, steps=steps, io=io, luts=ctx.luts,
                 in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),
                 in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,

@@ -32,8 +32,9 @@ from wqrc.contract.geometry import explicit_pads
 from wqrc.ops.pools import window_counts
 from wqrc.contract.arith import avgpool_divisor, bits_for_signed
 from wqrc.contract.formats import TensorFormat, output_bounds
+from wqrc.ops import op_def
 from wqrc.quant.qmodel import QModel
-from wqrc.quant.schemes import SCHEMES_KEY
+from wqrc.quant.schemes import SCHEMES, SCHEMES_KEY
 from wqrc.sim.exactness import node_bounds
 from wqrc.ops.pad import onnx_pads
 
@@ -140,7 +141,7 @@ def qonnx_model(qm: QModel) -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
                               producer_name="wqrc")
     model.ir_version = 8
-    po2 = {name: f"po2:{layer.bits}" for name, layer in qm.layers.items() if layer.scheme == "po2"}
+    po2 = {name: f"po2:{layer.bits}" for name, layer in qm.layers.items() if not SCHEMES[layer.scheme].multiplies}
     if po2:  # Po2 levels have no QONNX type: the importer reads them back from here (frontend/qonnx.py)
         helper.set_model_props(model, {SCHEMES_KEY: json.dumps(po2, sort_keys=True)})
     return model
@@ -164,7 +165,7 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
     per = (oc,) + (1,) * (layer.codes.ndim - 1)
     w_scale = np.ldexp(1.0, e).reshape(per) if layer.per_channel else np.ldexp(1.0, int(layer.exponent))
     w_real = np.ldexp(layer.multipliers.astype(np.float64), e.reshape(per))
-    narrow = layer.scheme == "dfp"
+    narrow = SCHEMES[layer.scheme].multiplies   # DFP's symmetric range; Po2 levels as plain integers
     w_bits = layer.bits if narrow else bits_for_signed(layer.max_abs_mult)
     w = b.quant(b.const(w_real, base=node.name + "_weight"), layer.codes.shape, w_scale, w_bits, True,
                 narrow=narrow, batch=False, exact_name=node.name + ".weight")
@@ -176,7 +177,7 @@ def _weighted(b: _Builder, qm: QModel, node, ins) -> str:
                  batch=False)
     out_shape = qm.shapes[node.output]
     a = node.attrs
-    if node.op == "conv":
+    if layer.codes.ndim == 4:   # a convolution; a dense layer's codes are (out, in)
         y = b.op("Conv", [ins[0], w, bq], out_shape, exact_name=node.name, pads=list(a["pads"]),
                  strides=list(a["strides"]), dilations=list(a["dilations"]), group=a["group"],
                  kernel_shape=list(layer.codes.shape[2:]))
@@ -302,7 +303,7 @@ def _mul(b: _Builder, qm: QModel, node, ins) -> str:
 def _upsample(b: _Builder, qm: QModel, node, ins) -> str:
     sh, sw = node.attrs["scales"]
     shape = qm.shapes[node.output]
-    if node.op == "upsample":
+    if not op_def(node).zeros:   # nearest copies; zero insertion is a 1x1 transposed conv of ones
         return b.op("Resize", [ins[0], "", b.const([1.0, 1.0, float(sh), float(sw)])], shape, base=node.name,
                     mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     c = qm.shapes[node.inputs[0]][0]

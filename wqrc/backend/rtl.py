@@ -20,25 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import (
-    check_add_fits,
-    conv_geometry,
-    copy_kernels,
-    mul_geometry,
-    environment,
-    extra_outputs,
-    lane_roms,
-    pool_geometry,
-    read_ports,
-    render_files,
-    test_vectors,
-)
+from wqrc.backend.common import copy_kernels, environment, extra_outputs, lane_roms, read_ports, render_files, test_vectors
 from wqrc.backend.planner import plan_arena
-from wqrc.errors import WqrcError
-from wqrc.ops import KERNEL_FAMILIES, op_def
-from wqrc.pack.rom import Rom
 from wqrc.contract.arith import avgpool_divisor
-from wqrc.contract.formats import TensorFormat, output_bounds
+from wqrc.contract.formats import TensorFormat
+from wqrc.errors import WqrcError
+from wqrc.lower import (AddCall, AliasCall, Call, ConvCall, CopyCall, LutCall, MulCall, PadCall, PoolCall, UpsampleCall,
+                        lower)
+from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 
 # What the written Makefile builds (`make clean`); a later --force may remove these with the output.
@@ -87,15 +76,12 @@ class _Layout:
         self.layer_report: list[dict] = []
         self.segment = {s.name: s for s in rom.segments}
         self._buffer(qm.input)
-        for index, node in enumerate(qm.nodes):
-            emit = EMIT.get(op_def(node).kernel)
-            if emit is None:
-                raise WqrcError(f"node '{node.name}': the RTL target has no op '{node.op}'")
-            emit(self, node)
-            if op_def(node).kernel != "alias":
-                b = self._buffer(node.output)
-                self.traces.append(dict(node=index, step=len(self.steps), buf=b["id"],
-                                        size=b["depth"], signed=b["signed"], about=names.comment(node.name)))
+        for call in lower(qm):
+            EMIT[type(call)](self, call)
+            if not isinstance(call, AliasCall):
+                b = self._buffer(call.output)
+                self.traces.append(dict(node=call.index, step=len(self.steps), buf=b["id"],
+                                        size=b["depth"], signed=b["signed"], about=names.comment(call.name)))
 
     def _buffer(self, tensor: str) -> dict:
         root = self.alias[tensor]
@@ -107,72 +93,68 @@ class _Layout:
                                                                                      f"{list(self.qm.shapes[root])}"))
         return self.buffers[root]
 
-    def _step(self, node, kind: str, params: dict, reads: list[str], ports: int = 1, **extra) -> dict:
+    def _step(self, call: Call, kind: str, params: dict, reads: list[str], ports: int = 1, **extra) -> dict:
         """One engine instance; ``ports``: the read ports it uses on each input RAM."""
-        out = self._buffer(node.output)
+        out = self._buffer(call.output)
         ins = [self._buffer(t) for t in reads]
         for b in ins:
             b["readers"] = max(b["readers"], ports)
         step = dict(k=len(self.steps) + 1, kind=kind, params=params, ins=ins, out=out, ports=ports,
-                    about=names.comment(f"{node.name}: {node.op}"), **extra)
+                    about=names.comment(f"{call.name}: {call.op}"), **extra)
         self.steps.append(step)
         return step
 
-    def _emit_alias(self, node) -> None:
+    def _emit_alias(self, call: AliasCall) -> None:
         pass   # flatten: the same RAM
 
-    def _emit_conv(self, node) -> None:
-        qm, rom = self.qm, self.rom
-        layer = qm.layers[node.name]
-        seg = self.segment[node.name]
-        if layer.bits > rom.word_bits:
-            raise WqrcError(f"layer '{layer.name}': its {layer.bits}-bit codes are wider than the "
+    def _emit_conv(self, call: ConvCall) -> None:
+        rom = self.rom
+        seg = self.segment[call.name]
+        if call.bits > rom.word_bits:
+            raise WqrcError(f"layer '{call.name}': its {call.bits}-bit codes are wider than the "
                             f"{rom.word_bits}-bit ROM words the RTL target reads; use --word-bits "
-                            f"{next(w for w in (8, 16, 32, 64) if w >= layer.bits)} or more")
-        geo = conv_geometry(qm, node, layer)
-        in_fmt, out_fmt = qm.formats[node.inputs[0]], qm.formats[node.output]
-        lo, hi = output_bounds(out_fmt, node.attrs.get("qclip"))
-        acc_w = layer.acc_bits
+                            f"{next(w for w in (8, 16, 32, 64) if w >= call.bits)} or more")
+        geo = call.geometry.as_dict()
+        in_fmt, out_fmt = call.in_formats[0], call.out_format
+        acc_w = call.acc_bits
         k = len(self.steps) + 1
-        taps = geo["in_c"] // geo["group"] * geo["k_h"] * geo["k_w"]
-        lanes = lane_roms(rom, seg, layer.bits, taps, geo["out_c"], self.lanes)
+        taps = call.geometry.fan
+        top = max(call.shifts)
+        lanes = lane_roms(rom, seg, call.bits, taps, geo["out_c"], self.lanes)
         params = dict(C=geo["in_c"], H=geo["in_h"], W=geo["in_w"], OC=geo["out_c"], OH=geo["out_h"],
                       OW=geo["out_w"], G=geo["group"], KH=geo["k_h"], KW=geo["k_w"], SH=geo["stride_h"],
                       SW=geo["stride_w"], DH=geo["dil_h"], DW=geo["dil_w"], PT=geo["pad_t"], PL=geo["pad_l"],
-                      PO2=int(layer.scheme == "po2"), B=layer.bits, A=in_fmt.bits, A_SIGNED=int(in_fmt.signed),
-                      ACC_W=acc_w, OUT_W=out_fmt.bits, SHIFT=int(np.max(layer.requant_shift)),
-                      DMAX=int(np.max(layer.requant_shift) - np.min(layer.requant_shift)),
-                      SHIFT_FILE=f'"shift_s{k}.mem"', LO=vlit(lo), HI=vlit(hi),
-                      EVEN=int(layer.rounding == "half_even"),
+                      PO2=int(not call.multiplies), B=call.bits, A=in_fmt.bits, A_SIGNED=int(in_fmt.signed),
+                      ACC_W=acc_w, OUT_W=out_fmt.bits, SHIFT=top, DMAX=top - call.shift,
+                      SHIFT_FILE=f'"shift_s{k}.mem"', LO=vlit(call.lo), HI=vlit(call.hi),
+                      EVEN=int(call.half_even),
                       P=self.lanes, WORD_W=rom.word_bits, ROM_AW=clog2(lanes["words"]),
-                      IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
+                      IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"],
                       BIAS_FILE=f'"bias_s{k}.mem"')
         slices = [dict(file=f"rom_s{k}_l{p}.mem", words=hex_words(lanes["roms"][p], rom.word_bits),
-                       about=f"// lane {p} of {names.comment(node.name)}: {lanes['count'][p]} words from word "
+                       about=f"// lane {p} of {names.comment(call.name)}: {lanes['count'][p]} words from word "
                              f"{lanes['first'][p]} of {ROM_FILE} (the packer's image), then zeros; "
                              f"codes from bit {lanes['base'][p]} of the first")
                   for p in range(self.lanes)]
-        self._step(node, "conv", params, node.inputs[:1], ports=self.lanes if geo["group"] > 1 else 1,
-                   bias_file=f"bias_s{k}.mem", bias=hex_words(layer.bias, acc_w), slices=slices,
-                   shift_file=f"shift_s{k}.mem" if layer.per_channel else None,
-                   shifts=hex_words([int(np.max(layer.requant_shift) - s) for s in layer.requant_shift], 8)
-                   if layer.per_channel else None,
+        self._step(call, "conv", params, list(call.inputs[:1]), ports=self.lanes if geo["group"] > 1 else 1,
+                   bias_file=f"bias_s{k}.mem", bias=hex_words(call.bias, acc_w), slices=slices,
+                   shift_file=f"shift_s{k}.mem" if call.per_channel else None,
+                   shifts=hex_words([top - s for s in call.shifts], 8) if call.per_channel else None,
                    rom_words=lanes["words"], rom_aw=clog2(lanes["words"]),
-                   two_ports=int(read_ports(layer.bits, rom.word_bits)[0] > 1))
+                   two_ports=int(read_ports(call.bits, rom.word_bits)[0] > 1))
         self.layer_report.append(dict(
-            name=layer.name, scheme=layer.scheme, bits=layer.bits, acc_bits=acc_w, lanes=self.lanes,
-            multipliers=0 if layer.scheme == "po2" else self.lanes,
-            shift_adders=self.lanes if layer.scheme == "po2" else 0,
+            name=call.name, scheme=call.scheme, bits=call.bits, acc_bits=acc_w, lanes=self.lanes,
+            multipliers=self.lanes if call.multiplies else 0,
+            shift_adders=0 if call.multiplies else self.lanes,
             rom_bits=self.lanes * lanes["words"] * rom.word_bits,
-            macs=geo["out_c"] * geo["out_h"] * geo["out_w"] * taps))
+            macs=call.geometry.macs))
 
-    def _emit_pool(self, node) -> None:
-        qm = self.qm
-        geo, _, _ = pool_geometry(qm, node)
-        in_fmt, out_fmt = qm.formats[node.inputs[0]], qm.formats[node.output]
-        is_max = node.op == "maxpool"
+    def _emit_pool(self, call: PoolCall) -> None:
+        geo = call.geometry.as_dict()
+        in_fmt, out_fmt = call.in_formats[0], call.out_format
+        is_max = call.takes_max
         counts = sorted(_window_counts(geo)) if not is_max else [1]
-        if not is_max and (node.op == "global_avgpool" or geo["count_include_pad"]):
+        if not is_max and (call.whole_map or geo["count_include_pad"]):
             counts = [geo["k_h"] * geo["k_w"]]
         div = [avgpool_divisor(n) for n in counts]
         r_max = max(r for r, _ in div)
@@ -180,95 +162,77 @@ class _Layout:
         params = dict(C=geo["c"], H=geo["in_h"], W=geo["in_w"], OH=geo["out_h"], OW=geo["out_w"], KH=geo["k_h"],
                       KW=geo["k_w"], SH=geo["stride_h"], SW=geo["stride_w"], DH=geo["dil_h"], DW=geo["dil_w"],
                       PT=geo["pad_t"], PL=geo["pad_l"], MAX=int(is_max), INCLUDE_PAD=geo["count_include_pad"],
-                      A=in_fmt.bits, A_SIGNED=int(in_fmt.signed), OUT_W=out_fmt.bits, LO=vlit(out_fmt.qmin),
-                      HI=vlit(out_fmt.qmax), NT=len(div), DIV_N=pack(counts), DIV_R=pack([r for r, _ in div]),
+                      A=in_fmt.bits, A_SIGNED=int(in_fmt.signed), OUT_W=out_fmt.bits, LO=vlit(call.lo),
+                      HI=vlit(call.hi), NT=len(div), DIV_N=pack(counts), DIV_R=pack([r for r, _ in div]),
                       DIV_S=pack([s for _, s in div]), RW=max(1, r_max.bit_length()),
-                      IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"])
-        self._step(node, "pool", params, node.inputs[:1])
+                      IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"])
+        self._step(call, "pool", params, list(call.inputs[:1]))
 
-    def _emit_add(self, node) -> None:
-        qm = self.qm
-        total = check_add_fits(qm, node)
-        out_fmt = qm.formats[node.output]
-        lo, hi = output_bounds(out_fmt, node.attrs.get("qclip"))
-        fa, fb = (qm.formats[t] for t in node.inputs)
-        sa, sb = node.attrs["shifts"]
-        params = dict(N=int(np.prod(qm.shapes[node.output])), NIN=2, A0=fa.bits, A0_SIGNED=int(fa.signed), SH0=sa,
-                      A1=fb.bits, A1_SIGNED=int(fb.signed), SH1=sb, TW=total.bit_length() + 1, OUT_W=out_fmt.bits,
-                      LO=vlit(lo), HI=vlit(hi), OFF=0, IN_AW=self._buffer(node.inputs[0])["aw"],
-                      OUT_AW=self._buffer(node.output)["aw"])
-        self._step(node, "eltwise", params, node.inputs)
+    def _emit_add(self, call: AddCall) -> None:
+        out_fmt = call.out_format
+        fa, fb = call.in_formats
+        sa, sb = call.shifts
+        params = dict(N=call.size, NIN=2, A0=fa.bits, A0_SIGNED=int(fa.signed), SH0=sa,
+                      A1=fb.bits, A1_SIGNED=int(fb.signed), SH1=sb, TW=call.sum_bound.bit_length() + 1,
+                      OUT_W=out_fmt.bits, LO=vlit(call.lo), HI=vlit(call.hi), OFF=0,
+                      IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"])
+        self._step(call, "eltwise", params, list(call.inputs))
 
-    def _emit_copy(self, node) -> None:
+    def _emit_copy(self, call: CopyCall) -> None:
         """Concat, Relu and Clip: each input shifted to the output format, saturated, clamped."""
-        qm = self.qm
-        out_fmt = qm.formats[node.output]
-        lo, hi = output_bounds(out_fmt, node.attrs.get("qclip"))
-        shifts = node.attrs["shifts"] if node.op == "concat" else [0]
-        offset = 0
-        for t, sh in zip(node.inputs, shifts):
-            f = qm.formats[t]
-            n = int(np.prod(qm.shapes[t]))
-            params = dict(N=n, NIN=1, A0=f.bits, A0_SIGNED=int(f.signed), SH0=sh, A1=f.bits, A1_SIGNED=int(f.signed),
-                          SH1=0, TW=f.bits + 1, OUT_W=out_fmt.bits, LO=vlit(lo), HI=vlit(hi), OFF=offset,
-                          IN_AW=self._buffer(t)["aw"], OUT_AW=self._buffer(node.output)["aw"])
-            self._step(node, "eltwise", params, [t, t])
-            offset += n
+        out_fmt = call.out_format
+        for part in call.parts:
+            f = part.format
+            params = dict(N=part.size, NIN=1, A0=f.bits, A0_SIGNED=int(f.signed), SH0=part.shift, A1=f.bits,
+                          A1_SIGNED=int(f.signed), SH1=0, TW=f.bits + 1, OUT_W=out_fmt.bits, LO=vlit(call.lo),
+                          HI=vlit(call.hi), OFF=part.offset, IN_AW=self._buffer(part.tensor)["aw"],
+                          OUT_AW=self._buffer(call.output)["aw"])
+            self._step(call, "eltwise", params, [part.tensor, part.tensor])
 
-
-    def _emit_mul(self, node) -> None:
+    def _emit_mul(self, call: MulCall) -> None:
         """A product of activations (squeeze-and-excitation): wqrc_mul_engine.v."""
-        qm = self.qm
-        c, hw, b_hw = mul_geometry(qm, node)
-        fa, fb = (qm.formats[t] for t in node.inputs)
-        out_fmt = qm.formats[node.output]
-        aw = max(self._buffer(t)["aw"] for t in node.inputs)
-        params = dict(C=c, HW=hw, B_BCAST=int(b_hw == 1 and hw > 1), A0=fa.bits, A0_SIGNED=int(fa.signed),
-                      A1=fb.bits, A1_SIGNED=int(fb.signed), SH=node.attrs["shift"], OUT_W=out_fmt.bits,
-                      LO=vlit(out_fmt.qmin), HI=vlit(out_fmt.qmax), IN_AW=aw,
-                      OUT_AW=self._buffer(node.output)["aw"])
-        self._step(node, "mul", params, node.inputs)
+        fa, fb = call.in_formats
+        aw = max(self._buffer(t)["aw"] for t in call.inputs)
+        params = dict(C=call.channels, HW=call.positions, B_BCAST=int(call.gate_positions == 1 and call.positions > 1),
+                      A0=fa.bits, A0_SIGNED=int(fa.signed), A1=fb.bits, A1_SIGNED=int(fb.signed), SH=call.shift,
+                      OUT_W=call.out_format.bits, LO=vlit(call.lo), HI=vlit(call.hi), IN_AW=aw,
+                      OUT_AW=self._buffer(call.output)["aw"])
+        self._step(call, "mul", params, list(call.inputs))
 
-    def _emit_pad(self, node) -> None:
+    def _emit_pad(self, call: PadCall) -> None:
         """A constant border: wqrc_pad_engine.v, one output element per cycle."""
-        qm = self.qm
-        c, h, w = qm.shapes[node.inputs[0]]
-        pt, pl, pb, pr = node.attrs["pads"]
-        f = qm.formats[node.inputs[0]]
-        code = int(node.attrs["code"])
-        params = dict(C=c, H=h, W=w, PT=pt, PL=pl, PB=pb, PR=pr, VALUE=code & ((1 << f.bits) - 1), A=f.bits,
-                      IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
-                      N_OUT=int(np.prod(qm.shapes[node.output])))
-        self._step(node, "pad", params, node.inputs[:1])
+        pt, pl, pb, pr = call.pads
+        f = call.in_formats[0]
+        params = dict(C=call.c, H=call.h, W=call.w, PT=pt, PL=pl, PB=pb, PR=pr, VALUE=call.code & ((1 << f.bits) - 1),
+                      A=f.bits, IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"],
+                      N_OUT=int(np.prod(self.qm.shapes[call.output])))
+        self._step(call, "pad", params, list(call.inputs[:1]))
 
-    def _emit_upsample(self, node) -> None:
+    def _emit_upsample(self, call: UpsampleCall) -> None:
         """Nearest-neighbour upsampling or zero insertion: wqrc_upsample_engine.v."""
-        qm = self.qm
-        c, h, w = qm.shapes[node.inputs[0]]
-        sh, sw = node.attrs["scales"]
-        f = qm.formats[node.inputs[0]]
-        params = dict(C=c, H=h, W=w, SH=sh, SW=sw, ZEROS=int(node.op == "zero_insert"), A=f.bits,
-                      IN_AW=self._buffer(node.inputs[0])["aw"], OUT_AW=self._buffer(node.output)["aw"],
-                      N_OUT=int(np.prod(qm.shapes[node.output])))
-        self._step(node, "upsample", params, node.inputs[:1])
+        f = call.in_formats[0]
+        params = dict(C=call.c, H=call.h, W=call.w, SH=call.scale_h, SW=call.scale_w, ZEROS=int(call.zeros), A=f.bits,
+                      IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"],
+                      N_OUT=int(np.prod(self.qm.shapes[call.output])))
+        self._step(call, "upsample", params, list(call.inputs[:1]))
 
-    def _emit_lut(self, node) -> None:
+    def _emit_lut(self, call: LutCall) -> None:
         """A lookup-table activation: the element-wise engine with its table as a ROM."""
-        qm = self.qm
-        t = node.inputs[0]
-        f, out_fmt = qm.formats[t], qm.formats[node.output]
+        t = call.inputs[0]
+        f, out_fmt = call.in_formats[0], call.out_format
         k = len(self.steps) + 1
-        params = dict(N=int(np.prod(qm.shapes[t])), NIN=1, A0=f.bits, A0_SIGNED=int(f.signed), SH0=0, A1=f.bits,
+        params = dict(N=call.size, NIN=1, A0=f.bits, A0_SIGNED=int(f.signed), SH0=0, A1=f.bits,
                       A1_SIGNED=int(f.signed), SH1=0, TW=f.bits + 1, OUT_W=out_fmt.bits, LO=vlit(out_fmt.qmin),
-                      HI=vlit(out_fmt.qmax), OFF=0, LUT=1, QMIN=vlit(f.qmin), LUT_FILE=f'"lut_s{k}.mem"',
-                      IN_AW=self._buffer(t)["aw"], OUT_AW=self._buffer(node.output)["aw"])
-        self._step(node, "eltwise", params, [t, t], lut_file=f"lut_s{k}.mem",
-                   lut=hex_words(node.attrs["table"], out_fmt.bits))
+                      HI=vlit(out_fmt.qmax), OFF=0, LUT=1, QMIN=vlit(call.qmin), LUT_FILE=f'"lut_s{k}.mem"',
+                      IN_AW=self._buffer(t)["aw"], OUT_AW=self._buffer(call.output)["aw"])
+        self._step(call, "eltwise", params, [t, t], lut_file=f"lut_s{k}.mem", lut=hex_words(call.table, out_fmt.bits))
 
 
-# One table per concern: the RTL step of each kernel family (OpDef.kernel, listed in
-# wqrc.ops.KERNEL_FAMILIES), the method _emit_<family>; tests/test_ops.py checks all are here.
-EMIT = {family: getattr(_Layout, f"_emit_{family}") for family in KERNEL_FAMILIES}
+# One table per concern: the RTL step of each kind of call (wqrc.lower), the method _emit_<family>;
+# tests/test_ops.py checks every call type is here.
+EMIT = {ConvCall: _Layout._emit_conv, PoolCall: _Layout._emit_pool, AddCall: _Layout._emit_add,
+        CopyCall: _Layout._emit_copy, MulCall: _Layout._emit_mul, UpsampleCall: _Layout._emit_upsample,
+        PadCall: _Layout._emit_pad, LutCall: _Layout._emit_lut, AliasCall: _Layout._emit_alias}
 
 
 def _window_counts(geo: dict) -> set[int]:
@@ -280,25 +244,31 @@ def _window_counts(geo: dict) -> set[int]:
     return {r * c for r in set(rows) for c in set(cols) if r * c}
 
 
+def _conv_cycles(p: dict) -> int:
+    lanes, oc = p["P"], p["OC"]
+    ocl = -(-oc // lanes)
+    taps = p["C"] // p["G"] * p["KH"] * p["KW"]
+    gap = max(0, -(-oc // ocl) - taps)                             # lanes with channels drain
+    groups = ocl * p["OH"] * p["OW"]
+    last = sum(lane * ocl + ocl - 1 < oc for lane in range(lanes))   # lanes that drain the last pixel
+    return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
+
+
+# One table per concern: each engine's cycles from its parameters, by its loop nest and pipeline
+# (hw/rtl/wqrc_*_engine.v); exact, not estimated: the test bench measures them.
+CYCLES = {
+    "conv": _conv_cycles,
+    "pool": lambda p: p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE,
+    "upsample": lambda p: p["N_OUT"] + ELTWISE_PIPELINE,
+    "pad": lambda p: p["N_OUT"] + ELTWISE_PIPELINE,
+    "mul": lambda p: p["C"] * p["HW"] + p["C"] * p["B_BCAST"] + ELTWISE_PIPELINE,   # a broadcast gate: +1 a channel
+    "eltwise": lambda p: p["N"] + ELTWISE_PIPELINE,
+}
+
+
 def step_cycles(step: dict) -> int:
-    """Cycles from a step's start to the next step's: fixed by the engine's loop nest and pipeline
-    (hw/rtl/wqrc_*_engine.v), so exact, not estimated; the test bench measures them."""
-    p = step["params"]
-    if step["kind"] == "conv":
-        lanes, oc = p["P"], p["OC"]
-        ocl = -(-oc // lanes)
-        taps = p["C"] // p["G"] * p["KH"] * p["KW"]
-        gap = max(0, -(-oc // ocl) - taps)                             # lanes with channels drain
-        groups = ocl * p["OH"] * p["OW"]
-        last = sum(lane * ocl + ocl - 1 < oc for lane in range(lanes))   # lanes that drain the last pixel
-        return groups * taps + (groups - 1) * gap + last + CONV_PIPELINE
-    if step["kind"] == "pool":
-        return p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE
-    if step["kind"] in ("upsample", "pad"):
-        return p["N_OUT"] + ELTWISE_PIPELINE
-    if step["kind"] == "mul":   # one cycle more per channel to read a broadcast gate
-        return p["C"] * p["HW"] + p["C"] * p["B_BCAST"] + ELTWISE_PIPELINE
-    return p["N"] + ELTWISE_PIPELINE
+    """Cycles from a step's start to the next step's (CYCLES)."""
+    return CYCLES[step["kind"]](step["params"])
 
 
 # cycles outside an engine's loop: the registered address, the data, (the PEs), the registered write, done
@@ -334,7 +304,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
     for s in steps:
         if s.get("lut_file"):
             _write(folder, s["lut_file"], s["lut"])
-        if s["kind"] == "conv":
+        if s.get("bias_file"):   # a conv engine's bias, per-channel shifts and lane ROM slices
             _write(folder, s["bias_file"], s["bias"])
             if s.get("shift_file"):
                 _write(folder, s["shift_file"], s["shifts"])
