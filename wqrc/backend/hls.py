@@ -67,6 +67,7 @@ class _Context:
         self.segment = {s.name: s for s in rom.segments}
         self.alias = {qm.input: "input_buf"}
         self.buffers, self.configs, self.steps, self.layer_report = [], [], [], []
+        self.convs: list[dict] = []   # the conv/dense configs: their ROMs and biases (wqrc_top.cpp)
         self.luts: list[dict] = []   # lookup-table activations: their tables (wqrc_top.cpp)
         for call in lower(qm):
             EMIT[type(call)](self, call)
@@ -139,7 +140,7 @@ class _Context:
         lanes = lane_roms(rom, seg, call.bits, fan, o, p)
         wpc, ii = read_ports(call.bits, rom.word_bits)
         in_fmt, out_fmt = call.in_formats[0], call.out_format
-        self.configs.append(dict(
+        self.convs.append(dict(
             body="cfg_conv.h.j2", id=cid, about=about, geo=geo, bits=call.bits, po2=not call.multiplies,
             shift=call.shift, shifts=list(call.shifts) if call.per_channel else None, even=call.half_even,
             lo=call.lo, hi=call.hi, acc_bits=bits, parallel=p, in_t=hls_type(in_fmt), out_t=hls_type(out_fmt),
@@ -150,6 +151,7 @@ class _Context:
             summary=names.comment(f"{call.scheme} b={call.bits}, exponent {call.exponent}, "
                                   f"{in_fmt.describe()} -> {out_fmt.describe()}, "
                                   f"acc bound {call.acc_bound}: {bits}-bit accumulator")))
+        self.configs.append(self.convs[-1])
         self.steps.append(dict(about=about, code=f"wqrc::conv<{cid}_cfg>({self.alias[call.inputs[0]]}, {cid}_out, "
                                                  f"{cid}_rom, {cid}_base, {cid}_bias);"))
         self.layer_report.append(dict(
@@ -199,7 +201,7 @@ def generate_hls(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Opti
     ctx = _Context(qm, rom, parallelism)
     configs, buffers, steps, layer_report, alias = ctx.configs, ctx.buffers, ctx.steps, ctx.layer_report, ctx.alias
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
-    args = dict(build_products=BUILD_PRODUCTS, configs=configs, convs=[c for c in configs if "rom" in c], buffers=buffers, steps=steps, io=io, luts=ctx.luts,
+    args = dict(build_products=BUILD_PRODUCTS, configs=configs, convs=ctx.convs, buffers=buffers, steps=steps, io=io, luts=ctx.luts,
                 in_t=hls_type(qm.input_format), out_t=hls_type(qm.output_format),
                 in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
                 out_buf=alias[qm.output], in_fmt=qm.input_format, out_fmt=qm.output_format,

@@ -36,6 +36,9 @@ BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "tr
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
                 "wqrc_copy_stage.v", "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
+# The template that instantiates each engine kind in wqrc_top.v (templates/rtl/inst_*.v.j2)
+INSTANCES = {"conv": "inst_conv.v.j2", "pool": "inst_pool.v.j2", "upsample": "inst_copy.v.j2", "pad": "inst_copy.v.j2",
+             "mul": "inst_mul.v.j2", "eltwise": "inst_eltwise.v.j2"}
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
@@ -99,8 +102,8 @@ class _Layout:
         ins = [self._buffer(t) for t in reads]
         for b in ins:
             b["readers"] = max(b["readers"], ports)
-        step = dict(k=len(self.steps) + 1, kind=kind, params=params, ins=ins, out=out, ports=ports,
-                    about=names.comment(f"{call.name}: {call.op}"), **extra)
+        step = dict(k=len(self.steps) + 1, kind=kind, instance=INSTANCES[kind], params=params, ins=ins, out=out,
+                    ports=ports, about=names.comment(f"{call.name}: {call.op}"), **extra)
         self.steps.append(step)
         return step
 

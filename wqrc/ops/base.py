@@ -100,7 +100,7 @@ class OpDef:
     clamps: bool = False                        # an activation: input's fraction, its own clamp (§2)
     aligns_inputs: bool = False                 # inputs shifted to the output format first ("shifts", §3)
     aliases_input: bool = False                 # the output is the input's memory, reinterpreted (flatten)
-    kernel: str = ""                            # the hw/ kernel family that carries it out in C and HLS
+    kernel: str = ""                            # the kernel family: which wqrc.lower call it becomes
     integer: bool = True                        # present in the integer graph (not removed by the passes)
     takes_max: bool = False                     # a pool whose window keeps its largest element
     whole_map: bool = False                     # a pool whose one window is the whole map
