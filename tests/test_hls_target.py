@@ -107,7 +107,7 @@ def test_the_stated_ii_holds_by_construction(tmp_path, name, scheme, bits, word_
     qm = wqrc.quantize(g, scheme=scheme, bits=bits, calib=calib)
     rom = pack(qm, word_bits)
     ctx = _Context(qm, rom, par)
-    for cfg in (c for c in ctx.configs if c["kind"] == "conv"):
+    for cfg in ctx.convs:
         layer = qm.layers[next(n.name for n in qm.nodes if ctx.ids.get(n.name) == cfg["id"])]
         geo, p = cfg["geo"], cfg["parallel"]
         fan = geo["IN_C"] // geo["GROUP"] * geo["K_H"] * geo["K_W"]

@@ -105,6 +105,7 @@ def test_hostile_names_compile_run_and_inject_nothing(tmp_path, kind):
                     in_macro = line.endswith("\\")
 
 
+@pytest.mark.slow
 def test_a_20000_character_name_in_a_path_with_a_space_builds_and_simulates_on_every_target(tmp_path):
     """Names past what C99 guarantees in a string literal (4095) and what Icarus takes in a line, with
     line-breaking and invisible code points; OUT's path holds a space (Verilator's make refuses one)."""

@@ -117,6 +117,7 @@ def test_hls_stream_io_writes_every_output_on_a_stream_of_its_own(tmp_path):
     assert res.returncode == 0 and "and 2 further output(s), bit-exact" in res.stdout, res.stdout + res.stderr
 
 
+@pytest.mark.slow
 @needs.verilator
 @pytest.mark.parametrize("act_bits", [8, 6])
 def test_the_rtl_accelerator_unloads_every_output_one_after_another(tmp_path, act_bits):
