@@ -447,3 +447,25 @@ def test_a_checkpoint_resumes_on_the_other_device(tmp_path):
     _, straight = finetune(g, ds, plan, FinetuneConfig(epochs=2, method="ste", device="cuda"))
     assert len(resumed.rows) == 2 and resumed.plan == straight.plan
     assert abs(resumed.rows[-1]["acc_Mq"] - straight.rows[-1]["acc_Mq"]) <= 0.03
+
+
+def test_api_finetune_returns_a_record_of_what_it_wrote(tmp_path):
+    """The Python path of `wqrc finetune`: one epoch on digits; the record's test accuracy is the
+    written model's, compiled from its own plan."""
+    from wqrc import api
+    from wqrc.data import accuracy, load_dataset
+    from wqrc.sim import simulate_float
+    from wqrc.train.finetune import FinetuneConfig
+
+    seen = []
+    res = api.finetune(EXAMPLE, "digits", output=str(tmp_path / "t.onnx"), scheme="po2", bits="3",
+                       config=FinetuneConfig(epochs=1, lr=1e-3, batch=64), on_start=lambda *a: seen.append(a))
+    assert len(seen) == 1 and 0 < seen[0][1] <= 1 and 0 < seen[0][2] <= 1
+    for f in res.files.values():
+        assert os.path.isfile(f), f
+    assert len(res.history.rows) == 1 and 0 < res.test_final <= 1
+    ds = load_dataset("digits")
+    x, y = ds.split("test")
+    qm = api.quantize(api.load_model(res.files["model"]), bits=res.files["plan"], act_bits=8,
+                      calib=ds.split("train")[0])
+    assert abs(accuracy(simulate_float(qm, x), y) - res.test_final) < 0.02

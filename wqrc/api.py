@@ -1,13 +1,16 @@
-"""The Python API: every CLI command is one of these calls.
+"""The Python API: every CLI command is one of these calls (the CLI parses, calls, prints).
 
     g  = wqrc.load_model("model.onnx")              # or wqrc.from_torch(module, x)
     qm = wqrc.quantize(g, scheme="po2", bits=4, calib=x_calib)
     y  = wqrc.simulate(qm, qm.quantize_input(x))
+    api.compile(qm, ["c", "rtl"], "out")           # the targets on disk
+    res = api.finetune("model.onnx", "digits", output="tuned.onnx", scheme="po2", bits=3)
 """
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -206,3 +209,66 @@ def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force
                          force=force, hls_options=dict(parallelism=parallelism, io=io),
                          rtl_options=dict(lanes=lanes), measure=measured,
                          inputs=[None if isinstance(model, QModel) else os.fspath(model)])
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` did: the trained graph and the plan its weights sit on, the per-epoch
+    history, accuracies (validation slice before training; test split for float, direct
+    quantization and the kept epoch) and the files written."""
+    graph: Graph
+    plan: dict
+    history: object
+    val_float: float
+    val_direct: float
+    test_float: float
+    test_direct: float
+    test_final: float
+    files: dict = field(default_factory=dict)   # "model", "plan", "log", "checkpoint" -> path
+
+
+def finetune(model, dataset, *, output: str, scheme: str = "dfp", bits="8", config=None,
+             resume: Optional[str] = None, on_start=None, on_batch=None, on_epoch=None) -> FinetuneResult:
+    """Fine-tune a float model with QR/WQR (or STE) at fixed levels, then write it: the paper's
+    trained quantization (docs/training.md).
+
+    ``model``: a path or a :class:`Graph`; ``dataset``: a :class:`wqrc.data.Dataset` or a dataset
+    spec (``digits``, ``fashion-mnist``, an ``.npz``); ``config``: a
+    :class:`wqrc.train.finetune.FinetuneConfig`. Writes ``output`` (ONNX, weights on their levels)
+    and, beside it, ``.plan.json`` (the levels), ``.log.csv`` and the ``.ckpt.pt`` checkpoint
+    ``resume`` continues from. ``on_start(plan, val_float, val_direct)`` is called before training,
+    ``on_batch``/``on_epoch`` during it.
+    """
+    import json
+
+    import onnx
+
+    from wqrc.data import Dataset, check_fits, load_dataset
+    from wqrc.ir.to_onnx import graph_to_onnx
+    from wqrc.outputs import atomic_file
+    from wqrc.quant.plan import parse_bits, plan_to_json
+    from wqrc.train.finetune import FinetuneConfig, check_config, evaluate, finetune as run
+
+    graph = model if isinstance(model, Graph) else load_model(os.fspath(model))
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    check_fits(ds, graph.input_shape, int(np.prod(graph.shapes[graph.output])), layout=graph.input_layout)
+    plan = make_plan(graph, scheme, parse_bits(bits) if isinstance(bits, str) else bits)
+    cfg = config or FinetuneConfig()
+    check_config(cfg)
+    base = os.path.splitext(output)[0]
+    files = dict(model=output, plan=base + ".plan.json", log=base + ".log.csv", checkpoint=base + ".ckpt.pt")
+    val_float, val_direct = evaluate(graph, plan, cfg, ds, split="val")
+    if on_start:
+        on_start(plan, val_float, val_direct)
+    trained, history = run(graph, ds, plan, cfg, checkpoint=files["checkpoint"], resume=resume,
+                           log_csv=files["log"], on_batch=on_batch, on_epoch=on_epoch)
+    with atomic_file(output) as tmp:
+        onnx.save(graph_to_onnx(trained), tmp)
+    with atomic_file(files["plan"]) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(plan_to_json(history.plan), fh, indent=1)
+    # the test split, read once: the float model, its direct quantization and the kept epoch
+    test_float, test_direct = evaluate(graph, plan, cfg, ds)
+    _, test_final = evaluate(trained, history.plan, cfg, ds)
+    return FinetuneResult(trained, history.plan, history, val_float, val_direct, test_float, test_direct, test_final,
+                          files)

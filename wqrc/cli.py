@@ -399,16 +399,11 @@ def _needs(module: str, what: str) -> None:
 def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, scale,
              scale_lr, scale_stable, wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, device, resume, plots_dir, output):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
-    import onnx
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from wqrc import api
-    from wqrc.data import check_fits, load_dataset
-    from wqrc.ir.to_onnx import graph_to_onnx
-    from wqrc.outputs import atomic_file
-    from wqrc.quant.plan import make_plan, parse_bits, plan_to_json
-    from wqrc.train.finetune import FinetuneConfig, check_config, evaluate, finetune as run, parse_lr_drops
+    from wqrc.train.finetune import FinetuneConfig, check_config, parse_lr_drops
     from wqrc.train.recipes import recipe as preset, schedule_lines
     from wqrc.train.schedule import parse_schedule
 
@@ -426,25 +421,25 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
         lr_drops = parse_lr_drops(lr_drop)
     if plots_dir:
         _needs("matplotlib", "--plots")
-    graph = api.load_model(model)
-    ds = load_dataset(data)
-    check_fits(ds, graph.input_shape, math.prod(graph.shapes[graph.output]), layout=graph.input_layout)
-    plan = make_plan(graph, scheme, parse_bits(bits))
     cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
                          lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
-                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale, scale_lr=scale_lr, scale_stable=scale_stable,
-                         wqr_weight=wqr_weight, keep=keep, val_split=val_split, device=device)
+                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale, scale_lr=scale_lr,
+                         scale_stable=scale_stable, wqr_weight=wqr_weight, keep=keep, val_split=val_split,
+                         device=device)
     check_config(cfg)
     base = os.path.splitext(output)[0]
     console = Console()
     if not console.is_terminal:
         console = Console(width=220)
-    acc_m, acc_init = evaluate(graph, plan, cfg, ds, split="val")
-    console.print(f"{method}{f' (recipe {recipe})' if recipe else ''}, {scheme}, bits "
-                  f"{[s.bits for s in plan.values()]}, a{act_bits}; on the validation slice ({val_split:g} of the "
-                  f"training split): float {acc_m:.2%}, direct quantization {acc_init:.2%}. Schedule:", markup=False)
-    for line in schedule_lines(cfg):
-        console.print(line, markup=False)
+
+    def on_start(plan, acc_m, acc_init):
+        console.print(f"{method}{f' (recipe {recipe})' if recipe else ''}, {scheme}, bits "
+                      f"{[s.bits for s in plan.values()]}, a{act_bits}; on the "
+                      f"validation slice ({val_split:g} of the training split): float {acc_m:.2%}, direct "
+                      f"quantization {acc_init:.2%}. Schedule:", markup=False)
+        for line in schedule_lines(cfg):
+            console.print(line, markup=False)
+
     with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0)
@@ -460,23 +455,16 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
                 + (f" relevelled {r['relevels']}" if r['relevels'] else ""), markup=False)
 
         try:
-            trained, history = run(graph, ds, plan, cfg, checkpoint=base + ".ckpt.pt", resume=resume,
-                                   log_csv=base + ".log.csv", on_batch=on_batch, on_epoch=on_epoch)
+            res = api.finetune(model, data, output=output, scheme=scheme, bits=bits, config=cfg, resume=resume,
+                               on_start=on_start, on_batch=on_batch, on_epoch=on_epoch)
         except KeyboardInterrupt:
             raise WqrcError(f"interrupted: the checkpoint {base}.ckpt.pt holds the last state; "
                             f"continue with --resume {base}.ckpt.pt") from None
-    model_proto = graph_to_onnx(trained)
-    with atomic_file(output) as tmp:
-        onnx.save(model_proto, tmp)
-    with atomic_file(base + ".plan.json") as tmp:
-        with open(tmp, "w") as fh:
-            json.dump(plan_to_json(history.plan), fh, indent=1)
-    # the test split, read once: the float model, its direct quantization and the kept epoch
-    test_m, test_init = evaluate(graph, plan, cfg, ds)
-    _, final_q = evaluate(trained, history.plan, cfg, ds)
-    console.print(f"test: float {test_m:.2%}, direct {test_init:.2%}, fine-tuned acc_Mq {final_q:.2%} "
-                  f"(Δacc {final_q - test_m:+.2%}) with epoch {history.best_epoch} of {len(history.rows)} "
-                  f"({keep} on validation); wrote {output}, {base}.plan.json, {base}.log.csv", markup=False)
+    history = res.history
+    console.print(f"test: float {res.test_float:.2%}, direct {res.test_direct:.2%}, fine-tuned acc_Mq "
+                  f"{res.test_final:.2%} (Δacc {res.test_final - res.test_float:+.2%}) with epoch {history.best_epoch} "
+                  f"of {len(history.rows)} ({keep} on validation); wrote {output}, {base}.plan.json, {base}.log.csv",
+                  markup=False)
     console.print(f"compile with: wqrc compile {output} --bits {base}.plan.json --act-bits {act_bits} "
                   f"--exponent {exponent}", markup=False)
     if plots_dir:
