@@ -166,3 +166,89 @@ def output_file(help_text: str, required: bool = True):
 # The options of every command that quantizes a float model, in --help order.
 QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES, PERCENTILE, INPUT_RANGE,
                         INPUT_SHAPE)
+
+
+MAX_DROP = click.option("--max-drop", type=Number(0, 1),
+                        help="Largest accuracy drop allowed against float, as a fraction (0.005 = 0.5 points).")
+SEARCH_OPTIONS = compose(
+    click.option("--start-bits", default="8", show_default=True, help="Starting bit-widths: one or a list."),
+    click.option("--min-bits", type=click.IntRange(2, 16), default=2, show_default=True),
+    click.option("--criterion", type=click.Choice(["paper", "ratio"]), default="paper", show_default=True,
+                 help="paper: smallest dacc * W_mem; ratio: smallest accuracy lost per bit saved."),
+    VAL_SPLIT,
+    click.option("--val-samples", type=click.IntRange(min=1), default=None,
+                 help="Use only this many validation samples."),
+)
+
+
+# wqrc finetune's own options (trained quantization, docs/training.md)
+FINETUNE_OPTIONS = compose(
+    click.option("--epochs", type=click.IntRange(1, 100000), default=10, show_default=True),
+    click.option("--recipe", type=click.Choice(["paper", "qr", "constant", "ste", "float"]), default=None,
+                 help="A preset for --method, --lambda1, --lambda2 and --lr-drop: paper = the paper's 200-epoch "
+                      "schedule scaled to --epochs (λ2 ramp, QR with λ1 = 100 in the last quarter); qr = the QR "
+                      "term alone on that ramp; constant = λ2 50; ste; float = the same budget of float training "
+                      "(the control). Every preset drops the learning rate x0.1 for the last quarter."),
+    click.option("--lr", type=Number(0, lo_open=True), default=1e-3, show_default=True),
+    click.option("--lr-drop", default="", help="Step drops EPOCH:LR[,EPOCH:LR] (the paper: 200:1e-5)."),
+    click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True),
+    click.option("--batch", type=click.IntRange(1, 1 << 20), default=64, show_default=True),
+    click.option("--lambda1", default="0", show_default=True, help="λ1 (QR) schedule: 0.5, 10*epoch, '0 until 150 then 100'."),
+    click.option("--lambda2", default="10*epoch", show_default=True, help="λ2 (WQR) schedule, same forms."),
+    click.option("--method", type=click.Choice(["wqr", "ste", "float"]), default="wqr", show_default=True,
+                 help="wqr: the paper's regularized loss; ste: straight-through fake quantization; float: plain "
+                      "training, quantized at the end (the control)."),
+    click.option("--scale", type=click.Choice(["fixed", "reestimate", "learned"]), default="fixed", show_default=True,
+                 help="Each layer's exponent (its level set): fixed = chosen once, at the start; reestimate = re-chosen "
+                      "after each epoch, kept only where it cuts the squared quantization error by 10%; learned = "
+                      "trained with the weights (Bae et al.'s learned power-of-two scales; with --method ste)."),
+    click.option("--scale-lr", type=float, default=1.0, show_default=True,
+                 help="With --scale learned: the exponents' learning rate as a multiple of --lr (Adam moves a parameter "
+                      "about lr per step, so at 1 an exponent moves at most ~lr x steps over the whole budget)."),
+    click.option("--scale-stable", type=float, default=0.0, show_default=True,
+                 help="With --scale learned: from this fraction of --epochs on, each exponent is frozen at its running "
+                      "average, rounded (Bae et al.'s stable scale exponent); 0 = never."),
+    click.option("--wqr-weight", type=click.Choice(["full", "detached"]), default="full", show_default=True,
+                 help="WQR's |W| factor: full = differentiated (eq. 11 as written); detached = a constant weight."),
+    click.option("--act-aware/--no-act-aware", default=True, show_default=True,
+                 help="With --act-bits <= 16, fake-quantize activations to the integer graph's formats in training."),
+    click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
+                 help="Which epoch's weights to keep: best on the validation slice, or the last."),
+    VAL_SPLIT,
+    click.option("--flip", is_flag=True, help="Augment with random horizontal flips."),
+    click.option("--shift", type=click.IntRange(0, 64), default=0, show_default=True,
+                 help="Augment with random shifts of up to N pixels."),
+    EXPONENT,
+    ACT_BITS,
+    click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True),
+    click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+                 help="Where the training passes run (auto: a CUDA GPU if torch sees one). Scoring stays on the host."),
+    click.option("--resume", type=InputFile(), default=None, help="Continue from this checkpoint (OUT.ckpt.pt)."),
+    click.option("--plots", "plots_dir", type=OutputFolder(), default=None,
+                 help="Write Fig. 8 and Fig. 9 PNGs into this folder."),
+)
+
+
+# wqrc compile's own options (targets, output folder, HLS and RTL knobs)
+COMPILE_OPTIONS = compose(
+    click.option("--target", "targets", multiple=True, default=["all"], show_default=True,
+                 help="c, rom, hls, rtl, qonnx, or all (= c, rom, hls, rtl); repeat or comma-separate."),
+    click.option("-o", "--output", "out", type=OutputFolder(), default=None,
+                 help="Output folder [default: MODEL name + '_wqrc']."),
+    FORCE,
+    click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True,
+                 help="ROM word width."),
+    click.option("--vectors", type=click.IntRange(1, 4096), default=8, show_default=True,
+                 help="Test vectors in the testbenches."),
+    click.option("--data", default=None, help="Measure accuracy on this data's test split and draw test vectors from it."),
+    click.option("--parallelism", default="1", show_default=True,
+                 help="HLS: output channels computed in parallel per layer (one value or a comma list)."),
+    click.option("--io", "io_mode", type=click.Choice(["array", "stream"]), default="array", show_default=True,
+                 help="HLS top-level interface."),
+    click.option("--lanes", type=click.IntRange(1, 64), default=1, show_default=True,
+                 help="RTL: processing elements per conv/dense engine."),
+    click.option("--measure", multiple=True, default=(),
+                 help="RTL: run and report sim (Verilator cycles, bit-exactness), ice40 (yosys + nextpnr-ice40 "
+                      "--up5k), xilinx (yosys synth_xilinx) or all."),
+    MAX_DROP,
+)
