@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -272,3 +273,21 @@ def finetune(model, dataset, *, output: str, scheme: str = "dfp", bits="8", conf
     _, test_final = evaluate(trained, history.plan, cfg, ds)
     return FinetuneResult(trained, history.plan, history, val_float, val_direct, test_float, test_direct, test_final,
                           files)
+
+
+def accuracy(graph, qm, data: str) -> dict:
+    """Test-split accuracy of the float graph (when given) and of the integer model, on a dataset spec."""
+    from wqrc.data import accuracy, check_fits, load_dataset
+    from wqrc.ir.to_torch import run_float
+    from wqrc.sim import simulate_float
+
+    ds = load_dataset(data)
+    check_fits(ds, qm.input_shape, math.prod(qm.output_shape), layout=qm.input_layout)
+    x, y = ds.split("test")
+    res = {"data": f"{data} test split ({len(y)} samples)"}
+    if graph is not None:
+        res["acc_M"] = accuracy(run_float(graph, x), y)
+    res["acc_Mq"] = accuracy(simulate_float(qm, x), y)
+    if "acc_M" in res:
+        res["delta_acc"] = res["acc_Mq"] - res["acc_M"]
+    return res

@@ -65,23 +65,6 @@ def _quantize_from_options(model, o) -> tuple:
     return graph, qm
 
 
-def _accuracy(graph, qm, data: str) -> dict:
-    from wqrc.data import accuracy, check_fits, load_dataset
-    from wqrc.ir.to_torch import run_float
-    from wqrc.sim import simulate_float
-
-    ds = load_dataset(data)
-    check_fits(ds, qm.input_shape, math.prod(qm.output_shape), layout=qm.input_layout)
-    x, y = ds.split("test")
-    res = {"data": f"{data} test split ({len(y)} samples)"}
-    if graph is not None:
-        res["acc_M"] = accuracy(run_float(graph, x), y)
-    res["acc_Mq"] = accuracy(simulate_float(qm, x), y)
-    if "acc_M" in res:
-        res["delta_acc"] = res["acc_Mq"] - res["acc_M"]
-    return res
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="wqrc")
 @click.option("--debug", is_flag=True, help="Show the traceback of an internal error.")
@@ -115,6 +98,7 @@ def quantize(model, output, **o):
               help="Also write every tensor's integers to this .npz.")
 def simulate(qmodel, input_path, output_path, as_float, trace_path):
     """Run the bit-exact integer simulator on QMODEL (a .wqrc.npz or a compile folder)."""
+    from wqrc.samples import load_npy, model_input
     import numpy as np
 
     from wqrc.outputs import atomic_file
@@ -122,7 +106,7 @@ def simulate(qmodel, input_path, output_path, as_float, trace_path):
     from wqrc.sim import simulate as run
 
     qm = QModel.load(qmodel)
-    x = _model_input(qm, _load_npy(input_path), input_path)
+    x = model_input(qm, load_npy(input_path), input_path)
     if trace_path:
         env = run(qm, x, trace=True)
         y = env[qm.output]
@@ -139,43 +123,6 @@ def simulate(qmodel, input_path, output_path, as_float, trace_path):
                f"(format {qm.output_format.describe()})")
 
 
-def _load_npy(path: str):
-    import numpy as np
-
-    if not os.path.isfile(path):
-        raise WqrcError(f"{path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise WqrcError(f"{path}: not a readable .npy array ({type(exc).__name__})") from None
-
-
-def _model_input(qm, x, path: str):
-    """Integer codes as they are (checked against the input format), float values quantized."""
-    import numpy as np
-
-    if x.dtype.kind not in "iuf" or x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        raise WqrcError(f"{path}: inputs must be real integers or finite floats (got {x.dtype}"
-                        f"{' with NaN/inf' if x.dtype.kind == 'f' else ''})")
-    from wqrc.ir.graph import fit_input
-
-    shape, layout = tuple(qm.input_shape), qm.input_layout
-    batch = fit_input(x, shape, layout)   # a batch, also in the exporter's layout ((N, C, L), (N, H, W, C))
-    if tuple(batch.shape[1:]) == shape:
-        x = batch
-    elif x.ndim in (len(shape), len(shape) - 1):  # one sample
-        x = fit_input(x[None], shape, layout)
-    if tuple(x.shape[1:]) != shape:
-        raise WqrcError(f"{path}: inputs of shape {tuple(x.shape[1:])}, the model expects {tuple(qm.input_shape)}")
-    if x.dtype.kind == "f":
-        return qm.quantize_input(x)
-    f = qm.input_format
-    if x.size and (x.min() < f.qmin or x.max() > f.qmax):
-        raise WqrcError(f"{path}: integer inputs outside the input format {f.describe()} "
-                        f"([{f.qmin}, {f.qmax}])")
-    return x.astype(np.int64)
-
-
 @cli.command()
 @click.argument("model")
 @opt.QUANT_OPTIONS
@@ -184,6 +131,7 @@ def _model_input(qm, x, path: str):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def inspect(model, data, word_bits, as_json, **o):
     """Per-layer table (docs/format.md §5) for a float MODEL (quantized with the options) or a .wqrc.npz."""
+    from wqrc import api
     from wqrc.quant.qmodel import QModel
     from wqrc.report import build_report, render
 
@@ -192,7 +140,7 @@ def inspect(model, data, word_bits, as_json, **o):
     else:
         opt.InputFile().convert(model, None, None)
         graph, qm = _quantize_from_options(model, o)
-    acc = _accuracy(graph, qm, data) if data else None
+    acc = api.accuracy(graph, qm, data) if data else None
     rep = build_report(qm, int(word_bits), acc)
     if as_json:
         click.echo(json.dumps(rep, indent=2))
@@ -425,6 +373,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
 def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, measure,
                 max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
+    from wqrc.report import target_summary
     from wqrc.compile import compile_model, parse_targets
     from wqrc.outputs import check_output_folder
     from wqrc.report import render
@@ -444,7 +393,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         rep = api.compile(model, targets, out, force=force, word_bits=int(word_bits), vectors=vectors,
                           parallelism=parallelism, io=io_mode, lanes=lanes, measure=measure)
         render(rep)
-        _print_target_summary(rep, out)
+        click.echo(target_summary(rep, out))
         return
     if not o["calib"] and data:
         o["calib"] = data
@@ -457,13 +406,13 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     if data:
         from wqrc.data import load_dataset
         x_vec = load_dataset(data).split("test")[0]
-        acc = _accuracy(graph, qm, data)
+        acc = api.accuracy(graph, qm, data)
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
                         rtl_options=dict(lanes=lanes), measure=measure,
                         extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs)
     render(rep)
-    _print_target_summary(rep, out)
+    click.echo(target_summary(rep, out))
 
 
 def _auto_plan(model, o, data, max_drop) -> dict:
@@ -526,43 +475,6 @@ def _lps_sqnr(model, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits
     click.echo(f"wrote {output}")
 
 
-def _print_target_summary(rep: dict, out: str) -> None:
-    lines = [f"wrote {out}/: model.wqrc.npz, report.json, rom/ "
-             f"({rep['totals']['rom_bits']} ROM bits in {rep['word_bits']}-bit words, W_mem {rep['totals']['w_mem_bits']})"]
-    if "plan" in rep:
-        lines.append(f"  {rep['plan']}: the precision plan of --bits auto")
-    if "c" in rep:
-        lines.append(f"  c/: RAM {rep['c']['ram_bytes']} B (arena {rep['c']['arena_bytes']} + stack "
-                     f"{rep['c']['stack_bytes']}); run: make -C {out}/c run; "
-                     f"Cortex-M4 size: make -C {out}/c size")
-    if "hls" in rep:
-        lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
-    if "qonnx" in rep:
-        lines.append(f"  qonnx/model.onnx: {rep['qonnx']['quant_nodes']} Quant nodes, real units, batch 1 "
-                     f"(qonnx's executor computes the simulator's values)")
-    if "rtl" in rep:
-        r = rep["rtl"]
-        lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
-                     f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; "
-                     f"iCE40: make -C {out}/rtl synth-ice40")
-        m = r.get("measured", {})
-        if "sim" in m:
-            lines.append(f"    simulated: {m['sim']['output_elements']} output elements, {m['sim']['mismatches']} "
-                         f"mismatches, {m['sim']['cycles_per_inference']} cycles per inference")
-        if "ice40" in m:
-            i = m["ice40"]
-            if i["fits"]:
-                lines.append(f"    iCE40 UP5K: {i['lc']}/{i['lc_available']} LCs, {i['ebr']}/{i['ebr_available']} EBR, "
-                             f"{i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['inferences_per_s']} inferences/s")
-            else:
-                lines.append(f"    iCE40 UP5K: does not fit: it needs {i['why']} ({i['lut4']} LUT4, {i['ebr']} EBR)")
-        if "xilinx" in m:
-            x = m["xilinx"]
-            lines.append(f"    xc7 (yosys): {x['lut']} LUT, {x['ff']} FF, {x['dsp48e1']} DSP48E1, "
-                         f"{x['ramb18']} RAMB18 + {x['ramb36']} RAMB36")
-    click.echo("\n".join(lines))
-
-
 @cli.command()
 @click.argument("qmodel")
 @click.option("--input", "input_path", type=opt.InputFile(), required=True,
@@ -576,14 +488,15 @@ def _print_target_summary(rep: dict, out: str) -> None:
                    "or .txt lines '<node index> <value>' (as the RTL test bench writes).")
 def verify(qmodel, input_path, outputs_path, trace_path):
     """Check outputs captured from hardware (or generated code) against the simulator, bit for bit."""
+    from wqrc.samples import load_npy, model_input
     from wqrc.quant.qmodel import QModel
     from wqrc.sim import simulate as run
     from wqrc.verify import compare_outputs, expected_outputs, first_divergent_layer, read_text_integers
 
     qm = QModel.load(qmodel)
-    x = _model_input(qm, _load_npy(input_path), input_path)
+    x = model_input(qm, load_npy(input_path), input_path)
     expect = len(x) * sum(math.prod(qm.shapes[t]) for t in qm.outputs)
-    got = read_text_integers(outputs_path, expect) if outputs_path.endswith(".txt") else _load_npy(outputs_path)
+    got = read_text_integers(outputs_path, expect) if outputs_path.endswith(".txt") else load_npy(outputs_path)
     if got.dtype.kind not in "iu" and not (got.dtype.kind == "O" and outputs_path.endswith(".txt")):
         raise WqrcError(f"{outputs_path}: captured outputs must be integers (got {got.dtype})")
     env = run(qm, x, trace=True)

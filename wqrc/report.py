@@ -121,3 +121,41 @@ def render(rep: dict, console=None) -> None:
 
 def _short(bound: str) -> str:
     return bound if len(bound) <= 12 else f"~2^{len(bin(int(bound))) - 3}"
+
+
+def target_summary(rep: dict, out: str) -> str:
+    """The lines a compile prints under its table: what was written where, and the next command for each target."""
+    lines = [f"wrote {out}/: model.wqrc.npz, report.json, rom/ "
+             f"({rep['totals']['rom_bits']} ROM bits in {rep['word_bits']}-bit words, W_mem {rep['totals']['w_mem_bits']})"]
+    if "plan" in rep:
+        lines.append(f"  {rep['plan']}: the precision plan of --bits auto")
+    if "c" in rep:
+        lines.append(f"  c/: RAM {rep['c']['ram_bytes']} B (arena {rep['c']['arena_bytes']} + stack "
+                     f"{rep['c']['stack_bytes']}); run: make -C {out}/c run; "
+                     f"Cortex-M4 size: make -C {out}/c size")
+    if "hls" in rep:
+        lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
+    if "qonnx" in rep:
+        lines.append(f"  qonnx/model.onnx: {rep['qonnx']['quant_nodes']} Quant nodes, real units, batch 1 "
+                     f"(qonnx's executor computes the simulator's values)")
+    if "rtl" in rep:
+        r = rep["rtl"]
+        lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
+                     f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; "
+                     f"iCE40: make -C {out}/rtl synth-ice40")
+        m = r.get("measured", {})
+        if "sim" in m:
+            lines.append(f"    simulated: {m['sim']['output_elements']} output elements, {m['sim']['mismatches']} "
+                         f"mismatches, {m['sim']['cycles_per_inference']} cycles per inference")
+        if "ice40" in m:
+            i = m["ice40"]
+            if i["fits"]:
+                lines.append(f"    iCE40 UP5K: {i['lc']}/{i['lc_available']} LCs, {i['ebr']}/{i['ebr_available']} EBR, "
+                             f"{i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['inferences_per_s']} inferences/s")
+            else:
+                lines.append(f"    iCE40 UP5K: does not fit: it needs {i['why']} ({i['lut4']} LUT4, {i['ebr']} EBR)")
+        if "xilinx" in m:
+            x = m["xilinx"]
+            lines.append(f"    xc7 (yosys): {x['lut']} LUT, {x['ff']} FF, {x['dsp48e1']} DSP48E1, "
+                         f"{x['ramb18']} RAMB18 + {x['ramb36']} RAMB36")
+    return "\n".join(lines)
