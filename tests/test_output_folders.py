@@ -148,6 +148,7 @@ WRITER = textwrap.dedent("""
             os.makedirs(os.path.join(tmp, "a" if i % 2 else "b"), exist_ok=True)
             with open(os.path.join(tmp, "a" if i % 2 else "b", f"f{i}.txt"), "w") as fh:
                 fh.write(letter * 200)
+        print("written", flush=True)   # what follows is the replacement: manifest, exchange, deletion
 """)
 
 
@@ -164,30 +165,42 @@ def _whole(out, n):
     return letters.pop() if len(letters) == 1 else None
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_of_a_force_replacement_leaves_a_whole_output_and_no_temp_folders(tmp_path):
-    """Fault injection: SIGKILL at random times across the writing, the manifest, the exchange and the
-    deletion of the old output (1,500 files, so each phase takes measurable time); after every kill OUT
-    is one whole version, old or new, and the next successful run leaves no temporary folder."""
+    """Fault injection: SIGKILL at random points of a --force replacement of a 1,500-file output, half
+    while its files are written and half after (the writer says when), inside the manifest, the
+    exchange and the deletion of the old output; after every kill OUT is one whole version, old or
+    new, and the next successful run leaves no temporary folder."""
     out, n = tmp_path / "out", 1500
     env = dict(os.environ, PYTHONPATH=ROOT)
     run = [sys.executable, "-c", WRITER, str(out)]
-    subprocess.run(run + ["A", str(n)], check=True, env=env)
+
+    def start(letter):
+        return subprocess.Popen(run + [letter, str(n)], env=env, stdout=subprocess.PIPE, text=True)
+
+    subprocess.run(run + ["A", str(n)], check=True, env=env, capture_output=True)
     t0 = time.monotonic()
-    subprocess.run(run + ["A", str(n)], check=True, env=env)   # a replacement: what the kills interrupt
-    span = time.monotonic() - t0
+    proc = start("A")                      # an unkilled replacement, timed in its two phases
+    assert proc.stdout.readline() == "written\n"
+    writing = time.monotonic() - t0
+    proc.wait()
+    replacing = time.monotonic() - t0 - writing
     assert _whole(out, n) == "A"
     rng = random.Random(32)
-    versions, letter = {"A"}, "A"
+    letter = "A"
     for trial in range(24):
         letter = "B" if letter == "A" else "A"
-        proc = subprocess.Popen(run + [letter, str(n)], env=env)
-        time.sleep(rng.uniform(0.0, span * 1.2))
+        proc = start(letter)
+        if trial % 2:   # after the files are written: inside the manifest, the exchange or the deletion
+            assert proc.stdout.readline() == "written\n"
+            time.sleep(rng.uniform(0.0, replacing * 1.2))
+        else:           # while the files are written (or the leftovers of earlier kills are cleared)
+            time.sleep(rng.uniform(0.0, writing))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         got = _whole(out, n)
         assert got in ("A", "B"), f"trial {trial}: OUT is not one whole output"
-        versions.add(got)
-    subprocess.run(run + ["A", str(n)], check=True, env=env)
+    subprocess.run(run + ["A", str(n)], check=True, env=env, capture_output=True)
     assert _whole(out, n) == "A"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".wqrc")] == []
-    assert versions == {"A", "B"}, "no kill landed after a replacement: the test did not probe it"
