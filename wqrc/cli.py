@@ -373,6 +373,7 @@ def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, 
 def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, measure,
                 max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
+    from wqrc import api
     from wqrc.report import target_summary
     from wqrc.compile import compile_model, parse_targets
     from wqrc.outputs import check_output_folder
@@ -389,7 +390,6 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     inputs = [model, o["calib"], data, o["bits"]]
     check_output_folder(out, force=force, inputs=inputs)
     if model.endswith(".npz"):   # an already quantized model: written as it is
-        from wqrc import api
         rep = api.compile(model, targets, out, force=force, word_bits=int(word_bits), vectors=vectors,
                           parallelism=parallelism, io=io_mode, lanes=lanes, measure=measure)
         render(rep)
