@@ -374,13 +374,13 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
                 max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc import api
-    from wqrc.report import target_summary
+    from wqrc.backend.rtl_measure import check_tools, parse_measure
     from wqrc.compile import compile_model, parse_targets
     from wqrc.outputs import check_output_folder
-    from wqrc.report import render
+    from wqrc.quant.qmodel import QModel
+    from wqrc.report import render, target_summary
 
     targets = parse_targets(targets)
-    from wqrc.backend.rtl_measure import check_tools, parse_measure
     measure = parse_measure(measure)
     if measure and "rtl" not in targets:
         raise WqrcError("--measure: needs the rtl target (--target rtl or all)")
@@ -389,19 +389,16 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
     inputs = [model, o["calib"], data, o["bits"]]
     check_output_folder(out, force=force, inputs=inputs)
-    if model.endswith(".npz"):   # an already quantized model: written as it is
-        rep = api.compile(model, targets, out, force=force, word_bits=int(word_bits), vectors=vectors,
-                          parallelism=parallelism, io=io_mode, lanes=lanes, measure=measure)
-        render(rep)
-        click.echo(target_summary(rep, out))
-        return
     if not o["calib"] and data:
         o["calib"] = data
     plan_doc = None
     if o["bits"] == "auto":
         plan_doc = _auto_plan(model, o, data, max_drop)
         o["bits"] = plan_doc
-    graph, qm = _quantize_from_options(model, o)
+    if model.endswith(".npz"):   # an already quantized model is written as it is
+        graph, qm = None, QModel.load(model)
+    else:
+        graph, qm = _quantize_from_options(model, o)
     x_vec, acc = None, None
     if data:
         from wqrc.data import load_dataset

@@ -169,15 +169,24 @@ def stale_temporary(folder: str) -> bool:
     an aside folder holding such an output, or nothing but an unreadable manifest, or nothing at all."""
     if os.path.islink(folder) or not os.path.isdir(folder):
         return False
-    entries = os.listdir(folder)
-    if set(entries) <= {NAME, _PENDING} and read(folder) is None:
-        return True  # killed before (or while) writing the claim: nothing but wqrc's bookkeeping
     doc = read(folder)
-    if doc is None:
-        return False
+    if doc is None:   # killed before (or while) writing the claim: nothing but wqrc's bookkeeping
+        return set(os.listdir(folder)) <= {NAME, _PENDING}
     if doc.get("state") == "writing":
-        return doc.get("inode") == os.stat(folder).st_ino and _owner_gone(doc.get("owner"))
+        return _claims(doc, folder) and _owner_gone(doc.get("owner"))
     return foreign(folder) is None
+
+
+def _claims(doc: dict, folder: str) -> bool:
+    """The claim was written for this very folder (not copied along from another)."""
+    return doc.get("inode") == os.stat(folder).st_ino
+
+
+def in_progress(folder: str) -> bool:
+    """A temporary folder that a run on this host is still writing (its own claim, its process alive)."""
+    doc = read(folder)
+    return (doc is not None and doc.get("state") == "writing" and _claims(doc, folder)
+            and not _owner_gone(doc.get("owner")))
 
 
 def remove(folder: str) -> None:

@@ -159,7 +159,7 @@ def _clear_leftovers(path: str, parent: str, name: str) -> None:
                 os.rename(held, path)
             if manifest.stale_temporary(stale):
                 manifest.remove(stale)
-            elif manifest.read(stale) is None or manifest.read(stale).get("state") != "writing":
+            elif not manifest.in_progress(stale):   # a run still writing it is left alone, silently
                 warnings.warn(f"{stale}: left in place: wqrc cannot prove it wrote this folder")
 
 
