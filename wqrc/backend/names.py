@@ -21,8 +21,8 @@ context:
   every byte outside a small safe set (octal escapes end after three digits,
   unlike ``\\x``), at most :data:`MAX_STRING_BYTES` bytes of the name, so that
   even fully escaped it stays within the 4095 characters ISO C99 guarantees
-  (``-Werror=overlength-strings``); a cut name is ``cut(name)`` in full in a
-  comment beside it.
+  (``-Werror=overlength-strings``); where :func:`cut` says a name was cut, the
+  C target writes it whole in an escaped comment beside the literal.
 
 Comments are cut too (:data:`MAX_COMMENT`): Icarus Verilog gives up on a
 comment line of 20,000 characters.
@@ -83,14 +83,13 @@ def cut(text: str) -> bool:
 def c_string(text: str) -> str:
     """A C/C++ string literal holding ``text``'s UTF-8 bytes exactly, or its first
     :data:`MAX_STRING_BYTES` bytes (whole characters) and ``...`` when it is longer."""
-    data = str(text).encode("utf-8", "surrogatepass")
-    if len(data) > MAX_STRING_BYTES:
-        data = data[:MAX_STRING_BYTES]
-        while data and (data[-1] & 0xC0) == 0x80:   # drop a character cut in half
-            data = data[:-1]
-        if data and data[-1] >= 0xC0:
-            data = data[:-1]
-        data += b"..."
+    data = b""
+    for ch in str(text):   # whole characters, as many as fit
+        enc = ch.encode("utf-8", "surrogatepass")
+        if len(data) + len(enc) > MAX_STRING_BYTES:
+            data += b"..."
+            break
+        data += enc
     out = []
     for b in data:
         ch = chr(b)
