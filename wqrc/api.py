@@ -197,15 +197,10 @@ def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force
     (docs/targets.md). ``measure`` runs the RTL's simulation and synthesis (``sim``, ``ice40``,
     ``xilinx``, ``all``).
     """
-    from wqrc.backend.rtl_measure import check_tools, parse_measure
-    from wqrc.compile import compile_model, parse_targets
+    from wqrc.compile import compile_model, resolve_targets
 
+    chosen, measured = resolve_targets(targets, measure)
     qm = model if isinstance(model, QModel) else QModel.load(os.fspath(model))
-    chosen = parse_targets([targets] if isinstance(targets, str) else list(targets))
-    measured = parse_measure(list(measure))
-    if measured and "rtl" not in chosen:
-        raise WqrcError("measure: needs the rtl target")
-    check_tools(measured)
     return compile_model(qm, os.fspath(out), chosen, word_bits=int(word_bits), vectors=vectors, data=data,
                          force=force, hls_options=dict(parallelism=parallelism, io=io),
                          rtl_options=dict(lanes=lanes), measure=measured,

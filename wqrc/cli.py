@@ -374,17 +374,12 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
                 max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc import api
-    from wqrc.backend.rtl_measure import check_tools, parse_measure
-    from wqrc.compile import compile_model, parse_targets
+    from wqrc.compile import compile_model, resolve_targets
     from wqrc.outputs import check_output_folder
     from wqrc.quant.qmodel import QModel
     from wqrc.report import render, target_summary
 
-    targets = parse_targets(targets)
-    measure = parse_measure(measure)
-    if measure and "rtl" not in targets:
-        raise WqrcError("--measure: needs the rtl target (--target rtl or all)")
-    check_tools(measure)
+    targets, measure = resolve_targets(targets, measure)
     if out is None:
         out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
     inputs = [model, o["calib"], data, o["bits"]]

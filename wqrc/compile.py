@@ -37,6 +37,19 @@ def parse_targets(values: Sequence[str]) -> list[str]:
     return [t for t in TARGETS if t in out]
 
 
+def resolve_targets(targets: Sequence[str], measure: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """The targets and the RTL measurements asked for, checked before any work: a measurement needs
+    the rtl target and its tools."""
+    from wqrc.backend.rtl_measure import check_tools, parse_measure
+
+    chosen = parse_targets([targets] if isinstance(targets, str) else list(targets))
+    measured = parse_measure(list(measure))
+    if measured and "rtl" not in chosen:
+        raise WqrcError("--measure: needs the rtl target (--target rtl or all)")
+    check_tools(measured)
+    return chosen, measured
+
+
 def build_products(targets: Sequence[str]) -> list[str]:
     """What the Makefiles of these targets build, relative to OUT (the manifest lists them)."""
     import importlib
