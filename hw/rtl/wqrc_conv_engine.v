@@ -55,10 +55,7 @@ module wqrc_conv_engine #(
     parameter integer OUT_AW = 8,
     parameter BIAS_FILE = "bias.mem"    // OC accumulator-scale biases, ACC_W-bit hex
 ) (
-    input  wire                 clk,
-    input  wire                 rst,
-    input  wire                 start,
-    output reg                  done,     // one cycle, once the last output is written
+`include "wqrc_engine_ports.vh"
     output wire [P*ROM_AW-1:0]  rom_addr, // lane l's slice: word rom_addr[l] (and the next)
     input  wire [P*WORD_W-1:0]  rom_d0,
     /* verilator lint_off UNUSEDSIGNAL */
@@ -66,10 +63,11 @@ module wqrc_conv_engine #(
     /* verilator lint_on UNUSEDSIGNAL */
     output wire [NRD*IN_AW-1:0] in_addr,
     input  wire [NRD*A-1:0]     in_d,
-    output reg                  out_we,
-    output reg  [OUT_AW-1:0]    out_addr,
     output reg  [OUT_W-1:0]     out_d
 );
+    reg done_q, we_q;                     // done, out_we, out_addr
+    reg [OUT_AW-1:0] waddr_q;
+    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
     localparam integer NRD = G > 1 ? P : 1;        // activation read ports
     localparam integer CG = C / G;                 // input channels per group
     localparam integer OCG = OC / G;               // output channels per group
@@ -295,12 +293,12 @@ module wqrc_conv_engine #(
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;
         cap_j <= s2_j; cap_pix <= s2_pix;
-        out_we <= 1'b0;
+        we_q <= 1'b0;
         if (rst) begin
             dleft <= 0; cap <= 1'b0;
         end else begin
             if (dleft != 0) begin
-                out_we <= 1'b1; out_addr <= daddr; out_d <= y;
+                we_q <= 1'b1; waddr_q <= daddr; out_d <= y;
                 daddr <= daddr + OCL * NPIX; dleft <= dleft - 1'b1;
                 dq <= dq >> ACC_W; dch <= dch + OCL;
             end
@@ -310,7 +308,7 @@ module wqrc_conv_engine #(
                 daddr <= cap_j * NPIX + cap_pix;
             end
         end
-        done <= busy && !start && !rst && !running && !a_v && !s1_v && !s2_v && !cap && dleft == 0 && !done;
+        done_q <= busy && !start && !rst && !running && !a_v && !s1_v && !s2_v && !cap && dleft == 0 && !done_q;
     end
     /* verilator lint_on WIDTH */
 endmodule

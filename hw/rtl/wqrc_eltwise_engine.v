@@ -24,17 +24,15 @@ module wqrc_eltwise_engine #(
     parameter integer IN_AW = 8,
     parameter integer OUT_AW = 8
 ) (
-    input  wire              clk,
-    input  wire              rst,
-    input  wire              start,
-    output reg               done,
+`include "wqrc_engine_ports.vh"
     output wire [IN_AW-1:0]  in_addr,     // the same element of every input
     input  wire [A0-1:0]     in0_d,
     input  wire [A1-1:0]     in1_d,
-    output reg               out_we,
-    output reg  [OUT_AW-1:0] out_addr,
     output reg  [OUT_W-1:0]  out_d
 );
+    reg done_q, we_q;                     // done, out_we, out_addr
+    reg [OUT_AW-1:0] waddr_q;
+    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
     localparam integer IW = $clog2(N + 1) + 1;
     /* verilator lint_off WIDTH */
     reg busy, running;
@@ -80,10 +78,10 @@ module wqrc_eltwise_engine #(
     always @(posedge clk) begin
         s1_v <= running && !rst && !start;
         s1_i <= i;
-        out_we <= s1_v && !rst;
-        out_addr <= OFF + s1_i;
+        we_q <= s1_v && !rst;
+        waddr_q <= OFF + s1_i;
         out_d <= y;
-        done <= busy && !start && !rst && !running && !s1_v && !out_we && !done;
+        done_q <= busy && !start && !rst && !running && !s1_v && !out_we && !done_q;
     end
     /* verilator lint_on WIDTH */
 endmodule

@@ -19,17 +19,15 @@ module wqrc_mul_engine #(
     parameter integer IN_AW = 8,
     parameter integer OUT_AW = 8
 ) (
-    input  wire              clk,
-    input  wire              rst,
-    input  wire              start,
-    output reg               done,
+`include "wqrc_engine_ports.vh"
     output wire [IN_AW-1:0]  in_addr,
     input  wire [A0-1:0]     in0_d,
     input  wire [A1-1:0]     in1_d,
-    output reg               out_we,
-    output reg  [OUT_AW-1:0] out_addr,
     output reg  [OUT_W-1:0]  out_d
 );
+    reg done_q, we_q;                     // done, out_we, out_addr
+    reg [OUT_AW-1:0] waddr_q;
+    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
     localparam integer N = C * HW;
     localparam integer IW = $clog2(N + 1) + 1;
     localparam integer CW = $clog2(C + 1) + 1;
@@ -79,10 +77,10 @@ module wqrc_mul_engine #(
         s1_fetch <= running && fetch && !rst && !start;
         s1_i <= i;
         if (s1_fetch) bq <= in1_d;
-        out_we <= s1_v && !rst;
-        out_addr <= s1_i;
+        we_q <= s1_v && !rst;
+        waddr_q <= s1_i;
         out_d <= y;
-        done <= busy && !start && !rst && !running && !s1_v && !s1_fetch && !out_we && !done;
+        done_q <= busy && !start && !rst && !running && !s1_v && !s1_fetch && !out_we && !done_q;
     end
     /* verilator lint_on WIDTH */
 endmodule

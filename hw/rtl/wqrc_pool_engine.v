@@ -35,16 +35,14 @@ module wqrc_pool_engine #(
     parameter integer IN_AW = 8,
     parameter integer OUT_AW = 8
 ) (
-    input  wire              clk,
-    input  wire              rst,
-    input  wire              start,
-    output reg               done,
+`include "wqrc_engine_ports.vh"
     output wire [IN_AW-1:0]  in_addr,
     input  wire [A-1:0]      in_d,
-    output reg               out_we,
-    output reg  [OUT_AW-1:0] out_addr,
     output reg  [OUT_W-1:0]  out_d
 );
+    reg done_q, we_q;                     // done, out_we, out_addr
+    reg [OUT_AW-1:0] waddr_q;
+    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
     localparam integer XW = $clog2(C * H * W + (OH * SH + KH * DH + PT + 2) * (OW * SW + KW * DW + W + PL + 2)) + 2;
     localparam integer KN = KH * KW;
     localparam integer NB = $clog2(KN + 1) + 1;
@@ -127,20 +125,20 @@ module wqrc_pool_engine #(
     end
 
     always @(posedge clk) begin
-        out_we <= 1'b0;
+        we_q <= 1'b0;
         if (rst) begin
-            out_addr <= 0;
+            waddr_q <= 0;
         end else if (start) begin
-            out_addr <= 0;
+            waddr_q <= 0;
         end else if (s1_v) begin
             sum <= acc_now; n <= n_now; found <= seen || s1_ok;
             if (s1_last) begin
-                out_we <= 1'b1;
+                we_q <= 1'b1;
                 out_d <= MAX != 0 ? acc_now[OUT_W-1:0] : avg;
             end
         end
-        if (out_we) out_addr <= out_addr + 1'b1;
-        done <= busy && !start && !rst && !running && !a_v && !s1_v && !out_we && !done;
+        if (we_q) waddr_q <= waddr_q + 1'b1;
+        done_q <= busy && !start && !rst && !running && !a_v && !s1_v && !out_we && !done_q;
     end
     /* verilator lint_on WIDTH */
 endmodule

@@ -14,14 +14,9 @@ module wqrc_upsample_engine #(
     parameter integer IN_AW = 8,
     parameter integer OUT_AW = 8
 ) (
-    input  wire              clk,
-    input  wire              rst,
-    input  wire              start,
-    output wire              done,
+`include "wqrc_engine_ports.vh"
     output wire [IN_AW-1:0]  in_addr,
     input  wire [A-1:0]      in_d,
-    output wire              out_we,
-    output wire [OUT_AW-1:0] out_addr,
     output wire [A-1:0]      out_d
 );
     localparam integer OH = ZEROS != 0 ? (H - 1) * SH + 1 : H * SH;

@@ -36,9 +36,7 @@ BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "tr
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
                 "wqrc_copy_stage.v", "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
-# The template that instantiates each engine kind in wqrc_top.v (templates/rtl/inst_*.v.j2)
-INSTANCES = {"conv": "inst_conv.v.j2", "pool": "inst_pool.v.j2", "upsample": "inst_copy.v.j2", "pad": "inst_copy.v.j2",
-             "mul": "inst_mul.v.j2", "eltwise": "inst_eltwise.v.j2"}
+HEADER_FILES = ("wqrc_engine_ports.vh",)   # `included by the engines, copied beside them
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
@@ -102,8 +100,13 @@ class _Layout:
         ins = [self._buffer(t) for t in reads]
         for b in ins:
             b["readers"] = max(b["readers"], ports)
-        step = dict(k=len(self.steps) + 1, kind=kind, instance=INSTANCES[kind], params=params, ins=ins, out=out,
-                    ports=ports, about=names.comment(f"{call.name}: {call.op}"), **extra)
+        k = len(self.steps) + 1
+        wires = [("in_addr", f"s{k}_raddr")]
+        data = [ins[0]] if len(ins) == 1 else ins   # in_d, or in0_d and in1_d
+        for j, b in enumerate(data):
+            wires.append((f"in{j}_d" if len(data) > 1 else "in_d", f"{b['id']}_rdata[{ports * b['width'] - 1}:0]"))
+        step = dict(k=k, kind=kind, module=f"wqrc_{kind}_engine", params=params, ins=ins, out=out, ports=ports,
+                    wires=wires, nets=[], roms=[], about=names.comment(f"{call.name}: {call.op}"), **extra)
         self.steps.append(step)
         return step
 
@@ -139,12 +142,20 @@ class _Layout:
                              f"{lanes['first'][p]} of {ROM_FILE} (the packer's image), then zeros; "
                              f"codes from bit {lanes['base'][p]} of the first")
                   for p in range(self.lanes)]
-        self._step(call, "conv", params, list(call.inputs[:1]), ports=self.lanes if geo["group"] > 1 else 1,
-                   bias_file=f"bias_s{k}.mem", bias=hex_words(call.bias, acc_w), slices=slices,
-                   shift_file=f"shift_s{k}.mem" if call.per_channel else None,
-                   shifts=hex_words([top - s for s in call.shifts], 8) if call.per_channel else None,
-                   rom_words=lanes["words"], rom_aw=clog2(lanes["words"]),
-                   two_ports=int(read_ports(call.bits, rom.word_bits)[0] > 1))
+        step = self._step(call, "conv", params, list(call.inputs[:1]), ports=self.lanes if geo["group"] > 1 else 1,
+                          bias_file=f"bias_s{k}.mem", bias=hex_words(call.bias, acc_w), slices=slices,
+                          shift_file=f"shift_s{k}.mem" if call.per_channel else None,
+                          shifts=hex_words([top - s for s in call.shifts], 8) if call.per_channel else None)
+        # each lane's ROM: its slice of the packer's words, read on one or two ports
+        aw, word, p = clog2(lanes["words"]), rom.word_bits, self.lanes
+        step["nets"] = [(p * aw, f"s{k}_rom_addr"), (p * word, f"s{k}_rom_d0"), (p * word, f"s{k}_rom_d1")]
+        step["wires"] = [(n, f"s{k}_{n}") for n in ("rom_addr", "rom_d0", "rom_d1")] + step["wires"]
+        step["roms"] = [dict(params=dict(W=word, DEPTH=lanes["words"], AW=aw,
+                                         TWO_PORTS=int(read_ports(call.bits, word)[0] > 1), FILE=f'"{sl["file"]}"'),
+                             wires=[("addr", f"s{k}_rom_addr[{lane * aw} +: {aw}]"),
+                                    ("d0", f"s{k}_rom_d0[{lane * word} +: {word}]"),
+                                    ("d1", f"s{k}_rom_d1[{lane * word} +: {word}]")])
+                        for lane, sl in enumerate(slices)]
         self.layer_report.append(dict(
             name=call.name, scheme=call.scheme, bits=call.bits, acc_bits=acc_w, lanes=self.lanes,
             multipliers=self.lanes if call.multiplies else 0,
@@ -207,16 +218,14 @@ class _Layout:
         pt, pl, pb, pr = call.pads
         f = call.in_formats[0]
         params = dict(C=call.c, H=call.h, W=call.w, PT=pt, PL=pl, PB=pb, PR=pr, VALUE=call.code & ((1 << f.bits) - 1),
-                      A=f.bits, IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"],
-                      N_OUT=int(np.prod(self.qm.shapes[call.output])))
+                      A=f.bits, IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"])
         self._step(call, "pad", params, list(call.inputs[:1]))
 
     def _emit_upsample(self, call: UpsampleCall) -> None:
         """Nearest-neighbour upsampling or zero insertion: wqrc_upsample_engine.v."""
         f = call.in_formats[0]
         params = dict(C=call.c, H=call.h, W=call.w, SH=call.scale_h, SW=call.scale_w, ZEROS=int(call.zeros), A=f.bits,
-                      IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"],
-                      N_OUT=int(np.prod(self.qm.shapes[call.output])))
+                      IN_AW=self._buffer(call.inputs[0])["aw"], OUT_AW=self._buffer(call.output)["aw"])
         self._step(call, "upsample", params, list(call.inputs[:1]))
 
     def _emit_lut(self, call: LutCall) -> None:
@@ -262,8 +271,9 @@ def _conv_cycles(p: dict) -> int:
 CYCLES = {
     "conv": _conv_cycles,
     "pool": lambda p: p["C"] * p["OH"] * p["OW"] * p["KH"] * p["KW"] + POOL_PIPELINE,
-    "upsample": lambda p: p["N_OUT"] + ELTWISE_PIPELINE,
-    "pad": lambda p: p["N_OUT"] + ELTWISE_PIPELINE,
+    "upsample": lambda p: p["C"] * (((p["H"] - 1) * p["SH"] + 1) * ((p["W"] - 1) * p["SW"] + 1) if p["ZEROS"]
+                                    else p["H"] * p["SH"] * p["W"] * p["SW"]) + ELTWISE_PIPELINE,
+    "pad": lambda p: p["C"] * (p["H"] + p["PT"] + p["PB"]) * (p["W"] + p["PL"] + p["PR"]) + ELTWISE_PIPELINE,
     "mul": lambda p: p["C"] * p["HW"] + p["C"] * p["B_BCAST"] + ELTWISE_PIPELINE,   # a broadcast gate: +1 a channel
     "eltwise": lambda p: p["N"] + ELTWISE_PIPELINE,
 }
@@ -295,12 +305,12 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 in_buf=in_buf, outs=outs, in_w=in_fmt.bits, out_w=out_w,
                 in_n=n_in, out_n=n_out,
                 stw=clog2(len(steps) + 1 + len(outs)), rom_file=ROM_FILE, word_bits=rom.word_bits,
-                n_vectors=len(xin), out_signed=out_signed, kernel_files=KERNEL_FILES,
+                n_vectors=len(xin), out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=HEADER_FILES,
                 source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
     render_files(environment("rtl"), files, folder, args)
-    copy_kernels("rtl", KERNEL_FILES, folder)
+    copy_kernels("rtl", KERNEL_FILES + HEADER_FILES, folder)
     _write(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_fmt.bits))
     _write(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
