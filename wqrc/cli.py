@@ -8,8 +8,8 @@ them, so ``wqrc --help`` starts fast.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import signal
 import sys
@@ -25,35 +25,12 @@ EXIT_INTERNAL_ERROR = 70
 _STATE = {"debug": bool(os.environ.get("WQRC_DEBUG"))}
 
 
-def _floats(text: str, what: str, n: int) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != n or not all(math.isfinite(v) for v in vals):
-        raise WqrcError(f"{what}: '{text}' is not {n} comma-separated finite numbers")
-    return vals
-
-
-def _shape(text):
-    if not text:
-        return None
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1 or max(shape) > 1 << 16:
-        raise WqrcError(f"--input-shape: '{text}' is not C,H,W (three positive integers) such as 1,28,28")
-    return shape
-
-
 def _quantize_from_options(model, o) -> tuple:
     from wqrc import api
     from wqrc.data import check_fits, load_dataset
     from wqrc.quant.plan import parse_bits
 
-    input_range = _floats(o["input_range"], "--input-range", 2)
-    graph = api.load_model(model, _shape(o["input_shape"]))
+    graph = api.load_model(model, o["input_shape"])
     calib = None
     if o["calib"]:
         ds = load_dataset(o["calib"])
@@ -61,7 +38,7 @@ def _quantize_from_options(model, o) -> tuple:
         calib = ds.x_train[: o["calib_samples"]]
     qm = api.quantize(graph, scheme=o["scheme"], bits=parse_bits(o["bits"]), act_bits=o["act_bits"],
                       exponent=o["exponent"], granularity=o["granularity"], calib=calib,
-                      input_range=input_range, percentile=o["percentile"])
+                      input_range=o["input_range"], percentile=o["percentile"])
     return graph, qm
 
 
@@ -90,12 +67,7 @@ def quantize(model, output, **o):
 
 @cli.command()
 @click.argument("qmodel")
-@click.option("--input", "input_path", type=opt.InputFile(), required=True,
-              help=".npy input: float values, or integer codes.")
-@click.option("--output", "output_path", type=opt.OutputFile(), required=True, help=".npy file for the outputs.")
-@click.option("--float", "as_float", is_flag=True, help="Write outputs dequantized (q * 2**f).")
-@click.option("--trace", "trace_path", type=opt.OutputFile(), default=None,
-              help="Also write every tensor's integers to this .npz.")
+@opt.SIMULATE_OPTIONS
 def simulate(qmodel, input_path, output_path, as_float, trace_path):
     """Run the bit-exact integer simulator on QMODEL (a .wqrc.npz or a compile folder)."""
     from wqrc.samples import load_npy, model_input
@@ -126,9 +98,7 @@ def simulate(qmodel, input_path, output_path, as_float, trace_path):
 @cli.command()
 @click.argument("model")
 @opt.QUANT_OPTIONS
-@opt.DATA
-@click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@opt.INSPECT_OPTIONS
 def inspect(model, data, word_bits, as_json, **o):
     """Per-layer table (docs/format.md §5) for a float MODEL (quantized with the options) or a .wqrc.npz."""
     from wqrc import api
@@ -148,131 +118,60 @@ def inspect(model, data, word_bits, as_json, **o):
         render(rep)
 
 
-def _run_search(model_graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
-                val_split, val_samples, calib_samples, method: str = "greedy"):
-    """The precision search with a rich progress display; returns (result, evaluator)."""
+@contextlib.contextmanager
+def _search_bar(graph, start_bits: str, min_bits: int):
+    """A progress bar for a greedy or ranked search; yields its ``progress(step, evaluations)``."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from wqrc import api
-    from wqrc.data import check_fits, load_dataset
     from wqrc.quant.plan import parse_bits
 
     start = parse_bits(start_bits)
-    ds = load_dataset(data)
-    check_fits(ds, model_graph.input_shape, layout=model_graph.input_layout)
-    layers = len(model_graph.weighted_nodes())
     top = max(start) if isinstance(start, list) else 8
-    total = max(1, layers * (top - min_bits))
+    total = max(1, len(graph.weighted_nodes()) * (top - min_bits))
     with Progress(TextColumn("[bold]lps"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("{task.fields[best]}"), TimeElapsedColumn(), transient=False) as bar:
         task = bar.add_task("search", total=total, best="")
-        result_steps: list = []
+        steps: list = []
 
         def progress(step, evaluations):
-            result_steps.append(step)
-            bar.update(task, completed=min(total, len(result_steps) - 1),
+            steps.append(step)
+            bar.update(task, completed=min(total, len(steps) - 1),
                        best=f"CR {step.compression_ratio:.2f}, dacc {step.delta_acc:+.4f}, "
                             f"bits {list(step.bits.values())}, {evaluations} evals")
 
-        result, ev = api.precision_search(model_graph, ds, scheme=scheme, max_drop=max_drop, start_bits=start,
-                                          min_bits=min_bits, criterion=criterion, act_bits=act_bits,
-                                          exponent=exponent, val_split=val_split, val_samples=val_samples,
-                                          calib_samples=calib_samples, progress=progress, method=method)
+        yield progress
         bar.update(task, completed=total)
-    return result, ev
 
 
 @cli.command()
 @click.argument("model", type=opt.InputFile())
-@click.option("--data", default=None,
-              help="Data (digits, digits-padded, fashion-mnist or an .npz with x and y) whose training split is "
-                   "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
-                   "--max-drop.")
-@opt.MAX_DROP
-@click.option("--method", type=click.Choice(["greedy", "sqnr", "hybrid", "ranked"]), default="greedy",
-              show_default=True,
-              help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "
-                   "Lin et al.'s SQNR allocation from the weights (see --target-sqnr, --max-wmem); hybrid: the "
-                   "SQNR plan within --max-drop, then the greedy search from it (far fewer evaluations); ranked: "
-                   "the SQNR plan, then layers ranked by SQNR cost and verified by bisection with early "
-                   "stopping (for networks of many layers).")
-@click.option("--target-sqnr", type=opt.Number(-1000, 1000), default=None,
-              help="sqnr: the fewest bits whose total weight SQNR reaches this many dB.")
-@click.option("--max-wmem", type=click.IntRange(min=1), default=None,
-              help="sqnr: the best total SQNR within this many bits of weight memory.")
-@opt.SEARCH_OPTIONS
-@opt.SCHEME
-@opt.ACT_BITS
-@opt.EXPONENT
-@opt.CALIB_SAMPLES
-@opt.INPUT_SHAPE
-@click.option("--plot", "plot_path", type=opt.OutputFile(), default=None,
-              help="Also write the accuracy/CR figure (PNG).")
+@opt.LPS_OPTIONS
 @opt.output_file("Plan file to write (.json).")
-def lps(model, data, max_drop, method, target_sqnr, max_wmem, start_bits, min_bits, criterion, val_split, val_samples,
-        scheme, act_bits, exponent, calib_samples, input_shape, plot_path, output):
+def lps(model, plot_path, output, input_shape, **o):
     """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within a budget."""
     from wqrc import api
     from wqrc.outputs import atomic_file
-    from wqrc.quant.schemes import SCHEMES
-    from wqrc.search import best_equal_within, equal_bitwidth_curve
+    from wqrc.plan_search import search_plan
 
-    if method == "sqnr":
-        _lps_sqnr(model, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples, scheme,
-                  act_bits, exponent, calib_samples, input_shape, output)
-        return
-    if target_sqnr is not None or max_wmem is not None:
-        raise WqrcError("--target-sqnr and --max-wmem belong to --method sqnr")
-    if data is None:
-        raise WqrcError(f"lps --method {method} needs --data (its training split is searched on)")
-    if max_drop is None:
-        raise WqrcError("lps needs --max-drop (the accuracy budget, e.g. 0.005)")
     if plot_path:
         _needs("matplotlib", "--plot")
-    graph = api.load_model(model, _shape(input_shape))
-    start_info = {}
-    if method == "hybrid":  # the SQNR curve bisected on the validation split, then the greedy search from there
-        from wqrc.data import check_fits, load_dataset
-
-        if not start_bits.isdigit():
-            raise WqrcError(f"--start-bits: '{start_bits}': the hybrid search takes one width, the widest it may use")
-        ds = load_dataset(data)
-        check_fits(ds, graph.input_shape, layout=graph.input_layout)
-        sq = api.sqnr_allocation(graph, scheme=scheme, exponent=exponent, start_bits=int(start_bits),
-                                 min_bits=min_bits, dataset=ds, max_drop=max_drop, act_bits=act_bits,
-                                 val_split=val_split, val_samples=val_samples, calib_samples=calib_samples)
-        start_bits = ",".join(str(sq.bits[n.name]) for n in graph.weighted_nodes())
-        start_info = dict(hybrid_start=dict(sq.bits), hybrid_start_evaluations=sq.evaluations + 1)
-        click.echo(f"SQNR start plan: {sq.bits} ({sq.evaluations + 1} evaluations)")
-    result, ev = _run_search(graph, data, scheme, max_drop, start_bits, min_bits, criterion, act_bits, exponent,
-                             val_split, val_samples, calib_samples, method="ranked" if method == "ranked" else "greedy")
-    top = max(result.steps[0].bits.values())
-    equal = equal_bitwidth_curve(ev, range(top, max(min_bits, SCHEMES[scheme].min_bits) - 1, -1))
-    best_eq = best_equal_within(equal, max_drop)
-    doc = result.plan_json(dict(
-        equal_bitwidths=[dict(bits=next(iter(s.bits.values())), compression_ratio=s.compression_ratio,
-                              accuracy=s.accuracy, delta_acc=s.delta_acc) for s in equal],
-        data=data, val_split=val_split, act_bits=act_bits, exponent_rule=exponent, **start_info))
+    graph = api.load_model(model, input_shape)
+    with _search_bar(graph, o["start_bits"], o["min_bits"]) if o["method"] != "sqnr" else \
+            contextlib.nullcontext(None) as progress:
+        found = search_plan(graph, progress=progress, on_note=click.echo, **o)
     with atomic_file(output) as tmp:
         with open(tmp, "w") as fh:
-            json.dump(doc, fh, indent=2)
+            json.dump(found.doc, fh, indent=2)
             fh.write("\n")
-    if plot_path:
+    if plot_path and found.result is not None:
         from wqrc.search.plot import plot_search
         with atomic_file(plot_path) as tmp:
-            plot_search(result, equal, tmp + ".png", title=f"{model}: {scheme}, max drop {max_drop:g}")
+            plot_search(found.result, found.equal, tmp + ".png",
+                        title=f"{model}: {o['scheme']}, max drop {o['max_drop']:g}")
             os.replace(tmp + ".png", tmp)
-    f = result.final
-    click.echo(f"float validation accuracy {result.float_accuracy:.2%}; search: {len(result.steps) - 1} steps, "
-               f"{result.evaluations} evaluations; stopped: {result.stopped_because}")
-    click.echo(f"plan: bits {f.bits}, W_mem {f.w_mem} bits, CR {f.compression_ratio:.2f}, "
-               f"accuracy {f.accuracy:.2%} (dacc {f.delta_acc:+.4f})")
-    if best_eq:
-        click.echo(f"best equal bit-width within the budget: {next(iter(best_eq.bits.values()))} bits, "
-                   f"CR {best_eq.compression_ratio:.2f}, accuracy {best_eq.accuracy:.2%} (dacc {best_eq.delta_acc:+.4f})")
-    else:
-        click.echo("no equal bit-width stays within the budget")
-    click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""))
+    for line in found.summary:
+        click.echo(line)
+    click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path and found.result is not None else ""))
 
 
 def _needs(module: str, what: str) -> None:
@@ -289,81 +188,32 @@ def _needs(module: str, what: str) -> None:
 @opt.BITS
 @opt.FINETUNE_OPTIONS
 @opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
-def finetune(model, data, scheme, bits, epochs, recipe, lr, lr_drop, optimizer, batch, lambda1, lambda2, method, scale,
-             scale_lr, scale_stable, wqr_weight, act_aware, keep, val_split, flip, shift, exponent, act_bits, seed, device, resume, plots_dir, output):
+def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from wqrc import api
-    from wqrc.train.finetune import FinetuneConfig, check_config, parse_lr_drops
-    from wqrc.train.recipes import recipe as preset, schedule_lines
-    from wqrc.train.schedule import parse_schedule
+    from wqrc.train.display import FinetuneDisplay, result_lines
+    from wqrc.train.options import config_from_options
 
-    if recipe:
-        ctx = click.get_current_context()
-        clash = [f"--{p.replace('_', '-')}" for p in ("method", "lambda1", "lambda2", "lr_drop")
-                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT]
-        if clash:
-            raise WqrcError(f"--recipe {recipe} sets {', '.join(clash)}: give one or the other")
-        r = preset(recipe, epochs, lr)
-        method, lambda1, lambda2, lr_drops = r.method, r.lambda1, r.lambda2, r.lr_drops
-    else:
-        parse_schedule(lambda1, "--lambda1")
-        parse_schedule(lambda2, "--lambda2")
-        lr_drops = parse_lr_drops(lr_drop)
+    ctx = click.get_current_context()
+    explicit = {p for p in o if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
+    cfg = config_from_options(recipe, explicit, **o)
     if plots_dir:
         _needs("matplotlib", "--plots")
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, lr_drops=lr_drops, optimizer=optimizer, batch=batch,
-                         lambda1=lambda1, lambda2=lambda2, method=method, flip=flip, shift=shift, seed=seed,
-                         exponent=exponent, act_bits=act_bits, act_aware=act_aware, scale=scale, scale_lr=scale_lr,
-                         scale_stable=scale_stable, wqr_weight=wqr_weight, keep=keep, val_split=val_split,
-                         device=device)
-    check_config(cfg)
     base = os.path.splitext(output)[0]
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=220)
-
-    def on_start(plan, acc_m, acc_init):
-        console.print(f"{method}{f' (recipe {recipe})' if recipe else ''}, {scheme}, bits "
-                      f"{[s.bits for s in plan.values()]}, a{act_bits}; on the "
-                      f"validation slice ({val_split:g} of the training split): float {acc_m:.2%}, direct "
-                      f"quantization {acc_init:.2%}. Schedule:", markup=False)
-        for line in schedule_lines(cfg):
-            console.print(line, markup=False)
-
-    with Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-                  TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("train", total=1, epoch=0, loss=0.0)
-
-        def on_batch(epoch, b, n, loss):
-            bar.update(task, completed=b, total=n, epoch=f"{epoch + 1}/{epochs}", loss=loss)
-
-        def on_epoch(r):
-            bar.console.print(
-                f"epoch {r['epoch']:>3}: loss {r['loss']:.4f} QR {r['qr']:.4f} WQR {r['wqr']:.5f} "
-                f"λ1 {r['lambda1']:g} λ2 {r['lambda2']:g} acc_tr {r['acc_tr']:.2%} val acc_M {r['acc_M']:.2%} "
-                f"acc_Mq {r['acc_Mq']:.2%} mean|W-Q(W)| {r['mean_distance']:.5f}"
-                + (f" relevelled {r['relevels']}" if r['relevels'] else ""), markup=False)
-
+    with FinetuneDisplay(cfg, scheme, recipe) as show:
         try:
             res = api.finetune(model, data, output=output, scheme=scheme, bits=bits, config=cfg, resume=resume,
-                               on_start=on_start, on_batch=on_batch, on_epoch=on_epoch)
+                               **show.callbacks)
         except KeyboardInterrupt:
             raise WqrcError(f"interrupted: the checkpoint {base}.ckpt.pt holds the last state; "
                             f"continue with --resume {base}.ckpt.pt") from None
-    history = res.history
-    console.print(f"test: float {res.test_float:.2%}, direct {res.test_direct:.2%}, fine-tuned acc_Mq "
-                  f"{res.test_final:.2%} (Δacc {res.test_final - res.test_float:+.2%}) with epoch {history.best_epoch} "
-                  f"of {len(history.rows)} ({keep} on validation); wrote {output}, {base}.plan.json, {base}.log.csv",
-                  markup=False)
-    console.print(f"compile with: wqrc compile {output} --bits {base}.plan.json --act-bits {act_bits} "
-                  f"--exponent {exponent}", markup=False)
+    for line in result_lines(res, cfg, output, base):
+        show.console.print(line, markup=False)
     if plots_dir:
         from wqrc.train.plots import write_plots
-        files = write_plots(history, history.plan, exponent, plots_dir, title=f"{os.path.basename(model)}: {scheme} {method}")
-        console.print("plots: " + ", ".join(files), markup=False)
+        h = res.history
+        files = write_plots(h, h.plan, cfg.exponent, plots_dir, title=f"{os.path.basename(model)}: {scheme} {cfg.method}")
+        show.console.print("plots: " + ", ".join(files), markup=False)
 
 
 @cli.command(name="compile")
@@ -375,6 +225,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc import api
     from wqrc.compile import compile_model, resolve_targets
+    from wqrc.data import load_dataset
     from wqrc.outputs import check_output_folder
     from wqrc.quant.qmodel import QModel
     from wqrc.report import render, target_summary
@@ -395,10 +246,8 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     else:
         graph, qm = _quantize_from_options(model, o)
     x_vec, acc = None, None
-    if data:
-        from wqrc.data import load_dataset
-        x_vec = load_dataset(data).split("test")[0]
-        acc = api.accuracy(graph, qm, data)
+    if data:   # test vectors and the accuracy from the test split
+        x_vec, acc = load_dataset(data).split("test")[0], api.accuracy(graph, qm, data)
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
                         rtl_options=dict(lanes=lanes), measure=measure,
@@ -410,95 +259,34 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
 def _auto_plan(model, o, data, max_drop) -> dict:
     """--bits auto: run the precision search; its plan is written to OUT/plan.json."""
     from wqrc import api
+    from wqrc.plan_search import load_checked
 
     if not data or max_drop is None:
         raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
-    graph = api.load_model(model, _shape(o["input_shape"]))
-    result, _ = _run_search(graph, data, o["scheme"], max_drop, "8", 2, "paper", o["act_bits"], o["exponent"],
-                            0.2, None, o["calib_samples"])
+    graph = api.load_model(model, o["input_shape"])
+    with _search_bar(graph, "8", 2) as progress:
+        result, _ = api.precision_search(graph, load_checked(data, graph), scheme=o["scheme"], max_drop=max_drop,
+                                         start_bits=8, min_bits=2, act_bits=o["act_bits"], exponent=o["exponent"],
+                                         val_split=0.2, calib_samples=o["calib_samples"], progress=progress)
     f = result.final
     click.echo(f"--bits auto: {f.bits} (CR {f.compression_ratio:.2f}, validation dacc {f.delta_acc:+.4f}); "
                f"plan in plan.json")
     return result.plan_json()
 
 
-def _lps_sqnr(model, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples, scheme,
-              act_bits, exponent, calib_samples, input_shape, output):
-    """lps --method sqnr: Lin et al.'s allocation, from the weights or bisected on validation data."""
-    import time
-
-    from wqrc import api
-    from wqrc.data import check_fits, load_dataset
-    from wqrc.outputs import atomic_file
-
-    knobs = [k for k, v in (("--target-sqnr", target_sqnr), ("--max-wmem", max_wmem), ("--max-drop", max_drop))
-             if v is not None]
-    if len(knobs) != 1:
-        raise WqrcError("lps --method sqnr needs exactly one of --target-sqnr DB, --max-wmem BITS, --max-drop "
-                        f"(with --data); got {', '.join(knobs) or 'none'}")
-    if not start_bits.isdigit():
-        raise WqrcError(f"--start-bits: '{start_bits}': the SQNR allocation takes one width, the widest it may use")
-    graph = api.load_model(model, _shape(input_shape))
-    ds = None
-    if max_drop is not None:
-        if data is None:
-            raise WqrcError("lps --method sqnr --max-drop needs --data (its validation split is evaluated)")
-        ds = load_dataset(data)
-        check_fits(ds, graph.input_shape, layout=graph.input_layout)
-    t0 = time.perf_counter()
-    res = api.sqnr_allocation(graph, scheme=scheme, exponent=exponent, start_bits=int(start_bits), min_bits=min_bits,
-                              target_db=target_sqnr, max_w_mem=max_wmem, dataset=ds, max_drop=max_drop,
-                              act_bits=act_bits, val_split=val_split, val_samples=val_samples,
-                              calib_samples=calib_samples)
-    seconds = time.perf_counter() - t0
-    doc = res.plan_json(dict(seconds=round(seconds, 3), data=data, val_split=val_split if ds else None,
-                             act_bits=act_bits))
-    with atomic_file(output) as tmp:
-        with open(tmp, "w") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
-    s = doc["search"]
-    click.echo(f"SQNR allocation ({res.target}): bits {res.bits}, W_mem {s['w_mem']} bits, "
-               f"CR {s['compression_ratio']:.2f}, total weight SQNR {s['total_sqnr_db']:.1f} dB; "
-               f"{res.evaluations} evaluations, {seconds:.2f} s")
-    if res.accuracy is not None:
-        click.echo(f"validation accuracy {res.accuracy:.2%} (float {res.float_accuracy:.2%}, "
-                   f"dacc {res.float_accuracy - res.accuracy:+.4f})")
-    click.echo(f"wrote {output}")
-
-
 @cli.command()
 @click.argument("qmodel")
-@click.option("--input", "input_path", type=opt.InputFile(), required=True,
-              help=".npy inputs given to the hardware (codes or floats).")
-@click.option("--outputs", "outputs_path", type=opt.InputFile(), required=True,
-              help=".npy integer outputs captured from the hardware, or .txt: one integer per line, in order "
-                   "(as the RTL test bench writes); with several graph outputs, each sample's outputs one "
-                   "after another.")
-@click.option("--trace", "trace_path", type=opt.InputFile(), default=None,
-              help=".npz of captured per-layer outputs (keys: node names, as 'wqrc simulate --trace' writes), "
-                   "or .txt lines '<node index> <value>' (as the RTL test bench writes).")
+@opt.VERIFY_OPTIONS
 def verify(qmodel, input_path, outputs_path, trace_path):
     """Check outputs captured from hardware (or generated code) against the simulator, bit for bit."""
-    from wqrc.samples import load_npy, model_input
-    from wqrc.quant.qmodel import QModel
-    from wqrc.sim import simulate as run
-    from wqrc.verify import compare_outputs, expected_outputs, first_divergent_layer, read_text_integers
+    from wqrc.verify import verify_capture
 
-    qm = QModel.load(qmodel)
-    x = model_input(qm, load_npy(input_path), input_path)
-    expect = len(x) * sum(math.prod(qm.shapes[t]) for t in qm.outputs)
-    got = read_text_integers(outputs_path, expect) if outputs_path.endswith(".txt") else load_npy(outputs_path)
-    if got.dtype.kind not in "iu" and not (got.dtype.kind == "O" and outputs_path.endswith(".txt")):
-        raise WqrcError(f"{outputs_path}: captured outputs must be integers (got {got.dtype})")
-    env = run(qm, x, trace=True)
-    result = compare_outputs(expected_outputs(qm, env, len(x)), got)
-    if result is None:
-        click.echo(f"verify: PASS: {len(x)} samples, every output element equal to the simulator")
+    samples, lines = verify_capture(qmodel, input_path, outputs_path, trace_path)
+    if not lines:
+        click.echo(f"verify: PASS: {samples} samples, every output element equal to the simulator")
         return
-    click.echo(result)
-    if trace_path:
-        click.echo(first_divergent_layer(qm, env, trace_path))
+    for line in lines:
+        click.echo(line)
     raise SystemExit(1)
 
 

@@ -13,6 +13,7 @@ import os
 import click
 
 from wqrc.holdout import DEFAULT_VAL_SPLIT
+from wqrc.plan_search import METHODS as SEARCH_METHODS
 from wqrc.quant.exponent import GRANULARITIES, RULES as EXPONENT_RULES
 
 # The one default exponent rule of every command: `mse` is never worse in weight
@@ -54,6 +55,43 @@ class Number(click.ParamType):
         if bad:
             self.fail(f"'{value}' is not {self._describe()}", param, ctx)
         return v
+
+
+class Numbers(click.ParamType):
+    """``n`` comma-separated finite numbers (--input-range LO,HI), as a tuple of floats."""
+
+    name = "numbers"
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            vals = tuple(float(v) for v in str(value).split(","))
+        except ValueError:
+            vals = ()
+        if len(vals) != self.n or not all(math.isfinite(v) for v in vals):
+            self.fail(f"'{value}' is not {self.n} comma-separated finite numbers", param, ctx)
+        return vals
+
+
+class Shape(click.ParamType):
+    """C,H,W: three positive integers (a TorchScript model's input shape), as a tuple."""
+
+    name = "C,H,W"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            shape = tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            shape = ()
+        if len(shape) != 3 or min(shape) < 1 or max(shape) > 1 << 16:
+            self.fail(f"'{value}' is not C,H,W (three positive integers) such as 1,28,28", param, ctx)
+        return shape
 
 
 class _Path(click.ParamType):
@@ -146,9 +184,10 @@ CALIB_SAMPLES = click.option("--calib-samples", type=click.IntRange(min=1), defa
                              help="How many training samples calibrate the activation formats.")
 PERCENTILE = click.option("--percentile", type=Number(0, 100, lo_open=True), default=None,
                           help="Calibrate to this percentile (0 < P <= 100) of |x| instead of max-abs.")
-INPUT_RANGE = click.option("--input-range", default="-1,1", show_default=True,
+INPUT_RANGE = click.option("--input-range", type=Numbers(2), default="-1,1", show_default=True,
                            help="Input range LO,HI for the static range analysis used without --calib.")
-INPUT_SHAPE = click.option("--input-shape", default=None, help="C,H,W of a TorchScript model's input.")
+INPUT_SHAPE = click.option("--input-shape", type=Shape(), default=None,
+                           help="C,H,W of a TorchScript model's input.")
 DATA = click.option("--data", default=None,
                     help="Data (digits, digits-padded, fashion-mnist or an .npz with x and y): "
                          "measure accuracy on its test split.")
@@ -251,4 +290,56 @@ COMPILE_OPTIONS = compose(
                  help="RTL: run and report sim (Verilator cycles, bit-exactness), ice40 (yosys + nextpnr-ice40 "
                       "--up5k), xilinx (yosys synth_xilinx) or all."),
     MAX_DROP,
+)
+
+
+
+# wqrc lps's options (the search, its budget and what it writes beside the plan)
+LPS_OPTIONS = compose(
+    click.option("--data", default=None,
+                 help="Data (digits, digits-padded, fashion-mnist or an .npz with x and y) whose training split is "
+                      "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
+                      "--max-drop."),
+    MAX_DROP,
+    click.option("--method", type=click.Choice(SEARCH_METHODS), default="greedy",
+                 show_default=True,
+                 help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "
+                      "Lin et al.'s SQNR allocation from the weights (see --target-sqnr, --max-wmem); hybrid: the "
+                      "SQNR plan within --max-drop, then the greedy search from it (far fewer evaluations); ranked: "
+                      "the SQNR plan, then layers ranked by SQNR cost and verified by bisection with early "
+                      "stopping (for networks of many layers)."),
+    click.option("--target-sqnr", type=Number(-1000, 1000), default=None,
+                 help="sqnr: the fewest bits whose total weight SQNR reaches this many dB."),
+    click.option("--max-wmem", type=click.IntRange(min=1), default=None,
+                 help="sqnr: the best total SQNR within this many bits of weight memory."),
+    SEARCH_OPTIONS, SCHEME, ACT_BITS, EXPONENT, CALIB_SAMPLES, INPUT_SHAPE,
+    click.option("--plot", "plot_path", type=OutputFile(), default=None,
+                 help="Also write the accuracy/CR figure (PNG)."),
+)
+
+
+# wqrc simulate's and wqrc verify's files
+SIMULATE_OPTIONS = compose(
+    click.option("--input", "input_path", type=InputFile(), required=True,
+                 help=".npy input: float values, or integer codes."),
+    click.option("--output", "output_path", type=OutputFile(), required=True, help=".npy file for the outputs."),
+    click.option("--float", "as_float", is_flag=True, help="Write outputs dequantized (q * 2**f)."),
+    click.option("--trace", "trace_path", type=OutputFile(), default=None,
+                 help="Also write every tensor's integers to this .npz."),
+)
+VERIFY_OPTIONS = compose(
+    click.option("--input", "input_path", type=InputFile(), required=True,
+                 help=".npy inputs given to the hardware (codes or floats)."),
+    click.option("--outputs", "outputs_path", type=InputFile(), required=True,
+                 help=".npy integer outputs captured from the hardware, or .txt: one integer per line, in order "
+                      "(as the RTL test bench writes); with several graph outputs, each sample's outputs one "
+                      "after another."),
+    click.option("--trace", "trace_path", type=InputFile(), default=None,
+                 help=".npz of captured per-layer outputs (keys: node names, as 'wqrc simulate --trace' writes), "
+                      "or .txt lines '<node index> <value>' (as the RTL test bench writes)."),
+)
+INSPECT_OPTIONS = compose(
+    DATA,
+    click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True),
+    click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
 )

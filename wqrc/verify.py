@@ -109,3 +109,27 @@ def first_divergent_layer(qm: QModel, env: dict, trace_path: str) -> str:
         if have.size != want.size or not np.array_equal(have.reshape(want.shape), want):
             return f"verify: first layer that differs: '{node.name}' ({node.op})"
     return "verify: every captured layer matches; the difference arises after the last captured layer"
+
+
+def verify_capture(qmodel: str, input_path: str, outputs_path: str,
+                   trace_path: Optional[str] = None) -> tuple[int, list[str]]:
+    """`wqrc verify`: (samples, the lines to show), no lines when every captured output equals the simulator's.
+
+    ``outputs_path``: .npy integers or a .txt of one integer a line (the RTL test bench's); with
+    ``trace_path`` (captured per-layer outputs) a mismatch also names the first layer that differs."""
+    import math
+
+    from wqrc.samples import load_npy, model_input
+    from wqrc.sim import simulate
+
+    qm = QModel.load(qmodel)
+    x = model_input(qm, load_npy(input_path), input_path)
+    expect = len(x) * sum(math.prod(qm.shapes[t]) for t in qm.outputs)
+    got = read_text_integers(outputs_path, expect) if outputs_path.endswith(".txt") else load_npy(outputs_path)
+    if got.dtype.kind not in "iu" and not (got.dtype.kind == "O" and outputs_path.endswith(".txt")):
+        raise WqrcError(f"{outputs_path}: captured outputs must be integers (got {got.dtype})")
+    env = simulate(qm, x, trace=True)
+    result = compare_outputs(expected_outputs(qm, env, len(x)), got)
+    if result is None:
+        return len(x), []
+    return len(x), [result] + ([first_divergent_layer(qm, env, trace_path)] if trace_path else [])
