@@ -23,7 +23,10 @@ from wqrc.quant.schemes import Po2
 
 # What the written Makefile builds (its `make clean`); a later --force may remove these with the output.
 BUILD_PRODUCTS = ("wqrc_test", "wqrc_test.elf", "mcu/*.o")
-KERNEL_FILES = ("wqrc_rt.h", "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
+# hw/c, copied beside the generated files: the runtime by concern (wqrc_rt.h includes the four
+# headers) and the kernels
+KERNEL_FILES = ("wqrc_rt.h", "wqrc_types.h", "wqrc_requant.h", "wqrc_simd.h", "wqrc_decode.h",
+                "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
 # (8 KB of RAM), and never more than the largest layer needs.
 WBUF_LIMIT = 4096
@@ -357,7 +360,7 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
                vecs: Optional[tuple] = None) -> dict:
     """Write the C target into ``folder``; returns figures for the report (RAM, ROM)."""
     ctx = _Context(qm, rom, vecs if vecs is not None else test_vectors(qm, vectors, data))
-    args = dict(ctx.render_args(), build_products=BUILD_PRODUCTS)
+    args = dict(ctx.render_args(), build_products=BUILD_PRODUCTS, kernel_files=KERNEL_FILES)
     render_files(environment("c"), (("wqrc_model.h.j2", "wqrc_model.h"), ("wqrc_model.c.j2", "wqrc_model.c"),
                                     ("wqrc_weights.c.j2", "wqrc_weights.c"), ("main.c.j2", "main.c"),
                                     ("Makefile.j2", "Makefile"), ("startup.c.j2", "mcu/startup.c"),
