@@ -70,8 +70,9 @@ def test_kernels_and_templates_are_package_resources():
 
     hw = resources.files("wqrc.hw")
     templates = resources.files("wqrc.templates")
-    for sub, ext in (("c", ".inc"), ("hls", ".h")):
+    for sub, ext in (("c", ".h"), ("c/kernels", ".h.j2"), ("hls", ".h"), ("rtl", ".vh")):
         assert any(p.name.endswith(ext) for p in hw.joinpath(sub).iterdir()), sub
+    for sub in ("c", "hls"):
         assert any(p.name.endswith(".j2") for p in templates.joinpath(sub).iterdir()), sub
     src = open(os.path.join(WQRC, "backend", "common.py"), encoding="utf-8").read()
     assert "__file__" not in src

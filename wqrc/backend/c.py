@@ -7,6 +7,8 @@ vectors), ``Makefile`` and ``mcu/`` (Cortex-M start-up and linker script).
 """
 from __future__ import annotations
 
+import os
+
 from typing import Optional
 
 import numpy as np
@@ -24,15 +26,16 @@ from wqrc.quant.schemes import Po2
 # What the written Makefile builds (its `make clean`); a later --force may remove these with the output.
 BUILD_PRODUCTS = ("wqrc_test", "wqrc_test.elf", "mcu/*.o")
 # hw/c, copied beside the generated files: the runtime by concern (wqrc_rt.h includes the four
-# headers) and the kernels
-KERNEL_FILES = ("wqrc_rt.h", "wqrc_types.h", "wqrc_requant.h", "wqrc_simd.h", "wqrc_decode.h",
-                "wqrc_conv.inc", "wqrc_dmac.inc", "wqrc_dwconv.inc", "wqrc_pool.inc", "wqrc_eltwise.inc")
+# headers). The kernels (hw/c/kernels/*.h.j2) are rendered per type combination the model uses,
+# one file a kernel, named by its function: kernels/wqrc_dmac_s8_s8.h holds wqrc_dmac_s8_s8.
+KERNEL_FILES = ("wqrc_rt.h", "wqrc_types.h", "wqrc_requant.h", "wqrc_simd.h", "wqrc_decode.h")
+CTYPES = dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t")
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
 # (8 KB of RAM), and never more than the largest layer needs.
 WBUF_LIMIT = 4096
 # the dual-MAC kernel's path for small fans (a grayscale image's 3x3 window): a layer whose fan,
 # rounded up to even, is at most SMALL_FAN keeps one channel's q15 weights in registers over a
-# chunk of SMALL_FAN_CHUNK gathered positions (wqrc_dmac.inc), instead of gathering a pair of
+# chunk of SMALL_FAN_CHUNK gathered positions (the dual-MAC kernel's _chunks path), instead of gathering a pair of
 # positions and running every channel against it
 SMALL_FAN = 10
 SMALL_FAN_CHUNK = 32
@@ -62,11 +65,11 @@ def _accumulator(call: ConvCall) -> tuple[str, str]:
 def _kernel(call: ConvCall, geo: dict, tacc: str, in_type: str) -> str:
     """Which hand-written kernel runs a conv/dense layer: "dmac", "dw" or "taps".
 
-    The q15 kernels (wqrc_dmac.inc, and wqrc_dwconv.inc for depthwise layers) take DFP
+    The q15 kernels (hw/c/kernels/dmac.h.j2, and dwconv.h.j2 for depthwise layers) take DFP
     weights (any b <= 16 fits q15) or Po2 weights of b <= 5 (multipliers up to 2^14,
     decoded through a 2^b-entry table: on a core with a one-cycle multiplier a multiply
     beats a shift-add), an int32 accumulator and inputs that fit q15. Other grouped
-    layers, wider Po2 layers and int64 accumulators keep the tap kernel (wqrc_conv.inc).
+    layers, wider Po2 layers and int64 accumulators keep the tap kernel (conv.h.j2).
     """
     fits_q15 = call.multiplies or call.bits <= 5
     if not (fits_q15 and tacc == "int32_t" and in_type in ("s8", "u8", "s16")):
@@ -314,6 +317,31 @@ class _Context:
     def _emit_alias(self, call: AliasCall) -> None:
         self.steps.append(dict(about=self._facts(call)[1], code="/* flatten: same buffer, nothing to do */"))
 
+    def kernel_instances(self) -> list[dict]:
+        """Each kernel the model calls, in the order wqrc_model.c includes them: its template
+        (hw/c/kernels), its file (kernels/<function>.h) and the types it is rendered with."""
+        out = []
+        for key, fn in self.convs.items():
+            kind, tin, tout = key[0], CTYPES[key[1]], CTYPES[key[2]]
+            args = dict(fn=fn, tin=tin, tout=tout)
+            if kind not in ("dmac", "dw"):
+                args.update(tacc=key[3], bias="bias32" if key[3] == "int32_t" else "bias64")
+            out.append(dict(template={"dmac": "dmac.h.j2", "dw": "dwconv.h.j2"}.get(kind, "conv.h.j2"),
+                            file=f"{fn}.h", args=args))
+        for suffix, kinds in sorted(self.pools.items()):
+            out.append(dict(template="pool.h.j2", file=f"wqrc_pool_{suffix}.h",
+                            args=dict(t=CTYPES[suffix], suffix=suffix, kinds=sorted(kinds))))
+        two = lambda k: dict(ta=CTYPES[k[0]], tb=CTYPES[k[1]], tout=CTYPES[k[2]])  # noqa: E731
+        for table, template, types in ((self.adds, "add.h.j2", two),
+                                       (self.copies, "copy.h.j2", lambda k: dict(tin=CTYPES[k[0]], tout=CTYPES[k[1]])),
+                                       (self.muls, "mul.h.j2", two),
+                                       (self.upsamples, "upsample.h.j2", lambda k: dict(tin=CTYPES[k])),
+                                       (self.pads, "pad.h.j2", lambda k: dict(tin=CTYPES[k])),
+                                       (self.luts, "lut.h.j2", lambda k: dict(tin=CTYPES[k[0]], tout=CTYPES[k[1]]))):
+            for key, fn in table.items():
+                out.append(dict(template=template, file=f"{fn}.h", args=dict(fn=fn, **types(key))))
+        return out
+
     def render_args(self) -> dict:
         qm, rom = self.qm, self.rom
         in_fmt, out_fmt = qm.input_format, qm.output_format
@@ -329,11 +357,11 @@ class _Context:
             luts=[(k, v) for k, v in self.luts.items()], lut_tables=self.lut_tables,
             muls=[(k, v) for k, v in self.muls.items()], upsamples=[(k, v) for k, v in self.upsamples.items()],
             pads=[(k, v) for k, v in self.pads.items()],
-            ctypes=dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t"),
+            ctypes=CTYPES, kernels=[k["file"] for k in self.kernel_instances()],
             arena_bytes=arena, stack_bytes=STACK_BYTES, ram_bytes=arena + STACK_BYTES,
             use_channel_shifts=int(any(l.per_channel for l in self.qm.layers.values())),
             use_half_even=int(any(l.rounding == "half_even" for l in self.qm.layers.values())),
-            # which DFP-8 paths of wqrc_dmac.inc some layer takes on a DSP core (the others compile out)
+            # which DFP-8 paths of the dual-MAC kernel some layer takes on a DSP core (the others compile out)
             use_s8_dense=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] == 1 for l in dmacs)),
             use_s8_rows=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] > 1
                                 and l["block"] < l["geo"]["out_c"] for l in dmacs)),
@@ -356,6 +384,14 @@ class _Context:
         )
 
 
+def _write_kernels(ctx: "_Context", folder: str) -> None:
+    env = environment("c/kernels", package="wqrc.hw")
+    os.makedirs(os.path.join(folder, "kernels"), exist_ok=True)
+    for k in ctx.kernel_instances():
+        with open(os.path.join(folder, "kernels", k["file"]), "w", encoding="utf-8") as fh:
+            fh.write(env.get_template(k["template"]).render(**k["args"]))
+
+
 def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Optional[np.ndarray] = None,
                vecs: Optional[tuple] = None) -> dict:
     """Write the C target into ``folder``; returns figures for the report (RAM, ROM)."""
@@ -366,6 +402,7 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
                                     ("Makefile.j2", "Makefile"), ("startup.c.j2", "mcu/startup.c"),
                                     ("mps2_an386.ld.j2", "mcu/mps2_an386.ld")), folder, args)
     copy_kernels("c", KERNEL_FILES, folder)
+    _write_kernels(ctx, folder)
     return dict(ram_bytes=args["ram_bytes"], arena_bytes=args["arena_bytes"], stack_bytes=args["stack_bytes"],
                 rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits)
 

@@ -15,10 +15,11 @@ from wqrc.backend import names
 from wqrc.sim import simulate, simulate_outputs
 
 
-def environment(subdir: str) -> jinja2.Environment:
+def environment(subdir: str, package: str = "wqrc.templates") -> jinja2.Environment:
     """The Jinja environment of one target's templates (``templates/<subdir>``, shipped as
-    ``wqrc.templates``: found through importlib in a wheel and in the source tree alike)."""
-    return jinja2.Environment(loader=jinja2.PackageLoader("wqrc.templates", subdir),
+    ``wqrc.templates``: found through importlib in a wheel and in the source tree alike), or
+    of hand-written kernels with type placeholders (``package="wqrc.hw"``, ``hw/<subdir>``)."""
+    return jinja2.Environment(loader=jinja2.PackageLoader(package, subdir),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               trim_blocks=True, lstrip_blocks=True)
 
