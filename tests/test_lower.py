@@ -180,7 +180,7 @@ def _declared(module: str) -> tuple[set[str], set[str]]:
     text = re.sub(r'`include "([^"]+)"', lambda m: open(os.path.join(rtl, m.group(1))).read(), text)
     head = text[text.index(f"module {module}"):]
     head, port_list = head[:head.index(") (")], head[head.index(") ("):head.index("\n);")]
-    params = set(re.findall(r"parameter\s+(?:integer\s+|signed\s*)?(?:\[[^\]]+\]\s*)?(\w+)\s*=", head))
+    params = set(re.findall(r"(?:parameter\s+(?:integer\s+|signed\s*)?(?:\[[^\]]+\]\s*)?|,\s*)(\w+)\s*=", head))
     ports = set(re.findall(r"(?:input|output)\s+(?:wire|reg)\s+(?:\[[^\]]+\]\s+)?(\w+)", port_list))
     return ports, params
 

@@ -57,41 +57,34 @@ class Number(click.ParamType):
         return v
 
 
-class Numbers(click.ParamType):
-    """``n`` comma-separated finite numbers (--input-range LO,HI), as a tuple of floats."""
+class CommaList(click.ParamType):
+    """``n`` comma-separated values, each read by ``cast`` and accepted by ``ok``, as a tuple
+    (--input-range LO,HI; --input-shape C,H,W); ``what`` says what a good value is."""
 
-    name = "numbers"
-
-    def __init__(self, n: int):
-        self.n = n
+    def __init__(self, n: int, cast, ok, what: str, name: str):
+        self.n, self.cast, self.ok, self.what, self.name = n, cast, ok, what, name
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
         try:
-            vals = tuple(float(v) for v in str(value).split(","))
+            vals = tuple(self.cast(v) for v in str(value).split(","))
         except ValueError:
             vals = ()
-        if len(vals) != self.n or not all(math.isfinite(v) for v in vals):
-            self.fail(f"'{value}' is not {self.n} comma-separated finite numbers", param, ctx)
+        if len(vals) != self.n or not all(self.ok(v) for v in vals):
+            self.fail(f"'{value}' is not {self.what}", param, ctx)
         return vals
 
 
-class Shape(click.ParamType):
-    """C,H,W: three positive integers (a TorchScript model's input shape), as a tuple."""
+def Numbers(n: int) -> CommaList:
+    """``n`` comma-separated finite numbers, as floats."""
+    return CommaList(n, float, math.isfinite, f"{n} comma-separated finite numbers", "numbers")
 
-    name = "C,H,W"
 
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            shape = tuple(int(v) for v in str(value).split(","))
-        except ValueError:
-            shape = ()
-        if len(shape) != 3 or min(shape) < 1 or max(shape) > 1 << 16:
-            self.fail(f"'{value}' is not C,H,W (three positive integers) such as 1,28,28", param, ctx)
-        return shape
+def Shape() -> CommaList:
+    """C,H,W: three positive integers (a TorchScript model's input shape)."""
+    return CommaList(3, int, lambda v: 1 <= v <= 1 << 16,
+                     "C,H,W (three positive integers) such as 1,28,28", "C,H,W")
 
 
 class _Path(click.ParamType):

@@ -65,9 +65,7 @@ module wqrc_conv_engine #(
     input  wire [NRD*A-1:0]     in_d,
     output reg  [OUT_W-1:0]     out_d
 );
-    reg done_q, we_q;                     // done, out_we, out_addr
-    reg [OUT_AW-1:0] waddr_q;
-    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
+`include "wqrc_engine_regs.vh"
     localparam integer NRD = G > 1 ? P : 1;        // activation read ports
     localparam integer CG = C / G;                 // input channels per group
     localparam integer OCG = OC / G;               // output channels per group
@@ -87,7 +85,8 @@ module wqrc_conv_engine #(
 
     /* verilator lint_off WIDTH */
     // ---- issue: the loop nest ------------------------------------------------------
-    reg busy, running;
+`include "wqrc_engine_busy.vh"
+    reg running;
     reg [GW-1:0] gap;
     reg [TW-1:0] t_ic, t_ky, t_kx, oy, ox;
     reg signed [XW-1:0] kyd, kxd, rowoff, chan_off;    // ky*DH, kx*DW, ky*DH*W, ic*H*W
@@ -103,9 +102,9 @@ module wqrc_conv_engine #(
 
     always @(posedge clk) begin
         if (rst) begin
-            busy <= 1'b0; running <= 1'b0; gap <= 0;
+            running <= 1'b0; gap <= 0;
         end else if (start) begin
-            busy <= 1'b1; running <= 1'b1; gap <= 0;
+            running <= 1'b1; gap <= 0;
             t_ic <= 0; t_ky <= 0; t_kx <= 0; kyd <= 0; kxd <= 0; rowoff <= 0; chan_off <= 0;
             oy <= 0; ox <= 0; iy0 <= -PT; ix0 <= -PL; corner <= -PT * W - PL;
             j <= 0; pix <= 0; fbase <= 0; cpos <= 0;
@@ -146,7 +145,6 @@ module wqrc_conv_engine #(
                 end
             end
         end
-        if (done) busy <= 1'b0;
     end
     wire signed [XW-1:0] iy = iy0 + kyd;
     wire signed [XW-1:0] ix = ix0 + kxd;

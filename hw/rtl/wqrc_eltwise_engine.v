@@ -30,24 +30,22 @@ module wqrc_eltwise_engine #(
     input  wire [A1-1:0]     in1_d,
     output reg  [OUT_W-1:0]  out_d
 );
-    reg done_q, we_q;                     // done, out_we, out_addr
-    reg [OUT_AW-1:0] waddr_q;
-    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
+`include "wqrc_engine_regs.vh"
     localparam integer IW = $clog2(N + 1) + 1;
     /* verilator lint_off WIDTH */
-    reg busy, running;
+`include "wqrc_engine_busy.vh"
+    reg running;
     reg [IW-1:0] i;
     assign in_addr = i;
     always @(posedge clk) begin
         if (rst) begin
-            busy <= 1'b0; running <= 1'b0;
+            running <= 1'b0;
         end else if (start) begin
-            busy <= 1'b1; running <= 1'b1; i <= 0;
+            running <= 1'b1; i <= 0;
         end else if (running) begin
             i <= i + 1'b1;
             if (i == N - 1) running <= 1'b0;
         end
-        if (done) busy <= 1'b0;
     end
 
     reg s1_v;

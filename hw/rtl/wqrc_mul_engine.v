@@ -25,24 +25,23 @@ module wqrc_mul_engine #(
     input  wire [A1-1:0]     in1_d,
     output reg  [OUT_W-1:0]  out_d
 );
-    reg done_q, we_q;                     // done, out_we, out_addr
-    reg [OUT_AW-1:0] waddr_q;
-    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
+`include "wqrc_engine_regs.vh"
     localparam integer N = C * HW;
     localparam integer IW = $clog2(N + 1) + 1;
     localparam integer CW = $clog2(C + 1) + 1;
     localparam integer JW = $clog2(HW + 1) + 1;
     /* verilator lint_off WIDTH */
-    reg busy, running, fetch;
+`include "wqrc_engine_busy.vh"
+    reg running, fetch;
     reg [IW-1:0] i;
     reg [CW-1:0] c;
     reg [JW-1:0] j;
     assign in_addr = (B_BCAST != 0 && fetch) ? c : i;
     always @(posedge clk) begin
         if (rst) begin
-            busy <= 1'b0; running <= 1'b0; fetch <= 1'b0;
+            running <= 1'b0; fetch <= 1'b0;
         end else if (start) begin
-            busy <= 1'b1; running <= 1'b1; i <= 0; c <= 0; j <= 0; fetch <= B_BCAST != 0;
+            running <= 1'b1; i <= 0; c <= 0; j <= 0; fetch <= B_BCAST != 0;
         end else if (running) begin
             if (fetch) begin
                 fetch <= 1'b0;
@@ -59,7 +58,6 @@ module wqrc_mul_engine #(
                 end
             end
         end
-        if (done) busy <= 1'b0;
     end
 
     // the data of the previous cycle's address: the gate into bq, or an element of a

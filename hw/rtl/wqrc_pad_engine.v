@@ -3,13 +3,8 @@
 // the input address: it advances on every element inside the input's window.
 `default_nettype none
 module wqrc_pad_engine #(
-    parameter integer C = 1,
-    parameter integer H = 1,
-    parameter integer W = 1,
-    parameter integer PT = 0,
-    parameter integer PL = 0,
-    parameter integer PB = 0,
-    parameter integer PR = 0,
+    parameter integer C = 1, H = 1, W = 1,            // the input map
+    parameter integer PT = 0, PL = 0, PB = 0, PR = 0, // the border: top, left, bottom, right
     parameter integer VALUE = 0,          // the border's code, in the (unchanged) format
     parameter integer A = 8,              // element bits
     parameter integer IN_AW = 8,
@@ -29,7 +24,8 @@ module wqrc_pad_engine #(
     /* verilator lint_off WIDTH */
     /* verilator lint_off UNSIGNED */
     localparam [A-1:0] BORDER = VALUE;
-    reg busy, running;
+`include "wqrc_engine_busy.vh"
+    reg running;
     reg [IW-1:0] i;                       // output element
     reg [DW-1:0] ox, oy;                  // output column, row
     reg [XW-1:0] addr;                    // input address of the next in_window element
@@ -37,9 +33,9 @@ module wqrc_pad_engine #(
     wire in_window = oy >= PT && oy < PT + H && ox >= PL && ox < PL + W;
     always @(posedge clk) begin
         if (rst) begin
-            busy <= 1'b0; running <= 1'b0;
+            running <= 1'b0;
         end else if (start) begin
-            busy <= 1'b1; running <= 1'b1; i <= 0; ox <= 0; oy <= 0; addr <= 0;
+            running <= 1'b1; i <= 0; ox <= 0; oy <= 0; addr <= 0;
         end else if (running) begin
             i <= i + 1'b1;
             if (i == N - 1) running <= 1'b0;
@@ -51,7 +47,6 @@ module wqrc_pad_engine #(
                 ox <= ox + 1'b1;
             end
         end
-        if (done) busy <= 1'b0;
     end
 
     wqrc_copy_stage #(.A(A), .IW(IW), .OUT_AW(OUT_AW)) out_stage(

@@ -7,11 +7,8 @@
 // the DIV_* tables, and its own wiring-only wqrc_requant), then saturates.
 `default_nettype none
 module wqrc_pool_engine #(
-    parameter integer C = 1,
-    parameter integer H = 1,
-    parameter integer W = 1,
-    parameter integer OH = 1,
-    parameter integer OW = 1,
+    parameter integer C = 1, H = 1, W = 1,            // the input map
+    parameter integer OH = 1, OW = 1,                 // the output's rows and columns
     parameter integer KH = 1,
     parameter integer KW = 1,
     parameter integer SH = 1,
@@ -40,9 +37,7 @@ module wqrc_pool_engine #(
     input  wire [A-1:0]      in_d,
     output reg  [OUT_W-1:0]  out_d
 );
-    reg done_q, we_q;                     // done, out_we, out_addr
-    reg [OUT_AW-1:0] waddr_q;
-    assign done = done_q; assign out_we = we_q; assign out_addr = waddr_q;
+`include "wqrc_engine_regs.vh"
     localparam integer XW = $clog2(C * H * W + (OH * SH + KH * DH + PT + 2) * (OW * SW + KW * DW + W + PL + 2)) + 2;
     localparam integer KN = KH * KW;
     localparam integer NB = $clog2(KN + 1) + 1;
@@ -51,7 +46,8 @@ module wqrc_pool_engine #(
     localparam integer CW = $clog2(C + OH + OW + KH + KW + 2) + 1;
 
     /* verilator lint_off WIDTH */
-    reg busy, running;
+`include "wqrc_engine_busy.vh"
+    reg running;
     reg [CW-1:0] c, oy, ox, ky, kx;
     wire last_k = ky == KH - 1 && kx == KW - 1;
     wire last_all = last_k && ox == OW - 1 && oy == OH - 1 && c == C - 1;
@@ -65,9 +61,9 @@ module wqrc_pool_engine #(
 
     always @(posedge clk) begin
         if (rst) begin
-            busy <= 1'b0; running <= 1'b0;
+            running <= 1'b0;
         end else if (start) begin
-            busy <= 1'b1; running <= 1'b1; c <= 0; oy <= 0; ox <= 0; ky <= 0; kx <= 0;
+            running <= 1'b1; c <= 0; oy <= 0; ox <= 0; ky <= 0; kx <= 0;
         end else if (running) begin
             if (last_all) running <= 1'b0;
             if (kx != KW - 1) kx <= kx + 1'b1;
@@ -85,7 +81,6 @@ module wqrc_pool_engine #(
                 end
             end
         end
-        if (done) busy <= 1'b0;
     end
 
     // read: the element arrives; fold it into the window

@@ -4,11 +4,8 @@
 // (ry, rx) count the repeats of the current input row and column.
 `default_nettype none
 module wqrc_upsample_engine #(
-    parameter integer C = 1,
-    parameter integer H = 1,
-    parameter integer W = 1,
-    parameter integer SH = 2,
-    parameter integer SW = 2,
+    parameter integer C = 1, H = 1, W = 1,            // the input map
+    parameter integer SH = 2, SW = 2,                 // the factors down and across
     parameter integer ZEROS = 0,
     parameter integer A = 8,              // element bits (the format is unchanged)
     parameter integer IN_AW = 8,
@@ -27,7 +24,8 @@ module wqrc_upsample_engine #(
     localparam integer RW = $clog2((SH > SW ? SH : SW) + 1) + 1;
     localparam integer DW = $clog2((OH > OW ? OH : OW) + 1) + 1;
     /* verilator lint_off WIDTH */
-    reg busy, running;
+`include "wqrc_engine_busy.vh"
+    reg running;
     reg [IW-1:0] i;                       // output element
     reg [DW-1:0] ox, oy;                  // output column, row
     reg [RW-1:0] rx, ry;                  // repeats of the current input column, row
@@ -36,9 +34,9 @@ module wqrc_upsample_engine #(
     wire on = ZEROS == 0 || (rx == 0 && ry == 0);
     always @(posedge clk) begin
         if (rst) begin
-            busy <= 1'b0; running <= 1'b0;
+            running <= 1'b0;
         end else if (start) begin
-            busy <= 1'b1; running <= 1'b1; i <= 0; ox <= 0; oy <= 0; rx <= 0; ry <= 0;
+            running <= 1'b1; i <= 0; ox <= 0; oy <= 0; rx <= 0; ry <= 0;
             row_base <= 0; addr <= 0;
         end else if (running) begin
             i <= i + 1'b1;
@@ -64,7 +62,6 @@ module wqrc_upsample_engine #(
                 end
             end
         end
-        if (done) busy <= 1'b0;
     end
 
     wqrc_copy_stage #(.A(A), .IW(IW), .OUT_AW(OUT_AW)) out_stage(

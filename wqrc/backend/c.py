@@ -247,6 +247,16 @@ class _Context:
         self.steps.append(dict(about=about, code=f"{fn}(&{cid}, {self.ptr(call.inputs[0], True)}, "
                                                  f"{self.ptr(call.output, storage=True)});"))
 
+    @staticmethod
+    def _kernel(table: dict, family: str, *formats) -> str:
+        """The kernel of ``family`` for these storage formats (rendered once per combination)."""
+        key = tuple(short(f) for f in formats)
+        return table.setdefault(key, f"wqrc_{family}_" + "_".join(key))
+
+    def _call(self, about: str, fn: str, *args) -> None:
+        """One step of wqrc_run: ``fn(args...);``."""
+        self.steps.append(dict(about=about, code=f"{fn}({', '.join(str(a) for a in args)});"))
+
     def _emit_pool(self, call: PoolCall) -> None:
         cid, about = self._facts(call)
         suffix = short(call.in_formats[0])
@@ -255,64 +265,51 @@ class _Context:
         self.tables.append(dict(id=cid, r=list(call.div_r), s=list(call.div_s)))
         self.layers.append(dict(id=cid, about=about, pool=call.geometry.as_dict(), lo=c_int(call.lo),
                                 hi=c_int(call.hi)))
-        self.steps.append(dict(about=about, code=f"wqrc_{kind}_{suffix}(&{cid}, {self.ptr(call.inputs[0], True)}, "
-                                                 f"{self.ptr(call.output)});"))
+        self._call(about, f"wqrc_{kind}_{suffix}", f"&{cid}", self.ptr(call.inputs[0], True), self.ptr(call.output))
 
     def _emit_add(self, call: AddCall) -> None:
         cid, about = self._facts(call)
-        key = (short(call.in_formats[0]), short(call.in_formats[1]), short(call.out_format))
-        fn = self.adds.setdefault(key, "wqrc_add_" + "_".join(key))
-        sa, sb = call.shifts
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {sa}, "
-                                                 f"{self.ptr(call.inputs[1], True)}, {sb}, {self.ptr(call.output)}, "
-                                                 f"{call.size}, {c_int(call.lo)}, {c_int(call.hi)});"))
+        fn = self._kernel(self.adds, "add", *call.in_formats, call.out_format)
+        (a, b), (sa, sb) = call.inputs, call.shifts
+        self._call(about, fn, self.ptr(a, True), sa, self.ptr(b, True), sb, self.ptr(call.output), call.size,
+                   c_int(call.lo), c_int(call.hi))
 
     def _emit_copy(self, call: CopyCall) -> None:
         cid, about = self._facts(call)
         for part in call.parts:
-            key = (short(part.format), short(call.out_format))
-            fn = self.copies.setdefault(key, "wqrc_copy_" + "_".join(key))
+            fn = self._kernel(self.copies, "copy", part.format, call.out_format)
             dst = self.ptr(call.output)
             dst = f"{dst} + {part.offset}" if part.offset else dst
-            self.steps.append(dict(about=about, code=f"{fn}({self.ptr(part.tensor, True)}, {part.shift}, {dst}, "
-                                                     f"{part.size}, {c_int(call.lo)}, {c_int(call.hi)});"))
+            self._call(about, fn, self.ptr(part.tensor, True), part.shift, dst, part.size, c_int(call.lo),
+                       c_int(call.hi))
 
     def _emit_mul(self, call: MulCall) -> None:
         cid, about = self._facts(call)
-        key = (short(call.in_formats[0]), short(call.in_formats[1]), short(call.out_format))
-        fn = self.muls.setdefault(key, "wqrc_mul_" + "_".join(key))
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, "
-                                                 f"{self.ptr(call.inputs[1], True)}, {self.ptr(call.output)}, "
-                                                 f"{call.channels}, {call.positions}, {call.gate_positions}, "
-                                                 f"{call.shift}, {c_int(call.lo)}, {c_int(call.hi)});"))
+        fn = self._kernel(self.muls, "mul", *call.in_formats, call.out_format)
+        self._call(about, fn, self.ptr(call.inputs[0], True), self.ptr(call.inputs[1], True), self.ptr(call.output),
+                   call.channels, call.positions, call.gate_positions, call.shift, c_int(call.lo), c_int(call.hi))
 
     def _emit_upsample(self, call: UpsampleCall) -> None:
         cid, about = self._facts(call)
-        key = short(call.in_formats[0])
-        fn = self.upsamples.setdefault(key, f"wqrc_upsample_{key}")
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {self.ptr(call.output)}, "
-                                                 f"{call.c}, {call.h}, {call.w}, {call.scale_h}, {call.scale_w}, "
-                                                 f"{int(call.zeros)});"))
+        fn = self._kernel(self.upsamples, "upsample", call.in_formats[0])
+        self._call(about, fn, self.ptr(call.inputs[0], True), self.ptr(call.output), call.c, call.h, call.w,
+                   call.scale_h, call.scale_w, int(call.zeros))
 
     def _emit_pad(self, call: PadCall) -> None:
         """A constant border (docs/format.md §3g): the input copied into a map of the pad code."""
         cid, about = self._facts(call)
-        key = short(call.in_formats[0])
-        fn = self.pads.setdefault(key, f"wqrc_pad_{key}")
-        pt, pl, pb, pr = call.pads
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {self.ptr(call.output)}, "
-                                                 f"{call.c}, {call.h}, {call.w}, {pt}, {pl}, {pb}, {pr}, "
-                                                 f"({ctype(call.in_formats[0])}){c_int(call.code, 32)});"))
+        fn = self._kernel(self.pads, "pad", call.in_formats[0])
+        self._call(about, fn, self.ptr(call.inputs[0], True), self.ptr(call.output), call.c, call.h, call.w,
+                   *call.pads, f"({ctype(call.in_formats[0])}){c_int(call.code, 32)}")
 
     def _emit_lut(self, call: LutCall) -> None:
         """A lookup-table activation: its table in flash, one read per element."""
         cid, about = self._facts(call)
-        key = (short(call.in_formats[0]), short(call.out_format))
-        fn = self.luts.setdefault(key, "wqrc_lut_" + "_".join(key))
+        fn = self._kernel(self.luts, "lut", call.in_formats[0], call.out_format)
         self.lut_tables.append(dict(id=cid, about=about, type=ctype(call.out_format), qmin=call.qmin,
                                     entries=[str(v) for v in call.table]))  # |v| < 2**15
-        self.steps.append(dict(about=about, code=f"{fn}({self.ptr(call.inputs[0], True)}, {cid}_lut, "
-                                                 f"{call.qmin}, {self.ptr(call.output)}, {call.size});"))
+        self._call(about, fn, self.ptr(call.inputs[0], True), f"{cid}_lut", call.qmin, self.ptr(call.output),
+                   call.size)
 
     def _emit_alias(self, call: AliasCall) -> None:
         self.steps.append(dict(about=self._facts(call)[1], code="/* flatten: same buffer, nothing to do */"))
@@ -335,8 +332,8 @@ class _Context:
         for table, template, types in ((self.adds, "add.h.j2", two),
                                        (self.copies, "copy.h.j2", lambda k: dict(tin=CTYPES[k[0]], tout=CTYPES[k[1]])),
                                        (self.muls, "mul.h.j2", two),
-                                       (self.upsamples, "upsample.h.j2", lambda k: dict(tin=CTYPES[k])),
-                                       (self.pads, "pad.h.j2", lambda k: dict(tin=CTYPES[k])),
+                                       (self.upsamples, "upsample.h.j2", lambda k: dict(tin=CTYPES[k[0]])),
+                                       (self.pads, "pad.h.j2", lambda k: dict(tin=CTYPES[k[0]])),
                                        (self.luts, "lut.h.j2", lambda k: dict(tin=CTYPES[k[0]], tout=CTYPES[k[1]]))):
             for key, fn in table.items():
                 out.append(dict(template=template, file=f"{fn}.h", args=dict(fn=fn, **types(key))))

@@ -83,31 +83,31 @@ class _Context:
         self.buffers.append(dict(name=f"{cid}_out", type=hls_type(call.out_format), size=size, about=about))
         return size
 
+    def _call(self, about: str, fn: str, params, args) -> None:
+        """One step of wqrc_top: ``wqrc::fn<params...>(args...);``."""
+        self.steps.append(dict(about=about, code=f"wqrc::{fn}<{', '.join(str(p) for p in params)}>("
+                                                 f"{', '.join(str(a) for a in args)});"))
+
     def _emit_mul(self, call: MulCall) -> None:
         cid, about = self._facts(call)
         self._output(call, cid, about)
-        x, y = (self.alias[t] for t in call.inputs)
-        self.steps.append(dict(about=about, code=(
-            f"wqrc::mul<{hls_type(call.in_formats[0])}, {hls_type(call.in_formats[1])}, {hls_type(call.out_format)}, "
-            f"{call.channels}, {call.positions}, {call.gate_positions}>("
-            f"{x}, {y}, {cid}_out, {call.shift}, {call.lo}LL, {call.hi}LL);")))
+        types = [hls_type(f) for f in (*call.in_formats, call.out_format)]
+        self._call(about, "mul", [*types, call.channels, call.positions, call.gate_positions],
+                   [*(self.alias[t] for t in call.inputs), f"{cid}_out", call.shift, f"{call.lo}LL", f"{call.hi}LL"])
 
     def _emit_pad(self, call: PadCall) -> None:
         cid, about = self._facts(call)
         self._output(call, cid, about)
-        pt, pl, pb, pr = call.pads
         t = hls_type(call.in_formats[0])
-        self.steps.append(dict(about=about, code=(
-            f"wqrc::pad<{t}, {call.c}, {call.h}, {call.w}, {pt}, {pl}, {pb}, {pr}>({self.alias[call.inputs[0]]}, "
-            f"{cid}_out, ({t})({call.code}LL));")))
+        self._call(about, "pad", [t, call.c, call.h, call.w, *call.pads],
+                   [self.alias[call.inputs[0]], f"{cid}_out", f"({t})({call.code}LL)"])
 
     def _emit_upsample(self, call: UpsampleCall) -> None:
         cid, about = self._facts(call)
         self._output(call, cid, about)
-        zeros = "true" if call.zeros else "false"
-        self.steps.append(dict(about=about, code=(
-            f"wqrc::upsample<{hls_type(call.in_formats[0])}, {call.c}, {call.h}, {call.w}, {call.scale_h}, "
-            f"{call.scale_w}, {zeros}>({self.alias[call.inputs[0]]}, {cid}_out);")))
+        self._call(about, "upsample", [hls_type(call.in_formats[0]), call.c, call.h, call.w, call.scale_h,
+                                       call.scale_w, "true" if call.zeros else "false"],
+                   [self.alias[call.inputs[0]], f"{cid}_out"])
 
     def _emit_lut(self, call: LutCall) -> None:
         """A lookup-table activation: its table a ROM, one read per element."""
@@ -173,11 +173,9 @@ class _Context:
     def _emit_add(self, call: AddCall) -> None:
         cid, about = self._facts(call)
         size = self._output(call, cid, about)
-        sa, sb = call.shifts
-        x, y = (self.alias[t] for t in call.inputs)
-        self.steps.append(dict(about=about, code=(
-            f"wqrc::add<{hls_type(call.in_formats[0])}, {hls_type(call.in_formats[1])}, {hls_type(call.out_format)}, "
-            f"{size}>({x}, {sa}, {y}, {sb}, {cid}_out, {call.lo}LL, {call.hi}LL);")))
+        (x, y), (sa, sb) = (self.alias[t] for t in call.inputs), call.shifts
+        self._call(about, "add", [*(hls_type(f) for f in (*call.in_formats, call.out_format)), size],
+                   [x, sa, y, sb, f"{cid}_out", f"{call.lo}LL", f"{call.hi}LL"])
 
     def _emit_copy(self, call: CopyCall) -> None:
         """Concat, Relu and Clip: each input shifted to the output format, saturated, clamped."""
@@ -185,9 +183,8 @@ class _Context:
         self._output(call, cid, about)
         for part in call.parts:
             dst = f"{cid}_out + {part.offset}" if part.offset else f"{cid}_out"
-            self.steps.append(dict(about=about, code=(
-                f"wqrc::copy<{hls_type(part.format)}, {hls_type(call.out_format)}, {part.size}>("
-                f"{self.alias[part.tensor]}, {part.shift}, {dst}, {call.lo}LL, {call.hi}LL);")))
+            self._call(about, "copy", [hls_type(part.format), hls_type(call.out_format), part.size],
+                       [self.alias[part.tensor], part.shift, dst, f"{call.lo}LL", f"{call.hi}LL"])
 
 
 # One table per concern: the HLS step of each kind of call (wqrc.lower), the method _emit_<family>;

@@ -36,7 +36,7 @@ BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "tr
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
                 "wqrc_copy_stage.v", "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
-HEADER_FILES = ("wqrc_engine_ports.vh",)   # `included by the engines, copied beside them
+HEADER_FILES = ("wqrc_engine_ports.vh", "wqrc_engine_regs.vh", "wqrc_engine_busy.vh")   # `included by the engines, copied beside them
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
 
 
