@@ -27,12 +27,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from wqrc.errors import WqrcError
-from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.contract.geometry import explicit_pads
 from wqrc.ops.pools import window_counts
 from wqrc.contract.arith import avgpool_divisor, bits_for_signed
 from wqrc.contract.formats import TensorFormat, output_bounds
-from wqrc.ops import op_def
+from wqrc.ops import op_def, op_table
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.schemes import SCHEMES, SCHEMES_KEY
 from wqrc.sim.exactness import node_bounds
@@ -323,26 +322,17 @@ def _lookup(b: _Builder, qm: QModel, node, ins) -> str:
     return b.op("Gather", [b.const(table), idx], shape, base=node.name, axis=0)
 
 
-WRITE = {
-    "conv": _weighted,
-    "dense": _weighted,
-    "maxpool": _maxpool,
-    "avgpool": _avgpool,
-    "global_avgpool": _global_avgpool,
-    "flatten": lambda b, qm, node, ins: b.op("Flatten", ins, (int(np.prod(qm.shapes[node.output])),),
-                                             base=node.name, axis=1),
-    "reshape": lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([1] + list(node.attrs["shape"]), np.int64)],
-                                             qm.shapes[node.output], base=node.name),
-    "add": _add,
-    "concat": _concat,
-    "relu": _clamp,
-    "clip": _clamp,
-    "mul": _mul,
-    "upsample": _upsample,
-    "zero_insert": _upsample,
-    "pad": lambda b, qm, node, ins: b.op(
+# The writer of each op: by kernel family where the family's ops share one, else the op's own.
+WRITE = op_table("qonnx writer", families=dict(
+    conv=_weighted, add=_add, mul=_mul, upsample=_upsample, lut=_lookup,
+    pad=lambda b, qm, node, ins: b.op(
         "Pad", [ins[0], b.const(onnx_pads(node.attrs["pads"]), np.int64),
                 b.const(np.ldexp(float(node.attrs["code"]), qm.formats[node.inputs[0]].frac))],
         qm.shapes[node.output], base=node.name),
-    **{op.name: _lookup for op in LOOKUP_OPS},
-}
+), ops=dict(
+    maxpool=_maxpool, avgpool=_avgpool, global_avgpool=_global_avgpool, concat=_concat, relu=_clamp, clip=_clamp,
+    flatten=lambda b, qm, node, ins: b.op("Flatten", ins, (int(np.prod(qm.shapes[node.output])),),
+                                          base=node.name, axis=1),
+    reshape=lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([1] + list(node.attrs["shape"]), np.int64)],
+                                          qm.shapes[node.output], base=node.name),
+))

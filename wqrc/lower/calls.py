@@ -26,15 +26,17 @@ class Call:
 
 
 @dataclass(frozen=True)
-class ConvGeometry:
-    """A convolution, or a dense layer as a 1x1 convolution of a 1x1 map."""
-    in_c: int
-    in_h: int
-    in_w: int
-    out_c: int
-    out_h: int
-    out_w: int
-    group: int
+class ClampedCall(Call):
+    """A call whose output codes are clamped: to the output format's range and, where an
+    activation was fused, to its bounds (docs/format.md §3), inclusive."""
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window sliding over a map (a conv's kernel, a pool's window): its size, stride,
+    dilation and top/left padding, the geometry conv and pool share."""
     k_h: int
     k_w: int
     stride_h: int
@@ -43,6 +45,21 @@ class ConvGeometry:
     dil_w: int
     pad_t: int
     pad_l: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConvGeometry(Window):
+    """A convolution, or a dense layer as a 1x1 convolution of a 1x1 map."""
+    in_c: int
+    in_h: int
+    in_w: int
+    out_c: int
+    out_h: int
+    out_w: int
+    group: int
     pad_b: int
     pad_r: int
 
@@ -59,12 +76,9 @@ class ConvGeometry:
     def padded(self) -> bool:
         return any((self.pad_t, self.pad_l, self.pad_b, self.pad_r))
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class ConvCall(Call):
+class ConvCall(ClampedCall):
     """conv and dense: acc = bias + sum(code multiplier * x); y = clamp(rshift_round(acc, shift))."""
     geometry: ConvGeometry
     scheme: str                  # for reports and comments; the arithmetic reads ``multiplies``
@@ -74,8 +88,6 @@ class ConvCall(Call):
     shifts: tuple[int, ...]      # the requantization shift of each output channel (all equal per layer)
     per_channel: bool            # one exponent per output channel (docs/format.md §1c)
     half_even: bool              # ties to even (an imported ROUND quantizer) instead of half up
-    lo: int                      # clamp bounds of the output codes (format and fused activation)
-    hi: int
     acc_bits: int                # signed accumulator width that holds acc_bound
     acc_bound: int
     bias: tuple[int, ...]
@@ -88,45 +100,30 @@ class ConvCall(Call):
 
 
 @dataclass(frozen=True)
-class PoolGeometry:
+class PoolGeometry(Window):
     c: int
     in_h: int
     in_w: int
     out_h: int
     out_w: int
-    k_h: int
-    k_w: int
-    stride_h: int
-    stride_w: int
-    dil_h: int
-    dil_w: int
-    pad_t: int
-    pad_l: int
     count_include_pad: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class PoolCall(Call):
+class PoolCall(ClampedCall):
     """max, average or global average pooling; a mean is (sum * R + 2^(S-1)) >> S (docs/format.md §3)."""
     geometry: PoolGeometry
     takes_max: bool
     whole_map: bool
     div_r: tuple[int, ...]       # entry n: a window of n elements (0 unused); a global pool: entry 0
     div_s: tuple[int, ...]
-    lo: int
-    hi: int
 
 
 @dataclass(frozen=True)
-class AddCall(Call):
+class AddCall(ClampedCall):
     """Two terms moved to the output format, summed in int64, saturated, clamped."""
     shifts: tuple[int, int]
     size: int
-    lo: int
-    hi: int
     sum_bound: int               # the aligned sum's largest magnitude (the RTL sizes its adder by it)
 
 
@@ -140,22 +137,18 @@ class CopyPart:
 
 
 @dataclass(frozen=True)
-class CopyCall(Call):
+class CopyCall(ClampedCall):
     """concat, relu and clip: each input shifted to the output format, saturated, clamped."""
     parts: tuple[CopyPart, ...]
-    lo: int
-    hi: int
 
 
 @dataclass(frozen=True)
-class MulCall(Call):
+class MulCall(ClampedCall):
     """A product of activations (docs/format.md §3e), the gate broadcast per channel or not."""
     channels: int
     positions: int
     gate_positions: int
     shift: int
-    lo: int
-    hi: int
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,12 @@ def conv_geometry(qm, node, layer) -> ConvGeometry:
         o, ho, wo = qm.shapes[node.output]
         kh, kw = layer.codes.shape[2:]
         pt, pl, pb, pr = a["pads"]
-        return ConvGeometry(c, h, w, o, ho, wo, a["group"], kh, kw, a["strides"][0], a["strides"][1],
-                            a["dilations"][0], a["dilations"][1], pt, pl, pb, pr)
+        return ConvGeometry(in_c=c, in_h=h, in_w=w, out_c=o, out_h=ho, out_w=wo, group=a["group"], k_h=kh, k_w=kw,
+                            stride_h=a["strides"][0], stride_w=a["strides"][1], dil_h=a["dilations"][0],
+                            dil_w=a["dilations"][1], pad_t=pt, pad_l=pl, pad_b=pb, pad_r=pr)
     o, i = layer.codes.shape
-    return ConvGeometry(i, 1, 1, o, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0)
+    return ConvGeometry(in_c=i, in_h=1, in_w=1, out_c=o, out_h=1, out_w=1, group=1, k_h=1, k_w=1, stride_h=1,
+                        stride_w=1, dil_h=1, dil_w=1, pad_t=0, pad_l=0, pad_b=0, pad_r=0)
 
 
 def _conv(qm, node, index: int) -> ConvCall:
@@ -68,7 +70,9 @@ def _pool(qm, node, index: int) -> PoolCall:
         (kh, kw), strides, pads = a["kernel"], a["strides"], a["pads"]
         dil, include = a.get("dilations", (1, 1)), int(a.get("count_include_pad", 0))
         div = [(1, 0)] + ([] if op.takes_max else [avgpool_divisor(n) for n in range(1, kh * kw + 1)])
-    geo = PoolGeometry(c, h, w, ho, wo, kh, kw, strides[0], strides[1], dil[0], dil[1], pads[0], pads[1], include)
+    geo = PoolGeometry(c=c, in_h=h, in_w=w, out_h=ho, out_w=wo, k_h=kh, k_w=kw, stride_h=strides[0],
+                       stride_w=strides[1], dil_h=dil[0], dil_w=dil[1], pad_t=pads[0], pad_l=pads[1],
+                       count_include_pad=include)
     fmt = qm.formats[node.output]
     return PoolCall(**_common(qm, node, index), geometry=geo, takes_max=op.takes_max, whole_map=op.whole_map,
                     div_r=tuple(r for r, _ in div), div_s=tuple(s for _, s in div), lo=fmt.qmin, hi=fmt.qmax)

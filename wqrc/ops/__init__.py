@@ -6,6 +6,8 @@ OpDef here (see docs/architecture.md) plus its kernels.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from wqrc.errors import WqrcError
 from wqrc.ops.base import MAX_ELEMENTS, Attr, OpDef, window_out
 from wqrc.ops.elementwise import Add, Clip, Concat, Mul, Relu
@@ -24,6 +26,19 @@ OPS: dict[str, OpDef] = {d.name: d for d in (
 WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)
 # the hw/ kernel families the code backends emit (OpDef.kernel); each backend has one step per family
 KERNEL_FAMILIES = tuple(sorted({d.kernel for d in OPS.values() if d.integer}))
+
+
+def op_table(concern: str, families: dict, ops: Optional[dict] = None) -> dict:
+    """One concern's table over every integer op (an executor's builders, say): an op's own entry
+    in ``ops``, else its kernel family's in ``families``. Keyed by family, a new op of an
+    existing family needs its registry entry only; an op covered by neither fails at import."""
+    ops = ops or {}
+    table = {}
+    for name, d in OPS.items():
+        if d.integer:
+            table[name] = ops.get(name, families.get(d.kernel))
+            assert table[name] is not None, f"{concern}: no entry for op '{name}' (kernel family '{d.kernel}')"
+    return table
 
 
 def op_def(node) -> OpDef:

@@ -105,6 +105,8 @@ class OpDef:
     takes_max: bool = False                     # a pool whose window keeps its largest element
     whole_map: bool = False                     # a pool whose one window is the whole map
     zeros: bool = False                         # an upsampling that inserts zeros (not copies)
+    round_commutes: bool = False                # op(r(x)) = r(op(x)) for any monotone rounding r to
+                                                # integers: a monotone selection or integer-bounded clamp
 
     def defaults(self) -> dict:
         return {a.name: a.default for a in self.attrs}

@@ -10,6 +10,7 @@ from wqrc.contract import kernels as K
 class _Clamp(OpDef):
     clamps = True
     kernel = "copy"  # a copy that saturates and clamps
+    round_commutes = True  # integer bounds
 
     def run_int(self, qm, node, ins, path):
         return K.clamp(ins[0], node.attrs["qclip"])

@@ -71,6 +71,7 @@ def divided_bound(total: int, n: int) -> int:
 class MaxPool(_Pool):
     name = "maxpool"
     takes_max = True
+    round_commutes = True   # its padding value is an integer, qmin - 1
     doc = "2-D max pooling"
     attrs = (KERNEL, STRIDES, PADS, Attr("dilations", "ints", (1, 1), length=2, lo=1, hi=MAX_EXTENT), CEIL)
 

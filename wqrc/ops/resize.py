@@ -22,6 +22,7 @@ class _Upsample(OpDef):
     keeps_format = True
     kernel = "upsample"
     zeros = False   # zero insertion (True) or nearest-neighbour copies
+    round_commutes = True
 
     def out_hw(self, node, h: int, w: int) -> tuple[int, int]:
         sh, sw = node.attrs["scales"]

@@ -12,6 +12,7 @@ class Flatten(OpDef):
     keeps_format = True
     aliases_input = True
     kernel = "alias"
+    round_commutes = True
 
     def shape(self, node, in_shapes):
         return (math.prod(in_shapes[0]),)
@@ -31,6 +32,7 @@ class Reshape(OpDef):
     keeps_format = True
     aliases_input = True
     kernel = "alias"
+    round_commutes = True
 
     def shape(self, node, in_shapes):
         out = tuple(node.attrs["shape"])

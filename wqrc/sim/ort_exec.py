@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from wqrc.ops.lookup import LOOKUP_OPS
+from wqrc.ops import op_def, op_table
 from wqrc.ops.pad import onnx_pads
 from wqrc.contract.geometry import explicit_pads
 from wqrc.ops.pools import window_counts
@@ -150,10 +150,10 @@ def lower(qm: QModel, qlinear: str = "auto") -> Optional[onnx.ModelProto]:
             env[node.output] = LOWER[node.op](b, qm, node, [x])
             b.offsets[env[node.output]] = b.offsets[x]
             continue
-        ins = [env[t] if node.op in ROUND_COMMUTES and env[t] not in b.offsets else b.as_float(env[t])
+        ins = [env[t] if op_def(node).round_commutes and env[t] not in b.offsets else b.as_float(env[t])
                for t in node.inputs]
         env[node.output] = LOWER[node.op](b, qm, node, ins)
-        if node.op in ROUND_COMMUTES and ins[0] in b.unrounded:
+        if op_def(node).round_commutes and ins[0] in b.unrounded:
             b.unrounded[env[node.output]] = b.unrounded[ins[0]]
     out = b.as_float(env[qm.output])
     shape_in = ["n"] + list(qm.input_shape)
@@ -445,30 +445,16 @@ CODES_PASS = {
     "reshape": lambda qm, node: True,
 }
 
-# ops for which op(r(x)) = r(op(x)) on the values they see, r = Floor or Round (any monotone rounding
-# to integers): monotone selections and integer-bounded clamps (a max pool's padding value is an
-# integer, qmin - 1)
-ROUND_COMMUTES = {"maxpool", "flatten", "reshape", "relu", "clip", "upsample", "zero_insert"}
-
-LOWER = {
-    "conv": _weighted,
-    "dense": _weighted,
-    "maxpool": _maxpool,
-    "avgpool": _avgpool,
-    "global_avgpool": _global_avgpool,
-    "flatten": lambda b, qm, node, ins: b.op("Flatten", [ins[0]], axis=1),
-    "reshape": lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([-1] + list(node.attrs["shape"]), np.int64)]),
-    "add": _add,
-    "concat": _concat,
-    "relu": _clamp,
-    "clip": _clamp,
-    "mul": _mul,
-    "upsample": _upsample,
-    "zero_insert": _upsample,
-    "pad": lambda b, qm, node, ins: b.op("Pad", [ins[0], b.const(onnx_pads(node.attrs["pads"]), np.int64),
-                                                b.const(float(node.attrs["code"]))]),
-    **{op.name: _lookup for op in LOOKUP_OPS},
-}
+# The builder of each op: by kernel family where the family's ops share one, else the op's own.
+LOWER = op_table("onnxruntime lowering", families=dict(
+    conv=_weighted, add=_add, mul=_mul, upsample=_upsample, lut=_lookup,
+    pad=lambda b, qm, node, ins: b.op("Pad", [ins[0], b.const(onnx_pads(node.attrs["pads"]), np.int64),
+                                              b.const(float(node.attrs["code"]))]),
+), ops=dict(
+    maxpool=_maxpool, avgpool=_avgpool, global_avgpool=_global_avgpool, concat=_concat, relu=_clamp, clip=_clamp,
+    flatten=lambda b, qm, node, ins: b.op("Flatten", [ins[0]], axis=1),
+    reshape=lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([-1] + list(node.attrs["shape"]), np.int64)]),
+))
 
 
 class OrtExecutor:
