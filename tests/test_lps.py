@@ -10,6 +10,7 @@ from torch import nn
 import wqrc
 from wqrc.data import Dataset, load_dataset
 from wqrc.errors import WqrcError
+from wqrc.plan_search import search_plan
 from wqrc.search import best_equal_within, equal_bitwidth_curve
 
 import needs
@@ -286,15 +287,15 @@ def test_ranked_search_from_the_command_line(tmp_path):
 
 
 def test_search_plan_from_python_writes_the_plan_the_cli_would():
-    """api.search_plan: the whole `wqrc lps` job without the CLI; its options refused in one line."""
+    """plan_search.search_plan: the whole `wqrc lps` job without the CLI; its options refused in one line."""
     graph = wqrc.load_model(os.path.join(ROOT, "examples", "digits_cnn.onnx"))
-    found = wqrc.api.search_plan(graph, method="sqnr", target_sqnr=30.0, start_bits="8")
+    found = search_plan(graph, method="sqnr", target_sqnr=30.0, start_bits="8")
     layers = [n.name for n in graph.weighted_nodes()]
     assert sorted(found.doc["layers"]) == sorted(layers)
     assert found.summary and found.summary[0].startswith("SQNR allocation")
     qm = wqrc.quantize(graph, bits=found.doc)
     assert all(2 <= qm.layers[n].bits <= 8 for n in layers)
     with pytest.raises(WqrcError, match="--target-sqnr and --max-wmem belong to --method sqnr"):
-        wqrc.api.search_plan(graph, "digits", method="greedy", max_drop=0.01, target_sqnr=30.0)
+        search_plan(graph, "digits", method="greedy", max_drop=0.01, target_sqnr=30.0)
     with pytest.raises(WqrcError, match="exactly one of"):
-        wqrc.api.search_plan(graph, method="sqnr")
+        search_plan(graph, method="sqnr")

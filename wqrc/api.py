@@ -22,7 +22,6 @@ from wqrc.frontend.onnx import load_onnx
 from wqrc.frontend.torch import from_torch as _from_torch, load_torchscript
 from wqrc.ir.graph import Graph, fit_input
 from wqrc.passes import canonicalize
-from wqrc.plan_search import search_plan  # noqa: F401  (the whole `wqrc lps` job, from Python)
 from wqrc.quant.plan import make_plan
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.quantize import quantize_graph

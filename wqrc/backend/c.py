@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -176,27 +177,35 @@ class _Context:
 
     def _scratch(self, call: ConvCall) -> list[tuple[str, int]]:
         """The layer's kernel, block and scratch buffers [(field, bytes)], sized for this layer
-        (the kernels' buffer sizes, computed next to the choice of kernel)."""
+        by the kernel's own rule (CONV_KERNELS: buffer sizes next to the kernel)."""
         in_fmt, name = call.in_formats[0], call.name
         geo = self.geo[name] = call.geometry.as_dict()
-        kernel = _kernel(call, geo, _accumulator(call)[0], short(in_fmt))
+        kernel = self.kernel[name] = _kernel(call, geo, _accumulator(call)[0], short(in_fmt))
         fan = call.geometry.fan
-        fe = fan + fan % 2
         elem = int(short(in_fmt)[1:]) // 8
-        self.kernel[name] = kernel
+        if CONV_KERNELS[kernel].q15:
+            # as many output channels per decoded block as WBUF_LIMIT elements hold (an even
+            # number, at least 2), the whole layer where it fits
+            fit = max(2, WBUF_LIMIT // (fan + fan % 2))
+            self.block[name] = geo["out_c"] if fit >= geo["out_c"] else fit - fit % 2
+        return CONV_KERNELS[kernel].scratch(self, name, geo, fan, elem)
+
+    def _taps_scratch(self, name: str, geo: dict, fan: int, elem: int) -> list[tuple[str, int]]:
+        """The padded map, and the tap lists (offset, value, sign) of one output channel."""
+        return [("pad", _padded_size(geo) * elem)] + [(f"tap_{k}", 4 * fan) for k in ("off", "val", "neg")]
+
+    def _dw_scratch(self, name: str, geo: dict, fan: int, elem: int) -> list[tuple[str, int]]:
+        """One channel's padded plane, the decoded block, rows of raw sums."""
         padded = any(geo[k] for k in ("pad_t", "pad_l", "pad_b", "pad_r"))
-        if kernel == "taps":
-            return [("pad", _padded_size(geo) * elem)] + [(f"tap_{k}", 4 * fan) for k in ("off", "val", "neg")]
-        # q15 kernels: as many output channels per decoded block as WBUF_LIMIT elements hold
-        # (an even number, at least 2), the whole layer where it fits
-        fit = max(2, WBUF_LIMIT // fe)
-        block = geo["out_c"] if fit >= geo["out_c"] else fit - fit % 2
-        self.block[name] = block
-        if kernel == "dw":  # one channel's padded plane, rows of raw sums
-            plane = (geo["in_h"] + geo["pad_t"] + geo["pad_b"]) * (geo["in_w"] + geo["pad_l"] + geo["pad_r"])
-            self.acc_n[name] = max(geo["out_w"], min(geo["out_h"] * geo["out_w"], DW_ACC_LIMIT))
-            return [("pad", plane * elem if padded else 0), ("wbuf", 2 * block * fe),
-                    ("acc", 4 * self.acc_n[name])]
+        plane = (geo["in_h"] + geo["pad_t"] + geo["pad_b"]) * (geo["in_w"] + geo["pad_l"] + geo["pad_r"])
+        self.acc_n[name] = max(geo["out_w"], min(geo["out_h"] * geo["out_w"], DW_ACC_LIMIT))
+        return [("pad", plane * elem if padded else 0), ("wbuf", 2 * self.block[name] * (fan + fan % 2)),
+                ("acc", 4 * self.acc_n[name])]
+
+    def _dmac_scratch(self, name: str, geo: dict, fan: int, elem: int) -> list[tuple[str, int]]:
+        """The padded map, the decoded block, gathered columns (a pair, or a chunk of positions),
+        the window's offsets and the sums."""
+        block, fe = self.block[name], fan + fan % 2
         self.acc_n[name] = 2 * (block + block % 2)  # the block's sums for a pair of positions
         npos = geo["out_h"] * geo["out_w"]
         chunk = min(SMALL_FAN_CHUNK, npos + npos % 2) if fe <= SMALL_FAN and block == geo["out_c"] and npos > 1 else 0
@@ -226,8 +235,9 @@ class _Context:
         geo, kernel = self.geo[call.name], self.kernel[call.name]
         in_fmt, out_fmt = call.in_formats[0], call.out_format
         key = (kernel, short(in_fmt), _storage(short(out_fmt)), tacc)
-        fn = self.convs.setdefault(key, f"wqrc_{'conv' if kernel == 'taps' else kernel}_{key[1]}_{key[2]}"
-                                        f"{'_' + tacc[:-2].replace('int', 'i') if kernel == 'taps' else ''}")
+        k = CONV_KERNELS[kernel]
+        fn = self.convs.setdefault(key, f"wqrc_{k.stem}_{key[1]}_{key[2]}"
+                                        f"{'_' + tacc[:-2].replace('int', 'i') if k.per_accumulator else ''}")
         seg = self.segment[call.name]
         fan = call.geometry.fan
         bias_bits = 32 if tacc == "int32_t" else 64
@@ -319,12 +329,11 @@ class _Context:
         (hw/c/kernels), its file (kernels/<function>.h) and the types it is rendered with."""
         out = []
         for key, fn in self.convs.items():
-            kind, tin, tout = key[0], CTYPES[key[1]], CTYPES[key[2]]
-            args = dict(fn=fn, tin=tin, tout=tout)
-            if kind not in ("dmac", "dw"):
+            k = CONV_KERNELS[key[0]]
+            args = dict(fn=fn, tin=CTYPES[key[1]], tout=CTYPES[key[2]])
+            if k.per_accumulator:
                 args.update(tacc=key[3], bias="bias32" if key[3] == "int32_t" else "bias64")
-            out.append(dict(template={"dmac": "dmac.h.j2", "dw": "dwconv.h.j2"}.get(kind, "conv.h.j2"),
-                            file=f"{fn}.h", args=args))
+            out.append(dict(template=k.template, file=f"{fn}.h", args=args))
         for suffix, kinds in sorted(self.pools.items()):
             out.append(dict(template="pool.h.j2", file=f"wqrc_pool_{suffix}.h",
                             args=dict(t=CTYPES[suffix], suffix=suffix, kinds=sorted(kinds))))
@@ -343,7 +352,7 @@ class _Context:
         qm, rom = self.qm, self.rom
         in_fmt, out_fmt = qm.input_format, qm.output_format
         convs = [l for l in self.layers if "geo" in l]
-        dmacs = [l for l in convs if l["kernel"] == "dmac"]
+        dmacs = [l for l in convs if CONV_KERNELS[l["kernel"]].s8_paths]
         # one static buffer, the arena (checked by the compiler), and the stack budget
         arena = max(self.arena.size, 8)
         xin, yout = self.vectors
@@ -363,7 +372,7 @@ class _Context:
             use_s8_rows=int(any(_dfp8(l) and l["geo"]["out_h"] * l["geo"]["out_w"] > 1
                                 and l["block"] < l["geo"]["out_c"] for l in dmacs)),
             po2x2_lut=_po2x2_lut() if any(
-                l["kernel"] in ("dmac", "dw") and not l["multiplies"] and l["bits"] == 4 for l in convs) else None,
+                CONV_KERNELS[l["kernel"]].q15 and not l["multiplies"] and l["bits"] == 4 for l in convs) else None,
             in_type=ctype(in_fmt), out_type=ctype(out_fmt), in_fmt=in_fmt, out_fmt=out_fmt,
             in_shape=qm.input_shape, out_shape=qm.output_shape,
             in_size=int(np.prod(qm.input_shape)), out_size=int(np.prod(qm.output_shape)),
@@ -402,6 +411,28 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
     _write_kernels(ctx, folder)
     return dict(ram_bytes=args["ram_bytes"], arena_bytes=args["arena_bytes"], stack_bytes=args["stack_bytes"],
                 rom_words=len(rom.words), rom_bits=len(rom.words) * rom.word_bits)
+
+
+@dataclass(frozen=True)
+class ConvKernel:
+    """A hand-written C conv/dense kernel (hw/c/kernels) and what the generator needs of it."""
+    stem: str                 # its function's name: wqrc_<stem>_<in>_<out>[_<acc>]
+    template: str             # hw/c/kernels/<template>
+    q15: bool                 # weights decoded to q15 rows a block of channels at a time
+    per_accumulator: bool     # rendered per accumulator type too (int32, int64)
+    s8_paths: bool            # has the DFP-8 paths that read codes from flash (WQRC_USE_S8_*)
+    scratch: Callable         # its buffers for one layer: (context, name, geo, fan, elem) -> [(field, bytes)]
+
+
+# One table per concern: the C conv/dense kernels, by the name _kernel chooses.
+CONV_KERNELS = {
+    "taps": ConvKernel("conv", "conv.h.j2", q15=False, per_accumulator=True, s8_paths=False,
+                       scratch=_Context._taps_scratch),
+    "dmac": ConvKernel("dmac", "dmac.h.j2", q15=True, per_accumulator=False, s8_paths=True,
+                       scratch=_Context._dmac_scratch),
+    "dw": ConvKernel("dw", "dwconv.h.j2", q15=True, per_accumulator=False, s8_paths=False,
+                     scratch=_Context._dw_scratch),
+}
 
 
 # One table per concern: the C step of each kind of call (wqrc.lower), the method _emit_<family>;
