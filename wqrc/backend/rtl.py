@@ -81,7 +81,7 @@ class _Layout:
             EMIT[type(call)](self, call)
             if not isinstance(call, AliasCall):
                 b = self._buffer(call.output)
-                self.traces.append(dict(node=call.index, step=len(self.steps), buf=b["id"],
+                self.traces.append(dict(node=call.index, step=len(self.steps), mem=f"dut.{b['id']}.bank[0].mem", index="j",
                                         size=b["depth"], signed=b["signed"], about=names.comment(call.name)))
 
     def _buffer(self, tensor: str) -> dict:
@@ -289,11 +289,19 @@ CONV_PIPELINE, POOL_PIPELINE, ELTWISE_PIPELINE = 7, 6, 5
 UNLOAD_CYCLES = 3   # per output element with the consumer always ready: fetch, read, beat
 
 
+FORMS = ("layers", "seq")
+
+
 def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, data: np.ndarray | None = None,
-                 vecs: tuple | None = None) -> dict:
+                 vecs: tuple | None = None, form: str = "layers") -> dict:
     lanes = parse_lanes(lanes)
-    lay = _Layout(qm, rom, lanes)
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
+    if form == "seq":
+        from wqrc.backend.rtl_seq import generate_seq
+        return generate_seq(qm, rom, folder, lanes, (xin, yout))
+    if form != "layers":
+        raise WqrcError(f"--rtl-form: '{form}' is not one of {', '.join(FORMS)}")
+    lay = _Layout(qm, rom, lanes)
     in_fmt = qm.input_format
     in_buf = lay.buffers[lay.alias[qm.input]]
     outs, out_w, out_signed = _unloads(qm, lay)
@@ -306,6 +314,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 in_n=n_in, out_n=n_out,
                 stw=clog2(len(steps) + 1 + len(outs)), rom_file=ROM_FILE, word_bits=rom.word_bits,
                 n_vectors=len(xin), out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=HEADER_FILES,
+                ice40_flags="-dsp",
                 source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))

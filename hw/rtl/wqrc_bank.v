@@ -1,0 +1,23 @@
+// An activation bank of the descriptor-driven accelerator: one single-port synchronous RAM (a
+// read or a write each cycle, data the cycle after the address), written the way Yosys maps it
+// to an iCE40 UltraPlus SPRAM (synth_ice40 -spram) or to block RAM. wqrc_seq_top never reads
+// and writes one bank in a layer (docs/targets.md, "RTL forms").
+`default_nettype none
+module wqrc_bank #(
+    parameter integer W = 16,
+    parameter integer DEPTH = 256,
+    parameter integer AW = 8
+) (
+    input  wire          clk,
+    input  wire          we,
+    input  wire [AW-1:0] addr,
+    input  wire [W-1:0]  wdata,
+    output reg  [W-1:0]  rdata
+);
+    reg [W-1:0] mem [0:DEPTH-1];
+    always @(posedge clk) begin
+        if (we) mem[addr] <= wdata;
+        else rdata <= mem[addr];
+    end
+endmodule
+`default_nettype wire

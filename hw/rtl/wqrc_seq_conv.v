@@ -1,0 +1,251 @@
+// The conv/dense engine of the descriptor-driven accelerator (docs/targets.md, "RTL forms"):
+// one instance runs every conv and dense layer of the model, one after another, each from its
+// descriptor (the d_* inputs, held by wqrc_seq_top while the layer runs), so the area does not
+// grow with depth. The arithmetic is wqrc_conv_engine.v's (docs/format.md section 3).
+//
+// Lanes: at channel step j the NL active lanes compute output channels j*NL .. j*NL + NL - 1
+// (lane l: channel j*NL + l), so one step's filters are one run of the packer's codes and the
+// layer's codes are read once, in order, from its segment's first word (the code reader below,
+// one code a cycle). Per step j:
+//   fill     the NL filters (T codes each) go into the lanes' weight buffers (TMAX codes, one
+//            small RAM per lane); each lane's bias and per-channel exponent D_c come from the
+//            parameter table at d_pbase + channel
+//   compute  for every output pixel, every tap: the lanes share one activation read (a grouped
+//            layer's NL lanes lie in one group: NL divides its output channels per group);
+//            then capture, and a drain of one requantized output a cycle while the next pixel
+//            accumulates (a pixel of T taps is followed by max(0, NL - T) idle cycles)
+// Addresses come from adders only: the descriptor carries the products (H*W, DH*W, ...).
+`default_nettype none
+module wqrc_seq_conv #(
+    parameter integer P = 1,            // lanes
+    parameter integer BMAX = 4,         // widest code of any layer
+    parameter integer TMAX = 16,        // most taps of any layer (a lane buffer's depth)
+    parameter integer ACC_W = 24,       // the widest accumulator of any layer
+    parameter integer DMAX = 0,         // the largest per-channel exponent difference D_c
+    parameter integer MW = 16,          // activation width in the banks (signed)
+    parameter integer XW = 16,          // signed address arithmetic (bank addresses fit)
+    parameter integer GW = 12,          // geometry fields
+    parameter integer SW = 8,           // requantization shift (signed)
+    parameter integer WORD_W = 32,      // weight memory word (the packer's)
+    parameter integer WAW = 8,          // weight memory address bits
+    parameter integer PAW = 8,          // parameter table address bits
+    parameter integer AW = 8,           // bank address bits
+    parameter integer HAS_PO2 = 1,
+    parameter integer HAS_DFP = 0
+) (
+    input  wire              clk,
+    input  wire              rst,
+    input  wire              start,
+    output reg               done,
+    // the layer's descriptor
+    input  wire [GW-1:0]     d_t, d_cg, d_kh, d_kw, d_h, d_w, d_ow, d_npix, d_sw, d_dw, d_pt, d_pl,
+    input  wire [GW-1:0]     d_sh, d_dh, d_nj, d_nl, d_oc, d_ocg,
+    input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_gstep, d_nlnpix, d_ibase, d_obase,
+    input  wire [WAW-1:0]    d_wword,
+    input  wire [3:0]        d_b,
+    input  wire              d_po2,
+    input  wire [PAW-1:0]    d_pbase,
+    input  wire signed [SW-1:0] d_shift,
+    input  wire              d_even,
+    input  wire signed [MW-1:0] d_lo, d_hi,
+    // memories
+    output reg  [WAW-1:0]    w_addr,   // weight words
+    input  wire [WORD_W-1:0] w_d,
+    output wire [PAW-1:0]    p_addr,   // parameter table: {D_c (8 bits), bias (ACC_W bits)}
+    input  wire [ACC_W+7:0]  p_d,
+    output reg  [AW-1:0]     in_addr,  // the input bank
+    input  wire signed [MW-1:0] in_d,
+    output reg               out_we,   // the output bank
+    output reg  [AW-1:0]     out_addr,
+    output reg  [MW-1:0]     out_d
+);
+    localparam integer WB = $clog2(WORD_W);
+    localparam integer TAW = $clog2(TMAX + 1);
+    localparam integer LW = $clog2(P + 1) + 1;
+    localparam integer FILL = 1, SETTLE = 2, RUN = 3, FINISH = 4;
+    /* verilator lint_off WIDTH */
+    reg [2:0] state;
+    reg [GW-1:0] j;                           // channel step
+    reg signed [XW-1:0] cbnp;                 // j * NL * NPIX: the step's first output channel's offset
+    reg [GW-1:0] cbase;                       // j * NL
+    reg [GW-1:0] in_group;                    // cbase's place in its group
+    reg signed [XW-1:0] gbase;                // its group's first input channel, as an address
+
+    // ---- the code reader: the layer's codes in order, one a cycle ----------------------------
+    reg [WORD_W-1:0] cur, nxt;
+    reg nxt_v, pend;
+    reg [WB:0] off;                           // the next code's first bit in {nxt, cur}
+    wire filling = state == FILL;
+    reg [GW-1:0] ft;                          // the tap being filled
+    reg [LW-1:0] fl;                          // the lane being filled
+    wire codes_left = fl != d_nl;
+    wire emit_ok = (off + d_b <= WORD_W) || nxt_v;
+    wire take = filling && codes_left && emit_ok;
+    wire [WB+1:0] off_t = take ? off + d_b : off;
+    wire move = off_t >= WORD_W && nxt_v;
+    wire req = state != 0 && !pend && (!nxt_v || move);
+    wire [2*WORD_W-1:0] pair = {nxt, cur} >> off;
+    wire [BMAX-1:0] code_in = pair[BMAX-1:0];   // bits above b are ignored by the PEs
+    always @(posedge clk) begin
+        if (rst || start) begin
+            off <= WORD_W; nxt_v <= 1'b0; pend <= 1'b0; w_addr <= d_wword;
+        end else begin
+            pend <= req;
+            if (req) w_addr <= w_addr + 1'b1;
+            off <= move ? off_t - WORD_W : off_t;
+            if (move) cur <= nxt;
+            if (pend) begin nxt <= w_d; nxt_v <= 1'b1; end
+            else if (move) nxt_v <= 1'b0;
+        end
+    end
+
+    // ---- the parameter table: each active lane's bias and D_c, read during the fill ----------
+    reg [LW-1:0] pk, pk_d;                    // lane whose entry is addressed, and the one arriving
+    reg pv_d;
+    wire params_left = pk != d_nl;
+    assign p_addr = d_pbase + cbase + pk;
+    always @(posedge clk) begin
+        pv_d <= filling && params_left;
+        pk_d <= pk;
+        if (state != FILL) pk <= 0;
+        else if (params_left) pk <= pk + 1'b1;
+    end
+
+    // ---- the loop nest of a compute pass ---------------------------------------------------
+    reg [GW-1:0] gap, t_ic, t_ky, t_kx, ox, tk;
+    reg [GW-1:0] pix;
+    reg signed [XW-1:0] kyd, kxd, rowoff, chan_off, iy0, ix0, corner;
+    wire last_tap = t_ic == d_cg - 1 && t_ky == d_kh - 1 && t_kx == d_kw - 1;
+    wire last_pix = pix == d_npix - 1;
+    wire iss = state == RUN && gap == 0;
+    wire signed [XW-1:0] iy = iy0 + kyd;
+    wire signed [XW-1:0] ix = ix0 + kxd;
+    wire ok = iy >= 0 && iy < d_h && ix >= 0 && ix < d_w;
+    wire signed [XW-1:0] addr = d_ibase + gbase + corner + chan_off + rowoff + kxd;
+    reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_first, s2_last, cap;
+    reg [GW-1:0] a_tk, a_pix, s1_pix, s2_pix, cap_pix;
+    wire quiet = !a_v && !s1_v && !s2_v && !cap;
+    reg [LW-1:0] dleft;
+    wire fill_done = !codes_left && !params_left && !pv_d;
+
+    always @(posedge clk) begin
+        done <= 1'b0;
+        if (rst) begin
+            state <= 0;
+        end else if (start) begin
+            state <= FILL; j <= 0; cbase <= 0; cbnp <= 0; in_group <= 0; gbase <= 0; fl <= 0; ft <= 0;
+        end else case (state)
+            FILL: begin
+                if (take) begin
+                    if (ft == d_t - 1) begin ft <= 0; fl <= fl + 1'b1; end
+                    else ft <= ft + 1'b1;
+                end
+                if (fill_done) begin
+                    state <= RUN; gap <= 0; pix <= 0; tk <= 0;
+                    t_ic <= 0; t_ky <= 0; t_kx <= 0; kyd <= 0; kxd <= 0; rowoff <= 0; chan_off <= 0;
+                    ox <= 0; iy0 <= -$signed({1'b0, d_pt}); ix0 <= -$signed({1'b0, d_pl});
+                    corner <= d_corner0;
+                end
+            end
+            RUN: begin
+                if (gap != 0) gap <= gap - 1'b1;
+                else if (!last_tap) begin
+                    tk <= tk + 1'b1;
+                    if (t_kx != d_kw - 1) begin
+                        t_kx <= t_kx + 1'b1; kxd <= kxd + d_dw;
+                    end else begin
+                        t_kx <= 0; kxd <= 0;
+                        if (t_ky != d_kh - 1) begin
+                            t_ky <= t_ky + 1'b1; kyd <= kyd + d_dh; rowoff <= rowoff + d_dhw;
+                        end else begin
+                            t_ky <= 0; kyd <= 0; rowoff <= 0; t_ic <= t_ic + 1'b1; chan_off <= chan_off + d_hw;
+                        end
+                    end
+                end else begin
+                    tk <= 0; t_ic <= 0; t_ky <= 0; t_kx <= 0; kyd <= 0; kxd <= 0; rowoff <= 0; chan_off <= 0;
+                    gap <= (d_nl > d_t) ? d_nl - d_t : 0;
+                    pix <= pix + 1'b1;
+                    if (ox != d_ow - 1) begin
+                        ox <= ox + 1'b1; ix0 <= ix0 + d_sw; corner <= corner + d_sw;
+                    end else begin
+                        ox <= 0; ix0 <= -$signed({1'b0, d_pl}); iy0 <= iy0 + d_sh; corner <= corner + d_srow;
+                    end
+                    if (last_pix) state <= SETTLE;
+                end
+            end
+            SETTLE: if (quiet) begin       // the last pixel is captured: the lanes' registers are free
+                if (j == d_nj - 1) state <= FINISH;
+                else begin
+                    state <= FILL; fl <= 0; ft <= 0;
+                    j <= j + 1'b1; cbase <= cbase + d_nl; cbnp <= cbnp + d_nlnpix;
+                    if (in_group + d_nl == d_ocg) begin in_group <= 0; gbase <= gbase + d_gstep; end
+                    else in_group <= in_group + d_nl;
+                end
+            end
+            FINISH: if (quiet && dleft == 0 && !out_we) begin state <= 0; done <= 1'b1; end
+            default: ;
+        endcase
+    end
+
+    // ---- address, read, align, accumulate ---------------------------------------------------
+    always @(posedge clk) begin
+        a_v <= iss && !rst && !start;
+        a_first <= tk == 0; a_last <= last_tap; a_ok <= ok; a_tk <= tk; a_pix <= pix;
+        in_addr <= ok ? addr : 0;
+        s1_v <= a_v && !rst; s1_first <= a_first; s1_last <= a_last; s1_ok <= a_ok; s1_pix <= a_pix;
+        s2_v <= s1_v && !rst; s2_first <= s1_first; s2_last <= s1_last; s2_pix <= s1_pix;
+    end
+    wire [P*ACC_W-1:0] sums;
+    wire [P*8-1:0] dshs;
+    genvar l;
+    generate for (l = 0; l < P; l = l + 1) begin : lane
+        reg [BMAX-1:0] wbuf [0:TMAX-1];
+        reg [BMAX-1:0] wq, code;
+        reg signed [MW-1:0] x;
+        reg [ACC_W-1:0] bias;
+        reg [7:0] dsh;
+        always @(posedge clk) begin
+            if (take && fl == l) wbuf[ft] <= code_in;
+            wq <= wbuf[a_tk];
+            code <= wq;
+            x <= s1_ok ? in_d : 0;                // zero padding is q = 0
+            if (pv_d && pk_d == l) begin bias <= p_d[ACC_W-1:0]; dsh <= p_d[ACC_W +: 8]; end
+        end
+        assign dshs[l*8 +: 8] = dsh;
+        wqrc_pe_rt #(.BMAX(BMAX), .MW(MW), .ACC_W(ACC_W), .HAS_PO2(HAS_PO2), .HAS_DFP(HAS_DFP)) pe(
+            .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .b(d_b), .bias(bias), .x(x), .code(code),
+            .acc(sums[l*ACC_W +: ACC_W]));
+    end endgenerate
+
+    // ---- capture and drain: one requantized output a cycle -----------------------------------
+    reg [P*ACC_W-1:0] dq;                     // lane 0 first
+    reg [P*8-1:0] dd;
+    reg [AW-1:0] daddr;
+    wire [GW-1:0] left_c = d_oc - cbase;      // channels of this step that exist
+    wire [LW-1:0] nact = left_c < d_nl ? left_c : d_nl;
+    localparam integer AW2 = ACC_W + DMAX;
+    wire signed [AW2-1:0] acc2 = $signed(dq[ACC_W-1:0]) <<< dd[7:0];
+    wire [MW-1:0] y;
+    wqrc_requant_rt #(.ACC_W(AW2), .OUT_W(MW), .SW(SW)) rq(
+        .acc(acc2), .shift(d_shift), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
+    always @(posedge clk) begin
+        cap <= s2_v && s2_last && !rst;
+        cap_pix <= s2_pix;
+        out_we <= 1'b0;
+        if (rst) begin
+            dleft <= 0; cap <= 1'b0;
+        end else begin
+            if (dleft != 0) begin
+                out_we <= 1'b1; out_addr <= daddr; out_d <= y;
+                daddr <= daddr + d_npix; dleft <= dleft - 1'b1;
+                dq <= dq >> ACC_W; dd <= dd >> 8;
+            end
+            if (cap) begin
+                dq <= sums; dd <= dshs; dleft <= nact;
+                daddr <= d_obase + cbnp + cap_pix;
+            end
+        end
+    end
+    /* verilator lint_on WIDTH */
+endmodule
+`default_nettype wire

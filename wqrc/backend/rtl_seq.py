@@ -1,0 +1,409 @@
+"""RTL target, descriptor-driven form: a fixed set of engines runs every layer (OUT/rtl/).
+
+The layer form (wqrc/backend/rtl.py) gives each layer its own engine with its constants as
+parameters, so its area grows with depth. Here one conv/dense engine (``P`` lanes,
+hw/rtl/wqrc_seq_conv.v) and one vector engine (pooling, add, concat/ReLU copies, lookup
+tables; hw/rtl/wqrc_seq_vec.v) run the layers one after another, each from its descriptor: a
+row of the descriptor table (``desc.mem``) that the top loads into the engines' field
+registers before the layer starts. What a descriptor holds is what the lowered call holds
+(wqrc.lower), with the products the address arithmetic needs precomputed, so the engines
+need adders only.
+
+Memory: activations live in ``NB`` single-port banks (the UP5K's four SPRAMs), each tensor at
+an offset of one bank, placed by liveness so that a layer never reads and writes one bank
+(the banks are single-port); weights stay in the packer's image (``../rom/weights.mem``),
+read in order from each layer's segment; biases and per-channel exponents, pooling divisors
+and lookup tables are small tables beside them.
+
+One home for the descriptor: ``FIELDS`` names every field, its signedness and the engine
+parameter its port width comes from; the top's registers, the loader and ``desc.mem`` are
+generated from it, and tests/test_rtl_seq.py checks it against the engines' port lists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wqrc.backend import names
+from wqrc.backend.common import copy_kernels, environment, render_files, test_vectors
+from wqrc.backend.planner import plan_arena
+from wqrc.errors import WqrcError
+from wqrc.lower import AddCall, AliasCall, ConvCall, CopyCall, LutCall, PoolCall, lower
+from wqrc.pack.rom import Rom
+from wqrc.quant.qmodel import QModel
+
+KERNEL_FILES = ("wqrc_requant_rt.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_seq_vec.v", "wqrc_bank.v",
+                "wqrc_rom.v")
+ROM_FILE = "../rom/weights.mem"
+BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
+                  "ice40.json", "stat_*.json", "nextpnr_ice40.*", "yosys_*.log")
+BANKS = 4   # the UP5K's SPRAMs
+
+CONV, VEC = 0, 1   # the engine a step runs on: the descriptor's `kind`
+
+# Every descriptor field: (signed, the parameter that sets its port width, the engines that read
+# it). A width that is a number is fixed. The top reads kind and the bank numbers itself.
+FIELDS = {
+    "kind": (False, 1, ("top",)), "ibank": (False, "BW", ("top",)), "i1bank": (False, "BW", ("top",)),
+    "obank": (False, "BW", ("top",)),
+    "t": (False, "GW", ("conv",)), "cg": (False, "GW", ("conv",)), "kh": (False, "GW", ("conv", "vec")),
+    "kw": (False, "GW", ("conv", "vec")), "h": (False, "GW", ("conv", "vec")), "w": (False, "GW", ("conv", "vec")),
+    "oh": (False, "GW", ("vec",)), "ow": (False, "GW", ("conv", "vec")), "npix": (False, "GW", ("conv",)),
+    "sh": (False, "GW", ("conv", "vec")), "sw": (False, "GW", ("conv", "vec")), "dh": (False, "GW", ("conv", "vec")),
+    "dw": (False, "GW", ("conv", "vec")), "pt": (False, "GW", ("conv", "vec")), "pl": (False, "GW", ("conv", "vec")),
+    "nj": (False, "GW", ("conv",)), "nl": (False, "GW", ("conv",)), "oc": (False, "GW", ("conv",)),
+    "ocg": (False, "GW", ("conv",)), "c": (False, "GW", ("vec",)), "n": (False, "GW", ("vec",)),
+    "fix": (False, "GW", ("vec",)),
+    "hw": (True, "XW", ("conv", "vec")), "dhw": (True, "XW", ("conv", "vec")), "srow": (True, "XW", ("conv", "vec")),
+    "corner0": (True, "XW", ("conv", "vec")), "gstep": (True, "XW", ("conv",)), "nlnpix": (True, "XW", ("conv",)),
+    "ibase": (True, "XW", ("conv", "vec")), "i1base": (True, "XW", ("vec",)), "obase": (True, "XW", ("conv", "vec")),
+    "wword": (False, "WAW", ("conv",)), "b": (False, 4, ("conv",)), "po2": (False, 1, ("conv",)),
+    "pbase": (False, "PAW", ("conv",)), "shift": (True, "SW", ("conv",)), "even": (False, 1, ("conv",)),
+    "lo": (True, "MW", ("conv", "vec")), "hi": (True, "MW", ("conv", "vec")),
+    "pool": (False, 1, ("vec",)), "max": (False, 1, ("vec",)), "two": (False, 1, ("vec",)),
+    "lut": (False, 1, ("vec",)), "incpad": (False, 1, ("vec",)), "sh0": (True, "SW", ("vec",)),
+    "sh1": (True, "SW", ("vec",)), "qmin": (True, "MW", ("vec",)), "dbase": (False, "DAW", ("vec",)),
+    "lbase": (False, "LAW", ("vec",)),
+}
+
+
+def clog2(n: int) -> int:
+    return max(1, (max(n, 1) - 1).bit_length())
+
+
+def signed_bits(v: int) -> int:
+    return max(1, (v if v >= 0 else ~v).bit_length() + 1)
+
+
+def hex_words(values, bits: int) -> list[str]:
+    digits = -(-bits // 4)
+    mask = (1 << bits) - 1
+    return [format(int(v) & mask, f"0{digits}x") for v in values]
+
+
+def _window(geo, h: int, w: int) -> dict:
+    """The address arithmetic of a window sweep (conv and pool alike): the products, once."""
+    return dict(kh=geo.k_h, kw=geo.k_w, h=h, w=w, sh=geo.stride_h, sw=geo.stride_w, dh=geo.dil_h, dw=geo.dil_w,
+                pt=geo.pad_t, pl=geo.pad_l, hw=h * w, dhw=geo.dil_h * w, corner0=-geo.pad_t * w - geo.pad_l)
+
+
+@dataclass
+class _Step:
+    kind: int
+    call: object
+    reads: list[str]
+    write: str
+    fields: dict
+    out_offset: int = 0            # where in the output tensor it writes (a concat's part)
+    about: str = ""
+
+
+@dataclass
+class _Tensor:
+    name: str
+    size: int
+    bits: int
+    signed: bool
+    first: int                     # the step that writes it first (-1: the input)
+    last: int                      # the last step that reads it (outputs: past the end)
+    bank: int = -1
+    base: int = 0
+    avoid: set = field(default_factory=set)
+
+
+class SeqLayout:
+    """Steps, descriptors, tables and the bank plan of the descriptor-driven form."""
+
+    def __init__(self, qm: QModel, rom: Rom, lanes: int, banks: int = BANKS):
+        self.qm, self.rom, self.lanes, self.nb = qm, rom, lanes, banks
+        self.alias = plan_arena(qm).alias
+        self.segment = {s.name: s for s in rom.segments}
+        self.steps: list[_Step] = []
+        self.params: list[int] = []          # per conv channel: (D_c, bias)
+        self.divs: list[tuple[int, int]] = []
+        self.luts: list[int] = []
+        calls = [c for c in lower(qm) if not isinstance(c, AliasCall)]
+        self.convs = [c for c in calls if isinstance(c, ConvCall)]
+        self.acc_w = max([c.acc_bits for c in self.convs] + [2])
+        self.mw = max(max(f.bits + (0 if f.signed else 1) for f in qm.formats.values()), 2)
+        if self.mw > 16:
+            raise WqrcError(f"--rtl-form seq: {self.mw - 1}-bit activations are wider than the 16-bit banks "
+                            f"(SPRAM words) this form keeps them in; use --rtl-form layers")
+        for call in calls:
+            emit = EMIT.get(type(call))
+            if emit is None:
+                raise WqrcError(f"node '{call.name}' ({call.op}): the descriptor-driven RTL form has no engine "
+                                f"for it; use --rtl-form layers")
+            emit(self, call)
+        self.tensors = self._lifetimes()
+        self._place()
+
+    # ---- steps --------------------------------------------------------------------------
+    def _root(self, t: str) -> str:
+        return self.alias[t]
+
+    def _add(self, kind: int, call, reads, write, fields, out_offset=0, about=None):
+        self.steps.append(_Step(kind, call, [self._root(t) for t in reads], self._root(write), fields, out_offset,
+                                names.comment(about or f"{call.name}: {call.op}")))
+
+    def _conv(self, call: ConvCall) -> None:
+        g = call.geometry
+        if 2 * call.bits > self.rom.word_bits:   # the code reader keeps pace with a code a cycle
+            raise WqrcError(f"layer '{call.name}': --rtl-form seq reads {call.bits}-bit codes from words of at "
+                            f"least {2 * call.bits} bits; use --word-bits {max(16, 2 * call.bits)} or more")
+        cg, ocg = g.in_c // g.group, g.out_c // g.group
+        nl = min(self.lanes, g.out_c) if g.group == 1 else max(d for d in range(1, min(self.lanes, ocg) + 1)
+                                                                  if ocg % d == 0)
+        top = max(call.shifts)
+        npix = g.out_h * g.out_w
+        pbase = len(self.params)
+        for c in range(g.out_c):
+            self.params.append(((top - call.shifts[c]) << self.acc_w) | (call.bias[c] & ((1 << self.acc_w) - 1)))
+        f = _window(g, g.in_h, g.in_w)
+        f.update(t=g.fan, cg=cg, ow=g.out_w, npix=npix, nj=-(-g.out_c // nl), nl=nl, oc=g.out_c,
+                 ocg=ocg if g.group > 1 else 0, srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w,
+                 gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
+                 b=call.bits, po2=int(not call.multiplies), pbase=pbase, shift=top, even=int(call.half_even),
+                 lo=call.lo, hi=call.hi)
+        self._add(CONV, call, call.inputs[:1], call.output, f)
+
+    def _pool(self, call: PoolCall) -> None:
+        g = call.geometry
+        dbase = len(self.divs)
+        fixed = call.takes_max or call.whole_map or bool(g.count_include_pad)
+        fix = 0 if (call.takes_max or call.whole_map) else g.k_h * g.k_w
+        self.divs.extend(zip(call.div_r, call.div_s))
+        f = _window(g, g.in_h, g.in_w)
+        f.update(pool=1, max=int(call.takes_max), incpad=int(fixed), fix=fix, c=g.c, oh=g.out_h, ow=g.out_w,
+                 srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w, dbase=dbase, lo=call.lo, hi=call.hi)
+        self._add(VEC, call, call.inputs[:1], call.output, f)
+
+    def _eltwise(self, call: AddCall) -> None:
+        sa, sb = call.shifts
+        self._add(VEC, call, call.inputs, call.output, dict(two=1, n=call.size, sh0=sa, sh1=sb, lo=call.lo,
+                                                              hi=call.hi))
+
+    def _copy(self, call: CopyCall) -> None:
+        for part in call.parts:
+            self._add(VEC, call, [part.tensor], call.output,
+                      dict(n=part.size, sh0=part.shift, lo=call.lo, hi=call.hi), out_offset=part.offset,
+                      about=f"{call.name}: {call.op}, {part.tensor} at {part.offset}")
+
+    def _lut(self, call: LutCall) -> None:
+        f = call.out_format
+        lbase = len(self.luts)
+        self.luts.extend(call.table)
+        self._add(VEC, call, call.inputs[:1], call.output, dict(lut=1, n=call.size, qmin=call.qmin, lbase=lbase,
+                                                                   lo=f.qmin, hi=f.qmax))
+
+    # ---- banks ----------------------------------------------------------------------------
+    def _lifetimes(self) -> dict[str, _Tensor]:
+        qm = self.qm
+        end = len(self.steps)
+        ts: dict[str, _Tensor] = {}
+
+        def tensor(root: str, first: int) -> _Tensor:
+            if root not in ts:
+                fmt = qm.formats[root]
+                ts[root] = _Tensor(root, int(np.prod(qm.shapes[root])), fmt.bits, fmt.signed, first, first)
+            return ts[root]
+
+        tensor(self._root(qm.input), -1)
+        for k, s in enumerate(self.steps):
+            for r in s.reads:
+                ts[r].last = max(ts[r].last, k)
+            tensor(s.write, k)
+        for t in qm.outputs:
+            ts[self._root(t)].last = end
+        # what a step reads and writes must lie in different banks; a step's two inputs too
+        for s in self.steps:
+            group = set(s.reads) | {s.write}
+            for r in group:
+                ts[r].avoid |= group - {r}
+        return ts
+
+    def _place(self) -> None:
+        """Each tensor into a bank (none sharing one with a tensor it meets in a step) at the first
+        offset free for its whole life; the bank whose high-water mark grows least wins."""
+        placed: list[_Tensor] = []
+        for t in sorted(self.tensors.values(), key=lambda t: (t.first, t.name)):
+            best = None
+            for b in range(self.nb):
+                if any(self.tensors[o].bank == b for o in t.avoid):
+                    continue
+                live = sorted((p.base, p.base + p.size) for p in placed
+                              if p.bank == b and p.first <= t.last and t.first <= p.last)
+                base = 0
+                for s, e in live:
+                    if base + t.size <= s:
+                        break
+                    base = max(base, e)
+                high = max([base + t.size] + [p.base + p.size for p in placed if p.bank == b])
+                if best is None or high < best[0]:
+                    best = (high, b, base)
+            if best is None:
+                raise WqrcError(f"tensor '{t.name}': every one of the {self.nb} activation banks holds a tensor it "
+                                f"meets in a layer (the banks are single-port); use --rtl-form layers")
+            _, t.bank, t.base = best
+            placed.append(t)
+        self.depth = [max([p.base + p.size for p in placed if p.bank == b] + [1]) for b in range(self.nb)]
+
+    # ---- the descriptor table ---------------------------------------------------------------
+    def descriptors(self) -> list[dict]:
+        rows = []
+        for s in self.steps:
+            out = self.tensors[s.write]
+            ins = [self.tensors[r] for r in s.reads]
+            row = {name: 0 for name in FIELDS}
+            row.update(s.fields)
+            row.update(kind=s.kind, ibank=ins[0].bank, ibase=ins[0].base, obank=out.bank,
+                       obase=out.base + s.out_offset, i1bank=ins[-1].bank, i1base=ins[-1].base)
+            rows.append(row)
+        return rows
+
+
+EMIT = {ConvCall: SeqLayout._conv, PoolCall: SeqLayout._pool, AddCall: SeqLayout._eltwise,
+        CopyCall: SeqLayout._copy, LutCall: SeqLayout._lut}
+
+
+def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
+    """The engines' parameters (every width from the values the descriptors hold) and each
+    field's register width."""
+    def unsigned(name):
+        return max([r[name] for r in rows] + [1]).bit_length()
+
+    aw = clog2(max(lay.depth) + 1)
+    gw = max(unsigned(n) for n, (s, w, _) in FIELDS.items() if w == "GW") + 1
+    xw = max([signed_bits(r[n]) for r in rows for n, (s, w, _) in FIELDS.items() if w == "XW"] + [aw + 1]) + 1
+    sw = max([signed_bits(r[n]) for r in rows for n, (s, w, _) in FIELDS.items() if w == "SW"] + [8])
+    common = dict(MW=lay.mw, XW=xw, GW=gw, SW=sw, AW=aw)
+    convs = lay.convs
+    conv = dict(P=lay.lanes, BMAX=max([c.bits for c in convs] + [2]), TMAX=max([c.geometry.fan for c in convs] + [1]),
+                ACC_W=lay.acc_w, DMAX=max([max(c.shifts) - min(c.shifts) for c in convs] + [0]), **common,
+                WORD_W=lay.rom.word_bits, WAW=clog2(len(lay.rom.words) + 2), PAW=clog2(len(lay.params) + lay.lanes + 1),
+                HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)))
+    pools = [s.call for s in lay.steps if isinstance(s.call, PoolCall)]
+    adds = [s.call for s in lay.steps if isinstance(s.call, AddCall)]
+    vec = dict(**common, TW=max([lay.mw + 1] + [a.sum_bound.bit_length() + 2 for a in adds]),
+               RW=max([r.bit_length() for r, _ in lay.divs] + [1]),
+               KB=max([p.geometry.k_h * p.geometry.k_w for p in pools] + [1]).bit_length(),
+               DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
+    widths = dict(BW=clog2(lay.nb), WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], **common)
+    return conv, vec, widths
+
+
+def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> dict:
+    from wqrc.backend.rtl import _write, unloaded
+    lay = SeqLayout(qm, rom, lanes)
+    rows = lay.descriptors()
+    conv, vec, widths = _engine_params(lay, rows)
+    fields = []
+    for name, (signed, port, _) in FIELDS.items():
+        limit = port if isinstance(port, int) else widths[port]
+        need = max(signed_bits(r[name]) if signed else max(r[name].bit_length(), 1) for r in rows) if rows else 1
+        if need > limit:
+            raise WqrcError(f"--rtl-form seq: descriptor field '{name}' needs {need} bits, more than its {limit}")
+        fields.append(dict(name=name, signed=signed, width=need, port=limit))
+
+    def connect(engine: str) -> list[tuple[str, str]]:
+        out = []
+        for f in fields:
+            if engine not in FIELDS[f["name"]][2]:
+                continue
+            r, pad = f"r_{f['name']}", f["port"] - f["width"]
+            fill = f"r_{f['name']}[{f['width'] - 1}]" if f["signed"] else "1'b0"
+            out.append((f["name"], f"{{{{{pad}{{{fill}}}}}, {r}}}" if pad else r))
+        return out
+
+    desc_w = max(f["width"] for f in fields)
+    xin, yout = vecs
+    in_fmt = qm.input_format
+    mw = lay.mw
+    in_w = in_fmt.bits
+    in_t = lay.tensors[lay._root(qm.input)]
+    fill = f"in_data[{in_w - 1}]" if in_fmt.signed else "1'b0"
+    in_word = "in_data" if mw == in_w else f"{{{{{mw - in_w}{{{fill}}}}}, in_data}}"
+    fmts = [qm.formats[t] for t in qm.outputs]
+    out_signed = any(f.signed for f in fmts)
+    out_w = max(f.bits + int(out_signed and not f.signed) for f in fmts)
+    nsteps = len(lay.steps)
+    outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base,
+                 n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
+            for k, t in enumerate(qm.outputs)]
+    traces, k = [], 0
+    for s_idx, s in enumerate(lay.steps):
+        last_of_call = s_idx + 1 == nsteps or lay.steps[s_idx + 1].call is not s.call
+        if last_of_call:
+            t = lay.tensors[s.write]
+            traces.append(dict(node=s.call.index, step=s_idx + 1, mem=f"dut.bank{t.bank}.mem",
+                               index=f"{t.base} + j", size=t.size, signed=True, about=names.comment(s.call.name)))
+    n_in, n_out = int(np.prod(qm.input_shape)), sum(o["n"] for o in outs)
+    stw = clog2(nsteps + 2 + len(outs))
+    nf = len(fields)
+    compute = sum(step_cycles(lay, r, nf) for r in rows)
+    from wqrc.backend.rtl import UNLOAD_CYCLES
+    total = n_in + compute + UNLOAD_CYCLES * n_out
+    args = dict(build_products=BUILD_PRODUCTS, steps=lay.steps, timeout_cycles=4 * total * len(xin) + 1000,
+                traces=traces, lanes=lanes, outs=outs, in_w=in_w, out_w=out_w, in_n=n_in, out_n=n_out, stw=stw,
+                rom_file=ROM_FILE, word_bits=rom.word_bits, rom_words=len(rom.words), n_vectors=len(xin),
+                out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=(), fields=fields, nf=nf,
+                dcw=clog2(nf + 1), desc_w=desc_w, desc_depth=max(1, nsteps * nf), daw=clog2(nsteps * nf + 1),
+                banks=[dict(k=b, depth=d) for b, d in enumerate(lay.depth)], aw=widths["AW"], bw=widths["BW"],
+                mw=mw, has_conv=bool(lay.convs), has_vec=any(s.kind == VEC for s in lay.steps),
+                conv=conv, vec=vec, conv_fields=connect("conv"), vec_fields=connect("vec"),
+                n_params=len(lay.params) + lanes, n_divs=max(1, len(lay.divs)), n_luts=max(1, len(lay.luts)),
+                in_bank=in_t.bank, in_base=in_t.base, in_word=in_word, ice40_flags="-dsp -spram",
+                top_template="wqrc_seq_top.v.j2", source=names.comment(qm.meta.get("source", "")))
+    files = (("wqrc_seq_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
+             ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
+    render_files(environment("rtl"), files, folder, args)
+    copy_kernels("rtl", KERNEL_FILES, folder)
+    _write(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
+                                                                                         desc_w))
+                                for i, (s, r) in enumerate(zip(lay.steps, rows))] or ["0"])
+    _write(folder, "params.mem", hex_words(lay.params + [0] * lanes, lay.acc_w + 8))
+    rw = vec["RW"]
+    _write(folder, "divisors.mem", hex_words([(s << rw) | r for r, s in lay.divs] or [0], rw + 8))
+    _write(folder, "luts.mem", hex_words(lay.luts or [0], mw))
+    _write(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_w))
+    _write(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
+    np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
+    macs = sum(c.geometry.macs for c in lay.convs)
+    bank_bits = [d * mw for d in lay.depth]
+    return dict(form="seq", lanes=lanes, macs=macs, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
+                cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
+                multipliers=lanes if conv["HAS_DFP"] else 0, banks=lay.depth, ram_bits=sum(bank_bits),
+                rom_bits=len(rom.words) * rom.word_bits, descriptor_fields=nf,
+                layers=[dict(name=c.name, scheme=c.scheme, bits=c.bits, acc_bits=c.acc_bits, lanes=lanes,
+                             macs=c.geometry.macs) for c in lay.convs])
+
+
+def step_cycles(lay: SeqLayout, row: dict, nf: int) -> int:
+    """Cycles of one step from its stage's start to the next one's: the descriptor load (nf
+    fields, one a cycle, then a cycle to start the engine), then the engine's own, exact by its
+    loop nest and pipeline (the test bench measures them; tests/test_rtl_seq.py compares)."""
+    return nf + 1 + (_conv_cycles(row) if row["kind"] == CONV else _vec_cycles(row))
+
+
+def _vec_cycles(r: dict) -> int:
+    issues = r["c"] * r["oh"] * r["ow"] * r["kh"] * r["kw"] if r["pool"] else r["n"]
+    return issues + VEC_PIPELINE
+
+
+def _conv_cycles(r: dict) -> int:
+    """Per channel step j: the fill (the first waits READER_START cycles for its first word; the
+    bias/exponent reads need nl + 1), the pixels (each T taps, then max(0, nl - T) idle), the
+    pipeline settling; after the last step, the drain of its last pixel."""
+    nl, t, npix, nj = r["nl"], r["t"], r["npix"], r["nj"]
+    gap = max(0, nl - t)
+    run = npix * t + (npix - 1) * gap
+    fills = sum(max((READER_START if j == 0 else 0) + nl * t, nl + 1) + 1 for j in range(nj))
+    last = min(nl, r["oc"] - (nj - 1) * nl)
+    return fills + nj * (run + CONV_SETTLE) + last + CONV_FINISH
+
+
+# cycles outside the engines' loops (hw/rtl/wqrc_seq_*.v): the code reader's first word, the
+# conv pipeline's settling after a step's last tap, its finish after the drain, the vector
+# pipeline (address, read, requantize, write, done)
+READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 3, 6
