@@ -47,7 +47,7 @@ def main() -> None:
                 bad, ran = [f"seed {seed}: {type(exc).__name__}: {exc}"], {}
             for p in ran.get("paths", []):
                 runs[p] += 1
-            for target in ("c", "hls", "qonnx", "rtl"):
+            for target in ("c", "hls", "qonnx", "rtl", "rtl-seq"):
                 if target in ran:
                     backends[f"{target} {'ran' if ran[target] == 'ran' else 'refused'}"] += 1
             for b in bad:

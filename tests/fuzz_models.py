@@ -228,7 +228,8 @@ def _qonnx_target(qm, x, ran: dict, compare) -> None:
 def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[list[str], dict]:
     """Every executor (and, with ``backends_dir``, the generated ``targets``: C and HLS built with
     UBSan and ASan, RTL simulated by Verilator on 1 to 4 lanes, its cycles per step checked against
-    the RTL target's cycle model) against the plain-integer reference. Returns (mismatches, what ran)."""
+    the RTL target's cycle model; ``rtl-seq``: the descriptor-driven form, the same checks) against
+    the plain-integer reference. Returns (mismatches, what ran)."""
     import os
     import subprocess
 
@@ -286,25 +287,27 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
     lanes = int(np.random.default_rng(seed).integers(1, 5))
     generators = {"c": (generate_c, {}, ["run", f"CFLAGS={C_FLAGS}"]),
                   "hls": (generate_hls, {}, ["csim", f"CXXFLAGS={CXX_FLAGS}"]),
-                  "rtl": (generate_rtl, {"lanes": lanes}, ["sim"])}
+                  "rtl": (generate_rtl, {"lanes": lanes}, ["sim"]),
+                  "rtl-seq": (generate_rtl, {"lanes": lanes, "form": "seq"}, ["sim"])}
     for target in targets:
         gen, options, cmd = generators[target]
         folder = os.path.join(str(backends_dir), f"{target}{seed}")
+        sub = target.split("-")[0]   # rtl-seq writes rtl/ as the layer form does
         try:
-            report = gen(qm, pack(qm), os.path.join(folder, target), vecs=vecs, **options)
+            report = gen(qm, pack(qm), os.path.join(folder, sub), vecs=vecs, **options)
         except WqrcError as exc:  # a layer the target refuses at compile time (e.g. > 64-bit accumulators)
             ran[target] = f"refused: {exc}"
             continue
-        if target == "rtl":   # the ROM image where the RTL reads it: OUT/rom/weights.mem
+        if target.startswith("rtl"):   # the ROM image where the RTL reads it: OUT/rom/weights.mem
             from wqrc.pack import write_rom_files
             write_rom_files(pack(qm), os.path.join(folder, "rom"))
-        res = subprocess.run(["make", "-s", "-C", os.path.join(folder, target), *cmd], capture_output=True,
+        res = subprocess.run(["make", "-s", "-C", os.path.join(folder, sub), *cmd], capture_output=True,
                              text=True, env=env, timeout=600)
         ran[target] = "ran"
         if res.returncode or "PASS" not in res.stdout:
             bad.append(f"{desc}: generated {target}: {(res.stdout + res.stderr).strip()[-600:]}")
-        elif target == "rtl":
-            with open(os.path.join(folder, target, "sim.json")) as fh:
+        elif sub == "rtl":
+            with open(os.path.join(folder, sub, "sim.json")) as fh:
                 measured = json.load(fh)
             if measured["cycles_per_inference"] != report["cycles_per_inference"]:
                 bad.append(f"{desc}: RTL on {lanes} lanes took {measured['step_cycles']} cycles per step, "

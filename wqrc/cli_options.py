@@ -279,6 +279,10 @@ COMPILE_OPTIONS = compose(
                  help="HLS top-level interface."),
     click.option("--lanes", type=click.IntRange(1, 64), default=1, show_default=True,
                  help="RTL: processing elements per conv/dense engine."),
+    click.option("--rtl-form", type=click.Choice(["layers", "seq"]), default="layers", show_default=True,
+                 help="RTL: layers gives every layer its own engine (constants as wiring; area grows with depth); "
+                      "seq runs every layer on one conv/dense engine and one vector engine from a descriptor "
+                      "table, activations in four single-port banks (the UP5K's SPRAMs)."),
     click.option("--measure", multiple=True, default=(),
                  help="RTL: run and report sim (Verilator cycles, bit-exactness), ice40 (yosys + nextpnr-ice40 "
                       "--up5k), xilinx (yosys synth_xilinx) or all."),

@@ -10,14 +10,18 @@ module wqrc_bank #(
 ) (
     input  wire          clk,
     input  wire          we,
-    input  wire [AW-1:0] addr,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire [AW-1:0] addr,       // every bank of a design takes the widest bank's addresses
+    /* verilator lint_on UNUSEDSIGNAL */
     input  wire [W-1:0]  wdata,
     output reg  [W-1:0]  rdata
 );
     reg [W-1:0] mem [0:DEPTH-1];
+    /* verilator lint_off WIDTH */
     always @(posedge clk) begin
         if (we) mem[addr] <= wdata;
         else rdata <= mem[addr];
     end
+    /* verilator lint_on WIDTH */
 endmodule
 `default_nettype wire

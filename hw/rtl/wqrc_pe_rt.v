@@ -19,18 +19,25 @@ module wqrc_pe_rt #(
     input  wire                    po2,
     input  wire [3:0]              b,       // this layer's code width, 2..BMAX
     input  wire [ACC_W-1:0]        bias,
-    input  wire signed [MW-1:0]    x,
-    input  wire [BMAX-1:0]         code,
-    output reg  [ACC_W-1:0]        acc
+    input  wire signed [MW-1:0]    x_in,    // the operands a cycle before they are used: each is
+    input  wire [BMAX-1:0]         code_in, // decoded into a register (the code width is a run-time
+    output reg  [ACC_W-1:0]        acc      // value, so its decoding is logic worth a stage)
 );
     /* verilator lint_off WIDTH */
     wire [BMAX-1:0] field_mask = ({BMAX{1'b1}} >> (BMAX - b + 1));   // b - 1 ones
-    wire [BMAX-1:0] m = code & field_mask;
-    wire neg = code[b - 1];
+    reg [BMAX-1:0] m;
+    reg neg;
+    reg signed [BMAX-1:0] w;
+    reg signed [MW-1:0] x;
+    always @(posedge clk) begin
+        m <= code_in & field_mask;
+        neg <= code_in[b - 1];
+        w <= $signed(code_in << (BMAX - b)) >>> (BMAX - b);              // sign-extended from b bits
+        x <= x_in;
+    end
     wire signed [ACC_W-1:0] xs = x;
     wire signed [ACC_W-1:0] mag = (m == 0) ? 0 : xs <<< (m - 1'b1);
     wire [ACC_W-1:0] po2_term = (mag ^ {ACC_W{neg}}) + {{(ACC_W-1){1'b0}}, neg};   // -mag when negative
-    wire signed [BMAX-1:0] w = $signed(code << (BMAX - b)) >>> (BMAX - b);       // sign-extended from b bits
     wire signed [ACC_W-1:0] dfp_term = xs * w;
     wire [ACC_W-1:0] term = (HAS_PO2 != 0 && (po2 || HAS_DFP == 0)) ? po2_term
                           : (HAS_DFP != 0 ? dfp_term : {ACC_W{1'b0}});

@@ -8,8 +8,10 @@
 // layer's codes are read once, in order, from its segment's first word (the code reader below,
 // one code a cycle). Per step j:
 //   fill     the NL filters (T codes each) go into the lanes' weight buffers (TMAX codes, one
-//            small RAM per lane); each lane's bias and per-channel exponent D_c come from the
-//            parameter table at d_pbase + channel
+//            small RAM per lane); each lane's bias and requantization shift come from the
+//            parameter table at d_pbase + channel (a shift per channel: per-channel exponents,
+//            docs/format.md 1c, need no more than that, as rshift_round(acc << D, S) =
+//            rshift_round(acc, S - D))
 //   compute  for every output pixel, every tap: the lanes share one activation read (a grouped
 //            layer's NL lanes lie in one group: NL divides its output channels per group);
 //            then capture, and a drain of one requantized output a cycle while the next pixel
@@ -21,11 +23,11 @@ module wqrc_seq_conv #(
     parameter integer BMAX = 4,         // widest code of any layer
     parameter integer TMAX = 16,        // most taps of any layer (a lane buffer's depth)
     parameter integer ACC_W = 24,       // the widest accumulator of any layer
-    parameter integer DMAX = 0,         // the largest per-channel exponent difference D_c
+    parameter integer HAS_EVEN = 0,     // some layer rounds ties to even
+    parameter integer SHW = 8,          // requantization shift (signed), in the parameter table
     parameter integer MW = 16,          // activation width in the banks (signed)
     parameter integer XW = 16,          // signed address arithmetic (bank addresses fit)
     parameter integer GW = 12,          // geometry fields
-    parameter integer SW = 8,           // requantization shift (signed)
     parameter integer WORD_W = 32,      // weight memory word (the packer's)
     parameter integer WAW = 8,          // weight memory address bits
     parameter integer PAW = 8,          // parameter table address bits
@@ -45,14 +47,13 @@ module wqrc_seq_conv #(
     input  wire [3:0]        d_b,
     input  wire              d_po2,
     input  wire [PAW-1:0]    d_pbase,
-    input  wire signed [SW-1:0] d_shift,
     input  wire              d_even,
     input  wire signed [MW-1:0] d_lo, d_hi,
     // memories
     output reg  [WAW-1:0]    w_addr,   // weight words
     input  wire [WORD_W-1:0] w_d,
-    output wire [PAW-1:0]    p_addr,   // parameter table: {D_c (8 bits), bias (ACC_W bits)}
-    input  wire [ACC_W+7:0]  p_d,
+    output wire [PAW-1:0]    p_addr,   // parameter table: {shift (SHW bits, signed), bias (ACC_W bits)}
+    input  wire [ACC_W+SHW-1:0] p_d,
     output reg  [AW-1:0]     in_addr,  // the input bank
     input  wire signed [MW-1:0] in_d,
     output reg               out_we,   // the output bank
@@ -60,7 +61,6 @@ module wqrc_seq_conv #(
     output reg  [MW-1:0]     out_d
 );
     localparam integer WB = $clog2(WORD_W);
-    localparam integer TAW = $clog2(TMAX + 1);
     localparam integer LW = $clog2(P + 1) + 1;
     localparam integer FILL = 1, SETTLE = 2, RUN = 3, FINISH = 4;
     /* verilator lint_off WIDTH */
@@ -84,7 +84,9 @@ module wqrc_seq_conv #(
     wire [WB+1:0] off_t = take ? off + d_b : off;
     wire move = off_t >= WORD_W && nxt_v;
     wire req = state != 0 && !pend && (!nxt_v || move);
+    /* verilator lint_off UNUSEDSIGNAL */
     wire [2*WORD_W-1:0] pair = {nxt, cur} >> off;
+    /* verilator lint_on UNUSEDSIGNAL */
     wire [BMAX-1:0] code_in = pair[BMAX-1:0];   // bits above b are ignored by the PEs
     always @(posedge clk) begin
         if (rst || start) begin
@@ -99,7 +101,7 @@ module wqrc_seq_conv #(
         end
     end
 
-    // ---- the parameter table: each active lane's bias and D_c, read during the fill ----------
+    // ---- the parameter table: each active lane's bias and shift, read during the fill --------
     reg [LW-1:0] pk, pk_d;                    // lane whose entry is addressed, and the one arriving
     reg pv_d;
     wire params_left = pk != d_nl;
@@ -123,7 +125,10 @@ module wqrc_seq_conv #(
     wire ok = iy >= 0 && iy < d_h && ix >= 0 && ix < d_w;
     wire signed [XW-1:0] addr = d_ibase + gbase + corner + chan_off + rowoff + kxd;
     reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_first, s2_last, cap;
-    reg [GW-1:0] a_tk, a_pix, s1_pix, s2_pix, cap_pix;
+    reg [GW-1:0] a_pix, s1_pix, s2_pix, cap_pix;
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg [GW-1:0] a_tk;                        // the tap: a lane buffer's address (below TMAX)
+    /* verilator lint_on UNUSEDSIGNAL */
     wire quiet = !a_v && !s1_v && !s2_v && !cap;
     reg [LW-1:0] dleft;
     wire fill_done = !codes_left && !params_left && !pv_d;
@@ -182,7 +187,7 @@ module wqrc_seq_conv #(
                     else in_group <= in_group + d_nl;
                 end
             end
-            FINISH: if (quiet && dleft == 0 && !out_we) begin state <= 0; done <= 1'b1; end
+            FINISH: if (quiet && dleft == 0 && !r_v && !out_we) begin state <= 0; done <= 1'b1; end
             default: ;
         endcase
     end
@@ -196,49 +201,47 @@ module wqrc_seq_conv #(
         s2_v <= s1_v && !rst; s2_first <= s1_first; s2_last <= s1_last; s2_pix <= s1_pix;
     end
     wire [P*ACC_W-1:0] sums;
-    wire [P*8-1:0] dshs;
+    wire [P*SHW-1:0] dshs;
     genvar l;
     generate for (l = 0; l < P; l = l + 1) begin : lane
         reg [BMAX-1:0] wbuf [0:TMAX-1];
-        reg [BMAX-1:0] wq, code;
-        reg signed [MW-1:0] x;
+        reg [BMAX-1:0] wq;
         reg [ACC_W-1:0] bias;
-        reg [7:0] dsh;
+        reg [SHW-1:0] dsh;                    // the channel's requantization shift
         always @(posedge clk) begin
             if (take && fl == l) wbuf[ft] <= code_in;
             wq <= wbuf[a_tk];
-            code <= wq;
-            x <= s1_ok ? in_d : 0;                // zero padding is q = 0
-            if (pv_d && pk_d == l) begin bias <= p_d[ACC_W-1:0]; dsh <= p_d[ACC_W +: 8]; end
+            if (pv_d && pk_d == l) begin bias <= p_d[ACC_W-1:0]; dsh <= p_d[ACC_W +: SHW]; end
         end
-        assign dshs[l*8 +: 8] = dsh;
+        assign dshs[l*SHW +: SHW] = dsh;
         wqrc_pe_rt #(.BMAX(BMAX), .MW(MW), .ACC_W(ACC_W), .HAS_PO2(HAS_PO2), .HAS_DFP(HAS_DFP)) pe(
-            .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .b(d_b), .bias(bias), .x(x), .code(code),
+            .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .b(d_b), .bias(bias),
+            .x_in(s1_ok ? in_d : {MW{1'b0}}), .code_in(wq),   // zero padding is q = 0
             .acc(sums[l*ACC_W +: ACC_W]));
     end endgenerate
 
     // ---- capture and drain: one requantized output a cycle -----------------------------------
     reg [P*ACC_W-1:0] dq;                     // lane 0 first
-    reg [P*8-1:0] dd;
-    reg [AW-1:0] daddr;
+    reg [P*SHW-1:0] dd;
+    reg [AW-1:0] daddr, r_addr;
+    reg r_v;                                  // a value is in the requantizer's register stage
     wire [GW-1:0] left_c = d_oc - cbase;      // channels of this step that exist
     wire [LW-1:0] nact = left_c < d_nl ? left_c : d_nl;
-    localparam integer AW2 = ACC_W + DMAX;
-    wire signed [AW2-1:0] acc2 = $signed(dq[ACC_W-1:0]) <<< dd[7:0];
     wire [MW-1:0] y;
-    wqrc_requant_rt #(.ACC_W(AW2), .OUT_W(MW), .SW(SW)) rq(
-        .acc(acc2), .shift(d_shift), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
+    wqrc_shift_round #(.IN_W(ACC_W), .OUT_W(MW), .SW(SHW), .HAS_EVEN(HAS_EVEN)) rq(
+        .clk(clk), .v(dq[ACC_W-1:0]), .s(dd[SHW-1:0]), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;
         cap_pix <= s2_pix;
-        out_we <= 1'b0;
+        out_we <= r_v && !rst; out_addr <= r_addr; out_d <= y;
+        r_v <= 1'b0;
         if (rst) begin
             dleft <= 0; cap <= 1'b0;
         end else begin
             if (dleft != 0) begin
-                out_we <= 1'b1; out_addr <= daddr; out_d <= y;
+                r_v <= 1'b1; r_addr <= daddr;
                 daddr <= daddr + d_npix; dleft <= dleft - 1'b1;
-                dq <= dq >> ACC_W; dd <= dd >> 8;
+                dq <= dq >> ACC_W; dd <= dd >> SHW;
             end
             if (cap) begin
                 dq <= sums; dd <= dshs; dleft <= nact;

@@ -35,7 +35,9 @@ module wqrc_seq_vec #(
     input  wire [DAW-1:0]    d_dbase,
     input  wire [LAW-1:0]    d_lbase,
     output wire [DAW-1:0]    div_addr,  // divisor table: {S (8 bits), R (RW bits)}
-    input  wire [RW+7:0]     div_d,
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire [RW+7:0]     div_d,     // S < 128: its top bit is 0
+    /* verilator lint_on UNUSEDSIGNAL */
     output wire [LAW-1:0]    lut_addr,
     input  wire [MW-1:0]     lut_d,
     output reg  [AW-1:0]     in_addr,   // both input banks: element i of each, or the window's tap
@@ -118,27 +120,40 @@ module wqrc_seq_vec #(
         p_acc <= d_pool ? acc_now : xv;
         x1r <= in1_d;
     end
-    wire signed [PW-1:0] prod = d_pool ? p_acc * $signed({1'b0, div_d[RW-1:0]}) : p_acc;
-    wire signed [SW-1:0] s0 = d_pool ? $signed({1'b0, div_d[RW +: 7]}) : d_sh0;
+    // s2: the divisor entry and the lookup arrive; the window's sum times R
+    reg s3_v, s4_v;
+    reg signed [PW-1:0] prod_q;
+    reg signed [SW-1:0] s0_q;
+    reg signed [MW-1:0] x1q;
+    reg [MW-1:0] lut_q, lut_q2;
+    always @(posedge clk) begin
+        prod_q <= d_pool ? p_acc * $signed({1'b0, div_d[RW-1:0]}) : p_acc;
+        s0_q <= d_pool ? $signed({1'b0, div_d[RW +: 7]}) : d_sh0;
+        x1q <= x1r; lut_q <= lut_d; lut_q2 <= lut_q;
+        s3_v <= s2_v && !rst; s4_v <= s3_v && !rst;
+    end
+    // s3: both terms through a rounding shifter (registered inside), s4: summed and clamped
     localparam signed [TW-1:0] TMIN = {1'b1, {(TW-1){1'b0}}};
     localparam signed [TW-1:0] TMAX = {1'b0, {(TW-1){1'b1}}};
     wire [TW-1:0] t0, t1;
-    wqrc_requant_rt #(.ACC_W(PW), .OUT_W(TW), .SW(SW)) a0(
-        .acc(prod), .shift(s0), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t0));
-    wqrc_requant_rt #(.ACC_W(MW), .OUT_W(TW), .SW(SW)) a1(
-        .acc(x1r), .shift(d_sh1), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t1));
+    wqrc_shift_round #(.IN_W(PW), .OUT_W(TW), .SW(SW), .HAS_EVEN(0)) a0(
+        .clk(clk), .v(prod_q), .s(s0_q), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t0));
+    wqrc_shift_round #(.IN_W(MW), .OUT_W(TW), .SW(SW), .HAS_EVEN(0)) a1(
+        .clk(clk), .v(x1q), .s(d_sh1), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t1));
     wire signed [TW:0] s = $signed(t0) + (d_two ? $signed(t1) : 0);
     wire signed [TW:0] lo_w = d_lo;
     wire signed [TW:0] hi_w = d_hi;
-    wire signed [TW:0] y = s < lo_w ? lo_w : s > hi_w ? hi_w : s;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [TW:0] y = s < lo_w ? lo_w : s > hi_w ? hi_w : s;   // inside [lo, hi]: its low MW bits
+    /* verilator lint_on UNUSEDSIGNAL */
     always @(posedge clk) begin
         out_we <= 1'b0;
         if (start) o_idx <= 0;
-        if (s2_v) begin
+        if (s4_v) begin
             out_we <= 1'b1; out_addr <= d_obase + o_idx; o_idx <= o_idx + 1'b1;
-            out_d <= d_lut ? lut_d : y[MW-1:0];
+            out_d <= d_lut ? lut_q2 : y[MW-1:0];
         end
-        done <= running == 1'b0 && !a_v && !s1_v && !s2_v && out_we && !start;
+        done <= running == 1'b0 && !a_v && !s1_v && !s2_v && !s3_v && !s4_v && out_we && !start;
     end
     /* verilator lint_on WIDTH */
 endmodule

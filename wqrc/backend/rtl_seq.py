@@ -33,7 +33,7 @@ from wqrc.lower import AddCall, AliasCall, ConvCall, CopyCall, LutCall, PoolCall
 from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 
-KERNEL_FILES = ("wqrc_requant_rt.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_seq_vec.v", "wqrc_bank.v",
+KERNEL_FILES = ("wqrc_shift_round.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_seq_vec.v", "wqrc_bank.v",
                 "wqrc_rom.v")
 ROM_FILE = "../rom/weights.mem"
 BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
@@ -59,7 +59,7 @@ FIELDS = {
     "corner0": (True, "XW", ("conv", "vec")), "gstep": (True, "XW", ("conv",)), "nlnpix": (True, "XW", ("conv",)),
     "ibase": (True, "XW", ("conv", "vec")), "i1base": (True, "XW", ("vec",)), "obase": (True, "XW", ("conv", "vec")),
     "wword": (False, "WAW", ("conv",)), "b": (False, 4, ("conv",)), "po2": (False, 1, ("conv",)),
-    "pbase": (False, "PAW", ("conv",)), "shift": (True, "SW", ("conv",)), "even": (False, 1, ("conv",)),
+    "pbase": (False, "PAW", ("conv",)), "even": (False, 1, ("conv",)),
     "lo": (True, "MW", ("conv", "vec")), "hi": (True, "MW", ("conv", "vec")),
     "pool": (False, 1, ("vec",)), "max": (False, 1, ("vec",)), "two": (False, 1, ("vec",)),
     "lut": (False, 1, ("vec",)), "incpad": (False, 1, ("vec",)), "sh0": (True, "SW", ("vec",)),
@@ -120,7 +120,7 @@ class SeqLayout:
         self.alias = plan_arena(qm).alias
         self.segment = {s.name: s for s in rom.segments}
         self.steps: list[_Step] = []
-        self.params: list[int] = []          # per conv channel: (D_c, bias)
+        self.params: list[tuple[int, int]] = []   # per conv channel: (shift, bias)
         self.divs: list[tuple[int, int]] = []
         self.luts: list[int] = []
         calls = [c for c in lower(qm) if not isinstance(c, AliasCall)]
@@ -155,16 +155,17 @@ class SeqLayout:
         cg, ocg = g.in_c // g.group, g.out_c // g.group
         nl = min(self.lanes, g.out_c) if g.group == 1 else max(d for d in range(1, min(self.lanes, ocg) + 1)
                                                                   if ocg % d == 0)
-        top = max(call.shifts)
         npix = g.out_h * g.out_w
         pbase = len(self.params)
         for c in range(g.out_c):
-            self.params.append(((top - call.shifts[c]) << self.acc_w) | (call.bias[c] & ((1 << self.acc_w) - 1)))
+            # every shift past the accumulator's width gives 0, every left shift past the bank
+            # word's saturates (or keeps 0): capped there
+            self.params.append((min(max(call.shifts[c], -(self.mw + 1)), self.acc_w), call.bias[c]))
         f = _window(g, g.in_h, g.in_w)
         f.update(t=g.fan, cg=cg, ow=g.out_w, npix=npix, nj=-(-g.out_c // nl), nl=nl, oc=g.out_c,
                  ocg=ocg if g.group > 1 else 0, srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w,
                  gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
-                 b=call.bits, po2=int(not call.multiplies), pbase=pbase, shift=top, even=int(call.half_even),
+                 b=call.bits, po2=int(not call.multiplies), pbase=pbase, even=int(call.half_even),
                  lo=call.lo, hi=call.hi)
         self._add(CONV, call, call.inputs[:1], call.output, f)
 
@@ -277,19 +278,20 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
     gw = max(unsigned(n) for n, (s, w, _) in FIELDS.items() if w == "GW") + 1
     xw = max([signed_bits(r[n]) for r in rows for n, (s, w, _) in FIELDS.items() if w == "XW"] + [aw + 1]) + 1
     sw = max([signed_bits(r[n]) for r in rows for n, (s, w, _) in FIELDS.items() if w == "SW"] + [8])
-    common = dict(MW=lay.mw, XW=xw, GW=gw, SW=sw, AW=aw)
+    common = dict(MW=lay.mw, XW=xw, GW=gw, AW=aw)
     convs = lay.convs
     conv = dict(P=lay.lanes, BMAX=max([c.bits for c in convs] + [2]), TMAX=max([c.geometry.fan for c in convs] + [1]),
-                ACC_W=lay.acc_w, DMAX=max([max(c.shifts) - min(c.shifts) for c in convs] + [0]), **common,
+                ACC_W=lay.acc_w, HAS_EVEN=int(any(c.half_even for c in convs)),
+                SHW=max([signed_bits(sh) for sh, _ in lay.params] + [2]), **common,
                 WORD_W=lay.rom.word_bits, WAW=clog2(len(lay.rom.words) + 2), PAW=clog2(len(lay.params) + lay.lanes + 1),
                 HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)))
     pools = [s.call for s in lay.steps if isinstance(s.call, PoolCall)]
     adds = [s.call for s in lay.steps if isinstance(s.call, AddCall)]
-    vec = dict(**common, TW=max([lay.mw + 1] + [a.sum_bound.bit_length() + 2 for a in adds]),
+    vec = dict(**common, SW=sw, TW=max([lay.mw + 1] + [a.sum_bound.bit_length() + 2 for a in adds]),
                RW=max([r.bit_length() for r, _ in lay.divs] + [1]),
                KB=max([p.geometry.k_h * p.geometry.k_w for p in pools] + [1]).bit_length(),
                DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
-    widths = dict(BW=clog2(lay.nb), WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], **common)
+    widths = dict(BW=clog2(lay.nb), WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], SW=sw, **common)
     return conv, vec, widths
 
 
@@ -362,7 +364,9 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
     _write(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
                                                                                          desc_w))
                                 for i, (s, r) in enumerate(zip(lay.steps, rows))] or ["0"])
-    _write(folder, "params.mem", hex_words(lay.params + [0] * lanes, lay.acc_w + 8))
+    shw, acc_mask = conv["SHW"], (1 << lay.acc_w) - 1
+    _write(folder, "params.mem", hex_words([((sh & ((1 << shw) - 1)) << lay.acc_w) | (b & acc_mask)
+                                            for sh, b in lay.params] + [0] * lanes, lay.acc_w + shw))
     rw = vec["RW"]
     _write(folder, "divisors.mem", hex_words([(s << rw) | r for r, s in lay.divs] or [0], rw + 8))
     _write(folder, "luts.mem", hex_words(lay.luts or [0], mw))
@@ -406,4 +410,4 @@ def _conv_cycles(r: dict) -> int:
 # cycles outside the engines' loops (hw/rtl/wqrc_seq_*.v): the code reader's first word, the
 # conv pipeline's settling after a step's last tap, its finish after the drain, the vector
 # pipeline (address, read, requantize, write, done)
-READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 3, 6
+READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 4, 8

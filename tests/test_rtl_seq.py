@@ -1,0 +1,186 @@
+"""The descriptor-driven RTL form (--rtl-form seq): one conv/dense engine and one vector engine
+run every layer from a descriptor table, activations in single-port banks.
+
+Without Verilator: the descriptor's one home (FIELDS) against the engines' port lists, the bank
+plan's rules, refusals. With it: every output element against the simulator, the cycles per step
+against the cycle model the report states, on the RTL test models, mixed precision, per-channel
+exponents, ties to even, the fuzzer's draws, and a fault found by wqrc verify --trace.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import needs
+import wqrc
+from conftest import EXAMPLE, ROOT as _ROOT, assert_user_error, cached_graph
+from wqrc.backend.rtl_seq import FIELDS, SeqLayout
+from wqrc.compile import compile_model
+from wqrc.errors import WqrcError
+from wqrc.pack import pack
+
+ROOT = pathlib.Path(_ROOT)
+FAMILIES = ROOT / "tests" / "data" / "families.onnx"
+
+
+def _model(name, scheme="po2", bits=4, seed=5, **kw):
+    g, shape = cached_graph(name, seed=seed)
+    calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, **kw), calib[:4]
+
+
+def _engine_ports(engine: str) -> set[str]:
+    text = (ROOT / "hw" / "rtl" / f"wqrc_seq_{engine}.v").read_text()
+    start = re.search(r"^module ", text, re.M).start()
+    header = text[start:re.search(r"^\);", text[start:], re.M).start() + start]
+    return set(re.findall(r"\bd_(\w+)", header))
+
+
+@pytest.mark.parametrize("engine", ["conv", "vec"])
+def test_the_descriptor_fields_are_the_engines_ports(engine):
+    """FIELDS is the descriptor's one home: each engine declares exactly the fields it is said to read."""
+    assert _engine_ports(engine) == {n for n, (_, _, users) in FIELDS.items() if engine in users}
+
+
+@pytest.mark.parametrize("name", ["residual", "depthwise", "plain", "mlp"])
+def test_no_layer_reads_and_writes_one_bank_and_live_tensors_never_overlap(name):
+    qm, _ = _model(name)
+    lay = SeqLayout(qm, pack(qm), lanes=4)
+    ts = lay.tensors
+    for s in lay.steps:
+        assert ts[s.write].bank not in {ts[r].bank for r in s.reads}, s.about
+        if len(set(s.reads)) == 2:
+            assert ts[s.reads[0]].bank != ts[s.reads[1]].bank, s.about
+    for a in ts.values():
+        assert 0 <= a.base and a.base + a.size <= lay.depth[a.bank]
+        for b in ts.values():
+            if a is not b and a.bank == b.bank and a.first <= b.last and b.first <= a.last:
+                assert a.base + a.size <= b.base or b.base + b.size <= a.base, (a, b)
+
+
+def test_grouped_layers_keep_their_lanes_in_one_group():
+    qm, _ = _model("depthwise")
+    lay = SeqLayout(qm, pack(qm), lanes=4)
+    for s, row in zip(lay.steps, lay.descriptors()):
+        g = getattr(s.call, "geometry", None)
+        if row["kind"] == 0 and g.group > 1:
+            assert (g.out_c // g.group) % row["nl"] == 0 and row["nl"] <= 4
+
+
+def test_a_layer_without_an_engine_is_refused_by_name(tmp_path):
+    g = wqrc.load_model(str(FAMILIES))
+    qm = wqrc.quantize(g, scheme="dfp", bits=8)
+    with pytest.raises(WqrcError, match=r"node '.*' \((mul|pad|upsample|zero_insert)\): the descriptor-driven RTL "
+                                        r"form has no engine for it; use --rtl-form layers"):
+        compile_model(qm, str(tmp_path / "o"), ["rtl"], rtl_options=dict(form="seq"))
+    assert not (tmp_path / "o").exists()
+    res = subprocess.run([sys.executable, "-m", "wqrc", "compile", str(FAMILIES), "--target", "rtl", "--rtl-form",
+                          "seq", "--output", str(tmp_path / "cli")], capture_output=True, text=True)
+    assert_user_error(res, "has no engine for it", "--rtl-form layers")
+    assert not (tmp_path / "cli").exists()
+
+
+# ---- in Verilator ------------------------------------------------------------------------------
+
+def _run(tmp_path, qm, lanes, x=None, word_bits=32):
+    out = tmp_path / f"seq{lanes}"
+    rep = compile_model(qm, str(out), ["rtl"], vectors=4, data=x, word_bits=word_bits,
+                        rtl_options=dict(lanes=lanes, form="seq"))
+    res = subprocess.run(["make", "-s", "-C", str(out / "rtl"), "sim"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+    sim = json.loads((out / "rtl" / "sim.json").read_text())
+    xin = np.load(out / "rtl" / "inputs.npy")
+    got = np.loadtxt(out / "rtl" / "sim_out.txt", dtype=np.int64).reshape(len(xin), -1)
+    np.testing.assert_array_equal(got, wqrc.simulate(qm, xin).reshape(len(xin), -1))
+    assert sim["mismatches"] == 0
+    assert sim["cycles_per_inference"] == rep["rtl"]["cycles_per_inference"], (sim["step_cycles"], rep["rtl"])
+    assert sim["compute_cycles"] == rep["rtl"]["compute_cycles"]
+    assert rep["rtl"]["form"] == "seq"
+    return out, rep, sim
+
+
+@needs.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme,lanes", [("po2", 1), ("po2", 4), ("dfp", 3)])
+def test_digits_is_bit_exact_and_cycle_exact(tmp_path, scheme, lanes):
+    from wqrc.data import load_dataset
+    ds = load_dataset("digits")
+    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=4, act_bits=8, calib=ds.x_train[:256])
+    out, rep, sim = _run(tmp_path, qm, lanes, ds.split("test")[0][:4])
+    assert rep["rtl"]["multipliers"] == (lanes if scheme == "dfp" else 0)
+    res = subprocess.run(["make", "-s", "-C", str(out / "rtl"), "lint"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+@needs.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("name,scheme,bits,lanes", [
+    ("residual", "po2", 4, 1), ("residual", "dfp", 4, 4), ("depthwise", "po2", 3, 4), ("depthwise", "dfp", 6, 1),
+    ("plain", "dfp", 8, 2), ("mlp", "po2", 5, 3)])
+def test_residual_depthwise_pooling_models_are_bit_exact(tmp_path, name, scheme, bits, lanes):
+    """Residual add, concat, depthwise and grouped dilated convs, max/avg/global pools (padding counted
+    and not), dense heads; codes that straddle ROM words (b = 3, 5, 6)."""
+    qm, x = _model(name, scheme, bits)
+    _run(tmp_path, qm, lanes, x)
+
+
+@needs.verilator
+@pytest.mark.slow
+def test_mixed_precision_and_per_channel_exponents_run_on_one_engine(tmp_path):
+    """The code width and the scheme's field split are run-time values; shifts differ per channel."""
+    g, shape = cached_graph("residual", seed=5)
+    n = len(g.weighted_nodes())
+    calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
+    for scheme, widths in (("po2", (2, 3, 5, 8, 4, 6, 7)), ("dfp", (2, 3, 5, 8, 4, 6, 7, 12))):
+        bits = [widths[k % len(widths)] for k in range(n)]
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, granularity="channel")
+        assert any(layer.per_channel for layer in qm.layers.values())
+        _run(tmp_path / scheme, qm, 2, calib[:4])
+
+
+@needs.verilator
+@pytest.mark.slow
+def test_ties_to_even_layers_round_as_the_simulator(tmp_path):
+    """An imported QKeras model whose quantizers round half to even."""
+    g = wqrc.load_model(str(ROOT / "tests" / "data" / "qkeras_cnn.onnx"))
+    qm = wqrc.quantize(g)
+    from wqrc.lower import ConvCall, lower
+    if not any(c.half_even for c in lower(qm) if isinstance(c, ConvCall)):
+        pytest.skip("the QKeras test model has no ties-to-even layer")
+    _run(tmp_path, qm, 2)
+
+
+@needs.verilator
+@pytest.mark.slow
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_random_models_through_the_descriptor_form_equal_the_integer_reference(tmp_path_factory, seed):
+    import fuzz_models
+    bad, ran = fuzz_models.differential(seed, tmp_path_factory.mktemp("seq"), targets=("rtl-seq",))
+    assert not bad, bad
+
+
+@needs.verilator
+@pytest.mark.slow
+def test_a_fault_in_a_descriptor_is_located_by_verify_trace(tmp_path):
+    qm, x = _model("plain", "po2", 4)
+    out, _, _ = _run(tmp_path, qm, 2, x)
+    rtl = out / "rtl"
+    lines = (rtl / "params.mem").read_text().split()
+    lines[3] = format(int(lines[3], 16) ^ (1 << 10), f"0{len(lines[3])}x")   # a bias of the first layer
+    (rtl / "params.mem").write_text("\n".join(lines) + "\n")
+    res = subprocess.run(["make", "-s", "-C", str(rtl), "sim"], capture_output=True, text=True)
+    assert res.returncode != 0 and "FAIL:" in res.stdout
+    res = subprocess.run([sys.executable, "-m", "wqrc", "verify", str(out / "model.wqrc.npz"),
+                          "--input", str(rtl / "inputs.npy"), "--outputs", str(rtl / "sim_out.txt"),
+                          "--trace", str(rtl / "trace.txt")], capture_output=True, text=True)
+    assert res.returncode == 1
+    first = qm.nodes[0].name if hasattr(qm, "nodes") else ""
+    assert "verify: FAIL" in res.stdout and f"first layer that differs: '{first}'" in res.stdout, res.stdout
