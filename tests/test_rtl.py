@@ -109,15 +109,17 @@ endmodule
 @needs.iverilog
 @pytest.mark.parametrize("acc_w,out_w,signed,shift,clamp", CONFIGS)
 def test_run_time_rounding_shifter_equals_the_contract_for_every_edge(tmp_path, acc_w, out_w, signed, shift, clamp):
-    """wqrc_shift_round.v, the descriptor-driven engines' requantizer: the shift a run-time input
-    (capped as rtl_seq caps it, which the reference shows changes no result), its output the
-    bank's signed word, the same edges as above."""
+    """wqrc_shift_round.v, the descriptor-driven engines' requantizer: the shift a run-time input,
+    as the position rtl_seq.shift_position forms (capped where, as the reference shows, no result
+    changes), its output the bank's signed word, the same edges as above."""
     mw = out_w + (0 if signed else 1)
     qmin, qmax = (-(1 << (out_w - 1)), (1 << (out_w - 1)) - 1) if signed else (0, (1 << out_w) - 1)
     lo = max(qmin, clamp[0]) if clamp and clamp[0] is not None else qmin
     hi = min(qmax, clamp[1]) if clamp and clamp[1] is not None else qmax
-    capped = min(max(shift, -(mw + 1)), acc_w)
-    sw = max(8, capped.bit_length() + 2)
+    from wqrc.backend.rtl_seq import shift_position
+    pos = shift_position(shift, acc_w, mw)
+    capped = pos - (mw + 1)                      # the shift the position stands for
+    qw = (acc_w + mw + 2).bit_length()
     amin, amax = -(1 << (acc_w - 1)), (1 << (acc_w - 1)) - 1
     edges = {0, 1, -1, amin, amax, amin + 1, amax - 1}
     for k in range(-3, 4):
@@ -134,10 +136,10 @@ module tb;
     reg signed [{acc_w - 1}:0] v;
     wire [{mw - 1}:0] y, ye;
     integer i;
-    wqrc_shift_round #(.IN_W({acc_w}), .OUT_W({mw}), .SW({sw}), .HAS_EVEN(0)) up(.clk(clk), .v(v),
-        .s({capped}), .even(1'b0), .lo({lo}), .hi({hi}), .y(y));
-    wqrc_shift_round #(.IN_W({acc_w}), .OUT_W({mw}), .SW({sw}), .HAS_EVEN(1)) even(.clk(clk), .v(v),
-        .s({capped}), .even(1'b1), .lo({lo}), .hi({hi}), .y(ye));
+    wqrc_shift_round #(.IN_W({acc_w}), .OUT_W({mw}), .QW({qw}), .HAS_EVEN(0)) up(.clk(clk), .v(v),
+        .p({pos}), .even(1'b0), .lo({lo}), .hi({hi}), .y(y));
+    wqrc_shift_round #(.IN_W({acc_w}), .OUT_W({mw}), .QW({qw}), .HAS_EVEN(1)) even(.clk(clk), .v(v),
+        .p({pos}), .even(1'b1), .lo({lo}), .hi({hi}), .y(ye));
     initial begin
         $readmemh("vec.mem", mem);
         for (i = 0; i < {len(accs)}; i = i + 1) begin

@@ -24,7 +24,7 @@ module wqrc_seq_conv #(
     parameter integer TMAX = 16,        // most taps of any layer (a lane buffer's depth)
     parameter integer ACC_W = 24,       // the widest accumulator of any layer
     parameter integer HAS_EVEN = 0,     // some layer rounds ties to even
-    parameter integer SHW = 8,          // requantization shift (signed), in the parameter table
+    parameter integer QW = 7,           // requantization shift position (wqrc_shift_round.v), in the parameter table
     parameter integer MW = 16,          // activation width in the banks (signed)
     parameter integer XW = 16,          // signed address arithmetic (bank addresses fit)
     parameter integer GW = 12,          // geometry fields
@@ -52,8 +52,8 @@ module wqrc_seq_conv #(
     // memories
     output reg  [WAW-1:0]    w_addr,   // weight words
     input  wire [WORD_W-1:0] w_d,
-    output wire [PAW-1:0]    p_addr,   // parameter table: {shift (SHW bits, signed), bias (ACC_W bits)}
-    input  wire [ACC_W+SHW-1:0] p_d,
+    output wire [PAW-1:0]    p_addr,   // parameter table: {shift position (QW bits), bias (ACC_W bits)}
+    input  wire [ACC_W+QW-1:0] p_d,
     output reg  [AW-1:0]     in_addr,  // the input bank
     input  wire signed [MW-1:0] in_d,
     output reg               out_we,   // the output bank
@@ -201,19 +201,19 @@ module wqrc_seq_conv #(
         s2_v <= s1_v && !rst; s2_first <= s1_first; s2_last <= s1_last; s2_pix <= s1_pix;
     end
     wire [P*ACC_W-1:0] sums;
-    wire [P*SHW-1:0] dshs;
+    wire [P*QW-1:0] dshs;
     genvar l;
     generate for (l = 0; l < P; l = l + 1) begin : lane
         reg [BMAX-1:0] wbuf [0:TMAX-1];
         reg [BMAX-1:0] wq;
         reg [ACC_W-1:0] bias;
-        reg [SHW-1:0] dsh;                    // the channel's requantization shift
+        reg [QW-1:0] dsh;                     // the channel's requantization shift position
         always @(posedge clk) begin
             if (take && fl == l) wbuf[ft] <= code_in;
             wq <= wbuf[a_tk];
-            if (pv_d && pk_d == l) begin bias <= p_d[ACC_W-1:0]; dsh <= p_d[ACC_W +: SHW]; end
+            if (pv_d && pk_d == l) begin bias <= p_d[ACC_W-1:0]; dsh <= p_d[ACC_W +: QW]; end
         end
-        assign dshs[l*SHW +: SHW] = dsh;
+        assign dshs[l*QW +: QW] = dsh;
         wqrc_pe_rt #(.BMAX(BMAX), .MW(MW), .ACC_W(ACC_W), .HAS_PO2(HAS_PO2), .HAS_DFP(HAS_DFP)) pe(
             .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .b(d_b), .bias(bias),
             .x_in(s1_ok ? in_d : {MW{1'b0}}), .code_in(wq),   // zero padding is q = 0
@@ -222,14 +222,14 @@ module wqrc_seq_conv #(
 
     // ---- capture and drain: one requantized output a cycle -----------------------------------
     reg [P*ACC_W-1:0] dq;                     // lane 0 first
-    reg [P*SHW-1:0] dd;
+    reg [P*QW-1:0] dd;
     reg [AW-1:0] daddr, r_addr;
     reg r_v;                                  // a value is in the requantizer's register stage
     wire [GW-1:0] left_c = d_oc - cbase;      // channels of this step that exist
     wire [LW-1:0] nact = left_c < d_nl ? left_c : d_nl;
     wire [MW-1:0] y;
-    wqrc_shift_round #(.IN_W(ACC_W), .OUT_W(MW), .SW(SHW), .HAS_EVEN(HAS_EVEN)) rq(
-        .clk(clk), .v(dq[ACC_W-1:0]), .s(dd[SHW-1:0]), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
+    wqrc_shift_round #(.IN_W(ACC_W), .OUT_W(MW), .QW(QW), .HAS_EVEN(HAS_EVEN)) rq(
+        .clk(clk), .v(dq[ACC_W-1:0]), .p(dd[QW-1:0]), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;
         cap_pix <= s2_pix;
@@ -241,7 +241,7 @@ module wqrc_seq_conv #(
             if (dleft != 0) begin
                 r_v <= 1'b1; r_addr <= daddr;
                 daddr <= daddr + d_npix; dleft <= dleft - 1'b1;
-                dq <= dq >> ACC_W; dd <= dd >> SHW;
+                dq <= dq >> ACC_W; dd <= dd >> QW;
             end
             if (cap) begin
                 dq <= sums; dd <= dshs; dleft <= nact;

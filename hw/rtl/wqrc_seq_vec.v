@@ -6,7 +6,8 @@
 //       cycle; the window's result is rshift_round(acc * R, S) with (R, S) from the divisor
 //       table at d_dbase + index: a window of n elements reads entry n, and a max pool, a global
 //       pool or one counting padding reads entry d_fix (d_incpad)
-//   element mode (d_pool = 0): y = clamp(rshift_round(x0, sh0) + rshift_round(x1, sh1)), the
+//   element mode (d_pool = 0): y = clamp(rshift_round(x0, sh0) + rshift_round(x1, sh1)) (the shifts
+//       as wqrc_shift_round.v's positions, d_p0 and d_p1), the
 //       second term only for an add (d_two), x1 read from a second bank; a lookup-table
 //       activation (d_lut) reads y = table[d_lbase + x0 - d_qmin] instead
 // Every output is written at d_obase + its index (a concat's part at its offset).
@@ -15,10 +16,12 @@ module wqrc_seq_vec #(
     parameter integer MW = 16,          // activation width in the banks (signed)
     parameter integer XW = 16,
     parameter integer GW = 12,
-    parameter integer SW = 8,
+    parameter integer QW = 8,           // shift positions (wqrc_shift_round.v)
     parameter integer TW = 17,          // an aligned sum's width (saturated there, as the C kernels do)
     parameter integer RW = 18,          // bits of the largest divisor multiplier R
     parameter integer KB = 5,           // bits of the largest window's element count
+    parameter integer SUMW = 22,        // a window's signed sum
+    parameter integer PW = 41,          // the sum times R
     parameter integer DAW = 4,          // divisor table address bits
     parameter integer LAW = 4,          // lookup table address bits
     parameter integer AW = 8
@@ -30,14 +33,12 @@ module wqrc_seq_vec #(
     input  wire              d_pool, d_max, d_two, d_lut, d_incpad,
     input  wire [GW-1:0]     d_n, d_c, d_h, d_w, d_oh, d_ow, d_kh, d_kw, d_sh, d_sw, d_dh, d_dw, d_pt, d_pl, d_fix,
     input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_ibase, d_i1base, d_obase,
-    input  wire signed [SW-1:0] d_sh0, d_sh1,
+    input  wire [QW-1:0]     d_p0, d_p1,   // the terms' shift positions
     input  wire signed [MW-1:0] d_lo, d_hi, d_qmin,
     input  wire [DAW-1:0]    d_dbase,
     input  wire [LAW-1:0]    d_lbase,
     output wire [DAW-1:0]    div_addr,  // divisor table: {S (8 bits), R (RW bits)}
-    /* verilator lint_off UNUSEDSIGNAL */
-    input  wire [RW+7:0]     div_d,     // S < 128: its top bit is 0
-    /* verilator lint_on UNUSEDSIGNAL */
+    input  wire [RW+QW-1:0]  div_d,     // {S's position, R}
     output wire [LAW-1:0]    lut_addr,
     input  wire [MW-1:0]     lut_d,
     output reg  [AW-1:0]     in_addr,   // both input banks: element i of each, or the window's tap
@@ -48,8 +49,6 @@ module wqrc_seq_vec #(
     output reg  [AW-1:0]     out_addr,
     output reg  [MW-1:0]     out_d
 );
-    localparam integer SUMW = MW + KB + 1;                   // a window's signed sum
-    localparam integer PW = SUMW + RW + 1;                   // sum * R
     /* verilator lint_off WIDTH */
     reg running;
     reg [GW-1:0] c, oy, ox, ky, kx, i;
@@ -121,26 +120,28 @@ module wqrc_seq_vec #(
         x1r <= in1_d;
     end
     // s2: the divisor entry and the lookup arrive; the window's sum times R
-    reg s3_v, s4_v;
+    reg s3_v, s4_v, s5_v;
     reg signed [PW-1:0] prod_q;
-    reg signed [SW-1:0] s0_q;
+    reg [QW-1:0] s0_q;
     reg signed [MW-1:0] x1q;
-    reg [MW-1:0] lut_q, lut_q2;
+    reg [MW-1:0] lut_q, lut_q2, lut_q3;
     always @(posedge clk) begin
         prod_q <= d_pool ? p_acc * $signed({1'b0, div_d[RW-1:0]}) : p_acc;
-        s0_q <= d_pool ? $signed({1'b0, div_d[RW +: 7]}) : d_sh0;
-        x1q <= x1r; lut_q <= lut_d; lut_q2 <= lut_q;
-        s3_v <= s2_v && !rst; s4_v <= s3_v && !rst;
+        s0_q <= d_pool ? div_d[RW +: QW] : d_p0;
+        x1q <= x1r; lut_q <= lut_d; lut_q2 <= lut_q; lut_q3 <= lut_q2;
+        s3_v <= s2_v && !rst; s4_v <= s3_v && !rst; s5_v <= s4_v && !rst;
     end
-    // s3: both terms through a rounding shifter (registered inside), s4: summed and clamped
+    // s3: both terms through a rounding shifter (registered inside), s4: registered, s5: summed and clamped
     localparam signed [TW-1:0] TMIN = {1'b1, {(TW-1){1'b0}}};
     localparam signed [TW-1:0] TMAX = {1'b0, {(TW-1){1'b1}}};
     wire [TW-1:0] t0, t1;
-    wqrc_shift_round #(.IN_W(PW), .OUT_W(TW), .SW(SW), .HAS_EVEN(0)) a0(
-        .clk(clk), .v(prod_q), .s(s0_q), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t0));
-    wqrc_shift_round #(.IN_W(MW), .OUT_W(TW), .SW(SW), .HAS_EVEN(0)) a1(
-        .clk(clk), .v(x1q), .s(d_sh1), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t1));
-    wire signed [TW:0] s = $signed(t0) + (d_two ? $signed(t1) : 0);
+    wqrc_shift_round #(.IN_W(PW), .OUT_W(TW), .QW(QW), .HAS_EVEN(0)) a0(
+        .clk(clk), .v(prod_q), .p(s0_q), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t0));
+    wqrc_shift_round #(.IN_W(MW), .OUT_W(TW), .QW(QW), .HAS_EVEN(0)) a1(
+        .clk(clk), .v(x1q), .p(d_p1), .even(1'b0), .lo(TMIN), .hi(TMAX), .y(t1));
+    reg signed [TW-1:0] t0_q, t1_q;
+    always @(posedge clk) begin t0_q <= t0; t1_q <= d_two ? t1 : 0; end
+    wire signed [TW:0] s = t0_q + t1_q;
     wire signed [TW:0] lo_w = d_lo;
     wire signed [TW:0] hi_w = d_hi;
     /* verilator lint_off UNUSEDSIGNAL */
@@ -149,11 +150,11 @@ module wqrc_seq_vec #(
     always @(posedge clk) begin
         out_we <= 1'b0;
         if (start) o_idx <= 0;
-        if (s4_v) begin
+        if (s5_v) begin
             out_we <= 1'b1; out_addr <= d_obase + o_idx; o_idx <= o_idx + 1'b1;
-            out_d <= d_lut ? lut_q2 : y[MW-1:0];
+            out_d <= d_lut ? lut_q3 : y[MW-1:0];
         end
-        done <= running == 1'b0 && !a_v && !s1_v && !s2_v && !s3_v && !s4_v && out_we && !start;
+        done <= running == 1'b0 && !a_v && !s1_v && !s2_v && !s3_v && !s4_v && !s5_v && out_we && !start;
     end
     /* verilator lint_on WIDTH */
 endmodule

@@ -6,19 +6,23 @@
 // but sign bits (then the result saturates, to lo or hi, before the clamp):
 //   s > 0:  q = v >>> s, plus the rounding bit v[s-1] (ties up), or, ties to even, plus
 //           v[s-1] && (q odd || any bit below s-1)
-//   s <= 0: q = v << -s (left shifts past OUT_W + 1 saturate every non-zero value, so -s is
-//           capped there)
-// One register stage sits after the shifter: y follows v and s by one clock.
+//   s <= 0: q = v << -s
+// The shift arrives as a position, p = s + OUT_W + 1 (v is taken with OUT_W + 1 zeros below it,
+// so every shift is rightwards), capped to 0 .. IN_W + OUT_W + 1: every shift beyond either end
+// gives the same result as the end (0, or saturation of any non-zero value). The compiler
+// forms p (wqrc/backend/rtl_seq.py, shift_position), so the shifter's controls come from a
+// register with no arithmetic in between. One register stage sits after the shifter: y
+// follows v and p by one clock.
 `default_nettype none
 module wqrc_shift_round #(
     parameter integer IN_W = 24,      // v's width (signed)
     parameter integer OUT_W = 16,     // y's width; lo and hi are OUT_W-bit two's-complement values
-    parameter integer SW = 8,         // s's width (signed)
+    parameter integer QW = 7,         // p's width
     parameter integer HAS_EVEN = 1    // 0: no layer rounds ties to even; the sticky bit is dropped
 ) (
     input  wire                    clk,
     input  wire signed [IN_W-1:0]  v,
-    input  wire signed [SW-1:0]    s,
+    input  wire [QW-1:0]           p,
     input  wire                    even,
     input  wire signed [OUT_W-1:0] lo,
     input  wire signed [OUT_W-1:0] hi,
@@ -27,18 +31,14 @@ module wqrc_shift_round #(
     localparam integer L = OUT_W + 1;                 // the left-shift cap
     localparam integer XW = IN_W + L + 1;             // v with L zeros below (every shift is rightwards)
                                                       // and a sign bit above (a shift by IN_W rounds from it)
-    localparam integer PW = $clog2(XW + 1) + 1;
     /* verilator lint_off WIDTH */
-    localparam integer SLW = (SW > PW ? SW : PW) + 2;
-    wire signed [SLW-1:0] s_l = s + L;                // s + L >= 0 once s is capped below at -L
-    wire [PW-1:0] p = (s < -L) ? 0 : (s_l > XW - 1 ? XW - 1 : s_l);   // the new bit 0's place in vx
     wire [XW-1:0] vx = {v[IN_W-1], v, {L{1'b0}}};
     wire sign = v[IN_W-1];
     // the OUT_W + 1 kept bits, the rounding bit below them, and what lies below that
     // coarse (multiples of 8), then fine: only the bits that reach q are formed at each step
     /* verilator lint_off UNUSEDSIGNAL */
     wire [XW+7:0] vs = {{8{sign}}, vx};
-    wire [XW+7:0] coarse_all = $signed(vs) >>> {p[PW-1:3], 3'b000};
+    wire [XW+7:0] coarse_all = $signed(vs) >>> {p[QW-1:3], 3'b000};
     wire [OUT_W+7:0] coarse = coarse_all[OUT_W+7:0];
     wire [OUT_W+7:0] fine = coarse >> p[2:0];
     /* verilator lint_on UNUSEDSIGNAL */

@@ -62,8 +62,8 @@ FIELDS = {
     "pbase": (False, "PAW", ("conv",)), "even": (False, 1, ("conv",)),
     "lo": (True, "MW", ("conv", "vec")), "hi": (True, "MW", ("conv", "vec")),
     "pool": (False, 1, ("vec",)), "max": (False, 1, ("vec",)), "two": (False, 1, ("vec",)),
-    "lut": (False, 1, ("vec",)), "incpad": (False, 1, ("vec",)), "sh0": (True, "SW", ("vec",)),
-    "sh1": (True, "SW", ("vec",)), "qmin": (True, "MW", ("vec",)), "dbase": (False, "DAW", ("vec",)),
+    "lut": (False, 1, ("vec",)), "incpad": (False, 1, ("vec",)), "p0": (False, "QW", ("vec",)),
+    "p1": (False, "QW", ("vec",)), "qmin": (True, "MW", ("vec",)), "dbase": (False, "DAW", ("vec",)),
     "lbase": (False, "LAW", ("vec",)),
 }
 
@@ -80,6 +80,15 @@ def hex_words(values, bits: int) -> list[str]:
     digits = -(-bits // 4)
     mask = (1 << bits) - 1
     return [format(int(v) & mask, f"0{digits}x") for v in values]
+
+
+def shift_position(s: int, in_w: int, out_w: int) -> int:
+    """hw/rtl/wqrc_shift_round.v's operand for rshift_round(v, s) of an ``in_w``-bit v into an
+    ``out_w``-bit result: s + out_w + 1, capped to 0 .. in_w + out_w + 1, where every shift beyond
+    gives the same result (0 past the value's width; a left shift past the output's saturates
+    every non-zero value). tests/test_rtl.py drives the unit through it."""
+    lead = out_w + 1
+    return min(max(s + lead, 0), in_w + lead)
 
 
 def _window(geo, h: int, w: int) -> dict:
@@ -120,7 +129,7 @@ class SeqLayout:
         self.alias = plan_arena(qm).alias
         self.segment = {s.name: s for s in rom.segments}
         self.steps: list[_Step] = []
-        self.params: list[tuple[int, int]] = []   # per conv channel: (shift, bias)
+        self.params: list[tuple[int, int]] = []   # per conv channel: (shift position, bias)
         self.divs: list[tuple[int, int]] = []
         self.luts: list[int] = []
         calls = [c for c in lower(qm) if not isinstance(c, AliasCall)]
@@ -136,6 +145,15 @@ class SeqLayout:
                 raise WqrcError(f"node '{call.name}' ({call.op}): the descriptor-driven RTL form has no engine "
                                 f"for it; use --rtl-form layers")
             emit(self, call)
+        # the vector engine's widths: an aligned sum (TW, as the C kernels' saturation), a window
+        # sum (SUMW) and it times the largest divisor multiplier (PW)
+        adds = [s.call for s in self.steps if isinstance(s.call, AddCall)]
+        windows = [s.call.geometry.k_h * s.call.geometry.k_w for s in self.steps if isinstance(s.call, PoolCall)]
+        self.tw = max([self.mw + 1] + [a.sum_bound.bit_length() + 2 for a in adds])
+        self.rw = max([r.bit_length() for r, _ in self.divs] + [1])
+        self.kb = max(windows + [1]).bit_length()
+        self.sumw = self.mw + self.kb + 1
+        self.pw = self.sumw + self.rw + 1
         self.tensors = self._lifetimes()
         self._place()
 
@@ -158,9 +176,7 @@ class SeqLayout:
         npix = g.out_h * g.out_w
         pbase = len(self.params)
         for c in range(g.out_c):
-            # every shift past the accumulator's width gives 0, every left shift past the bank
-            # word's saturates (or keeps 0): capped there
-            self.params.append((min(max(call.shifts[c], -(self.mw + 1)), self.acc_w), call.bias[c]))
+            self.params.append((shift_position(call.shifts[c], self.acc_w, self.mw), call.bias[c]))
         f = _window(g, g.in_h, g.in_w)
         f.update(t=g.fan, cg=cg, ow=g.out_w, npix=npix, nj=-(-g.out_c // nl), nl=nl, oc=g.out_c,
                  ocg=ocg if g.group > 1 else 0, srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w,
@@ -257,7 +273,10 @@ class SeqLayout:
             out = self.tensors[s.write]
             ins = [self.tensors[r] for r in s.reads]
             row = {name: 0 for name in FIELDS}
-            row.update(s.fields)
+            row.update({k: v for k, v in s.fields.items() if k not in ("sh0", "sh1")})
+            if s.kind == VEC:   # the terms' shifts as the rounding shifter's positions
+                row.update(p0=shift_position(s.fields.get("sh0", 0), self.mw, self.tw),
+                           p1=shift_position(s.fields.get("sh1", 0), self.mw, self.tw))
             row.update(kind=s.kind, ibank=ins[0].bank, ibase=ins[0].base, obank=out.bank,
                        obase=out.base + s.out_offset, i1bank=ins[-1].bank, i1base=ins[-1].base)
             rows.append(row)
@@ -277,21 +296,17 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
     aw = clog2(max(lay.depth) + 1)
     gw = max(unsigned(n) for n, (s, w, _) in FIELDS.items() if w == "GW") + 1
     xw = max([signed_bits(r[n]) for r in rows for n, (s, w, _) in FIELDS.items() if w == "XW"] + [aw + 1]) + 1
-    sw = max([signed_bits(r[n]) for r in rows for n, (s, w, _) in FIELDS.items() if w == "SW"] + [8])
     common = dict(MW=lay.mw, XW=xw, GW=gw, AW=aw)
     convs = lay.convs
     conv = dict(P=lay.lanes, BMAX=max([c.bits for c in convs] + [2]), TMAX=max([c.geometry.fan for c in convs] + [1]),
                 ACC_W=lay.acc_w, HAS_EVEN=int(any(c.half_even for c in convs)),
-                SHW=max([signed_bits(sh) for sh, _ in lay.params] + [2]), **common,
+                QW=max([p.bit_length() for p, _ in lay.params] + [1]), **common,
                 WORD_W=lay.rom.word_bits, WAW=clog2(len(lay.rom.words) + 2), PAW=clog2(len(lay.params) + lay.lanes + 1),
                 HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)))
-    pools = [s.call for s in lay.steps if isinstance(s.call, PoolCall)]
-    adds = [s.call for s in lay.steps if isinstance(s.call, AddCall)]
-    vec = dict(**common, SW=sw, TW=max([lay.mw + 1] + [a.sum_bound.bit_length() + 2 for a in adds]),
-               RW=max([r.bit_length() for r, _ in lay.divs] + [1]),
-               KB=max([p.geometry.k_h * p.geometry.k_w for p in pools] + [1]).bit_length(),
-               DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
-    widths = dict(BW=clog2(lay.nb), WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], SW=sw, **common)
+    vec = dict(**common, TW=lay.tw, RW=lay.rw, KB=lay.kb, SUMW=lay.sumw, PW=lay.pw,
+               QW=(lay.pw + lay.tw + 1).bit_length(), DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
+    widths = dict(BW=clog2(lay.nb), WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], QW=vec["QW"],
+                  **common)
     return conv, vec, widths
 
 
@@ -364,11 +379,12 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
     _write(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
                                                                                          desc_w))
                                 for i, (s, r) in enumerate(zip(lay.steps, rows))] or ["0"])
-    shw, acc_mask = conv["SHW"], (1 << lay.acc_w) - 1
-    _write(folder, "params.mem", hex_words([((sh & ((1 << shw) - 1)) << lay.acc_w) | (b & acc_mask)
-                                            for sh, b in lay.params] + [0] * lanes, lay.acc_w + shw))
+    qw, acc_mask = conv["QW"], (1 << lay.acc_w) - 1
+    _write(folder, "params.mem", hex_words([(p << lay.acc_w) | (b & acc_mask) for p, b in lay.params] + [0] * lanes,
+                                           lay.acc_w + qw))
     rw = vec["RW"]
-    _write(folder, "divisors.mem", hex_words([(s << rw) | r for r, s in lay.divs] or [0], rw + 8))
+    _write(folder, "divisors.mem", hex_words([(shift_position(s, lay.pw, lay.tw) << rw) | r for r, s in lay.divs]
+                                             or [0], rw + vec["QW"]))
     _write(folder, "luts.mem", hex_words(lay.luts or [0], mw))
     _write(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_w))
     _write(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
@@ -410,4 +426,4 @@ def _conv_cycles(r: dict) -> int:
 # cycles outside the engines' loops (hw/rtl/wqrc_seq_*.v): the code reader's first word, the
 # conv pipeline's settling after a step's last tap, its finish after the drain, the vector
 # pipeline (address, read, requantize, write, done)
-READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 4, 8
+READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 4, 9
