@@ -6,7 +6,8 @@
 module wqrc_bank #(
     parameter integer W = 16,
     parameter integer DEPTH = 256,
-    parameter integer AW = 8
+    parameter integer AW = 8,
+    parameter integer HUGE = 0      // 1: an UltraPlus SPRAM (Yosys's "huge" RAM), 0: block RAM
 ) (
     input  wire          clk,
     input  wire          we,
@@ -16,12 +17,20 @@ module wqrc_bank #(
     input  wire [W-1:0]  wdata,
     output reg  [W-1:0]  rdata
 );
-    reg [W-1:0] mem [0:DEPTH-1];
     /* verilator lint_off WIDTH */
-    always @(posedge clk) begin
-        if (we) mem[addr] <= wdata;
-        else rdata <= mem[addr];
-    end
+    generate if (HUGE != 0) begin : spram
+        (* ram_style = "huge" *) reg [W-1:0] mem [0:DEPTH-1];
+        always @(posedge clk) begin
+            if (we) mem[addr] <= wdata;
+            else rdata <= mem[addr];
+        end
+    end else begin : ebr
+        reg [W-1:0] mem [0:DEPTH-1];
+        always @(posedge clk) begin
+            if (we) mem[addr] <= wdata;
+            else rdata <= mem[addr];
+        end
+    end endgenerate
     /* verilator lint_on WIDTH */
 endmodule
 `default_nettype wire

@@ -119,14 +119,21 @@ module wqrc_seq_vec #(
         p_acc <= d_pool ? acc_now : xv;
         x1r <= in1_d;
     end
-    // s2: the divisor entry and the lookup arrive; the window's sum times R
+    // s2: the divisor entry and the lookup arrive; the window's sum times R (no multiplier where
+    // every divisor is a power of two: R is then 1, or 0 in a max pool's unused entry)
+    wire signed [PW-1:0] times_r;
+    generate if (RW > 1) begin : mul
+        assign times_r = p_acc * $signed({1'b0, div_d[RW-1:0]});
+    end else begin : pass
+        assign times_r = div_d[0] ? p_acc : 0;
+    end endgenerate
     reg s3_v, s4_v, s5_v;
     reg signed [PW-1:0] prod_q;
     reg [QW-1:0] s0_q;
     reg signed [MW-1:0] x1q;
     reg [MW-1:0] lut_q, lut_q2, lut_q3;
     always @(posedge clk) begin
-        prod_q <= d_pool ? p_acc * $signed({1'b0, div_d[RW-1:0]}) : p_acc;
+        prod_q <= d_pool ? times_r : p_acc;
         s0_q <= d_pool ? div_d[RW +: QW] : d_p0;
         x1q <= x1r; lut_q <= lut_d; lut_q2 <= lut_q; lut_q3 <= lut_q2;
         s3_v <= s2_v && !rst; s4_v <= s3_v && !rst; s5_v <= s4_v && !rst;

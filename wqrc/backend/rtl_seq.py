@@ -39,6 +39,8 @@ ROM_FILE = "../rom/weights.mem"
 BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
                   "ice40.json", "stat_*.json", "nextpnr_ice40.*", "yosys_*.log")
 BANKS = 4   # the UP5K's SPRAMs
+SPRAM_MIN_WORDS = 4096   # a bank this deep or deeper goes into SPRAM (16K x 16), a shallower one into EBR
+BANK_KIND = {True: "spram", False: "ebr"}   # wqrc_bank.v's generate block of each
 
 CONV, VEC = 0, 1   # the engine a step runs on: the descriptor's `kind`
 
@@ -348,12 +350,13 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
     outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base,
                  n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
             for k, t in enumerate(qm.outputs)]
+    huge = [d >= SPRAM_MIN_WORDS for d in lay.depth]   # the UP5K's SPRAMs hold the large banks
     traces, k = [], 0
     for s_idx, s in enumerate(lay.steps):
         last_of_call = s_idx + 1 == nsteps or lay.steps[s_idx + 1].call is not s.call
         if last_of_call:
             t = lay.tensors[s.write]
-            traces.append(dict(node=s.call.index, step=s_idx + 1, mem=f"dut.bank{t.bank}.mem",
+            traces.append(dict(node=s.call.index, step=s_idx + 1, mem=f"dut.bank{t.bank}.{BANK_KIND[huge[t.bank]]}.mem",
                                index=f"{t.base} + j", size=t.size, signed=True, about=names.comment(s.call.name)))
     n_in, n_out = int(np.prod(qm.input_shape)), sum(o["n"] for o in outs)
     stw = clog2(nsteps + 2 + len(outs))
@@ -366,7 +369,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
                 rom_file=ROM_FILE, word_bits=rom.word_bits, rom_words=len(rom.words), n_vectors=len(xin),
                 out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=(), fields=fields, nf=nf,
                 dcw=clog2(nf + 1), desc_w=desc_w, desc_depth=max(1, nsteps * nf), daw=clog2(nsteps * nf + 1),
-                banks=[dict(k=b, depth=d) for b, d in enumerate(lay.depth)], aw=widths["AW"], bw=widths["BW"],
+                banks=[dict(k=b, depth=d, huge=int(huge[b])) for b, d in enumerate(lay.depth)], aw=widths["AW"], bw=widths["BW"],
                 mw=mw, has_conv=bool(lay.convs), has_vec=any(s.kind == VEC for s in lay.steps),
                 conv=conv, vec=vec, conv_fields=connect("conv"), vec_fields=connect("vec"),
                 n_params=len(lay.params) + lanes, n_divs=max(1, len(lay.divs)), n_luts=max(1, len(lay.luts)),
