@@ -50,7 +50,10 @@ module wqrc_seq_conv #(
     input  wire              d_even,
     input  wire signed [MW-1:0] d_lo, d_hi,
     // memories
-    output reg  [WAW-1:0]    w_addr,   // weight words
+    output wire              w_seek,   // weight words, from a source (wqrc_wsrc_*.v): start at
+    output wire [WAW-1:0]    w_from,   // word w_from; w_req asks for the next word, which arrives
+    output wire              w_req,    // with w_valid (the next cycle from a ROM, later from a
+    input  wire              w_valid,  // flash); one request at a time
     input  wire [WORD_W-1:0] w_d,
     output wire [PAW-1:0]    p_addr,   // parameter table: {shift position (QW bits), bias (ACC_W bits)}
     input  wire [ACC_W+QW-1:0] p_d,
@@ -83,20 +86,23 @@ module wqrc_seq_conv #(
     wire take = filling && codes_left && emit_ok;
     wire [WB+1:0] off_t = take ? off + d_b : off;
     wire move = off_t >= WORD_W && nxt_v;
-    wire req = state != 0 && !pend && (!nxt_v || move);
+    wire req = state != 0 && !pend && (!nxt_v || move);   // the word will have a free slot
+    assign w_seek = start;
+    assign w_from = d_wword;
+    assign w_req = req && !rst && !start;
     /* verilator lint_off UNUSEDSIGNAL */
     wire [2*WORD_W-1:0] pair = {nxt, cur} >> off;
     /* verilator lint_on UNUSEDSIGNAL */
     wire [BMAX-1:0] code_in = pair[BMAX-1:0];   // bits above b are ignored by the PEs
     always @(posedge clk) begin
         if (rst || start) begin
-            off <= WORD_W; nxt_v <= 1'b0; pend <= 1'b0; w_addr <= d_wword;
+            off <= WORD_W; nxt_v <= 1'b0; pend <= 1'b0;
         end else begin
-            pend <= req;
-            if (req) w_addr <= w_addr + 1'b1;
+            if (req) pend <= 1'b1;
+            else if (w_valid) pend <= 1'b0;
             off <= move ? off_t - WORD_W : off_t;
             if (move) cur <= nxt;
-            if (pend) begin nxt <= w_d; nxt_v <= 1'b1; end
+            if (w_valid) begin nxt <= w_d; nxt_v <= 1'b1; end
             else if (move) nxt_v <= 1'b0;
         end
     end

@@ -293,12 +293,12 @@ FORMS = ("layers", "seq")
 
 
 def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, data: np.ndarray | None = None,
-                 vecs: tuple | None = None, form: str = "layers") -> dict:
+                 vecs: tuple | None = None, form: str = "layers", weights: str = "rom") -> dict:
     lanes = parse_lanes(lanes)
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
     if form == "seq":
         from wqrc.backend.rtl_seq import generate_seq
-        return generate_seq(qm, rom, folder, lanes, (xin, yout))
+        return generate_seq(qm, rom, folder, lanes, (xin, yout), weights=weights)
     if form != "layers":
         raise WqrcError(f"--rtl-form: '{form}' is not one of {', '.join(FORMS)}")
     lay = _Layout(qm, rom, lanes)
@@ -314,7 +314,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 in_n=n_in, out_n=n_out,
                 stw=clog2(len(steps) + 1 + len(outs)), rom_file=ROM_FILE, word_bits=rom.word_bits,
                 n_vectors=len(xin), out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=HEADER_FILES,
-                ice40_flags="-dsp",
+                ice40_flags="-dsp", flash=None, sim_files="",
                 source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))

@@ -34,7 +34,9 @@ from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_shift_round.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_seq_vec.v", "wqrc_bank.v",
-                "wqrc_rom.v")
+                "wqrc_rom.v", "wqrc_wsrc_rom.v", "wqrc_wsrc_spi.v")
+SIM_FILES = ("wqrc_spi_flash_model.v",)   # the test bench's, never synthesized
+FLASH_BASE = 0x100000   # where the weight image goes in the board's flash: past a UP5K bitstream (104 KB)
 ROM_FILE = "../rom/weights.mem"
 BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
                   "ice40.json", "stat_*.json", "nextpnr_ice40.*", "yosys_*.log")
@@ -312,7 +314,9 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
     return conv, vec, widths
 
 
-def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> dict:
+def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, weights: str = "rom") -> dict:
+    """``weights``: ``rom`` (on chip, the packer's image in block RAM) or ``flash`` (streamed from the
+    board's SPI flash, where the image is written at FLASH_BASE)."""
     from wqrc.backend.rtl import _write, unloaded
     lay = SeqLayout(qm, rom, lanes)
     rows = lay.descriptors()
@@ -361,7 +365,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
     n_in, n_out = int(np.prod(qm.input_shape)), sum(o["n"] for o in outs)
     stw = clog2(nsteps + 2 + len(outs))
     nf = len(fields)
-    compute = sum(step_cycles(lay, r, nf) for r in rows)
+    compute = sum(step_cycles(lay, r, nf, weights) for r in rows)
     from wqrc.backend.rtl import UNLOAD_CYCLES
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(build_products=BUILD_PRODUCTS, steps=lay.steps, timeout_cycles=4 * total * len(xin) + 1000,
@@ -374,11 +378,13 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
                 conv=conv, vec=vec, conv_fields=connect("conv"), vec_fields=connect("vec"),
                 n_params=len(lay.params) + lanes, n_divs=max(1, len(lay.divs)), n_luts=max(1, len(lay.luts)),
                 in_bank=in_t.bank, in_base=in_t.base, in_word=in_word, ice40_flags="-dsp -spram",
+                flash=dict(base=FLASH_BASE) if weights == "flash" else None,
+                sim_files="".join(" " + f for f in SIM_FILES) if weights == "flash" else "",
                 top_template="wqrc_seq_top.v.j2", source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_seq_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
     render_files(environment("rtl"), files, folder, args)
-    copy_kernels("rtl", KERNEL_FILES, folder)
+    copy_kernels("rtl", KERNEL_FILES + (SIM_FILES if weights == "flash" else ()), folder)
     _write(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
                                                                                          desc_w))
                                 for i, (s, r) in enumerate(zip(lay.steps, rows))] or ["0"])
@@ -394,7 +400,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
     macs = sum(c.geometry.macs for c in lay.convs)
     bank_bits = [d * mw for d in lay.depth]
-    return dict(form="seq", lanes=lanes, macs=macs, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
+    return dict(form="seq", weights=weights, lanes=lanes, macs=macs, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
                 cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
                 multipliers=lanes if conv["HAS_DFP"] else 0, banks=lay.depth, ram_bits=sum(bank_bits),
                 rom_bits=len(rom.words) * rom.word_bits, descriptor_fields=nf,
@@ -402,11 +408,15 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple) -> 
                              macs=c.geometry.macs) for c in lay.convs])
 
 
-def step_cycles(lay: SeqLayout, row: dict, nf: int) -> int:
+def step_cycles(lay: SeqLayout, row: dict, nf: int, weights: str = "rom") -> int:
     """Cycles of one step from its stage's start to the next one's: the descriptor load (nf
     fields, one a cycle, then a cycle to start the engine), then the engine's own, exact by its
     loop nest and pipeline (the test bench measures them; tests/test_rtl_seq.py compares)."""
-    return nf + 1 + (_conv_cycles(row) if row["kind"] == CONV else _vec_cycles(row))
+    if row["kind"] != CONV:
+        return nf + 1 + _vec_cycles(row)
+    if weights == "flash":
+        return nf + 1 + _conv_cycles_streamed(row, _SpiSource(lay.rom.word_bits), lay.rom.word_bits)
+    return nf + 1 + _conv_cycles(row)
 
 
 def _vec_cycles(r: dict) -> int:
@@ -430,3 +440,103 @@ def _conv_cycles(r: dict) -> int:
 # conv pipeline's settling after a step's last tap, its finish after the drain, the vector
 # pipeline (address, read, requantize, write, done)
 READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 4, 9
+
+
+class _RomSource:
+    """wqrc_wsrc_rom.v, cycle by cycle: a request is answered the next cycle."""
+
+    def __init__(self):
+        self.valid = False
+
+    def quiet(self) -> bool:
+        return not self.valid
+
+    def seek(self):
+        self.valid = False
+
+    def step(self, req: bool) -> None:
+        self.valid = req
+
+
+class _SpiSource:
+    """wqrc_wsrc_spi.v, cycle by cycle (its registers as they change at each clock edge)."""
+
+    def __init__(self, word_bits: int):
+        self.w = word_bits
+        self.valid = False
+        self.st, self.n, self.sck, self.got, self.hold_v, self.want = "idle", 0, False, 0, False, False
+
+    def seek(self):
+        self.valid = False
+        self.st, self.n, self.sck, self.got, self.hold_v, self.want = "desel", 2, False, 0, False, False
+
+    def quiet(self) -> bool:
+        """Nothing changes until a request: the hold and the shift register are full."""
+        return self.st == "read" and not self.sck and self.hold_v and self.got == self.w and not self.want
+
+    def step(self, req: bool) -> None:
+        done = self.got == self.w
+        serve = (self.want or req) and self.hold_v
+        valid, hold_v, want, got = serve, self.hold_v and not serve, (self.want or req) and not serve, self.got
+        if done and (not self.hold_v or serve):
+            hold_v, got = True, 0
+        if self.st == "desel":
+            if self.n == 0:
+                self.st, self.n = "cmd", 32
+            else:
+                self.n -= 1
+        elif self.st == "cmd":
+            if not self.sck:
+                self.sck = True
+            else:
+                self.sck, self.n = False, self.n - 1
+                if self.n == 0:
+                    self.st = "read"
+        elif self.st == "read":
+            if self.sck:
+                self.sck = False
+            elif not done:
+                self.sck, got = True, self.got + 1
+        self.valid, self.hold_v, self.want, self.got = valid, hold_v, want, got
+
+
+def _conv_cycles_streamed(r: dict, source, word_bits: int) -> int:
+    """The conv engine's cycles with its weights from ``source`` (hw/rtl/wqrc_seq_conv.v's code
+    reader and parameter reads, clock by clock through each fill and while the source streams
+    into its buffers during the pixels; the rest in closed form, as _conv_cycles)."""
+    nl, t, b = r["nl"], r["t"], r["b"]
+    gap = max(0, nl - t)
+    run = r["npix"] * t + (r["npix"] - 1) * gap + CONV_SETTLE
+    reader = dict(off=word_bits, nxt_v=False, pend=False)
+    source.seek()
+
+    def tick(take_wanted: bool) -> bool:
+        """One clock of the reader and the source; whether a code was taken."""
+        off, nxt_v, pend = reader["off"], reader["nxt_v"], reader["pend"]
+        take = take_wanted and (off + b <= word_bits or nxt_v)
+        off_t = off + b if take else off
+        move = off_t >= word_bits and nxt_v
+        req = not pend and (not nxt_v or move)
+        w_valid = source.valid
+        source.step(req)
+        reader.update(pend=True if req else (False if w_valid else pend), off=off_t - word_bits if move else off_t,
+                      nxt_v=True if w_valid else (False if move else nxt_v))
+        return take
+
+    fills = 0
+    for j in range(r["nj"]):
+        codes, pk, pv_d = 0, 0, False
+        while True:   # FILL, one cycle at a time, up to the cycle in which fill_done holds
+            fills += 1
+            codes_left, params_left = codes < nl * t, pk < nl
+            if not codes_left and not params_left and not pv_d:
+                tick(False)
+                break
+            codes += tick(codes_left)
+            pv_d, pk = params_left, pk + params_left
+        for k in range(run):   # the pixels and settling: no codes taken; the source fills its buffers
+            if reader["nxt_v"] and not reader["pend"] and source.quiet() and reader["off"] < word_bits:
+                break
+            tick(False)
+    last = min(nl, r["oc"] - (r["nj"] - 1) * nl)
+    return fills + r["nj"] * run + last + CONV_FINISH
