@@ -87,12 +87,25 @@ def test_a_layer_without_an_engine_is_refused_by_name(tmp_path):
     assert not (tmp_path / "cli").exists()
 
 
+@pytest.mark.parametrize("name,lanes", [("residual", 1), ("depthwise", 4), ("plain", 2), ("mlp", 3)])
+def test_the_clocked_reader_model_agrees_with_the_closed_form(name, lanes):
+    """The fill model that follows the code reader clock by clock (used for a flash source) gives
+    the closed form's cycles for a ROM source: the two descriptions of one engine agree."""
+    from wqrc.backend.rtl_seq import _RomSource, _conv_cycles, _conv_cycles_streamed
+    qm, _ = _model(name)
+    lay = SeqLayout(qm, pack(qm), lanes=lanes)
+    rows = [r for r in lay.descriptors() if r["kind"] == 0]
+    assert rows
+    for r in rows:
+        assert _conv_cycles_streamed(r, _RomSource(), 32) == _conv_cycles(r)
+
+
 # ---- in Verilator ------------------------------------------------------------------------------
 
-def _run(tmp_path, qm, lanes, x=None, word_bits=32):
-    out = tmp_path / f"seq{lanes}"
+def _run(tmp_path, qm, lanes, x=None, word_bits=32, weights="rom"):
+    out = tmp_path / f"seq{lanes}{weights}"
     rep = compile_model(qm, str(out), ["rtl"], vectors=4, data=x, word_bits=word_bits,
-                        rtl_options=dict(lanes=lanes, form="seq"))
+                        rtl_options=dict(lanes=lanes, form="seq", weights=weights))
     res = subprocess.run(["make", "-s", "-C", str(out / "rtl"), "sim"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
     sim = json.loads((out / "rtl" / "sim.json").read_text())
@@ -129,6 +142,19 @@ def test_residual_depthwise_pooling_models_are_bit_exact(tmp_path, name, scheme,
     and not), dense heads; codes that straddle ROM words (b = 3, 5, 6)."""
     qm, x = _model(name, scheme, bits)
     _run(tmp_path, qm, lanes, x)
+
+
+@needs.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("name,scheme,bits,lanes,word_bits", [("plain", "po2", 4, 2, 32), ("residual", "dfp", 5, 4, 16),
+                                                              ("mlp", "po2", 3, 1, 8)])
+def test_weights_streamed_from_spi_flash_are_bit_exact_and_cycle_exact(tmp_path, name, scheme, bits, lanes, word_bits):
+    """The weights from the board's flash (a READ-command model in the test bench): the outputs, and
+    the cycles, which the SPI's pace and its prefetch during the pixels decide, are the model's."""
+    qm, x = _model(name, scheme, bits)
+    out, rep, _ = _run(tmp_path, qm, lanes, x, word_bits=word_bits, weights="flash")
+    assert rep["rtl"]["weights"] == "flash"
+    assert "flash_miso" in (out / "rtl" / "wqrc_top.v").read_text()
 
 
 @needs.verilator

@@ -1,5 +1,5 @@
 // A processing element of the descriptor-driven conv engine (wqrc_seq_conv.v): the code width
-// and the scheme are the running layer's, so one lane serves every layer of a mixed-precision
+// (as masks) and the scheme are the running layer's, so one lane serves every layer of a mixed-precision
 // model. The arithmetic is wqrc_pe_po2.v's and wqrc_pe_dfp.v's (docs/format.md 1a, 1b):
 //   Po2 (po2 = 1): sign code[b-1], field m = code[b-2:0]; m = 0 is zero, else x << (m - 1)
 //   DFP (po2 = 0): the b-bit two's-complement code times x
@@ -14,36 +14,45 @@ module wqrc_pe_rt #(
     parameter integer HAS_DFP = 0
 ) (
     input  wire                    clk,
-    input  wire                    first,   // this product starts a new sum at the bias
+    input  wire                    first,   // this product starts a new sum (from 0)
     input  wire                    en,
     input  wire                    po2,
-    input  wire [3:0]              b,       // this layer's code width, 2..BMAX
-    input  wire [ACC_W-1:0]        bias,
-    input  wire signed [MW-1:0]    x_in,    // the operands a cycle before they are used: each is
-    input  wire [BMAX-1:0]         code_in, // decoded into a register (the code width is a run-time
-    output reg  [ACC_W-1:0]        acc      // value, so its decoding is logic worth a stage)
+    input  wire [BMAX-1:0]         bmask,   // this layer's code: b - 1 ones (Po2's field m)
+    input  wire [BMAX-1:0]         bsign,   // and its sign bit, one-hot (bit b - 1)
+    input  wire signed [MW-1:0]    x_in,    // the operands a cycle before they are used, x and -x
+    input  wire signed [MW:0]      xn_in,   // (shared by the lanes); each lane decodes its code
+    input  wire [BMAX-1:0]         code_in, // into a register
+    output reg  [ACC_W-1:0]        acc
 );
     /* verilator lint_off WIDTH */
-    wire [BMAX-1:0] field_mask = ({BMAX{1'b1}} >> (BMAX - b + 1));   // b - 1 ones
-    reg [BMAX-1:0] m;
-    reg neg;
+    // decode: Po2's shift m - 1 and +-x by the code's sign (m = 0, a zero weight, gives 0); DFP's
+    // code sign-extended from b bits
+    localparam integer SHMAX = (1 << (BMAX - 1)) - 2;             // the largest m - 1
+    localparam integer MAGW = (MW + 1 + SHMAX < ACC_W) ? MW + 1 + SHMAX : ACC_W;
+    wire [BMAX-1:0] m_in = code_in & bmask;
+    wire neg_in = |(code_in & bsign);
+    wire signed [MW:0] x_wide = x_in;
+    reg [BMAX-2:0] sh;
+    reg signed [MW:0] xp;                                          // +-x, MW + 1 bits
     reg signed [BMAX-1:0] w;
     reg signed [MW-1:0] x;
     always @(posedge clk) begin
-        m <= code_in & field_mask;
-        neg <= code_in[b - 1];
-        w <= $signed(code_in << (BMAX - b)) >>> (BMAX - b);              // sign-extended from b bits
+        sh <= m_in - 1'b1;
+        xp <= (m_in == 0) ? 0 : (neg_in ? xn_in : x_wide);
+        w <= neg_in ? (code_in | ~(bmask | bsign)) : (code_in & (bmask | bsign));
         x <= x_in;
     end
+    // accumulate: one adder; a sum's first product replaces the accumulator (the lanes sum from
+    // 0, and the bias is added as a channel drains, wqrc_seq_conv.v)
+    wire signed [MAGW-1:0] xm = xp;
+    wire signed [MAGW-1:0] mag = xm <<< sh;
+    wire signed [ACC_W-1:0] po2_term = mag;
     wire signed [ACC_W-1:0] xs = x;
-    wire signed [ACC_W-1:0] mag = (m == 0) ? 0 : xs <<< (m - 1'b1);
-    wire [ACC_W-1:0] po2_term = (mag ^ {ACC_W{neg}}) + {{(ACC_W-1){1'b0}}, neg};   // -mag when negative
     wire signed [ACC_W-1:0] dfp_term = xs * w;
-    wire [ACC_W-1:0] term = (HAS_PO2 != 0 && (po2 || HAS_DFP == 0)) ? po2_term
-                          : (HAS_DFP != 0 ? dfp_term : {ACC_W{1'b0}});
+    wire signed [ACC_W-1:0] term = (HAS_PO2 != 0 && (po2 || HAS_DFP == 0)) ? po2_term : dfp_term;
     /* verilator lint_on WIDTH */
     always @(posedge clk) begin
-        if (en) acc <= (first ? bias : acc) + term;
+        if (en) acc <= first ? term : acc + term;
     end
 endmodule
 `default_nettype wire

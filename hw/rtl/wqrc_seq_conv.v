@@ -8,15 +8,17 @@
 // layer's codes are read once, in order, from its segment's first word (the code reader below,
 // one code a cycle). Per step j:
 //   fill     the NL filters (T codes each) go into the lanes' weight buffers (TMAX codes, one
-//            small RAM per lane); each lane's bias and requantization shift come from the
-//            parameter table at d_pbase + channel (a shift per channel: per-channel exponents,
-//            docs/format.md 1c, need no more than that, as rshift_round(acc << D, S) =
-//            rshift_round(acc, S - D))
+//            small RAM per lane)
 //   compute  for every output pixel, every tap: the lanes share one activation read (a grouped
 //            layer's NL lanes lie in one group: NL divides its output channels per group);
 //            then capture, and a drain of one requantized output a cycle while the next pixel
-//            accumulates (a pixel of T taps is followed by max(0, NL - T) idle cycles)
-// Addresses come from adders only: the descriptor carries the products (H*W, DH*W, ...).
+//            accumulates (a pixel of T taps is followed by max(0, NL - T) idle cycles); the
+//            lanes sum from 0, and the drain adds each channel's bias and applies its shift,
+//            both from the parameter table at d_pbase + channel (a shift per channel: per-channel
+//            exponents, docs/format.md 1c, need no more, as rshift_round(acc << D, S) =
+//            rshift_round(acc, S - D))
+// Addresses come from adders only: the descriptor carries the products (H*W, DH*W, ...) and
+// the last index of every loop (the *1 fields), so no comparison subtracts.
 `default_nettype none
 module wqrc_seq_conv #(
     parameter integer P = 1,            // lanes
@@ -40,11 +42,12 @@ module wqrc_seq_conv #(
     input  wire              start,
     output reg               done,
     // the layer's descriptor
-    input  wire [GW-1:0]     d_t, d_cg, d_kh, d_kw, d_h, d_w, d_ow, d_npix, d_sw, d_dw, d_pt, d_pl,
-    input  wire [GW-1:0]     d_sh, d_dh, d_nj, d_nl, d_oc, d_ocg,
+    input  wire [GW-1:0]     d_t1, d_cg1, d_kh1, d_kw1, d_h, d_w, d_ow1, d_npix, d_npix1, d_sw, d_dw, d_pt, d_pl,
+    input  wire [GW-1:0]     d_sh, d_dh, d_nj1, d_nl, d_oc, d_ocg, d_gap,
     input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_gstep, d_nlnpix, d_ibase, d_obase,
     input  wire [WAW-1:0]    d_wword,
     input  wire [3:0]        d_b,
+    input  wire [BMAX-1:0]   d_bmask, d_bsign,   // b - 1 ones, and bit b - 1 (wqrc_pe_rt.v)
     input  wire              d_po2,
     input  wire [PAW-1:0]    d_pbase,
     input  wire              d_even,
@@ -107,28 +110,16 @@ module wqrc_seq_conv #(
         end
     end
 
-    // ---- the parameter table: each active lane's bias and shift, read during the fill --------
-    reg [LW-1:0] pk, pk_d;                    // lane whose entry is addressed, and the one arriving
-    reg pv_d;
-    wire params_left = pk != d_nl;
-    assign p_addr = d_pbase + cbase + pk;
-    always @(posedge clk) begin
-        pv_d <= filling && params_left;
-        pk_d <= pk;
-        if (state != FILL) pk <= 0;
-        else if (params_left) pk <= pk + 1'b1;
-    end
-
     // ---- the loop nest of a compute pass ---------------------------------------------------
     reg [GW-1:0] gap, t_ic, t_ky, t_kx, ox, tk;
     reg [GW-1:0] pix;
     reg signed [XW-1:0] kyd, kxd, rowoff, chan_off, iy0, ix0, corner;
-    wire last_tap = t_ic == d_cg - 1 && t_ky == d_kh - 1 && t_kx == d_kw - 1;
-    wire last_pix = pix == d_npix - 1;
+    wire last_tap = t_ic == d_cg1 && t_ky == d_kh1 && t_kx == d_kw1;
+    wire last_pix = pix == d_npix1;
     wire iss = state == RUN && gap == 0;
     wire signed [XW-1:0] iy = iy0 + kyd;
     wire signed [XW-1:0] ix = ix0 + kxd;
-    wire ok = iy >= 0 && iy < d_h && ix >= 0 && ix < d_w;
+    wire ok = $unsigned(iy) < d_h && $unsigned(ix) < d_w;   // a negative one is a large unsigned
     wire signed [XW-1:0] addr = d_ibase + gbase + corner + chan_off + rowoff + kxd;
     reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_first, s2_last, cap;
     reg [GW-1:0] a_pix, s1_pix, s2_pix, cap_pix;
@@ -137,7 +128,8 @@ module wqrc_seq_conv #(
     /* verilator lint_on UNUSEDSIGNAL */
     wire quiet = !a_v && !s1_v && !s2_v && !cap;
     reg [LW-1:0] dleft;
-    wire fill_done = !codes_left && !params_left && !pv_d;
+    wire fill_done = !codes_left;
+    reg d0_v, d1_v, d2_v;                     // the drain's stages hold a value
 
     always @(posedge clk) begin
         done <= 1'b0;
@@ -148,7 +140,7 @@ module wqrc_seq_conv #(
         end else case (state)
             FILL: begin
                 if (take) begin
-                    if (ft == d_t - 1) begin ft <= 0; fl <= fl + 1'b1; end
+                    if (ft == d_t1) begin ft <= 0; fl <= fl + 1'b1; end
                     else ft <= ft + 1'b1;
                 end
                 if (fill_done) begin
@@ -162,11 +154,11 @@ module wqrc_seq_conv #(
                 if (gap != 0) gap <= gap - 1'b1;
                 else if (!last_tap) begin
                     tk <= tk + 1'b1;
-                    if (t_kx != d_kw - 1) begin
+                    if (t_kx != d_kw1) begin
                         t_kx <= t_kx + 1'b1; kxd <= kxd + d_dw;
                     end else begin
                         t_kx <= 0; kxd <= 0;
-                        if (t_ky != d_kh - 1) begin
+                        if (t_ky != d_kh1) begin
                             t_ky <= t_ky + 1'b1; kyd <= kyd + d_dh; rowoff <= rowoff + d_dhw;
                         end else begin
                             t_ky <= 0; kyd <= 0; rowoff <= 0; t_ic <= t_ic + 1'b1; chan_off <= chan_off + d_hw;
@@ -174,9 +166,9 @@ module wqrc_seq_conv #(
                     end
                 end else begin
                     tk <= 0; t_ic <= 0; t_ky <= 0; t_kx <= 0; kyd <= 0; kxd <= 0; rowoff <= 0; chan_off <= 0;
-                    gap <= (d_nl > d_t) ? d_nl - d_t : 0;
+                    gap <= d_gap;
                     pix <= pix + 1'b1;
-                    if (ox != d_ow - 1) begin
+                    if (ox != d_ow1) begin
                         ox <= ox + 1'b1; ix0 <= ix0 + d_sw; corner <= corner + d_sw;
                     end else begin
                         ox <= 0; ix0 <= -$signed({1'b0, d_pl}); iy0 <= iy0 + d_sh; corner <= corner + d_srow;
@@ -185,7 +177,7 @@ module wqrc_seq_conv #(
                 end
             end
             SETTLE: if (quiet) begin       // the last pixel is captured: the lanes' registers are free
-                if (j == d_nj - 1) state <= FINISH;
+                if (j == d_nj1) state <= FINISH;
                 else begin
                     state <= FILL; fl <= 0; ft <= 0;
                     j <= j + 1'b1; cbase <= cbase + d_nl; cbnp <= cbnp + d_nlnpix;
@@ -193,7 +185,7 @@ module wqrc_seq_conv #(
                     else in_group <= in_group + d_nl;
                 end
             end
-            FINISH: if (quiet && dleft == 0 && !r_v && !out_we) begin state <= 0; done <= 1'b1; end
+            FINISH: if (quiet && dleft == 0 && !d0_v && !d1_v && !d2_v && !out_we) begin state <= 0; done <= 1'b1; end
             default: ;
         endcase
     end
@@ -207,50 +199,54 @@ module wqrc_seq_conv #(
         s2_v <= s1_v && !rst; s2_first <= s1_first; s2_last <= s1_last; s2_pix <= s1_pix;
     end
     wire [P*ACC_W-1:0] sums;
-    wire [P*QW-1:0] dshs;
+    wire signed [MW-1:0] x_lane = s1_ok ? in_d : {MW{1'b0}};   // zero padding is q = 0
+    wire signed [MW:0] xn_lane = -$signed({x_lane[MW-1], x_lane}); // its negation, once for every lane
     genvar l;
     generate for (l = 0; l < P; l = l + 1) begin : lane
         reg [BMAX-1:0] wbuf [0:TMAX-1];
         reg [BMAX-1:0] wq;
-        reg [ACC_W-1:0] bias;
-        reg [QW-1:0] dsh;                     // the channel's requantization shift position
         always @(posedge clk) begin
             if (take && fl == l) wbuf[ft] <= code_in;
             wq <= wbuf[a_tk];
-            if (pv_d && pk_d == l) begin bias <= p_d[ACC_W-1:0]; dsh <= p_d[ACC_W +: QW]; end
         end
-        assign dshs[l*QW +: QW] = dsh;
         wqrc_pe_rt #(.BMAX(BMAX), .MW(MW), .ACC_W(ACC_W), .HAS_PO2(HAS_PO2), .HAS_DFP(HAS_DFP)) pe(
-            .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .b(d_b), .bias(bias),
-            .x_in(s1_ok ? in_d : {MW{1'b0}}), .code_in(wq),   // zero padding is q = 0
+            .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .bmask(d_bmask), .bsign(d_bsign),
+            .x_in(x_lane), .xn_in(xn_lane), .code_in(wq),
             .acc(sums[l*ACC_W +: ACC_W]));
     end endgenerate
 
     // ---- capture and drain: one requantized output a cycle -----------------------------------
+    // D0: the lane's sum leaves the shift register, its channel's table entry is addressed;
+    // D1: the bias is added; D2: the rounding shifter's register; D3: the output register.
     reg [P*ACC_W-1:0] dq;                     // lane 0 first
-    reg [P*QW-1:0] dd;
-    reg [AW-1:0] daddr, r_addr;
-    reg r_v;                                  // a value is in the requantizer's register stage
+    reg [PAW-1:0] pa;                         // the drained channel's table entry
+    reg [AW-1:0] daddr, daddr_d0, a1, a2;
+    reg signed [ACC_W-1:0] v0, v1;
+    reg [QW-1:0] p1;
     wire [GW-1:0] left_c = d_oc - cbase;      // channels of this step that exist
     wire [LW-1:0] nact = left_c < d_nl ? left_c : d_nl;
+    assign p_addr = pa;
     wire [MW-1:0] y;
     wqrc_shift_round #(.IN_W(ACC_W), .OUT_W(MW), .QW(QW), .HAS_EVEN(HAS_EVEN)) rq(
-        .clk(clk), .v(dq[ACC_W-1:0]), .p(dd[QW-1:0]), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
+        .clk(clk), .v(v1), .p(p1), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;
         cap_pix <= s2_pix;
-        out_we <= r_v && !rst; out_addr <= r_addr; out_d <= y;
-        r_v <= 1'b0;
+        d0_v <= 1'b0;
+        d1_v <= d0_v && !rst; a1 <= daddr_d0;
+        v1 <= v0 + $signed(p_d[ACC_W-1:0]); p1 <= p_d[ACC_W +: QW];
+        d2_v <= d1_v && !rst; a2 <= a1;
+        out_we <= d2_v && !rst; out_addr <= a2; out_d <= y;
         if (rst) begin
             dleft <= 0; cap <= 1'b0;
         end else begin
             if (dleft != 0) begin
-                r_v <= 1'b1; r_addr <= daddr;
+                d0_v <= 1'b1; v0 <= dq[ACC_W-1:0]; daddr_d0 <= daddr; pa <= pa + 1'b1;
                 daddr <= daddr + d_npix; dleft <= dleft - 1'b1;
-                dq <= dq >> ACC_W; dd <= dd >> QW;
+                dq <= dq >> ACC_W;
             end
             if (cap) begin
-                dq <= sums; dd <= dshs; dleft <= nact;
+                dq <= sums; dleft <= nact; pa <= d_pbase + cbase;
                 daddr <= d_obase + cbnp + cap_pix;
             end
         end

@@ -10,7 +10,8 @@
 //       as wqrc_shift_round.v's positions, d_p0 and d_p1), the
 //       second term only for an add (d_two), x1 read from a second bank; a lookup-table
 //       activation (d_lut) reads y = table[d_lbase + x0 - d_qmin] instead
-// Every output is written at d_obase + its index (a concat's part at its offset).
+// Every output is written at d_obase + its index (a concat's part at its offset). Loops end at
+// their descriptor's last index (the *1 fields), so no comparison subtracts.
 `default_nettype none
 module wqrc_seq_vec #(
     parameter integer MW = 16,          // activation width in the banks (signed)
@@ -31,7 +32,7 @@ module wqrc_seq_vec #(
     input  wire              start,
     output reg               done,
     input  wire              d_pool, d_max, d_two, d_lut, d_incpad,
-    input  wire [GW-1:0]     d_n, d_c, d_h, d_w, d_oh, d_ow, d_kh, d_kw, d_sh, d_sw, d_dh, d_dw, d_pt, d_pl, d_fix,
+    input  wire [GW-1:0]     d_n1, d_c1, d_h, d_w, d_oh1, d_ow1, d_kh1, d_kw1, d_sh, d_sw, d_dh, d_dw, d_pt, d_pl, d_fix,
     input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_ibase, d_i1base, d_obase,
     input  wire [QW-1:0]     d_p0, d_p1,   // the terms' shift positions
     input  wire signed [MW-1:0] d_lo, d_hi, d_qmin,
@@ -53,11 +54,11 @@ module wqrc_seq_vec #(
     reg running;
     reg [GW-1:0] c, oy, ox, ky, kx, i;
     reg signed [XW-1:0] kyd, kxd, rowoff, chan, iy0, ix0, corner;
-    wire last_k = !d_pool || (ky == d_kh - 1 && kx == d_kw - 1);
-    wire last_all = d_pool ? last_k && ox == d_ow - 1 && oy == d_oh - 1 && c == d_c - 1 : i == d_n - 1;
+    wire last_k = !d_pool || (ky == d_kh1 && kx == d_kw1);
+    wire last_all = d_pool ? last_k && ox == d_ow1 && oy == d_oh1 && c == d_c1 : i == d_n1;
     wire signed [XW-1:0] iy = iy0 + kyd;
     wire signed [XW-1:0] ix = ix0 + kxd;
-    wire ok = !d_pool || (iy >= 0 && iy < d_h && ix >= 0 && ix < d_w);
+    wire ok = !d_pool || ($unsigned(iy) < d_h && $unsigned(ix) < d_w);   // a negative one is a large unsigned
     wire signed [XW-1:0] waddr = d_ibase + chan + corner + rowoff + kxd;
 
     always @(posedge clk) begin
@@ -70,16 +71,16 @@ module wqrc_seq_vec #(
         end else if (running) begin
             if (last_all) running <= 1'b0;
             i <= i + 1'b1;
-            if (kx != d_kw - 1) begin kx <= kx + 1'b1; kxd <= kxd + d_dw; end
+            if (kx != d_kw1) begin kx <= kx + 1'b1; kxd <= kxd + d_dw; end
             else begin
                 kx <= 0; kxd <= 0;
-                if (ky != d_kh - 1) begin ky <= ky + 1'b1; kyd <= kyd + d_dh; rowoff <= rowoff + d_dhw; end
+                if (ky != d_kh1) begin ky <= ky + 1'b1; kyd <= kyd + d_dh; rowoff <= rowoff + d_dhw; end
                 else begin
                     ky <= 0; kyd <= 0; rowoff <= 0;
-                    if (ox != d_ow - 1) begin ox <= ox + 1'b1; ix0 <= ix0 + d_sw; corner <= corner + d_sw; end
+                    if (ox != d_ow1) begin ox <= ox + 1'b1; ix0 <= ix0 + d_sw; corner <= corner + d_sw; end
                     else begin
                         ox <= 0; ix0 <= -$signed({1'b0, d_pl});
-                        if (oy != d_oh - 1) begin oy <= oy + 1'b1; iy0 <= iy0 + d_sh; corner <= corner + d_srow; end
+                        if (oy != d_oh1) begin oy <= oy + 1'b1; iy0 <= iy0 + d_sh; corner <= corner + d_srow; end
                         else begin
                             oy <= 0; iy0 <= -$signed({1'b0, d_pt}); corner <= d_corner0;
                             c <= c + 1'b1; chan <= chan + d_hw;

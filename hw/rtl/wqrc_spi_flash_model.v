@@ -20,7 +20,7 @@ module wqrc_spi_flash_model #(
     reg reading;
     function [7:0] byte_at(input integer a);
         if (a < BASE || a >= BASE + DEPTH * (W / 8)) byte_at = 8'hFF;
-        else byte_at = words[(a - BASE) / (W / 8)] >> (8 * ((a - BASE) % (W / 8)));
+        else byte_at = words[(a - BASE) / (W / 8)] >> (8 * ((a - BASE) % (W / 8)));   // its low byte
     endfunction
     initial begin nin = 0; reading = 1'b0; miso = 1'b0; end
     always @(posedge cs_n) begin nin = 0; reading = 1'b0; end

@@ -31,11 +31,12 @@ module wqrc_wsrc_spi #(
     reg [5:0] n;                             // command bits left, or deselect cycles
     reg [31:0] cmd;
     reg [W-1:0] sh, hold;
-    reg [7:0] byte_sh;
+    reg [6:0] byte_sh;                       // a byte's bits so far, most significant first
     reg [CW-1:0] got;                        // bits of the word being shifted in
     reg hold_v, want;
-    wire word_done = got == W;
     /* verilator lint_off WIDTH */
+    wire word_done = got == W;
+    wire [W-1:0] byte_w = {byte_sh, miso};   // the byte that completes with this bit
     wire [23:0] byte_addr = BASE + from * (W / 8);
     always @(posedge clk) begin
         valid <= 1'b0;
@@ -65,9 +66,9 @@ module wqrc_wsrc_spi #(
                 READ: if (sck) sck <= 1'b0;                    // the flash shifts out its next bit
                       else if (!word_done) begin               // room for a bit: sample it as SCK rises
                           sck <= 1'b1;
-                          byte_sh <= {byte_sh[6:0], miso};
+                          byte_sh <= {byte_sh[5:0], miso};
                           got <= got + 1'b1;
-                          if (got[2:0] == 3'd7) sh <= {byte_sh[6:0], miso, sh[W-1:8]};
+                          if (got[2:0] == 3'd7) sh <= (sh >> 8) | (byte_w << (W - 8));   // bytes enter at the top
                       end
                 default: ;
             endcase

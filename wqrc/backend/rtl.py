@@ -301,6 +301,9 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
         return generate_seq(qm, rom, folder, lanes, (xin, yout), weights=weights)
     if form != "layers":
         raise WqrcError(f"--rtl-form: '{form}' is not one of {', '.join(FORMS)}")
+    if weights != "rom":
+        raise WqrcError(f"--weight-store {weights}: only --rtl-form seq streams its weights; the layer form keeps "
+                        f"each layer's in its own block RAM")
     lay = _Layout(qm, rom, lanes)
     in_fmt = qm.input_format
     in_buf = lay.buffers[lay.alias[qm.input]]

@@ -51,18 +51,22 @@ CONV, VEC = 0, 1   # the engine a step runs on: the descriptor's `kind`
 FIELDS = {
     "kind": (False, 1, ("top",)), "ibank": (False, "BW", ("top",)), "i1bank": (False, "BW", ("top",)),
     "obank": (False, "BW", ("top",)),
-    "t": (False, "GW", ("conv",)), "cg": (False, "GW", ("conv",)), "kh": (False, "GW", ("conv", "vec")),
-    "kw": (False, "GW", ("conv", "vec")), "h": (False, "GW", ("conv", "vec")), "w": (False, "GW", ("conv", "vec")),
-    "oh": (False, "GW", ("vec",)), "ow": (False, "GW", ("conv", "vec")), "npix": (False, "GW", ("conv",)),
-    "sh": (False, "GW", ("conv", "vec")), "sw": (False, "GW", ("conv", "vec")), "dh": (False, "GW", ("conv", "vec")),
-    "dw": (False, "GW", ("conv", "vec")), "pt": (False, "GW", ("conv", "vec")), "pl": (False, "GW", ("conv", "vec")),
-    "nj": (False, "GW", ("conv",)), "nl": (False, "GW", ("conv",)), "oc": (False, "GW", ("conv",)),
-    "ocg": (False, "GW", ("conv",)), "c": (False, "GW", ("vec",)), "n": (False, "GW", ("vec",)),
-    "fix": (False, "GW", ("vec",)),
+    # loop ends (last indices) and geometry
+    "t1": (False, "GW", ("conv",)), "cg1": (False, "GW", ("conv",)), "kh1": (False, "GW", ("conv", "vec")),
+    "kw1": (False, "GW", ("conv", "vec")), "oh1": (False, "GW", ("vec",)), "ow1": (False, "GW", ("conv", "vec")),
+    "npix1": (False, "GW", ("conv",)), "nj1": (False, "GW", ("conv",)), "c1": (False, "GW", ("vec",)),
+    "n1": (False, "GW", ("vec",)), "h": (False, "GW", ("conv", "vec")), "w": (False, "GW", ("conv", "vec")),
+    "npix": (False, "GW", ("conv",)), "sh": (False, "GW", ("conv", "vec")), "sw": (False, "GW", ("conv", "vec")),
+    "dh": (False, "GW", ("conv", "vec")), "dw": (False, "GW", ("conv", "vec")), "pt": (False, "GW", ("conv", "vec")),
+    "pl": (False, "GW", ("conv", "vec")), "nl": (False, "GW", ("conv",)), "oc": (False, "GW", ("conv",)),
+    "ocg": (False, "GW", ("conv",)), "gap": (False, "GW", ("conv",)), "fix": (False, "GW", ("vec",)),
+    # address arithmetic
     "hw": (True, "XW", ("conv", "vec")), "dhw": (True, "XW", ("conv", "vec")), "srow": (True, "XW", ("conv", "vec")),
     "corner0": (True, "XW", ("conv", "vec")), "gstep": (True, "XW", ("conv",)), "nlnpix": (True, "XW", ("conv",)),
     "ibase": (True, "XW", ("conv", "vec")), "i1base": (True, "XW", ("vec",)), "obase": (True, "XW", ("conv", "vec")),
-    "wword": (False, "WAW", ("conv",)), "b": (False, 4, ("conv",)), "po2": (False, 1, ("conv",)),
+    # weights, requantization, tables
+    "wword": (False, "WAW", ("conv",)), "b": (False, 4, ("conv",)), "bmask": (False, "BMAX", ("conv",)),
+    "bsign": (False, "BMAX", ("conv",)), "po2": (False, 1, ("conv",)),
     "pbase": (False, "PAW", ("conv",)), "even": (False, 1, ("conv",)),
     "lo": (True, "MW", ("conv", "vec")), "hi": (True, "MW", ("conv", "vec")),
     "pool": (False, 1, ("vec",)), "max": (False, 1, ("vec",)), "two": (False, 1, ("vec",)),
@@ -97,8 +101,9 @@ def shift_position(s: int, in_w: int, out_w: int) -> int:
 
 def _window(geo, h: int, w: int) -> dict:
     """The address arithmetic of a window sweep (conv and pool alike): the products, once."""
-    return dict(kh=geo.k_h, kw=geo.k_w, h=h, w=w, sh=geo.stride_h, sw=geo.stride_w, dh=geo.dil_h, dw=geo.dil_w,
-                pt=geo.pad_t, pl=geo.pad_l, hw=h * w, dhw=geo.dil_h * w, corner0=-geo.pad_t * w - geo.pad_l)
+    return dict(kh1=geo.k_h - 1, kw1=geo.k_w - 1, h=h, w=w, sh=geo.stride_h, sw=geo.stride_w, dh=geo.dil_h,
+                dw=geo.dil_w, pt=geo.pad_t, pl=geo.pad_l, hw=h * w, dhw=geo.dil_h * w,
+                corner0=-geo.pad_t * w - geo.pad_l)
 
 
 @dataclass
@@ -182,10 +187,12 @@ class SeqLayout:
         for c in range(g.out_c):
             self.params.append((shift_position(call.shifts[c], self.acc_w, self.mw), call.bias[c]))
         f = _window(g, g.in_h, g.in_w)
-        f.update(t=g.fan, cg=cg, ow=g.out_w, npix=npix, nj=-(-g.out_c // nl), nl=nl, oc=g.out_c,
+        f.update(t1=g.fan - 1, cg1=cg - 1, ow1=g.out_w - 1, npix=npix, npix1=npix - 1, nj1=-(-g.out_c // nl) - 1,
+                 nl=nl, oc=g.out_c, gap=max(0, nl - g.fan),
                  ocg=ocg if g.group > 1 else 0, srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w,
                  gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
-                 b=call.bits, po2=int(not call.multiplies), pbase=pbase, even=int(call.half_even),
+                 b=call.bits, bmask=(1 << (call.bits - 1)) - 1, bsign=1 << (call.bits - 1),
+                 po2=int(not call.multiplies), pbase=pbase, even=int(call.half_even),
                  lo=call.lo, hi=call.hi)
         self._add(CONV, call, call.inputs[:1], call.output, f)
 
@@ -196,26 +203,27 @@ class SeqLayout:
         fix = 0 if (call.takes_max or call.whole_map) else g.k_h * g.k_w
         self.divs.extend(zip(call.div_r, call.div_s))
         f = _window(g, g.in_h, g.in_w)
-        f.update(pool=1, max=int(call.takes_max), incpad=int(fixed), fix=fix, c=g.c, oh=g.out_h, ow=g.out_w,
+        f.update(pool=1, max=int(call.takes_max), incpad=int(fixed), fix=fix, c1=g.c - 1, oh1=g.out_h - 1,
+                 ow1=g.out_w - 1,
                  srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w, dbase=dbase, lo=call.lo, hi=call.hi)
         self._add(VEC, call, call.inputs[:1], call.output, f)
 
     def _eltwise(self, call: AddCall) -> None:
         sa, sb = call.shifts
-        self._add(VEC, call, call.inputs, call.output, dict(two=1, n=call.size, sh0=sa, sh1=sb, lo=call.lo,
+        self._add(VEC, call, call.inputs, call.output, dict(two=1, n1=call.size - 1, sh0=sa, sh1=sb, lo=call.lo,
                                                               hi=call.hi))
 
     def _copy(self, call: CopyCall) -> None:
         for part in call.parts:
             self._add(VEC, call, [part.tensor], call.output,
-                      dict(n=part.size, sh0=part.shift, lo=call.lo, hi=call.hi), out_offset=part.offset,
+                      dict(n1=part.size - 1, sh0=part.shift, lo=call.lo, hi=call.hi), out_offset=part.offset,
                       about=f"{call.name}: {call.op}, {part.tensor} at {part.offset}")
 
     def _lut(self, call: LutCall) -> None:
         f = call.out_format
         lbase = len(self.luts)
         self.luts.extend(call.table)
-        self._add(VEC, call, call.inputs[:1], call.output, dict(lut=1, n=call.size, qmin=call.qmin, lbase=lbase,
+        self._add(VEC, call, call.inputs[:1], call.output, dict(lut=1, n1=call.size - 1, qmin=call.qmin, lbase=lbase,
                                                                    lo=f.qmin, hi=f.qmax))
 
     # ---- banks ----------------------------------------------------------------------------
@@ -309,7 +317,7 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
                 HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)))
     vec = dict(**common, TW=lay.tw, RW=lay.rw, KB=lay.kb, SUMW=lay.sumw, PW=lay.pw,
                QW=(lay.pw + lay.tw + 1).bit_length(), DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
-    widths = dict(BW=clog2(lay.nb), WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], QW=vec["QW"],
+    widths = dict(BW=clog2(lay.nb), BMAX=conv["BMAX"], WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], QW=vec["QW"],
                   **common)
     return conv, vec, widths
 
@@ -318,6 +326,8 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     """``weights``: ``rom`` (on chip, the packer's image in block RAM) or ``flash`` (streamed from the
     board's SPI flash, where the image is written at FLASH_BASE)."""
     from wqrc.backend.rtl import _write, unloaded
+    if weights not in ("rom", "flash"):
+        raise WqrcError(f"--weight-store: '{weights}' is not rom or flash")
     lay = SeqLayout(qm, rom, lanes)
     rows = lay.descriptors()
     conv, vec, widths = _engine_params(lay, rows)
@@ -420,18 +430,18 @@ def step_cycles(lay: SeqLayout, row: dict, nf: int, weights: str = "rom") -> int
 
 
 def _vec_cycles(r: dict) -> int:
-    issues = r["c"] * r["oh"] * r["ow"] * r["kh"] * r["kw"] if r["pool"] else r["n"]
+    issues = ((r["c1"] + 1) * (r["oh1"] + 1) * (r["ow1"] + 1) * (r["kh1"] + 1) * (r["kw1"] + 1) if r["pool"]
+              else r["n1"] + 1)
     return issues + VEC_PIPELINE
 
 
 def _conv_cycles(r: dict) -> int:
-    """Per channel step j: the fill (the first waits READER_START cycles for its first word; the
-    bias/exponent reads need nl + 1), the pixels (each T taps, then max(0, nl - T) idle), the
-    pipeline settling; after the last step, the drain of its last pixel."""
-    nl, t, npix, nj = r["nl"], r["t"], r["npix"], r["nj"]
-    gap = max(0, nl - t)
-    run = npix * t + (npix - 1) * gap
-    fills = sum(max((READER_START if j == 0 else 0) + nl * t, nl + 1) + 1 for j in range(nj))
+    """Per channel step j: the fill (nl * T codes, a code a cycle; the first waits READER_START
+    cycles for its first word), the pixels (each T taps, then max(0, nl - T) idle), the pipeline
+    settling; after the last step, the drain of its last pixel."""
+    nl, t, npix, nj = r["nl"], r["t1"] + 1, r["npix"], r["nj1"] + 1
+    run = npix * t + (npix - 1) * r["gap"]
+    fills = sum((READER_START if j == 0 else 0) + nl * t + 1 for j in range(nj))
     last = min(nl, r["oc"] - (nj - 1) * nl)
     return fills + nj * (run + CONV_SETTLE) + last + CONV_FINISH
 
@@ -439,7 +449,7 @@ def _conv_cycles(r: dict) -> int:
 # cycles outside the engines' loops (hw/rtl/wqrc_seq_*.v): the code reader's first word, the
 # conv pipeline's settling after a step's last tap, its finish after the drain, the vector
 # pipeline (address, read, requantize, write, done)
-READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 4, 9
+READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 6, 9
 
 
 class _RomSource:
@@ -504,9 +514,8 @@ def _conv_cycles_streamed(r: dict, source, word_bits: int) -> int:
     """The conv engine's cycles with its weights from ``source`` (hw/rtl/wqrc_seq_conv.v's code
     reader and parameter reads, clock by clock through each fill and while the source streams
     into its buffers during the pixels; the rest in closed form, as _conv_cycles)."""
-    nl, t, b = r["nl"], r["t"], r["b"]
-    gap = max(0, nl - t)
-    run = r["npix"] * t + (r["npix"] - 1) * gap + CONV_SETTLE
+    nl, t, b, nj = r["nl"], r["t1"] + 1, r["b"], r["nj1"] + 1
+    run = r["npix"] * t + (r["npix"] - 1) * r["gap"] + CONV_SETTLE
     reader = dict(off=word_bits, nxt_v=False, pend=False)
     source.seek()
 
@@ -524,19 +533,17 @@ def _conv_cycles_streamed(r: dict, source, word_bits: int) -> int:
         return take
 
     fills = 0
-    for j in range(r["nj"]):
-        codes, pk, pv_d = 0, 0, False
+    for j in range(nj):
+        codes = 0
         while True:   # FILL, one cycle at a time, up to the cycle in which fill_done holds
             fills += 1
-            codes_left, params_left = codes < nl * t, pk < nl
-            if not codes_left and not params_left and not pv_d:
+            if codes == nl * t:
                 tick(False)
                 break
-            codes += tick(codes_left)
-            pv_d, pk = params_left, pk + params_left
+            codes += tick(True)
         for k in range(run):   # the pixels and settling: no codes taken; the source fills its buffers
             if reader["nxt_v"] and not reader["pend"] and source.quiet() and reader["off"] < word_bits:
                 break
             tick(False)
-    last = min(nl, r["oc"] - (r["nj"] - 1) * nl)
-    return fills + r["nj"] * run + last + CONV_FINISH
+    last = min(nl, r["oc"] - (nj - 1) * nl)
+    return fills + nj * run + last + CONV_FINISH
