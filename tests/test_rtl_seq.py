@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
@@ -98,6 +99,53 @@ def test_the_clocked_reader_model_agrees_with_the_closed_form(name, lanes):
     assert rows
     for r in rows:
         assert _conv_cycles_streamed(r, _RomSource(), 32) == _conv_cycles(r)
+
+
+def test_a_design_the_part_cannot_hold_is_refused_naming_what_would_fit(tmp_path):
+    """ResNet-8's 309 kbit of Po2-4 weights do not fit the UP5K's block RAM beside its lanes: refused
+    before anything is written, naming the resource and the option that fits."""
+    import torch
+    from wqrc import zoo
+    model, shape = zoo.build("resnet8")
+    g = wqrc.from_torch(model, torch.zeros((1,) + shape))
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8,
+                       calib=np.random.default_rng(0).uniform(-1, 1, (8,) + shape).astype(np.float32))
+    with pytest.raises(WqrcError, match=r"--fpga up5k: the design does not fit the iCE40 UP5K \(SG48\): it needs "
+                                        r"\d+ block RAMs of its 30 \(estimated before synthesis\); "
+                                        r"--weight-store flash fits"):
+        compile_model(qm, str(tmp_path / "o"), ["rtl"], rtl_options=dict(lanes=8, form="seq"))
+    assert not (tmp_path / "o").exists()
+    rep = compile_model(qm, str(tmp_path / "f"), ["rtl"], vectors=1,
+                        rtl_options=dict(lanes=8, form="seq", weights="flash"))
+    est = rep["rtl"]["estimate"]
+    assert est["spram"] == 4 and est["dsp"] == 0 and est["lc"] <= est["lc_available"]
+
+
+def test_only_the_descriptor_form_streams_weights(tmp_path):
+    qm, _ = _model("mlp")
+    with pytest.raises(WqrcError, match="--weight-store flash: only --rtl-form seq streams its weights"):
+        compile_model(qm, str(tmp_path / "o"), ["rtl"], rtl_options=dict(weights="flash"))
+    assert not (tmp_path / "o").exists()
+
+
+@needs.yosys
+@pytest.mark.slow
+@pytest.mark.skipif(not shutil.which("nextpnr-ice40"), reason="needs nextpnr-ice40 (apt-get install nextpnr-ice40 "
+                                                              "fpga-icestorm)")
+@pytest.mark.parametrize("name,scheme,lanes", [("digits", "po2", 4), ("residual", "dfp", 2)])
+def test_the_fit_estimate_is_within_ten_percent_of_nextpnr(tmp_path, name, scheme, lanes):
+    if name == "digits":
+        from wqrc.data import load_dataset
+        qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=4, act_bits=8,
+                           calib=load_dataset("digits").x_train[:256])
+    else:
+        qm, _ = _model(name, scheme, 4)
+    rep = compile_model(qm, str(tmp_path / "o"), ["rtl"], vectors=1, measure=["ice40"],
+                        rtl_options=dict(lanes=lanes, form="seq"))
+    est, placed = rep["rtl"]["estimate"], rep["rtl"]["measured"]["ice40"]
+    assert placed["fits"]
+    assert abs(est["lc"] - placed["lc"]) <= 0.1 * placed["lc"], (est, placed)
+    assert abs(est["ebr"] - placed["ebr"]) <= 1 and est["spram"] == placed["spram"] and est["dsp"] == placed["dsp"]
 
 
 # ---- in Verilator ------------------------------------------------------------------------------

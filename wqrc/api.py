@@ -187,7 +187,7 @@ def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse",
 def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force: bool = False,
             word_bits: int = 32, vectors: int = 8, data: Optional[np.ndarray] = None, parallelism: str = "1",
             io: str = "array", lanes: int = 1, rtl_form: str = "layers", weight_store: str = "rom",
-            measure: Sequence[str] = ()) -> dict:
+            fpga: str = "up5k", measure: Sequence[str] = ()) -> dict:
     """Write the hardware targets of a quantized model into the folder ``out``; returns the report
     (also written as ``out/report.json``).
 
@@ -196,7 +196,8 @@ def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force
     and ``all``; ``data`` float samples the test vectors are drawn from. The folder is written all
     or nothing, and ``force`` replaces one only when it holds nothing but an earlier output
     (docs/targets.md). ``rtl_form`` is ``layers`` (an engine per layer) or ``seq`` (the
-    descriptor-driven engines), ``weight_store`` ``rom`` or ``flash`` (seq only); ``measure`` runs the RTL's simulation and synthesis (``sim``,
+    descriptor-driven engines), ``weight_store`` ``rom`` or ``flash`` and ``fpga`` the part it must
+    fit (seq only); ``measure`` runs the RTL's simulation and synthesis (``sim``,
     ``ice40``, ``xilinx``, ``all``).
     """
     from wqrc.compile import compile_model, resolve_targets
@@ -205,7 +206,8 @@ def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force
     qm = model if isinstance(model, QModel) else QModel.load(os.fspath(model))
     return compile_model(qm, os.fspath(out), chosen, word_bits=int(word_bits), vectors=vectors, data=data,
                          force=force, hls_options=dict(parallelism=parallelism, io=io),
-                         rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store), measure=measured,
+                         rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store, fpga=fpga),
+                         measure=measured,
                          inputs=[None if isinstance(model, QModel) else os.fspath(model)])
 
 

@@ -220,7 +220,7 @@ def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
 @click.argument("model", type=opt.InputFile())
 @opt.QUANT_OPTIONS
 @opt.COMPILE_OPTIONS
-def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, rtl_form,
+def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, rtl_form, fpga,
                 weight_store, measure, max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc import api
@@ -250,7 +250,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         x_vec, acc = load_dataset(data).split("test")[0], api.accuracy(graph, qm, data)
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
-                        rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store), measure=measure,
+                        rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store, fpga=fpga), measure=measure,
                         extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs)
     render(rep)
     click.echo(target_summary(rep, out))

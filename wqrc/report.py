@@ -140,9 +140,16 @@ def target_summary(rep: dict, out: str) -> str:
                      f"(qonnx's executor computes the simulator's values)")
     if "rtl" in rep:
         r = rep["rtl"]
-        lines.append(f"  rtl/: {r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
+        form = (f"descriptor-driven, weights from {'the SPI flash' if r['weights'] == 'flash' else 'block RAM'}, "
+                if r.get("form") == "seq" else "")
+        lines.append(f"  rtl/: {form}{r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
                      f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; "
                      f"iCE40: make -C {out}/rtl synth-ice40")
+        if "estimate" in r:
+            e = r["estimate"]
+            lines.append(f"    fits the {e['device']} (estimated): {e['lc']}/{e['lc_available']} LCs, "
+                         f"{e['ebr']}/{e['ebr_available']} EBR, {e['spram']}/{e['spram_available']} SPRAM, "
+                         f"{e['dsp']}/{e['dsp_available']} DSP")
         m = r.get("measured", {})
         if "sim" in m:
             lines.append(f"    simulated: {m['sim']['output_elements']} output elements, {m['sim']['mismatches']} "

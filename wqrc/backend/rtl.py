@@ -293,12 +293,12 @@ FORMS = ("layers", "seq")
 
 
 def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, data: np.ndarray | None = None,
-                 vecs: tuple | None = None, form: str = "layers", weights: str = "rom") -> dict:
+                 vecs: tuple | None = None, form: str = "layers", weights: str = "rom", fpga: str = "up5k") -> dict:
     lanes = parse_lanes(lanes)
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
     if form == "seq":
         from wqrc.backend.rtl_seq import generate_seq
-        return generate_seq(qm, rom, folder, lanes, (xin, yout), weights=weights)
+        return generate_seq(qm, rom, folder, lanes, (xin, yout), weights=weights, part=fpga)
     if form != "layers":
         raise WqrcError(f"--rtl-form: '{form}' is not one of {', '.join(FORMS)}")
     if weights != "rom":

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wqrc.backend import names
+from wqrc.backend import fpga, names
 from wqrc.backend.common import copy_kernels, environment, render_files, test_vectors
 from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
@@ -34,7 +34,7 @@ from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 
 KERNEL_FILES = ("wqrc_shift_round.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_seq_vec.v", "wqrc_bank.v",
-                "wqrc_rom.v", "wqrc_wsrc_rom.v", "wqrc_wsrc_spi.v")
+                "wqrc_table.v", "wqrc_wsrc_rom.v", "wqrc_wsrc_spi.v")
 SIM_FILES = ("wqrc_spi_flash_model.v",)   # the test bench's, never synthesized
 FLASH_BASE = 0x100000   # where the weight image goes in the board's flash: past a UP5K bitstream (104 KB)
 ROM_FILE = "../rom/weights.mem"
@@ -322,9 +322,11 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
     return conv, vec, widths
 
 
-def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, weights: str = "rom") -> dict:
+def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, weights: str = "rom",
+                 part: str = "up5k") -> dict:
     """``weights``: ``rom`` (on chip, the packer's image in block RAM) or ``flash`` (streamed from the
-    board's SPI flash, where the image is written at FLASH_BASE)."""
+    board's SPI flash, where the image is written at FLASH_BASE). A design the FPGA ``part`` cannot
+    hold is refused before anything is written (wqrc/backend/fpga.py)."""
     from wqrc.backend.rtl import _write, unloaded
     if weights not in ("rom", "flash"):
         raise WqrcError(f"--weight-store: '{weights}' is not rom or flash")
@@ -376,6 +378,9 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     stw = clog2(nsteps + 2 + len(outs))
     nf = len(fields)
     compute = sum(step_cycles(lay, r, nf, weights) for r in rows)
+    shape = design_shape(lay, conv, vec, fields, weights, huge, desc_w, len(rows))
+    block = {name: int(fpga.in_block_ram(w, d)) for name, w, d, _ in shape["memories"]}
+    estimate = fpga.check_fit(fpga.device(part), shape)
     from wqrc.backend.rtl import UNLOAD_CYCLES
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(build_products=BUILD_PRODUCTS, steps=lay.steps, timeout_cycles=4 * total * len(xin) + 1000,
@@ -385,7 +390,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
                 dcw=clog2(nf + 1), desc_w=desc_w, desc_depth=max(1, nsteps * nf), daw=clog2(nsteps * nf + 1),
                 banks=[dict(k=b, depth=d, huge=int(huge[b])) for b, d in enumerate(lay.depth)], aw=widths["AW"], bw=widths["BW"],
                 mw=mw, has_conv=bool(lay.convs), has_vec=any(s.kind == VEC for s in lay.steps),
-                conv=conv, vec=vec, conv_fields=connect("conv"), vec_fields=connect("vec"),
+                conv=conv, vec=vec, conv_fields=connect("conv"), vec_fields=connect("vec"), block=block,
                 n_params=len(lay.params) + lanes, n_divs=max(1, len(lay.divs)), n_luts=max(1, len(lay.luts)),
                 in_bank=in_t.bank, in_base=in_t.base, in_word=in_word, ice40_flags="-dsp -spram",
                 flash=dict(base=FLASH_BASE) if weights == "flash" else None,
@@ -410,12 +415,36 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
     macs = sum(c.geometry.macs for c in lay.convs)
     bank_bits = [d * mw for d in lay.depth]
-    return dict(form="seq", weights=weights, lanes=lanes, macs=macs, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
+    return dict(form="seq", weights=weights, lanes=lanes, macs=macs, shape=shape, fpga=part, estimate=estimate, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
                 cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
                 multipliers=lanes if conv["HAS_DFP"] else 0, banks=lay.depth, ram_bits=sum(bank_bits),
                 rom_bits=len(rom.words) * rom.word_bits, descriptor_fields=nf,
                 layers=[dict(name=c.name, scheme=c.scheme, bits=c.bits, acc_bits=c.acc_bits, lanes=lanes,
                              macs=c.geometry.macs) for c in lay.convs])
+
+
+def design_shape(lay: SeqLayout, conv: dict, vec: dict, fields: list, weights: str, huge: list, desc_w: int,
+                 nsteps: int) -> dict:
+    """What wqrc/backend/fpga.py estimates resources from: every memory's shape, the lanes, the
+    widths that size the logic."""
+    has_conv, has_vec = bool(lay.convs), any(s.kind == VEC for s in lay.steps)
+    # (name, width, depth, kind): kind "spram" (a bank in SPRAM), "ram" (written: always block RAM),
+    # "table" (constant: block RAM or logic by fpga.in_block_ram, as wqrc_table.v is told)
+    memories = [(f"bank{b}", lay.mw, d, "spram" if huge[b] else "ram") for b, d in enumerate(lay.depth)]
+    memories.append(("descriptors", desc_w, max(1, nsteps * len(fields)), "table"))
+    if has_conv:
+        memories += [(f"lane{k}", conv["BMAX"], conv["TMAX"], "ram") for k in range(lay.lanes)]
+        memories.append(("parameters", conv["ACC_W"] + conv["QW"], len(lay.params) + lay.lanes, "table"))
+        if weights == "rom":
+            memories.append(("weights", lay.rom.word_bits, len(lay.rom.words) + 2, "ram"))
+    if has_vec:
+        memories += [("divisors", vec["RW"] + vec["QW"], max(1, len(lay.divs)), "table"),
+                     ("luts", lay.mw, max(1, len(lay.luts)), "table")]
+    return dict(lanes=lay.lanes if has_conv else 0, memories=memories, acc_w=lay.acc_w, mw=lay.mw, aw=conv["AW"],
+                descriptor_bits=sum(f["width"] for f in fields), has_po2=conv["HAS_PO2"], has_dfp=conv["HAS_DFP"],
+                # the pooling divisor's multiplier, in 16 x 16 blocks, where some divisor is no power of two
+                vec_dsp=-(-max(vec["SUMW"], vec["RW"] + 1) // 16) if has_vec and vec["RW"] > 1 else 0,
+                bmax=conv["BMAX"], flash=weights == "flash")
 
 
 def step_cycles(lay: SeqLayout, row: dict, nf: int, weights: str = "rom") -> int:
