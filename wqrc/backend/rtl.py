@@ -20,7 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from wqrc.backend import names
-from wqrc.backend.common import copy_kernels, environment, extra_outputs, lane_roms, read_ports, render_files, test_vectors
+from wqrc.backend.common import copy_kernels, environment, lane_roms, read_ports, render_files, test_vectors
+from wqrc.backend.rtl_common import (BUILD_PRODUCTS, ROM_FILE, UNLOAD_CYCLES, clog2, hex_words, output_stream, unloaded,
+                                     write_lines)
 from wqrc.backend.planner import plan_arena
 from wqrc.contract.arith import avgpool_divisor
 from wqrc.contract.formats import TensorFormat
@@ -30,29 +32,15 @@ from wqrc.lower import (AddCall, AliasCall, Call, ConvCall, CopyCall, LutCall, M
 from wqrc.pack.rom import Rom
 from wqrc.quant.qmodel import QModel
 
-# What the written Makefile builds (`make clean`); a later --force may remove these with the output.
-BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
-                  "ice40.json", "stat_*.json", "nextpnr_ice40.*", "yosys_*.log")
 KERNEL_FILES = ("wqrc_requant.v", "wqrc_pe_po2.v", "wqrc_pe_dfp.v", "wqrc_ram.v", "wqrc_rom.v",
                 "wqrc_conv_engine.v", "wqrc_pool_engine.v", "wqrc_eltwise_engine.v", "wqrc_mul_engine.v",
                 "wqrc_copy_stage.v", "wqrc_upsample_engine.v", "wqrc_pad_engine.v")
 HEADER_FILES = ("wqrc_engine_ports.vh", "wqrc_engine_regs.vh", "wqrc_engine_busy.vh")   # `included by the engines, copied beside them
-ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the lanes' slices quote
-
-
-def clog2(n: int) -> int:
-    return max(1, (max(n, 1) - 1).bit_length())
 
 
 def vlit(v: int, bits: int = 64) -> str:
     """A signed Verilog literal of any value that fits ``bits`` bits."""
     return f"-{bits}'sd{-v}" if v < 0 else f"{bits}'sd{v}"
-
-
-def hex_words(values, bits: int) -> list[str]:
-    digits = -(-bits // 4)
-    mask = (1 << bits) - 1
-    return [format(int(v) & mask, f"0{digits}x") for v in values]
 
 
 def parse_lanes(value) -> int:
@@ -286,7 +274,6 @@ def step_cycles(step: dict) -> int:
 
 # cycles outside an engine's loop: the registered address, the data, (the PEs), the registered write, done
 CONV_PIPELINE, POOL_PIPELINE, ELTWISE_PIPELINE = 7, 6, 5
-UNLOAD_CYCLES = 3   # per output element with the consumer always ready: fetch, read, beat
 
 
 FORMS = ("layers", "seq")
@@ -323,18 +310,18 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
     render_files(environment("rtl"), files, folder, args)
     copy_kernels("rtl", KERNEL_FILES + HEADER_FILES, folder)
-    _write(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_fmt.bits))
-    _write(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
+    write_lines(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_fmt.bits))
+    write_lines(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
     for s in steps:
         if s.get("lut_file"):
-            _write(folder, s["lut_file"], s["lut"])
+            write_lines(folder, s["lut_file"], s["lut"])
         if s.get("bias_file"):   # a conv engine's bias, per-channel shifts and lane ROM slices
-            _write(folder, s["bias_file"], s["bias"])
+            write_lines(folder, s["bias_file"], s["bias"])
             if s.get("shift_file"):
-                _write(folder, s["shift_file"], s["shifts"])
+                write_lines(folder, s["shift_file"], s["shifts"])
             for sl in s["slices"]:
-                _write(folder, sl["file"], [sl["about"]] + sl["words"])
+                write_lines(folder, sl["file"], [sl["about"]] + sl["words"])
     macs = sum(r["macs"] for r in lay.layer_report)
     return dict(lanes=lanes, layers=lay.layer_report, macs=macs, steps=len(steps), compute_cycles=compute,
                 cycles_per_inference=total, cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
@@ -347,11 +334,10 @@ def _unloads(qm: QModel, lay: "_Layout") -> tuple[list[dict], int, bool]:
     """The graph outputs as the accelerator unloads them, one after another on the one output
     stream (docs/targets.md): each one's buffer, element count and format, and the stream's width
     and signedness: every output's values fit (an unsigned one beside signed ones gets a bit more)."""
-    fmts = [qm.formats[t] for t in qm.outputs]
-    signed = any(f.signed for f in fmts)
-    width = max(f.bits + int(signed and not f.signed) for f in fmts)
+    width, signed = output_stream(qm)
     outs = []
-    for k, (t, f) in enumerate(zip(qm.outputs, fmts)):
+    for k, t in enumerate(qm.outputs):
+        f = qm.formats[t]
         buf = lay.buffers[lay.alias[t]]
         word = f"{buf['id']}_rdata[{f.bits - 1}:0]"
         if width > f.bits:  # sign- or zero-extended to the stream's width
@@ -360,16 +346,3 @@ def _unloads(qm: QModel, lay: "_Layout") -> tuple[list[dict], int, bool]:
         outs.append(dict(k=k, buf=buf, n=int(np.prod(qm.shapes[t])), word=word, stage=len(lay.steps) + 1 + k,
                          about=names.comment(t)))
     return outs, width, signed
-
-
-def unloaded(qm: QModel, xin: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """What the output stream carries per sample: the first output (``first``, already simulated),
-    then each further one, in C order; (samples, elements)."""
-    from wqrc.sim.simulator import one_after_another
-    return one_after_another([first] + [np.asarray(o["vec"], dtype=np.int64) for o in extra_outputs(qm, xin)],
-                             len(xin))
-
-
-def _write(folder: str, name: str, lines: list[str]) -> None:
-    with open(f"{folder}/{name}", "w") as fh:
-        fh.write("".join(line + "\n" for line in lines))

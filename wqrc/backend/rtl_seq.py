@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wqrc.backend import fpga, names
-from wqrc.backend.common import copy_kernels, environment, render_files, test_vectors
+from wqrc.backend.common import copy_kernels, environment, render_files
+from wqrc.backend.rtl_common import (BUILD_PRODUCTS, ROM_FILE, UNLOAD_CYCLES, clog2, hex_words, output_stream, unloaded,
+                                     write_lines)
 from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
 from wqrc.lower import AddCall, AliasCall, ConvCall, CopyCall, LutCall, PoolCall, lower
@@ -37,9 +39,6 @@ KERNEL_FILES = ("wqrc_shift_round.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_s
                 "wqrc_table.v", "wqrc_wsrc_rom.v", "wqrc_wsrc_spi.v")
 SIM_FILES = ("wqrc_spi_flash_model.v",)   # the test bench's, never synthesized
 FLASH_BASE = 0x100000   # where the weight image goes in the board's flash: past a UP5K bitstream (104 KB)
-ROM_FILE = "../rom/weights.mem"
-BUILD_PRODUCTS = ("obj_dir", "tb.vvp", "sim.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
-                  "ice40.json", "stat_*.json", "nextpnr_ice40.*", "yosys_*.log")
 BANKS = 4   # the UP5K's SPRAMs
 SPRAM_MIN_WORDS = 4096   # a bank this deep or deeper goes into SPRAM (16K x 16), a shallower one into EBR
 BANK_KIND = {True: "spram", False: "ebr"}   # wqrc_bank.v's generate block of each
@@ -76,18 +75,8 @@ FIELDS = {
 }
 
 
-def clog2(n: int) -> int:
-    return max(1, (max(n, 1) - 1).bit_length())
-
-
 def signed_bits(v: int) -> int:
     return max(1, (v if v >= 0 else ~v).bit_length() + 1)
-
-
-def hex_words(values, bits: int) -> list[str]:
-    digits = -(-bits // 4)
-    mask = (1 << bits) - 1
-    return [format(int(v) & mask, f"0{digits}x") for v in values]
 
 
 def shift_position(s: int, in_w: int, out_w: int) -> int:
@@ -327,7 +316,6 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     """``weights``: ``rom`` (on chip, the packer's image in block RAM) or ``flash`` (streamed from the
     board's SPI flash, where the image is written at FLASH_BASE). A design the FPGA ``part`` cannot
     hold is refused before anything is written (wqrc/backend/fpga.py)."""
-    from wqrc.backend.rtl import _write, unloaded
     if weights not in ("rom", "flash"):
         raise WqrcError(f"--weight-store: '{weights}' is not rom or flash")
     lay = SeqLayout(qm, rom, lanes)
@@ -359,15 +347,13 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     in_t = lay.tensors[lay._root(qm.input)]
     fill = f"in_data[{in_w - 1}]" if in_fmt.signed else "1'b0"
     in_word = "in_data" if mw == in_w else f"{{{{{mw - in_w}{{{fill}}}}}, in_data}}"
-    fmts = [qm.formats[t] for t in qm.outputs]
-    out_signed = any(f.signed for f in fmts)
-    out_w = max(f.bits + int(out_signed and not f.signed) for f in fmts)
+    out_w, out_signed = output_stream(qm)
     nsteps = len(lay.steps)
     outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base,
                  n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
             for k, t in enumerate(qm.outputs)]
     huge = [d >= SPRAM_MIN_WORDS for d in lay.depth]   # the UP5K's SPRAMs hold the large banks
-    traces, k = [], 0
+    traces = []
     for s_idx, s in enumerate(lay.steps):
         last_of_call = s_idx + 1 == nsteps or lay.steps[s_idx + 1].call is not s.call
         if last_of_call:
@@ -381,7 +367,6 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     shape = design_shape(lay, conv, vec, fields, weights, huge, desc_w, len(rows))
     block = {name: int(fpga.in_block_ram(w, d)) for name, w, d, _ in shape["memories"]}
     estimate = fpga.check_fit(fpga.device(part), shape)
-    from wqrc.backend.rtl import UNLOAD_CYCLES
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(build_products=BUILD_PRODUCTS, steps=lay.steps, timeout_cycles=4 * total * len(xin) + 1000,
                 traces=traces, lanes=lanes, outs=outs, in_w=in_w, out_w=out_w, in_n=n_in, out_n=n_out, stw=stw,
@@ -400,18 +385,18 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
     render_files(environment("rtl"), files, folder, args)
     copy_kernels("rtl", KERNEL_FILES + (SIM_FILES if weights == "flash" else ()), folder)
-    _write(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
+    write_lines(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
                                                                                          desc_w))
                                 for i, (s, r) in enumerate(zip(lay.steps, rows))] or ["0"])
     qw, acc_mask = conv["QW"], (1 << lay.acc_w) - 1
-    _write(folder, "params.mem", hex_words([(p << lay.acc_w) | (b & acc_mask) for p, b in lay.params] + [0] * lanes,
+    write_lines(folder, "params.mem", hex_words([(p << lay.acc_w) | (b & acc_mask) for p, b in lay.params] + [0] * lanes,
                                            lay.acc_w + qw))
     rw = vec["RW"]
-    _write(folder, "divisors.mem", hex_words([(shift_position(s, lay.pw, lay.tw) << rw) | r for r, s in lay.divs]
+    write_lines(folder, "divisors.mem", hex_words([(shift_position(s, lay.pw, lay.tw) << rw) | r for r, s in lay.divs]
                                              or [0], rw + vec["QW"]))
-    _write(folder, "luts.mem", hex_words(lay.luts or [0], mw))
-    _write(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_w))
-    _write(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
+    write_lines(folder, "luts.mem", hex_words(lay.luts or [0], mw))
+    write_lines(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_w))
+    write_lines(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
     macs = sum(c.geometry.macs for c in lay.convs)
     bank_bits = [d * mw for d in lay.depth]
