@@ -64,9 +64,10 @@ def block_rams(dev: Device, width: int, depth: int, kind: str = "ram") -> int:
 
 # Logic cells of the descriptor-driven design, fitted to nextpnr-ice40's counts of placed designs
 # (benchmarks/fpga_tiny.py prints both): a fixed part that grows with the descriptor's register
-# bits (which track every datapath width: addresses, geometry, bounds), the flash reader, and each
-# lane (its accumulator, its shifter or its multiplier's operands, decode, weight buffer port).
-LC_FIXED, LC_PER_DESCRIPTOR_BIT, LC_FLASH = 2003, 5.0, 397
+# bits (which track every datapath width: addresses, geometry, bounds), the vector engine where
+# the model has pooling or element-wise layers, the flash reader, and each lane (its accumulator,
+# its shifter or its multiplier's operands, decode, weight buffer port).
+LC_FIXED, LC_VEC, LC_PER_DESCRIPTOR_BIT, LC_FLASH = 903, 1100, 5.0, 397
 LC_LANE = {"po2": 112, "dfp": 57}        # at a 23-bit accumulator
 LC_PER_ACC_BIT = 2.5                     # a lane's cells per accumulator bit beyond (or below) 23
 
@@ -79,7 +80,8 @@ def estimate_seq(dev: Device, p: dict) -> dict:
     ebr = sum(block_rams(dev, w, d, k) for _, w, d, k in memories if k != "spram")
     dsp = p["lanes"] * p["has_dfp"] + p["vec_dsp"]   # Po2 lanes take none
     lane = LC_LANE["po2" if p["has_po2"] else "dfp"] + LC_PER_ACC_BIT * (p["acc_w"] - 23)
-    lc = round(LC_FIXED + LC_PER_DESCRIPTOR_BIT * p["descriptor_bits"] + LC_FLASH * p["flash"] + p["lanes"] * lane)
+    lc = round(LC_FIXED + LC_VEC * p["has_vec"] + LC_PER_DESCRIPTOR_BIT * p["descriptor_bits"]
+               + LC_FLASH * p["flash"] + p["lanes"] * lane)
     return dict(device=dev.name, lc=lc, lc_available=dev.lc, ebr=ebr, ebr_available=dev.ebr, spram=spram,
                 spram_available=dev.spram, dsp=dsp, dsp_available=dev.dsp)
 

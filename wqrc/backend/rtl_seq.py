@@ -426,6 +426,7 @@ def design_shape(lay: SeqLayout, conv: dict, vec: dict, fields: list, weights: s
         memories += [("divisors", vec["RW"] + vec["QW"], max(1, len(lay.divs)), "table"),
                      ("luts", lay.mw, max(1, len(lay.luts)), "table")]
     return dict(lanes=lay.lanes if has_conv else 0, memories=memories, acc_w=lay.acc_w, mw=lay.mw, aw=conv["AW"],
+                has_vec=int(has_vec),
                 descriptor_bits=sum(f["width"] for f in fields), has_po2=conv["HAS_PO2"], has_dfp=conv["HAS_DFP"],
                 # the pooling divisor's multiplier, in 16 x 16 blocks, where some divisor is no power of two
                 vec_dsp=-(-max(vec["SUMW"], vec["RW"] + 1) // 16) if has_vec and vec["RW"] > 1 else 0,
