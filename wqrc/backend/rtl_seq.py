@@ -27,7 +27,7 @@ import numpy as np
 
 from wqrc.backend import fpga, names
 from wqrc.backend.common import copy_kernels, environment, render_files
-from wqrc.backend.rtl_common import (BUILD_PRODUCTS, ROM_FILE, UNLOAD_CYCLES, clog2, hex_words, output_stream, unloaded,
+from wqrc.backend.rtl_common import (BUILD_PRODUCTS, UNLOAD_CYCLES, clog2, hex_words, output_stream, unloaded,
                                      write_lines)
 from wqrc.backend.planner import plan_arena
 from wqrc.errors import WqrcError
@@ -38,6 +38,9 @@ from wqrc.quant.qmodel import QModel
 KERNEL_FILES = ("wqrc_shift_round.v", "wqrc_pe_rt.v", "wqrc_seq_conv.v", "wqrc_seq_vec.v", "wqrc_bank.v",
                 "wqrc_table.v", "wqrc_wsrc_rom.v", "wqrc_wsrc_spi.v")
 SIM_FILES = ("wqrc_spi_flash_model.v",)   # the test bench's, never synthesized
+# The packer's image, copied into rtl/ (the layer form quotes ../rom/weights.mem): the WebAssembly
+# builds of Yosys and nextpnr (make synth-ecp5) read only files below their working folder.
+WEIGHTS_FILE = "weights.mem"
 FLASH_BASE = 0x100000   # where the weight image goes in the board's flash: past a UP5K bitstream (104 KB)
 BANKS = 4   # the UP5K's SPRAMs
 SPRAM_MIN_WORDS = 4096   # a bank this deep or deeper goes into SPRAM (16K x 16), a shallower one into EBR
@@ -352,7 +355,8 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base,
                  n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
             for k, t in enumerate(qm.outputs)]
-    huge = [d >= SPRAM_MIN_WORDS for d in lay.depth]   # the UP5K's SPRAMs hold the large banks
+    dev = fpga.device(part)
+    huge = [d >= SPRAM_MIN_WORDS and dev.spram > 0 for d in lay.depth]   # the UP5K's SPRAMs hold the large banks
     traces = []
     for s_idx, s in enumerate(lay.steps):
         last_of_call = s_idx + 1 == nsteps or lay.steps[s_idx + 1].call is not s.call
@@ -366,11 +370,12 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     compute = sum(step_cycles(lay, r, nf, weights) for r in rows)
     shape = design_shape(lay, conv, vec, fields, weights, huge, desc_w, len(rows))
     block = {name: int(fpga.in_block_ram(w, d)) for name, w, d, _ in shape["memories"]}
-    estimate = fpga.check_fit(fpga.device(part), shape)
+    estimate = fpga.check_fit(dev, shape)
+    ecp5 = dev if dev.family == "ecp5" else fpga.DEVICES[fpga.ECP5_DEFAULT]
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(build_products=BUILD_PRODUCTS, steps=lay.steps, timeout_cycles=4 * total * len(xin) + 1000,
                 traces=traces, lanes=lanes, outs=outs, in_w=in_w, out_w=out_w, in_n=n_in, out_n=n_out, stw=stw,
-                rom_file=ROM_FILE, word_bits=rom.word_bits, rom_words=len(rom.words), n_vectors=len(xin),
+                rom_file=WEIGHTS_FILE, word_bits=rom.word_bits, rom_words=len(rom.words), n_vectors=len(xin),
                 out_signed=out_signed, kernel_files=KERNEL_FILES, header_files=(), fields=fields, nf=nf,
                 dcw=clog2(nf + 1), desc_w=desc_w, desc_depth=max(1, nsteps * nf), daw=clog2(nsteps * nf + 1),
                 banks=[dict(k=b, depth=d, huge=int(huge[b])) for b, d in enumerate(lay.depth)], aw=widths["AW"], bw=widths["BW"],
@@ -380,11 +385,14 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
                 in_bank=in_t.bank, in_base=in_t.base, in_word=in_word, ice40_flags="-dsp -spram",
                 flash=dict(base=FLASH_BASE) if weights == "flash" else None,
                 sim_files="".join(" " + f for f in SIM_FILES) if weights == "flash" else "",
-                top_template="wqrc_seq_top.v.j2", source=names.comment(qm.meta.get("source", "")))
+                part=dict(key=dev.key, family=dev.family, ecp5_args=" ".join(ecp5.nextpnr[1:])),
+                source=names.comment(qm.meta.get("source", "")))
     files = (("wqrc_seq_top.v.j2", "wqrc_top.v"), ("tb.v.j2", "tb.v"), ("Makefile.j2", "Makefile"),
-             ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"))
+             ("synth_ice40.ys.j2", "synth_ice40.ys"), ("synth_xilinx.ys.j2", "synth_xilinx.ys"),
+             ("synth_ecp5.ys.j2", "synth_ecp5.ys"))
     render_files(environment("rtl"), files, folder, args)
     copy_kernels("rtl", KERNEL_FILES + (SIM_FILES if weights == "flash" else ()), folder)
+    write_lines(folder, WEIGHTS_FILE, hex_words(rom.words, rom.word_bits))
     write_lines(folder, "desc.mem", [f"// step {i + 1}: {s.about}\n" + "\n".join(hex_words([r[f['name']] for f in fields],
                                                                                          desc_w))
                                 for i, (s, r) in enumerate(zip(lay.steps, rows))] or ["0"])
