@@ -257,6 +257,18 @@ def test_random_models_through_the_descriptor_form_equal_the_integer_reference(t
 
 @needs.verilator
 @pytest.mark.slow
+@pytest.mark.parametrize("seed", [1178, 1046])
+def test_fuzzer_findings_stay_fixed(tmp_path, seed):
+    """1178: a dense layer whose shift positions fit 3 bits (the rounding shifter's coarse step
+    selected bits [QW-1:3] of a narrower position); 1046: DFP-16 codes and 16-bit activations (the
+    code-width field had 4 bits; banks of wider words than SPRAM's stay in block RAM)."""
+    import fuzz_models
+    bad, ran = fuzz_models.differential(seed, tmp_path, targets=("rtl-seq",))
+    assert ran.get("rtl-seq") == "ran" and not bad, (ran, bad)
+
+
+@needs.verilator
+@pytest.mark.slow
 def test_a_fault_in_a_descriptor_is_located_by_verify_trace(tmp_path):
     qm, x = _model("plain", "po2", 4)
     out, _, _ = _run(tmp_path, qm, 2, x)

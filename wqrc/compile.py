@@ -100,10 +100,12 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
             if measure:
                 from wqrc.backend.rtl_measure import measure as run_measurements
                 report["rtl"]["measured"] = got = run_measurements(os.path.join(tmp, "rtl"), list(measure))
-                fmax = got.get("ice40", {}).get("fmax_mhz")
-                if fmax:
-                    report["rtl"]["measured"]["ice40"]["inferences_per_s"] = round(
-                        fmax * 1e6 / report["rtl"]["cycles_per_inference"], 1)
+                for part in ("ice40", "ecp5"):   # latency = cycles / fmax
+                    fmax = got.get(part, {}).get("fmax_mhz")
+                    if fmax:
+                        cycles = report["rtl"]["cycles_per_inference"]
+                        got[part]["inferences_per_s"] = round(fmax * 1e6 / cycles, 1)
+                        got[part]["latency_ms"] = round(cycles / (fmax * 1e3), 3)
         for name, doc in {**(extra_json or {}), "report.json": report}.items():
             with open(os.path.join(tmp, name), "w") as fh:
                 json.dump(doc, fh, indent=2, sort_keys=True)

@@ -158,13 +158,15 @@ def target_summary(rep: dict, out: str) -> str:
             i = m["ice40"]
             if i["fits"]:
                 lines.append(f"    iCE40 UP5K: {i['lc']}/{i['lc_available']} LCs, {i['ebr']}/{i['ebr_available']} EBR, "
-                             f"{i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['inferences_per_s']} inferences/s")
+                             f"{i['spram']} SPRAM, {i['dsp']} DSP, fmax {i['fmax_mhz']} MHz: {i['latency_ms']} ms, "
+                             f"{i['inferences_per_s']} inferences/s")
             else:
                 lines.append(f"    iCE40 UP5K: does not fit: it needs {i['why']} ({i['lut4']} LUT4, {i['ebr']} EBR)")
         if "ecp5" in m:
             e = m["ecp5"]
             lines.append(f"    ECP5: {e['lut4']}/{e['lut4_available']} LUT4, {e['ebr']}/{e['ebr_available']} DP16KD, "
-                         f"{e['dsp']} MULT18X18D, fmax {e['fmax_mhz']} MHz")
+                         f"{e['dsp']} MULT18X18D, fmax {e['fmax_mhz']} MHz: {e.get('latency_ms')} ms, "
+                         f"{e.get('inferences_per_s')} inferences/s")
         if "xilinx" in m:
             x = m["xilinx"]
             lines.append(f"    xc7 (yosys): {x['lut']} LUT, {x['ff']} FF, {x['dsp48e1']} DSP48E1, "

@@ -46,7 +46,7 @@ module wqrc_seq_conv #(
     input  wire [GW-1:0]     d_sh, d_dh, d_nj1, d_nl, d_oc, d_ocg, d_gap,
     input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_gstep, d_nlnpix, d_ibase, d_obase,
     input  wire [WAW-1:0]    d_wword,
-    input  wire [3:0]        d_b,
+    input  wire [4:0]        d_b,      // code bits, 2..16
     input  wire [BMAX-1:0]   d_bmask, d_bsign,   // b - 1 ones, and bit b - 1 (wqrc_pe_rt.v)
     input  wire              d_po2,
     input  wire [PAW-1:0]    d_pbase,

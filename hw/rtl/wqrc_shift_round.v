@@ -38,9 +38,11 @@ module wqrc_shift_round #(
     // coarse (multiples of 8), then fine: only the bits that reach q are formed at each step
     /* verilator lint_off UNUSEDSIGNAL */
     wire [XW+7:0] vs = {{8{sign}}, vx};
-    wire [XW+7:0] coarse_all = $signed(vs) >>> {p[QW-1:3], 3'b000};
+    localparam integer QP = QW > 3 ? QW : 4;          // p with room for its coarse part
+    wire [QP-1:0] pq = p;
+    wire [XW+7:0] coarse_all = $signed(vs) >>> {pq[QP-1:3], 3'b000};
     wire [OUT_W+7:0] coarse = coarse_all[OUT_W+7:0];
-    wire [OUT_W+7:0] fine = coarse >> p[2:0];
+    wire [OUT_W+7:0] fine = coarse >> pq[2:0];
     /* verilator lint_on UNUSEDSIGNAL */
     wire [OUT_W:0] q = fine[OUT_W:0];
     wire rbit = (p > L) ? vx[p - 1] : 1'b0;           // p > L: a right shift of v

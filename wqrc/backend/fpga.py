@@ -95,7 +95,8 @@ def estimate_seq(dev: Device, p: dict) -> dict:
     memories = p["memories"]          # (name, width, depth, kind)
     spram = sum(math.ceil(d / SPRAM_WORDS) * math.ceil(w / SPRAM_WIDTH) for _, w, d, k in memories if k == "spram")
     ebr = sum(block_rams(dev, w, d, k) for _, w, d, k in memories if k != "spram")
-    dsp = p["lanes"] * p["has_dfp"] + p["vec_dsp"]   # Po2 lanes take none
+    # a DFP lane's multiplier takes a 16 x 16 block per 16 activation bits; Po2 lanes take none
+    dsp = p["lanes"] * p["has_dfp"] * math.ceil(p["mw"] / 16) + p["vec_dsp"]
     lane = LC_LANE["po2" if p["has_po2"] else "dfp"] + LC_PER_ACC_BIT * (p["acc_w"] - 23)
     lc = round(dev.lc_scale * (LC_FIXED + LC_VEC * p["has_vec"] + LC_PER_DESCRIPTOR_BIT * p["descriptor_bits"]
                                + LC_FLASH * p["flash"] + p["lanes"] * lane))

@@ -67,7 +67,7 @@ FIELDS = {
     "corner0": (True, "XW", ("conv", "vec")), "gstep": (True, "XW", ("conv",)), "nlnpix": (True, "XW", ("conv",)),
     "ibase": (True, "XW", ("conv", "vec")), "i1base": (True, "XW", ("vec",)), "obase": (True, "XW", ("conv", "vec")),
     # weights, requantization, tables
-    "wword": (False, "WAW", ("conv",)), "b": (False, 4, ("conv",)), "bmask": (False, "BMAX", ("conv",)),
+    "wword": (False, "WAW", ("conv",)), "b": (False, 5, ("conv",)), "bmask": (False, "BMAX", ("conv",)),
     "bsign": (False, "BMAX", ("conv",)), "po2": (False, 1, ("conv",)),
     "pbase": (False, "PAW", ("conv",)), "even": (False, 1, ("conv",)),
     "lo": (True, "MW", ("conv", "vec")), "hi": (True, "MW", ("conv", "vec")),
@@ -136,10 +136,8 @@ class SeqLayout:
         calls = [c for c in lower(qm) if not isinstance(c, AliasCall)]
         self.convs = [c for c in calls if isinstance(c, ConvCall)]
         self.acc_w = max([c.acc_bits for c in self.convs] + [2])
+        # the banks' word: every activation format as a signed value (an unsigned one takes a bit more)
         self.mw = max(max(f.bits + (0 if f.signed else 1) for f in qm.formats.values()), 2)
-        if self.mw > 16:
-            raise WqrcError(f"--rtl-form seq: {self.mw - 1}-bit activations are wider than the 16-bit banks "
-                            f"(SPRAM words) this form keeps them in; use --rtl-form layers")
         for call in calls:
             emit = EMIT.get(type(call))
             if emit is None:
@@ -356,7 +354,8 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
                  n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
             for k, t in enumerate(qm.outputs)]
     dev = fpga.device(part)
-    huge = [d >= SPRAM_MIN_WORDS and dev.spram > 0 for d in lay.depth]   # the UP5K's SPRAMs hold the large banks
+    # the UP5K's SPRAMs (16-bit words) hold the large banks; wider words stay in block RAM
+    huge = [d >= SPRAM_MIN_WORDS and dev.spram > 0 and mw <= fpga.SPRAM_WIDTH for d in lay.depth]
     traces = []
     for s_idx, s in enumerate(lay.steps):
         last_of_call = s_idx + 1 == nsteps or lay.steps[s_idx + 1].call is not s.call
