@@ -192,6 +192,17 @@ def assert_rtl_sim_matches(rtl_dir, qm) -> None:
 
 # -- helpers shared by several test files -------------------------------------------------------
 
+def fault_located(out):
+    """A generated RTL folder (out/rtl) holding a fault: its test bench must FAIL; returns what
+    ``wqrc verify --trace`` says of the outputs and per-layer trace it wrote."""
+    rtl = os.path.join(str(out), "rtl")
+    res = subprocess.run(["make", "-s", "-C", rtl, "sim"], capture_output=True, text=True)
+    assert res.returncode != 0 and "FAIL:" in res.stdout, res.stdout[-2000:]
+    return subprocess.run([sys.executable, "-m", "wqrc", "verify", os.path.join(str(out), "model.wqrc.npz"),
+                           "--input", os.path.join(rtl, "inputs.npy"), "--outputs", os.path.join(rtl, "sim_out.txt"),
+                           "--trace", os.path.join(rtl, "trace.txt")], capture_output=True, text=True)
+
+
 def wqrc(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "wqrc", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=300)

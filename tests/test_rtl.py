@@ -58,6 +58,20 @@ CONFIGS = [  # (acc bits, out bits, signed output, shift, fused clamp)
 ]
 
 
+def _edge_accumulators(acc_w: int, shift: int, qmin: int, qmax: int, seed: int) -> list[int]:
+    """Accumulators at and around every edge: 0, +-1, the extremes, the rounding midpoints of a
+    right shift and the saturation bounds of a left one; then 200 random ones."""
+    amin, amax = -(1 << (acc_w - 1)), (1 << (acc_w - 1)) - 1
+    edges = {0, 1, -1, amin, amax, amin + 1, amax - 1}
+    for k in range(-3, 4):
+        for m in (1, 2, 3, -1, -2, -3):
+            edges.add(m * (1 << min(max(shift - 1, 0), acc_w - 2)) + k)
+        edges |= {(qmax >> min(max(-shift, 0), 62)) + k, -((-qmin) >> min(max(-shift, 0), 62)) + k}
+    rng = np.random.default_rng(seed)
+    return sorted(v for v in edges if amin <= v <= amax) + [int(v) for v in rng.integers(amin, amax, 200,
+                                                                                          dtype=np.int64)]
+
+
 @needs.iverilog
 @pytest.mark.parametrize("acc_w,out_w,signed,shift,clamp", CONFIGS)
 def test_requantizer_equals_the_contract_for_every_edge(tmp_path, acc_w, out_w, signed, shift, clamp):
@@ -66,18 +80,7 @@ def test_requantizer_equals_the_contract_for_every_edge(tmp_path, acc_w, out_w, 
     if clamp:
         lo = max(lo, clamp[0]) if clamp[0] is not None else lo
         hi = min(hi, clamp[1]) if clamp[1] is not None else hi
-    amin, amax = -(1 << (acc_w - 1)), (1 << (acc_w - 1)) - 1
-    edges = {0, 1, -1, amin, amax, amin + 1, amax - 1}
-    if shift > 0:
-        for k in range(-3, 4):
-            for m in (1, 2, 3, -1, -2, -3):
-                edges.add(m * (1 << min(shift - 1, acc_w - 2)) + k)
-    else:
-        for k in range(-3, 4):
-            edges |= {(qmax >> min(-shift, 62)) + k, -((-qmin) >> min(-shift, 62)) + k}
-    rng = np.random.default_rng(acc_w * 1000 + shift)
-    accs = sorted(v for v in edges if amin <= v <= amax) + [int(v) for v in rng.integers(amin, amax, 200,
-                                                                                          dtype=np.int64)]
+    accs = _edge_accumulators(acc_w, shift, qmin, qmax, seed=acc_w * 1000 + shift)
     tb = f"""
 module tb;
     reg [{acc_w - 1}:0] mem [0:{len(accs) - 1}];
@@ -120,15 +123,7 @@ def test_run_time_rounding_shifter_equals_the_contract_for_every_edge(tmp_path, 
     pos = shift_position(shift, acc_w, mw)
     capped = pos - (mw + 1)                      # the shift the position stands for
     qw = (acc_w + mw + 2).bit_length()
-    amin, amax = -(1 << (acc_w - 1)), (1 << (acc_w - 1)) - 1
-    edges = {0, 1, -1, amin, amax, amin + 1, amax - 1}
-    for k in range(-3, 4):
-        for m in (1, 2, 3, -1, -2, -3):
-            edges.add(m * (1 << min(max(shift - 1, 0), acc_w - 2)) + k)
-        edges |= {(qmax >> min(max(-shift, 0), 62)) + k, -((-qmin) >> min(max(-shift, 0), 62)) + k}
-    rng = np.random.default_rng(acc_w * 1000 + shift + 7)
-    accs = sorted(v for v in edges if amin <= v <= amax) + [int(v) for v in rng.integers(amin, amax, 200,
-                                                                                          dtype=np.int64)]
+    accs = _edge_accumulators(acc_w, shift, qmin, qmax, seed=acc_w * 1000 + shift + 7)
     tb = f"""
 module tb;
     reg [{acc_w - 1}:0] mem [0:{len(accs) - 1}];

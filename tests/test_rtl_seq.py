@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
 import wqrc
-from conftest import EXAMPLE, ROOT as _ROOT, assert_user_error, cached_graph
+from conftest import EXAMPLE, ROOT as _ROOT, assert_user_error, cached_graph, fault_located
 from wqrc.backend.rtl_seq import FIELDS, SeqLayout
 from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
@@ -276,11 +276,6 @@ def test_a_fault_in_a_descriptor_is_located_by_verify_trace(tmp_path):
     lines = (rtl / "params.mem").read_text().split()
     lines[3] = format(int(lines[3], 16) ^ (1 << 10), f"0{len(lines[3])}x")   # a bias of the first layer
     (rtl / "params.mem").write_text("\n".join(lines) + "\n")
-    res = subprocess.run(["make", "-s", "-C", str(rtl), "sim"], capture_output=True, text=True)
-    assert res.returncode != 0 and "FAIL:" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "wqrc", "verify", str(out / "model.wqrc.npz"),
-                          "--input", str(rtl / "inputs.npy"), "--outputs", str(rtl / "sim_out.txt"),
-                          "--trace", str(rtl / "trace.txt")], capture_output=True, text=True)
+    res = fault_located(out)
     assert res.returncode == 1
-    first = qm.nodes[0].name if hasattr(qm, "nodes") else ""
-    assert "verify: FAIL" in res.stdout and f"first layer that differs: '{first}'" in res.stdout, res.stdout
+    assert "verify: FAIL" in res.stdout and f"first layer that differs: '{qm.nodes[0].name}'" in res.stdout, res.stdout

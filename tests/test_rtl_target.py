@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
 import wqrc
-from conftest import EXAMPLE, cached_graph
+from conftest import EXAMPLE, cached_graph, fault_located
 from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
 
@@ -110,11 +109,7 @@ def test_a_fault_in_the_hardware_is_located_by_verify_trace(tmp_path, digits):
     width = len(bias[0]) * 4
     bias[2] = format((int(bias[2], 16) + (1 << 12)) % (1 << width), f"0{len(bias[0])}x")
     (rtl / "bias_s4.mem").write_text("\n".join(bias) + "\n")
-    res = subprocess.run(["make", "-s", "-C", str(rtl), "sim"], capture_output=True, text=True)
-    assert res.returncode != 0 and "FAIL:" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "wqrc", "verify", str(out / "model.wqrc.npz"),
-                          "--input", str(rtl / "inputs.npy"), "--outputs", str(rtl / "sim_out.txt"),
-                          "--trace", str(rtl / "trace.txt")], capture_output=True, text=True)
+    res = fault_located(out)
     assert res.returncode == 1
     assert "verify: FAIL" in res.stdout and "first layer that differs: 'conv3' (conv)" in res.stdout, res.stdout
 

@@ -107,10 +107,13 @@ def estimate_seq(dev: Device, p: dict) -> dict:
 RESOURCES = (("lc", "logic cells"), ("ebr", "block RAMs"), ("spram", "SPRAMs"), ("dsp", "DSP blocks"))
 
 
-def scarcest(est: dict) -> tuple[str, float]:
-    """The resource used most, as a fraction of the part's."""
-    return max(((name, est[k] / est[f"{k}_available"] if est[f"{k}_available"] else math.inf * bool(est[k]))
-                for k, name in RESOURCES), key=lambda t: t[1])
+def scarcest(est: dict) -> str:
+    """The key of the resource used most, as a fraction of the part's (one the part lacks and the
+    design uses: infinitely scarce; one neither has: not at all)."""
+    def share(k):
+        avail = est[f"{k}_available"]
+        return est[k] / avail if avail else (math.inf if est[k] else 0.0)
+    return max((k for k, _ in RESOURCES), key=share)
 
 
 def fits(est: dict) -> bool:
@@ -137,9 +140,8 @@ def check_fit(dev: Device, shape: dict) -> dict:
     est = estimate_seq(dev, shape)
     if fits(est):
         return est
-    name, _ = scarcest(est)
-    key = next(k for k, n in RESOURCES if n == name)
-    need = f"{est[key]} {name} of its {est[f'{key}_available']}"
+    key = scarcest(est)
+    need = f"{est[key]} {dict(RESOURCES)[key]} of its {est[f'{key}_available']}"
     tries = [(f"--lanes {k}", _variant(shape, lanes=k)) for k in range(shape["lanes"] - 1, 0, -1)]
     if not shape["flash"]:
         tries = [("--weight-store flash", _variant(shape, flash=True))] + tries + \

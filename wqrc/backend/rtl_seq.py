@@ -91,11 +91,13 @@ def shift_position(s: int, in_w: int, out_w: int) -> int:
     return min(max(s + lead, 0), in_w + lead)
 
 
-def _window(geo, h: int, w: int) -> dict:
-    """The address arithmetic of a window sweep (conv and pool alike): the products, once."""
-    return dict(kh1=geo.k_h - 1, kw1=geo.k_w - 1, h=h, w=w, sh=geo.stride_h, sw=geo.stride_w, dh=geo.dil_h,
-                dw=geo.dil_w, pt=geo.pad_t, pl=geo.pad_l, hw=h * w, dhw=geo.dil_h * w,
-                corner0=-geo.pad_t * w - geo.pad_l)
+def _window(geo) -> dict:
+    """The address arithmetic of a window sweep (conv and pool alike): the products, once; srow
+    moves the window's corner from a row's last output to the next row's first."""
+    h, w = geo.in_h, geo.in_w
+    return dict(kh1=geo.k_h - 1, kw1=geo.k_w - 1, ow1=geo.out_w - 1, h=h, w=w, sh=geo.stride_h, sw=geo.stride_w,
+                dh=geo.dil_h, dw=geo.dil_w, pt=geo.pad_t, pl=geo.pad_l, hw=h * w, dhw=geo.dil_h * w,
+                corner0=-geo.pad_t * w - geo.pad_l, srow=geo.stride_h * w - (geo.out_w - 1) * geo.stride_w)
 
 
 @dataclass
@@ -176,10 +178,10 @@ class SeqLayout:
         pbase = len(self.params)
         for c in range(g.out_c):
             self.params.append((shift_position(call.shifts[c], self.acc_w, self.mw), call.bias[c]))
-        f = _window(g, g.in_h, g.in_w)
-        f.update(t1=g.fan - 1, cg1=cg - 1, ow1=g.out_w - 1, npix=npix, npix1=npix - 1, nj1=-(-g.out_c // nl) - 1,
+        f = _window(g)
+        f.update(t1=g.fan - 1, cg1=cg - 1, npix=npix, npix1=npix - 1, nj1=-(-g.out_c // nl) - 1,
                  nl=nl, oc=g.out_c, gap=max(0, nl - g.fan),
-                 ocg=ocg if g.group > 1 else 0, srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w,
+                 ocg=ocg if g.group > 1 else 0,
                  gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
                  b=call.bits, bmask=(1 << (call.bits - 1)) - 1, bsign=1 << (call.bits - 1),
                  po2=int(not call.multiplies), pbase=pbase, even=int(call.half_even),
@@ -192,10 +194,9 @@ class SeqLayout:
         fixed = call.takes_max or call.whole_map or bool(g.count_include_pad)
         fix = 0 if (call.takes_max or call.whole_map) else g.k_h * g.k_w
         self.divs.extend(zip(call.div_r, call.div_s))
-        f = _window(g, g.in_h, g.in_w)
+        f = _window(g)
         f.update(pool=1, max=int(call.takes_max), incpad=int(fixed), fix=fix, c1=g.c - 1, oh1=g.out_h - 1,
-                 ow1=g.out_w - 1,
-                 srow=g.stride_h * g.in_w - (g.out_w - 1) * g.stride_w, dbase=dbase, lo=call.lo, hi=call.hi)
+                 dbase=dbase, lo=call.lo, hi=call.hi)
         self._add(VEC, call, call.inputs[:1], call.output, f)
 
     def _eltwise(self, call: AddCall) -> None:
