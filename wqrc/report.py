@@ -142,14 +142,15 @@ def target_summary(rep: dict, out: str) -> str:
         r = rep["rtl"]
         form = (f"descriptor-driven, weights from {'the SPI flash' if r['weights'] == 'flash' else 'block RAM'}, "
                 if r.get("form") == "seq" else "")
+        synth = f"{r['estimate']['device']}: make -C {out}/rtl synth" if "estimate" in r else \
+            f"iCE40: make -C {out}/rtl synth-ice40"
         lines.append(f"  rtl/: {form}{r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
-                     f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; "
-                     f"iCE40: make -C {out}/rtl synth-ice40")
+                     f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; {synth}")
         if "estimate" in r:
             e = r["estimate"]
-            lines.append(f"    fits the {e['device']} (estimated): {e['lc']}/{e['lc_available']} LCs, "
-                         f"{e['ebr']}/{e['ebr_available']} EBR, {e['spram']}/{e['spram_available']} SPRAM, "
-                         f"{e['dsp']}/{e['dsp_available']} DSP")
+            spram = f"{e['spram']}/{e['spram_available']} SPRAM, " if e["spram_available"] else ""
+            lines.append(f"    fits the {e['device']} (estimated): {e['lc']}/{e['lc_available']} logic cells, "
+                         f"{e['ebr']}/{e['ebr_available']} block RAMs, {spram}{e['dsp']}/{e['dsp_available']} DSP")
         m = r.get("measured", {})
         if "sim" in m:
             lines.append(f"    simulated: {m['sim']['output_elements']} output elements, {m['sim']['mismatches']} "
