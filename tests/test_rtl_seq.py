@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
@@ -164,10 +165,10 @@ def test_an_ecp5_design_places_within_its_conservative_estimate(tmp_path):
 
 # ---- in Verilator ------------------------------------------------------------------------------
 
-def _run(tmp_path, qm, lanes, x=None, word_bits=32, weights="rom"):
+def _run(tmp_path, qm, lanes, x=None, word_bits=32, weights="rom", fpga="up5k"):
     out = tmp_path / f"seq{lanes}{weights}"
     rep = compile_model(qm, str(out), ["rtl"], vectors=4, data=x, word_bits=word_bits,
-                        rtl_options=dict(lanes=lanes, form="seq", weights=weights))
+                        rtl_options=dict(lanes=lanes, form="seq", weights=weights, fpga=fpga))
     res = subprocess.run(["make", "-s", "-C", str(out / "rtl"), "sim"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "PASS" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
     sim = json.loads((out / "rtl" / "sim.json").read_text())
@@ -219,6 +220,62 @@ def test_weights_streamed_from_spi_flash_are_bit_exact_and_cycle_exact(tmp_path,
     assert "flash_miso" in (out / "rtl" / "wqrc_top.v").read_text()
 
 
+class _ColumnsCNN(torch.nn.Module):
+    """Layers whose groups have one output channel (column lanes): depthwise 3x3 at stride 1 over
+    11 columns (a last group of fewer outputs than lanes), a 3x5 kernel at stride 2, a grouped
+    layer of two input channels a group, a 1x3 kernel."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Conv2d(2, 6, 3, padding=1)
+        self.dw1 = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.dw2 = nn.Conv2d(6, 6, (3, 5), stride=2, padding=(1, 2), groups=6)
+        self.grouped = nn.Conv2d(6, 3, 3, padding=1, groups=3)
+        self.row = nn.Conv2d(3, 3, (1, 3), padding=(0, 1), groups=3)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.dw1(torch.relu(self.stem(x))))
+        x = torch.relu(self.grouped(torch.relu(self.dw2(x))))
+        x = torch.relu(self.row(x))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _columns_model(scheme, bits):
+    torch.manual_seed(3)
+    m = _ColumnsCNN().eval()
+    g = wqrc.from_torch(m, torch.zeros(1, 2, 9, 11))
+    calib = np.random.default_rng(2).uniform(-1, 1, (64, 2, 9, 11)).astype(np.float32)
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib), calib[:4]
+
+
+def test_layers_with_one_output_channel_a_group_run_on_column_lanes():
+    """Which layers take column lanes, and that they read fewer inputs than lanes over channels."""
+    qm, _ = _columns_model("po2", 4)
+    lay = SeqLayout(qm, pack(qm), lanes=4)
+    cols = {s.call.name: r for s, r in zip(lay.steps, lay.descriptors()) if r["kind"] == 0 and r["cols"]}
+    assert set(cols) == {"dw1", "dw2", "grouped", "row"}, set(cols)
+    assert [cols[n]["ncol"] for n in ("dw1", "dw2", "grouped", "row")] == [4, 4, 4, 4]
+    assert cols["dw2"]["lsw"] == 2 and cols["dw2"]["kw1"] == 3 * 2 + 5 - 1
+    assert SeqLayout(qm, pack(qm), lanes=1).descriptors()[1]["cols"] == 0
+
+
+@needs.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme,bits,lanes", [("po2", 4, 4), ("dfp", 5, 6), ("po2", 3, 3)])
+def test_column_lanes_are_bit_exact_and_cycle_exact(tmp_path, scheme, bits, lanes):
+    qm, x = _columns_model(scheme, bits)
+    _run(tmp_path, qm, lanes, x)
+
+
+@needs.verilator
+@pytest.mark.slow
+def test_column_lanes_with_weights_from_flash(tmp_path):
+    qm, x = _columns_model("po2", 4)
+    _run(tmp_path, qm, 4, x, weights="flash")
+
+
 @needs.verilator
 @pytest.mark.slow
 def test_mixed_precision_and_per_channel_exponents_run_on_one_engine(tmp_path):
@@ -230,7 +287,8 @@ def test_mixed_precision_and_per_channel_exponents_run_on_one_engine(tmp_path):
         bits = [widths[k % len(widths)] for k in range(n)]
         qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, granularity="channel")
         assert any(layer.per_channel for layer in qm.layers.values())
-        _run(tmp_path / scheme, qm, 2, calib[:4])
+        # 12-bit codes in double-buffered lanes: more block RAM than the UP5K's beside the weights
+        _run(tmp_path / scheme, qm, 2, calib[:4], fpga="ecp5-25")
 
 
 @needs.verilator

@@ -7,8 +7,10 @@
 // (lane l: channel j*NL + l), so one step's filters are one run of the packer's codes and the
 // layer's codes are read once, in order, from its segment's first word (the code reader below,
 // one code a cycle). Per step j:
-//   fill     the NL filters (T codes each) go into the lanes' weight buffers (TMAX codes, one
-//            small RAM per lane)
+//   fill     the NL filters (T codes each) go into the lanes' weight buffers (one small RAM per
+//            lane, two halves of TMAX codes): step 0's before the pixels start, step j + 1's into
+//            the other half while step j computes, so a fill costs time only where it is longer
+//            than the step before it (a flash's slow stream hides behind the pixels)
 //   compute  for every output pixel, every tap: the lanes share one activation read (a grouped
 //            layer's NL lanes lie in one group: NL divides its output channels per group);
 //            then capture, and a drain of one requantized output a cycle while the next pixel
@@ -17,6 +19,13 @@
 //            both from the parameter table at d_pbase + channel (a shift per channel: per-channel
 //            exponents, docs/format.md 1c, need no more, as rshift_round(acc << D, S) =
 //            rshift_round(acc, S - D))
+// Column lanes (d_cols, a layer with one output channel per group: depthwise): one channel a
+// step, the lanes compute NCOL neighbouring outputs of one row (lane l: column ox0 + l). Each
+// kernel row is read once for them all, R = (NCOL - 1) * S + KW inputs (the descriptor's kw1 is
+// R - 1, its sw the group's advance NCOL * S), every input going to every lane: lane 0 holds the
+// weights and takes tap kx at the row's read kx, lane l takes the same code l * S reads later,
+// from a shift line of lane 0's codes (SMAX, the largest S, sizes it). A row's taps reach
+// NCOL * KW products in R reads instead of NCOL * KW reads.
 // Addresses come from adders only: the descriptor carries the products (H*W, DH*W, ...) and
 // the last index of every loop (the *1 fields), so no comparison subtracts.
 `default_nettype none
@@ -35,15 +44,20 @@ module wqrc_seq_conv #(
     parameter integer PAW = 8,          // parameter table address bits
     parameter integer AW = 8,           // bank address bits
     parameter integer HAS_PO2 = 1,
-    parameter integer HAS_DFP = 0
+    parameter integer HAS_DFP = 0,
+    parameter integer SMAX = 0          // column lanes' largest stride; 0: no layer uses them
 ) (
     input  wire              clk,
     input  wire              rst,
     input  wire              start,
     output reg               done,
     // the layer's descriptor
-    input  wire [GW-1:0]     d_t1, d_cg1, d_kh1, d_kw1, d_h, d_w, d_ow1, d_npix, d_npix1, d_sw, d_dw, d_pt, d_pl,
+    input  wire [GW-1:0]     d_t1, d_cg1, d_kh1, d_kw1, d_h, d_w, d_ow1, d_npix1, d_sw, d_dw, d_pt, d_pl,
     input  wire [GW-1:0]     d_sh, d_dh, d_nj1, d_nl, d_oc, d_ocg, d_gap,
+    input  wire              d_cols,   // column lanes (above); their count, the row's outputs, the
+    input  wire [GW-1:0]     d_ncol, d_owc, d_kwr1, d_lsw,   // kernel's last column, the stride
+    input  wire [GW-1:0]     d_ostep,  // the drain's output address step (NPIX; 1 for column lanes)
+    input  wire              d_pstep,  // and its parameter step (1; 0 for column lanes: one channel)
     input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_gstep, d_nlnpix, d_ibase, d_obase,
     input  wire [WAW-1:0]    d_wword,
     input  wire [4:0]        d_b,      // code bits, 2..16
@@ -68,6 +82,8 @@ module wqrc_seq_conv #(
 );
     localparam integer WB = $clog2(WORD_W);
     localparam integer LW = $clog2(P + 1) + 1;
+    localparam integer TB = TMAX > 1 ? $clog2(TMAX) : 1;   // a half's address bits
+    localparam integer TH = 1 << TB;          // a half's depth
     localparam integer FILL = 1, SETTLE = 2, RUN = 3, FINISH = 4;
     /* verilator lint_off WIDTH */
     reg [2:0] state;
@@ -81,14 +97,20 @@ module wqrc_seq_conv #(
     reg [WORD_W-1:0] cur, nxt;
     reg nxt_v, pend;
     reg [WB:0] off;                           // the next code's first bit in {nxt, cur}
-    wire filling = state == FILL;
+    reg fill_on;                              // a step's codes are going into the buffers' half fhalf
+    reg fhalf, rhalf;                         // the half being filled, the half the pixels read
     reg [GW-1:0] ft;                          // the tap being filled
     reg [LW-1:0] fl;                          // the lane being filled
     wire codes_left = fl != d_nl;
-    wire emit_ok = (off + d_b <= WORD_W) || nxt_v;
-    wire take = filling && codes_left && emit_ok;
+    wire ready = fill_on && !codes_left;      // a filled half waits for its step
+    // off + b against the word, as comparisons of off with WORD_W - b (a register: the layer's b
+    // is held while it runs), so no adder lies between off and the word request
+    reg [WB:0] lim;
+    always @(posedge clk) lim <= WORD_W - d_b;
+    wire emit_ok = off <= lim || nxt_v;       // off + b <= WORD_W: the code lies in cur
+    wire take = fill_on && codes_left && emit_ok;
     wire [WB+1:0] off_t = take ? off + d_b : off;
-    wire move = off_t >= WORD_W && nxt_v;
+    wire move = nxt_v && (take ? off >= lim : off >= WORD_W);   // off_t >= WORD_W
     wire req = state != 0 && !pend && (!nxt_v || move);   // the word will have a free slot
     assign w_seek = start;
     assign w_from = d_wword;
@@ -112,7 +134,13 @@ module wqrc_seq_conv #(
 
     // ---- the loop nest of a compute pass ---------------------------------------------------
     reg [GW-1:0] gap, t_ic, t_ky, t_kx, ox, tk;
-    reg [GW-1:0] pix;
+    reg [GW-1:0] pix;                         // the pixel (column lanes: the group of NCOL outputs)
+    reg [GW-1:0] opix;                        // its first output's index in the channel
+    reg [GW-1:0] cl;                          // the outputs left in this row, from this group on
+    reg rp;                                   // the kernel row's parity (the shift line's rows)
+    wire [GW-1:0] ocnt = cl < d_ncol ? cl : d_ncol;   // the group's outputs
+    wire [GW-1:0] left_c = d_oc - cbase;      // channels of this step that exist
+    wire [LW-1:0] nact = left_c < d_nl ? left_c : d_nl;
     reg signed [XW-1:0] kyd, kxd, rowoff, chan_off, iy0, ix0, corner;
     wire last_tap = t_ic == d_cg1 && t_ky == d_kh1 && t_kx == d_kw1;
     wire last_pix = pix == d_npix1;
@@ -121,14 +149,15 @@ module wqrc_seq_conv #(
     wire signed [XW-1:0] ix = ix0 + kxd;
     wire ok = $unsigned(iy) < d_h && $unsigned(ix) < d_w;   // a negative one is a large unsigned
     wire signed [XW-1:0] addr = d_ibase + gbase + corner + chan_off + rowoff + kxd;
-    reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_first, s2_last, cap;
+    reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_last, cap;
+    reg a_tv, s1_tv, a_rp, s1_rp;             // lane 0's tap is real (kx <= KW - 1); the row's parity
     reg [GW-1:0] a_pix, s1_pix, s2_pix, cap_pix;
+    reg [LW-1:0] a_n, s1_n, s2_n, cap_n;      // the outputs to drain after the pixel
     /* verilator lint_off UNUSEDSIGNAL */
     reg [GW-1:0] a_tk;                        // the tap: a lane buffer's address (below TMAX)
     /* verilator lint_on UNUSEDSIGNAL */
     wire quiet = !a_v && !s1_v && !s2_v && !cap;
     reg [LW-1:0] dleft;
-    wire fill_done = !codes_left;
     reg d0_v, d1_v, d2_v;                     // the drain's stages hold a value
 
     always @(posedge clk) begin
@@ -136,15 +165,11 @@ module wqrc_seq_conv #(
         if (rst) begin
             state <= 0;
         end else if (start) begin
-            state <= FILL; j <= 0; cbase <= 0; cbnp <= 0; in_group <= 0; gbase <= 0; fl <= 0; ft <= 0;
+            state <= FILL; j <= 0; cbase <= 0; cbnp <= 0; in_group <= 0; gbase <= 0;
         end else case (state)
-            FILL: begin
-                if (take) begin
-                    if (ft == d_t1) begin ft <= 0; fl <= fl + 1'b1; end
-                    else ft <= ft + 1'b1;
-                end
-                if (fill_done) begin
-                    state <= RUN; gap <= 0; pix <= 0; tk <= 0;
+            FILL: begin                    // wait for step j's half
+                if (ready) begin
+                    state <= RUN; gap <= 0; pix <= 0; tk <= 0; opix <= 0; cl <= d_owc; rp <= 1'b0;
                     t_ic <= 0; t_ky <= 0; t_kx <= 0; kyd <= 0; kxd <= 0; rowoff <= 0; chan_off <= 0;
                     ox <= 0; iy0 <= -$signed({1'b0, d_pt}); ix0 <= -$signed({1'b0, d_pl});
                     corner <= d_corner0;
@@ -153,11 +178,11 @@ module wqrc_seq_conv #(
             RUN: begin
                 if (gap != 0) gap <= gap - 1'b1;
                 else if (!last_tap) begin
-                    tk <= tk + 1'b1;
+                    if (t_kx < d_kwr1 || t_kx == d_kw1) tk <= tk + 1'b1;   // lane 0's next tap
                     if (t_kx != d_kw1) begin
                         t_kx <= t_kx + 1'b1; kxd <= kxd + d_dw;
                     end else begin
-                        t_kx <= 0; kxd <= 0;
+                        t_kx <= 0; kxd <= 0; rp <= !rp;
                         if (t_ky != d_kh1) begin
                             t_ky <= t_ky + 1'b1; kyd <= kyd + d_dh; rowoff <= rowoff + d_dhw;
                         end else begin
@@ -166,12 +191,13 @@ module wqrc_seq_conv #(
                     end
                 end else begin
                     tk <= 0; t_ic <= 0; t_ky <= 0; t_kx <= 0; kyd <= 0; kxd <= 0; rowoff <= 0; chan_off <= 0;
-                    gap <= d_gap;
-                    pix <= pix + 1'b1;
+                    gap <= d_gap; rp <= !rp;
+                    pix <= pix + 1'b1; opix <= opix + ocnt;
                     if (ox != d_ow1) begin
-                        ox <= ox + 1'b1; ix0 <= ix0 + d_sw; corner <= corner + d_sw;
+                        ox <= ox + 1'b1; ix0 <= ix0 + d_sw; corner <= corner + d_sw; cl <= cl - d_ncol;
                     end else begin
                         ox <= 0; ix0 <= -$signed({1'b0, d_pl}); iy0 <= iy0 + d_sh; corner <= corner + d_srow;
+                        cl <= d_owc;
                     end
                     if (last_pix) state <= SETTLE;
                 end
@@ -179,7 +205,7 @@ module wqrc_seq_conv #(
             SETTLE: if (quiet) begin       // the last pixel is captured: the lanes' registers are free
                 if (j == d_nj1) state <= FINISH;
                 else begin
-                    state <= FILL; fl <= 0; ft <= 0;
+                    state <= FILL;
                     j <= j + 1'b1; cbase <= cbase + d_nl; cbnp <= cbnp + d_nlnpix;
                     if (in_group + d_nl == d_ocg) begin in_group <= 0; gbase <= gbase + d_gstep; end
                     else in_group <= in_group + d_nl;
@@ -190,28 +216,89 @@ module wqrc_seq_conv #(
         endcase
     end
 
+    // ---- the fill: step j + 1's codes go into the other half as step j starts its pixels ----------
+    always @(posedge clk) begin
+        if (rst) begin
+            fill_on <= 1'b0;
+        end else if (start) begin
+            fill_on <= 1'b1; fl <= 0; ft <= 0; fhalf <= 1'b0;
+        end else begin
+            if (take) begin
+                if (ft == d_t1) begin ft <= 0; fl <= fl + 1'b1; end
+                else ft <= ft + 1'b1;
+            end
+            if (state == FILL && ready) begin
+                rhalf <= fhalf;
+                if (j != d_nj1) begin fl <= 0; ft <= 0; fhalf <= !fhalf; end
+                else fill_on <= 1'b0;
+            end
+        end
+    end
+
     // ---- address, read, align, accumulate ---------------------------------------------------
     always @(posedge clk) begin
         a_v <= iss && !rst && !start;
-        a_first <= tk == 0; a_last <= last_tap; a_ok <= ok; a_tk <= tk; a_pix <= pix;
+        a_first <= t_ic == 0 && t_ky == 0 && t_kx == 0; a_last <= last_tap; a_ok <= ok; a_tk <= tk;
+        a_pix <= opix; a_n <= d_cols ? ocnt : nact; a_tv <= t_kx <= d_kwr1; a_rp <= rp;
         in_addr <= ok ? addr : 0;
         s1_v <= a_v && !rst; s1_first <= a_first; s1_last <= a_last; s1_ok <= a_ok; s1_pix <= a_pix;
-        s2_v <= s1_v && !rst; s2_first <= s1_first; s2_last <= s1_last; s2_pix <= s1_pix;
+        s1_n <= a_n; s1_tv <= a_tv; s1_rp <= a_rp;
+        s2_v <= s1_v && !rst; s2_last <= s1_last; s2_pix <= s1_pix; s2_n <= s1_n;
     end
     wire [P*ACC_W-1:0] sums;
     wire signed [MW-1:0] x_lane = s1_ok ? in_d : {MW{1'b0}};   // zero padding is q = 0
     wire signed [MW:0] xn_lane = -$signed({x_lane[MW-1], x_lane}); // its negation, once for every lane
+    // lane 0's codes as read (at s1), each with its tap's validity, its first-tap flag and its
+    // row's parity; the shift line keeps the last D of them (column lanes only)
+    localparam integer D = SMAX > 0 ? (P - 1) * SMAX : 0;
+    localparam integer EW = BMAX + 3;         // {row parity, first, valid, code}
+    wire [BMAX-1:0] wq0;
+    wire [EW-1:0] e0 = {s1_rp, s1_first, s1_tv, wq0};
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [(D+1)*EW-1:0] line;                 // unread where no layer takes column lanes
+    wire [GW-1:0] lsw = d_lsw;
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign line[EW-1:0] = e0;
     genvar l;
+    generate if (D > 0) begin : shift_line
+        reg [D*EW-1:0] held;
+        wire [(D+1)*EW-1:0] shifted = {held, e0};   // the oldest falls off
+        always @(posedge clk) if (s1_v) held <= shifted[D*EW-1:0];
+        assign line[(D+1)*EW-1:EW] = held;
+    end endgenerate
     generate for (l = 0; l < P; l = l + 1) begin : lane
-        reg [BMAX-1:0] wbuf [0:TMAX-1];
+        reg [BMAX-1:0] wbuf [0:2*TH-1];
         reg [BMAX-1:0] wq;
         always @(posedge clk) begin
-            if (take && fl == l) wbuf[ft] <= code_in;
-            wq <= wbuf[a_tk];
+            if (take && fl == l) wbuf[{fhalf, ft[TB-1:0]}] <= code_in;
+            wq <= wbuf[{rhalf, a_tk[TB-1:0]}];
+        end
+        if (l == 0) begin : first_lane
+            assign wq0 = wq;
+        end
+        wire [BMAX-1:0] code;
+        reg en, fst;
+        if (l == 0 || SMAX == 0) begin : own
+            assign code = wq;
+            always @(posedge clk) begin en <= s1_v && (!d_cols || s1_tv); fst <= s1_first; end
+        end else begin : from_line
+            // the element l * S reads old, S = d_lsw in 1 .. SMAX
+            reg [EW-1:0] e;
+            integer s;
+            always @(*) begin
+                e = line[l*EW +: EW];
+                for (s = 2; s <= SMAX; s = s + 1) if (lsw == s) e = line[l*s*EW +: EW];
+            end
+            wire use_line = d_cols;
+            assign code = use_line ? e[BMAX-1:0] : wq;
+            always @(posedge clk) begin
+                en <= s1_v && (!use_line || (e[BMAX] && e[BMAX+2] == s1_rp));
+                fst <= use_line ? e[BMAX+1] : s1_first;
+            end
         end
         wqrc_pe_rt #(.BMAX(BMAX), .MW(MW), .ACC_W(ACC_W), .HAS_PO2(HAS_PO2), .HAS_DFP(HAS_DFP)) pe(
-            .clk(clk), .first(s2_first), .en(s2_v), .po2(d_po2), .bmask(d_bmask), .bsign(d_bsign),
-            .x_in(x_lane), .xn_in(xn_lane), .code_in(wq),
+            .clk(clk), .first(fst), .en(en), .po2(d_po2), .bmask(d_bmask), .bsign(d_bsign),
+            .x_in(x_lane), .xn_in(xn_lane), .code_in(code),
             .acc(sums[l*ACC_W +: ACC_W]));
     end endgenerate
 
@@ -223,15 +310,13 @@ module wqrc_seq_conv #(
     reg [AW-1:0] daddr, daddr_d0, a1, a2;
     reg signed [ACC_W-1:0] v0, v1;
     reg [QW-1:0] p1;
-    wire [GW-1:0] left_c = d_oc - cbase;      // channels of this step that exist
-    wire [LW-1:0] nact = left_c < d_nl ? left_c : d_nl;
     assign p_addr = pa;
     wire [MW-1:0] y;
     wqrc_shift_round #(.IN_W(ACC_W), .OUT_W(MW), .QW(QW), .HAS_EVEN(HAS_EVEN)) rq(
         .clk(clk), .v(v1), .p(p1), .even(d_even), .lo(d_lo), .hi(d_hi), .y(y));
     always @(posedge clk) begin
         cap <= s2_v && s2_last && !rst;
-        cap_pix <= s2_pix;
+        cap_pix <= s2_pix; cap_n <= s2_n;
         d0_v <= 1'b0;
         d1_v <= d0_v && !rst; a1 <= daddr_d0;
         v1 <= v0 + $signed(p_d[ACC_W-1:0]); p1 <= p_d[ACC_W +: QW];
@@ -241,12 +326,12 @@ module wqrc_seq_conv #(
             dleft <= 0; cap <= 1'b0;
         end else begin
             if (dleft != 0) begin
-                d0_v <= 1'b1; v0 <= dq[ACC_W-1:0]; daddr_d0 <= daddr; pa <= pa + 1'b1;
-                daddr <= daddr + d_npix; dleft <= dleft - 1'b1;
+                d0_v <= 1'b1; v0 <= dq[ACC_W-1:0]; daddr_d0 <= daddr; pa <= pa + d_pstep;
+                daddr <= daddr + d_ostep; dleft <= dleft - 1'b1;
                 dq <= dq >> ACC_W;
             end
             if (cap) begin
-                dq <= sums; dleft <= nact; pa <= d_pbase + cbase;
+                dq <= sums; dleft <= cap_n; pa <= d_pbase + cbase;
                 daddr <= d_obase + cbnp + cap_pix;
             end
         end

@@ -87,6 +87,7 @@ def block_rams(dev: Device, width: int, depth: int, kind: str = "ram") -> int:
 LC_FIXED, LC_VEC, LC_PER_DESCRIPTOR_BIT, LC_FLASH = 903, 1100, 5.0, 397
 LC_LANE = {"po2": 112, "dfp": 57}        # at a 23-bit accumulator
 LC_PER_ACC_BIT = 2.5                     # a lane's cells per accumulator bit beyond (or below) 23
+LC_PER_LINE_BIT = 2.5                    # column lanes' shift line: a register bit and its share of the lanes' selection
 
 
 def estimate_seq(dev: Device, p: dict) -> dict:
@@ -99,7 +100,7 @@ def estimate_seq(dev: Device, p: dict) -> dict:
     dsp = p["lanes"] * p["has_dfp"] * math.ceil(p["mw"] / 16) + p["vec_dsp"]
     lane = LC_LANE["po2" if p["has_po2"] else "dfp"] + LC_PER_ACC_BIT * (p["acc_w"] - 23)
     lc = round(dev.lc_scale * (LC_FIXED + LC_VEC * p["has_vec"] + LC_PER_DESCRIPTOR_BIT * p["descriptor_bits"]
-                               + LC_FLASH * p["flash"] + p["lanes"] * lane))
+                               + LC_FLASH * p["flash"] + p["lanes"] * lane + LC_PER_LINE_BIT * p["line_bits"]))
     return dict(device=dev.name, lc=lc, lc_available=dev.lc, ebr=ebr, ebr_available=dev.ebr, spram=spram,
                 spram_available=dev.spram, dsp=dsp, dsp_available=dev.dsp)
 

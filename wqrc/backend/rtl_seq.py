@@ -58,10 +58,14 @@ FIELDS = {
     "kw1": (False, "GW", ("conv", "vec")), "oh1": (False, "GW", ("vec",)), "ow1": (False, "GW", ("conv", "vec")),
     "npix1": (False, "GW", ("conv",)), "nj1": (False, "GW", ("conv",)), "c1": (False, "GW", ("vec",)),
     "n1": (False, "GW", ("vec",)), "h": (False, "GW", ("conv", "vec")), "w": (False, "GW", ("conv", "vec")),
-    "npix": (False, "GW", ("conv",)), "sh": (False, "GW", ("conv", "vec")), "sw": (False, "GW", ("conv", "vec")),
+    "sh": (False, "GW", ("conv", "vec")), "sw": (False, "GW", ("conv", "vec")),
     "dh": (False, "GW", ("conv", "vec")), "dw": (False, "GW", ("conv", "vec")), "pt": (False, "GW", ("conv", "vec")),
     "pl": (False, "GW", ("conv", "vec")), "nl": (False, "GW", ("conv",)), "oc": (False, "GW", ("conv",)),
     "ocg": (False, "GW", ("conv",)), "gap": (False, "GW", ("conv",)), "fix": (False, "GW", ("vec",)),
+    # column lanes (a channel a step, the lanes over a row's outputs) and the drain's steps
+    "cols": (False, 1, ("conv",)), "ncol": (False, "GW", ("conv",)), "owc": (False, "GW", ("conv",)),
+    "kwr1": (False, "GW", ("conv",)), "lsw": (False, "GW", ("conv",)), "ostep": (False, "GW", ("conv",)),
+    "pstep": (False, 1, ("conv",)),
     # address arithmetic
     "hw": (True, "XW", ("conv", "vec")), "dhw": (True, "XW", ("conv", "vec")), "srow": (True, "XW", ("conv", "vec")),
     "corner0": (True, "XW", ("conv", "vec")), "gstep": (True, "XW", ("conv",)), "nlnpix": (True, "XW", ("conv",)),
@@ -89,6 +93,21 @@ def shift_position(s: int, in_w: int, out_w: int) -> int:
     every non-zero value). tests/test_rtl.py drives the unit through it."""
     lead = out_w + 1
     return min(max(s + lead, 0), in_w + lead)
+
+
+SMAX_COLS = 2   # the largest stride column lanes take (the shift line is (P - 1) * SMAX codes long)
+
+
+def column_lanes(geo, lanes: int) -> int:
+    """How many lanes run over one row's outputs (hw/rtl/wqrc_seq_conv.v's column lanes), or 1:
+    for a layer whose groups have one output channel each (depthwise), where lanes over channels
+    would idle, undilated along the row, when sharing each read among the lanes saves reads."""
+    ocg = geo.out_c // geo.group
+    if geo.group == 1 or ocg != 1 or geo.dil_w != 1 or geo.stride_w > SMAX_COLS or lanes < 2 or geo.out_w < 2:
+        return 1
+    ncol = min(lanes, geo.out_w)
+    reads = -(-geo.out_w // ncol) * ((ncol - 1) * geo.stride_w + geo.k_w)
+    return ncol if reads < geo.out_w * geo.k_w else 1
 
 
 def _window(geo) -> dict:
@@ -179,8 +198,16 @@ class SeqLayout:
         for c in range(g.out_c):
             self.params.append((shift_position(call.shifts[c], self.acc_w, self.mw), call.bias[c]))
         f = _window(g)
-        f.update(t1=g.fan - 1, cg1=cg - 1, npix=npix, npix1=npix - 1, nj1=-(-g.out_c // nl) - 1,
-                 nl=nl, oc=g.out_c, gap=max(0, nl - g.fan),
+        f.update(npix1=npix - 1, gap=max(0, nl - g.fan), ncol=1, owc=g.out_w, kwr1=g.k_w - 1, ostep=npix, pstep=1)
+        ncol = column_lanes(g, self.lanes)
+        if ncol > 1:   # one output channel a step, the lanes over a row's outputs
+            groups = -(-g.out_w // ncol)
+            reads = (ncol - 1) * g.stride_w + g.k_w
+            nl = 1
+            f.update(cols=1, ncol=ncol, lsw=g.stride_w, kw1=reads - 1, sw=ncol * g.stride_w, ow1=groups - 1,
+                     npix1=g.out_h * groups - 1, gap=max(0, ncol - cg * g.k_h * reads), ostep=1, pstep=0,
+                     srow=g.stride_h * g.in_w - (groups - 1) * ncol * g.stride_w)
+        f.update(t1=g.fan - 1, cg1=cg - 1, nj1=-(-g.out_c // nl) - 1, nl=nl, oc=g.out_c,
                  ocg=ocg if g.group > 1 else 0,
                  gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
                  b=call.bits, bmask=(1 << (call.bits - 1)) - 1, bsign=1 << (call.bits - 1),
@@ -305,7 +332,8 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
                 ACC_W=lay.acc_w, HAS_EVEN=int(any(c.half_even for c in convs)),
                 QW=max([p.bit_length() for p, _ in lay.params] + [1]), **common,
                 WORD_W=lay.rom.word_bits, WAW=clog2(len(lay.rom.words) + 2), PAW=clog2(len(lay.params) + lay.lanes + 1),
-                HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)))
+                HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)),
+                SMAX=max([r["lsw"] for r in rows if r["kind"] == CONV and r["cols"]] + [0]))
     vec = dict(**common, TW=lay.tw, RW=lay.rw, KB=lay.kb, SUMW=lay.sumw, PW=lay.pw,
                QW=(lay.pw + lay.tw + 1).bit_length(), DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
     widths = dict(BW=clog2(lay.nb), BMAX=conv["BMAX"], WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], QW=vec["QW"],
@@ -426,7 +454,9 @@ def design_shape(lay: SeqLayout, conv: dict, vec: dict, fields: list, weights: s
     memories = [(f"bank{b}", lay.mw, d, "spram" if huge[b] else "ram") for b, d in enumerate(lay.depth)]
     memories.append(("descriptors", desc_w, max(1, nsteps * len(fields)), "table"))
     if has_conv:
-        memories += [(f"lane{k}", conv["BMAX"], conv["TMAX"], "ram") for k in range(lay.lanes)]
+        # two halves (the step computing, the next one filling), each a power of two deep
+        half = 1 << clog2(conv["TMAX"])
+        memories += [(f"lane{k}", conv["BMAX"], 2 * half, "ram") for k in range(lay.lanes)]
         memories.append(("parameters", conv["ACC_W"] + conv["QW"], len(lay.params) + lay.lanes, "table"))
         if weights == "rom":
             memories.append(("weights", lay.rom.word_bits, len(lay.rom.words) + 2, "ram"))
@@ -438,7 +468,8 @@ def design_shape(lay: SeqLayout, conv: dict, vec: dict, fields: list, weights: s
                 descriptor_bits=sum(f["width"] for f in fields), has_po2=conv["HAS_PO2"], has_dfp=conv["HAS_DFP"],
                 # the pooling divisor's multiplier, in 16 x 16 blocks, where some divisor is no power of two
                 vec_dsp=-(-max(vec["SUMW"], vec["RW"] + 1) // 16) if has_vec and vec["RW"] > 1 else 0,
-                bmax=conv["BMAX"], flash=weights == "flash")
+                bmax=conv["BMAX"], flash=weights == "flash",
+                line_bits=(lay.lanes - 1) * conv["SMAX"] * (conv["BMAX"] + 3) if has_conv else 0)
 
 
 def step_cycles(lay: SeqLayout, row: dict, nf: int, weights: str = "rom") -> int:
@@ -459,14 +490,31 @@ def _vec_cycles(r: dict) -> int:
 
 
 def _conv_cycles(r: dict) -> int:
-    """Per channel step j: the fill (nl * T codes, a code a cycle; the first waits READER_START
-    cycles for its first word), the pixels (each T taps, then max(0, nl - T) idle), the pipeline
-    settling; after the last step, the drain of its last pixel."""
-    nl, t, npix, nj = r["nl"], r["t1"] + 1, r["npix"], r["nj1"] + 1
-    run = npix * t + (npix - 1) * r["gap"]
-    fills = sum((READER_START if j == 0 else 0) + nl * t + 1 for j in range(nj))
-    last = min(nl, r["oc"] - (nj - 1) * nl)
-    return fills + nj * (run + CONV_SETTLE) + last + CONV_FINISH
+    """Step 0's fill (nl * T codes, a code a cycle; the first waits READER_START cycles for its
+    first word, then a cycle to see it done); then per step j its pixels (each T taps, then
+    max(0, nl - T) idle) and the pipeline settling, during which step j + 1's codes fill the
+    other half, and a cycle to start step j + 1 (more where its fill outlasts step j); after the
+    last step, the drain of its last pixel."""
+    nl, t, nj = r["nl"], r["t1"] + 1, r["nj1"] + 1
+    run = _run_cycles(r)
+    fills = READER_START + nl * t + 1 + (nj - 1) * (1 + max(0, nl * t - run))
+    return fills + nj * run + _last_drain(r) + CONV_FINISH
+
+
+def _run_cycles(r: dict) -> int:
+    """A step's pixels (column lanes: groups of outputs), each its reads and then the idle cycles
+    the drain needs, and the settling."""
+    npix, reads = r["npix1"] + 1, (r["cg1"] + 1) * (r["kh1"] + 1) * (r["kw1"] + 1)
+    return npix * reads + (npix - 1) * r["gap"] + CONV_SETTLE
+
+
+def _last_drain(r: dict) -> int:
+    """The outputs drained after the last step's last pixel: its channels, or (column lanes) the
+    last group's outputs."""
+    if r["cols"]:
+        return r["owc"] - r["ow1"] * r["ncol"]
+    nl, nj = r["nl"], r["nj1"] + 1
+    return min(nl, r["oc"] - (nj - 1) * nl)
 
 
 # cycles outside the engines' loops (hw/rtl/wqrc_seq_*.v): the code reader's first word, the
@@ -535,10 +583,11 @@ class _SpiSource:
 
 def _conv_cycles_streamed(r: dict, source, word_bits: int) -> int:
     """The conv engine's cycles with its weights from ``source`` (hw/rtl/wqrc_seq_conv.v's code
-    reader and parameter reads, clock by clock through each fill and while the source streams
-    into its buffers during the pixels; the rest in closed form, as _conv_cycles)."""
+    reader and fill, clock by clock while codes move, as the source streams into its buffers; a
+    stretch in which nothing moves is counted at once)."""
     nl, t, b, nj = r["nl"], r["t1"] + 1, r["b"], r["nj1"] + 1
-    run = r["npix"] * t + (r["npix"] - 1) * r["gap"] + CONV_SETTLE
+    run = _run_cycles(r)
+    codes_per_step = nl * t
     reader = dict(off=word_bits, nxt_v=False, pend=False)
     source.seek()
 
@@ -555,18 +604,24 @@ def _conv_cycles_streamed(r: dict, source, word_bits: int) -> int:
                       nxt_v=True if w_valid else (False if move else nxt_v))
         return take
 
-    fills = 0
+    def still() -> bool:
+        return reader["nxt_v"] and not reader["pend"] and source.quiet() and reader["off"] < word_bits
+
+    cycles, codes, filling = 0, 0, True
     for j in range(nj):
-        codes = 0
-        while True:   # FILL, one cycle at a time, up to the cycle in which fill_done holds
-            fills += 1
-            if codes == nl * t:
+        while True:   # FILL: step j's half, up to the cycle in which it is seen ready
+            cycles += 1
+            if codes == codes_per_step:
                 tick(False)
                 break
             codes += tick(True)
-        for k in range(run):   # the pixels and settling: no codes taken; the source fills its buffers
-            if reader["nxt_v"] and not reader["pend"] and source.quiet() and reader["off"] < word_bits:
+        codes, filling = 0, j + 1 < nj
+        for k in range(run):   # the pixels and settling: step j + 1's codes go into the other half
+            if filling and codes < codes_per_step:
+                codes += tick(True)
+            elif still():
                 break
-            tick(False)
-    last = min(nl, r["oc"] - (nj - 1) * nl)
-    return fills + nj * run + last + CONV_FINISH
+            else:
+                tick(False)
+        cycles += run
+    return cycles + _last_drain(r) + CONV_FINISH
