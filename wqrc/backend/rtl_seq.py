@@ -21,7 +21,7 @@ generated from it, and tests/test_rtl_seq.py checks it against the engines' port
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -98,6 +98,14 @@ def shift_position(s: int, in_w: int, out_w: int) -> int:
 SMAX_COLS = 2   # the largest stride column lanes take (the shift line is (P - 1) * SMAX codes long)
 
 
+def column_sweep(geo, ncol: int):
+    """The sweep of ``ncol`` column lanes as a window of its own: each group of ncol outputs is
+    one pixel, whose kernel row is the (ncol - 1) * S + KW inputs read once for them all, and
+    groups advance ncol * S columns; _window's address arithmetic holds for it unchanged."""
+    return replace(geo, k_w=(ncol - 1) * geo.stride_w + geo.k_w, out_w=-(-geo.out_w // ncol),
+                   stride_w=ncol * geo.stride_w)
+
+
 def column_lanes(geo, lanes: int) -> int:
     """How many lanes run over one row's outputs (hw/rtl/wqrc_seq_conv.v's column lanes), or 1:
     for a layer whose groups have one output channel each (depthwise), where lanes over channels
@@ -106,8 +114,8 @@ def column_lanes(geo, lanes: int) -> int:
     if geo.group == 1 or ocg != 1 or geo.dil_w != 1 or geo.stride_w > SMAX_COLS or lanes < 2 or geo.out_w < 2:
         return 1
     ncol = min(lanes, geo.out_w)
-    reads = -(-geo.out_w // ncol) * ((ncol - 1) * geo.stride_w + geo.k_w)
-    return ncol if reads < geo.out_w * geo.k_w else 1
+    sweep = column_sweep(geo, ncol)
+    return ncol if sweep.out_w * sweep.k_w < geo.out_w * geo.k_w else 1
 
 
 def _window(geo) -> dict:
@@ -197,17 +205,17 @@ class SeqLayout:
         pbase = len(self.params)
         for c in range(g.out_c):
             self.params.append((shift_position(call.shifts[c], self.acc_w, self.mw), call.bias[c]))
-        f = _window(g)
-        f.update(npix1=npix - 1, gap=max(0, nl - g.fan), ncol=1, owc=g.out_w, kwr1=g.k_w - 1, ostep=npix, pstep=1)
         ncol = column_lanes(g, self.lanes)
-        if ncol > 1:   # one output channel a step, the lanes over a row's outputs
-            groups = -(-g.out_w // ncol)
-            reads = (ncol - 1) * g.stride_w + g.k_w
+        cols = ncol > 1   # one output channel a step, the lanes over a row's outputs
+        sweep = column_sweep(g, ncol) if cols else g
+        if cols:
             nl = 1
-            f.update(cols=1, ncol=ncol, lsw=g.stride_w, kw1=reads - 1, sw=ncol * g.stride_w, ow1=groups - 1,
-                     npix1=g.out_h * groups - 1, gap=max(0, ncol - cg * g.k_h * reads), ostep=1, pstep=0,
-                     srow=g.stride_h * g.in_w - (groups - 1) * ncol * g.stride_w)
-        f.update(t1=g.fan - 1, cg1=cg - 1, nj1=-(-g.out_c // nl) - 1, nl=nl, oc=g.out_c,
+        drained = ncol if cols else nl   # outputs a pixel (column lanes: a group) drains
+        f = _window(sweep)
+        f.update(npix1=sweep.out_h * sweep.out_w - 1, gap=max(0, drained - cg * sweep.k_h * sweep.k_w),
+                 cols=int(cols), ncol=ncol, lsw=g.stride_w if cols else 0, owc=g.out_w, kwr1=g.k_w - 1,
+                 ostep=1 if cols else npix, pstep=0 if cols else 1,
+                 t1=g.fan - 1, cg1=cg - 1, nj1=-(-g.out_c // nl) - 1, nl=nl, oc=g.out_c,
                  ocg=ocg if g.group > 1 else 0,
                  gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
                  b=call.bits, bmask=(1 << (call.bits - 1)) - 1, bsign=1 << (call.bits - 1),
@@ -491,8 +499,8 @@ def _vec_cycles(r: dict) -> int:
 
 def _conv_cycles(r: dict) -> int:
     """Step 0's fill (nl * T codes, a code a cycle; the first waits READER_START cycles for its
-    first word, then a cycle to see it done); then per step j its pixels (each T taps, then
-    max(0, nl - T) idle) and the pipeline settling, during which step j + 1's codes fill the
+    first word, then a cycle to see it done); then per step j its pixels (_run_cycles) and the
+    pipeline settling, during which step j + 1's codes fill the
     other half, and a cycle to start step j + 1 (more where its fill outlasts step j); after the
     last step, the drain of its last pixel."""
     nl, t, nj = r["nl"], r["t1"] + 1, r["nj1"] + 1
