@@ -265,6 +265,31 @@ def test_ctrl_c_at_any_point_of_a_compile_is_one_line_and_leaves_nothing_or_the_
     assert "nothing" in seen  # the earliest interrupts must have stopped a compile that was under way
 
 
+def test_ctrl_c_inside_an_import_waits_for_the_import_to_finish(tmp_path):
+    """A Ctrl-C that lands in a module's import is raised once the import is over: raised inside
+    it, it can reach a native extension's initialisation, and torch's pybind11 then aborts the
+    process (CI saw "terminate called after throwing ... error_already_set" and a death by SIGABRT)."""
+    (tmp_path / "slow_module.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)\n"
+        "FINISHED = True\n")
+    script = (
+        "import signal, sys, time\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from wqrc.cli import on_sigint\n"
+        "signal.signal(signal.SIGINT, on_sigint)\n"
+        "try:\n"
+        "    import slow_module\n"
+        "    time.sleep(5)\n"
+        "    print('not interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted, import finished:', getattr(sys.modules.get('slow_module'), 'FINISHED', False))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          preexec_fn=default_sigint)
+    assert proc.stdout.strip() == "interrupted, import finished: True", proc.stdout + proc.stderr
+
+
 def test_weights_that_are_not_numbers_are_one_line_errors(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -305,15 +305,34 @@ def _one_line(text: str) -> str:
     return printable(" ".join(str(text).split(" ")).replace("\n", " ").replace("\t", " ").replace("\r", " "))
 
 
+def _importing(frame) -> bool:
+    """Whether Python is running a module's import: the body of an extension's package."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def on_sigint(signum, frame):
+    """Ctrl-C: a KeyboardInterrupt, held back while a module is being imported.
+
+    An exception raised in an import's Python code can reach a native extension's
+    initialisation, which cannot take it: torch's pybind11 aborts the process
+    ("terminate called after throwing ... error_already_set"), onnxruntime turns it
+    into "ImportError: initialization failed". So inside an import the interrupt is
+    remembered and raised by a short timer once the import is over."""
+    _STATE["interrupted"] = True
+    if _importing(frame):
+        signal.signal(signal.SIGALRM, on_sigint)
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        return
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     def show_warning(message, category, filename, lineno, file=None, line=None):
         click.echo(f"wqrc: warning: {_one_line(message)}", err=True)
-
-    def on_sigint(signum, frame):
-        # remembered: an extension module being imported may turn the KeyboardInterrupt
-        # into another error (onnxruntime: "ImportError: initialization failed")
-        _STATE["interrupted"] = True
-        raise KeyboardInterrupt
 
     warnings.showwarning = show_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
