@@ -47,7 +47,7 @@ def test_without_calibration_warns(tmp_path):
 def test_bits_out_of_range(tmp_path):
     out = tmp_path / "q.npz"
     assert_user_error(wqrc("quantize", EXAMPLE, "--scheme", "po2", "--bits", "9", "-o", str(out)),
-                      "po2 bit-width 9 is out of range (2..8)")
+                      "--bits: 9 is out of range for po2 (2..8)")
     assert_user_error(wqrc("quantize", EXAMPLE, "--scheme", "dfp", "--bits", "1", "-o", str(out)), "(2..16)")
     assert_user_error(wqrc("quantize", EXAMPLE, "--act-bits", "40", "-o", str(out)), "--act-bits")
     assert not out.exists()
@@ -146,6 +146,57 @@ def test_option_values_are_checked_before_work(tmp_path, args, needle):
     assert sorted(os.listdir(tmp_path)) == []
 
 
+HEAVY = ("torch", "onnx", "onnxruntime")
+
+
+def _run_counting_imports(cwd, *args):
+    """Run the CLI in a fresh interpreter; (exit code, stderr, which heavy libraries it imported)."""
+    code = ("import sys; from wqrc.cli import main; rc = main(sys.argv[1:]); "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules)); sys.exit(rc)")
+    res = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True)
+    return res.returncode, res.stderr, res.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["compile", EXAMPLE, "--bits", "1", "-o", "o"], "--bits: 1 is out of range for dfp (2..16)"),
+    (["compile", EXAMPLE, "--scheme", "po2", "--bits", "8,9", "-o", "o"], "--bits: 9 is out of range for po2"),
+    (["compile", EXAMPLE, "--calib", "mnist", "-o", "o"], "--calib: unknown dataset 'mnist'"),
+    (["compile", EXAMPLE, "--data", "nope.npz", "-o", "o"], "--data: nope.npz: no such data file"),
+    (["compile", EXAMPLE, "--bits", "auto", "-o", "o"], "--bits auto needs --data"),
+    (["compile", EXAMPLE, "--bits", "plan.json", "-o", "o"], "no such plan file"),
+    (["compile", EXAMPLE, "--target", "c", "--parallelism", "4", "-o", "o"], "--parallelism applies to --target hls"),
+    (["compile", EXAMPLE, "--target", "c,hls", "--lanes", "4", "-o", "o"], "--lanes applies to --target rtl"),
+    (["quantize", EXAMPLE, "--bits", "auto", "-o", "q.npz"], "only wqrc compile searches"),
+    (["finetune", EXAMPLE, "--data", "mnist", "-o", "t.onnx"], "--data: unknown dataset"),
+    (["lps", EXAMPLE, "--data", "digits", "--start-bits", "20", "-o", "p.json"], "--start-bits: 20 is out of range"),
+])
+def test_mistakes_the_arguments_show_answer_before_any_model_is_loaded(tmp_path, args, needle):
+    # the latency target (benchmarks/cli_latency.py): no torch or onnx import before these errors
+    rc, err, imported = _run_counting_imports(tmp_path, *args)
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert imported == "[]", imported
+    assert os.listdir(tmp_path) == []
+
+
+def test_verify_and_simulate_of_a_quantized_model_import_neither_torch_nor_onnx(tmp_path):
+    res = wqrc("quantize", EXAMPLE, "--bits", "4", "--calib", "digits", "-o", str(tmp_path / "m.wqrc.npz"))
+    assert res.returncode == 0, res.stderr
+    x = np.random.default_rng(0).uniform(0, 1, (3, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    rc, err, imported = _run_counting_imports(tmp_path, "simulate", "m.wqrc.npz", "--input", "x.npy",
+                                              "--output", "y.npy")
+    assert rc == 0 and imported == "[]", (err, imported)
+    rc, err, imported = _run_counting_imports(tmp_path, "verify", "m.wqrc.npz", "--input", "x.npy",
+                                              "--outputs", "y.npy")
+    assert rc == 0 and imported == "[]", (err, imported)
+    y = np.load(tmp_path / "y.npy")
+    y.flat[5] += 1
+    np.save(tmp_path / "bad.npy", y)
+    rc, err, imported = _run_counting_imports(tmp_path, "verify", "m.wqrc.npz", "--input", "x.npy",
+                                              "--outputs", "bad.npy")
+    assert rc == 1 and imported == "[]", (err, imported)
+
+
 def test_internal_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
     # a .wqrc.npz whose JSON is not an object reaches code that does not expect it
     import zipfile
@@ -156,3 +207,16 @@ def test_internal_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
                "--output", str(tmp_path / "y.npy"))
     assert res.returncode != 0 and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import click
+
+    from wqrc.cli import cli
+    missing = [f"{name} {p.opts[-1]}" for name, cmd in cli.commands.items() for p in cmd.params
+               if isinstance(p, click.Option) and not (p.help or "").strip()]
+    assert missing == []
+    assert "auto" in cli.commands["compile"].params[[p.name for p in cli.commands["compile"].params].index("bits")].help
+    for name in ("quantize", "inspect", "finetune"):
+        bits = next(p for p in cli.commands[name].params if p.name == "bits")
+        assert "auto" not in bits.help, name

@@ -25,6 +25,19 @@ EXIT_INTERNAL_ERROR = 70
 _STATE = {"debug": bool(os.environ.get("WQRC_DEBUG"))}
 
 
+def _check_early(scheme: str, bits, datasets: dict, allow_auto: bool = False, bits_option: str = "--bits") -> None:
+    """The mistakes the arguments alone show, found before a model (or torch) is loaded, so they
+    answer at once: --bits against the scheme, and each data option's name or file."""
+    from wqrc.data import check_spec
+    from wqrc.quant.plan import check_bits_option
+
+    if bits is not None:
+        check_bits_option(bits, scheme, allow_auto, bits_option)
+    for option, spec in datasets.items():
+        if spec:
+            check_spec(spec, option)
+
+
 def _quantize_from_options(model, o) -> tuple:
     from wqrc import api
     from wqrc.data import check_fits, load_dataset
@@ -58,6 +71,7 @@ def quantize(model, output, **o):
     """Quantize MODEL (.onnx or TorchScript .pt) into a single-file integer model."""
     from wqrc.outputs import atomic_file
 
+    _check_early(o["scheme"], o["bits"], {"--calib": o["calib"]})
     _, qm = _quantize_from_options(model, o)
     with atomic_file(output) as tmp:
         qm.save(tmp)
@@ -109,6 +123,7 @@ def inspect(model, data, word_bits, as_json, **o):
         graph, qm = None, QModel.load(model)
     else:
         opt.InputFile().convert(model, None, None)
+        _check_early(o["scheme"], o["bits"], {"--calib": o["calib"], "--data": data})
         graph, qm = _quantize_from_options(model, o)
     acc = api.accuracy(graph, qm, data) if data else None
     rep = build_report(qm, int(word_bits), acc)
@@ -149,6 +164,7 @@ def _search_bar(graph, start_bits: str, min_bits: int):
 @opt.output_file("Plan file to write (.json).")
 def lps(model, plot_path, output, input_shape, **o):
     """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within a budget."""
+    _check_early(o["scheme"], o["start_bits"], {"--data": o["data"]}, bits_option="--start-bits")
     from wqrc import api
     from wqrc.outputs import atomic_file
     from wqrc.plan_search import search_plan
@@ -190,6 +206,7 @@ def _needs(module: str, what: str) -> None:
 @opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
 def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
+    _check_early(scheme, bits, {"--data": data})
     from wqrc import api
     from wqrc.train.display import FinetuneDisplay, result_lines
     from wqrc.train.options import config_from_options
@@ -218,19 +235,28 @@ def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
 
 @cli.command(name="compile")
 @click.argument("model", type=opt.InputFile())
-@opt.QUANT_OPTIONS
+@opt.COMPILE_QUANT_OPTIONS
 @opt.COMPILE_OPTIONS
 def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, rtl_form, fpga,
                 weight_store, measure, max_drop, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
+    from wqrc.compile import resolve_targets
+
+    targets, measure = resolve_targets(targets, measure)
+    _check_target_options(targets)
+    quantized = model.endswith(".npz")   # an already quantized model: --bits does not apply
+    if o["bits"] == "auto" and not quantized and (not data or max_drop is None):
+        raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
+    _check_early(o["scheme"], None if quantized else o["bits"], {"--calib": o["calib"], "--data": data},
+                 allow_auto=True)
+
     from wqrc import api
-    from wqrc.compile import compile_model, resolve_targets
+    from wqrc.compile import compile_model
     from wqrc.data import load_dataset
     from wqrc.outputs import check_output_folder
     from wqrc.quant.qmodel import QModel
     from wqrc.report import render, target_summary
 
-    targets, measure = resolve_targets(targets, measure)
     if out is None:
         out = os.path.splitext(os.path.basename(model))[0] + "_wqrc"
     inputs = [model, o["calib"], data, o["bits"]]
@@ -254,6 +280,21 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
                         extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs)
     render(rep)
     click.echo(target_summary(rep, out))
+
+
+# compile's options that only one target reads, and that target
+TARGET_OPTIONS = {"parallelism": "hls", "io_mode": "hls", "lanes": "rtl", "rtl_form": "rtl", "fpga": "rtl",
+                  "weight_store": "rtl"}
+
+
+def _check_target_options(targets) -> None:
+    """An option given for a target that is not being written is a mistake (it would do nothing)."""
+    ctx = click.get_current_context()
+    for name, target in TARGET_OPTIONS.items():
+        if target not in targets and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            flag = next(p for p in ctx.command.params if p.name == name).opts[-1]
+            raise WqrcError(f"{flag} applies to --target {target}, which is not among the targets "
+                            f"({','.join(targets)})")
 
 
 def _auto_plan(model, o, data, max_drop) -> dict:

@@ -154,9 +154,11 @@ def compose(*decorators):
 
 SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="dfp", show_default=True,
                       help="Weight scheme for all layers (a plan file may mix them).")
-BITS = click.option("--bits", default="8", show_default=True,
-                    help="Weight bit-width: one value, a comma list per weighted layer, a plan .json "
-                         "(from wqrc lps), or auto (compile: search with --data and --max-drop).")
+BITS_HELP = "Weight bit-width: one value, a comma list per weighted layer, or a plan .json (from wqrc lps)"
+BITS = click.option("--bits", default="8", show_default=True, help=BITS_HELP + ".")
+BITS_OR_AUTO = click.option("--bits", default="8", show_default=True,
+                            help=BITS_HELP + "; auto searches a plan with --data and --max-drop (written to "
+                                 "OUT/plan.json).")
 VAL_SPLIT = click.option("--val-split", type=Number(0, 1, lo_open=True, hi_open=True), default=DEFAULT_VAL_SPLIT,
                          show_default=True,
                          help="Share of the training data held out for every choice made on data (search plans, "
@@ -198,13 +200,17 @@ def output_file(help_text: str, required: bool = True):
 # The options of every command that quantizes a float model, in --help order.
 QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES, PERCENTILE, INPUT_RANGE,
                         INPUT_SHAPE)
+# compile's: the same, with --bits auto (the search that only compile runs)
+COMPILE_QUANT_OPTIONS = compose(SCHEME, BITS_OR_AUTO, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES,
+                                PERCENTILE, INPUT_RANGE, INPUT_SHAPE)
 
 
 MAX_DROP = click.option("--max-drop", type=Number(0, 1),
                         help="Largest accuracy drop allowed against float, as a fraction (0.005 = 0.5 points).")
 SEARCH_OPTIONS = compose(
     click.option("--start-bits", default="8", show_default=True, help="Starting bit-widths: one or a list."),
-    click.option("--min-bits", type=click.IntRange(2, 16), default=2, show_default=True),
+    click.option("--min-bits", type=click.IntRange(2, 16), default=2, show_default=True,
+                 help="No layer goes below this bit-width."),
     click.option("--criterion", type=click.Choice(["paper", "ratio"]), default="paper", show_default=True,
                  help="paper: smallest dacc * W_mem; ratio: smallest accuracy lost per bit saved."),
     VAL_SPLIT,
@@ -215,16 +221,20 @@ SEARCH_OPTIONS = compose(
 
 # wqrc finetune's own options (trained quantization, docs/training.md)
 FINETUNE_OPTIONS = compose(
-    click.option("--epochs", type=click.IntRange(1, 100000), default=10, show_default=True),
+    click.option("--epochs", type=click.IntRange(1, 100000), default=10, show_default=True,
+                 help="Training budget in passes over the training split (less its validation slice)."),
     click.option("--recipe", type=click.Choice(["paper", "qr", "constant", "ste", "float"]), default=None,
                  help="A preset for --method, --lambda1, --lambda2 and --lr-drop: paper = the paper's 200-epoch "
                       "schedule scaled to --epochs (λ2 ramp, QR with λ1 = 100 in the last quarter); qr = the QR "
                       "term alone on that ramp; constant = λ2 50; ste; float = the same budget of float training "
                       "(the control). Every preset drops the learning rate x0.1 for the last quarter."),
-    click.option("--lr", type=Number(0, lo_open=True), default=1e-3, show_default=True),
+    click.option("--lr", type=Number(0, lo_open=True), default=1e-3, show_default=True,
+                 help="Learning rate (before any --lr-drop)."),
     click.option("--lr-drop", default="", help="Step drops EPOCH:LR[,EPOCH:LR] (the paper: 200:1e-5)."),
-    click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True),
-    click.option("--batch", type=click.IntRange(1, 1 << 20), default=64, show_default=True),
+    click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
+                 help="adam, or sgd with momentum 0.9."),
+    click.option("--batch", type=click.IntRange(1, 1 << 20), default=64, show_default=True,
+                 help="Samples per training step."),
     click.option("--lambda1", default="0", show_default=True, help="λ1 (QR) schedule: 0.5, 10*epoch, '0 until 150 then 100'."),
     click.option("--lambda2", default="10*epoch", show_default=True, help="λ2 (WQR) schedule, same forms."),
     click.option("--method", type=click.Choice(["wqr", "ste", "float"]), default="wqr", show_default=True,
@@ -252,7 +262,9 @@ FINETUNE_OPTIONS = compose(
                  help="Augment with random shifts of up to N pixels."),
     EXPONENT,
     ACT_BITS,
-    click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True),
+    click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+                 help="Seed of torch and of the batch order and augmentation: equal seeds, equal runs (the validation "
+                      "slice is the same for every seed)."),
     click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
                  help="Where the training passes run (auto: a CUDA GPU if torch sees one). Scoring stays on the host."),
     click.option("--resume", type=InputFile(), default=None, help="Continue from this checkpoint (OUT.ckpt.pt)."),
@@ -269,7 +281,7 @@ COMPILE_OPTIONS = compose(
                  help="Output folder [default: MODEL name + '_wqrc']."),
     FORCE,
     click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True,
-                 help="ROM word width."),
+                 help="ROM word width: weight codes are packed into words of this many bits."),
     click.option("--vectors", type=click.IntRange(1, 4096), default=8, show_default=True,
                  help="Test vectors in the testbenches."),
     click.option("--data", default=None, help="Measure accuracy on this data's test split and draw test vectors from it."),
@@ -326,7 +338,8 @@ LPS_OPTIONS = compose(
 SIMULATE_OPTIONS = compose(
     click.option("--input", "input_path", type=InputFile(), required=True,
                  help=".npy input: float values, or integer codes."),
-    click.option("--output", "output_path", type=OutputFile(), required=True, help=".npy file for the outputs."),
+    click.option("--output", "--outputs", "output_path", type=OutputFile(), required=True,
+                 help=".npy file for the outputs."),
     click.option("--float", "as_float", is_flag=True, help="Write outputs dequantized (q * 2**f)."),
     click.option("--trace", "trace_path", type=OutputFile(), default=None,
                  help="Also write every tensor's integers to this .npz."),
@@ -334,7 +347,7 @@ SIMULATE_OPTIONS = compose(
 VERIFY_OPTIONS = compose(
     click.option("--input", "input_path", type=InputFile(), required=True,
                  help=".npy inputs given to the hardware (codes or floats)."),
-    click.option("--outputs", "outputs_path", type=InputFile(), required=True,
+    click.option("--outputs", "--output", "outputs_path", type=InputFile(), required=True,
                  help=".npy integer outputs captured from the hardware, or .txt: one integer per line, in order "
                       "(as the RTL test bench writes); with several graph outputs, each sample's outputs one "
                       "after another."),
@@ -344,6 +357,7 @@ VERIFY_OPTIONS = compose(
 )
 INSPECT_OPTIONS = compose(
     DATA,
-    click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True),
+    click.option("--word-bits", type=click.Choice(["8", "16", "32", "64"]), default="32", show_default=True,
+                 help="ROM word width the W_mem and ROM-word figures are counted in."),
     click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
 )

@@ -127,19 +127,28 @@ def _npz(path: str) -> Dataset:
                    xte.astype(np.float32), yte.astype(np.int64))
 
 
+def check_spec(spec: str, option: str = "") -> None:
+    """A dataset spec checked without reading it: a built-in name or an existing ``.npz`` file."""
+    where = f"{option}: " if option else ""
+    if spec in BUILTIN:
+        return
+    if spec.endswith(".npz"):
+        if not os.path.isfile(spec):
+            raise WqrcError(f"{where}{spec}: no such data file")
+        return
+    raise WqrcError(f"{where}unknown dataset '{spec}': use one of {', '.join(BUILTIN)} or an .npz file")
+
+
 def load_dataset(spec: str) -> Dataset:
     """Load a built-in dataset by name or an ``.npz`` file."""
+    check_spec(spec)
     if spec == "digits":
         return _digits(0)
     if spec == "digits-padded":
         return _digits(2)
     if spec == "fashion-mnist":
         return _fashion_mnist()
-    if spec.endswith(".npz"):
-        if not os.path.isfile(spec):
-            raise WqrcError(f"{spec}: no such data file")
-        return _npz(spec)
-    raise WqrcError(f"unknown dataset '{spec}': use one of {', '.join(BUILTIN)} or an .npz file")
+    return _npz(spec)
 
 
 def check_fits(ds: Dataset, input_shape: tuple[int, ...], num_outputs: int | None = None,

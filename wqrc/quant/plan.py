@@ -59,6 +59,30 @@ def parse_bits(text) -> list[int] | str | dict:
     return vals
 
 
+def check_bits_option(text, scheme: str, allow_auto: bool = False, option: str = "--bits") -> None:
+    """--bits checked against the scheme before any model is loaded: every width in its range,
+    a plan file that exists, ``auto`` only where a search can run (compile)."""
+    if isinstance(text, dict):
+        return
+    if str(text).strip() == "auto":
+        if not allow_auto:
+            raise WqrcError(f"{option} auto: only wqrc compile searches (with --data and --max-drop); "
+                            "here give a bit-width, a comma list or a plan .json from wqrc lps")
+        return
+    try:
+        bits = parse_bits(text)
+    except WqrcError:
+        raise WqrcError(f"{option}: '{text}' is not a bit-width, a comma list of them, or a plan .json") from None
+    if isinstance(bits, str):
+        if not os.path.isfile(bits):
+            raise WqrcError(f"{option}: {bits}: no such plan file")
+        return
+    sch = SCHEMES[scheme]
+    for b in bits:
+        if not sch.min_bits <= b <= sch.max_bits:
+            raise WqrcError(f"{option}: {b} is out of range for {scheme} ({sch.min_bits}..{sch.max_bits})")
+
+
 def make_plan(graph: Graph, scheme: str, bits) -> dict[str, LayerSpec]:
     """Plan for ``graph``'s weighted layers; ``bits`` is an int, a list, a plan file path or a plan document.
     Layers whose weights the model quantized itself (QONNX) keep the model's level sets."""

@@ -7,7 +7,20 @@ from wqrc.errors import WqrcError
 from wqrc.ir.graph import fit_input
 from wqrc.quant.qmodel import QModel
 from wqrc.ops import op_def
-from wqrc.sim import fast, ort_exec
+
+# Below this many multiply-accumulates (samples x the model's MACs) "auto" runs the NumPy
+# kernels: they answer in well under 0.2 s, sooner than torch or onnx could be imported
+# (about a second each), so `wqrc verify` of a capture needs neither (docs/architecture.md).
+NUMPY_MACS = 200_000_000
+
+
+def model_macs(qm: QModel) -> int:
+    """Multiply-accumulates of one inference (every weight once per output position)."""
+    total = 0
+    for node, layer in qm.weighted():
+        out = int(np.prod(qm.shapes[node.output], dtype=np.int64))
+        total += out // layer.codes.shape[0] * int(layer.codes.size)
+    return total
 
 
 def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
@@ -31,15 +44,18 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
 
     Returns the integer output, or with ``trace`` a dict of every tensor's
     integer values (input included), in graph order, for locating the first
-    layer where an accelerator diverges. ``path="auto"`` uses, where the
+    layer where an accelerator diverges. ``path="auto"`` runs a small job
+    (``NUMPY_MACS``) on the NumPy kernels and otherwise uses, where the
     bounds prove it exact, onnxruntime on a float32 lowering
     (:mod:`wqrc.sim.ort_exec`, not for traces), else the torch executor of
     :mod:`wqrc.sim.fast` (``"ort"`` and ``"torch"`` force one), else
-    the NumPy kernels with the cheapest exact dtype; ``"float32"``,
+    the NumPy kernels with the cheapest exact dtype (``"numpy"`` forces them); ``"float32"``,
     ``"float64"``, ``"int64"`` or ``"object"`` force the NumPy kernels with
     that dtype (the tests compare every path element for element).
     """
     x = _check_input(qm, x)
+    if path == "auto" and len(x) * model_macs(qm) <= NUMPY_MACS:
+        path = "numpy"
     if path in ("auto", "ort") and not trace:
         run = _ort_runner(qm)
         if run is not None:
@@ -48,7 +64,7 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
             return np.concatenate([run(x[i:i + batch]) for i in range(0, len(x), batch)])
         if path == "ort":
             raise WqrcError("this model is not provably exact in float32; use path='auto'")
-    if path in ("auto", "torch") and fast.eligible(qm):
+    if path in ("auto", "torch") and _fast().eligible(qm):
         run = _torch_runner(qm)
         if trace or len(x) <= batch:
             return run(x, trace=trace)
@@ -58,6 +74,8 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
     if len(x) > batch and not trace:
         return np.concatenate([simulate(qm, x[i:i + batch], path=path, batch=batch)
                                for i in range(0, len(x), batch)])
+    if path == "numpy":
+        path = "auto"   # the NumPy kernels' own choice: the cheapest exact dtype per layer
     env = {qm.input: np.asarray(x, np.int64)}
     for node in qm.nodes:  # each op's integer kernel, through the registry
         env[node.output] = op_def(node).run_int(qm, node, [env[t] for t in node.inputs], path)
@@ -67,15 +85,22 @@ def simulate(qm: QModel, x: np.ndarray, *, trace: bool = False, path: str = "aut
 def _ort_runner(qm: QModel):
     """The onnxruntime executor of qm's float32 lowering, or None where it is not provably exact."""
     if "ort" not in qm.runtime_cache:
+        from wqrc.sim import ort_exec
         lowered = ort_exec.lower(qm)
         qm.runtime_cache["ort"] = None if lowered is None else ort_exec.OrtExecutor(lowered)
     return qm.runtime_cache["ort"]
 
 
-def _torch_runner(qm: QModel) -> fast.FastExecutor:
+def _fast():
+    """wqrc.sim.fast, imported when first needed (it imports torch)."""
+    from wqrc.sim import fast
+    return fast
+
+
+def _torch_runner(qm: QModel):
     """The torch executor of qm (built once; the caller has checked fast.eligible)."""
     if qm.runtime_cache.get("torch") is None:
-        qm.runtime_cache["torch"] = fast.FastExecutor(qm)
+        qm.runtime_cache["torch"] = _fast().FastExecutor(qm)
     return qm.runtime_cache["torch"]
 
 
@@ -85,7 +110,7 @@ def chosen_path(qm: QModel) -> str:
     run = _ort_runner(qm)
     if run is not None:
         return "onnxruntime float32" + ("/QLinearConv" if run.integer else "")
-    if fast.eligible(qm):
+    if _fast().eligible(qm):
         kinds = {l.kind for l in _torch_runner(qm).layers.values()}
         return "torch " + "/".join(sorted(kinds))
     from wqrc.contract.kernels import choose_path
