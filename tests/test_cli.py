@@ -220,3 +220,23 @@ def test_every_option_of_every_command_says_what_it_does():
     for name in ("quantize", "inspect", "finetune"):
         bits = next(p for p in cli.commands[name].params if p.name == "bits")
         assert "auto" not in bits.help, name
+
+
+def test_pytorch_files_that_are_not_torchscript_say_what_to_do(tmp_path):
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10))
+    torch.save(model.state_dict(), tmp_path / "weights.pth")
+    torch.save({"model": model.state_dict(), "epoch": 3}, tmp_path / "ckpt.pt")
+    torch.save(model, tmp_path / "whole.pth")
+    (tmp_path / "junk.pt").write_bytes(b"not torch at all")
+    for name, needle in (("weights.pth", "a state_dict"), ("ckpt.pt", "a state_dict"),
+                         ("whole.pth", "torch.save(model) is a pickle"), ("junk.pt", "not a TorchScript file")):
+        res = wqrc("compile", str(tmp_path / name), "--input-shape", "1,8,8", "-o", str(tmp_path / "out"))
+        assert_user_error(res, needle, "torch.onnx.export", "wqrc.from_torch")
+    assert not (tmp_path / "out").exists()
+    torch.jit.trace(model, torch.zeros(1, 1, 8, 8)).save(str(tmp_path / "traced.pt"))
+    res = wqrc("compile", str(tmp_path / "traced.pt"), "--input-shape", "1,8,8", "--target", "c",
+               "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr

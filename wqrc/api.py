@@ -35,6 +35,10 @@ class CalibrationWarning(UserWarning):
 def load_model(path: str, input_shape: Optional[Sequence[int]] = None) -> Graph:
     """Read ONNX (``.onnx``) or TorchScript (``.pt``/``.pth``, needs ``input_shape``) as a canonical graph."""
     if path.endswith((".pt", ".pth", ".ts")):
+        from wqrc.frontend.torch_file import TORCHSCRIPT, explain, torch_file_kind
+        kind = torch_file_kind(path)
+        if kind != TORCHSCRIPT:
+            raise WqrcError(explain(path, kind))
         if not input_shape:
             raise WqrcError(f"{path}: a TorchScript model needs --input-shape C,H,W")
         return canonicalize(load_torchscript(path, tuple(input_shape)))
