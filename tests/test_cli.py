@@ -240,3 +240,19 @@ def test_pytorch_files_that_are_not_torchscript_say_what_to_do(tmp_path):
     res = wqrc("compile", str(tmp_path / "traced.pt"), "--input-shape", "1,8,8", "--target", "c",
                "-o", str(tmp_path / "out"))
     assert res.returncode == 0, res.stderr
+
+
+def test_data_whose_test_split_is_its_training_split_is_named_in_a_warning(tmp_path):
+    from wqrc.data import load_dataset
+
+    ds = load_dataset("digits")
+    np.savez(tmp_path / "xy.npz", x=ds.x_test, y=ds.y_test)
+    np.savez(tmp_path / "split.npz", x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test)
+    np.savez(tmp_path / "copy.npz", x_train=ds.x_test, y_train=ds.y_test, x_test=ds.x_test, y_test=ds.y_test)
+    for name, warned in (("xy.npz", True), ("split.npz", False), ("copy.npz", True)):
+        res = wqrc("compile", EXAMPLE, "--target", "rom", "--data", str(tmp_path / name),
+                   "-o", str(tmp_path / f"out_{name}"))
+        assert res.returncode == 0, res.stderr
+        lines = [l for l in res.stderr.splitlines() if "the test split is the training split" in l]
+        assert len(lines) == (1 if warned else 0), res.stderr
+        assert not warned or lines[0].startswith(f"wqrc: warning: {name}:")

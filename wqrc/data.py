@@ -37,13 +37,23 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    # the test split is the training split (an .npz with x and y only, or equal arrays): its
+    # test accuracy is then no held-out figure, and reading it says so
+    test_is_training: bool = False
 
     @property
     def num_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
     def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
-        return (self.x_train, self.y_train) if which == "train" else (self.x_test, self.y_test)
+        if which == "train":
+            return self.x_train, self.y_train
+        if self.test_is_training:
+            import warnings
+            warnings.warn(f"{self.name}: the test split is the training split (the file has x and y, or equal "
+                          f"x_train and x_test), so its accuracy is measured on data the model was calibrated or "
+                          f"trained on; store x_train, y_train, x_test and y_test for a held-out figure")
+        return self.x_test, self.y_test
 
     def validation_split(self, fraction: float = DEFAULT_VAL_SPLIT, seed: int = 0):
         """A deterministic slice of the training data, never the test split.
@@ -123,8 +133,9 @@ def _npz(path: str) -> Dataset:
     for name, arr in (("y", ytr), ("y_test", yte)):
         if arr.ndim != 1 or arr.dtype.kind not in "iu":
             raise WqrcError(f"{path}: '{name}' must be one integer label per sample, not {arr.dtype} {arr.shape}")
+    same = xtr is xte or (xtr.shape == xte.shape and np.array_equal(xtr, xte))
     return Dataset(os.path.basename(path), xtr.astype(np.float32), ytr.astype(np.int64),
-                   xte.astype(np.float32), yte.astype(np.int64))
+                   xte.astype(np.float32), yte.astype(np.int64), test_is_training=same)
 
 
 def check_spec(spec: str, option: str = "") -> None:
