@@ -224,7 +224,7 @@ def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
         except KeyboardInterrupt:
             raise WqrcError(f"interrupted: the checkpoint {base}.ckpt.pt holds the last state; "
                             f"continue with --resume {base}.ckpt.pt") from None
-    for line in result_lines(res, cfg, output, base):
+    for line in result_lines(res, cfg, output, base, data):
         show.console.print(line, markup=False)
     if plots_dir:
         from wqrc.train.plots import write_plots

@@ -53,11 +53,20 @@ class FinetuneDisplay(contextlib.AbstractContextManager):
                    + (f" relevelled {r['relevels']}" if r['relevels'] else ""))
 
 
-def result_lines(res, cfg, output: str, base: str) -> list[str]:
-    """The test accuracies of a FinetuneResult, the files written, and the compile command."""
+def result_lines(res, cfg, output: str, base: str, data: str) -> list[str]:
+    """The test accuracies of a FinetuneResult, which weights were kept and why, the files written
+    (the checkpoint named), and the complete compile command."""
     h = res.history
+    if h.best_epoch == 0:
+        n = len(h.rows)
+        kept = (f"none of the {n} epoch{'s' if n != 1 else ''} beat direct quantization on the validation slice: kept the "
+                f"model's own weights (direct quantization)")
+    else:
+        kept = f"kept epoch {h.best_epoch} of {len(h.rows)} ({cfg.keep} on the validation slice)"
+    files = [output, res.files.get("plan", base + ".plan.json"), res.files.get("log", base + ".log.csv")]
+    ckpt = res.files.get("checkpoint", base + ".ckpt.pt")
     return [f"test: float {res.test_float:.2%}, direct {res.test_direct:.2%}, fine-tuned acc_Mq "
-            f"{res.test_final:.2%} (Δacc {res.test_final - res.test_float:+.2%}) with epoch {h.best_epoch} "
-            f"of {len(h.rows)} ({cfg.keep} on validation); wrote {output}, {base}.plan.json, {base}.log.csv",
-            f"compile with: wqrc compile {output} --bits {base}.plan.json --act-bits {cfg.act_bits} "
-            f"--exponent {cfg.exponent}"]
+            f"{res.test_final:.2%} (Δacc {res.test_final - res.test_float:+.2%}); {kept}",
+            f"wrote {', '.join(files)}; checkpoint {ckpt} (continue with --resume; delete it when done)",
+            f"compile with: wqrc compile {output} --bits {files[1]} --act-bits {cfg.act_bits} "
+            f"--exponent {cfg.exponent} --calib {data}"]

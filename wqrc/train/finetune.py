@@ -241,7 +241,8 @@ class History:
     rows: list = field(default_factory=list)
     snapshots: dict = field(default_factory=dict)  # epoch -> {layer: weights}
     plan: dict = field(default_factory=dict)  # the pinned plan the result is quantized with
-    best_epoch: int = 0  # the epoch whose weights were kept
+    best_epoch: int = 0  # the epoch whose weights were kept; 0: none beat the model as given (direct quantization)
+    start_score: Optional[float] = None  # epoch 0's validation score (keep="best"): what an epoch must beat
     float_graph: Optional[Graph] = None  # the kept epoch's float weights (before the final quantization)
 
 
@@ -310,6 +311,14 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     act_aware = cfg.act_aware and cfg.method != "float" and cfg.act_bits <= ACT_AWARE_MAX_BITS
     if act_aware:
         module.act_quant = activation_grid(quantized_model(module.to_graph(), plan, cfg, x_fit))
+    if not resume and cfg.keep == "best":
+        # epoch 0, direct quantization of the model as given: an epoch is kept only if it beats it
+        acc_m0, acc_mq0, _ = score(module.to_graph(), plan, cfg, x_val, y_val, x_fit)
+        best = (acc_m0 if cfg.method == "float" else acc_mq0, 0,
+                {k: v.detach().clone() for k, v in module.state_dict().items()}, _plan_tuples(plan),
+                scales_state(scales) if scales else None)
+    if best is not None and best[1] == 0:
+        history.start_score = best[0]
     x_train, y_train = torch.from_numpy(x_fit), torch.from_numpy(y_fit)
     n_batches = -(-len(x_train) // cfg.batch)
     snap_every = max(1, cfg.epochs // max(1, cfg.snapshot_epochs - 1))
@@ -377,7 +386,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                        acc_Mq=acc_mq, mean_distance=reg.mean_distance(), relevels=len(moved))
             history.rows.append(row)
             kept = acc_m if cfg.method == "float" else acc_mq
-            if cfg.keep == "last" or best is None or kept >= best[0]:
+            # a later epoch wins a tie with an earlier one; direct quantization (epoch 0) must be beaten
+            if cfg.keep == "last" or best is None or kept > best[0] or (kept == best[0] and best[1] > 0):
                 best = (kept, epoch + 1, {k: v.detach().clone() for k, v in module.state_dict().items()},
                         _plan_tuples(plan), scales_state(scales) if scales else None)
             if (epoch + 1) % snap_every == 0 or epoch + 1 == cfg.epochs:

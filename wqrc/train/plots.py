@@ -21,7 +21,8 @@ def plot_training(rows: list, path: str, title: str = "") -> None:
     plt = _plt()
     ep = [r["epoch"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for key, label in (("acc_tr", "acc_tr (train)"), ("acc_M", "acc_M (float test)"), ("acc_Mq", "acc_Mq (quantized test)")):
+    for key, label in (("acc_tr", "acc_tr (train)"), ("acc_M", "acc_M (float, validation slice)"),
+                       ("acc_Mq", "acc_Mq (quantized, validation slice)")):
         ax.plot(ep, [100 * r[key] for r in rows], marker="o", ms=3, label=label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
