@@ -3,7 +3,9 @@
 Generates, in one folder: ``wqrc_model.h`` (the API and sizes), ``wqrc_model.c``
 (layer parameters, buffer plan, the call sequence), ``wqrc_weights.c`` (the ROM
 image and layer table), the kernels, ``main.c`` (a testbench with simulator
-vectors), ``Makefile`` and ``mcu/`` (Cortex-M start-up and linker script).
+vectors), ``Makefile``, ``CMakeLists.txt`` (the library target ``wqrc::model`` for
+``add_subdirectory``, and the testbench under CTest) and ``mcu/`` (Cortex-M start-up,
+linker script and CMake toolchain file).
 """
 from __future__ import annotations
 
@@ -405,8 +407,9 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
     args = dict(ctx.render_args(), build_products=BUILD_PRODUCTS, kernel_files=KERNEL_FILES)
     render_files(environment("c"), (("wqrc_model.h.j2", "wqrc_model.h"), ("wqrc_model.c.j2", "wqrc_model.c"),
                                     ("wqrc_weights.c.j2", "wqrc_weights.c"), ("main.c.j2", "main.c"),
-                                    ("Makefile.j2", "Makefile"), ("startup.c.j2", "mcu/startup.c"),
-                                    ("mps2_an386.ld.j2", "mcu/mps2_an386.ld")), folder, args)
+                                    ("Makefile.j2", "Makefile"), ("CMakeLists.txt.j2", "CMakeLists.txt"),
+                                    ("startup.c.j2", "mcu/startup.c"), ("mps2_an386.ld.j2", "mcu/mps2_an386.ld"),
+                                    ("cortex-m4.cmake.j2", "mcu/cortex-m4.cmake")), folder, args)
     copy_kernels("c", KERNEL_FILES, folder)
     _write_kernels(ctx, folder)
     return dict(ram_bytes=args["ram_bytes"], arena_bytes=args["arena_bytes"], stack_bytes=args["stack_bytes"],
