@@ -21,6 +21,7 @@ import numpy as np
 
 from wqrc.backend import names
 from wqrc.backend.common import copy_kernels, environment, lane_roms, read_ports, render_files, test_vectors
+from wqrc.backend.rtl_package import write_package
 from wqrc.backend.rtl_common import (BUILD_PRODUCTS, ROM_FILE, UNLOAD_CYCLES, clog2, hex_words, output_stream, unloaded,
                                      write_lines)
 from wqrc.backend.planner import plan_arena
@@ -322,6 +323,7 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 write_lines(folder, s["shift_file"], s["shifts"])
             for sl in s["slices"]:
                 write_lines(folder, sl["file"], [sl["about"]] + sl["words"])
+    write_package(folder, args, qm.meta.get("source", ""))
     macs = sum(r["macs"] for r in lay.layer_report)
     return dict(lanes=lanes, layers=lay.layer_report, macs=macs, steps=len(steps), compute_cycles=compute,
                 cycles_per_inference=total, cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),

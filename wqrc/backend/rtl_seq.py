@@ -27,6 +27,7 @@ import numpy as np
 
 from wqrc.backend import fpga, names
 from wqrc.backend.common import copy_kernels, environment, render_files
+from wqrc.backend.rtl_package import write_package
 from wqrc.backend.rtl_common import (BUILD_PRODUCTS, UNLOAD_CYCLES, clog2, hex_words, output_stream, unloaded,
                                      write_lines)
 from wqrc.backend.planner import plan_arena
@@ -442,6 +443,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     write_lines(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_w))
     write_lines(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
+    write_package(folder, args, qm.meta.get("source", ""))
     macs = sum(c.geometry.macs for c in lay.convs)
     bank_bits = [d * mw for d in lay.depth]
     return dict(form="seq", weights=weights, lanes=lanes, macs=macs, shape=shape, fpga=part, estimate=estimate, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
