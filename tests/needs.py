@@ -23,6 +23,7 @@ def have(*tools: str) -> bool:
 HAVE_CC = have("cc", "make")
 HAVE_CXX = have("g++", "make")
 HAVE_CMAKE = have("cmake", "ctest", "cc")
+CHROMIUM = next((t for t in ("chromium", "chromium-browser", "google-chrome") if have(t)), None)
 HAVE_ARM = have("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
 HAVE_IVERILOG = have("iverilog", "vvp")
@@ -32,6 +33,7 @@ HAVE_FASHION = os.path.isfile(os.path.join(FASHION_DIR, "t10k-images-idx3-ubyte.
 
 cc = pytest.mark.skipif(not HAVE_CC, reason="needs a C compiler and make (apt-get install gcc make)")
 cmake = pytest.mark.skipif(not HAVE_CMAKE, reason="needs CMake and a C compiler (apt-get install cmake gcc)")
+chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromium (apt-get install chromium)")
 cxx = pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and make (apt-get install g++ make)")
 arm = pytest.mark.skipif(not HAVE_ARM, reason="needs the Cortex-M toolchain and QEMU (apt-get install "
                                                "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")

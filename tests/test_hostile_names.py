@@ -8,6 +8,8 @@ Make/Tcl syntax, non-ASCII); the model's file name is hostile too. The compile
 runs under LC_ALL=C, the C is built with -fsanitize=undefined, and the code
 outside comments and string literals must hold none of the payloads.
 """
+import html as htmllib
+import json
 import os
 import re
 import subprocess
@@ -32,6 +34,7 @@ CORPUS = [
     "$(shell touch PWNED)", "[exec touch PWNED]", "} {",
     "卷积层", "caf\u00e9", "\u202e\u0007bell",
     "L" * 300,
+    "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>',
 ]
 
 
@@ -86,6 +89,11 @@ def test_hostile_names_compile_run_and_inject_nothing(tmp_path, kind):
                           env=env, timeout=600)
     assert csim.returncode == 0 and "PASS" in csim.stdout, csim.stdout + csim.stderr
     assert not (out / "c" / "PWNED").exists() and not (out / "hls" / "PWNED").exists()
+    html = (out / "report.html").read_text(encoding="utf-8")   # every name escaped: no tag of a name's
+    assert "<script" not in html and "<img" not in html
+    rep = json.loads((out / "report.json").read_text())
+    for row in rep["layers"]:
+        assert htmllib.escape(row["name"], quote=False)[:24] in html, row["name"]
     for folder in ("c", "hls"):
         for f in sorted((out / folder).iterdir()):
             if f.suffix not in (".c", ".h", ".cpp", ".tcl") and f.name != "Makefile":

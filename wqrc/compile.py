@@ -110,4 +110,7 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
             with open(os.path.join(tmp, name), "w") as fh:
                 json.dump(doc, fh, indent=2, sort_keys=True)
                 fh.write("\n")
+        from wqrc.report_html import render_html
+        with open(os.path.join(tmp, "report.html"), "w", encoding="utf-8") as fh:
+            fh.write(render_html(report, qm, os.path.basename(qm.meta.get("source", "") or "")))
     return report
