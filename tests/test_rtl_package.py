@@ -43,7 +43,7 @@ def test_the_core_lists_every_file_of_the_design_and_the_bench_apart(tmp_path, f
     rtl_set, tb_set = text.split("\n  tb:\n")[0], text.split("\n  tb:\n")[1].split("\ntargets:")[0]
     listed = lambda block: {l.strip()[2:].split(":")[0] for l in block.splitlines() if l.startswith("      - ")}
     design, bench = listed(rtl_set), listed(tb_set)
-    on_disk = {n for n in os.listdir(rtl) if n.endswith((".v", ".vh", ".mem"))}
+    on_disk = {n for n in os.listdir(rtl) if n.endswith((".v", ".vh", ".mem", ".pcf"))}
     assert design | bench == on_disk - {"tb.v"}
     assert "wqrc_axis.v" in design and "wqrc_top.v" in design and not design & {"tb_axis.v", "vectors_in.mem"}
     assert bench == {"tb_axis.v", "vectors_in.mem", "vectors_out.mem"}

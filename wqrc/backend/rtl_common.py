@@ -10,7 +10,7 @@ from wqrc.quant.qmodel import QModel
 
 # What the written Makefile builds (`make clean`); a later --force may remove these with the output.
 BUILD_PRODUCTS = ("obj_dir", "obj_dir_axis", "tb.vvp", "tb_axis.vvp", "sim.log", "sim_axis.log", "sim.json", "sim_out.txt", "trace.txt", "verilator.log", "*.asc",
-                  "ice40.json", "ecp5.json", "stat_*.json", "nextpnr_ice40.*", "nextpnr_ecp5.*", "yosys_*.log")
+                  "ice40.json", "ecp5.json", "stat_*.json", "nextpnr_ice40.*", "nextpnr_ecp5.*", "nextpnr_icebreaker.*", "*.bin", "yosys_*.log")
 ROM_FILE = "../rom/weights.mem"   # the packer's image, next to rtl/ in OUT, which the hardware reads
 UNLOAD_CYCLES = 3   # per output element with the consumer always ready: fetch, read, beat
 

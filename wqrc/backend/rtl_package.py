@@ -33,6 +33,8 @@ def core_name(source: str) -> str:
 def _entry(name: str) -> str:
     if name.endswith(".vh"):
         return f"      - {name}: {{is_include_file: true}}"
+    if name.endswith(".pcf"):   # the iCEBreaker's pins (icestorm's format)
+        return f"      - {name}: {{file_type: PCF}}"
     if name.endswith(".mem"):   # read by $readmemh from the simulator's or synthesizer's folder
         return f"      - {name}: {{file_type: user, copyto: {name}}}"
     return f"      - {name}"
@@ -42,7 +44,7 @@ def write_core(folder: str, source: str) -> str:
     """wqrc.core from the files in ``folder``: fileset rtl (the design, top wqrc_axis; wqrc_top is
     the valid/ready core inside it), fileset tb (tb_axis.v and its vectors), targets default,
     sim (Icarus) and lint (Verilator)."""
-    names = sorted(n for n in os.listdir(folder) if n.endswith((".v", ".vh", ".mem")))
+    names = sorted(n for n in os.listdir(folder) if n.endswith((".v", ".vh", ".mem", ".pcf")))
     design = [n for n in names if n not in SIM_ONLY]
     bench = [n for n in names if n in SIM_ONLY and n != "tb.v"]
     lines = ["CAPI=2:", "", f"name: {core_name(source)}",
@@ -60,7 +62,47 @@ def write_core(folder: str, source: str) -> str:
     return CORE_FILE
 
 
+# The iCEBreaker (an iCE40 UP5K board): its 12 MHz clock, its SPI flash, and the 24 pins of its
+# three PMOD connectors in the order the accelerator's ports take them (1BitSquared's icebreaker.pcf)
+ICEBREAKER_CLK = 35
+ICEBREAKER_FLASH = dict(flash_cs_n=16, flash_sck=15, flash_mosi=14, flash_miso=17)
+ICEBREAKER_PMOD = [4, 2, 47, 45, 3, 48, 46, 44,          # PMOD1A 1-4, 7-10
+                   43, 38, 34, 31, 42, 36, 32, 28,       # PMOD1B
+                   27, 25, 21, 19, 26, 23, 20, 18]       # PMOD2
+ICEBREAKER_PCF = "icebreaker.pcf"
+
+
+def icebreaker_pins(in_w: int, out_w: int, flash: bool) -> list[tuple[str, int]] | None:
+    """wqrc_top's ports on the iCEBreaker's pins: clk on its oscillator, the weights' flash on its
+    flash, and rst, the two handshakes and both data buses on the PMODs (a host MCU or a logic
+    analyser drives them); None when the buses need more pins than the PMODs have."""
+    ports = ["rst", "in_valid", "in_ready", "out_valid", "out_ready"]
+    ports += [f"in_data[{i}]" for i in range(in_w)] + [f"out_data[{i}]" for i in range(out_w)]
+    if len(ports) > len(ICEBREAKER_PMOD):
+        return None
+    pins = [("clk", ICEBREAKER_CLK)] + list(zip(ports, ICEBREAKER_PMOD))
+    return pins + (list(ICEBREAKER_FLASH.items()) if flash else [])
+
+
+def write_board(folder: str, args: dict) -> str | None:
+    """icebreaker.pcf for a design compiled for the UP5K (make bitstream-icebreaker places with it)."""
+    part = args.get("part")
+    if not part or part["key"] != "up5k":
+        return None
+    pins = icebreaker_pins(args["in_w"], args["out_w"], bool(args.get("flash")))
+    if pins is None:
+        return None
+    lines = [f"# wqrc_top on an iCEBreaker (iCE40 UP5K, SG48): clk is the board's 12 MHz oscillator;",
+             "# rst, the handshakes and the buses are on PMOD1A, PMOD1B and PMOD2 in this order (docs/quickstart.md)"]
+    lines += [f"set_io {port} {pin}" for port, pin in pins]
+    with open(os.path.join(folder, ICEBREAKER_PCF), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return ICEBREAKER_PCF
+
+
 def write_package(folder: str, args: dict, source: str) -> None:
-    """The AXI4-Stream top and its test bench (rendered with the form's own arguments), then the core."""
+    """The AXI4-Stream top and its test bench (rendered with the form's own arguments), the board's
+    pin constraints where the part has one, then the core."""
     render_files(environment("rtl"), (("wqrc_axis.v.j2", "wqrc_axis.v"), ("tb_axis.v.j2", "tb_axis.v")), folder, args)
+    write_board(folder, args)
     write_core(folder, source)
