@@ -445,6 +445,15 @@ def main() -> None:
     with open(os.path.join(args.out, "table_v.md"), "w") as fh:
         fh.write(md + "\n")
     plot(results, baseline, os.path.join(args.out, "accuracy_vs_wmem.png"))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def portable(run: dict) -> dict:
+        """A run with its cache paths relative to the checkout (results.json is committed: no machine's paths)."""
+        job = {k: os.path.relpath(v, here) if k in ("base", "result") and os.path.isabs(v) else v
+               for k, v in run.get("job", {}).items()}
+        return {**run, "job": job}
+
+    results = [portable(r) for r in results]
     with open(out_json + ".tmp", "w") as fh:
         json.dump(dict(model=args.model, model_sha256_12=model_hash(args.model), baseline=baseline,
                        lr=LR, batch=BATCH, finetune={m: asdict(config(m, "a8", 0, args.epochs))
