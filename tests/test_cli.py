@@ -256,3 +256,14 @@ def test_data_whose_test_split_is_its_training_split_is_named_in_a_warning(tmp_p
         lines = [l for l in res.stderr.splitlines() if "the test split is the training split" in l]
         assert len(lines) == (1 if warned else 0), res.stderr
         assert not warned or lines[0].startswith(f"wqrc: warning: {name}:")
+
+
+def test_a_quantized_model_compiles_and_refuses_quantization_options(tmp_path):
+    q = tmp_path / "m.wqrc.npz"
+    assert wqrc("quantize", EXAMPLE, "--bits", "4", "--calib", "digits", "-o", str(q)).returncode == 0
+    res = wqrc("compile", str(q), "--target", "rom", "-o", str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    for flag, value in (("--bits", "6"), ("--scheme", "po2"), ("--calib", "digits")):
+        res = wqrc("compile", str(q), flag, value, "--target", "rom", "-o", str(tmp_path / "o2"))
+        assert_user_error(res, f"{flag}: {q} is quantized already")
+    assert not (tmp_path / "o2").exists()

@@ -277,7 +277,7 @@ def test_ctrl_c_inside_an_import_waits_for_the_import_to_finish(tmp_path):
     script = (
         "import signal, sys, time\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "from wqrc.cli import on_sigint\n"
+        "from wqrc.console import on_sigint\n"
         "signal.signal(signal.SIGINT, on_sigint)\n"
         "try:\n"
         "    import slow_module\n"

@@ -17,25 +17,14 @@ import warnings
 
 import click
 
+from wqrc import cli_checks as checks
 from wqrc import cli_options as opt
+from wqrc.console import SIGNALS, on_sigint
 from wqrc.errors import WqrcError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 70
 _STATE = {"debug": bool(os.environ.get("WQRC_DEBUG"))}
-
-
-def _check_early(scheme: str, bits, datasets: dict, allow_auto: bool = False, bits_option: str = "--bits") -> None:
-    """The mistakes the arguments alone show, found before a model (or torch) is loaded, so they
-    answer at once: --bits against the scheme, and each data option's name or file."""
-    from wqrc.data import check_spec
-    from wqrc.quant.plan import check_bits_option
-
-    if bits is not None:
-        check_bits_option(bits, scheme, allow_auto, bits_option)
-    for option, spec in datasets.items():
-        if spec:
-            check_spec(spec, option)
 
 
 def _quantize_from_options(model, o) -> tuple:
@@ -71,7 +60,7 @@ def quantize(model, output, **o):
     """Quantize MODEL (.onnx or TorchScript .pt) into a single-file integer model."""
     from wqrc.outputs import atomic_file
 
-    _check_early(o["scheme"], o["bits"], {"--calib": o["calib"]})
+    checks.early(o["scheme"], o["bits"], {"--calib": o["calib"]})
     _, qm = _quantize_from_options(model, o)
     with atomic_file(output) as tmp:
         qm.save(tmp)
@@ -123,7 +112,7 @@ def inspect(model, data, word_bits, as_json, **o):
         graph, qm = None, QModel.load(model)
     else:
         opt.InputFile().convert(model, None, None)
-        _check_early(o["scheme"], o["bits"], {"--calib": o["calib"], "--data": data})
+        checks.early(o["scheme"], o["bits"], {"--calib": o["calib"], "--data": data})
         graph, qm = _quantize_from_options(model, o)
     acc = api.accuracy(graph, qm, data) if data else None
     rep = build_report(qm, int(word_bits), acc)
@@ -133,46 +122,22 @@ def inspect(model, data, word_bits, as_json, **o):
         render(rep)
 
 
-@contextlib.contextmanager
-def _search_bar(graph, start_bits: str, min_bits: int):
-    """A progress bar for a greedy or ranked search; yields its ``progress(step, evaluations)``."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from wqrc.quant.plan import parse_bits
-
-    start = parse_bits(start_bits)
-    top = max(start) if isinstance(start, list) else 8
-    total = max(1, len(graph.weighted_nodes()) * (top - min_bits))
-    with Progress(TextColumn("[bold]lps"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TextColumn("{task.fields[best]}"), TimeElapsedColumn(), transient=False) as bar:
-        task = bar.add_task("search", total=total, best="")
-        steps: list = []
-
-        def progress(step, evaluations):
-            steps.append(step)
-            bar.update(task, completed=min(total, len(steps) - 1),
-                       best=f"CR {step.compression_ratio:.2f}, dacc {step.delta_acc:+.4f}, "
-                            f"bits {list(step.bits.values())}, {evaluations} evals")
-
-        yield progress
-        bar.update(task, completed=total)
-
-
 @cli.command()
 @click.argument("model", type=opt.InputFile())
 @opt.LPS_OPTIONS
 @opt.output_file("Plan file to write (.json).")
 def lps(model, plot_path, output, input_shape, **o):
     """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within a budget."""
-    _check_early(o["scheme"], o["start_bits"], {"--data": o["data"]}, bits_option="--start-bits")
+    checks.early(o["scheme"], o["start_bits"], {"--data": o["data"]}, bits_option="--start-bits")
     from wqrc import api
     from wqrc.outputs import atomic_file
     from wqrc.plan_search import search_plan
+    from wqrc.search.display import search_bar
 
     if plot_path:
         _needs("matplotlib", "--plot")
     graph = api.load_model(model, input_shape)
-    with _search_bar(graph, o["start_bits"], o["min_bits"]) if o["method"] != "sqnr" else \
+    with search_bar(graph, o["start_bits"], o["min_bits"]) if o["method"] != "sqnr" else \
             contextlib.nullcontext(None) as progress:
         found = search_plan(graph, progress=progress, on_note=click.echo, **o)
     with atomic_file(output) as tmp:
@@ -206,7 +171,7 @@ def _needs(module: str, what: str) -> None:
 @opt.output_file("Output ONNX (weights on the quantization levels); OUT.plan.json pins their exponents.")
 def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
     """Fine-tune MODEL with QR/WQR (or STE), then quantize: the paper's trained quantization."""
-    _check_early(scheme, bits, {"--data": data})
+    checks.early(scheme, bits, {"--data": data})
     from wqrc import api
     from wqrc.train.display import FinetuneDisplay, result_lines
     from wqrc.train.options import config_from_options
@@ -243,11 +208,13 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     from wqrc.compile import resolve_targets
 
     targets, measure = resolve_targets(targets, measure)
-    _check_target_options(targets)
+    checks.target_options(targets)
     quantized = model.endswith(".npz")   # an already quantized model: --bits does not apply
+    if quantized:
+        checks.refuse_quant_options(model)
     if o["bits"] == "auto" and not quantized and (not data or max_drop is None):
         raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
-    _check_early(o["scheme"], None if quantized else o["bits"], {"--calib": o["calib"], "--data": data},
+    checks.early(o["scheme"], None if quantized else o["bits"], {"--calib": o["calib"], "--data": data},
                  allow_auto=True)
 
     from wqrc import api
@@ -282,30 +249,16 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     click.echo(target_summary(rep, out))
 
 
-# compile's options that only one target reads, and that target
-TARGET_OPTIONS = {"parallelism": "hls", "io_mode": "hls", "lanes": "rtl", "rtl_form": "rtl", "fpga": "rtl",
-                  "weight_store": "rtl"}
-
-
-def _check_target_options(targets) -> None:
-    """An option given for a target that is not being written is a mistake (it would do nothing)."""
-    ctx = click.get_current_context()
-    for name, target in TARGET_OPTIONS.items():
-        if target not in targets and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-            flag = next(p for p in ctx.command.params if p.name == name).opts[-1]
-            raise WqrcError(f"{flag} applies to --target {target}, which is not among the targets "
-                            f"({','.join(targets)})")
-
-
 def _auto_plan(model, o, data, max_drop) -> dict:
     """--bits auto: run the precision search; its plan is written to OUT/plan.json."""
     from wqrc import api
     from wqrc.plan_search import load_checked
+    from wqrc.search.display import search_bar
 
     if not data or max_drop is None:
         raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
     graph = api.load_model(model, o["input_shape"])
-    with _search_bar(graph, "8", 2) as progress:
+    with search_bar(graph, "8", 2) as progress:
         result, _ = api.precision_search(graph, load_checked(data, graph), scheme=o["scheme"], max_drop=max_drop,
                                          start_bits=8, min_bits=2, act_bits=o["act_bits"], exponent=o["exponent"],
                                          val_split=0.2, calib_samples=o["calib_samples"], progress=progress)
@@ -346,31 +299,6 @@ def _one_line(text: str) -> str:
     return printable(" ".join(str(text).split(" ")).replace("\n", " ").replace("\t", " ").replace("\r", " "))
 
 
-def _importing(frame) -> bool:
-    """Whether Python is running a module's import: the body of an extension's package."""
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def on_sigint(signum, frame):
-    """Ctrl-C: a KeyboardInterrupt, held back while a module is being imported.
-
-    An exception raised in an import's Python code can reach a native extension's
-    initialisation, which cannot take it: torch's pybind11 aborts the process
-    ("terminate called after throwing ... error_already_set"), onnxruntime turns it
-    into "ImportError: initialization failed". So inside an import the interrupt is
-    remembered and raised by a short timer once the import is over."""
-    _STATE["interrupted"] = True
-    if _importing(frame):
-        signal.signal(signal.SIGALRM, on_sigint)
-        signal.setitimer(signal.ITIMER_REAL, 0.02)
-        return
-    raise KeyboardInterrupt
-
-
 def main(argv=None) -> int:
     def show_warning(message, category, filename, lineno, file=None, line=None):
         click.echo(f"wqrc: warning: {_one_line(message)}", err=True)
@@ -378,7 +306,7 @@ def main(argv=None) -> int:
     warnings.showwarning = show_warning
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, on_sigint)
+        signal.signal(signal.SIGINT, on_sigint)   # held back while a module is imported (console.py)
     try:
         cli.main(args=argv, prog_name="wqrc", standalone_mode=False)
     except WqrcError as exc:
@@ -394,7 +322,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return _interrupted()
     except Exception as exc:  # a wqrc bug: say so in one line, traceback on request
-        if _STATE.get("interrupted"):
+        if SIGNALS["interrupted"]:
             return _interrupted()
         if _STATE["debug"]:
             raise
