@@ -1,6 +1,5 @@
 """OUT/c as a CMake library: add_subdirectory into a firmware project, the testbench under CTest,
 and the same on a Cortex-M4 in QEMU with the generated toolchain file (issue 34)."""
-import os
 import subprocess
 
 import numpy as np

@@ -92,7 +92,7 @@ def write_board(folder: str, args: dict) -> str | None:
     pins = icebreaker_pins(args["in_w"], args["out_w"], bool(args.get("flash")))
     if pins is None:
         return None
-    lines = [f"# wqrc_top on an iCEBreaker (iCE40 UP5K, SG48): clk is the board's 12 MHz oscillator;",
+    lines = ["# wqrc_top on an iCEBreaker (iCE40 UP5K, SG48): clk is the board's 12 MHz oscillator;",
              "# rst, the handshakes and the buses are on PMOD1A, PMOD1B and PMOD2 in this order (docs/quickstart.md)"]
     lines += [f"set_io {port} {pin}" for port, pin in pins]
     with open(os.path.join(folder, ICEBREAKER_PCF), "w", encoding="utf-8") as fh:
