@@ -125,14 +125,14 @@ def _short(bound: str) -> str:
 
 def target_summary(rep: dict, out: str) -> str:
     """The lines a compile prints under its table: what was written where, and the next command for each target."""
-    lines = [f"wrote {out}/: model.wqrc.npz, report.json, rom/ "
+    lines = [f"wrote {out}/: model.wqrc.npz, report.json, report.html, rom/ "
              f"({rep['totals']['rom_bits']} ROM bits in {rep['word_bits']}-bit words, W_mem {rep['totals']['w_mem_bits']})"]
     if "plan" in rep:
         lines.append(f"  {rep['plan']}: the precision plan of --bits auto")
     if "c" in rep:
         lines.append(f"  c/: RAM {rep['c']['ram_bytes']} B (arena {rep['c']['arena_bytes']} + stack "
                      f"{rep['c']['stack_bytes']}); run: make -C {out}/c run; "
-                     f"Cortex-M4 size: make -C {out}/c size")
+                     f"Cortex-M4 size: make -C {out}/c size; in firmware: add_subdirectory({out}/c), link wqrc::model")
     if "hls" in rep:
         lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
     if "qonnx" in rep:
@@ -151,6 +151,9 @@ def target_summary(rep: dict, out: str) -> str:
             spram = f"{e['spram']}/{e['spram_available']} SPRAM, " if e["spram_available"] else ""
             lines.append(f"    fits the {e['device']} (estimated): {e['lc']}/{e['lc_available']} logic cells, "
                          f"{e['ebr']}/{e['ebr_available']} block RAMs, {spram}{e['dsp']}/{e['dsp_available']} DSP")
+            if r.get("fpga") == "up5k":
+                lines.append(f"    iCEBreaker bitstream: make -C {out}/rtl bitstream-icebreaker; AXI4-Stream top "
+                             f"wqrc_axis.v, FuseSoC core wqrc.core")
         m = r.get("measured", {})
         if "sim" in m:
             lines.append(f"    simulated: {m['sim']['output_elements']} output elements, {m['sim']['mismatches']} "
