@@ -151,7 +151,7 @@ def target_summary(rep: dict, out: str) -> str:
             spram = f"{e['spram']}/{e['spram_available']} SPRAM, " if e["spram_available"] else ""
             lines.append(f"    fits the {e['device']} (estimated): {e['lc']}/{e['lc_available']} logic cells, "
                          f"{e['ebr']}/{e['ebr_available']} block RAMs, {spram}{e['dsp']}/{e['dsp_available']} DSP")
-            if r.get("fpga") == "up5k":
+            if r.get("board_pins"):
                 lines.append(f"    iCEBreaker bitstream: make -C {out}/rtl bitstream-icebreaker; AXI4-Stream top "
                              f"wqrc_axis.v, FuseSoC core wqrc.core")
         m = r.get("measured", {})

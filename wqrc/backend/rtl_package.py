@@ -100,9 +100,10 @@ def write_board(folder: str, args: dict) -> str | None:
     return ICEBREAKER_PCF
 
 
-def write_package(folder: str, args: dict, source: str) -> None:
+def write_package(folder: str, args: dict, source: str) -> str | None:
     """The AXI4-Stream top and its test bench (rendered with the form's own arguments), the board's
-    pin constraints where the part has one, then the core."""
+    pin constraints where the part has one, then the core; returns the pin file's name, or None."""
     render_files(environment("rtl"), (("wqrc_axis.v.j2", "wqrc_axis.v"), ("tb_axis.v.j2", "tb_axis.v")), folder, args)
-    write_board(folder, args)
+    pins = write_board(folder, args)
     write_core(folder, source)
+    return pins

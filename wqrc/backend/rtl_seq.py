@@ -443,10 +443,10 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     write_lines(folder, "vectors_in.mem", hex_words(xin.reshape(-1), in_w))
     write_lines(folder, "vectors_out.mem", hex_words(unloaded(qm, xin, yout).reshape(-1), out_w))
     np.save(f"{folder}/inputs.npy", xin.astype(np.int64))
-    write_package(folder, args, qm.meta.get("source", ""))
+    pins = write_package(folder, args, qm.meta.get("source", ""))
     macs = sum(c.geometry.macs for c in lay.convs)
     bank_bits = [d * mw for d in lay.depth]
-    return dict(form="seq", weights=weights, lanes=lanes, macs=macs, shape=shape, fpga=part, estimate=estimate, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
+    return dict(form="seq", weights=weights, lanes=lanes, **({"board_pins": pins} if pins else {}), macs=macs, shape=shape, fpga=part, estimate=estimate, steps=nsteps, compute_cycles=compute, cycles_per_inference=total,
                 cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
                 multipliers=lanes if conv["HAS_DFP"] else 0, banks=lay.depth, ram_bits=sum(bank_bits),
                 rom_bits=len(rom.words) * rom.word_bits, descriptor_fields=nf,
