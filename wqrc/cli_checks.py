@@ -27,11 +27,18 @@ QUANT_NAMES = ("scheme", "bits", "act_bits", "exponent", "granularity", "calib",
                "input_range", "input_shape")
 
 
-def refuse_quant_options(model: str) -> None:
+def _given(name: str):
+    """The flag of option ``name`` of the running command if the user gave it, else None."""
     ctx = click.get_current_context()
+    if ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+        return None
+    return next(p for p in ctx.command.params if p.name == name).opts[-1]
+
+
+def refuse_quant_options(model: str) -> None:
     for name in QUANT_NAMES:
-        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-            flag = next(p for p in ctx.command.params if p.name == name).opts[-1]
+        flag = _given(name)
+        if flag:
             raise WqrcError(f"{flag}: {model} is quantized already; quantize the float model again to change it")
 
 
@@ -42,9 +49,8 @@ TARGET_OPTIONS = {"parallelism": "hls", "io_mode": "hls", "lanes": "rtl", "rtl_f
 
 def target_options(targets) -> None:
     """An option given for a target that is not being written is a mistake (it would do nothing)."""
-    ctx = click.get_current_context()
     for name, target in TARGET_OPTIONS.items():
-        if target not in targets and ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-            flag = next(p for p in ctx.command.params if p.name == name).opts[-1]
+        flag = _given(name) if target not in targets else None
+        if flag:
             raise WqrcError(f"{flag} applies to --target {target}, which is not among the targets "
                             f"({','.join(targets)})")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 
 from wqrc.quant.qmodel import QModel
 
@@ -15,10 +14,7 @@ DEFAULT_WORD_BITS = 32
 
 def layer_macs(qm: QModel, node, layer) -> tuple[int, int]:
     """(MACs, non-zero MACs) of one inference; a MAC with a zero weight code is skipped."""
-    nonzero = int(np.count_nonzero(layer.codes))
-    # every weight is used once per output position (H*W of a conv's output, 1 for a dense layer)
-    positions = int(np.prod(qm.shapes[node.output])) // layer.codes.shape[0]
-    return positions * int(layer.codes.size), positions * nonzero
+    return qm.layer_macs(node, layer)
 
 
 def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optional[dict] = None) -> dict:

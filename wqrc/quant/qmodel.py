@@ -203,6 +203,12 @@ class QModel:
     def output_shape(self) -> tuple[int, ...]:
         return self.shapes[self.output]
 
+    def layer_macs(self, node: QNode, layer: QLayer) -> tuple[int, int]:
+        """(MACs, non-zero MACs) of one inference of a weighted layer: every weight is used once
+        per output position (H*W of a conv's output, 1 for a dense layer); a zero code is skipped."""
+        positions = int(np.prod(self.shapes[node.output], dtype=np.int64)) // layer.codes.shape[0]
+        return positions * int(layer.codes.size), positions * int(np.count_nonzero(layer.codes))
+
     def weighted(self) -> list[tuple[QNode, QLayer]]:
         return [(n, self.layers[n.name]) for n in self.nodes if n.name in self.layers]
 

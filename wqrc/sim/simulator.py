@@ -15,12 +15,8 @@ NUMPY_MACS = 200_000_000
 
 
 def model_macs(qm: QModel) -> int:
-    """Multiply-accumulates of one inference (every weight once per output position)."""
-    total = 0
-    for node, layer in qm.weighted():
-        out = int(np.prod(qm.shapes[node.output], dtype=np.int64))
-        total += out // layer.codes.shape[0] * int(layer.codes.size)
-    return total
+    """Multiply-accumulates of one inference."""
+    return sum(qm.layer_macs(node, layer)[0] for node, layer in qm.weighted())
 
 
 def _check_input(qm: QModel, x: np.ndarray) -> np.ndarray:
