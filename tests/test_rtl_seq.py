@@ -276,6 +276,79 @@ def test_column_lanes_with_weights_from_flash(tmp_path):
     _run(tmp_path, qm, 4, x, weights="flash")
 
 
+class _GridCNN(torch.nn.Module):
+    """Layers of one group with fewer channels than lanes (grids of channels x columns): a 3x3 stem
+    over 13 columns, a stride-2 layer of 5 channels, a 1x5 kernel of 2 channels, a pointwise
+    layer and a dense head (neither gains from columns)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.down = nn.Conv2d(4, 5, 3, stride=2, padding=1)
+        self.wide = nn.Conv2d(5, 2, (1, 5), padding=(0, 2))
+        self.point = nn.Conv2d(2, 8, 1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.down(torch.relu(self.stem(x))))
+        x = torch.relu(self.point(torch.relu(self.wide(x))))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def _grid_model(scheme, bits):
+    torch.manual_seed(3)
+    g = wqrc.from_torch(_GridCNN().eval(), torch.zeros(1, 3, 9, 13))
+    calib = np.random.default_rng(2).uniform(-1, 1, (64, 3, 9, 13)).astype(np.float32)
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib), calib[:4]
+
+
+def _grids(qm, lanes, grid=True):
+    lay = SeqLayout(qm, pack(qm), lanes=lanes, grid=grid)
+    return {s.call.name: r for s, r in zip(lay.steps, lay.descriptors()) if r["kind"] == 0}
+
+
+def test_layers_of_one_group_take_a_grid_of_channels_by_columns_where_it_is_faster():
+    """A layer of one group runs on NL channels x NCOL columns (NL a power of two) where the cycle
+    model finds it faster than lanes over channels; 1x1 kernels and dense layers never gain."""
+    from wqrc.backend.rtl_seq import _conv_cycles
+    qm, _ = _grid_model("po2", 4)
+    rows = _grids(qm, 8)
+    assert {n: (r["nl"], r["ncol"]) for n, r in rows.items()} == {
+        "stem": (4, 2), "down": (5, 1), "wide": (2, 4), "point": (8, 1), "fc": (4, 1)}
+    plain = _grids(qm, 8, grid=False)
+    assert all(r["ncol"] == 1 for r in plain.values())
+    for name in ("stem", "wide"):
+        assert _conv_cycles(rows[name]) < _conv_cycles(plain[name])
+        assert rows[name]["lnl"] == rows[name]["nl"].bit_length() - 1 and rows[name]["cols"] == 1
+
+
+@needs.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme,bits,lanes", [("po2", 4, 8), ("dfp", 5, 12)])
+def test_grids_of_channels_by_columns_are_bit_exact_and_cycle_exact(tmp_path, scheme, bits, lanes):
+    qm, x = _grid_model(scheme, bits)
+    assert any(r["cols"] and r["nl"] > 1 for r in _grids(qm, lanes).values())
+    _run(tmp_path, qm, lanes, x, fpga="ecp5-25")   # 12 DFP lanes need more multipliers than a UP5K's 8
+
+
+@needs.verilator
+@pytest.mark.slow
+@pytest.mark.parametrize("weights", ["rom", "flash"])
+def test_every_grid_that_fits_is_bit_exact_including_channels_past_the_last(tmp_path, monkeypatch, weights):
+    """Every layer forced onto its widest grid: steps whose last channels do not fill the grid
+    (5 channels on 4 x 2 lanes: the drain skips the missing channel's slots), stride 2, a 1x5
+    kernel, a last group of fewer columns than the grid; the RTL still equals the simulator and the
+    cycle model, weights from block RAM and from the flash."""
+    from wqrc.backend import rtl_seq
+    real = rtl_seq.lane_grids
+    monkeypatch.setattr(rtl_seq, "lane_grids", lambda geo, lanes, grid=True: real(geo, lanes, grid)[-1:])
+    qm, x = _grid_model("po2", 4)
+    rows = _grids(qm, 8)
+    assert (rows["down"]["nl"], rows["down"]["ncol"]) == (4, 2) and rows["down"]["oc"] % 4 != 0
+    _run(tmp_path, qm, 8, x, weights=weights)
+
+
 @needs.verilator
 @pytest.mark.slow
 def test_mixed_precision_and_per_channel_exponents_run_on_one_engine(tmp_path):

@@ -19,13 +19,15 @@
 //            both from the parameter table at d_pbase + channel (a shift per channel: per-channel
 //            exponents, docs/format.md 1c, need no more, as rshift_round(acc << D, S) =
 //            rshift_round(acc, S - D))
-// Column lanes (d_cols, a layer with one output channel per group: depthwise): one channel a
-// step, the lanes compute NCOL neighbouring outputs of one row (lane l: column ox0 + l). Each
-// kernel row is read once for them all, R = (NCOL - 1) * S + KW inputs (the descriptor's kw1 is
-// R - 1, its sw the group's advance NCOL * S), every input going to every lane: lane 0 holds the
-// weights and takes tap kx at the row's read kx, lane l takes the same code l * S reads later,
-// from a shift line of lane 0's codes (SMAX, the largest S, sizes it). A row's taps reach
-// NCOL * KW products in R reads instead of NCOL * KW reads.
+// Column lanes (d_cols): a grid of NL channels x NCOL neighbouring outputs of one row (lane
+// l = k * NL + c: channel j*NL + c, column ox0 + k; NL a power of two). A depthwise layer takes
+// NL = 1 (one channel a step), a layer of one group NL = the channels, NCOL = P / NL. Each kernel
+// row is read once for every column, R = (NCOL - 1) * S + KW inputs (the descriptor's kw1 is
+// R - 1, its sw the group's advance NCOL * S), every input going to every lane: the NL lanes of
+// column 0 hold the weights and take tap kx at the row's read kx, lane k * NL + c takes channel
+// c's code k * S reads later, from a shift line of lane c's codes (SMAX, the largest S, and
+// NLS, the grids some layer uses, size them). A row's taps reach NCOL * KW products a channel
+// in R reads instead of NCOL * KW reads.
 // Addresses come from adders only: the descriptor carries the products (H*W, DH*W, ...) and
 // the last index of every loop (the *1 fields), so no comparison subtracts.
 `default_nettype none
@@ -45,7 +47,8 @@ module wqrc_seq_conv #(
     parameter integer AW = 8,           // bank address bits
     parameter integer HAS_PO2 = 1,
     parameter integer HAS_DFP = 0,
-    parameter integer SMAX = 0          // column lanes' largest stride; 0: no layer uses them
+    parameter integer SMAX = 0,         // column lanes' largest stride; 0: no layer uses them
+    parameter integer NLS = 0           // bit i: some layer runs on a grid of 2**i channels x P >> i columns
 ) (
     input  wire              clk,
     input  wire              rst,
@@ -56,8 +59,8 @@ module wqrc_seq_conv #(
     input  wire [GW-1:0]     d_sh, d_dh, d_nj1, d_nl, d_oc, d_ocg, d_gap,
     input  wire              d_cols,   // column lanes (above); their count, the row's outputs, the
     input  wire [GW-1:0]     d_ncol, d_owc, d_kwr1, d_lsw,   // kernel's last column, the stride
-    input  wire [GW-1:0]     d_ostep,  // the drain's output address step (NPIX; 1 for column lanes)
-    input  wire              d_pstep,  // and its parameter step (1; 0 for column lanes: one channel)
+    input  wire [GW-1:0]     d_ostep,  // the drain's step from one channel to the next (NPIX)
+    input  wire [GW-1:0]     d_nl1, d_lnl,   // NL - 1; log2 NL (column lanes: NL is a power of two)
     input  wire signed [XW-1:0] d_hw, d_dhw, d_srow, d_corner0, d_gstep, d_nlnpix, d_ibase, d_obase,
     input  wire [WAW-1:0]    d_wword,
     input  wire [4:0]        d_b,      // code bits, 2..16
@@ -149,14 +152,16 @@ module wqrc_seq_conv #(
     wire signed [XW-1:0] ix = ix0 + kxd;
     wire ok = $unsigned(iy) < d_h && $unsigned(ix) < d_w;   // a negative one is a large unsigned
     wire signed [XW-1:0] addr = d_ibase + gbase + corner + chan_off + rowoff + kxd;
-    reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_last, cap;
-    reg a_tv, s1_tv, a_rp, s1_rp;             // lane 0's tap is real (kx <= KW - 1); the row's parity
-    reg [GW-1:0] a_pix, s1_pix, s2_pix, cap_pix;
-    reg [LW-1:0] a_n, s1_n, s2_n, cap_n;      // the outputs to drain after the pixel
+    // a: the address; r: the bank reads it, the lanes their buffers; s1: the read's data (the
+    // top registers it after the bank multiplexer) and the codes; s2: accumulated
+    reg a_v, a_first, a_last, a_ok, r_v, r_first, r_last, r_ok, s1_v, s1_first, s1_last, s1_ok, s2_v, s2_last, cap;
+    reg a_tv, r_tv, s1_tv, a_rp, r_rp, s1_rp; // lane 0's tap is real (kx <= KW - 1); the row's parity
+    reg [GW-1:0] a_pix, r_pix, s1_pix, s2_pix, cap_pix;
+    reg [LW-1:0] a_n, r_n, s1_n, s2_n, cap_n; // the outputs to drain after the pixel
     /* verilator lint_off UNUSEDSIGNAL */
-    reg [GW-1:0] a_tk;                        // the tap: a lane buffer's address (below TMAX)
+    reg [GW-1:0] a_tk, r_tk;                  // the tap: a lane buffer's address (below TMAX)
     /* verilator lint_on UNUSEDSIGNAL */
-    wire quiet = !a_v && !s1_v && !s2_v && !cap;
+    wire quiet = !a_v && !r_v && !s1_v && !s2_v && !cap;
     reg [LW-1:0] dleft;
     reg d0_v, d1_v, d2_v;                     // the drain's stages hold a value
 
@@ -239,75 +244,118 @@ module wqrc_seq_conv #(
     always @(posedge clk) begin
         a_v <= iss && !rst && !start;
         a_first <= t_ic == 0 && t_ky == 0 && t_kx == 0; a_last <= last_tap; a_ok <= ok; a_tk <= tk;
-        a_pix <= opix; a_n <= d_cols ? ocnt : nact; a_tv <= t_kx <= d_kwr1; a_rp <= rp;
+        a_pix <= opix; a_n <= ((ocnt - 1'b1) << d_lnl) + nact; a_tv <= t_kx <= d_kwr1; a_rp <= rp;
         in_addr <= ok ? addr : 0;
-        s1_v <= a_v && !rst; s1_first <= a_first; s1_last <= a_last; s1_ok <= a_ok; s1_pix <= a_pix;
-        s1_n <= a_n; s1_tv <= a_tv; s1_rp <= a_rp;
+        r_v <= a_v && !rst; r_first <= a_first; r_last <= a_last; r_ok <= a_ok; r_pix <= a_pix;
+        r_n <= a_n; r_tv <= a_tv; r_rp <= a_rp; r_tk <= a_tk;
+        s1_v <= r_v && !rst; s1_first <= r_first; s1_last <= r_last; s1_ok <= r_ok; s1_pix <= r_pix;
+        s1_n <= r_n; s1_tv <= r_tv; s1_rp <= r_rp;
         s2_v <= s1_v && !rst; s2_last <= s1_last; s2_pix <= s1_pix; s2_n <= s1_n;
     end
     wire [P*ACC_W-1:0] sums;
     wire signed [MW-1:0] x_lane = s1_ok ? in_d : {MW{1'b0}};   // zero padding is q = 0
     wire signed [MW:0] xn_lane = -$signed({x_lane[MW-1], x_lane}); // its negation, once for every lane
-    // lane 0's codes as read (at s1), each with its tap's validity, its first-tap flag and its
-    // row's parity; the shift line keeps the last D of them (column lanes only)
-    localparam integer D = SMAX > 0 ? (P - 1) * SMAX : 0;
-    localparam integer EW = BMAX + 3;         // {row parity, first, valid, code}
-    wire [BMAX-1:0] wq0;
-    wire [EW-1:0] e0 = {s1_rp, s1_first, s1_tv, wq0};
+    // Column lanes' shift lines (a layer on NL x NCOL lanes, NL = 2**i for a bit i of NLS): lane
+    // l = k * NL + c takes channel c's code of k * S reads ago. The codes of lane c as read (at s1)
+    // go into its line, as long as the widest grid that gives lane c columns needs (cdepth); one
+    // line of tags serves every channel: each read's tap validity, first-tap flag and row parity.
+    localparam integer TAGW = 3;              // {row parity, first, valid}
+    function integer cdepth(input integer c);
+        integer i;
+        begin
+            cdepth = 0;
+            for (i = 0; i < 16; i = i + 1)
+                if (NLS[i] && (1 << i) > c && ((P >> i) - 1) * SMAX > cdepth) cdepth = ((P >> i) - 1) * SMAX;
+        end
+    endfunction
+    function integer coff(input integer c);   // lane c's first entry in the flat lines
+        integer k;
+        begin
+            coff = 0;
+            for (k = 0; k < c; k = k + 1) coff = coff + cdepth(k) + 1;
+        end
+    endfunction
+    function integer in_range(input integer k, input integer n);   // k, or 0 past n entries: the
+        in_range = k < n ? k : 0;                                  // selections of grids no layer
+    endfunction                                                   // uses stay in range
+    localparam integer D = cdepth(0);         // the tag line: as deep as lane 0's
+    localparam integer CTOT = coff(P);
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [(D+1)*EW-1:0] line;                 // unread where no layer takes column lanes
+    wire [(D+1)*TAGW-1:0] tags;               // unread where no layer takes column lanes
+    wire [CTOT*BMAX-1:0] codes;
     wire [GW-1:0] lsw = d_lsw;
     /* verilator lint_on UNUSEDSIGNAL */
-    assign line[EW-1:0] = e0;
-    genvar l;
-    generate if (D > 0) begin : shift_line
-        reg [D*EW-1:0] held;
-        wire [(D+1)*EW-1:0] shifted = {held, e0};   // the oldest falls off
-        always @(posedge clk) if (s1_v) held <= shifted[D*EW-1:0];
-        assign line[(D+1)*EW-1:EW] = held;
+    wire [TAGW-1:0] t0 = {s1_rp, s1_first, s1_tv};
+    assign tags[TAGW-1:0] = t0;
+    generate if (D > 0) begin : tag_line
+        reg [D*TAGW-1:0] held;
+        /* verilator lint_off UNUSEDSIGNAL */
+        wire [(D+1)*TAGW-1:0] shifted = {held, t0};   // the oldest falls off
+        /* verilator lint_on UNUSEDSIGNAL */
+        always @(posedge clk) if (s1_v) held <= shifted[D*TAGW-1:0];
+        assign tags[(D+1)*TAGW-1:TAGW] = held;
+    end endgenerate
+    // grid[i]: this layer's lanes are a grid of 2**i channels (one bit at most, and only with d_cols)
+    wire [15:0] grid;
+    genvar l, gi;
+    generate for (gi = 0; gi < 16; gi = gi + 1) begin : grids
+        assign grid[gi] = NLS[gi] && d_cols && d_nl == (1 << gi);
     end endgenerate
     generate for (l = 0; l < P; l = l + 1) begin : lane
         reg [BMAX-1:0] wbuf [0:2*TH-1];
         reg [BMAX-1:0] wq;
         always @(posedge clk) begin
             if (take && fl == l) wbuf[{fhalf, ft[TB-1:0]}] <= code_in;
-            wq <= wbuf[{rhalf, a_tk[TB-1:0]}];
+            wq <= wbuf[{rhalf, r_tk[TB-1:0]}];
         end
-        if (l == 0) begin : first_lane
-            assign wq0 = wq;
+        localparam integer DC = cdepth(l), OC = coff(l);
+        assign codes[OC*BMAX +: BMAX] = wq;
+        if (DC > 0) begin : code_line
+            reg [DC*BMAX-1:0] held;
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [(DC+1)*BMAX-1:0] shifted = {held, wq};   // the oldest falls off
+            /* verilator lint_on UNUSEDSIGNAL */
+            always @(posedge clk) if (s1_v) held <= shifted[DC*BMAX-1:0];
+            assign codes[(OC+1)*BMAX +: DC*BMAX] = held;
         end
-        wire [BMAX-1:0] code;
+        // the grids in which this lane is a column beside its channel's first (l >= 2**i)
+        reg [BMAX-1:0] lc;
+        reg [TAGW-1:0] lt;
+        reg use_line;
+        integer i, s;
+        always @(*) begin
+            lc = wq; lt = t0; use_line = 1'b0;
+            for (i = 0; i < 16; i = i + 1)
+                if (NLS[i] && l >= (1 << i) && (l >> i) < (P >> i) && grid[i]) begin
+                    use_line = 1'b1;
+                    for (s = 1; s <= SMAX; s = s + 1)
+                        if (lsw == s) begin
+                            lc = codes[in_range(coff(l & ((1 << i) - 1)) + (l >> i) * s, CTOT) * BMAX +: BMAX];
+                            lt = tags[in_range((l >> i) * s, D + 1) * TAGW +: TAGW];
+                        end
+                end
+        end
         reg en, fst;
-        if (l == 0 || SMAX == 0) begin : own
-            assign code = wq;
-            always @(posedge clk) begin en <= s1_v && (!d_cols || s1_tv); fst <= s1_first; end
-        end else begin : from_line
-            // the element l * S reads old, S = d_lsw in 1 .. SMAX
-            reg [EW-1:0] e;
-            integer s;
-            always @(*) begin
-                e = line[l*EW +: EW];
-                for (s = 2; s <= SMAX; s = s + 1) if (lsw == s) e = line[l*s*EW +: EW];
-            end
-            wire use_line = d_cols;
-            assign code = use_line ? e[BMAX-1:0] : wq;
-            always @(posedge clk) begin
-                en <= s1_v && (!use_line || (e[BMAX] && e[BMAX+2] == s1_rp));
-                fst <= use_line ? e[BMAX+1] : s1_first;
-            end
+        always @(posedge clk) begin
+            en <= s1_v && (use_line ? lt[0] && lt[2] == s1_rp : !d_cols || s1_tv);
+            fst <= use_line ? lt[1] : s1_first;
         end
         wqrc_pe_rt #(.BMAX(BMAX), .MW(MW), .ACC_W(ACC_W), .HAS_PO2(HAS_PO2), .HAS_DFP(HAS_DFP)) pe(
             .clk(clk), .first(fst), .en(en), .po2(d_po2), .bmask(d_bmask), .bsign(d_bsign),
-            .x_in(x_lane), .xn_in(xn_lane), .code_in(code),
+            .x_in(x_lane), .xn_in(xn_lane), .code_in(lc),
             .acc(sums[l*ACC_W +: ACC_W]));
     end endgenerate
 
     // ---- capture and drain: one requantized output a cycle -----------------------------------
     // D0: the lane's sum leaves the shift register, its channel's table entry is addressed;
     // D1: the bias is added; D2: the rounding shifter's register; D3: the output register.
+    // The lanes drain in order, l = k * NL + c: channel c's output at column k of the group, at
+    // the channel's offset c * NPIX past column k's address; a slot of a channel past the layer's
+    // last (its last step's c >= NACT) is skipped without a write.
     reg [P*ACC_W-1:0] dq;                     // lane 0 first
-    reg [PAW-1:0] pa;                         // the drained channel's table entry
-    reg [AW-1:0] daddr, daddr_d0, a1, a2;
+    reg [PAW-1:0] pa, pa0;                    // the drained channel's table entry; channel 0's
+    reg [AW-1:0] daddr, kaddr, daddr_d0, a1, a2;   // the drained output's address; column k's
+    reg [LW-1:0] dc, dnact;                   // the drained lane's channel; the channels that exist
     reg signed [ACC_W-1:0] v0, v1;
     reg [QW-1:0] p1;
     assign p_addr = pa;
@@ -326,13 +374,17 @@ module wqrc_seq_conv #(
             dleft <= 0; cap <= 1'b0;
         end else begin
             if (dleft != 0) begin
-                d0_v <= 1'b1; v0 <= dq[ACC_W-1:0]; daddr_d0 <= daddr; pa <= pa + d_pstep;
-                daddr <= daddr + d_ostep; dleft <= dleft - 1'b1;
+                d0_v <= dc < dnact; v0 <= dq[ACC_W-1:0]; daddr_d0 <= daddr; dleft <= dleft - 1'b1;
                 dq <= dq >> ACC_W;
+                if (dc == d_nl1) begin
+                    dc <= 0; pa <= pa0; kaddr <= kaddr + 1'b1; daddr <= kaddr + 1'b1;
+                end else begin
+                    dc <= dc + 1'b1; pa <= pa + 1'b1; daddr <= daddr + d_ostep;
+                end
             end
             if (cap) begin
-                dq <= sums; dleft <= cap_n; pa <= d_pbase + cbase;
-                daddr <= d_obase + cbnp + cap_pix;
+                dq <= sums; dleft <= cap_n; pa <= d_pbase + cbase; pa0 <= d_pbase + cbase; dc <= 0;
+                dnact <= nact; daddr <= d_obase + cbnp + cap_pix; kaddr <= d_obase + cbnp + cap_pix;
             end
         end
     end

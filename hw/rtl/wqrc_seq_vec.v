@@ -92,14 +92,16 @@ module wqrc_seq_vec #(
     end
 
     // ---- address, read, fold (window) or register (element), requantize, write -------------
-    reg a_v, a_first, a_last, a_ok, s1_v, s1_first, s1_last, s1_ok, s2_v;
+    // a: the address; r: the bank reads it; s1: its data, registered by the top, arrives
+    reg a_v, a_first, a_last, a_ok, r_v, r_first, r_last, r_ok, s1_v, s1_first, s1_last, s1_ok, s2_v;
     reg [AW-1:0] o_idx;                        // the next output's index
     always @(posedge clk) begin
         a_v <= running && !rst && !start;
         a_first <= ky == 0 && kx == 0; a_last <= last_k; a_ok <= ok;
         in_addr <= d_pool ? (ok ? waddr : 0) : d_ibase + i;
         in1_addr <= d_i1base + i;
-        s1_v <= a_v && !rst; s1_first <= a_first; s1_last <= a_last; s1_ok <= a_ok;
+        r_v <= a_v && !rst; r_first <= a_first; r_last <= a_last; r_ok <= a_ok;
+        s1_v <= r_v && !rst; s1_first <= r_first; s1_last <= r_last; s1_ok <= r_ok;
         s2_v <= s1_v && s1_last && !rst;
     end
     wire signed [SUMW-1:0] xv = in_d;
@@ -162,7 +164,7 @@ module wqrc_seq_vec #(
             out_we <= 1'b1; out_addr <= d_obase + o_idx; o_idx <= o_idx + 1'b1;
             out_d <= d_lut ? lut_q3 : y[MW-1:0];
         end
-        done <= running == 1'b0 && !a_v && !s1_v && !s2_v && !s3_v && !s4_v && !s5_v && out_we && !start;
+        done <= running == 1'b0 && !a_v && !r_v && !s1_v && !s2_v && !s3_v && !s4_v && !s5_v && out_we && !start;
     end
     /* verilator lint_on WIDTH */
 endmodule

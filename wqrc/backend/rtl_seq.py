@@ -63,10 +63,10 @@ FIELDS = {
     "dh": (False, "GW", ("conv", "vec")), "dw": (False, "GW", ("conv", "vec")), "pt": (False, "GW", ("conv", "vec")),
     "pl": (False, "GW", ("conv", "vec")), "nl": (False, "GW", ("conv",)), "oc": (False, "GW", ("conv",)),
     "ocg": (False, "GW", ("conv",)), "gap": (False, "GW", ("conv",)), "fix": (False, "GW", ("vec",)),
-    # column lanes (a channel a step, the lanes over a row's outputs) and the drain's steps
+    # column lanes (a grid of NL channels x NCOL outputs of a row) and the drain's channel step
     "cols": (False, 1, ("conv",)), "ncol": (False, "GW", ("conv",)), "owc": (False, "GW", ("conv",)),
     "kwr1": (False, "GW", ("conv",)), "lsw": (False, "GW", ("conv",)), "ostep": (False, "GW", ("conv",)),
-    "pstep": (False, 1, ("conv",)),
+    "nl1": (False, "GW", ("conv",)), "lnl": (False, "GW", ("conv",)),
     # address arithmetic
     "hw": (True, "XW", ("conv", "vec")), "dhw": (True, "XW", ("conv", "vec")), "srow": (True, "XW", ("conv", "vec")),
     "corner0": (True, "XW", ("conv", "vec")), "gstep": (True, "XW", ("conv",)), "nlnpix": (True, "XW", ("conv",)),
@@ -97,6 +97,7 @@ def shift_position(s: int, in_w: int, out_w: int) -> int:
 
 
 SMAX_COLS = 2   # the largest stride column lanes take (the shift line is (P - 1) * SMAX codes long)
+GRID_BITS = 16  # hw/rtl/wqrc_seq_conv.v's NLS: grids of up to 2**15 channels
 
 
 def column_sweep(geo, ncol: int):
@@ -108,15 +109,45 @@ def column_sweep(geo, ncol: int):
 
 
 def column_lanes(geo, lanes: int) -> int:
-    """How many lanes run over one row's outputs (hw/rtl/wqrc_seq_conv.v's column lanes), or 1:
-    for a layer whose groups have one output channel each (depthwise), where lanes over channels
-    would idle, undilated along the row, when sharing each read among the lanes saves reads."""
+    """How many lanes run over one row's outputs of a layer whose groups have one output channel
+    each (depthwise), where lanes over channels would idle, or 1: undilated along the row, when
+    sharing each read among the lanes saves reads."""
     ocg = geo.out_c // geo.group
-    if geo.group == 1 or ocg != 1 or geo.dil_w != 1 or geo.stride_w > SMAX_COLS or lanes < 2 or geo.out_w < 2:
+    if geo.group == 1 or ocg != 1 or not _columns_apply(geo, lanes):
         return 1
     ncol = min(lanes, geo.out_w)
     sweep = column_sweep(geo, ncol)
     return ncol if sweep.out_w * sweep.k_w < geo.out_w * geo.k_w else 1
+
+
+def _columns_apply(geo, lanes: int) -> bool:
+    return geo.dil_w == 1 and geo.stride_w <= SMAX_COLS and lanes >= 2 and geo.out_w >= 2
+
+
+def lane_grids(geo, lanes: int, grid: bool = True) -> list[tuple[int, int]]:
+    """The (NL channels, NCOL columns) arrangements of ``lanes`` a conv can run on: lanes over
+    channels (NCOL = 1; a grouped layer's NL divides its channels per group), column lanes for a
+    depthwise layer (NL = 1), and, for a layer of one group where ``grid`` allows, every grid of
+    a power of two of channels (at most the layer's) by the columns the other lanes make."""
+    ocg = geo.out_c // geo.group
+    if geo.group > 1:
+        if ocg == 1:
+            return [(1, column_lanes(geo, lanes))]
+        return [(max(d for d in range(1, min(lanes, ocg) + 1) if ocg % d == 0), 1)]
+    out = [(min(lanes, geo.out_c), 1)]
+    if grid and _columns_apply(geo, lanes):
+        nl = 1
+        while nl <= geo.out_c and 2 * nl <= lanes:
+            out.append((nl, min(lanes // nl, geo.out_w)))
+            nl *= 2
+    return out
+
+
+def line_depths(lanes: int, smax: int, grids: int) -> list[int]:
+    """Lane c's code line depth (hw/rtl/wqrc_seq_conv.v's cdepth): the reads of its codes that the
+    columns beside it need in the widest grid (bit i of ``grids``: 2**i channels) that uses it."""
+    return [max([((lanes >> i) - 1) * smax for i in range(GRID_BITS) if grids >> i & 1 and (1 << i) > c] + [0])
+            for c in range(lanes)]
 
 
 def _window(geo) -> dict:
@@ -155,8 +186,10 @@ class _Tensor:
 class SeqLayout:
     """Steps, descriptors, tables and the bank plan of the descriptor-driven form."""
 
-    def __init__(self, qm: QModel, rom: Rom, lanes: int, banks: int = BANKS):
-        self.qm, self.rom, self.lanes, self.nb = qm, rom, lanes, banks
+    def __init__(self, qm: QModel, rom: Rom, lanes: int, banks: int = BANKS, grid: bool = True):
+        """``grid``: layers of one group may run on grids of channels x columns (lane_grids),
+        where the cycle model finds them faster; their shift lines cost logic."""
+        self.qm, self.rom, self.lanes, self.nb, self.grid = qm, rom, lanes, banks, grid
         self.alias = plan_arena(qm).alias
         self.segment = {s.name: s for s in rom.segments}
         self.steps: list[_Step] = []
@@ -199,30 +232,33 @@ class SeqLayout:
         if 2 * call.bits > self.rom.word_bits:   # the code reader keeps pace with a code a cycle
             raise WqrcError(f"layer '{call.name}': --rtl-form seq reads {call.bits}-bit codes from words of at "
                             f"least {2 * call.bits} bits; use --word-bits {max(16, 2 * call.bits)} or more")
-        cg, ocg = g.in_c // g.group, g.out_c // g.group
-        nl = min(self.lanes, g.out_c) if g.group == 1 else max(d for d in range(1, min(self.lanes, ocg) + 1)
-                                                                  if ocg % d == 0)
-        npix = g.out_h * g.out_w
         pbase = len(self.params)
         for c in range(g.out_c):
             self.params.append((shift_position(call.shifts[c], self.acc_w, self.mw), call.bias[c]))
-        ncol = column_lanes(g, self.lanes)
-        cols = ncol > 1   # one output channel a step, the lanes over a row's outputs
+        # the arrangement of the lanes that the cycle model finds fastest (the first of equals:
+        # lanes over channels, which need no shift lines)
+        options = [self._conv_fields(call, nl, ncol, pbase) for nl, ncol in lane_grids(g, self.lanes, self.grid)]
+        f = min(options, key=_conv_cycles)
+        self._add(CONV, call, call.inputs[:1], call.output, f)
+
+    def _conv_fields(self, call: ConvCall, nl: int, ncol: int, pbase: int) -> dict:
+        """A conv's descriptor on a grid of ``nl`` channels x ``ncol`` columns (ncol = 1: lanes over
+        channels alone)."""
+        g = call.geometry
+        cg, ocg = g.in_c // g.group, g.out_c // g.group
+        cols = ncol > 1
         sweep = column_sweep(g, ncol) if cols else g
-        if cols:
-            nl = 1
-        drained = ncol if cols else nl   # outputs a pixel (column lanes: a group) drains
         f = _window(sweep)
-        f.update(npix1=sweep.out_h * sweep.out_w - 1, gap=max(0, drained - cg * sweep.k_h * sweep.k_w),
+        f.update(npix1=sweep.out_h * sweep.out_w - 1, gap=max(0, nl * ncol - cg * sweep.k_h * sweep.k_w),
                  cols=int(cols), ncol=ncol, lsw=g.stride_w if cols else 0, owc=g.out_w, kwr1=g.k_w - 1,
-                 ostep=1 if cols else npix, pstep=0 if cols else 1,
+                 ostep=g.out_h * g.out_w, nl1=nl - 1, lnl=nl.bit_length() - 1 if cols else 0,
                  t1=g.fan - 1, cg1=cg - 1, nj1=-(-g.out_c // nl) - 1, nl=nl, oc=g.out_c,
                  ocg=ocg if g.group > 1 else 0,
-                 gstep=cg * g.in_h * g.in_w, nlnpix=nl * npix, wword=self.segment[call.name].word_offset,
+                 gstep=cg * g.in_h * g.in_w, nlnpix=nl * g.out_h * g.out_w, wword=self.segment[call.name].word_offset,
                  b=call.bits, bmask=(1 << (call.bits - 1)) - 1, bsign=1 << (call.bits - 1),
                  po2=int(not call.multiplies), pbase=pbase, even=int(call.half_even),
                  lo=call.lo, hi=call.hi)
-        self._add(CONV, call, call.inputs[:1], call.output, f)
+        return f
 
     def _pool(self, call: PoolCall) -> None:
         g = call.geometry
@@ -342,7 +378,8 @@ def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
                 QW=max([p.bit_length() for p, _ in lay.params] + [1]), **common,
                 WORD_W=lay.rom.word_bits, WAW=clog2(len(lay.rom.words) + 2), PAW=clog2(len(lay.params) + lay.lanes + 1),
                 HAS_PO2=int(any(not c.multiplies for c in convs)), HAS_DFP=int(any(c.multiplies for c in convs)),
-                SMAX=max([r["lsw"] for r in rows if r["kind"] == CONV and r["cols"]] + [0]))
+                SMAX=max([r["lsw"] for r in rows if r["kind"] == CONV and r["cols"]] + [0]),
+                NLS=sum({1 << r["lnl"] for r in rows if r["kind"] == CONV and r["cols"]}))
     vec = dict(**common, TW=lay.tw, RW=lay.rw, KB=lay.kb, SUMW=lay.sumw, PW=lay.pw,
                QW=(lay.pw + lay.tw + 1).bit_length(), DAW=clog2(len(lay.divs) + 1), LAW=clog2(len(lay.luts) + 1))
     widths = dict(BW=clog2(lay.nb), BMAX=conv["BMAX"], WAW=conv["WAW"], PAW=conv["PAW"], DAW=vec["DAW"], LAW=vec["LAW"], QW=vec["QW"],
@@ -357,16 +394,14 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     hold is refused before anything is written (wqrc/backend/fpga.py)."""
     if weights not in ("rom", "flash"):
         raise WqrcError(f"--weight-store: '{weights}' is not rom or flash")
-    lay = SeqLayout(qm, rom, lanes)
-    rows = lay.descriptors()
-    conv, vec, widths = _engine_params(lay, rows)
-    fields = []
-    for name, (signed, port, _) in FIELDS.items():
-        limit = port if isinstance(port, int) else widths[port]
-        need = max(signed_bits(r[name]) if signed else max(r[name].bit_length(), 1) for r in rows) if rows else 1
-        if need > limit:
-            raise WqrcError(f"--rtl-form seq: descriptor field '{name}' needs {need} bits, more than its {limit}")
-        fields.append(dict(name=name, signed=signed, width=need, port=limit))
+    dev = fpga.device(part)
+    design = _Design(qm, rom, lanes, weights, dev, grid=True)
+    if design.grid_used and not fpga.fits(fpga.estimate_seq(dev, design.shape)):
+        design = _Design(qm, rom, lanes, weights, dev, grid=False)   # lanes over channels, no shift lines
+    estimate = fpga.check_fit(dev, design.shape)
+    lay, rows, conv, vec, fields, huge, shape = (design.lay, design.rows, design.conv, design.vec, design.fields,
+                                                 design.huge, design.shape)
+    widths = design.widths
 
     def connect(engine: str) -> list[tuple[str, str]]:
         out = []
@@ -378,7 +413,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
             out.append((f["name"], f"{{{{{pad}{{{fill}}}}}, {r}}}" if pad else r))
         return out
 
-    desc_w = max(f["width"] for f in fields)
+    desc_w = design.desc_w
     xin, yout = vecs
     in_fmt = qm.input_format
     mw = lay.mw
@@ -391,9 +426,6 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base,
                  n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
             for k, t in enumerate(qm.outputs)]
-    dev = fpga.device(part)
-    # the UP5K's SPRAMs (16-bit words) hold the large banks; wider words stay in block RAM
-    huge = [d >= SPRAM_MIN_WORDS and dev.spram > 0 and mw <= fpga.SPRAM_WIDTH for d in lay.depth]
     traces = []
     for s_idx, s in enumerate(lay.steps):
         last_of_call = s_idx + 1 == nsteps or lay.steps[s_idx + 1].call is not s.call
@@ -405,9 +437,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     stw = clog2(nsteps + 2 + len(outs))
     nf = len(fields)
     compute = sum(step_cycles(lay, r, nf, weights) for r in rows)
-    shape = design_shape(lay, conv, vec, fields, weights, huge, desc_w, len(rows))
     block = {name: int(fpga.in_block_ram(w, d)) for name, w, d, _ in shape["memories"]}
-    estimate = fpga.check_fit(dev, shape)
     ecp5 = dev if dev.family == "ecp5" else fpga.DEVICES[fpga.ECP5_DEFAULT]
     total = n_in + compute + UNLOAD_CYCLES * n_out
     args = dict(build_products=BUILD_PRODUCTS, steps=lay.steps, timeout_cycles=4 * total * len(xin) + 1000,
@@ -454,6 +484,29 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
                              macs=c.geometry.macs) for c in lay.convs])
 
 
+class _Design:
+    """A layout and what follows from it: descriptors, engine parameters, field widths, where the
+    banks go on the ``dev`` and the shape its resources are estimated from."""
+
+    def __init__(self, qm: QModel, rom: Rom, lanes: int, weights: str, dev, grid: bool):
+        self.lay = lay = SeqLayout(qm, rom, lanes, grid=grid)
+        self.rows = rows = lay.descriptors()
+        self.conv, self.vec, self.widths = _engine_params(lay, rows)
+        widths = self.widths
+        self.grid_used = any(r["kind"] == CONV and r["cols"] and r["nl"] > 1 for r in rows)
+        self.fields = []
+        for name, (signed, port, _) in FIELDS.items():
+            limit = port if isinstance(port, int) else widths[port]
+            need = max(signed_bits(r[name]) if signed else max(r[name].bit_length(), 1) for r in rows) if rows else 1
+            if need > limit:
+                raise WqrcError(f"--rtl-form seq: descriptor field '{name}' needs {need} bits, more than its {limit}")
+            self.fields.append(dict(name=name, signed=signed, width=need, port=limit))
+        self.desc_w = max(f["width"] for f in self.fields)
+        # the UP5K's SPRAMs (16-bit words) hold the large banks; wider words stay in block RAM
+        self.huge = [d >= SPRAM_MIN_WORDS and dev.spram > 0 and lay.mw <= fpga.SPRAM_WIDTH for d in lay.depth]
+        self.shape = design_shape(lay, self.conv, self.vec, self.fields, weights, self.huge, self.desc_w, len(rows))
+
+
 def design_shape(lay: SeqLayout, conv: dict, vec: dict, fields: list, weights: str, huge: list, desc_w: int,
                  nsteps: int) -> dict:
     """What wqrc/backend/fpga.py estimates resources from: every memory's shape, the lanes, the
@@ -479,7 +532,14 @@ def design_shape(lay: SeqLayout, conv: dict, vec: dict, fields: list, weights: s
                 # the pooling divisor's multiplier, in 16 x 16 blocks, where some divisor is no power of two
                 vec_dsp=-(-max(vec["SUMW"], vec["RW"] + 1) // 16) if has_vec and vec["RW"] > 1 else 0,
                 bmax=conv["BMAX"], flash=weights == "flash",
-                line_bits=(lay.lanes - 1) * conv["SMAX"] * (conv["BMAX"] + 3) if has_conv else 0)
+                line_bits=_line_bits(conv) if has_conv else 0)
+
+
+def _line_bits(conv: dict) -> int:
+    """The column lanes' shift-line registers: a tag line as deep as lane 0's code line, 3 bits an
+    entry, and every lane's code line (hw/rtl/wqrc_seq_conv.v)."""
+    depths = line_depths(conv["P"], conv["SMAX"], conv["NLS"])
+    return depths[0] * 3 + sum(depths) * conv["BMAX"] if depths else 0
 
 
 def step_cycles(lay: SeqLayout, row: dict, nf: int, weights: str = "rom") -> int:
@@ -519,18 +579,18 @@ def _run_cycles(r: dict) -> int:
 
 
 def _last_drain(r: dict) -> int:
-    """The outputs drained after the last step's last pixel: its channels, or (column lanes) the
-    last group's outputs."""
-    if r["cols"]:
-        return r["owc"] - r["ow1"] * r["ncol"]
+    """The lanes drained after the last step's last pixel, in the drain's order (k * NL + c), up
+    to the last that holds an output: of its group's columns (1 without column lanes) all but the
+    last take NL slots, the last as many as the step has channels."""
     nl, nj = r["nl"], r["nj1"] + 1
-    return min(nl, r["oc"] - (nj - 1) * nl)
+    columns = r["owc"] - r["ow1"] * r["ncol"]
+    return (columns - 1) * nl + min(nl, r["oc"] - (nj - 1) * nl)
 
 
 # cycles outside the engines' loops (hw/rtl/wqrc_seq_*.v): the code reader's first word, the
 # conv pipeline's settling after a step's last tap, its finish after the drain, the vector
 # pipeline (address, read, requantize, write, done)
-READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 5, 6, 9
+READER_START, CONV_SETTLE, CONV_FINISH, VEC_PIPELINE = 2, 6, 6, 10
 
 
 class _RomSource:
