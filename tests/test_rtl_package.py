@@ -5,6 +5,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,7 +75,9 @@ def test_fusesoc_runs_the_core_s_simulation_target(tmp_path):
     name = next(l.split(": ", 1)[1] for l in (rtl / "wqrc.core").read_text().splitlines() if l.startswith("name: "))
     work = tmp_path / "fusesoc"
     work.mkdir()
-    res = subprocess.run(["fusesoc", "--cores-root", str(rtl), "run", "--target", "sim", name], cwd=work,
+    # through this interpreter: FuseSoC's script is on PATH only where its environment is activated
+    res = subprocess.run([sys.executable, "-m", "fusesoc.main", "--cores-root", str(rtl), "run", "--target", "sim",
+                          name], cwd=work,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "PASS: 4 samples over AXI4-Stream" in res.stdout, res.stdout[-3000:] + res.stderr[-2000:]
 

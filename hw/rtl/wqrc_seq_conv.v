@@ -268,16 +268,18 @@ module wqrc_seq_conv #(
                 if (NLS[i] && (1 << i) > c && ((P >> i) - 1) * SMAX > cdepth) cdepth = ((P >> i) - 1) * SMAX;
         end
     endfunction
-    function integer coff(input integer c);   // lane c's first entry in the flat lines
-        integer k;
-        begin
-            coff = 0;
-            for (k = 0; k < c; k = k + 1) coff = coff + cdepth(k) + 1;
+    function integer coff(input integer c);   // lane c's first entry in the flat lines: the lines
+        integer i, lo, hi;                    // of lanes 0 .. c - 1, in runs of equal depth (the
+        begin                                 // lanes below 2**i and not below the grid before it),
+            coff = c; lo = 0;                 // so Yosys evaluates it in 16 steps, not c * 16
+            for (i = 0; i < 16; i = i + 1)
+                if (NLS[i] && (1 << i) > lo) begin
+                    hi = (1 << i) < c ? (1 << i) : c;
+                    if (hi > lo) coff = coff + (hi - lo) * ((P >> i) - 1) * SMAX;
+                    lo = 1 << i;
+                end
         end
     endfunction
-    function integer in_range(input integer k, input integer n);   // k, or 0 past n entries: the
-        in_range = k < n ? k : 0;                                  // selections of grids no layer
-    endfunction                                                   // uses stay in range
     localparam integer D = cdepth(0);         // the tag line: as deep as lane 0's
     localparam integer CTOT = coff(P);
     /* verilator lint_off UNUSEDSIGNAL */
@@ -318,21 +320,38 @@ module wqrc_seq_conv #(
             always @(posedge clk) if (s1_v) held <= shifted[DC*BMAX-1:0];
             assign codes[(OC+1)*BMAX +: DC*BMAX] = held;
         end
-        // the grids in which this lane is a column beside its channel's first (l >= 2**i)
+        // the grids in which this lane is a column beside its channel's first (l >= 2**i): lane
+        // l = K * 2**i + C takes lane C's code and the tags of K * S reads ago (positions fixed
+        // at elaboration, so each grid's selection is wires and a multiplexer over S)
+        wire [16*BMAX-1:0] oc;
+        wire [16*TAGW-1:0] ot;
+        for (gi = 0; gi < 16; gi = gi + 1) begin : grid_of
+            if (NLS[gi] && l >= (1 << gi)) begin : column
+                localparam integer K = l >> gi, OFF = coff(l & ((1 << gi) - 1));
+                reg [BMAX-1:0] c_s;
+                reg [TAGW-1:0] t_s;
+                integer s;
+                always @(*) begin
+                    c_s = codes[(OFF + K) * BMAX +: BMAX]; t_s = tags[K * TAGW +: TAGW];
+                    for (s = 2; s <= SMAX; s = s + 1)
+                        if (lsw == s) begin c_s = codes[(OFF + K * s) * BMAX +: BMAX]; t_s = tags[K * s * TAGW +: TAGW]; end
+                end
+                assign oc[gi*BMAX +: BMAX] = c_s;
+                assign ot[gi*TAGW +: TAGW] = t_s;
+            end else begin : none
+                assign oc[gi*BMAX +: BMAX] = {BMAX{1'b0}};
+                assign ot[gi*TAGW +: TAGW] = {TAGW{1'b0}};
+            end
+        end
         reg [BMAX-1:0] lc;
         reg [TAGW-1:0] lt;
         reg use_line;
-        integer i, s;
+        integer i;
         always @(*) begin
             lc = wq; lt = t0; use_line = 1'b0;
             for (i = 0; i < 16; i = i + 1)
-                if (NLS[i] && l >= (1 << i) && (l >> i) < (P >> i) && grid[i]) begin
-                    use_line = 1'b1;
-                    for (s = 1; s <= SMAX; s = s + 1)
-                        if (lsw == s) begin
-                            lc = codes[in_range(coff(l & ((1 << i) - 1)) + (l >> i) * s, CTOT) * BMAX +: BMAX];
-                            lt = tags[in_range((l >> i) * s, D + 1) * TAGW +: TAGW];
-                        end
+                if (NLS[i] && l >= (1 << i) && grid[i]) begin
+                    use_line = 1'b1; lc = oc[i*BMAX +: BMAX]; lt = ot[i*TAGW +: TAGW];
                 end
         end
         reg en, fst;
