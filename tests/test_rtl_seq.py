@@ -89,6 +89,24 @@ def test_a_layer_without_an_engine_is_refused_by_name(tmp_path):
     assert not (tmp_path / "cli").exists()
 
 
+def test_auto_form_takes_the_descriptor_form_unless_a_layer_has_no_engine_and_says_why(tmp_path):
+    """--rtl-form auto: the descriptor-driven form where every layer has an engine there, else the
+    layer form naming the node; report.json and the summary give the form and the reason."""
+    from wqrc.backend.rtl import choose_form
+    from wqrc.report import target_summary
+    qm = wqrc.quantize(wqrc.load_model(str(FAMILIES)), scheme="dfp", bits=8)
+    form, why = choose_form(qm, "auto")
+    assert form == "layers" and re.search(r"node '.+' \((mul|pad|upsample|zero_insert)\) has no engine", why), why
+    qm, _ = _model("residual")
+    assert choose_form(qm, "auto")[0] == "seq" and choose_form(qm, "layers")[0] == "layers"
+    rep = compile_model(qm, str(tmp_path / "o"), ["rtl"], vectors=1, rtl_options=dict(form="auto", lanes=2))
+    saved = json.loads((tmp_path / "o" / "report.json").read_text())["rtl"]
+    assert saved["form"] == "seq" and saved["form_reason"].startswith("--rtl-form auto: every layer runs")
+    assert "    form: --rtl-form auto: every layer runs" in target_summary(rep, "o")
+    with pytest.raises(WqrcError, match=r"--rtl-form: 'best' is not one of layers, seq, auto"):
+        choose_form(qm, "best")
+
+
 @pytest.mark.parametrize("name,lanes", [("residual", 1), ("depthwise", 4), ("plain", 2), ("mlp", 3)])
 def test_the_clocked_reader_model_agrees_with_the_closed_form(name, lanes):
     """The fill model that follows the code reader clock by clock (used for a flash source) gives

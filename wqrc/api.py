@@ -199,8 +199,8 @@ def compile(model, targets: Sequence[str] = ("all",), out: str = "out", *, force
     folder an earlier compile wrote); ``targets`` any of ``c``, ``rom``, ``hls``, ``rtl``, ``qonnx``
     and ``all``; ``data`` float samples the test vectors are drawn from. The folder is written all
     or nothing, and ``force`` replaces one only when it holds nothing but an earlier output
-    (docs/targets.md). ``rtl_form`` is ``layers`` (an engine per layer) or ``seq`` (the
-    descriptor-driven engines), ``weight_store`` ``rom`` or ``flash`` and ``fpga`` the part it must
+    (docs/targets.md). ``rtl_form`` is ``layers`` (an engine per layer), ``seq`` (the
+    descriptor-driven engines) or ``auto`` (seq unless a layer has no engine there), ``weight_store`` ``rom`` or ``flash`` and ``fpga`` the part it must
     fit (seq only); ``measure`` runs the RTL's simulation and synthesis (``sim``,
     ``ice40``, ``xilinx``, ``all``).
     """

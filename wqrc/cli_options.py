@@ -291,10 +291,11 @@ COMPILE_OPTIONS = compose(
                  help="HLS top-level interface."),
     click.option("--lanes", type=click.IntRange(1, 64), default=1, show_default=True,
                  help="RTL: processing elements per conv/dense engine."),
-    click.option("--rtl-form", type=click.Choice(["layers", "seq"]), default="layers", show_default=True,
+    click.option("--rtl-form", type=click.Choice(["layers", "seq", "auto"]), default="layers", show_default=True,
                  help="RTL: layers gives every layer its own engine (constants as wiring; area grows with depth); "
                       "seq runs every layer on one conv/dense engine and one vector engine from a descriptor "
-                      "table, activations in four single-port banks (the UP5K's SPRAMs)."),
+                      "table, activations in four single-port banks (the UP5K's SPRAMs); auto takes seq unless a "
+                      "layer has no engine there. report.json's rtl.form_reason says which and why."),
     click.option("--fpga", type=click.Choice(["up5k", "ecp5-25", "ecp5-45", "ecp5-85"]), default="up5k",
                  show_default=True,
                  help="RTL, --rtl-form seq: the part the design must fit (checked before anything is written) and "

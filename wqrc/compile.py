@@ -94,7 +94,7 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
             report["qonnx"] = write_qonnx(qonnx_doc, os.path.join(tmp, "qonnx"))
         if "rtl" in targets:
             from wqrc.backend.rtl import generate_rtl
-            if "ecp5" in measure and (rtl_options or {}).get("form", "layers") != "seq":
+            if "ecp5" in measure and (rtl_options or {}).get("form", "layers") == "layers":
                 raise WqrcError("--measure ecp5: only --rtl-form seq is built for the ECP5 (make synth-ecp5)")
             report["rtl"] = generate_rtl(qm, rom, os.path.join(tmp, "rtl"), vecs=vecs, **(rtl_options or {}))
             if measure:

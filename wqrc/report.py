@@ -142,6 +142,8 @@ def target_summary(rep: dict, out: str) -> str:
             f"iCE40: make -C {out}/rtl synth-ice40"
         lines.append(f"  rtl/: {form}{r['lanes']} lane(s), {r['cycles_per_inference']} cycles per inference "
                      f"({r['cycles_over_ideal']}x MACs/lanes); simulation: make -C {out}/rtl sim; {synth}")
+        if "form_reason" in r:
+            lines.append(f"    form: {r['form_reason']}")
         if "estimate" in r:
             e = r["estimate"]
             spram = f"{e['spram']}/{e['spram_available']} SPRAM, " if e["spram_available"] else ""

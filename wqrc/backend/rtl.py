@@ -277,18 +277,42 @@ def step_cycles(step: dict) -> int:
 CONV_PIPELINE, POOL_PIPELINE, ELTWISE_PIPELINE = 7, 6, 5
 
 
-FORMS = ("layers", "seq")
+FORMS = ("layers", "seq", "auto")
+FORM_REASONS = {
+    "layers": "--rtl-form layers: an engine per layer, its constants folded into the logic (the area grows with "
+              "depth; --rtl-form seq keeps it fixed)",
+    "seq": "--rtl-form seq: one conv/dense engine and one vector engine run every layer from descriptors (the area "
+           "does not grow with depth)",
+}
+
+
+def choose_form(qm: QModel, form: str) -> tuple[str, str]:
+    """The RTL form a compile builds and why (report.json's rtl.form_reason). ``auto`` takes the
+    descriptor-driven form, whose area does not grow with depth and whose fit is estimated before
+    synthesis, unless a node has no engine there; the layer form's area is not estimated, so auto
+    never claims it is the smaller."""
+    if form not in FORMS:
+        raise WqrcError(f"--rtl-form: '{form}' is not one of {', '.join(FORMS)}")
+    if form != "auto":
+        return form, FORM_REASONS[form]
+    from wqrc.backend.rtl_seq import engineless
+    call = engineless(qm)
+    if call is not None:
+        return "layers", (f"--rtl-form auto: node '{call.name}' ({call.op}) has no engine in the descriptor-driven "
+                          f"form, so every layer gets an engine of its own")
+    return "seq", ("--rtl-form auto: every layer runs on the descriptor-driven engines (the area does not grow with "
+                   "depth, and the fit is estimated before synthesis)")
 
 
 def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, data: np.ndarray | None = None,
                  vecs: tuple | None = None, form: str = "layers", weights: str = "rom", fpga: str = "up5k") -> dict:
     lanes = parse_lanes(lanes)
+    form, reason = choose_form(qm, form)
     xin, yout = vecs if vecs is not None else test_vectors(qm, vectors, data)
     if form == "seq":
         from wqrc.backend.rtl_seq import generate_seq
-        return generate_seq(qm, rom, folder, lanes, (xin, yout), weights=weights, part=fpga)
-    if form != "layers":
-        raise WqrcError(f"--rtl-form: '{form}' is not one of {', '.join(FORMS)}")
+        return dict(generate_seq(qm, rom, folder, lanes, (xin, yout), weights=weights, part=fpga),
+                    form_reason=reason)
     if weights != "rom":
         raise WqrcError(f"--weight-store {weights}: only --rtl-form seq streams its weights; the layer form keeps "
                         f"each layer's in its own block RAM")
@@ -325,7 +349,8 @@ def generate_rtl(qm: QModel, rom: Rom, folder: str, lanes=1, vectors: int = 4, d
                 write_lines(folder, sl["file"], [sl["about"]] + sl["words"])
     write_package(folder, args, qm.meta.get("source", ""))
     macs = sum(r["macs"] for r in lay.layer_report)
-    return dict(lanes=lanes, layers=lay.layer_report, macs=macs, steps=len(steps), compute_cycles=compute,
+    return dict(form="layers", form_reason=reason, lanes=lanes, layers=lay.layer_report, macs=macs, steps=len(steps),
+                compute_cycles=compute,
                 cycles_per_inference=total, cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
                 multipliers=sum(r["multipliers"] for r in lay.layer_report),
                 ram_bits=sum(b["width"] * b["depth"] * b["readers"] for b in lay.buffers.values()),

@@ -362,6 +362,11 @@ EMIT = {ConvCall: SeqLayout._conv, PoolCall: SeqLayout._pool, AddCall: SeqLayout
         CopyCall: SeqLayout._copy, LutCall: SeqLayout._lut}
 
 
+def engineless(qm: QModel):
+    """The first lowered call the descriptor-driven engines cannot run, or None."""
+    return next((c for c in lower(qm) if not isinstance(c, AliasCall) and type(c) not in EMIT), None)
+
+
 def _engine_params(lay: SeqLayout, rows: list[dict]) -> tuple[dict, dict, dict]:
     """The engines' parameters (every width from the values the descriptors hold) and each
     field's register width."""
