@@ -8,7 +8,12 @@ builds (and of layers a target refused at compile time, e.g. accumulators over
 (tests/fuzz_models.py), seeds START.. START+COUNT-1, so a failure reproduces
 with `--start SEED --count 1`.
 
-    python benchmarks/fuzz.py [--count 10000] [--every 50] [--start 0]
+    python benchmarks/fuzz.py [--count 10000] [--every 50] [--start 0] [--targets c,hls,qonnx,rtl,rtl-seq]
+                              [--widest-grids]
+
+--widest-grids puts every layer of the descriptor-driven form (rtl-seq) that can take a grid of
+channels x columns on its widest one, whether or not the cycle model would choose it: the
+draws' small maps seldom gain from grids, so without it few draws reach them.
 """
 from __future__ import annotations
 
@@ -32,8 +37,14 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--targets", default="c,hls,qonnx",
                     help="generated targets every EVERY-th model goes through (qonnx: needs pip install qonnx)")
+    ap.add_argument("--widest-grids", action="store_true",
+                    help="rtl-seq: every layer that can take a grid of channels x columns on its widest")
     args = ap.parse_args()
     targets = tuple(t for t in args.targets.split(",") if t)
+    if args.widest_grids:
+        from wqrc.backend import rtl_seq
+        every = rtl_seq.lane_grids
+        rtl_seq.lane_grids = lambda geo, lanes, grid=True: every(geo, lanes, grid)[-1:]
     warnings.simplefilter("ignore")
     os.environ.setdefault("ORT_LOGGING_LEVEL", "3")
     t0 = time.time()

@@ -228,7 +228,8 @@ def _qonnx_target(qm, x, ran: dict, compare) -> None:
 def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[list[str], dict]:
     """Every executor (and, with ``backends_dir``, the generated ``targets``: C and HLS built with
     UBSan and ASan, RTL simulated by Verilator on 1 to 4 lanes, its cycles per step checked against
-    the RTL target's cycle model; ``rtl-seq``: the descriptor-driven form, the same checks) against
+    the RTL target's cycle model; ``rtl-seq``: the descriptor-driven form on 1 to 16 lanes, the same
+    checks) against
     the plain-integer reference. Returns (mismatches, what ran)."""
     import os
     import subprocess
@@ -285,10 +286,13 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
         _qonnx_target(qm, x, ran, compare)
         targets = [t for t in targets if t != "qonnx"]
     lanes = int(np.random.default_rng(seed).integers(1, 5))
+    # the descriptor-driven form up to 16 lanes, so that its layers also take grids of channels x
+    # columns (a layer with at most half as many channels as lanes), on a part with room for them
+    seq_lanes = int(np.random.default_rng([seed, 1]).integers(1, 17))
     generators = {"c": (generate_c, {}, ["run", f"CFLAGS={C_FLAGS}"]),
                   "hls": (generate_hls, {}, ["csim", f"CXXFLAGS={CXX_FLAGS}"]),
                   "rtl": (generate_rtl, {"lanes": lanes}, ["sim"]),
-                  "rtl-seq": (generate_rtl, {"lanes": lanes, "form": "seq"}, ["sim"])}
+                  "rtl-seq": (generate_rtl, {"lanes": seq_lanes, "form": "seq", "fpga": "ecp5-85"}, ["sim"])}
     for target in targets:
         gen, options, cmd = generators[target]
         folder = os.path.join(str(backends_dir), f"{target}{seed}")

@@ -14,7 +14,7 @@
 //   compute  for every output pixel, every tap: the lanes share one activation read (a grouped
 //            layer's NL lanes lie in one group: NL divides its output channels per group);
 //            then capture, and a drain of one requantized output a cycle while the next pixel
-//            accumulates (a pixel of T taps is followed by max(0, NL - T) idle cycles); the
+//            accumulates (a pixel of R reads is followed by max(0, NL * NCOL - R) idle cycles); the
 //            lanes sum from 0, and the drain adds each channel's bias and applies its shift,
 //            both from the parameter table at d_pbase + channel (a shift per channel: per-channel
 //            exponents, docs/format.md 1c, need no more, as rshift_round(acc << D, S) =

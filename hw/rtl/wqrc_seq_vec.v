@@ -116,7 +116,14 @@ module wqrc_seq_vec #(
     reg signed [SUMW-1:0] p_acc;
     reg signed [MW-1:0] x1r;
     assign div_addr = d_dbase + (d_incpad ? d_fix : n_now);
-    assign lut_addr = d_lbase + (in_d - d_qmin);
+    // the element's entry, x - qmin in 0 .. 2**MW - 1, formed signed before it meets the unsigned
+    // base: in one unsigned expression both terms were zero-extended, and a table address wider
+    // than MW made a non-negative x of a signed input miss its entry by 2**MW (fuzzer seed 3110)
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [MW:0] lut_off = in_d - d_qmin;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [MW-1:0] lut_idx = lut_off[MW-1:0];
+    assign lut_addr = d_lbase + lut_idx;
     always @(posedge clk) begin
         if (s1_v) begin acc <= acc_now; n <= n_now; found <= seen || s1_ok; end
         p_acc <= d_pool ? acc_now : xv;
