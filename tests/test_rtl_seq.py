@@ -347,7 +347,12 @@ def test_layers_of_one_group_take_a_grid_of_channels_by_columns_where_it_is_fast
 def test_grids_of_channels_by_columns_are_bit_exact_and_cycle_exact(tmp_path, scheme, bits, lanes):
     qm, x = _grid_model(scheme, bits)
     assert any(r["cols"] and r["nl"] > 1 for r in _grids(qm, lanes).values())
-    _run(tmp_path, qm, lanes, x, fpga="ecp5-25")   # 12 DFP lanes need more multipliers than a UP5K's 8
+    _, rep, sim = _run(tmp_path, qm, lanes, x, fpga="ecp5-25")   # 12 DFP lanes need more multipliers than a UP5K's 8
+    layers = {layer["name"]: layer for layer in rep["rtl"]["layers"]}
+    assert layers["stem"]["channels_x_columns"] == [4, lanes // 4]
+    lay = SeqLayout(qm, pack(qm), lanes=lanes)
+    conv_steps = [k for k, r in enumerate(lay.descriptors()) if r["kind"] == 0]
+    assert [layer["cycles"] for layer in rep["rtl"]["layers"]] == [sim["step_cycles"][k] for k in conv_steps]
 
 
 @needs.verilator

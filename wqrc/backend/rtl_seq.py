@@ -485,8 +485,10 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
                 cycles_over_ideal=round(compute / max(1, -(-macs // lanes)), 3),
                 multipliers=lanes if conv["HAS_DFP"] else 0, banks=lay.depth, ram_bits=sum(bank_bits),
                 rom_bits=len(rom.words) * rom.word_bits, descriptor_fields=nf,
-                layers=[dict(name=c.name, scheme=c.scheme, bits=c.bits, acc_bits=c.acc_bits, lanes=lanes,
-                             macs=c.geometry.macs) for c in lay.convs])
+                layers=[dict(name=s.call.name, scheme=s.call.scheme, bits=s.call.bits, acc_bits=s.call.acc_bits,
+                             lanes=lanes, channels_x_columns=[r["nl"], r["ncol"]], macs=s.call.geometry.macs,
+                             cycles=step_cycles(lay, r, nf, weights))
+                        for s, r in zip(lay.steps, rows) if r["kind"] == CONV])
 
 
 class _Design:
