@@ -2,6 +2,10 @@
 
     python benchmarks/mcu_cycles.py [--models digits,fashion,ds_cnn,resnet8,mobilenet_v1_025,autoencoder]
                                     [--configs dfp4,dfp8,po24] [--cmsis-nn PATH] [--json rows.json]
+                                    [--cpu cortex-m4|rv32imc]
+
+--cpu rv32imc counts the portable C built for RISC-V (riscv64-unknown-elf-gcc, picolibc) in
+qemu-system-riscv32's virt machine the same way (no CMSIS-NN column there).
 
 For every model and weight format (8-bit activations) the generated C is
 built for Cortex-M4 (-O2, the DSP extension on) with the WQRC_PROFILE hook of
@@ -47,15 +51,28 @@ from wqrc.errors import WqrcError  # noqa: E402
 
 MARK = "wqrc_profile_mark"
 MARK_C = f"void {MARK}(int node);\nvoid __attribute__((noinline)) {MARK}(int node) {{ __asm volatile(\"\" : : \"r\"(node) : \"memory\"); }}\n"
-QEMU = ("qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native "
-        "-kernel {elf} -singlestep -d exec,nochain -D /dev/stdout")
+TRACE = "-nographic -semihosting-config enable=on,target=native -kernel {elf} -singlestep -d exec,nochain -D /dev/stdout"
+# per core: the emulator, the test image's make target and the make variables that build it with
+# the profile hook, the size tool and the compile flags of the model's own objects, what to install
+CPUS = {
+    "cortex-m4": dict(qemu="qemu-system-arm -M mps2-an386 " + TRACE, elf="wqrc_test.elf",
+                      make=[f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}"],
+                      tools=("arm-none-eabi-gcc", "qemu-system-arm"),
+                      install="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"),
+    "rv32imc": dict(qemu="qemu-system-riscv32 -M virt -bios none " + TRACE, elf="wqrc_test.rv.elf",
+                    make=["CPU=rv32imc", f"RV_CC=riscv64-unknown-elf-gcc -DWQRC_PROFILE={MARK}"],
+                    size=("riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-std=c99", "-O2",
+                          "-ffunction-sections", "-fdata-sections"),
+                    tools=("riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
+                    install="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"),
+}
 ARM_FLAGS = "-mcpu=cortex-m4 -mthumb -O2 -ffunction-sections -fdata-sections"
 
 
-def count_segments(elf: str, cwd: str, start: str, n: int) -> list[int]:
+def count_segments(elf: str, cwd: str, start: str, n: int, cpu: str = "cortex-m4") -> list[int]:
     """Instructions executed from the first entry into ``start`` to each of the next ``n`` calls of
     the marker, in order (the marker's own instructions not counted)."""
-    proc = subprocess.Popen(["bash", "-c", QEMU.format(elf=elf)], cwd=cwd, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(["bash", "-c", CPUS[cpu]["qemu"].format(elf=elf)], cwd=cwd, stdout=subprocess.PIPE)
     mark, begin = (MARK + "\n").encode(), (start + "\n").encode()
     counts, k, started, in_mark = [], 0, False, False
     for line in proc.stdout:
@@ -91,17 +108,31 @@ def model_and_data(name: str):
     return wqrc.load_model(path), ds.x_train[:512], ds.x_test[:1]
 
 
-def profile_wqrc(qm, x_test, folder: str) -> tuple[list[int], dict]:
+def _model_size(c: str, cpu: str) -> tuple[int, int, int]:
+    """text, data and bss of the model's own objects (wqrc_model.o, wqrc_weights.o) for ``cpu``."""
+    if cpu == "cortex-m4":
+        out = subprocess.run(["make", "-s", "-C", c, "size"], capture_output=True, text=True, check=True).stdout
+    else:
+        objs = []
+        for src in ("wqrc_model.c", "wqrc_weights.c"):
+            obj = os.path.join(c, src.replace(".c", f".{cpu}.o"))
+            subprocess.run([*CPUS[cpu]["size"], "-c", os.path.join(c, src), "-o", obj], check=True)
+            objs.append(obj)
+        tool = CPUS[cpu]["size"][0].replace("-gcc", "-size")
+        out = subprocess.run([tool, "-B", "-d", "-t", *objs], capture_output=True, text=True, check=True).stdout
+    return tuple(int(v) for v in next(l.split() for l in out.splitlines() if l.endswith("(TOTALS)"))[:3])
+
+
+def profile_wqrc(qm, x_test, folder: str, cpu: str = "cortex-m4") -> tuple[list[int], dict]:
     rep = compile_model(qm, folder, ["c"], vectors=1, data=x_test)
     c = os.path.join(folder, "c")
-    out = subprocess.run(["make", "-s", "-C", c, "size"], capture_output=True, text=True, check=True).stdout
-    text, data, bss = (int(v) for v in next(l.split() for l in out.splitlines() if l.endswith("(TOTALS)"))[:3])
+    text, data, bss = _model_size(c, cpu)
     with open(os.path.join(c, "profile_mark.c"), "w") as f:
         f.write(MARK_C)
-    subprocess.run(["make", "-s", "-C", c, "-B", "wqrc_test.elf",
-                    f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}",
+    elf = CPUS[cpu]["elf"]
+    subprocess.run(["make", "-s", "-C", c, "-B", elf, *CPUS[cpu]["make"],
                     "SRCS=wqrc_model.c wqrc_weights.c main.c profile_mark.c"], check=True)
-    counts = count_segments("wqrc_test.elf", c, "wqrc_run", len(qm.nodes))
+    counts = count_segments(elf, c, "wqrc_run", len(qm.nodes), cpu)
     return counts, dict(flash=text + data, ram=data + bss, report=rep)
 
 
@@ -201,11 +232,14 @@ def main() -> None:
     ap.add_argument("--configs", default="dfp4,dfp8,po24", help="scheme+bits list; activations 8 bits")
     ap.add_argument("--cmsis-nn", default=os.environ.get("CMSIS_NN"), help="path of a CMSIS-NN checkout")
     ap.add_argument("--json", help="write every row here")
+    ap.add_argument("--cpu", default="cortex-m4", choices=sorted(CPUS))
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
-        sys.exit("needs arm-none-eabi-gcc and qemu-system-arm (apt-get install gcc-arm-none-eabi "
-                 "libnewlib-arm-none-eabi qemu-system-arm)")
+    need = CPUS[args.cpu]
+    if not all(shutil.which(t) for t in need["tools"]):
+        sys.exit(f"needs {' and '.join(need['tools'])} (apt-get install {need['install']})")
+    if args.cmsis_nn and args.cpu != "cortex-m4":
+        sys.exit("--cmsis-nn: CMSIS-NN runs on Arm cores only; leave it out with --cpu " + args.cpu)
     if args.cmsis_nn and not os.path.isfile(os.path.join(args.cmsis_nn, "Include", "arm_nnfunctions.h")):
         sys.exit(f"--cmsis-nn {args.cmsis_nn}: not a CMSIS-NN checkout (no Include/arm_nnfunctions.h)")
     configs = args.configs.split(",")
@@ -220,12 +254,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for cfg in configs:
                 qm = wqrc.quantize(graph, scheme=cfg[:3], bits=int(cfg[3:]), act_bits=8, calib=calib)
-                counts, info = profile_wqrc(qm, x_test, os.path.join(tmp, cfg))
+                counts, info = profile_wqrc(qm, x_test, os.path.join(tmp, cfg), args.cpu)
                 per[cfg] = (qm, counts, info)
             qm = per[configs[0]][0]
             cm = profile_cmsis(qm, args.cmsis_nn, os.path.join(tmp, configs[0], "c"), tmp) if args.cmsis_nn else {}
         macs = {r["name"]: r["macs"] for r in per[configs[0]][2]["report"]["layers"]}
-        print(f"\n{name}: Cortex-M4 instructions per MAC (a8), per node")
+        print(f"\n{name}: {args.cpu} instructions per MAC (a8), per node")
         head = f"{'node':<28}{'op':<15}{'MACs':>10}" + "".join(f"{c:>9}" for c in configs)
         print(head + (f"{'CMSIS-NN':>10}{'dfp8/CMSIS':>11}" if cm else ""))
         tot = {c: 0 for c in configs}
@@ -238,7 +272,7 @@ def main() -> None:
                 tot[c] += cells[c]
                 conv_tot[c] += cells[c] if node.op == "conv" else 0
             conv_macs += m if node.op == "conv" else 0
-            row = dict(model=name, node=node.name, op=node.op, macs=m, **{c: cells[c] for c in configs})
+            row = dict(model=name, cpu=args.cpu, node=node.name, op=node.op, macs=m, **{c: cells[c] for c in configs})
             line = f"{node.name[:27]:<28}{node.op + ('/dw' if node.attrs.get('group', 1) > 1 else ''):<15}{m:>10}"
             line += "".join(f"{cells[c] / m:>9.2f}" if m else f"{cells[c]:>9}" for c in configs)
             if i in cm:
@@ -256,11 +290,11 @@ def main() -> None:
         print("flash B " + "  ".join(f"{c} {per[c][2]['flash']}" for c in configs)
               + " | RAM B " + "  ".join(f"{c} {per[c][2]['ram']}" for c in configs)
               + " | instructions/inference " + "  ".join(f"{c} {tot[c]}" for c in configs))
-        rows.append(dict(model=name, node="(total)", macs=total_macs, conv_macs=conv_macs,
+        rows.append(dict(model=name, cpu=args.cpu, node="(total)", macs=total_macs, conv_macs=conv_macs,
                          **{c: tot[c] for c in configs}, **{f"{c}_conv": conv_tot[c] for c in configs},
                          **{f"{c}_flash": per[c][2]["flash"] for c in configs},
                          **{f"{c}_ram": per[c][2]["ram"] for c in configs}))
-    if not args.cmsis_nn:
+    if not args.cmsis_nn and args.cpu == "cortex-m4":
         print("\n(no --cmsis-nn PATH: the CMSIS-NN column is skipped; "
               "git clone https://github.com/ARM-software/CMSIS-NN and pass its path)")
     if args.json:

@@ -25,6 +25,9 @@ HAVE_CXX = have("g++", "make")
 HAVE_CMAKE = have("cmake", "ctest", "cc")
 CHROMIUM = next((t for t in ("chromium", "chromium-browser", "google-chrome") if have(t)), None)
 HAVE_ARM = have("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+# Debian's picolibc for the RISC-V cross compiler puts its specs file here
+HAVE_RISCV = have("riscv64-unknown-elf-gcc", "qemu-system-riscv32") and os.path.isfile(
+    "/usr/lib/picolibc/riscv64-unknown-elf/picolibc.specs")
 HAVE_AP = os.path.isfile(os.path.join(AP_TYPES, "ap_int.h"))
 HAVE_IVERILOG = have("iverilog", "vvp")
 HAVE_VERILATOR = have("verilator")
@@ -37,6 +40,9 @@ chromium = pytest.mark.skipif(CHROMIUM is None, reason="needs a headless Chromiu
 cxx = pytest.mark.skipif(not HAVE_CXX, reason="needs g++ and make (apt-get install g++ make)")
 arm = pytest.mark.skipif(not HAVE_ARM, reason="needs the Cortex-M toolchain and QEMU (apt-get install "
                                                "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+riscv = pytest.mark.skipif(not HAVE_RISCV, reason="needs the RISC-V toolchain, picolibc and QEMU (apt-get install "
+                                                   "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf "
+                                                   "qemu-system-misc)")
 ap_types = pytest.mark.skipif(not HAVE_AP, reason=f"needs Xilinx's ap_int.h in {AP_TYPES} "
                                                   f"(.ci/run fetches it from the hls4ml wheel)")
 fashion = pytest.mark.skipif(not HAVE_FASHION, reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")

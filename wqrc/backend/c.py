@@ -27,7 +27,7 @@ from wqrc.quant.qmodel import QModel
 from wqrc.quant.schemes import Po2
 
 # What the written Makefile builds (its `make clean`); a later --force may remove these with the output.
-BUILD_PRODUCTS = ("wqrc_test", "wqrc_test.elf", "mcu/*.o")
+BUILD_PRODUCTS = ("wqrc_test", "wqrc_test.elf", "wqrc_test.rv.elf", "mcu/*.o")
 # hw/c, copied beside the generated files: the runtime by concern (wqrc_rt.h includes the four
 # headers). The kernels (hw/c/kernels/*.h.j2) are rendered per type combination the model uses,
 # one file a kernel, named by its function: kernels/wqrc_dmac_s8_s8.h holds wqrc_dmac_s8_s8.
