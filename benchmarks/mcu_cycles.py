@@ -2,8 +2,9 @@
 
     python benchmarks/mcu_cycles.py [--models digits,fashion,ds_cnn,resnet8,mobilenet_v1_025,autoencoder]
                                     [--configs dfp4,dfp8,po24] [--cmsis-nn PATH] [--json rows.json]
-                                    [--cpu cortex-m4|rv32imc]
+                                    [--cpu cortex-m4|cortex-m55|rv32imc]
 
+--cpu cortex-m55 counts the Helium (MVE) build in QEMU's mps3-an547 (CPU=cortex-m55);
 --cpu rv32imc counts the portable C built for RISC-V (riscv64-unknown-elf-gcc, picolibc) in
 qemu-system-riscv32's virt machine the same way (no CMSIS-NN column there).
 
@@ -69,6 +70,12 @@ CPUS = {
                       make=[f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}"],
                       tools=("arm-none-eabi-gcc", "qemu-system-arm"),
                       install="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"),
+    "cortex-m55": dict(qemu="qemu-system-arm -M mps3-an547 " + TRACE, elf="wqrc_test.m55.elf",
+                       make=["CPU=cortex-m55", f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}"],
+                       size=("arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-std=c99", "-O2",
+                             "-ffunction-sections", "-fdata-sections"),
+                       tools=("arm-none-eabi-gcc", "qemu-system-arm"),
+                       install="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"),
     "rv32imc": dict(qemu="qemu-system-riscv32 -M virt -bios none " + TRACE, elf="wqrc_test.rv.elf",
                     make=["CPU=rv32imc", f"RV_CC=riscv64-unknown-elf-gcc -DWQRC_PROFILE={MARK}"],
                     size=("riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-std=c99", "-O2",

@@ -14,10 +14,11 @@
 #define WQRC_RT_H
 
 /* The runtime, by concern: types (parameter structs), requantization (the contract's
- * rounding, clamps, saturation), SIMD helpers, and decoding of the packed codes. */
+ * rounding, clamps, saturation), SIMD helpers (Helium's apart), and decoding of the packed codes. */
 #include "wqrc_types.h"
 #include "wqrc_requant.h"
 #include "wqrc_simd.h"
+#include "wqrc_mve.h"
 #include "wqrc_decode.h"
 
 #endif /* WQRC_RT_H */

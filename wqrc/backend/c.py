@@ -27,11 +27,20 @@ from wqrc.quant.qmodel import QModel
 from wqrc.quant.schemes import Po2
 
 # What the written Makefile builds (its `make clean`); a later --force may remove these with the output.
-BUILD_PRODUCTS = ("wqrc_test", "wqrc_test.elf", "wqrc_test.rv.elf", "mcu/*.o")
-# hw/c, copied beside the generated files: the runtime by concern (wqrc_rt.h includes the four
-# headers). The kernels (hw/c/kernels/*.h.j2) are rendered per type combination the model uses,
-# one file a kernel, named by its function: kernels/wqrc_dmac_s8_s8.h holds wqrc_dmac_s8_s8.
-KERNEL_FILES = ("wqrc_rt.h", "wqrc_types.h", "wqrc_requant.h", "wqrc_simd.h", "wqrc_decode.h")
+BUILD_PRODUCTS = ("wqrc_test", "wqrc_test.elf", "wqrc_test.m55.elf", "wqrc_test.rv.elf", "mcu/*.o")
+# The QEMU boards the Cortex-M test bench runs on (make mcu-run CPU=...), a linker script each
+# (templates/c/mcu.ld.j2): code and weights in FLASH, the arena, stack and heap in RAM
+MCU_BOARDS = (
+    dict(file="mps2_an386.ld", name="mps2-an386", core="Cortex-M4", flash=("0x00000000", "4M"),
+         ram=("0x20000000", "4M"), about="4 MiB code memory at 0, 4 MiB SRAM at 0x20000000."),
+    dict(file="mps3_an547.ld", name="mps3-an547", core="Cortex-M55", flash=("0x00000000", "512K"),
+         ram=("0x20000000", "512K"), about="512 KiB ITCM at 0 (code), 512 KiB DTCM at 0x20000000."),
+)
+# hw/c, copied beside the generated files: the runtime by concern (wqrc_rt.h includes the other
+# headers; wqrc_mve.h's functions exist only where the core has Helium). The kernels
+# (hw/c/kernels/*.h.j2) are rendered per type combination the model uses, one file a kernel,
+# named by its function: kernels/wqrc_dmac_s8_s8.h holds wqrc_dmac_s8_s8.
+KERNEL_FILES = ("wqrc_rt.h", "wqrc_types.h", "wqrc_requant.h", "wqrc_simd.h", "wqrc_mve.h", "wqrc_decode.h")
 CTYPES = dict(s8="int8_t", u8="uint8_t", s16="int16_t", u16="uint16_t", s32="int32_t", u32="uint32_t")
 # Decoded-weight scratch of the dual-MAC kernel, in q15 elements: at most this many
 # (8 KB of RAM), and never more than the largest layer needs.
@@ -408,8 +417,10 @@ def generate_c(qm: QModel, rom: Rom, folder: str, vectors: int = 4, data: Option
     render_files(environment("c"), (("wqrc_model.h.j2", "wqrc_model.h"), ("wqrc_model.c.j2", "wqrc_model.c"),
                                     ("wqrc_weights.c.j2", "wqrc_weights.c"), ("main.c.j2", "main.c"),
                                     ("Makefile.j2", "Makefile"), ("CMakeLists.txt.j2", "CMakeLists.txt"),
-                                    ("startup.c.j2", "mcu/startup.c"), ("mps2_an386.ld.j2", "mcu/mps2_an386.ld"),
-                                    ("cortex-m4.cmake.j2", "mcu/cortex-m4.cmake")), folder, args)
+                                    ("startup.c.j2", "mcu/startup.c"), ("cortex-m4.cmake.j2", "mcu/cortex-m4.cmake")),
+                 folder, args)
+    for board in MCU_BOARDS:
+        render_files(environment("c"), (("mcu.ld.j2", f"mcu/{board['file']}"),), folder, dict(args, board=board))
     copy_kernels("c", KERNEL_FILES, folder)
     _write_kernels(ctx, folder)
     return dict(ram_bytes=args["ram_bytes"], arena_bytes=args["arena_bytes"], stack_bytes=args["stack_bytes"],
