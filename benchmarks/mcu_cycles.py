@@ -87,7 +87,8 @@ CPUS = {
 # inference, as docs/targets.md cites them: the peers the estimated cycles are compared with
 M4_MHZ = 120
 PUBLISHED = {"resnet8": (("TFLite-Micro + CMSIS-NN", 704.0), ("microTVM + CMSIS-NN", 389.6),
-                         ("Plumerai", 168.0), ("X-CUBE-AI", 165.0))}
+                         ("Plumerai", 168.0), ("X-CUBE-AI", 165.0)),
+             "ds_cnn": (("X-CUBE-AI", 43.2),)}
 ARM_FLAGS = "-mcpu=cortex-m4 -mthumb -O2 -ffunction-sections -fdata-sections"
 
 

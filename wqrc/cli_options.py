@@ -305,7 +305,8 @@ COMPILE_OPTIONS = compose(
                       "(write OUT/rom/weights.bin at byte 0x100000), for models whose weights do not fit on chip."),
     click.option("--measure", multiple=True, default=(),
                  help="RTL: run and report sim (Verilator cycles, bit-exactness), ice40 (yosys + nextpnr-ice40 "
-                      "--up5k), xilinx (yosys synth_xilinx) or all."),
+                      "--up5k), xilinx (yosys synth_xilinx) or all; C: cortex-m4 (the model's flash and RAM, "
+                      "arm-none-eabi-gcc -O2)."),
     MAX_DROP,
 )
 

@@ -38,16 +38,22 @@ def parse_targets(values: Sequence[str]) -> list[str]:
 
 
 def resolve_targets(targets: Sequence[str], measure: Sequence[str] = ()) -> tuple[list[str], list[str]]:
-    """The targets and the RTL measurements asked for, checked before any work: a measurement needs
-    the rtl target and its tools."""
+    """The targets and the measurements asked for, checked before any work: an RTL measurement
+    needs the rtl target, cortex-m4 the c target, and each its tools."""
+    from wqrc.backend import c_measure
     from wqrc.backend.rtl_measure import check_tools, parse_measure
 
     chosen = parse_targets([targets] if isinstance(targets, str) else list(targets))
-    measured = parse_measure(list(measure))
+    asked = [k.strip() for v in measure for k in str(v).split(",")]
+    mcu = [k for k in c_measure.KINDS if k in asked]
+    measured = parse_measure([k for k in asked if k not in c_measure.KINDS])
     if measured and "rtl" not in chosen:
         raise WqrcError("--measure: needs the rtl target (--target rtl or all)")
+    if mcu and "c" not in chosen:
+        raise WqrcError("--measure cortex-m4: needs the c target (--target c or all)")
     check_tools(measured)
-    return chosen, measured
+    c_measure.check_tools(mcu)
+    return chosen, measured + mcu
 
 
 def build_products(targets: Sequence[str]) -> list[str]:
@@ -86,6 +92,9 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
         if "c" in targets:
             from wqrc.backend.c import generate_c
             report["c"] = generate_c(qm, rom, os.path.join(tmp, "c"), vecs=vecs)
+            if "cortex-m4" in measure:
+                from wqrc.backend.c_measure import measure as measure_mcu
+                report["c"]["measured"] = {"cortex-m4": measure_mcu(os.path.join(tmp, "c"), report["c"]["stack_bytes"])}
         if "hls" in targets:
             from wqrc.backend.hls import generate_hls
             report["hls"] = generate_hls(qm, rom, os.path.join(tmp, "hls"), vecs=vecs, **(hls_options or {}))
@@ -97,9 +106,10 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
             if "ecp5" in measure and (rtl_options or {}).get("form", "layers") == "layers":
                 raise WqrcError("--measure ecp5: only --rtl-form seq is built for the ECP5 (make synth-ecp5)")
             report["rtl"] = generate_rtl(qm, rom, os.path.join(tmp, "rtl"), vecs=vecs, **(rtl_options or {}))
-            if measure:
+            rtl_kinds = [k for k in measure if k != "cortex-m4"]
+            if rtl_kinds:
                 from wqrc.backend.rtl_measure import measure as run_measurements
-                report["rtl"]["measured"] = got = run_measurements(os.path.join(tmp, "rtl"), list(measure))
+                report["rtl"]["measured"] = got = run_measurements(os.path.join(tmp, "rtl"), rtl_kinds)
                 for part in ("ice40", "ecp5"):   # latency = cycles / fmax
                     fmax = got.get(part, {}).get("fmax_mhz")
                     if fmax:

@@ -126,9 +126,14 @@ def target_summary(rep: dict, out: str) -> str:
     if "plan" in rep:
         lines.append(f"  {rep['plan']}: the precision plan of --bits auto")
     if "c" in rep:
-        lines.append(f"  c/: RAM {rep['c']['ram_bytes']} B (arena {rep['c']['arena_bytes']} + stack "
-                     f"{rep['c']['stack_bytes']}); run: make -C {out}/c run; "
-                     f"Cortex-M4 size: make -C {out}/c size; in firmware: add_subdirectory({out}/c), link wqrc::model")
+        c = rep["c"]
+        m4 = c.get("measured", {}).get("cortex-m4")
+        memory = (f"Cortex-M4 (measured, -O2): flash {m4['flash_bytes']} B, RAM {m4['ram_bytes']} B "
+                  f"({m4['ram_static_bytes']} static + {c['stack_bytes']} stack)" if m4 else
+                  f"flash {c['rom_bits'] // 8} B of weights + code (--measure cortex-m4), RAM {c['ram_bytes']} B "
+                  f"(arena {c['arena_bytes']} + stack {c['stack_bytes']})")
+        lines.append(f"  c/: {memory}; run: make -C {out}/c run (mcu-run: Cortex-M4 in QEMU); "
+                     f"in firmware: add_subdirectory({out}/c), link wqrc::model")
     if "hls" in rep:
         lines.append(f"  hls/: C simulation: make -C {out}/hls csim; synthesis: vitis_hls -f {out}/hls/run_hls.tcl")
     if "qonnx" in rep:

@@ -212,4 +212,14 @@ static inline int64_t wqrc_shift_to(int64_t v, int32_t sh)
     return v * ((int64_t)1 << -sh);
 }
 
+/* The same in 32-bit arithmetic, for 16-bit (or narrower) terms moved at most 14 places left:
+ * |v << 14| < 2^30, so two such terms and their sum fit int32 (the add kernel's fast path). */
+static inline int32_t wqrc_shift_to32(int32_t v, int32_t sh)
+{
+    if (sh > 0) {
+        return WQRC_RSHIFT_ROUND(v, sh, 32);
+    }
+    return v * ((int32_t)1 << -sh);
+}
+
 #endif /* WQRC_REQUANT_H */

@@ -90,6 +90,30 @@ static inline int32_t wqrc_sxtb16_hi(uint32_t w)
     return __sxtb16((int32_t)((w >> 8) | (w << 24)));
 #endif
 }
+/* bytes 0 and 2 of w zero-extended into q15 halves; wqrc_uxtb16_hi: bytes 1 and 3 */
+static inline int32_t wqrc_uxtb16_lo(uint32_t w)
+{
+    return (int32_t)__uxtb16(w);
+}
+static inline int32_t wqrc_uxtb16_hi(uint32_t w)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    int32_t r; /* (as wqrc_sxtb16_hi) */
+    __asm__("uxtb16 %0, %1, ror #8" : "=r"(r) : "r"(w));
+    return r;
+#else
+    return (int32_t)__uxtb16((w >> 8) | (w << 24));
+#endif
+}
+/* acc + lo(k) * hi(x) and acc + hi(k) * hi(x): SMLABT / SMLATT (wqrc_mla_lo/hi take lo(x)) */
+static inline int32_t wqrc_mla_lo_top(int32_t k, int32_t x, int32_t acc)
+{
+    return __smlabt(k, x, acc);
+}
+static inline int32_t wqrc_mla_hi_top(int32_t k, int32_t x, int32_t acc)
+{
+    return __smlatt(k, x, acc);
+}
 #else
 #define WQRC_SIMD_S8 0
 #endif
@@ -122,11 +146,14 @@ static inline void wqrc_store2x2(int32_t *acc, int32_t s00, int32_t s01, int32_t
 WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int32_t nrows, const int16_t *ab,
                                        const int32_t *bias, int32_t *acc)
 {
-    int32_t r;
-    for (r = 0; r < nrows; r += 2) {
-        const int32_t pair = r + 1 < nrows;
-        const int16_t *w0 = rows + r * stride, *w1 = pair ? w0 + stride : w0, *x = ab;
-        int32_t s00 = bias[r], s01 = s00, s10 = bias[r + pair], s11 = s10, n = stride >> 1;
+    const int16_t *w0 = rows;
+    int32_t left;
+    for (left = nrows; left > 0; left -= 2) {
+        /* (the next pair's first row is where this pair's second one ends: few values live
+         * across the loop, so that GCC keeps them in registers beside the assembly's) */
+        const int32_t pair = left > 1;
+        const int16_t *w1 = pair ? w0 + stride : w0, *x = ab;
+        int32_t s00 = bias[0], s01 = s00, s10 = bias[pair], s11 = s10, n = stride >> 1;
         /* one q15 pair of each row against both positions' pairs: 4 loads, 4 SMLAD, 8 MACs */
 #define WQRC_STEP2X2                                                \
     do {                                                            \
@@ -140,43 +167,56 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
         w1 += 2;                                                    \
         x += 4;                                                     \
     } while (0)
-        if (n & 1) {
-            WQRC_STEP2X2;
-        }
-        n >>= 1;
 #if WQRC_SIMD_S8 && defined(__GNUC__)
         if (n > 0) {
             /* the loop below, written out: GCC does not use post-increment addressing here
-             * and spends three ADDs per iteration; 6 loads + 8 SMLAD + SUBS/BNE = 16
-             * instructions for 16 MACs (x is word-aligned, as LDRD needs: WQRC_ALIGN4) */
+             * and spends three ADDs per step; 24 loads + 32 SMLAD + SUBS/BNE = 58
+             * instructions for 64 MACs (x is word-aligned, as LDRD needs: WQRC_ALIGN4).
+             * Eight steps a turn; a count that is not a multiple of eight enters the first
+             * turn part-way (Duff's device: each step is 7 instructions of 4 bytes, 28; the
+             * assembler checks it), so no step runs outside the loop */
+            const int32_t skip = (8 - (n & 7)) & 7;
             int32_t u, v, a, b;
+            n = (n + 7) >> 3;
             __asm__ volatile(
+                "cbz    %[skip], 1f\n\t"
+                "adr.w  %[u], 1f\n\t"
+                "add.w  %[u], %[u], %[skip], lsl #5\n\t"
+                "sub.w  %[u], %[u], %[skip], lsl #2\n\t"
+                "orr.w  %[u], %[u], #1\n\t"
+                "bx     %[u]\n\t"
+                ".p2align 2\n"
                 "1:\n\t"
-                ".rept 2\n\t" /* two steps per count */
-                "ldr   %[u], [%[w0]], #4\n\t"
-                "ldr   %[v], [%[w1]], #4\n\t"
-                "ldrd  %[a], %[b], [%[x]], #8\n\t"
-                "smlad %[s00], %[u], %[a], %[s00]\n\t"
-                "smlad %[s01], %[u], %[b], %[s01]\n\t"
-                "smlad %[s10], %[v], %[a], %[s10]\n\t"
-                "smlad %[s11], %[v], %[b], %[s11]\n\t"
-                ".endr\n\t"
-                "subs  %[n], %[n], #1\n\t"
-                "bne   1b\n\t"
+                ".rept 8\n\t"
+                "ldr.w  %[u], [%[w0]], #4\n\t"
+                "ldr.w  %[v], [%[w1]], #4\n\t"
+                "ldrd   %[a], %[b], [%[x]], #8\n\t"
+                "smlad  %[s00], %[u], %[a], %[s00]\n\t"
+                "smlad  %[s01], %[u], %[b], %[s01]\n\t"
+                "smlad  %[s10], %[v], %[a], %[s10]\n\t"
+                "smlad  %[s11], %[v], %[b], %[s11]\n\t"
+                ".endr\n"
+                "2:\n\t"
+                ".if (2b - 1b) - 8 * 28\n\t"
+                ".error \"wqrc_dot2x2_rows: a step is not 28 bytes\"\n\t"
+                ".endif\n\t"
+                "subs   %[n], %[n], #1\n\t"
+                "bne    1b\n\t"
                 : [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [s00] "+r"(s00), [s01] "+r"(s01),
                   [s10] "+r"(s10), [s11] "+r"(s11), [u] "=&r"(u), [v] "=&r"(v), [a] "=&r"(a), [b] "=&r"(b)
-                :
+                : [skip] "l"(skip)
                 : "cc", "memory");
         }
 #else
-        for (; n > 0; --n) { /* two steps per count, as the assembly does */
-            WQRC_STEP2X2;
+        for (; n > 0; --n) {
             WQRC_STEP2X2;
         }
 #endif
 #undef WQRC_STEP2X2
         wqrc_store2x2(acc, s00, s01, s10, s11, pair);
         acc += 4;
+        bias += 2;
+        w0 = w1;
     }
 }
 
@@ -272,23 +312,34 @@ WQRC_OUT_OF_LINE void wqrc_dot_row_run(const int16_t *row, int32_t stride, const
  * all but read from flash four codes at a time (rom8: the layer's codes as bytes, row
  * r at r * fan) and widened in registers by SXTB16, as CMSIS-NN's s8 kernels do. The
  * columns are stored to match: per group of four inputs (a0 a2)(a1 a3)(b0 b2)(b1 b3),
- * then the fan % 4 last inputs as (a b) pairs. 18 instructions for 16 MACs.
+ * then the fan % 4 last inputs as (a b) pairs. 66 instructions for 64 MACs.
  */
 WQRC_OUT_OF_LINE void wqrc_dot2x2_s8rows(const unsigned char *rom8, int32_t fan, int32_t nrows, const int16_t *cols,
                                          const int32_t *bias, int32_t *acc)
 {
     const int32_t groups = fan >> 2, tail = fan & 3;
-    int32_t r;
-    for (r = 0; r < nrows; r += 2) {
-        const int32_t pair = r + 1 < nrows;
-        const unsigned char *r0 = rom8 + r * fan, *r1 = pair ? r0 + fan : r0;
+    int32_t left;
+    for (left = nrows; left > 0; left -= 2, rom8 += 2 * fan) { /* (few values live across it) */
+        const int32_t pair = left > 1;
+        const unsigned char *r0 = rom8, *r1 = pair ? r0 + fan : r0;
         const int16_t *x = cols;
-        int32_t s00 = bias[r], s01 = s00, s10 = bias[r + pair], s11 = s10, n = groups, i;
+        int32_t s00 = bias[0], s01 = s00, s10 = bias[pair], s11 = s10, n = groups, i;
         if (n > 0) {
-            int32_t w, t, a02, a13, b02, b13;
+            /* four groups of four inputs a turn: 66 instructions for 64 MACs; a count of groups
+             * that is not a multiple of four enters the first turn part-way (each group is 16
+             * instructions of 4 bytes, 64; the assembler checks it), as wqrc_dot2x2_rows does */
+            int32_t w = (4 - (n & 3)) & 3, t, a02, a13, b02, b13; /* w: the groups skipped, at first */
+            n = (n + 3) >> 2;
             __asm__ volatile(
+                "cbz    %[w], 1f\n\t"
+                "adr.w  %[t], 1f\n\t"
+                "add.w  %[t], %[t], %[w], lsl #6\n\t"
+                "orr.w  %[t], %[t], #1\n\t"
+                "bx     %[t]\n\t"
+                ".p2align 2\n"
                 "1:\n\t"
-                "ldr    %[w], [%[r0]], #4\n\t"
+                ".rept 4\n\t"
+                "ldr.w  %[w], [%[r0]], #4\n\t"
                 "ldrd   %[a02], %[a13], [%[x]], #8\n\t"
                 "ldrd   %[b02], %[b13], [%[x]], #8\n\t"
                 "sxtb16 %[t], %[w]\n\t"
@@ -297,17 +348,22 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_s8rows(const unsigned char *rom8, int32_t fan,
                 "smlad  %[s00], %[w], %[a13], %[s00]\n\t"
                 "smlad  %[s01], %[t], %[b02], %[s01]\n\t"
                 "smlad  %[s01], %[w], %[b13], %[s01]\n\t"
-                "ldr    %[w], [%[r1]], #4\n\t"
+                "ldr.w  %[w], [%[r1]], #4\n\t"
                 "sxtb16 %[t], %[w]\n\t"
                 "sxtb16 %[w], %[w], ror #8\n\t"
                 "smlad  %[s10], %[t], %[a02], %[s10]\n\t"
                 "smlad  %[s10], %[w], %[a13], %[s10]\n\t"
                 "smlad  %[s11], %[t], %[b02], %[s11]\n\t"
                 "smlad  %[s11], %[w], %[b13], %[s11]\n\t"
+                ".endr\n"
+                "2:\n\t"
+                ".if (2b - 1b) - 4 * 64\n\t"
+                ".error \"wqrc_dot2x2_s8rows: a group is not 64 bytes\"\n\t"
+                ".endif\n\t"
                 "subs   %[n], %[n], #1\n\t"
                 "bne    1b\n\t"
                 : [r0] "+r"(r0), [r1] "+r"(r1), [x] "+r"(x), [n] "+r"(n), [s00] "+r"(s00), [s01] "+r"(s01),
-                  [s10] "+r"(s10), [s11] "+r"(s11), [w] "=&r"(w), [t] "=&r"(t), [a02] "=&r"(a02),
+                  [s10] "+r"(s10), [s11] "+r"(s11), [w] "+&l"(w), [t] "=&r"(t), [a02] "=&r"(a02),
                   [a13] "=&r"(a13), [b02] "=&r"(b02), [b13] "=&r"(b13)
                 :
                 : "cc", "memory");
@@ -321,6 +377,7 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_s8rows(const unsigned char *rom8, int32_t fan,
         }
         wqrc_store2x2(acc, s00, s01, s10, s11, pair);
         acc += 4;
+        bias += 2;
     }
 }
 #endif
