@@ -70,12 +70,6 @@ CPUS = {
                       make=[f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}"],
                       tools=("arm-none-eabi-gcc", "qemu-system-arm"),
                       install="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"),
-    "cortex-m55": dict(qemu="qemu-system-arm -M mps3-an547 " + TRACE, elf="wqrc_test.m55.elf",
-                       make=["CPU=cortex-m55", f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}"],
-                       size=("arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-std=c99", "-O2",
-                             "-ffunction-sections", "-fdata-sections"),
-                       tools=("arm-none-eabi-gcc", "qemu-system-arm"),
-                       install="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"),
     "rv32imc": dict(qemu="qemu-system-riscv32 -M virt -bios none " + TRACE, elf="wqrc_test.rv.elf",
                     make=["CPU=rv32imc", f"RV_CC=riscv64-unknown-elf-gcc -DWQRC_PROFILE={MARK}"],
                     size=("riscv64-unknown-elf-gcc", "--specs=picolibc.specs", "-march=rv32imc", "-mabi=ilp32", "-std=c99", "-O2",
@@ -83,6 +77,11 @@ CPUS = {
                     tools=("riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
                     install="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"),
 }
+# the Cortex-M55 (Helium) as the Cortex-M4, on its own board and flags
+CPUS["cortex-m55"] = dict(CPUS["cortex-m4"], qemu="qemu-system-arm -M mps3-an547 " + TRACE, elf="wqrc_test.m55.elf",
+                          make=["CPU=cortex-m55", f"ARM_CC=arm-none-eabi-gcc -DWQRC_PROFILE={MARK}"],
+                          size=("arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-std=c99",
+                                "-O2", "-ffunction-sections", "-fdata-sections"))
 # MLPerf Tiny v1.0 (closed division) results on an STM32L4R5 (Cortex-M4 at 120 MHz), ms per
 # inference, as docs/targets.md cites them: the peers the estimated cycles are compared with
 M4_MHZ = 120

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from wqrc import api as wqrc_api
 from wqrc.api import from_torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -218,6 +219,45 @@ def assert_user_error(res, *needles):
 
 
 UBSAN = "CFLAGS=-std=c99 -Wall -Wextra -Wpedantic -Wconversion -Werror -O1 -fsanitize=undefined -fno-sanitize-recover"
+
+
+def quantized_test_model(name: str, scheme: str, bits: int, act: int):
+    """(QModel, 8 test inputs) of a shared test model (build) with random calibration."""
+    g, shape = cached_graph(name, seed=3)
+    calib = np.random.default_rng(1).uniform(-1, 1, (64,) + shape).astype(np.float32)
+    return wqrc_api.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib), calib[:8]
+
+
+def mlperf_tiny(name: str):
+    """(graph, 66 seeded inputs: 64 to calibrate, 2 to test) of an MLPerf Tiny network of wqrc.zoo."""
+    from wqrc import zoo
+
+    module, shape = zoo.build(name)
+    x = np.random.default_rng(0).standard_normal((66,) + shape).astype(np.float32)
+    return from_torch(module, x[:1]), x
+
+
+def assert_mcu_run_passes(out, qm, x, cpu: str):
+    """qm's C target written to ``out`` with 3 test vectors (from x), built for ``cpu`` and run in
+    QEMU (make mcu-run CPU=...): every vector bit-exact with the simulator."""
+    from wqrc.backend.c import generate_c
+    from wqrc.pack import pack
+
+    generate_c(qm, pack(qm), str(out), vectors=3, data=x)
+    res = make(out, "mcu-run", f"CPU={cpu}")
+    assert res.returncode == 0 and "PASS: 3 test vectors" in res.stdout, res.stdout + res.stderr
+
+
+def assert_wrong_expectation_fails(out, *make_args):
+    """The generated test bench in ``out`` fails, naming the sample and element, with a non-zero
+    exit status, once its first expected value is made wrong (``make`` with ``make_args``)."""
+    main = (out / "main.c").read_text()
+    marker = "test_expected[WQRC_TEST_COUNT][WQRC_OUTPUT_SIZE] = {\n    { "
+    i = main.index(marker) + len(marker)
+    j = main.index(",", i)
+    (out / "main.c").write_text(main[:i] + str(int(main[i:j]) + 1) + main[j:])
+    res = make(out, *make_args)
+    assert res.returncode != 0 and "FAIL: sample 0, element 0" in res.stdout, res.stdout + res.stderr
 
 
 def make(out, target="run", *extra):

@@ -12,18 +12,9 @@ import pytest
 
 import needs
 import wqrc
-from conftest import cached_graph, make, odd_cnn
-from wqrc import zoo
-from wqrc.backend.c import generate_c
-from wqrc.pack import pack
+from conftest import assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny, odd_cnn, quantized_test_model
 
 pytestmark = [needs.arm]
-
-
-def _generate(tmp_path, qm, x, name):
-    out = tmp_path / name
-    generate_c(qm, pack(qm), str(out), vectors=3, data=x)
-    return out
 
 
 def _helium_instructions(out) -> int:
@@ -38,14 +29,10 @@ def _helium_instructions(out) -> int:
                                                   ("mlp", "dfp", 16, 16), ("residual", "dfp", 5, 16),
                                                   ("depthwise", "po2", 5, 8)])
 def test_cortex_m55_in_qemu_equals_simulator(tmp_path, name, scheme, bits, act):
-    g, shape = cached_graph(name, seed=3)
-    calib = np.random.default_rng(1).uniform(-1, 1, (64,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
-    out = _generate(tmp_path, qm, calib[:8], name)
-    res = make(out, "mcu-run", "CPU=cortex-m55")
-    assert res.returncode == 0 and "PASS: 3 test vectors" in res.stdout, res.stdout + res.stderr
+    qm, x = quantized_test_model(name, scheme, bits, act)
+    assert_mcu_run_passes(tmp_path / name, qm, x, "cortex-m55")
     if name == "residual":
-        assert _helium_instructions(out) > 0
+        assert _helium_instructions(tmp_path / name) > 0
 
 
 def test_odd_fans_and_single_positions_on_helium(tmp_path):
@@ -54,27 +41,16 @@ def test_odd_fans_and_single_positions_on_helium(tmp_path):
     g, shape = odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
     qm = wqrc.quantize(g, scheme="dfp", bits=6, act_bits=8, calib=calib)
-    out = _generate(tmp_path, qm, calib[:6], "odd")
-    res = make(out, "mcu-run", "CPU=cortex-m55")
-    assert res.returncode == 0 and "PASS: 3 test vectors" in res.stdout, res.stdout + res.stderr
+    out = tmp_path / "odd"
+    assert_mcu_run_passes(out, qm, calib[:6], "cortex-m55")
     assert _helium_instructions(out) > 0
-    main = (out / "main.c").read_text()
-    marker = "test_expected[WQRC_TEST_COUNT][WQRC_OUTPUT_SIZE] = {\n    { "
-    i = main.index(marker) + len(marker)
-    j = main.index(",", i)
-    (out / "main.c").write_text(main[:i] + str(int(main[i:j]) + 1) + main[j:])
-    res = make(out, "mcu-run", "CPU=cortex-m55")
-    assert res.returncode != 0 and "FAIL: sample 0, element 0" in res.stdout, res.stdout + res.stderr
+    assert_wrong_expectation_fails(out, "mcu-run", "CPU=cortex-m55")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet8", "ds_cnn", "mobilenet_v1_025", "autoencoder"])
 def test_the_mlperf_tiny_models_are_bit_exact_on_cortex_m55(tmp_path, name):
-    module, shape = zoo.build(name)
-    x = np.random.default_rng(0).standard_normal((66,) + shape).astype(np.float32)
-    graph = wqrc.from_torch(module, x[:1])
+    graph, x = mlperf_tiny(name)
     for scheme, bits in (("dfp", 8), ("po2", 4)):
         qm = wqrc.quantize(graph, scheme=scheme, bits=bits, act_bits=8, calib=x[:64])
-        out = _generate(tmp_path, qm, x[64:], f"{name}-{scheme}")
-        res = make(out, "mcu-run", "CPU=cortex-m55")
-        assert res.returncode == 0 and "PASS: 3 test vectors" in res.stdout, res.stdout + res.stderr
+        assert_mcu_run_passes(tmp_path / f"{name}-{scheme}", qm, x[64:], "cortex-m55")

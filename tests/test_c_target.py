@@ -11,7 +11,7 @@ from wqrc.errors import WqrcError
 from wqrc.pack import pack
 
 import needs
-from conftest import UBSAN, cached_graph, depthwise_cnn, make, odd_cnn
+from conftest import UBSAN, assert_wrong_expectation_fails, cached_graph, depthwise_cnn, make, odd_cnn
 
 SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (2, 3, 4, 5, 6)]
 pytestmark = [needs.cc, pytest.mark.slow]
@@ -52,14 +52,7 @@ def test_every_model_kind_at_4bit_po2_and_8bit_dfp(tmp_path, name):
 
 def test_testbench_names_sample_and_element_on_mismatch(tmp_path):
     qm, out, _ = generate(tmp_path, "plain", "dfp", 4, 8)
-    main = (out / "main.c").read_text()
-    marker = "test_expected[WQRC_TEST_COUNT][WQRC_OUTPUT_SIZE] = {\n    { "
-    i = main.index(marker) + len(marker)
-    j = main.index(",", i)
-    wrong = int(main[i:j]) + 1
-    (out / "main.c").write_text(main[:i] + str(wrong) + main[j:])
-    res = make(out)
-    assert res.returncode != 0 and "FAIL: sample 0, element 0" in res.stdout
+    assert_wrong_expectation_fails(out, "run")
 
 
 def test_inference_path_uses_no_malloc_float_or_stdio(tmp_path):
