@@ -14,7 +14,7 @@ import needs
 import wqrc
 from conftest import assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny, odd_cnn, quantized_test_model
 
-pytestmark = [needs.arm]
+pytestmark = [needs.arm, pytest.mark.slow]
 
 
 def _helium_instructions(out) -> int:

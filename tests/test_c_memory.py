@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 
+import pytest
+
 import needs
 from conftest import assert_user_error, wqrc
 
@@ -31,6 +33,7 @@ def test_measure_needs_the_c_target(tmp_path):
 
 
 @needs.arm
+@pytest.mark.slow
 def test_measure_cortex_m4_reports_make_size(tmp_path):
     out = tmp_path / "out"
     res = wqrc("compile", "examples/digits_cnn.onnx", "--scheme", "po2", "--bits", "4", "--target", "c",

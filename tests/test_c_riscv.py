@@ -11,7 +11,7 @@ import needs
 import wqrc
 from conftest import assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny, quantized_test_model
 
-pytestmark = [needs.riscv]
+pytestmark = [needs.riscv, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("name,scheme,bits,act", [("residual", "po2", 4, 8), ("depthwise", "dfp", 8, 8),

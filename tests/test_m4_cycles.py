@@ -23,7 +23,7 @@ from conftest import cached_graph
 from wqrc.backend.c import generate_c
 from wqrc.pack import pack
 
-pytestmark = [needs.arm]
+pytestmark = [needs.arm, pytest.mark.slow]
 
 spec = importlib.util.spec_from_file_location("m4_cycles", os.path.join(needs.ROOT, "benchmarks", "m4_cycles.py"))
 m4 = sys.modules["m4_cycles"] = importlib.util.module_from_spec(spec)  # (its dataclass looks itself up there)
