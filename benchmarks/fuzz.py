@@ -8,7 +8,7 @@ builds (and of layers a target refused at compile time, e.g. accumulators over
 (tests/fuzz_models.py), seeds START.. START+COUNT-1, so a failure reproduces
 with `--start SEED --count 1`.
 
-    python benchmarks/fuzz.py [--count 10000] [--every 50] [--start 0] [--targets c,hls,qonnx,rtl,rtl-seq,c-m55]
+    python benchmarks/fuzz.py [--count 10000] [--every 50] [--start 0] [--targets c,hls,qonnx,rtl,rtl-seq,c-m4,c-m55]
                               [--widest-grids]
 
 --widest-grids puts every layer of the descriptor-driven form (rtl-seq) that can take a grid of

@@ -229,7 +229,8 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
     """Every executor (and, with ``backends_dir``, the generated ``targets``: C and HLS built with
     UBSan and ASan, RTL simulated by Verilator on 1 to 4 lanes, its cycles per step checked against
     the RTL target's cycle model; ``rtl-seq``: the descriptor-driven form on 1 to 16 lanes, the same
-    checks; ``c-m55``: the C target built for a Cortex-M55, its Helium kernels run in QEMU) against
+    checks; ``c-m4``, ``c-m55``: the C target built for a Cortex-M4 (its DSP kernels and assembly)
+    or a Cortex-M55 (its Helium kernels), run in QEMU) against
     the plain-integer reference. Returns (mismatches, what ran)."""
     import os
     import subprocess
@@ -293,6 +294,8 @@ def differential(seed: int, backends_dir=None, targets=("c", "hls")) -> tuple[li
                   "hls": (generate_hls, {}, ["csim", f"CXXFLAGS={CXX_FLAGS}"]),
                   "rtl": (generate_rtl, {"lanes": lanes}, ["sim"]),
                   "rtl-seq": (generate_rtl, {"lanes": seq_lanes, "form": "seq", "fpga": "ecp5-85"}, ["sim"]),
+                  # the C target's DSP kernels (and their assembly) on a Cortex-M4 (QEMU's mps2-an386)
+                  "c-m4": (generate_c, {}, ["mcu-run", "CPU=cortex-m4"]),
                   # the C target's Helium kernels on a Cortex-M55 (QEMU's mps3-an547)
                   "c-m55": (generate_c, {}, ["mcu-run", "CPU=cortex-m55"])}
     for target in targets:
