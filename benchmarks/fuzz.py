@@ -9,11 +9,14 @@ builds (and of layers a target refused at compile time, e.g. accumulators over
 with `--start SEED --count 1`.
 
     python benchmarks/fuzz.py [--count 10000] [--every 50] [--start 0] [--targets c,hls,qonnx,rtl,rtl-seq,c-m4,c-m55]
-                              [--widest-grids]
+                              [--widest-grids] [--wide]
 
 --widest-grids puts every layer of the descriptor-driven form (rtl-seq) that can take a grid of
 channels x columns on its widest one, whether or not the cycle model would choose it: the
 draws' small maps seldom gain from grids, so without it few draws reach them.
+
+--wide draws 14..24 channels per conv and input, 3x3 windows and mostly 8-bit activations
+(tests/fuzz_models.py WIDE), so that layers take the C target's Winograd kernel; slower per model.
 """
 from __future__ import annotations
 
@@ -39,7 +42,12 @@ def main() -> None:
                     help="generated targets every EVERY-th model goes through (qonnx: needs pip install qonnx)")
     ap.add_argument("--widest-grids", action="store_true",
                     help="rtl-seq: every layer that can take a grid of channels x columns on its widest")
+    ap.add_argument("--wide", action="store_true",
+                    help="wide 3x3 convs of 8-bit activations (the C target's Winograd kernel takes them)")
     args = ap.parse_args()
+    if args.wide:
+        import fuzz_models
+        fuzz_models.WIDE = True
     targets = tuple(t for t in args.targets.split(",") if t)
     if args.widest_grids:
         from wqrc.backend import rtl_seq

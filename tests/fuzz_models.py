@@ -27,6 +27,15 @@ SCHEMES = [("dfp", b) for b in (2, 3, 4, 5, 8, 12, 16)] + [("po2", b) for b in (
 ACT_BITS = [8, 16, 32, 8, 16, 32, 4, 12, 24]
 CALIB = ["normal", "normal", "zero", "tiny", "huge"]
 INPUTS = ["max", "min", "alternate", "random"]
+# WIDE (benchmarks/fuzz.py --wide): 14..24 channels per conv and input instead of a few, 3x3
+# windows mostly at stride 1 in one group, maps of 5..12, mostly 8-bit activations, so that layers
+# take the C target's Winograd kernel (3x3 at stride 1 of 8-bit inputs, 16 or more channels).
+# Off, the draws are what they always were, so every seed keeps its model.
+WIDE = False
+
+
+def _channels(rng: np.random.Generator, lo: int, hi: int) -> int:
+    return int(rng.integers(14, 25)) if WIDE else int(rng.integers(lo, hi))
 
 
 class _Builder:
@@ -61,14 +70,15 @@ class _Builder:
         r = self.rng
         src = self.last
         c = self.shapes[src][0]
-        k = int(r.integers(1, 4))
-        d = 1 if same else int(r.integers(1, 3))
+        k = 3 if WIDE else int(r.integers(1, 4))
+        plain = WIDE and r.random() < 0.7  # (WIDE: mostly stride 1, dilation 1, one group)
+        d = 1 if same or plain else int(r.integers(1, 3))
         groups = [g for g in range(1, c + 1) if c % g == 0 and cout % g == 0]
-        g = int(r.choice(groups))
+        g = 1 if plain else int(r.choice(groups))
         if same:
             pads, s = (k // 2,) * 4, 1
         else:
-            pads, s = tuple(int(v) for v in r.integers(0, k, 4)), int(r.integers(1, 3))
+            pads, s = tuple(int(v) for v in r.integers(0, k, 4)), 1 if plain else int(r.integers(1, 3))
         return self.try_add("conv", [src], dict(strides=(s, s), pads=pads, dilations=(d, d), group=g,
                                                 clip=self.clamp()),
                             dict(weight=self.weights((cout, c // g, k, k)), bias=self.weights(cout, 0.3)))
@@ -90,7 +100,7 @@ class _Builder:
         r = self.rng
         choice = r.integers(10)
         if choice <= 1:
-            self.conv(int(r.integers(1, 7)))
+            self.conv(_channels(r, 1, 7))
         elif choice == 2:
             self.pool()
         elif choice == 3:  # residual: a 'same' conv, then add its input back
@@ -137,9 +147,10 @@ def random_graph(seed: int) -> Graph:
             b.try_add("dense", [b.last], dict(clip=b.clamp()),
                       dict(weight=b.weights((out, b.shapes[b.last][0])), bias=b.weights(out, 0.3)))
         return infer_shapes(Graph(b.nodes, "x", (f,), b.last))
-    c, h, w = int(rng.integers(1, 5)), int(rng.integers(3, 10)), int(rng.integers(3, 10))
+    c, h, w = _channels(rng, 1, 5), int(rng.integers(*((5, 13) if WIDE else (3, 10)))), \
+        int(rng.integers(*((5, 13) if WIDE else (3, 10))))
     b = _Builder(rng, c, h, w)
-    while not b.conv(int(rng.integers(1, 7))):
+    while not b.conv(_channels(rng, 1, 7)):
         pass
     for _ in range(int(rng.integers(1, 6))):
         b.block()
@@ -171,7 +182,7 @@ def random_case(seed: int):
     g = random_graph(seed)
     even = _draw_ties_to_even(g, np.random.default_rng(seed ^ 0xE7E4))
     scheme, bits = SCHEMES[rng.integers(len(SCHEMES))]
-    act = int(rng.choice(ACT_BITS))
+    act = int(rng.choice([8, 8, 8, 16] if WIDE else ACT_BITS))
     if any(OPS[n.op].kernel == "lut" for n in g.nodes):  # tables cover inputs of up to 16 bits
         act = min(act, 16)
     rule = str(rng.choice(["paper", "max", "mse"]))

@@ -114,6 +114,37 @@ static inline int32_t wqrc_mla_hi_top(int32_t k, int32_t x, int32_t acc)
 {
     return __smlatt(k, x, acc);
 }
+/* halfwise a + b and a - b of q15 pairs (SADD16 / SSUB16; the Winograd kernel's transforms,
+ * whose terms stay far inside q15) */
+static inline int32_t wqrc_sadd16(int32_t a, int32_t b)
+{
+    return (int32_t)__sadd16(a, b);
+}
+static inline int32_t wqrc_ssub16(int32_t a, int32_t b)
+{
+    return (int32_t)__ssub16(a, b);
+}
+/* (lo(a), lo(b)) and (hi(a), hi(b)) as q15 pairs: one PKHBT / PKHTB each */
+static inline int32_t wqrc_pack_lo(int32_t a, int32_t b)
+{
+#if defined(__GNUC__)
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((uint32_t)a & 0xFFFFu) | ((uint32_t)b << 16));
+#endif
+}
+static inline int32_t wqrc_pack_hi(int32_t a, int32_t b)
+{
+#if defined(__GNUC__)
+    int32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((uint32_t)a >> 16) | ((uint32_t)b & 0xFFFF0000u));
+#endif
+}
 #else
 #define WQRC_SIMD_S8 0
 #endif
@@ -165,18 +196,9 @@ WQRC_OUT_OF_LINE void wqrc_copy_rows(uint8_t *to, int32_t to_step, const uint8_t
         memcpy(to, from, (size_t)bytes);
     }
 }
-WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int32_t nrows, const int16_t *ab,
-                                       const int32_t *bias, int32_t *acc)
-{
-    const int16_t *w0 = rows;
-    int32_t left;
-    for (left = nrows; left > 0; left -= 2) {
-        /* (the next pair's first row is where this pair's second one ends: few values live
-         * across the loop, so that GCC keeps them in registers beside the assembly's) */
-        const int32_t pair = left > 1;
-        const int16_t *w1 = pair ? w0 + stride : w0, *x = ab;
-        int32_t s00 = bias[0], s01 = s00, s10 = bias[pair], s11 = s10, n = stride >> 1;
-        /* one q15 pair of each row against both positions' pairs: 4 loads, 4 SMLAD, 8 MACs */
+/* The steps of one pair of rows against one pair of positions (the locals w0, w1, x, n and the
+ * sums s00 .. s11 of the function it is written in): n q15 pairs of each row against both
+ * positions' pairs, 4 loads and 4 SMLAD for 8 MACs a step */
 #define WQRC_STEP2X2                                                \
     do {                                                            \
         const int32_t u = wqrc_q15x2(w0), v = wqrc_q15x2(w1);       \
@@ -190,55 +212,116 @@ WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int3
         x += 4;                                                     \
     } while (0)
 #if WQRC_SIMD_S8 && defined(__GNUC__)
-        if (n > 0) {
-            /* the loop below, written out: GCC does not use post-increment addressing here
-             * and spends three ADDs per step; 24 loads + 32 SMLAD + SUBS/BNE = 58
-             * instructions for 64 MACs (x is word-aligned, as LDRD needs: WQRC_ALIGN4).
-             * Eight steps a turn; a count that is not a multiple of eight enters the first
-             * turn part-way (Duff's device: each step is 7 instructions of 4 bytes, 28; the
-             * assembler checks it), so no step runs outside the loop */
-            const int32_t skip = (8 - (n & 7)) & 7;
-            int32_t u, v, a, b;
-            n = (n + 7) >> 3;
-            __asm__ volatile(
-                "cbz    %[skip], 1f\n\t"
-                "adr.w  %[u], 1f\n\t"
-                "add.w  %[u], %[u], %[skip], lsl #5\n\t"
-                "sub.w  %[u], %[u], %[skip], lsl #2\n\t"
-                "orr.w  %[u], %[u], #1\n\t"
-                "bx     %[u]\n\t"
-                ".p2align 2\n"
-                "1:\n\t"
-                ".rept 8\n\t"
-                "ldr.w  %[u], [%[w0]], #4\n\t"
-                "ldr.w  %[v], [%[w1]], #4\n\t"
-                "ldrd   %[a], %[b], [%[x]], #8\n\t"
-                "smlad  %[s00], %[u], %[a], %[s00]\n\t"
-                "smlad  %[s01], %[u], %[b], %[s01]\n\t"
-                "smlad  %[s10], %[v], %[a], %[s10]\n\t"
-                "smlad  %[s11], %[v], %[b], %[s11]\n\t"
-                ".endr\n"
-                "2:\n\t"
-                ".if (2b - 1b) - 8 * 28\n\t"
-                ".error \"wqrc_dot2x2_rows: a step is not 28 bytes\"\n\t"
-                ".endif\n\t"
-                "subs   %[n], %[n], #1\n\t"
-                "bne    1b\n\t"
-                : [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [s00] "+r"(s00), [s01] "+r"(s01),
-                  [s10] "+r"(s10), [s11] "+r"(s11), [u] "=&r"(u), [v] "=&r"(v), [a] "=&r"(a), [b] "=&r"(b)
-                : [skip] "l"(skip)
-                : "cc", "memory");
-        }
+/* the loop written out: GCC does not use post-increment addressing here and spends three ADDs
+ * per step; 24 loads + 32 SMLAD + SUBS/BNE = 58 instructions for 64 MACs (x is word-aligned, as
+ * LDRD needs: WQRC_ALIGN4). Eight steps a turn; a count that is not a multiple of eight enters
+ * the first turn part-way (Duff's device: each step is 7 instructions of 4 bytes, 28; the
+ * assembler checks it), so no step runs outside the loop */
+#define WQRC_DOT2X2_STEPS                                                                                     \
+    do {                                                                                                      \
+        if (n > 0) {                                                                                          \
+            const int32_t skip = (8 - (n & 7)) & 7;                                                           \
+            int32_t u, v, a, b;                                                                               \
+            n = (n + 7) >> 3;                                                                                 \
+            __asm__ volatile(                                                                                 \
+                "cbz    %[skip], 1f\n\t"                                                                      \
+                "adr.w  %[u], 1f\n\t"                                                                         \
+                "add.w  %[u], %[u], %[skip], lsl #5\n\t"                                                      \
+                "sub.w  %[u], %[u], %[skip], lsl #2\n\t"                                                      \
+                "orr.w  %[u], %[u], #1\n\t"                                                                   \
+                "bx     %[u]\n\t"                                                                             \
+                ".p2align 2\n"                                                                                \
+                "1:\n\t"                                                                                      \
+                ".rept 8\n\t"                                                                                 \
+                "ldr.w  %[u], [%[w0]], #4\n\t"                                                                \
+                "ldr.w  %[v], [%[w1]], #4\n\t"                                                                \
+                "ldrd   %[a], %[b], [%[x]], #8\n\t"                                                           \
+                "smlad  %[s00], %[u], %[a], %[s00]\n\t"                                                       \
+                "smlad  %[s01], %[u], %[b], %[s01]\n\t"                                                       \
+                "smlad  %[s10], %[v], %[a], %[s10]\n\t"                                                       \
+                "smlad  %[s11], %[v], %[b], %[s11]\n\t"                                                       \
+                ".endr\n"                                                                                     \
+                "2:\n\t"                                                                                      \
+                ".if (2b - 1b) - 8 * 28\n\t"                                                                  \
+                ".error \"wqrc_dot2x2: a step is not 28 bytes\"\n\t"                                          \
+                ".endif\n\t"                                                                                  \
+                "subs   %[n], %[n], #1\n\t"                                                                   \
+                "bne    1b\n\t"                                                                               \
+                : [w0] "+r"(w0), [w1] "+r"(w1), [x] "+r"(x), [n] "+r"(n), [s00] "+r"(s00), [s01] "+r"(s01),  \
+                  [s10] "+r"(s10), [s11] "+r"(s11), [u] "=&r"(u), [v] "=&r"(v), [a] "=&r"(a), [b] "=&r"(b)  \
+                : [skip] "l"(skip)                                                                            \
+                : "cc", "memory");                                                                            \
+        }                                                                                                     \
+    } while (0)
 #else
-        for (; n > 0; --n) {
-            WQRC_STEP2X2;
-        }
+#define WQRC_DOT2X2_STEPS   \
+    do {                    \
+        for (; n > 0; --n) { \
+            WQRC_STEP2X2;   \
+        }                   \
+    } while (0)
 #endif
-#undef WQRC_STEP2X2
+
+WQRC_OUT_OF_LINE void wqrc_dot2x2_rows(const int16_t *rows, int32_t stride, int32_t nrows, const int16_t *ab,
+                                       const int32_t *bias, int32_t *acc)
+{
+    const int16_t *w0 = rows;
+    int32_t left;
+    for (left = nrows; left > 0; left -= 2) {
+        /* (the next pair's first row is where this pair's second one ends: few values live
+         * across the loop, so that GCC keeps them in registers beside the assembly's) */
+        const int32_t pair = left > 1;
+        const int16_t *w1 = pair ? w0 + stride : w0, *x = ab;
+        int32_t s00 = bias[0], s01 = s00, s10 = bias[pair], s11 = s10, n = stride >> 1;
+        WQRC_DOT2X2_STEPS;
         wqrc_store2x2(acc, s00, s01, s10, s11, pair);
         acc += 4;
         bias += 2;
         w0 = w1;
+    }
+}
+
+/*
+ * The Winograd kernel's element-wise products (hw/c/kernels/wino.h.j2), count of them in one
+ * call, each as wqrc_dot2x2_rows with every sum started at zero: product k's nrows rows follow
+ * product k-1's (rows + k * nrows * stride), its interleaved pair of columns is at
+ * ab + k * 2 * stride, its sums at acc + k * 2 * nre (nre: nrows rounded up to even). One call
+ * instead of sixteen, and no start values to load: a product of a small layer is only a few
+ * steps a row pair.
+ */
+WQRC_OUT_OF_LINE void wqrc_dot2x2_products(const int16_t *rows, int32_t stride, int32_t nrows, const int16_t *ab,
+                                           int32_t count, int32_t *acc)
+{
+    const int16_t *w0 = rows;
+    if ((nrows & 1) == 0) { /* (the usual case, without the odd row's test: fewer values live) */
+        const int32_t pairs = nrows >> 1;
+        for (; count > 0; --count, ab += 2 * stride) {
+            int32_t left;
+            for (left = pairs; left > 0; --left) {
+                const int16_t *w1 = w0 + stride, *x = ab;
+                int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0, n = stride >> 1;
+                WQRC_DOT2X2_STEPS;
+                acc[0] = s00;
+                acc[1] = s01;
+                acc[2] = s10;
+                acc[3] = s11;
+                acc += 4;
+                w0 = w1;
+            }
+        }
+        return;
+    }
+    for (; count > 0; --count, ab += 2 * stride) {
+        int32_t left;
+        for (left = nrows; left > 0; left -= 2) {
+            const int32_t pair = left > 1;
+            const int16_t *w1 = pair ? w0 + stride : w0, *x = ab;
+            int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0, n = stride >> 1;
+            WQRC_DOT2X2_STEPS;
+            wqrc_store2x2(acc, s00, s01, s10, s11, pair);
+            acc += 4;
+            w0 = w1;
+        }
     }
 }
 

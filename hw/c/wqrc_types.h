@@ -63,6 +63,7 @@ typedef struct {
 typedef struct {
     void *pad;                /* zero-padded input map (one channel's, for depthwise) */
     int16_t *wbuf;            /* decoded q15 rows: block x fan rounded up to even      */
+    int16_t *ubuf;            /* Winograd kernel: the block's transformed weights      */
     int16_t *cols;            /* gathered input columns: 2 (or chunk) x fan rounded up to even */
     int32_t *gather_off;      /* the window's offsets: fan rounded up to even          */
     int32_t *acc;             /* raw sums: acc_n of them                               */

@@ -53,6 +53,18 @@ SMALL_FAN = 10
 SMALL_FAN_CHUNK = 32
 # Raw sums the depthwise kernel computes before requantizing them (1 KB of RAM)
 DW_ACC_LIMIT = 256
+# The Winograd kernel's transformed weights (16 per 3x3 window) of one block of output channels, in
+# q15 elements: at most this many (16 KB of RAM); a layer whose two channels would not fit keeps
+# the dual-MAC kernel. Below WINO_MIN_OUTPUTS outputs per channel its transforms cost more than
+# the MACs they save.
+WINO_U_LIMIT = 8192
+WINO_MIN_OUTPUTS = 16
+# Below this many input channels (even-rounded) a product is too short a dot product for its
+# row pair's setup: ResNet-8's first layer (3 channels) took 4.8 estimated M4 cycles a MAC
+# there, 2.6 in the dual-MAC kernel
+WINO_MIN_IN_C = 16
+# F(2x2, 3x3) with G's halves doubled (G' = 2G), as hw/c/kernels/wino.h.j2 computes U = G' g G'^T
+WINO_G2 = np.array([[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]], dtype=np.int64)
 # The stack wqrc_run may take, stated in the header beside the arena: the deepest chain
 # (wqrc_run, a kernel, its helpers, libc's memcpy) measured 600 bytes for Cortex-M4 -O2;
 # tests/test_c_target.py measures it with -fstack-usage on every build it checks.
@@ -74,20 +86,43 @@ def _accumulator(call: ConvCall) -> tuple[str, str]:
     )
 
 
-def _kernel(call: ConvCall, geo: dict, tacc: str, in_type: str) -> str:
-    """Which hand-written kernel runs a conv/dense layer: "dmac", "dw" or "taps".
+def _winograd_fits(geo: dict, in_type: str, multipliers: np.ndarray) -> bool:
+    """Whether the Winograd kernel (hw/c/kernels/wino.h.j2) runs this dual-MAC layer exactly and
+    pays: a 3x3 window at stride 1 of 8-bit inputs, at least WINO_MIN_OUTPUTS outputs a channel
+    and WINO_MIN_IN_C input channels, two channels' transformed weights within WINO_U_LIMIT,
+    every transformed weight U = G' g G'^T within q15, and every partial sum below 2^31: the
+    products' sums over input channels are at most sum_c max|U_c| * 4 max|x| (|V| <= 4 max|x|)
+    and A^T M A at most 9 times that. The weights are the layer's multipliers, as the kernel
+    decodes them (per-channel exponents stay in the shifts)."""
+    if (geo["k_h"], geo["k_w"], geo["stride_h"], geo["stride_w"], geo["dil_h"], geo["dil_w"]) != (3, 3, 1, 1, 1, 1):
+        return False
+    ce = geo["in_c"] + geo["in_c"] % 2
+    if (ce < WINO_MIN_IN_C or in_type not in ("u8", "s8") or geo["out_h"] * geo["out_w"] < WINO_MIN_OUTPUTS
+            or 32 * ce > WINO_U_LIMIT):
+        return False
+    g = np.asarray(multipliers, dtype=object).astype(np.int64)
+    u = np.einsum("ak,ockl,bl->ocab", WINO_G2, g, WINO_G2)
+    x_max = 255 if in_type == "u8" else 128
+    sums = np.abs(u).max(axis=(2, 3)).sum(axis=1) * 4 * x_max
+    return int(np.abs(u).max()) <= 32767 and 9 * int(sums.max()) < 2 ** 31
+
+
+def _kernel(call: ConvCall, geo: dict, tacc: str, in_type: str, multipliers: np.ndarray) -> str:
+    """Which hand-written kernel runs a conv/dense layer: "dmac", "wino", "dw" or "taps".
 
     The q15 kernels (hw/c/kernels/dmac.h.j2, and dwconv.h.j2 for depthwise layers) take DFP
     weights (any b <= 16 fits q15) or Po2 weights of b <= 5 (multipliers up to 2^14,
     decoded through a 2^b-entry table: on a core with a one-cycle multiplier a multiply
     beats a shift-add), an int32 accumulator and inputs that fit q15. Other grouped
-    layers, wider Po2 layers and int64 accumulators keep the tap kernel (conv.h.j2).
+    layers, wider Po2 layers and int64 accumulators keep the tap kernel (conv.h.j2). A dual-MAC
+    layer that _winograd_fits takes the Winograd kernel (wino.h.j2), whose products run the
+    dual-MAC kernel's steps on transformed tiles (and which, on Helium, runs the dual-MAC kernel).
     """
     fits_q15 = call.multiplies or call.bits <= 5
     if not (fits_q15 and tacc == "int32_t" and in_type in ("s8", "u8", "s16")):
         return "taps"
     if geo["group"] == 1:
-        return "dmac"
+        return "wino" if _winograd_fits(geo, in_type, multipliers) else "dmac"
     if geo["group"] == geo["in_c"] and geo["out_c"] % geo["in_c"] == 0:
         return "dw"
     return "taps"
@@ -191,7 +226,8 @@ class _Context:
         by the kernel's own rule (CONV_KERNELS: buffer sizes next to the kernel)."""
         in_fmt, name = call.in_formats[0], call.name
         geo = self.geo[name] = call.geometry.as_dict()
-        kernel = self.kernel[name] = _kernel(call, geo, _accumulator(call)[0], short(in_fmt))
+        kernel = self.kernel[name] = _kernel(call, geo, _accumulator(call)[0], short(in_fmt),
+                                             self.qm.layers[name].multipliers)
         fan = call.geometry.fan
         elem = int(short(in_fmt)[1:]) // 8
         if CONV_KERNELS[kernel].q15:
@@ -225,10 +261,26 @@ class _Context:
         return [("pad", _padded_size(geo) * elem), ("wbuf", 2 * block * fe), ("cols", 2 * max(2, chunk) * fe),
                 ("gather_off", 4 * fe), ("acc", 4 * self.acc_n[name])]
 
+    def _wino_scratch(self, name: str, geo: dict, fan: int, elem: int) -> list[tuple[str, int]]:
+        """The padded map (whole tiles and their overhang; a zero plane for an odd channel
+        count), the decoded block, its transformed weights, two tiles' transforms, the 16
+        products' sums; each buffer at least the dual-MAC kernel's, which runs the layer on
+        Helium (hw/c/kernels/wino.h.j2)."""
+        ce = geo["in_c"] + geo["in_c"] % 2
+        fit = WINO_U_LIMIT // (16 * ce)
+        block = self.block[name] = min(self.block[name], geo["out_c"] if fit >= geo["out_c"] else fit - fit % 2)
+        nbe = block + block % 2
+        hp, wp = 2 * (-(-geo["out_h"] // 2)) + 2, 2 * (-(-geo["out_w"] // 2)) + 2
+        dmac = dict(self._dmac_scratch(name, geo, fan, elem))
+        self.acc_n[name] = max(self.acc_n[name], 32 * nbe)
+        wino = dict(pad=ce * hp * wp * elem, wbuf=2 * block * (fan + fan % 2), ubuf=2 * 16 * block * ce,
+                    cols=2 * 32 * ce, acc=4 * self.acc_n[name])
+        return [(f, max(wino.get(f, 0), dmac.get(f, 0))) for f in ("pad", "wbuf", "ubuf", "cols", "gather_off", "acc")]
+
     def _scratch_init(self, name: str) -> str:
         """The layer's wqrc_scratch_t initializer: each buffer's place in the arena, or NULL."""
-        types = dict(pad="void *", wbuf="int16_t *", cols="int16_t *", gather_off="int32_t *", acc="int32_t *",
-                     tap_off="int32_t *", tap_val="int32_t *", tap_neg="int32_t *")
+        types = dict(pad="void *", wbuf="int16_t *", ubuf="int16_t *", cols="int16_t *", gather_off="int32_t *",
+                     acc="int32_t *", tap_off="int32_t *", tap_val="int32_t *", tap_neg="int32_t *")
         fields = []
         for f, t in types.items():
             p = self.arena.scratch.get((name, f))
@@ -247,6 +299,8 @@ class _Context:
         in_fmt, out_fmt = call.in_formats[0], call.out_format
         key = (kernel, short(in_fmt), _storage(short(out_fmt)), tacc)
         k = CONV_KERNELS[kernel]
+        if kernel == "wino":  # on Helium it runs the dual-MAC kernel, whose header comes first
+            self.convs.setdefault(("dmac",) + key[1:], f"wqrc_dmac_{key[1]}_{key[2]}")
         fn = self.convs.setdefault(key, f"wqrc_{k.stem}_{key[1]}_{key[2]}"
                                         f"{'_' + tacc[:-2].replace('int', 'i') if k.per_accumulator else ''}")
         seg = self.segment[call.name]
@@ -342,6 +396,8 @@ class _Context:
         for key, fn in self.convs.items():
             k = CONV_KERNELS[key[0]]
             args = dict(fn=fn, tin=CTYPES[key[1]], tout=CTYPES[key[2]])
+            if key[0] == "wino":
+                args.update(dmac=self.convs[("dmac",) + key[1:]])
             if k.per_accumulator:
                 args.update(tacc=key[3], bias="bias32" if key[3] == "int32_t" else "bias64")
             out.append(dict(template=k.template, file=f"{fn}.h", args=args))
@@ -446,6 +502,8 @@ CONV_KERNELS = {
                        scratch=_Context._dmac_scratch),
     "dw": ConvKernel("dw", "dwconv.h.j2", q15=True, per_accumulator=False, s8_paths=False,
                      scratch=_Context._dw_scratch),
+    "wino": ConvKernel("wino", "wino.h.j2", q15=True, per_accumulator=False, s8_paths=False,
+                       scratch=_Context._wino_scratch),
 }
 
 
