@@ -28,7 +28,7 @@ ACT_BITS = [8, 16, 32, 8, 16, 32, 4, 12, 24]
 CALIB = ["normal", "normal", "zero", "tiny", "huge"]
 INPUTS = ["max", "min", "alternate", "random"]
 # WIDE (benchmarks/fuzz.py --wide): 14..24 channels per conv and input instead of a few, 3x3
-# windows mostly at stride 1 in one group, maps of 5..12, mostly 8-bit activations, so that layers
+# windows mostly at stride 1 in one group, maps of 8..16, mostly 8-bit activations, so that layers
 # take the C target's Winograd kernel (3x3 at stride 1 of 8-bit inputs, 16 or more channels).
 # Off, the draws are what they always were, so every seed keeps its model.
 WIDE = False
@@ -147,8 +147,8 @@ def random_graph(seed: int) -> Graph:
             b.try_add("dense", [b.last], dict(clip=b.clamp()),
                       dict(weight=b.weights((out, b.shapes[b.last][0])), bias=b.weights(out, 0.3)))
         return infer_shapes(Graph(b.nodes, "x", (f,), b.last))
-    c, h, w = _channels(rng, 1, 5), int(rng.integers(*((5, 13) if WIDE else (3, 10)))), \
-        int(rng.integers(*((5, 13) if WIDE else (3, 10))))
+    c, h, w = _channels(rng, 1, 5), int(rng.integers(*((8, 17) if WIDE else (3, 10)))), \
+        int(rng.integers(*((8, 17) if WIDE else (3, 10))))
     b = _Builder(rng, c, h, w)
     while not b.conv(_channels(rng, 1, 7)):
         pass

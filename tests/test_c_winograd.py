@@ -28,8 +28,8 @@ def _winograd_cnn():
     model = nn.Sequential(nn.Conv2d(16, 17, 3, padding=1),
                           nn.Conv2d(17, 16, 3), nn.ReLU(),
                           nn.Conv2d(16, 5, 3, padding=1), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(5 * 5 * 7, 4)).eval()
-    return wqrc.from_torch(model, torch.rand(1, 16, 7, 9)), (16, 7, 9)
+                          nn.Flatten(), nn.Linear(5 * 9 * 11, 4)).eval()
+    return wqrc.from_torch(model, torch.rand(1, 16, 11, 13)), (16, 11, 13)
 
 
 def _generate(tmp_path, scheme, bits, u_limit=None, monkeypatch=None):
@@ -91,7 +91,7 @@ def test_winograd_only_where_exact_and_worth_it():
     assert not c_backend._winograd_fits(_geometry(stride=2), "u8", small)          # stride 2
     assert not c_backend._winograd_fits(_geometry(k=5), "u8", np.ones((8, 16, 5, 5), np.int64))
     assert not c_backend._winograd_fits(_geometry(in_c=3), "u8", small[:, :3])     # too few channels
-    assert not c_backend._winograd_fits(_geometry(out_h=3, out_w=4), "u8", small)  # too few outputs
+    assert not c_backend._winograd_fits(_geometry(out_h=7, out_w=7), "u8", small)  # too few outputs
 
 
 def test_winograd_transform_is_exact_in_integers():

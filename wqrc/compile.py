@@ -39,7 +39,7 @@ def parse_targets(values: Sequence[str]) -> list[str]:
 
 def resolve_targets(targets: Sequence[str], measure: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """The targets and the measurements asked for, checked before any work: an RTL measurement
-    needs the rtl target, cortex-m4 the c target, and each its tools."""
+    needs the rtl target, an MCU (c_measure.KINDS) the c target, and each its tools."""
     from wqrc.backend import c_measure
     from wqrc.backend.rtl_measure import check_tools, parse_measure
 
@@ -50,7 +50,7 @@ def resolve_targets(targets: Sequence[str], measure: Sequence[str] = ()) -> tupl
     if measured and "rtl" not in chosen:
         raise WqrcError("--measure: needs the rtl target (--target rtl or all)")
     if mcu and "c" not in chosen:
-        raise WqrcError("--measure cortex-m4: needs the c target (--target c or all)")
+        raise WqrcError(f"--measure {mcu[0]}: needs the c target (--target c or all)")
     check_tools(measured)
     c_measure.check_tools(mcu)
     return chosen, measured + mcu
@@ -92,9 +92,11 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
         if "c" in targets:
             from wqrc.backend.c import generate_c
             report["c"] = generate_c(qm, rom, os.path.join(tmp, "c"), vecs=vecs)
-            if "cortex-m4" in measure:
-                from wqrc.backend.c_measure import measure as measure_mcu
-                report["c"]["measured"] = {"cortex-m4": measure_mcu(os.path.join(tmp, "c"), report["c"]["stack_bytes"])}
+            from wqrc.backend import c_measure
+            mcu_kinds = [k for k in measure if k in c_measure.KINDS]
+            if mcu_kinds:
+                report["c"]["measured"] = {k: c_measure.measure(os.path.join(tmp, "c"), report["c"]["stack_bytes"])
+                                           for k in mcu_kinds}
         if "hls" in targets:
             from wqrc.backend.hls import generate_hls
             report["hls"] = generate_hls(qm, rom, os.path.join(tmp, "hls"), vecs=vecs, **(hls_options or {}))
@@ -106,7 +108,8 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
             if "ecp5" in measure and (rtl_options or {}).get("form", "layers") == "layers":
                 raise WqrcError("--measure ecp5: only --rtl-form seq is built for the ECP5 (make synth-ecp5)")
             report["rtl"] = generate_rtl(qm, rom, os.path.join(tmp, "rtl"), vecs=vecs, **(rtl_options or {}))
-            rtl_kinds = [k for k in measure if k != "cortex-m4"]
+            from wqrc.backend import c_measure
+            rtl_kinds = [k for k in measure if k not in c_measure.KINDS]
             if rtl_kinds:
                 from wqrc.backend.rtl_measure import measure as run_measurements
                 report["rtl"]["measured"] = got = run_measurements(os.path.join(tmp, "rtl"), rtl_kinds)

@@ -56,9 +56,11 @@ DW_ACC_LIMIT = 256
 # The Winograd kernel's transformed weights (16 per 3x3 window) of one block of output channels, in
 # q15 elements: at most this many (16 KB of RAM); a layer whose two channels would not fit keeps
 # the dual-MAC kernel. Below WINO_MIN_OUTPUTS outputs per channel its transforms cost more than
-# the MACs they save.
+# the MACs they save (estimated M4 cycles per MAC, DFP-8, Winograd against dual-MAC: ResNet-8's
+# 8x8 maps 1.48 against 1.59, 16x16 1.16 against 1.70; fashion's 14x14 1.40 against 1.82, but its
+# 7x7 1.89 against 1.76, 16 tiles computing 64 outputs for 49, and digits' 4x4 2.72 against 2.18).
 WINO_U_LIMIT = 8192
-WINO_MIN_OUTPUTS = 16
+WINO_MIN_OUTPUTS = 64
 # Below this many input channels (even-rounded) a product is too short a dot product for its
 # row pair's setup: ResNet-8's first layer (3 channels) took 4.8 estimated M4 cycles a MAC
 # there, 2.6 in the dual-MAC kernel
