@@ -1,6 +1,7 @@
 """Frontends: what today's exporters emit loads, matches onnxruntime in float, and bad input is named."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -125,11 +126,24 @@ def test_reducemean_without_keepdims_becomes_gap_and_flatten(tmp_onnx):
     _float_matches_ort(data, g, (3, 6, 6))
 
 
-def test_unsupported_op_names_node_and_lists_supported(tmp_onnx):
+def test_unsupported_op_is_one_short_line_naming_the_node_and_pointing_to_the_op_list(tmp_onnx):
     nodes = [helper.make_node("LRN", ["x"], ["y"], name="squash", size=3)]
     path = tmp_onnx("s.onnx", make_onnx(nodes, [_inp()], [_out()]).SerializeToString())
-    with pytest.raises(WqrcError, match=r"node 'squash': op type 'LRN' is not supported.*supported: .*Conv"):
+    with pytest.raises(WqrcError, match=r"node 'squash': op type 'LRN' is not supported.*docs/onnx_ops.md") as e:
         wqrc.load_model(path)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 160, str(e.value)
+
+
+def test_the_op_list_in_the_docs_names_every_onnx_op_the_importer_converts():
+    """docs/onnx_ops.md is the one list a refusal points to: every converter method (op_<Type>)
+    and every lookup-table op must appear there as `Type`."""
+    import re
+    from wqrc.frontend import onnx as front
+    doc = (Path(__file__).parent.parent / front.OPS_DOC).read_text()
+    listed = set(re.findall(r"`([A-Z][A-Za-z]+)`", doc))
+    handled = {n[3:] for n in dir(front._Converter) if n.startswith("op_") and n[3].isupper()}
+    handled |= set(front._LOOKUP_BY_ONNX)
+    assert handled - listed == set(), f"{front.OPS_DOC} lacks {sorted(handled - listed)}"
 
 
 def test_dynamic_non_batch_dim_is_an_error(tmp_onnx):

@@ -262,9 +262,43 @@ def _pads():
         return m, x.numpy(), m(x).numpy()
 
 
+def _shuffle():
+    """ShuffleNetV2's units (channel split by chunk, channel shuffle in 2 groups by a 5-D view and
+    a transpose), a shuffle in 3 groups, a torch.split of unequal parts and a strided channel
+    slice: every channel selection the importer makes."""
+    import torch
+    from torch import nn
+    from wqrc.zoo import _ShuffleUnit, channel_shuffle
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 12, 3, padding=1)
+            self.u1, self.u2 = _ShuffleUnit(12, 16, 2), _ShuffleUnit(16, 16, 1)
+            self.c3 = nn.Conv2d(16, 12, 1)
+            self.fc = nn.Linear(12 + 3 + 6, 4)
+
+        def forward(self, x):
+            h = self.u2(self.u1(torch.relu(self.stem(x))))
+            a, b = torch.split(channel_shuffle(self.c3(h), 3), [2, 10], dim=1)
+            parts = [a.mean((2, 3)), b[:, 1:7:2].amax((2, 3)), b[:, 4:].mean((2, 3)), h[:, :12].mean((2, 3))]
+            return self.fc(torch.cat(parts[:3] + [parts[3][:, :12]], 1)[:, :21])
+
+    torch.manual_seed(0)
+    m = M().eval()
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+    x = torch.rand(24, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        return m, x.numpy(), m(x).numpy()
+
+
 MODELS = {"kws1d": _kws, "late_bn": _late_bn, "consts": _consts, "squeeze_excite": _squeeze_excite,
           "dense_gate": _dense_gate, "prelu": _prelu, "decoder": _decoder,
-          "differences": _differences, "pads": _pads}
+          "differences": _differences, "pads": _pads, "shuffle": _shuffle}
 
 
 def _graph(name):
@@ -366,6 +400,29 @@ def test_squeeze_and_excitation_products_on_every_simulator_path(act):
     for path in ("auto", "torch", "int64", "float64"):
         np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
     assert np.abs(qm.dequantize_output(ref) - want).max() / np.abs(want).max() < {8: 0.03, 16: 0.005}[act]
+
+
+def test_channel_splits_and_shuffles_are_selections_copied_in_blocks():
+    from wqrc.lower import lower
+    g, x, want = _graph("shuffle")
+    sel = [n for n in g.nodes if n.op == "select_channels"]
+    assert sorted(len(n.attrs["channels"]) for n in sel)[:3] == [2, 3, 6]
+    assert any(n.attrs["channels"] == tuple((k % 3) * 4 + k // 3 for k in range(12)) for n in sel)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    y = wqrc.simulate_float(qm, x)
+    assert np.abs(y - want).max() / np.abs(want).max() < 0.02
+    xq = qm.quantize_input(x)
+    ref = simulate(qm, xq, path="object")
+    for path in ("auto", "torch", "int64"):
+        np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
+    from wqrc.sim import ort_exec
+    np.testing.assert_array_equal(ort_exec.OrtExecutor(ort_exec.lower(qm))(xq).reshape(ref.shape), ref)
+    calls = {c.name: c for c in lower(qm)}
+    shuffle3 = next(calls[n.name] for n in qm.nodes if n.op == "select_channels" and len(n.attrs["channels"]) == 12
+                    and n.attrs["channels"][1] == 4)
+    plane = 16
+    assert [(p.count, p.size, p.src_offset, p.src_step, p.offset, p.dst_step) for p in shuffle3.parts] == \
+        [(4, plane, r * 4 * plane, plane, r * plane, 3 * plane) for r in range(3)]
 
 
 def test_reshapes_that_move_no_data_are_aliases():
@@ -537,3 +594,14 @@ def test_a_1d_model_from_the_command_line(tmp_path):
         assert res.returncode == 0, res.stderr
         outs.append(np.load(tmp_path / f"y_{name}.npy"))
     np.testing.assert_array_equal(outs[0][:1], outs[1])
+
+
+@needs.verilator
+def test_the_descriptor_form_copies_channel_selections_block_by_block(tmp_path):
+    """--rtl-form seq: a strided series of channels is one vector descriptor per block."""
+    g, x, _ = _graph("shuffle")
+    qm = wqrc.quantize(g, scheme="dfp", bits=6, act_bits=8, calib=x)
+    out = tmp_path / "out"
+    rep = compile_model(qm, str(out), ["rtl"], vectors=2, data=x[:8], rtl_options=dict(lanes=2, form="seq"))
+    assert rep["rtl"]["form"] == "seq"
+    assert_rtl_sim_matches(out / "rtl", qm)

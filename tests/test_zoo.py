@@ -18,6 +18,7 @@ from conftest import UBSAN
 pytestmark = pytest.mark.slow
 
 MLPERF = ["ds_cnn", "resnet8", "mobilenet_v1_025", "mobilenet_v2_035", "autoencoder"]
+REACH = MLPERF + ["shufflenet_v2_05"]   # and the architectures of later rounds
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def _make(folder, target, *extra):
 
 @needs.cc
 @needs.cxx
-@pytest.mark.parametrize("name", MLPERF)
+@pytest.mark.parametrize("name", REACH)
 @pytest.mark.parametrize("scheme,bits", [("dfp", 8), ("po2", 4)])
 def test_zoo_model_through_c_and_hls_equals_the_simulator(tmp_path, built, name, scheme, bits):
     """The generated C (with undefined-behaviour checks) and the HLS C simulation, bit-exact."""
@@ -58,7 +59,7 @@ def test_zoo_model_through_c_and_hls_equals_the_simulator(tmp_path, built, name,
 
 
 @needs.verilator
-@pytest.mark.parametrize("name", ["ds_cnn", "autoencoder"])
+@pytest.mark.parametrize("name", ["ds_cnn", "autoencoder", "shufflenet_v2_05"])
 def test_zoo_model_through_the_rtl_equals_the_simulator(tmp_path, built, name):
     g, _, calib, x = built(name)
     qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
@@ -67,7 +68,7 @@ def test_zoo_model_through_the_rtl_equals_the_simulator(tmp_path, built, name):
     assert_rtl_sim_matches(out / "rtl", qm)
 
 
-@pytest.mark.parametrize("name", MLPERF)
+@pytest.mark.parametrize("name", REACH)
 def test_zoo_model_simulator_tracks_onnxruntime_float(built, name):
     """At DFP-8 weights and 16-bit activations the integer graph follows the float model: the
     largest output error is a small fraction of the output range (these random-weight models'
@@ -82,3 +83,12 @@ def test_zoo_model_simulator_tracks_onnxruntime_float(built, name):
     err = np.abs(got - want).max() / np.abs(want).max()
     print(f"{name}: max error {err:.4f} of the output range")
     assert err < 0.05, err
+
+
+@needs.arm
+def test_shufflenet_on_the_cortex_m4_equals_the_simulator(tmp_path, built):
+    """Channel split and shuffle on the MCU (QEMU, Cortex-M4 with the DSP kernels), bit-exact."""
+    from conftest import assert_mcu_run_passes
+    g, _, calib, x = built("shufflenet_v2_05")
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=calib)
+    assert_mcu_run_passes(tmp_path / "m4", qm, x, "cortex-m4")

@@ -3,8 +3,8 @@
 The MLPerf Tiny reference models (keyword spotting DS-CNN, image
 classification ResNet-8, visual wake words MobileNetV1-0.25, anomaly
 detection autoencoder) at their published shapes, MobileNetV2-0.35 at 96x96
-(inverted residuals, ReLU6), and ResNet-18 at 64x64 as the large end (11M
-weights). They exist so that tests and benchmarks exercise what real users
+(inverted residuals, ReLU6), ShuffleNetV2 x0.5 at 32x32 (channel split and
+shuffle), and ResNet-18 at 64x64 as the large end (11M weights). They exist so that tests and benchmarks exercise what real users
 compile: depthwise-separable stacks, residual adds with 1x1 shortcuts,
 stride-2 'same' padding, deep dense stacks. Weights are random (seeded), and
 every BatchNorm gets random statistics, so folding it changes the weights as
@@ -131,6 +131,56 @@ def mobilenet_v2(alpha: float = 0.35, classes: int = 2) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, classes))
 
 
+def channel_shuffle(x, groups: int):
+    """ShuffleNet's channel shuffle, written as torchvision writes it: a 5-D view, a transpose of
+    the group axes, and a view back."""
+    n, c, h, w = x.shape
+    x = x.view(n, groups, c // groups, h, w)
+    return torch.transpose(x, 1, 2).contiguous().view(n, -1, h, w)
+
+
+class _ShuffleUnit(nn.Module):
+    """ShuffleNetV2's unit (Ma et al.): stride 1 splits the channels in halves and transforms one
+    (1x1, 3x3 depthwise, 1x1); stride 2 transforms the whole input on two branches; the halves are
+    concatenated and shuffled in two groups."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.stride = stride
+        half = cout // 2
+        if stride > 1:
+            self.branch1 = nn.Sequential(nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), _bn(cin),
+                                         *_conv_bn_relu(cin, half, 1))
+        right_in = cin if stride > 1 else half
+        self.branch2 = nn.Sequential(*_conv_bn_relu(right_in, half, 1),
+                                     nn.Conv2d(half, half, 3, stride, 1, groups=half, bias=False), _bn(half),
+                                     *_conv_bn_relu(half, half, 1))
+
+    def forward(self, x):
+        if self.stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, self.branch2(x2)), dim=1)
+        else:
+            out = torch.cat((self.branch1(x), self.branch2(x)), dim=1)
+        return channel_shuffle(out, 2)
+
+
+def shufflenet_v2(width: float = 0.5, classes: int = 10) -> nn.Module:
+    """ShuffleNetV2 x0.5 (stage widths 48, 96, 192, a 1024-channel head; 4, 8, 4 units): channel
+    split by chunk, channel shuffle by reshape-transpose-reshape; at 32x32 0.82M MACs, 0.35M
+    parameters."""
+    assert width == 0.5, "only x0.5's widths are listed"
+    widths, repeats = [24, 48, 96, 192, 1024], [4, 8, 4]
+    layers: list[nn.Module] = [*_conv_bn_relu(3, widths[0], 3, 2, 1), nn.MaxPool2d(3, 2, 1)]
+    cin = widths[0]
+    for cout, n in zip(widths[1:4], repeats):
+        for i in range(n):
+            layers.append(_ShuffleUnit(cin, cout, 2 if i == 0 else 1))
+            cin = cout
+    layers += _conv_bn_relu(cin, widths[4], 1)
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[4], classes))
+
+
 def autoencoder() -> nn.Module:
     """MLPerf Tiny anomaly detection autoencoder: 640 in and out, dense 128 x4, bottleneck 8 (0.26M MACs).
     The reference has a BatchNorm after every dense layer; here it is left out (a BatchNorm after
@@ -150,6 +200,7 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "mobilenet_v2_035": (mobilenet_v2, (3, 96, 96)),
     "autoencoder": (autoencoder, (640,)),
     "resnet18": (resnet18, (3, 64, 64)),
+    "shufflenet_v2_05": (shufflenet_v2, (3, 32, 32)),
 }
 
 

@@ -1,7 +1,7 @@
 // Element-wise layers (docs/format.md section 3), one element per cycle: a residual add
 // (NIN = 2: each input moved exactly to the output format, summed, saturated, clamped),
-// or a copy (NIN = 1: ReLU, Clip, or one input of a concat written at offset OFF of
-// the output, moved to the output format and saturated), or a lookup-table activation
+// or a copy (NIN = 1: ReLU, Clip, one input of a concat written at offset OFF of the
+// output, or a run of channels read from offset IN_OFF, moved to the output format and saturated), or a lookup-table activation
 // (NIN = 1, LUT = 1: y = table[x - QMIN], the table from LUT_FILE; docs/format.md 3d).
 `default_nettype none
 module wqrc_eltwise_engine #(
@@ -18,6 +18,10 @@ module wqrc_eltwise_engine #(
     parameter signed [63:0] LO = -128,
     parameter signed [63:0] HI = 127,
     parameter integer OFF = 0,            // first output element written
+    parameter integer IN_OFF = 0,         // first input element read (a block of a channel selection)
+    parameter integer COUNT = 1,          // copy: blocks of N elements (a channel shuffle's strided series)
+    parameter integer IN_STEP = 0,        // elements between the blocks' starts in the input
+    parameter integer OUT_STEP = 0,       // and in the output
     parameter integer LUT = 0,            // 1: a lookup-table activation
     parameter signed [63:0] QMIN = 0,     // LUT: the input format's least code (table entry 0)
     parameter LUT_FILE = "lut.mem",       // LUT: 2^A0 OUT_W-bit hex entries
@@ -34,22 +38,29 @@ module wqrc_eltwise_engine #(
     localparam integer IW = $clog2(N + 1) + 1;
     /* verilator lint_off WIDTH */
 `include "wqrc_engine_busy.vh"
+    localparam integer JW = $clog2(COUNT + 1) + 1;
+    localparam integer BW = $clog2((COUNT - 1) * (IN_STEP > OUT_STEP ? IN_STEP : OUT_STEP) + N + 1) + 1;
     reg running;
     reg [IW-1:0] i;
-    assign in_addr = i;
+    reg [JW-1:0] j;                       // the block (0 unless COUNT > 1)
+    reg [BW-1:0] ibase, obase;            // its first element in the input and the output
+    assign in_addr = IN_OFF + ibase + i;
     always @(posedge clk) begin
         if (rst) begin
             running <= 1'b0;
         end else if (start) begin
-            running <= 1'b1; i <= 0;
+            running <= 1'b1; i <= 0; j <= 0; ibase <= 0; obase <= 0;
         end else if (running) begin
             i <= i + 1'b1;
-            if (i == N - 1) running <= 1'b0;
+            if (i == N - 1) begin
+                i <= 0; j <= j + 1'b1; ibase <= ibase + IN_STEP; obase <= obase + OUT_STEP;
+                if (j == COUNT - 1) running <= 1'b0;
+            end
         end
     end
 
     reg s1_v;
-    reg [IW-1:0] s1_i;
+    reg [BW-1:0] s1_i;
     wire signed [A0:0] x0 = {A0_SIGNED != 0 && in0_d[A0-1], in0_d};
     /* verilator lint_off UNUSEDSIGNAL */
     wire signed [A1:0] x1 = {A1_SIGNED != 0 && in1_d[A1-1], in1_d};   // unused by a copy
@@ -75,7 +86,7 @@ module wqrc_eltwise_engine #(
     end endgenerate
     always @(posedge clk) begin
         s1_v <= running && !rst && !start;
-        s1_i <= i;
+        s1_i <= obase + i;
         we_q <= s1_v && !rst;
         waddr_q <= OFF + s1_i;
         out_d <= y;

@@ -357,8 +357,14 @@ class _Context:
             fn = self._kernel(self.copies, "copy", part.format, call.out_format)
             dst = self.ptr(call.output)
             dst = f"{dst} + {part.offset}" if part.offset else dst
-            self._call(about, fn, self.ptr(part.tensor, True), part.shift, dst, part.size, c_int(call.lo),
-                       c_int(call.hi))
+            src = self.ptr(part.tensor, True)
+            src = f"{src} + {part.src_offset}" if part.src_offset else src
+            if part.count > 1:   # a strided series of blocks (a channel shuffle's group)
+                src, dst = f"{src} + {part.src_step} * j", f"{dst} + {part.dst_step} * j"
+            self._call(about, fn, src, part.shift, dst, part.size, c_int(call.lo), c_int(call.hi))
+            if part.count > 1:
+                code = self.steps[-1]["code"]
+                self.steps[-1]["code"] = f"for (int32_t j = 0; j < {part.count}; ++j) {code}"
 
     def _emit_mul(self, call: MulCall) -> None:
         cid, about = self._facts(call)

@@ -183,8 +183,15 @@ class _Context:
         self._output(call, cid, about)
         for part in call.parts:
             dst = f"{cid}_out + {part.offset}" if part.offset else f"{cid}_out"
+            src = self.alias[part.tensor]
+            src = f"{src} + {part.src_offset}" if part.src_offset else src
+            if part.count > 1:   # a strided series of blocks (a channel shuffle's group)
+                src, dst = f"{src} + {part.src_step} * j", f"{dst} + {part.dst_step} * j"
             self._call(about, "copy", [hls_type(part.format), hls_type(call.out_format), part.size],
-                       [self.alias[part.tensor], part.shift, dst, f"{call.lo}LL", f"{call.hi}LL"])
+                       [src, part.shift, dst, f"{call.lo}LL", f"{call.hi}LL"])
+            if part.count > 1:
+                code = self.steps[-1]["code"]
+                self.steps[-1]["code"] = f"for (int j = 0; j < {part.count}; ++j) {code}"
 
 
 # One table per concern: the HLS step of each kind of call (wqrc.lower), the method _emit_<family>;

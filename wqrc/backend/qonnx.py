@@ -331,6 +331,9 @@ WRITE = op_table("qonnx writer", families=dict(
         qm.shapes[node.output], base=node.name),
 ), ops=dict(
     maxpool=_maxpool, avgpool=_avgpool, global_avgpool=_global_avgpool, concat=_concat, relu=_clamp, clip=_clamp,
+    select_channels=lambda b, qm, node, ins: b.op(
+        "Gather", [ins[0], b.const(list(node.attrs["channels"]), np.int64)], qm.shapes[node.output], base=node.name,
+        axis=1),
     flatten=lambda b, qm, node, ins: b.op("Flatten", ins, (int(np.prod(qm.shapes[node.output])),),
                                           base=node.name, axis=1),
     reshape=lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([1] + list(node.attrs["shape"]), np.int64)],

@@ -188,7 +188,8 @@ class _Layout:
             f = part.format
             params = dict(N=part.size, NIN=1, A0=f.bits, A0_SIGNED=int(f.signed), SH0=part.shift, A1=f.bits,
                           A1_SIGNED=int(f.signed), SH1=0, TW=f.bits + 1, OUT_W=out_fmt.bits, LO=vlit(call.lo),
-                          HI=vlit(call.hi), OFF=part.offset, IN_AW=self._buffer(part.tensor)["aw"],
+                          HI=vlit(call.hi), OFF=part.offset, IN_OFF=part.src_offset, COUNT=part.count,
+                          IN_STEP=part.src_step, OUT_STEP=part.dst_step, IN_AW=self._buffer(part.tensor)["aw"],
                           OUT_AW=self._buffer(call.output)["aw"])
             self._step(call, "eltwise", params, [part.tensor, part.tensor])
 

@@ -167,6 +167,7 @@ class _Step:
     write: str
     fields: dict
     out_offset: int = 0            # where in the output tensor it writes (a concat's part)
+    in_offset: int = 0             # where in the input tensor it reads (a run of selected channels)
     about: str = ""
 
 
@@ -223,9 +224,9 @@ class SeqLayout:
     def _root(self, t: str) -> str:
         return self.alias[t]
 
-    def _add(self, kind: int, call, reads, write, fields, out_offset=0, about=None):
+    def _add(self, kind: int, call, reads, write, fields, out_offset=0, about=None, in_offset=0):
         self.steps.append(_Step(kind, call, [self._root(t) for t in reads], self._root(write), fields, out_offset,
-                                names.comment(about or f"{call.name}: {call.op}")))
+                                in_offset, names.comment(about or f"{call.name}: {call.op}")))
 
     def _conv(self, call: ConvCall) -> None:
         g = call.geometry
@@ -278,9 +279,11 @@ class SeqLayout:
 
     def _copy(self, call: CopyCall) -> None:
         for part in call.parts:
-            self._add(VEC, call, [part.tensor], call.output,
-                      dict(n1=part.size - 1, sh0=part.shift, lo=call.lo, hi=call.hi), out_offset=part.offset,
-                      about=f"{call.name}: {call.op}, {part.tensor} at {part.offset}")
+            for j in range(part.count):   # a strided series of blocks: one descriptor each
+                src, dst = part.src_offset + j * part.src_step, part.offset + j * part.dst_step
+                self._add(VEC, call, [part.tensor], call.output,
+                          dict(n1=part.size - 1, sh0=part.shift, lo=call.lo, hi=call.hi), out_offset=dst,
+                          in_offset=src, about=f"{call.name}: {call.op}, {part.tensor}[{src}:] at {dst}")
 
     def _lut(self, call: LutCall) -> None:
         f = call.out_format
@@ -352,7 +355,7 @@ class SeqLayout:
             if s.kind == VEC:   # the terms' shifts as the rounding shifter's positions
                 row.update(p0=shift_position(s.fields.get("sh0", 0), self.mw, self.tw),
                            p1=shift_position(s.fields.get("sh1", 0), self.mw, self.tw))
-            row.update(kind=s.kind, ibank=ins[0].bank, ibase=ins[0].base, obank=out.bank,
+            row.update(kind=s.kind, ibank=ins[0].bank, ibase=ins[0].base + s.in_offset, obank=out.bank,
                        obase=out.base + s.out_offset, i1bank=ins[-1].bank, i1base=ins[-1].base)
             rows.append(row)
         return rows

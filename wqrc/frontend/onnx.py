@@ -5,7 +5,7 @@ tools emit into the small IR: shape arithmetic (Shape/Gather/Concat/...) is
 constant-folded with ONNX's own reference evaluator, Reshape/Squeeze that
 flatten become ``flatten``, ReduceMean over H,W becomes ``global_avgpool``,
 MatMul+Add and Conv+Add(const) become one layer with a bias. Anything else is
-an error that names the node and lists what is supported.
+an error that names the node and points to docs/onnx_ops.md.
 """
 from __future__ import annotations
 
@@ -26,20 +26,9 @@ from wqrc.ops.lookup import ONNX_NAMES
 
 MIN_OPSET = 11
 _LOOKUP_BY_ONNX = {t: name for name, t in ONNX_NAMES.items()}
-SUPPORTED_ONNX_OPS = sorted([
-    "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool",
-    "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape, Squeeze, Unsqueeze (batch kept)",
-    "BatchNormalization", "Concat", "Dropout", "Identity", "Softmax",
-    "Pad (constant; zeros before Conv, AveragePool or a ReLU's MaxPool fold into their padding)",
-    "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu (lookup tables)",
-    "Mul, Div, Sub, Add by a per-channel constant (folded, or a depthwise 1x1 conv)",
-    "Mul of two activations (equal shapes, or the second (C, 1, 1): squeeze-and-excitation)",
-    "Sub of two activations (an add of the negation)", "QONNX Quant (power-of-two scales)",
-    "PRelu (one slope: a lookup table; a slope per channel: relu + depthwise conv of min(x, 0))",
-    "Transpose (a channels-last input; NHWC before a flatten into Gemm/MatMul)",
-    "Resize (nearest, integer factors)", "ConvTranspose (zero insertion + conv)",
-    "Constant (and shape arithmetic on constants: Shape, Gather, Unsqueeze, Slice, Cast, ...)",
-])
+# The supported ops and their limits are listed once, for users, in docs/onnx_ops.md (a refusal
+# points there; tests/test_frontend.py checks every converter method is listed).
+OPS_DOC = "docs/onnx_ops.md"
 # ops that may be evaluated when all their inputs are constants
 _FOLDABLE = {"Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Reshape",
              "Mul", "Div", "Add", "Sub", "Identity", "ConstantOfShape", "Range", "Transpose",
@@ -168,6 +157,12 @@ class _Converter:
         self.alias: dict[str, str] = {}
         self.zero_pads: dict[str, tuple[int, int, int, int]] = {}   # Pad outputs: (top, left, bottom, right)
         self.one_d = False   # a (N, C, L) input: 1-D convolutions and pools run as 2-D ones of height 1
+        # in a 1-D model, tensors the exporter sees as (N, C, 1, L) after an Unsqueeze (the dynamo
+        # exporter's AdaptiveAvgPool1d and adaptive max pool): wqrc holds both views as (C, 1, L)
+        self.unit_height: set[str] = set()
+        # ShuffleNet's channel shuffle in flight: a 5-D view (N, g, C/g, H, W) of a tensor, and its
+        # transpose (N, C/g, g, H, W): tensor -> (the NCHW tensor, g, transposed)
+        self.channel_views: dict[str, tuple[str, int, bool]] = {}
         self.input_layout = "nchw"   # "nhwc": a channels-last input transposed first (Keras/TF exports)
         self.channels_last: dict[str, str] = {}   # an NHWC view (Transpose 0,2,3,1) -> its NCHW tensor
         self.hwc_flat: dict[str, tuple[int, int, int]] = {}  # a flatten in (H, W, C) order -> (C, H, W)
@@ -222,20 +217,52 @@ class _Converter:
                     inputs=[self.t(i) for i in inputs], output=onode.output[0],
                     attrs=attrs or {}, params=params or {})
         for i in node.inputs:
+            if i in self.channel_views:
+                raise self.unsupported(onode, f"it reads '{i}', a 5-D view of channels; such a view is supported "
+                                              f"as ShuffleNet's channel shuffle only (Reshape to (N, g, C/g, H, W), "
+                                              f"Transpose 0,2,1,3,4, Reshape to (N, C, H, W))")
             if i not in self.shapes:
                 raise WqrcError(f"node '{onode.name}' ({onode.op_type}) reads '{i}', which is not computed before it")
             if i in self.channels_last or (i in self.hwc_flat and op != "dense"):
                 raise self.unsupported(onode, f"it reads '{i}' in channels-last order; such a tensor may only be "
                                               f"flattened into a Gemm/MatMul")
         self.shapes[node.output] = infer_node_shape(node, [self.shapes[i] for i in node.inputs])
+        if op not in ("flatten", "reshape", "dense") and any(i in self.unit_height for i in inputs):
+            self.unit_height.add(node.output)
         self.nodes.append(node)
         return node
+
+    def rank(self, tensor: str) -> int:
+        """The tensor's rank as the exporter sees it, batch included: a 1-D model's (C, 1, L) is
+        (N, C, L) unless an Unsqueeze made it (N, C, 1, L)."""
+        held = len(self.shapes[self.t(tensor)])
+        return 3 if self.one_d and held == 3 and tensor not in self.unit_height else held + 1
+
+    def spatial_axes(self, onode, a: dict, what: str) -> bool:
+        """Whether a reduction's axes (attribute or input 1) cover every spatial extent above 1 of
+        an NCHW tensor (or (N, C, L)) and nothing else, so it is a global pool; raises otherwise.
+        Returns keepdims."""
+        axes = a.get("axes")
+        if axes is None and len(onode.input) > 1 and onode.input[1]:
+            axes = self.const(onode, 1, "axes").reshape(-1).tolist()
+        rank, shape = self.rank(onode.input[0]), self.shapes[self.t(onode.input[0])]
+        if len(shape) != 3 or axes is None:
+            raise self.unsupported(onode, f"{what} over all axes, or of a tensor that is not (N, C, H, W) or "
+                                          f"(N, C, L); over the spatial axes it is a global pool")
+        axes = {int(ax) % rank for ax in axes}
+        if rank == 3:   # (N, C, L) held as (C, 1, L)
+            axes = {3 if ax == 2 else ax for ax in axes}
+        extents = dict(zip((2, 3), shape[1:]))
+        if not axes or not axes <= {2, 3} or any(extents[k] > 1 for k in {2, 3} - axes):
+            raise self.unsupported(onode, f"{what} over axes {sorted(axes)}; over the spatial axes (a global "
+                                          f"pool) it is supported")
+        return bool(a.get("keepdims", 1))
 
     def unsupported(self, node: onnx.NodeProto, why: str = "") -> WqrcError:
         extra = f" ({why})" if why else ""
         return WqrcError(
             f"node '{node.name}': op type '{node.op_type}' is not supported{extra}; "
-            f"supported: {', '.join(SUPPORTED_ONNX_OPS)}"
+            f"the supported ONNX ops and their limits are listed in wqrc's {OPS_DOC}"
         )
 
     # -- input ---------------------------------------------------------
@@ -754,22 +781,27 @@ class _Converter:
     def op_GlobalAveragePool(self, onode, a):
         self.emit(onode, "global_avgpool", [onode.input[0]])
 
-    def op_ReduceMean(self, onode, a):
-        axes = a.get("axes")
-        if axes is None and len(onode.input) > 1 and onode.input[1]:
-            axes = self.const(onode, 1, "axes").tolist()
-        rank = len(self.shapes[self.t(onode.input[0])]) + 1
-        if self.one_d and axes is not None and rank == 4 and sorted(ax % 3 for ax in axes) == [2]:
-            axes = [2, 3]  # the mean over L of a (N, C, L) tensor, run as (N, C, 1, L)
-        if axes is None or sorted(ax % rank for ax in axes) != [2, 3] or rank != 4:
-            raise self.unsupported(onode, "ReduceMean is supported over (H, W) of an NCHW tensor only")
-        if a.get("keepdims", 1):
-            self.emit(onode, "global_avgpool", [onode.input[0]])
+    def _global_pool(self, onode, op: str, attrs: dict, keepdims: bool) -> None:
+        x = onode.input[0]
+        if keepdims:
+            self.emit(onode, op, [x], attrs=attrs)
         else:
-            mid = onode.output[0] + "__gap"
-            gap = onnx.helper.make_node("GlobalAveragePool", [onode.input[0]], [mid], name=onode.name)
-            self.emit(gap, "global_avgpool", [onode.input[0]])
+            mid = onode.output[0] + "__pool"
+            self.emit(onnx.helper.make_node(onode.op_type, [x], [mid], name=onode.name), op, [x], attrs=attrs)
             self.emit(onode, "flatten", [mid], name=onode.name + "_flatten")
+            self.unit_height.discard(mid)
+
+    def op_ReduceMean(self, onode, a):
+        """A mean over the spatial axes (torch's AdaptiveAvgPool(1) and x.mean((2, 3))): a global
+        average pool; with keepdims=0 a flatten after it."""
+        self._global_pool(onode, "global_avgpool", {}, self.spatial_axes(onode, a, "ReduceMean"))
+
+    def op_ReduceMax(self, onode, a):
+        """A maximum over the spatial axes (the dynamo exporter's AdaptiveMaxPool(1), amax((2, 3))):
+        a max pool whose one window is the whole map."""
+        keep = self.spatial_axes(onode, a, "ReduceMax")
+        _, h, w = self.shapes[self.t(onode.input[0])]
+        self._global_pool(onode, "maxpool", dict(kernel=(h, w), strides=(1, 1), pads=(0, 0, 0, 0)), keep)
 
     def op_Transpose(self, onode, a):
         """Channels-last models (Keras/TF exports): the input's transpose to NCHW is folded into the
@@ -777,6 +809,10 @@ class _Converter:
         allowed before a flatten into a Gemm/MatMul, whose weight columns are then reordered."""
         x = onode.input[0]
         perm = [int(p) for p in a.get("perm", [])]
+        if x in self.channel_views and perm == [0, 2, 1, 3, 4] and not self.channel_views[x][2]:
+            nchw, g, _ = self.channel_views[x]
+            self.channel_views[onode.output[0]] = (nchw, g, True)
+            return
         src = self.shapes[self.t(x)]
         if perm == list(range(len(src) + 1)):
             self.alias[onode.output[0]] = self.t(x)
@@ -824,6 +860,12 @@ class _Converter:
 
     def op_Reshape(self, onode, a):
         shape = [int(v) for v in self.const(onode, 1, "target shape")]
+        if onode.input[0] in self.channel_views:
+            nchw = self.channel_views[onode.input[0]][0]
+            total = int(np.prod(self.shapes[nchw]))
+            rest = [total // int(np.prod([d for d in shape[1:] if d != -1])) if d == -1 else d for d in shape[1:]]
+            self._channel_shuffle(onode, tuple(rest))
+            return
         src = self.shapes[self.t(onode.input[0])]
         if len(shape) < 1:
             raise self.unsupported(onode, "reshape to a scalar")
@@ -836,13 +878,48 @@ class _Converter:
             raise self.unsupported(onode, f"reshaping {src} to {shape} moves the batch dimension")
         rest = [src[k] if (d == 0 and not a.get("allowzero", 0) and k < len(src)) else d
                 for k, d in enumerate(rest)]
+        if self._channel_shuffle(onode, tuple(rest)):
+            return
         self._flatten_or_identity(onode, tuple(rest))
+
+    def _channel_shuffle(self, onode, target: tuple[int, ...]) -> bool:
+        """ShuffleNet's channel shuffle, (C, H, W) -> (g, C/g, H, W) -> transposed (C/g, g, H, W) ->
+        (C, H, W): the first Reshape is recorded as a view, the Transpose as its transpose, and the
+        Reshape back becomes one select_channels (output channel b*g + a is input channel a*C/g + b)."""
+        x = onode.input[0]
+        view = self.channel_views.get(x)
+        if view is not None:
+            nchw, g, transposed = view
+            c, h, w = self.shapes[nchw]
+            if not transposed or target not in ((c, h, w), (c * h * w,)):
+                raise self.unsupported(onode, f"reshaping a 5-D view of channels to {target}; only ShuffleNet's "
+                                              f"channel shuffle is supported")
+            perm = [(k % g) * (c // g) + k // g for k in range(c)]
+            out = onode.output[0]
+            if target == (c, h, w):
+                self.emit(onode, "select_channels", [nchw], attrs=dict(channels=perm))
+            else:
+                mid = out + "__shuffled"
+                self.emit(onnx.helper.make_node("Reshape", [nchw], [mid], name=onode.name), "select_channels",
+                          [nchw], attrs=dict(channels=perm))
+                self.emit(onode, "flatten", [mid], name=onode.name + "_flatten")
+            return True
+        src = self.shapes[self.t(x)]
+        if len(target) == 4 and len(src) == 3 and target[0] * target[1] == src[0] and tuple(target[2:]) == src[1:] \
+                and not self.one_d:
+            self.channel_views[onode.output[0]] = (self.t(x), target[0], False)
+            return True
+        return False
 
     def op_Squeeze(self, onode, a):
         src = self.shapes[self.t(onode.input[0])]
         axes = a.get("axes")
         if axes is None and len(onode.input) > 1 and onode.input[1]:
             axes = self.const(onode, 1, "axes").tolist()
+        if onode.input[0] in self.unit_height and axes is not None and \
+                [ax % 4 for ax in axes] == [2]:   # (N, C, 1, L) back to (N, C, L): the same (C, 1, L)
+            self.alias[onode.output[0]] = self.t(onode.input[0])
+            return
         full = (1,) + src
         axes = [ax % len(full) for ax in (axes if axes is not None else
                                           [k for k, d in enumerate(full) if d == 1 and k > 0])]
@@ -938,7 +1015,12 @@ class _Converter:
         src = self.shapes[self.t(onode.input[0])]
         axes = a.get("axes")
         if axes is None:
-            axes = self.const(onode, 1, "axes").tolist()
+            axes = self.const(onode, 1, "axes").reshape(-1).tolist()
+        if self.rank(onode.input[0]) == 3 and len(src) == 3 and [ax % 4 for ax in axes] == [2]:
+            # (N, C, L) -> (N, C, 1, L) in a 1-D model: already held as (C, 1, L)
+            self.alias[onode.output[0]] = self.t(onode.input[0])
+            self.unit_height.add(onode.output[0])
+            return
         rank = len(src) + 1 + len(axes)
         axes = sorted(ax % rank for ax in axes)
         if 0 in axes:
@@ -968,6 +1050,71 @@ class _Converter:
         pins = {self.aligned_pins.get(i, self.act_pins.get(self.t(i))) for i in ins}
         if len(pins) == 1 and None not in pins:
             self.act_pins.setdefault(onode.output[0], pins.pop())
+
+    def _select(self, onode, out: str, x: str, channels: list[int], k: int = 0) -> None:
+        node = onnx.helper.make_node(onode.op_type, [x], [out], name=onode.name + (f"_{k}" if k else ""))
+        self.emit(node, "select_channels", [x], attrs=dict(channels=channels))
+
+    def _channel_axis(self, onode, axis: int) -> None:
+        x = onode.input[0]
+        if len(self.shapes[self.t(x)]) not in (1, 3) or axis % self.rank(x) != 1:
+            raise self.unsupported(onode, f"{onode.op_type} along axis {axis}; along the channels of an "
+                                          f"(N, C, H, W) or (N, F) tensor it is supported")
+
+    def op_Split(self, onode, a):
+        """A channel split (torch.chunk, torch.split along dim 1): each used output selects its
+        consecutive channels."""
+        x = onode.input[0]
+        self._channel_axis(onode, int(a.get("axis", 0)))
+        c = self.shapes[self.t(x)][0]
+        sizes = a.get("split")
+        if sizes is None and len(onode.input) > 1 and onode.input[1]:
+            sizes = self.const(onode, 1, "split").reshape(-1).tolist()
+        if sizes is None:   # equal parts (the last one smaller, opset 18's num_outputs)
+            n = len(onode.output)
+            step = -(-c // n)
+            sizes = [min(step, c - k * step) for k in range(n)]
+        sizes = [int(v) for v in sizes]
+        if len(sizes) != len(onode.output) or sum(sizes) != c or min(sizes) < 1:
+            raise self.unsupported(onode, f"split sizes {sizes} for {len(onode.output)} outputs of {c} channels")
+        start = 0
+        for k, (out, n) in enumerate(zip(onode.output, sizes)):
+            if out and self.uses[out]:
+                self._select(onode, out, x, list(range(start, start + n)), k)
+            start += n
+
+    def op_Slice(self, onode, a):
+        """A slice of channels (x[:, a:b:s], the legacy exporter's torch.chunk): a select_channels."""
+        x = onode.input[0]
+        if x in self.consts:   # pragma: no cover - constants are folded before conversion
+            raise self.unsupported(onode, "a slice of a constant")
+        if self.opset < 10:
+            starts, ends, axes, steps = a.get("starts"), a.get("ends"), a.get("axes"), None
+        else:
+            starts, ends = self.const(onode, 1, "starts"), self.const(onode, 2, "ends")
+            axes, steps = self.opt_const(onode, 3), self.opt_const(onode, 4)
+        starts, ends = np.asarray(starts).reshape(-1), np.asarray(ends).reshape(-1)
+        axes = list(range(len(starts))) if axes is None else [int(v) for v in np.asarray(axes).reshape(-1)]
+        steps = [1] * len(starts) if steps is None else [int(v) for v in np.asarray(steps).reshape(-1)]
+        held = self.shapes[self.t(x)]
+        rank = self.rank(x)
+        full = (1,) + held if rank == len(held) + 1 else (1, held[0], held[2])
+        keep = None
+        for ax, s, e, st in zip(axes, starts, ends, steps):
+            ax %= rank
+            n = full[ax]
+            picked = list(range(n))[slice(int(max(min(s, 2**62), -2**62)), int(max(min(e, 2**62), -2**62)), st)]
+            if ax == 1:
+                keep = picked
+            elif picked != list(range(n)):
+                raise self.unsupported(onode, f"a slice along axis {ax}; slices of channels (axis 1) are supported")
+        if keep is None:
+            self.alias[onode.output[0]] = self.t(x)
+            return
+        if not keep:
+            raise self.unsupported(onode, "a slice that selects no channel")
+        self._channel_axis(onode, 1)
+        self._select(onode, onode.output[0], x, keep)
 
     def op_Dropout(self, onode, a):
         self._no_extra_outputs(onode)

@@ -87,6 +87,8 @@ EXPORT = {
                                                                                np.int64))], out, n.name),
     "add": lambda wr, n, out: wr.node("Add", n.inputs, out, n.name),
     "concat": lambda wr, n, out: wr.node("Concat", n.inputs, out, n.name, axis=1),
+    "select_channels": lambda wr, n, out: wr.node("Gather", [n.inputs[0], wr.const(n.attrs["channels"], np.int64)], out, n.name,
+                                                  axis=1),
     "mul": lambda wr, n, out: wr.node("Mul", n.inputs, out, n.name),
     "upsample": lambda wr, n, out: wr.node("Resize", [n.inputs[0], "", wr.const(
         np.array([1, 1] + list(n.attrs["scales"]), np.float32))], out, n.name, mode="nearest",

@@ -198,6 +198,7 @@ FORWARD = {
     "flatten": lambda m, n, xs, w: xs[0].flatten(1),
     "reshape": lambda m, n, xs, w: xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"])),
     "concat": lambda m, n, xs, w: torch.cat(xs, dim=1),
+    "select_channels": lambda m, n, xs, w: xs[0][:, list(n.attrs["channels"])],
     "mul": lambda m, n, xs, w: xs[0] * xs[1],
     "upsample": lambda m, n, xs, w: upsample(xs[0], n.attrs["scales"], zeros=False),
     "zero_insert": lambda m, n, xs, w: upsample(xs[0], n.attrs["scales"], zeros=True),

@@ -134,11 +134,16 @@ class CopyPart:
     shift: int                   # to the output format
     size: int
     offset: int                  # where it lands in the output
+    src_offset: int = 0          # where it starts in the input (a channel selection's block)
+    count: int = 1               # blocks of ``size`` elements (a strided series of channels)
+    src_step: int = 0            # elements between the blocks' starts in the input
+    dst_step: int = 0            # and in the output
 
 
 @dataclass(frozen=True)
 class CopyCall(ClampedCall):
-    """concat, relu and clip: each input shifted to the output format, saturated, clamped."""
+    """concat, relu, clip and select_channels: each part (an input, or a run of an input's channels)
+    shifted to the output format, saturated, clamped, and written at its offset."""
     parts: tuple[CopyPart, ...]
 
 

@@ -16,12 +16,12 @@ from wqrc.ops.lookup import LOOKUP_OPS
 from wqrc.ops.pad import Pad
 from wqrc.ops.resize import UPSAMPLE_OPS
 from wqrc.ops.pools import AvgPool, GlobalAvgPool, MaxPool
-from wqrc.ops.structural import BatchNorm, Flatten, Identity, Reshape, Softmax
+from wqrc.ops.structural import BatchNorm, Flatten, Identity, Reshape, SelectChannels, Softmax
 
 OPS: dict[str, OpDef] = {d.name: d for d in (
     Conv(), Dense(), BatchNorm(), Relu(), Clip(), MaxPool(), AvgPool(), GlobalAvgPool(), Flatten(), Reshape(), Add(),
     Concat(), Mul(), Identity(), Softmax(), *(op() for op in LOOKUP_OPS), *(op() for op in UPSAMPLE_OPS),
-    Pad(),
+    Pad(), SelectChannels(),
 )}
 WEIGHTED_OPS = tuple(name for name, d in OPS.items() if d.weighted)
 # the hw/ kernel families the code backends emit (OpDef.kernel); each backend has one step per family

@@ -57,6 +57,10 @@ class Attr:
             if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 3:
                 bad(f"{value!r} is not a shape of 1 to 3 extents")
             return tuple(check_int(v, "extent ") for v in value)
+        if self.kind == "indices":  # a non-empty list of integers (bounds per element)
+            if not isinstance(value, (list, tuple)) or not value or len(value) > MAX_EXTENT:
+                bad(f"{value!r} is not a list of 1 to {MAX_EXTENT} integers")
+            return tuple(check_int(v) for v in value)
         if self.kind == "ints":
             if not isinstance(value, (list, tuple)) or len(value) != self.length:
                 bad(f"{value!r} is not {self.length} integers")

@@ -1,4 +1,5 @@
-"""Ops that move or drop data: flatten, identity, trailing softmax, foldable batch norm."""
+"""Ops that move or drop data: flatten, reshape, channel selection, identity, trailing softmax,
+foldable batch norm."""
 from __future__ import annotations
 
 import math
@@ -43,6 +44,56 @@ class Reshape(OpDef):
 
     def run_int(self, qm, node, ins, path):
         return ins[0].reshape((len(ins[0]),) + tuple(node.attrs["shape"]))
+
+
+class SelectChannels(OpDef):
+    """Output channel k is input channel ``channels[k]`` (of a (C, H, W) tensor, or feature k of
+    an (F,) one): a channel split (Split, Slice along channels) or a channel shuffle (ShuffleNet's
+    reshape-transpose-reshape). Values only move, in
+    the input's format; each target copies the runs of consecutive channels."""
+    name = "select_channels"
+    doc = "channel selection or permutation (Split, Slice on channels, channel shuffle)"
+    attrs = (Attr("channels", "indices", None, lo=0, hi=MAX_EXTENT, required=True,
+                  doc="the input channel of each output channel"),)
+    rank = (1, 3)
+    keeps_format = True
+    kernel = "copy"
+    round_commutes = True
+
+    def shape(self, node, in_shapes):
+        c = in_shapes[0][0]
+        bad = [k for k in node.attrs["channels"] if k >= c]
+        if bad:
+            self.fail(node, f"attribute channels: {bad[0]} is not a channel of an input of {c}")
+        return (len(node.attrs["channels"]),) + tuple(in_shapes[0][1:])
+
+    def run_int(self, qm, node, ins, path):
+        return ins[0][:, list(node.attrs["channels"])]
+
+
+def channel_blocks(channels, most_groups: int = 64) -> list[tuple[int, int, int, int, int, int]]:
+    """The copies that make a selection, fewest first: (output channel, input channel, channels a
+    block, blocks, output step, input step), steps in channels. A split is one block of
+    consecutive channels; a shuffle of g groups is g strided series of one channel each (output
+    channels r, r+g, ... read input channels in a series of constant step)."""
+    runs: list[list[int]] = []
+    for k, c in enumerate(channels):
+        if runs and runs[-1][1] + runs[-1][2] == c:
+            runs[-1][2] += 1
+        else:
+            runs.append([k, c, 1])
+    best = [(k, c, n, 1, 0, 0) for k, c, n in runs]
+    for g in range(2, min(most_groups, len(channels) // 2, len(best) - 1) + 1):
+        series = []
+        for r in range(g):
+            s = list(channels[r::g])
+            step = s[1] - s[0] if len(s) > 1 else 0
+            if any(b - a != step for a, b in zip(s, s[1:])):
+                break
+            series.append((r, s[0], 1, len(s), g, step))
+        else:
+            return series
+    return best
 
 
 class Identity(OpDef):

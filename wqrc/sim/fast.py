@@ -406,6 +406,11 @@ def _concat(ex: FastExecutor, node, ins, fmt):
     return torch.cat(parts, 1).to(ex.storage)
 
 
+def _select_channels(ex, node, ins, fmt):
+    y = ins[0][:, list(node.attrs["channels"])]
+    return y.contiguous(memory_format=CL) if y.dim() == 4 else y.contiguous()
+
+
 def _mul(ex, node, ins, fmt):
     """The exact product in float64 (below 2**53 by the guard), requantized."""
     y = _round_shift(ins[0].double() * ins[1].double(), node.attrs["shift"])
@@ -429,6 +434,7 @@ RUN = {
     "reshape": lambda ex, node, ins, fmt: ins[0].reshape((ins[0].shape[0],) + tuple(node.attrs["shape"])),
     "add": _add,
     "concat": _concat,
+    "select_channels": _select_channels,
     "relu": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
     "clip": lambda ex, node, ins, fmt: _clamp(ins[0], *node.attrs["qclip"]),
     "mul": _mul,

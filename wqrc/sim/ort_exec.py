@@ -452,6 +452,8 @@ LOWER = op_table("onnxruntime lowering", families=dict(
                                               b.const(float(node.attrs["code"]))]),
 ), ops=dict(
     maxpool=_maxpool, avgpool=_avgpool, global_avgpool=_global_avgpool, concat=_concat, relu=_clamp, clip=_clamp,
+    select_channels=lambda b, qm, node, ins: b.op("Gather", [ins[0], b.const(list(node.attrs["channels"]), np.int64)],
+                                                  axis=1),
     flatten=lambda b, qm, node, ins: b.op("Flatten", [ins[0]], axis=1),
     reshape=lambda b, qm, node, ins: b.op("Reshape", [ins[0], b.const([-1] + list(node.attrs["shape"]), np.int64)]),
 ))
