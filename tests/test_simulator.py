@@ -165,11 +165,12 @@ def test_a_qlinearconv_that_rounds_otherwise_is_not_used(monkeypatch):
     """The lowering probes onnxruntime's QLinearConv once (ort_exec._qlinear_rounds_as_the_contract):
     with the tie-breaking factor gone it rounds ties to even, the probe sees it, a warning says
     so, and every layer runs as a float32 Conv, still exact."""
-    monkeypatch.setattr(ort_exec, "QL_EPS", 0.0)
-    monkeypatch.setattr(ort_exec, "_PROBED", [])
     g = wqrc.load_model("examples/allcnn_c.onnx")
     rng = np.random.default_rng(4)
     qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=rng.uniform(0, 1, (16, 1, 28, 28)).astype(np.float32))
+    monkeypatch.setattr(ort_exec, "QL_EPS", 0.0)
+    monkeypatch.setattr(ort_exec, "_PROBED", [])
+    qm.runtime_cache.clear()
     with pytest.warns(RuntimeWarning, match="QLinearConv does not requantize"):
         assert ort_exec._qlinear_plan(qm) == {}
     assert chosen_path(qm) == "onnxruntime float32"

@@ -25,7 +25,7 @@ from wqrc.passes import canonicalize
 from wqrc.quant.plan import make_plan
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.quantize import quantize_graph
-from wqrc.quant.ranges import calibrate, static_ranges
+from wqrc.quant.ranges import ACT_RULES, calibrate, static_ranges
 
 
 class CalibrationWarning(UserWarning):
@@ -54,9 +54,14 @@ def from_torch(module, example_input) -> Graph:
 
 def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, exponent: str = "mse",
              calib: Optional[np.ndarray] = None, input_range: tuple[float, float] = (-1.0, 1.0),
-             percentile: Optional[float] = None, granularity: str = "layer") -> QModel:
+             percentile: Optional[float] = None, granularity: str = "layer", act_rule: str = "auto") -> QModel:
     """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path; ``granularity``:
     one weight exponent per layer or per output channel (docs/format.md §1c).
+
+    ``act_rule`` (with calibration data, no percentile): "max" takes each tensor's max-abs,
+    "mse" the format of least squared error on the data (wqrc.quant.ranges), "auto" both and
+    keeps the one whose model output is nearer the float model's on the calibration samples
+    (its SQNR, wqrc.quant.health; two quantizations and two runs of 64 samples).
 
     With ``calib`` (float inputs) activation formats come from the data;
     without, from a static range analysis of ``input_range`` (coarser: a
@@ -69,6 +74,8 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         raise WqrcError(f"act_bits {act_bits!r} is not an integer in 2..32")
     if percentile is not None and not (np.isfinite(percentile) and 0 < percentile <= 100):
         raise WqrcError(f"percentile {percentile!r} is not in (0, 100]")
+    if act_rule not in ACT_RULES:
+        raise WqrcError(f"--act-rule: unknown value '{act_rule}' (use {', '.join(ACT_RULES)})")
     if graph.weight_formats and granularity != "layer":
         raise WqrcError(f"--granularity {granularity}: the model's own quantizers (QONNX) fix its weight exponents")
     plan = make_plan(graph, scheme, bits)
@@ -85,6 +92,10 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
                             f"the model expects {tuple(graph.input_shape)}")
         ranges = calibrate(graph, calib, percentile)
         how = f"calibrated on {len(calib)} samples" + (f" (percentile {percentile})" if percentile else " (max-abs)")
+        if percentile is None and act_rule != "max":
+            candidates = {"max": ranges, "mse": calibrate(graph, calib, None, "mse", act_bits)}
+            if act_rule == "mse":
+                ranges, how = candidates["mse"], f"calibrated on {len(calib)} samples (least squared error)"
     else:
         lo, hi = input_range
         if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -103,8 +114,35 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         from wqrc.quant.output_rule import pin_by_output_error
         if granularity == "layer":  # per channel, quantize_graph refuses the rule in one line
             plan = pin_by_output_error(graph, plan, calib)
+    if calib is not None and percentile is None and act_rule == "auto":
+        return _better_act_rule(graph, plan, calib, candidates, dict(rule=exponent, act_bits=act_bits, meta=meta,
+                                                                     granularity=granularity))
     return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
                           granularity=granularity)
+
+
+def _better_act_rule(graph: Graph, plan, calib: np.ndarray, candidates: dict, kw: dict) -> QModel:
+    """Both activation rules' models; the one whose output has the higher SQNR against the float
+    model on the first calibration samples (max-abs on a tie)."""
+    from wqrc.ir.to_torch import run_float
+    from wqrc.quant.health import SAMPLES, sqnr_db
+    from wqrc.sim import simulate_float
+
+    x = calib[:SAMPLES]
+    ref = run_float(graph, x)
+    scored = {}
+    for rule, ranges in candidates.items():
+        qm = quantize_graph(graph, plan, ranges=ranges, **{**kw, "meta": dict(kw["meta"])})
+        scored[rule] = (sqnr_db(ref, simulate_float(qm, x)), qm)
+    rule = "mse" if scored["mse"][0] > scored["max"][0] else "max"
+    db, qm = scored[rule]
+    other = scored["max" if rule == "mse" else "mse"][0]
+    names = {"max": "max-abs", "mse": "least squared error"}
+    qm.meta["activation_ranges"] = (f"calibrated on {len(calib)} samples ({names[rule]}: output SQNR {db:.1f} dB "
+                                    f"against {other:.1f} dB by {names['max' if rule == 'mse' else 'mse']} on "
+                                    f"{len(x)} samples)")
+    qm.meta["act_rule"] = rule
+    return qm
 
 
 def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,

@@ -40,7 +40,7 @@ def _quantize_from_options(model, o) -> tuple:
         calib = ds.x_train[: o["calib_samples"]]
     qm = api.quantize(graph, scheme=o["scheme"], bits=parse_bits(o["bits"]), act_bits=o["act_bits"],
                       exponent=o["exponent"], granularity=o["granularity"], calib=calib,
-                      input_range=o["input_range"], percentile=o["percentile"])
+                      input_range=o["input_range"], percentile=o["percentile"], act_rule=o["act_rule"])
     return graph, qm
 
 
@@ -238,13 +238,19 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         graph, qm = None, QModel.load(model)
     else:
         graph, qm = _quantize_from_options(model, o)
-    x_vec, acc = None, None
+    x_vec, acc, health = None, None, None
     if data:   # test vectors and the accuracy from the test split
         x_vec, acc = load_dataset(data).split("test")[0], api.accuracy(graph, qm, data)
+    if graph is not None and o["calib"]:   # each tensor against float on calibration samples
+        from wqrc.quant import health as quant_health
+        h = quant_health.measure(graph, qm, load_dataset(o["calib"]).x_train[: o["calib_samples"]])
+        health = h.as_json()
+        if h.warning():
+            warnings.warn(h.warning(), quant_health.QuantizationHealthWarning)
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
                         rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store, fpga=fpga), measure=measure,
-                        extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs)
+                        extra_json={"plan.json": plan_doc} if plan_doc else None, inputs=inputs, health=health)
     render(rep)
     click.echo(target_summary(rep, out))
 

@@ -24,7 +24,7 @@ def early(scheme: str, bits, datasets: dict, allow_auto: bool = False, bits_opti
 
 # the quantization options: a .wqrc.npz is quantized already, so none of them can apply to it
 QUANT_NAMES = ("scheme", "bits", "act_bits", "exponent", "granularity", "calib", "calib_samples", "percentile",
-               "input_range", "input_shape")
+               "act_rule", "input_range", "input_shape")
 
 
 def _given(name: str):

@@ -179,6 +179,10 @@ CALIB_SAMPLES = click.option("--calib-samples", type=click.IntRange(min=1), defa
                              help="How many training samples calibrate the activation formats.")
 PERCENTILE = click.option("--percentile", type=Number(0, 100, lo_open=True), default=None,
                           help="Calibrate to this percentile (0 < P <= 100) of |x| instead of max-abs.")
+ACT_RULE = click.option("--act-rule", type=click.Choice(["auto", "max", "mse"]), default="auto", show_default=True,
+                        help="With --calib: each activation format from the tensor's max-abs, from the format of "
+                             "least squared error on the data (mse), or whichever of the two puts the model's "
+                             "output nearer the float model's on the calibration samples (auto).")
 INPUT_RANGE = click.option("--input-range", type=Numbers(2), default="-1,1", show_default=True,
                            help="Input range LO,HI for the static range analysis used without --calib.")
 INPUT_SHAPE = click.option("--input-shape", type=Shape(), default=None,
@@ -198,11 +202,11 @@ def output_file(help_text: str, required: bool = True):
 
 
 # The options of every command that quantizes a float model, in --help order.
-QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES, PERCENTILE, INPUT_RANGE,
-                        INPUT_SHAPE)
+QUANT_OPTIONS = compose(SCHEME, BITS, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES, PERCENTILE, ACT_RULE,
+                        INPUT_RANGE, INPUT_SHAPE)
 # compile's: the same, with --bits auto (the search that only compile runs)
 COMPILE_QUANT_OPTIONS = compose(SCHEME, BITS_OR_AUTO, ACT_BITS, EXPONENT, GRANULARITY, CALIB, CALIB_SAMPLES,
-                                PERCENTILE, INPUT_RANGE, INPUT_SHAPE)
+                                PERCENTILE, ACT_RULE, INPUT_RANGE, INPUT_SHAPE)
 
 
 MAX_DROP = click.option("--max-drop", type=Number(0, 1),

@@ -67,12 +67,12 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
                   data: Optional[np.ndarray] = None, force: bool = False, accuracy: Optional[dict] = None,
                   hls_options: Optional[dict] = None, rtl_options: Optional[dict] = None,
                   measure: Sequence[str] = (), extra_json: Optional[dict] = None,
-                  inputs: Iterable[Optional[str]] = ()) -> dict:
+                  inputs: Iterable[Optional[str]] = (), health: Optional[dict] = None) -> dict:
     """Write OUT; returns the report (also written as OUT/report.json).
 
     ``extra_json`` maps file names to documents written beside the report (the
     plan of ``--bits auto``); ``inputs`` are the command's input files, which
-    OUT must not hold. The report depends on the model and the options only,
+    OUT must not hold; ``health``: the quantization health check (wqrc.quant.health) for the report. The report depends on the model and the options only,
     never on which toolchains are installed, so equal inputs give equal bytes.
     """
     from wqrc.backend.common import test_vectors
@@ -80,6 +80,8 @@ def compile_model(qm: QModel, out: str, targets: Sequence[str], *, word_bits: in
     rom = pack(qm, word_bits)
     report = build_report(qm, word_bits, accuracy)
     report["targets"] = list(targets)
+    if health:
+        report["health"] = health
     if extra_json and "plan.json" in extra_json:
         report["plan"] = "plan.json"
     if "qonnx" in targets:  # refused before anything is written (float32 exactness, docs/format.md §3)

@@ -107,6 +107,14 @@ def render(rep: dict, console=None) -> None:
             h.add_row(escape(printable(r["name"], MAX_NAME)), r["scheme"], str(r["bits"]), str(r["rom_bits"]), str(r["multipliers"]),
                       str(r["shift_adders"]), str(r["acc_bits"]), str(r["parallelism"]), str(r["cycles_estimate"]))
         console.print(h)
+    health = rep.get("health")
+    if health:
+        w = health.get("worst") or {}
+        out_db = "inf" if health["output_sqnr_db"] is None else f"{health['output_sqnr_db']:.1f}"
+        console.print(f"quantization health: output SQNR {out_db} dB against the float model on "
+                      f"{health['samples']} calibration samples"
+                      + (f"; node '{printable(w['name'], MAX_NAME)}' ({w['op']}) loses the most "
+                         f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""), markup=False)
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"

@@ -131,6 +131,77 @@ def mobilenet_v2(alpha: float = 0.35, classes: int = 2) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1280, classes))
 
 
+class _SqueezeExcite(nn.Module):
+    """MobileNetV3's squeeze-and-excitation: x * hardsigmoid(fc(relu(fc(mean(x)))))."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        mid = _divisible(c / 4)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, mid, 1), nn.ReLU(), nn.Conv2d(mid, c, 1),
+                                  nn.Hardsigmoid())
+
+    def forward(self, x):
+        return x * self.gate(x)
+
+
+class _Bneck(nn.Module):
+    """MobileNetV3's bottleneck (and EfficientNet's MBConv): 1x1 expansion, k x k depthwise,
+    optional squeeze-and-excitation, linear 1x1 projection, a residual where shapes allow."""
+
+    def __init__(self, cin: int, mid: int, cout: int, k: int, stride: int, se: bool, act: type):
+        super().__init__()
+        layers: list[nn.Module] = []
+        if mid != cin:
+            layers += [nn.Conv2d(cin, mid, 1, bias=False), _bn(mid), act()]
+        layers += [nn.Conv2d(mid, mid, k, stride, k // 2, groups=mid, bias=False), _bn(mid), act()]
+        if se:
+            layers.append(_SqueezeExcite(mid))
+        layers += [nn.Conv2d(mid, cout, 1, bias=False), _bn(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+def mobilenet_v3_small(classes: int = 10, in_ch: int = 3, stem_stride: int = 2) -> nn.Module:
+    """MobileNetV3-Small (Howard et al. 2019, Table 2, as torchvision builds it): hard-swish,
+    squeeze-and-excitation gated by hard-sigmoid, 5x5 depthwise convolutions, a 1024 head.
+    ``stem_stride`` 1 keeps a 28x28 or 32x32 input's resolution one stage longer."""
+    plan = [(3, 16, 16, True, "RE", 2), (3, 72, 24, False, "RE", 2), (3, 88, 24, False, "RE", 1),
+            (5, 96, 40, True, "HS", 2), (5, 240, 40, True, "HS", 1), (5, 240, 40, True, "HS", 1),
+            (5, 120, 48, True, "HS", 1), (5, 144, 48, True, "HS", 1), (5, 288, 96, True, "HS", 2),
+            (5, 576, 96, True, "HS", 1), (5, 576, 96, True, "HS", 1)]
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, 16, 3, stem_stride, 1, bias=False), _bn(16), nn.Hardswish()]
+    cin = 16
+    for k, mid, cout, se, act, stride in plan:
+        layers.append(_Bneck(cin, mid, cout, k, stride, se, nn.ReLU if act == "RE" else nn.Hardswish))
+        cin = cout
+    layers += [nn.Conv2d(cin, 576, 1, bias=False), _bn(576), nn.Hardswish(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+               nn.Linear(576, 1024), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(1024, classes)]
+    return nn.Sequential(*layers)
+
+
+def efficientnet_lite(classes: int = 10, in_ch: int = 3, width: float = 0.5, stem_stride: int = 2) -> nn.Module:
+    """An EfficientNet-lite-style network (Tan and Le's MBConv stages as the lite variants keep
+    them: ReLU6, no squeeze-and-excitation, no swish), lite0's plan at ``width`` with each stage's
+    repeats halved: the deep inverted-residual stacks whose 8-bit activations issue 33 measures."""
+    plan = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+            (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+    stem = _divisible(32 * width)
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, stem, 3, stem_stride, 1, bias=False), _bn(stem), nn.ReLU6()]
+    cin = stem
+    for t, k, stride, c, n in plan:
+        cout = _divisible(c * width)
+        for i in range(-(-n // 2)):
+            layers.append(_Bneck(cin, cin * t, cout, k, stride if i == 0 else 1, False, nn.ReLU6))
+            cin = cout
+    head = _divisible(1280 * width)
+    layers += [nn.Conv2d(cin, head, 1, bias=False), _bn(head), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+               nn.Dropout(0.2), nn.Linear(head, classes)]
+    return nn.Sequential(*layers)
+
+
 def channel_shuffle(x, groups: int):
     """ShuffleNet's channel shuffle, written as torchvision writes it: a 5-D view, a transpose of
     the group axes, and a view back."""
@@ -201,6 +272,8 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "autoencoder": (autoencoder, (640,)),
     "resnet18": (resnet18, (3, 64, 64)),
     "shufflenet_v2_05": (shufflenet_v2, (3, 32, 32)),
+    "mobilenet_v3_small": (mobilenet_v3_small, (3, 96, 96)),
+    "efficientnet_lite": (efficientnet_lite, (3, 96, 96)),
 }
 
 

@@ -1,6 +1,12 @@
 """A converged Fashion-MNIST baseline: an All-CNN-C-style network with BatchNorm, trained until flat.
 
     python examples/fashion_mnist/train_converged.py --epochs 60 -o examples/fashion_allconv.onnx
+    python examples/fashion_mnist/train_converged.py --arch mobilenet_v3_small --epochs 8 -o mnv3s.onnx
+
+``--arch`` also trains the deep mobile networks of wqrc.zoo on the same data (one input
+channel, stem stride 1 for 28x28): MobileNetV3-Small and an EfficientNet-lite-style net, the
+models benchmarks/quant_health.py judges 8-bit activations on (their ONNX files are 2-6 MB
+and are not committed).
 
 The network keeps All-CNN-C's plan (the paper's Table III: 3x3 convolutions, stride-2
 convolutions instead of pooling, 1x1 convolutions and global average pooling at the end)
@@ -75,6 +81,7 @@ def predict(model: nn.Module, x: np.ndarray, device: str) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="allconv", choices=("allconv", "mobilenet_v3_small", "efficientnet_lite"))
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
@@ -94,7 +101,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     ds = load_dataset("fashion-mnist")
-    model = all_conv_bn(args.width_a, args.width_b).to(args.device)
+    if args.arch == "allconv":
+        model = all_conv_bn(args.width_a, args.width_b)
+    else:
+        from wqrc import zoo
+        model = getattr(zoo, args.arch)(classes=10, in_ch=1, stem_stride=1)
+    model = model.to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     ckpt = os.path.splitext(args.output)[0] + ".ckpt.pt"
@@ -109,7 +121,8 @@ def main() -> None:
     x_fit, y_fit, x_val, y_val = ds.validation_split(args.val_split)
     xt, yt = torch.from_numpy(x_fit).to(args.device), torch.from_numpy(y_fit).to(args.device)
     weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1)
-    print(f"all-conv {args.width_a}/{args.width_b} with BatchNorm: {weights} weights, {len(xt)} training "
+    arch = f"all-conv {args.width_a}/{args.width_b} with BatchNorm" if args.arch == "allconv" else args.arch
+    print(f"{arch}: {weights} weights, {len(xt)} training "
           f"samples, {len(x_val)} held out for validation; {args.epochs} epochs on {args.device}", flush=True)
     for epoch in range(start, args.epochs):
         t0 = time.time()

@@ -1,0 +1,90 @@
+"""The quantization health check and the activation rule chosen by measurement (issue 33, item 4).
+
+A compile with calibration data measures every tensor of the integer model against the float
+model's (SQNR on calibration samples), reports it, and warns in one line naming the node that
+loses the most when the output falls below the threshold; activation formats are each tensor's
+max-abs or least-squared-error format, whichever puts the output nearer the float model's.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import wqrc
+from wqrc.data import load_dataset
+from wqrc.quant import health
+from wqrc.quant.ranges import calibrate
+
+from conftest import EXAMPLE, assert_user_error
+from conftest import wqrc as wqrc_cli
+
+
+@pytest.fixture(scope="module")
+def digits():
+    ds = load_dataset("digits")
+    return wqrc.load_model(EXAMPLE), ds.x_train[:256]
+
+
+def test_sqnr_is_signal_over_error_power_in_db():
+    ref = np.array([3.0, -4.0])
+    assert health.sqnr_db(ref, ref) == math.inf
+    assert health.sqnr_db(ref, ref * 0.9) == pytest.approx(20.0)     # error a tenth of the signal
+    assert health.sqnr_db(np.zeros(2), ref) == -math.inf
+
+
+def test_a_model_near_float_passes_and_a_starved_one_warns_naming_the_node(digits):
+    g, x = digits
+    good = health.measure(g, wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x), x)
+    assert good.ok and good.warning() is None and good.output_db > 40
+    assert [r["name"] for r in good.rows][:1] == [g.nodes[0].name] and len(good.rows) >= len(g.weighted_nodes())
+    bad = health.measure(g, wqrc.quantize(g, scheme="po2", bits=2, act_bits=3, calib=x), x)
+    assert not bad.ok and bad.output_db < good.output_db - 20
+    line = bad.warning()
+    assert "\n" not in line and f"node '{bad.worst['name']}'" in line and "--" in line, line
+    assert bad.worst["drop_db"] == max(r["drop_db"] for r in bad.rows)
+    doc = json.loads(json.dumps(bad.as_json()))          # report.json holds it as it is
+    assert doc["ok"] is False and doc["worst"]["name"] == bad.worst["name"] and len(doc["nodes"]) == len(bad.rows)
+
+
+def test_the_least_squared_error_rule_saturates_tails_where_that_errs_less():
+    """A tensor with one outlier: max-abs spends the 8 bits on it, mse clips it and keeps the bulk
+    finer; its range is the one its format holds. The graph's output keeps max-abs."""
+    g = wqrc.load_model(EXAMPLE)
+    x = load_dataset("digits").x_train[:128]
+    by_max, by_mse = calibrate(g, x), calibrate(g, x, rule="mse", act_bits=4)
+    inner = [t for t in by_max if t not in (g.input, g.output)]
+    assert all(abs(by_mse[t][1]) <= abs(by_max[t][1]) + 1e-12 for t in inner)
+    assert any(by_mse[t][1] < by_max[t][1] for t in inner)   # at 4 bits some tail is worth clipping
+    assert by_mse[g.output] == by_max[g.output] and by_mse[g.input] == by_max[g.input]
+
+
+def test_auto_keeps_the_rule_whose_output_is_nearer_float(digits):
+    g, x = digits
+    qms = {r: wqrc.quantize(g, scheme="dfp", bits=4, act_bits=4, calib=x, act_rule=r) for r in ("max", "mse", "auto")}
+    score = {r: health.measure(g, qm, x).output_db for r, qm in qms.items()}
+    chosen = qms["auto"].meta["act_rule"]
+    assert chosen in ("max", "mse") and score["auto"] == pytest.approx(score[chosen])
+    assert score["auto"] >= min(score["max"], score["mse"]) and score["auto"] == pytest.approx(max(score["max"],
+                                                                                                     score["mse"]))
+    assert "output SQNR" in qms["auto"].meta["activation_ranges"]
+    with pytest.raises(wqrc.WqrcError, match="--act-rule: unknown value 'median'"):
+        wqrc.quantize(g, calib=x, act_rule="median")
+
+
+def test_compile_reports_health_and_warns_in_one_line(tmp_path):
+    res = wqrc_cli("compile", EXAMPLE, "--calib", "digits", "--scheme", "po2", "--bits", "2", "--act-bits", "3",
+                   "--target", "c", "-o", str(tmp_path / "bad"))
+    assert res.returncode == 0, res.stderr
+    warn = [ln for ln in res.stderr.splitlines() if "quantization health" in ln]
+    assert len(warn) == 1 and warn[0].startswith("wqrc: warning: quantization health: the output's SQNR"), res.stderr
+    rep = json.loads((tmp_path / "bad" / "report.json").read_text())
+    assert rep["health"]["ok"] is False and rep["health"]["worst"]["name"] in warn[0]
+    assert "quantization health: output SQNR" in res.stdout
+    res = wqrc_cli("compile", EXAMPLE, "--calib", "digits", "--act-rule", "max", "--target", "c",
+                   "-o", str(tmp_path / "good"))
+    assert res.returncode == 0 and "quantization health" not in res.stderr, res.stderr
+    rep = json.loads((tmp_path / "good" / "report.json").read_text())
+    assert rep["health"]["ok"] is True and "(max-abs)" in rep["activation_ranges"]
+    assert_user_error(wqrc_cli("compile", EXAMPLE, "--calib", "digits", "--act-rule", "median", "-o",
+                               str(tmp_path / "x")), "--act-rule")

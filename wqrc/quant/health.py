@@ -1,0 +1,121 @@
+"""Quantization health: how far the integer model's tensors are from the float model's, on data.
+
+Deep mobile networks can lose their signal at 8-bit activations without any error: every
+kernel is exact, the formats are simply too coarse somewhere. With calibration data the
+compile measures, for every tensor the integer graph computes, its SQNR against the float
+graph's same tensor (10 log10 of signal power over error power, in dB; the error accumulates
+from the input), and where the SQNR falls most from the node's inputs to its output: that node
+loses the most. Below :data:`WARN_DB` at the output it warns in one line, naming that node and
+the option that helps.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from wqrc.ir.graph import Graph
+from wqrc.ir.to_torch import run_float
+from wqrc.quant.qmodel import QModel
+
+# An output SQNR of 20 dB is an RMS error of a tenth of the output's RMS: past that, top-1 agreement
+# with the float model starts to suffer on the networks we measured (benchmarks/quant_health.py).
+WARN_DB = 20.0
+SAMPLES = 64          # inputs the check runs (the first of the calibration data)
+
+
+def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
+    """10 log10(sum ref^2 / sum (ref - got)^2); +inf when equal, -inf for a zero reference."""
+    ref = ref.astype(np.float64).reshape(-1)
+    err = float(np.sum((ref - got.astype(np.float64).reshape(-1)) ** 2))
+    sig = float(np.sum(ref ** 2))
+    if err == 0.0:
+        return math.inf
+    return -math.inf if sig == 0.0 else 10.0 * math.log10(sig / err)
+
+
+class QuantizationHealthWarning(UserWarning):
+    """The integer model's output is far from the float model's on the calibration data."""
+
+
+@dataclass
+class Health:
+    """Per-node SQNR (dB) against float, the output's, and the node that loses the most."""
+    rows: list[dict] = field(default_factory=list)   # name, op, tensor, format, sqnr_db, drop_db
+    output_db: float = math.inf
+    samples: int = 0
+    worst: Optional[dict] = None
+    advice: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.output_db >= WARN_DB
+
+    def warning(self) -> Optional[str]:
+        """One line when the output SQNR is below the threshold, else None."""
+        if self.ok:
+            return None
+        where = f"; node '{self.worst['name']}' ({self.worst['op']}) loses the most ({self.worst['drop_db']:.1f} dB)" \
+            if self.worst else ""
+        return (f"quantization health: the output's SQNR against the float model is {self.output_db:.1f} dB on "
+                f"{self.samples} calibration samples, below {WARN_DB:.0f} dB{where}; {self.advice}")
+
+    def as_json(self) -> dict:
+        def num(v):
+            return None if not math.isfinite(v) else round(v, 2)
+        return dict(output_sqnr_db=num(self.output_db), threshold_db=WARN_DB, samples=self.samples, ok=self.ok,
+                    worst=self.worst and {k: (num(v) if isinstance(v, float) else v) for k, v in self.worst.items()},
+                    advice=self.advice or None,
+                    nodes=[{k: (num(v) if isinstance(v, float) else v) for k, v in r.items()} for r in self.rows])
+
+
+def measure(graph: Graph, qm: QModel, x: np.ndarray, samples: int = SAMPLES) -> Health:
+    """Run ``samples`` of ``x`` (float inputs) through the float graph and the integer model and
+    compare every tensor both compute."""
+    from wqrc.sim import simulate
+
+    from wqrc.ir.graph import fit_input
+    x = fit_input(np.asarray(x[:samples], np.float32), graph.input_shape, graph.input_layout)
+    ref = run_float(graph, x, return_all=True)
+    env = simulate(qm, qm.quantize_input(x), trace=True)   # every tensor's codes
+    h = Health(samples=len(x))
+    xq = qm.quantize_input(x)
+    level = {qm.input: sqnr_db(x, np.ldexp(xq.astype(np.float64), qm.input_format.frac))}
+    for n in qm.nodes:
+        t = n.output
+        before = min((level.get(i, math.inf) for i in n.inputs), default=math.inf)
+        if t not in ref or t not in env:
+            level[t] = before
+            continue
+        fmt = qm.formats[t]
+        db = sqnr_db(ref[t], np.ldexp(env[t].astype(np.float64), fmt.frac))
+        level[t] = db
+        drop = before - db if math.isfinite(before) else -db   # an exact input (integers): from 0 dB
+        h.rows.append(dict(name=n.name, op=n.op, tensor=t, format=fmt.describe(), sqnr_db=db, drop_db=drop))
+    outs = [qm.output] + [o for o in qm.outputs if o != qm.output]
+    h.output_db = min(level.get(o, math.inf) for o in outs)
+    if h.rows:
+        h.worst = max(h.rows, key=lambda r: r["drop_db"])
+        h.advice = _advice(graph, qm, h.worst)
+    return h
+
+
+def _advice(graph: Graph, qm: QModel, worst: dict) -> str:
+    """The option that helps the node that loses the most: its weights' own SQNR (the float
+    weights against the levels they were given) tells whether the weights or the activation
+    format are the cause."""
+    layer = qm.layers.get(worst["name"])
+    act_bits = max(f.bits for f in qm.formats.values())
+    node = next((n for n in graph.nodes if n.name == worst["name"]), None)
+    w = None if node is None else node.params.get("weight")
+    if layer is not None and w is not None and np.shape(w) == layer.codes.shape:
+        w_db = sqnr_db(np.asarray(w), layer.dequantized())
+        if w_db < worst["sqnr_db"] + 6.0:
+            if not layer.per_channel:
+                return f"its weights alone reach {w_db:.1f} dB: try --granularity channel, or more --bits for it"
+            return f"its weights alone reach {w_db:.1f} dB: give it more --bits (a plan file, or --bits auto)"
+    if act_bits < 16:
+        return "its activation format is the cause: try --act-bits 16"
+    return "try more --bits, or fine-tuning (wqrc finetune)"
