@@ -243,10 +243,14 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         x_vec, acc = load_dataset(data).split("test")[0], api.accuracy(graph, qm, data)
     if graph is not None and o["calib"]:   # each tensor against float on calibration samples
         from wqrc.quant import health as quant_health
-        h = quant_health.measure(graph, qm, load_dataset(o["calib"]).x_train[: o["calib_samples"]])
+        x_cal = load_dataset(o["calib"]).x_train[: o["calib_samples"]]
+        h = quant_health.measure(graph, qm, x_cal)
         health = h.as_json()
         if h.warning():
             warnings.warn(h.warning(), quant_health.QuantizationHealthWarning)
+        if graph.act_formats or graph.weight_formats:   # a QONNX model: against its own values
+            ref = quant_health.against_qonnx(model, qm, x_cal)
+            health["qonnx_reference"] = ref.as_json() if ref else "pip install qonnx to compare with the model's own"
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
                         rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store, fpga=fpga), measure=measure,

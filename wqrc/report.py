@@ -115,6 +115,15 @@ def render(rep: dict, console=None) -> None:
                       f"{health['samples']} calibration samples"
                       + (f"; node '{printable(w['name'], MAX_NAME)}' ({w['op']}) loses the most "
                          f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""), markup=False)
+        ref = health.get("qonnx_reference")
+        if isinstance(ref, dict):
+            w = ref.get("worst") or {}
+            console.print(f"against the QONNX model's own values (qonnx's executor, {ref['samples']} samples): output "
+                          f"relative error {ref['output_relative_error']:.2%}"
+                          + (f"; furthest tensor: node '{printable(w['name'], MAX_NAME)}' ({w['sqnr_db']} dB)"
+                             if w else ""), markup=False)
+        elif ref:
+            console.print(f"against the QONNX model's own values: {ref}", markup=False)
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"

@@ -170,6 +170,9 @@ class _Converter:
         self.act_pins: dict[str, tuple[bool, int, int]] = {}
         self.weight_quant: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # const -> (codes, exps, bits)
         self.weight_pins: dict[str, dict] = {}
+        self.weight_regrid: dict[str, tuple[np.ndarray, int, bool]] = {}  # const -> (values, bits, per channel)
+        self.regridded_acts: list[str] = []
+        self.quant_input: dict[str, str] = {}   # a Quant's output -> what it quantizes
         self.rounding_modes: set[str] = set()
         self.act_rounding: dict[str, str] = {}
         self.rounding_adds = qonnx.rounding_adds(model, self.consts)
@@ -334,6 +337,11 @@ class _Converter:
             return
         graph.notes.append(f"QONNX quantizers: {len(self.weight_pins)} layers' weight levels and "
                            f"{len(self.act_pins)} activation formats come from the model")
+        regrid_layers = [k for k, p in self.weight_pins.items() if p.get("regrid")]
+        if regrid_layers or self.regridded_acts:
+            graph.notes.append(f"QONNX scales that are not powers of two: {len(regrid_layers)} layers' weights and "
+                               f"{len(self.regridded_acts)} activation formats re-gridded onto power-of-two steps "
+                               f"(not exact: the report compares the outputs with the model's own)")
         for layer, pin in self.weight_pins.items():
             if "widened_from" in pin:
                 graph.notes.append(f"layer '{layer}': its {pin['widened_from']}-bit weight quantizer uses codes "
@@ -416,19 +424,35 @@ class _Converter:
     def op_qonnx(self, onode):
         """A QONNX quantizer: on a constant, its quantized values (and, read as weights, the layer's
         level set); on an activation, the tensor's format (wqrc.frontend.qonnx)."""
-        q = qonnx.QuantNode(onode, self.consts)
+        q = qonnx.QuantNode(onode, self.consts, self._quant_role(onode))
         x = onode.input[0]
+        self.quant_input[onode.output[0]] = x
         if x in self.consts:
-            codes, exps = q.quantize_constant(self.consts[x])
-            self.consts[onode.output[0]] = np.ldexp(codes.astype(np.float64), exps).astype(np.float32)
-            self.weight_quant[onode.output[0]] = (codes, exps, q.bits)
+            if q.po2:
+                codes, exps = q.quantize_constant(self.consts[x])
+                self.consts[onode.output[0]] = np.ldexp(codes.astype(np.float64), exps).astype(np.float32)
+                self.weight_quant[onode.output[0]] = (codes, exps, q.bits)
+            else:   # the model's own values, re-gridded where they are a layer's weights (_pin_weights)
+                values = q.values(self.consts[x])
+                self.consts[onode.output[0]] = values.astype(np.float32)
+                self.weight_regrid[onode.output[0]] = (values, q.bits, q.scale.size > 1)
             return
         src = self.t(x)
         if src not in self.shapes:
             raise WqrcError(f"node '{q.name}' (QONNX Quant) reads '{x}', which is not computed before it")
         pin = q.activation_format()
+        if not q.po2:
+            self.regridded_acts.append(src)
+        readers = {n.op_type for n in self.model.graph.node if onode.output[0] in n.input}
+        maker = next((n for n in reversed(self.nodes) if n.output == src), None)
+        if maker is not None and OPS[maker.op].keeps_format and readers and readers <= {"Add", "Concat"} \
+                and src not in self.act_pins:
+            # a tensor that keeps its input's format (a pool, zero insertion ...) quantized only on its
+            # way into an Add or Concat: the grid it is aligned to there, not its own format
+            self.aligned_pins[onode.output[0]] = pin
+            self.alias[onode.output[0]] = src
+            return
         if self.act_pins.setdefault(src, pin) != pin:
-            readers = {n.op_type for n in self.model.graph.node if onode.output[0] in n.input}
             if not readers or not readers <= {"Add", "Concat"}:
                 raise q.error(f"quantizes '{x}' a second time, to another format")
             # an input aligned to an Add's or Concat's grid: wqrc's add and concat align their
@@ -446,12 +470,29 @@ class _Converter:
     def _pin_weights(self, onode, layer: str, weight_input: str, to_rows) -> None:
         """Record the level set of a layer whose weights a QONNX quantizer made; ``to_rows`` maps the
         constant's layout to the layer's [out, ...] one (as the weights were mapped)."""
+        if weight_input in self.weight_regrid:
+            _, bits, per_channel = self.weight_regrid[weight_input]
+            # its exponents (and bits) are chosen from the weights by wqrc.quant.plan.model_pins,
+            # after any BatchNorm folds into them
+            self.weight_pins[layer] = {"scheme": "dfp", "bits": bits, "regrid": True, "per_channel": per_channel}
+            return
         got = self.weight_quant.get(weight_input)
         if got is None:
             return
         codes, exps, bits = got
         self.weight_pins[layer] = qonnx.weight_pin(layer, to_rows(codes), to_rows(exps), bits,
                                                    self.po2_hints.get(layer))
+
+    def _quant_role(self, onode) -> str:
+        """What a quantizer quantizes, for its errors: 'the weights of layer fc', 'the bias of ...'."""
+        for reader in self.model.graph.node:
+            if onode.output[0] in reader.input[1:3] and reader.op_type in ("Conv", "Gemm", "MatMul", "ConvTranspose"):
+                k = list(reader.input).index(onode.output[0])
+                src = onode.input[0]
+                layer = src.rsplit(".", 1)[0] if src.endswith((".weight", ".bias")) else \
+                    self._layer_name(reader, reader.input[1])
+                return f"the {'weights' if k == 1 else 'bias'} of layer '{layer}'"
+        return ""
 
     def _no_extra_outputs(self, onode: onnx.NodeProto) -> None:
         for extra in onode.output[1:]:
@@ -492,6 +533,7 @@ class _Converter:
     # -- one method per ONNX op ----------------------------------------
     def _layer_name(self, onode, weight_input: str) -> str:
         """A readable layer name: the torch module path when the exporter left one."""
+        weight_input = self.quant_input.get(weight_input, weight_input)   # a QONNX Quant's constant
         if weight_input.endswith(".weight"):
             name = weight_input[: -len(".weight")]
         elif onode.name.startswith("/") and onode.name.count("/") >= 2:

@@ -11,8 +11,12 @@ maps exactly onto wqrc's formats when its scale is a power of two and its zero p
 - on an activation: the tensor's format is fixed to ``(signed, bits, log2 scale)`` and the
   node itself disappears (every wqrc tensor is quantized already).
 
-Anything else (a scale that is not a power of two, a zero point, a narrow-range activation
-quantizer, BipolarQuant, Trunc) is refused in one line naming the node.
+A scale that is not a power of two is re-gridded (docs/format.md §8): a constant gives the
+model's own values (codes times scale; the layer's format is chosen from them by
+wqrc.quant.regrid), an activation the format of step ``2**ceil(log2 scale)``. BipolarQuant on a
+constant is the codes -1, +1 at its scale. Anything else (a zero point, a narrow-range
+power-of-two activation quantizer, BipolarQuant on an activation, Trunc) is refused in one line
+naming the node and, for a constant, the layer and role it belongs to.
 
 Rounding: wqrc's integers follow its contract, ``floor(v + 1/2)`` at every requantization. A
 ``Quant`` with rounding ``FLOOR`` behind an ``Add`` of half its scale (how ``--target qonnx``
@@ -69,13 +73,18 @@ def int_quant(x: np.ndarray, scale: np.ndarray, bits: int, signed: bool, narrow:
 class QuantNode:
     """One Quant node's parameters, checked: power-of-two scale, zero point 0, integer bit width."""
 
-    def __init__(self, node: onnx.NodeProto, consts: dict):
-        self.node, self.name = node, node.name or node.output[0]
-        if node.op_type != "Quant":
-            raise self.error(f"QONNX op '{node.op_type}' is not supported (only Quant with a power-of-two scale)")
-        if len(node.input) != 4 or any(i not in consts for i in node.input[1:]):
+    def __init__(self, node: onnx.NodeProto, consts: dict, role: str = ""):
+        self.node, self.name, self.role = node, node.name or node.output[0], role
+        if node.op_type == "BipolarQuant":   # sign(x) * scale: the codes -1, +1 of a 2-bit signed format
+            if len(node.input) != 2 or node.input[1] not in consts:
+                raise self.error("its scale must be a constant initializer")
+            scale, zp, bits = np.asarray(consts[node.input[1]], np.float64), np.zeros(1), np.array([2.0])
+        elif node.op_type != "Quant":
+            raise self.error(f"QONNX op '{node.op_type}' is not supported (Quant and BipolarQuant are)")
+        elif len(node.input) != 4 or any(i not in consts for i in node.input[1:]):
             raise self.error("scale, zero point and bit width must be constant initializers")
-        scale, zp, bits = (np.asarray(consts[i], np.float64) for i in node.input[1:])
+        else:
+            scale, zp, bits = (np.asarray(consts[i], np.float64) for i in node.input[1:])
         if bits.size != 1 or bits.reshape(-1)[0] != round(float(bits.reshape(-1)[0])):
             raise self.error(f"bit width {bits.reshape(-1).tolist()} is not one integer")
         self.bits = int(bits.reshape(-1)[0])
@@ -84,25 +93,40 @@ class QuantNode:
         if scale.size == 0 or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
             raise self.error("its scale must be positive and finite")
         mant, exp = np.frexp(scale)
-        if np.any(mant != 0.5):
-            bad = float(scale.reshape(-1)[np.flatnonzero(mant != 0.5)[0]])
-            raise self.error(f"scale {bad!r} is not a power of two; wqrc maps only power-of-two scaled "
-                             f"quantizers exactly (DFP, docs/format.md §1)")
-        self.scale, self.exponent = scale, (exp - 1).astype(np.int64)
-        self.signed, self.narrow = _flag(node, "signed", 1), _flag(node, "narrow", 0)
+        # a power-of-two scale maps exactly (DFP); any other is re-gridded onto wqrc's formats
+        self.po2 = bool(np.all(mant == 0.5))
+        self.scale = scale
+        self.exponent = (exp - 1).astype(np.int64) if self.po2 else np.ceil(np.log2(scale)).astype(np.int64)
+        self.bipolar = node.op_type == "BipolarQuant"
+        self.signed = True if self.bipolar else _flag(node, "signed", 1)
+        self.narrow = True if self.bipolar else _flag(node, "narrow", 0)
         self.mode = _mode(node)
 
     def error(self, why: str) -> WqrcError:
-        return WqrcError(f"node '{self.name}' (QONNX {self.node.op_type}): {why}")
+        role = f", {self.role}" if self.role else ""
+        return WqrcError(f"node '{self.name}' (QONNX {self.node.op_type}{role}): {why}")
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        """The model's own quantized values of a constant (codes times scale), float64."""
+        if self.bipolar:
+            return np.where(np.asarray(x) >= 0, 1.0, -1.0) * self.scale
+        try:
+            codes = int_quant(x, self.scale, self.bits, self.signed, self.narrow, self.mode)
+        except ValueError:
+            raise self.error(f"unknown rounding_mode '{self.mode}'") from None
+        return codes * self.scale
 
     def quantize_constant(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(integer codes, per-element exponents), both of x's shape."""
         if not 2 <= self.bits <= 32:
             raise self.error(f"bit width {self.bits} on a constant is out of range (2..32)")
-        try:
-            codes = int_quant(x, self.scale, self.bits, self.signed, self.narrow, self.mode)
-        except ValueError:
-            raise self.error(f"unknown rounding_mode '{self.mode}'") from None
+        if self.bipolar:
+            codes = np.where(np.asarray(x) >= 0, 1, -1).astype(np.int64)
+        else:
+            try:
+                codes = int_quant(x, self.scale, self.bits, self.signed, self.narrow, self.mode)
+            except ValueError:
+                raise self.error(f"unknown rounding_mode '{self.mode}'") from None
         try:
             exps = np.broadcast_to(self.exponent, codes.shape)
         except ValueError:
@@ -110,12 +134,17 @@ class QuantNode:
         return codes, np.ascontiguousarray(exps)
 
     def activation_format(self) -> tuple[bool, int, int]:
+        """(signed, bits, f). A scale that is not a power of two is re-gridded: f = ceil(log2
+        scale), the finest power-of-two step that still holds the quantizer's range in its bits."""
+        if self.bipolar:
+            raise self.error("a sign activation (BipolarQuant on a computed tensor); wqrc's activations are "
+                             "fixed-point formats")
         if self.exponent.size != 1:
             raise self.error(f"a scale per channel ({self.exponent.size} values) on an activation; wqrc's "
                              f"activation formats have one exponent per tensor")
         if not 2 <= self.bits <= 32:
             raise self.error(f"activation bit width {self.bits} is out of range (2..32)")
-        if self.narrow:
+        if self.narrow and self.po2:
             raise self.error("a narrow-range activation quantizer; wqrc's activation formats use the full range")
         return bool(self.signed), self.bits, int(self.exponent.reshape(-1)[0])
 

@@ -25,10 +25,16 @@ def fold_batchnorm(graph: Graph) -> Graph:
                 or sp.readers(prev.output) != 1 or sp.is_output(prev.output)):
             sp.replace(bn, _as_depthwise(graph, bn, k))
             continue
-        if prev.name in graph.weight_formats and not np.all(k == 1.0):  # a pure shift moves the bias only
-            raise WqrcError(f"node '{bn.name}' (batchnorm): folds into layer '{prev.name}', whose weights the model "
-                            f"quantized (QONNX), so they would leave their grid; export with the BatchNorm folded "
-                            f"before quantization")
+        pin = graph.weight_formats.get(prev.name)
+        if pin is not None and not np.all(k == 1.0):  # a pure shift moves the bias only
+            # the model's quantized weights, scaled per channel, leave their grid: the layer keeps its
+            # quantizer's scheme and bits, the exponents are chosen again (wqrc.quant.regrid)
+            per_channel = pin.get("per_channel", len(set(pin.get("exponents", [0]))) > 1)
+            graph.weight_formats[prev.name] = {"scheme": pin["scheme"], "bits": int(pin.get("widened_from", pin["bits"])),
+                                               "regrid": True, "per_channel": per_channel, "folded": bn.name}
+            graph.notes.append(f"layer '{prev.name}': BatchNorm '{bn.name}' folded into the weights its quantizer "
+                               f"made, so they are re-gridded (its {pin['scheme']}-{pin['bits']} format chosen again "
+                               f"for the folded values; the report compares the outputs with the model's own)")
         w = prev.params["weight"].astype(np.float64)
         shape = (-1,) + (1,) * (w.ndim - 1)
         prev.params["weight"] = (w * k.reshape(shape)).astype(np.float32)

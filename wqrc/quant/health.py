@@ -48,6 +48,7 @@ class Health:
     samples: int = 0
     worst: Optional[dict] = None
     advice: str = ""
+    relative_error: Optional[float] = None   # ||got - ref|| / ||ref|| of the output (against_qonnx)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +67,7 @@ class Health:
         def num(v):
             return None if not math.isfinite(v) else round(v, 2)
         return dict(output_sqnr_db=num(self.output_db), threshold_db=WARN_DB, samples=self.samples, ok=self.ok,
+                    **({} if self.relative_error is None else {"output_relative_error": round(self.relative_error, 5)}),
                     worst=self.worst and {k: (num(v) if isinstance(v, float) else v) for k, v in self.worst.items()},
                     advice=self.advice or None,
                     nodes=[{k: (num(v) if isinstance(v, float) else v) for k, v in r.items()} for r in self.rows])
@@ -119,3 +121,62 @@ def _advice(graph: Graph, qm: QModel, worst: dict) -> str:
     if act_bits < 16:
         return "its activation format is the cause: try --act-bits 16"
     return "try more --bits, or fine-tuning (wqrc finetune)"
+
+
+QONNX_SAMPLES = 16    # qonnx's executor runs one sample at a time, in Python: a few suffice
+FUSED = ("Relu", "Clip", "BatchNormalization", "Identity", "Dropout")   # folded or fused by wqrc.passes
+
+
+def against_qonnx(path: str, qm: QModel, x: np.ndarray, samples: int = QONNX_SAMPLES) -> Optional[Health]:
+    """The integer model against the QONNX model's own values (qonnx's executor, the reference
+    Brevitas and FINN use): every quantized activation (a Quant's output, matched to the wqrc
+    tensor it quantizes) and the output. None where qonnx is not installed (``pip install qonnx``)."""
+    try:
+        from qonnx.core.modelwrapper import ModelWrapper
+        from qonnx.core.onnx_exec import execute_onnx
+        from qonnx.transformation.infer_shapes import InferShapes
+    except ImportError:
+        return None
+    import onnx
+
+    from wqrc.ir.graph import fit_input
+    from wqrc.sim import simulate
+
+    model = onnx.load(path)
+    consts = {i.name for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+
+    def wqrc_tensor(t: str) -> str:
+        """The wqrc tensor a QONNX tensor is: through the ops the passes fuse into the layer before."""
+        while t not in qm.formats and t in producer and producer[t].op_type in FUSED:
+            t = producer[t].input[0]
+        return t
+
+    quant_of = {n.output[0]: wqrc_tensor(n.input[0]) for n in model.graph.node
+                if n.op_type == "Quant" and n.input and n.input[0] not in consts}
+    mw = ModelWrapper(model).transform(InferShapes())
+    name_in, name_out = mw.graph.input[0].name, mw.graph.output[0].name
+    x = fit_input(np.asarray(x[:samples], np.float32), qm.input_shape, qm.input_layout)
+    contexts = [execute_onnx(mw, {name_in: x[i:i + 1]}, return_full_exec_context=True) for i in range(len(x))]
+    env = simulate(qm, qm.quantize_input(x), trace=True)
+    h = Health(samples=len(x))
+
+    def theirs(name):
+        return np.concatenate([np.asarray(c[name], np.float64).reshape(1, -1) for c in contexts])
+
+    def ours(t):
+        return np.ldexp(env[t].astype(np.float64), qm.formats[t].frac).reshape(len(x), -1)
+
+    nodes = {n.output: n for n in qm.nodes}
+    for q_out, t in quant_of.items():
+        if t in env and t in nodes and t in qm.formats:
+            n = nodes[t]
+            db = sqnr_db(theirs(q_out), ours(t))
+            h.rows.append(dict(name=n.name, op=n.op, tensor=t, format=qm.formats[t].describe(), sqnr_db=db,
+                               drop_db=0.0))
+    ref, got = theirs(name_out), ours(qm.output)
+    h.output_db = sqnr_db(ref, got)
+    h.relative_error = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
+    if h.rows:
+        h.worst = min(h.rows, key=lambda r: r["sqnr_db"])
+    return h

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
+
 from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph
 from wqrc.quant.schemes import SCHEMES
@@ -94,6 +96,15 @@ def model_pins(graph: Graph, plan: dict[str, LayerSpec]) -> dict[str, LayerSpec]
     scheme, bits and exponent(s), so its quantized weights are stored exactly (frontend/qonnx.py)."""
     out = dict(plan)
     for layer, pin in graph.weight_formats.items():
+        if pin.get("regrid"):   # no exact level set: the format that holds the weights best (quant/regrid.py)
+            if pin["scheme"] != "dfp":
+                out[layer] = check_spec(layer, LayerSpec(pin["scheme"], int(pin["bits"])))
+                continue
+            if "exponents" not in pin:
+                from wqrc.quant.regrid import regrid
+                node = next(n for n in graph.nodes if n.name == layer)
+                pin = {**pin, **regrid(np.asarray(node.params["weight"]), int(pin["bits"]),
+                                       bool(pin.get("per_channel")))}
         sch = SCHEMES[pin["scheme"]]
         b = int(pin["bits"])
         n1s = [int(e) - sch.exponent(0, b) for e in pin["exponents"]]
