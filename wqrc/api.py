@@ -33,7 +33,8 @@ class CalibrationWarning(UserWarning):
 
 
 def load_model(path: str, input_shape: Optional[Sequence[int]] = None) -> Graph:
-    """Read ONNX (``.onnx``) or TorchScript (``.pt``/``.pth``, needs ``input_shape``) as a canonical graph."""
+    """Read ONNX (``.onnx``), TFLite (``.tflite``) or TorchScript (``.pt``/``.pth``, needs ``input_shape``)
+    as a canonical graph."""
     if path.endswith((".pt", ".pth", ".ts")):
         from wqrc.frontend.torch_file import TORCHSCRIPT, explain, torch_file_kind
         kind = torch_file_kind(path)
@@ -44,6 +45,9 @@ def load_model(path: str, input_shape: Optional[Sequence[int]] = None) -> Graph:
         return canonicalize(load_torchscript(path, tuple(input_shape)))
     if path.endswith(".npz"):
         raise WqrcError(f"{path}: this is a quantized model; the command needs a float model (.onnx or .pt)")
+    if path.endswith(".tflite"):
+        from wqrc.frontend.tflite import load_tflite
+        return canonicalize(load_tflite(path))
     return canonicalize(load_onnx(path))
 
 
