@@ -123,3 +123,44 @@ def test_a_reduction_that_is_not_a_global_pool_names_the_node(tmp_path):
     with pytest.raises(wqrc.WqrcError, match=r"node '.*ReduceMax.*': op type 'ReduceMax' is not supported "
                                              r"\(ReduceMax over axes \[1\]"):
         wqrc.load_model(str(path))
+
+
+class _KWS(nn.Module):
+    """A 1-D keyword-spotting net as the dynamo exporter writes it: Conv1d, BatchNorm1d, ReLU,
+    AdaptiveAvgPool1d (Unsqueeze to (N, C, 1, L), ReduceMean, Squeeze), a dense head."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv1d(10, 16, 5, padding=2), nn.BatchNorm1d(16), nn.ReLU(),
+                               nn.Conv1d(16, 16, 3, stride=2, padding=1, groups=16), nn.ReLU(),
+                               nn.Conv1d(16, 24, 3), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(24, 12))
+
+    def forward(self, x):
+        return self.f(x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["kws1d", "reducemax_head"])
+def test_dynamo_graphs_compile_bit_exact_on_c_hls_and_rtl(tmp_path, name):
+    import shutil
+    from wqrc.compile import compile_model
+    from conftest import UBSAN, assert_rtl_sim_matches, make
+
+    torch.manual_seed(0)
+    if name == "kws1d":
+        m, shape = _KWS().eval(), (10, 49)
+    else:
+        m, shape = _img(nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 5), head=False).eval(), IMG
+    path = tmp_path / "m.onnx"
+    path.write_bytes(export_bytes(m, shape, dynamo=True, opset=18))
+    g = wqrc.load_model(str(path))
+    assert {"global_avgpool" if name == "kws1d" else "maxpool"} <= {n.op for n in g.nodes}
+    x = np.random.default_rng(2).uniform(-1, 1, (40,) + shape).astype(np.float32)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=x)
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["c", "hls", "rtl"], vectors=4, data=x[:8], rtl_options=dict(lanes=2))
+    for folder, target, extra in ((out / "c", "run", (UBSAN,)), (out / "hls", "csim", ())):
+        res = make(folder, target, *extra)
+        assert res.returncode == 0 and "PASS: 4 test vectors" in res.stdout, res.stdout + res.stderr
+    if shutil.which("verilator"):
+        assert_rtl_sim_matches(out / "rtl", qm)
