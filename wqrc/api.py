@@ -283,7 +283,8 @@ def finetune(model, dataset, *, output: str, scheme: str = "dfp", bits="8", conf
     :class:`wqrc.train.finetune.FinetuneConfig`. Writes ``output`` (ONNX, weights on their levels)
     and, beside it, ``.plan.json`` (the levels), ``.log.csv`` and the ``.ckpt.pt`` checkpoint
     ``resume`` continues from. ``on_start(plan, val_float, val_direct)`` is called before training,
-    ``on_batch``/``on_epoch`` during it.
+    ``on_batch``/``on_epoch`` during it. Under torchrun the processes train data-parallel
+    (wqrc/train/distributed.py): rank 0 returns the result and writes the files, the others None.
     """
     import json
 
@@ -293,7 +294,8 @@ def finetune(model, dataset, *, output: str, scheme: str = "dfp", bits="8", conf
     from wqrc.ir.to_onnx import graph_to_onnx
     from wqrc.outputs import atomic_file
     from wqrc.quant.plan import parse_bits, plan_to_json
-    from wqrc.train.finetune import FinetuneConfig, check_config, evaluate, finetune as run
+    from wqrc.train import distributed
+    from wqrc.train.finetune import FinetuneConfig, check_config, evaluate, finetune as run, training_device
 
     graph = model if isinstance(model, Graph) else load_model(os.fspath(model))
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
@@ -303,11 +305,17 @@ def finetune(model, dataset, *, output: str, scheme: str = "dfp", bits="8", conf
     check_config(cfg)
     base = os.path.splitext(output)[0]
     files = dict(model=output, plan=base + ".plan.json", log=base + ".log.csv", checkpoint=base + ".ckpt.pt")
+    world, _ = distributed.join(training_device(cfg))   # torchrun's processes: data-parallel
+    if not world.main:   # a helper process: it trains its share; rank 0 scores and writes
+        run(graph, ds, plan, cfg, resume=resume)
+        distributed.leave(world)
+        return None
     val_float, val_direct = evaluate(graph, plan, cfg, ds, split="val")
     if on_start:
         on_start(plan, val_float, val_direct)
     trained, history = run(graph, ds, plan, cfg, checkpoint=files["checkpoint"], resume=resume,
                            log_csv=files["log"], on_batch=on_batch, on_epoch=on_epoch)
+    distributed.leave(world)
     with atomic_file(output) as tmp:
         onnx.save(graph_to_onnx(trained), tmp)
     with atomic_file(files["plan"]) as tmp:

@@ -182,6 +182,14 @@ def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
     if plots_dir:
         _needs("matplotlib", "--plots")
     base = os.path.splitext(output)[0]
+    from wqrc.train import distributed
+    from wqrc.train.finetune import training_device
+    world, _ = distributed.join(training_device(cfg))
+    if not world.main:   # torchrun's other processes: train their share, print and write nothing
+        api.finetune(model, data, output=output, scheme=scheme, bits=bits, config=cfg, resume=resume)
+        return
+    if world.parallel:
+        click.echo(world.describe())
     with FinetuneDisplay(cfg, scheme, recipe) as show:
         try:
             res = api.finetune(model, data, output=output, scheme=scheme, bits=bits, config=cfg, resume=resume,

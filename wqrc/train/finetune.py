@@ -36,6 +36,7 @@ from wqrc.quant.plan import LayerSpec
 from wqrc.quant.quantize import quantize_graph, quantize_weights
 from wqrc.quant.ranges import calibrate
 from wqrc.sim import simulate_float
+from wqrc.train import distributed
 from wqrc.train.regularizers import QuantRegularizer, quantize_tensor, ste_weights
 from wqrc.train.scales import LearnedScales, load_scales_state, scales_state
 from wqrc.train.schedule import parse_schedule
@@ -278,11 +279,13 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     weights on their levels and the history (``history.plan`` pins every layer's exponent:
     compile with it to store exactly the trained levels)."""
     check_config(cfg)
-    device = training_device(cfg)
+    world, device = distributed.join(training_device(cfg))
     lam1, lam2 = parse_schedule(cfg.lambda1, "--lambda1"), parse_schedule(cfg.lambda2, "--lambda2")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     module = GraphModule(graph).to(device)
+    # the module the training steps run: DDP all-reduces its gradients across the processes
+    stepper = torch.nn.parallel.DistributedDataParallel(module) if world.parallel else module
     x_fit, y_fit, x_val, y_val = splits(ds, cfg, graph)
     plan = pin_levels(graph, plan, cfg.exponent, x_fit)
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
@@ -310,8 +313,9 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     reg.plan = plan
     act_aware = cfg.act_aware and cfg.method != "float" and cfg.act_bits <= ACT_AWARE_MAX_BITS
     if act_aware:
-        module.act_quant = activation_grid(quantized_model(module.to_graph(), plan, cfg, x_fit))
-    if not resume and cfg.keep == "best":
+        module.act_quant = distributed.from_main(
+            activation_grid(quantized_model(module.to_graph(), plan, cfg, x_fit)) if world.main else None, world)
+    if not resume and cfg.keep == "best" and world.main:
         # epoch 0, direct quantization of the model as given: an epoch is kept only if it beats it
         acc_m0, acc_mq0, _ = score(module.to_graph(), plan, cfg, x_val, y_val, x_fit)
         best = (acc_m0 if cfg.method == "float" else acc_mq0, 0,
@@ -326,7 +330,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         history.snapshots[0] = {n: w.detach().cpu().numpy().copy() for n, w in reg.params}
 
     def save(epoch_done: int) -> None:
-        if checkpoint:
+        if checkpoint and world.main:
             _save_checkpoint(checkpoint, dict(module=module.state_dict(), optimizer=opt.state_dict(),
                                               epoch=epoch_done, rows=history.rows, snapshots=history.snapshots,
                                               plan=_plan_tuples(plan), best=best,
@@ -346,28 +350,33 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
             total_loss, correct, seen = 0.0, 0, 0
             for b in range(n_batches):
                 idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-                xb = _augment(x_train[idx], cfg, gen).to(device, non_blocking=True)
-                yb = y_train[idx].to(device, non_blocking=True)
+                xb = _augment(x_train[idx], cfg, gen)   # every process draws the whole batch alike
+                yb = y_train[idx]
+                mine = distributed.share(len(idx), world)
+                xb, yb = xb[mine].to(device, non_blocking=True), yb[mine].to(device, non_blocking=True)
+                share = len(yb) * world.size / len(idx)   # DDP averages: each part weighs by its size
                 opt.zero_grad()
                 if scales:
-                    logits = module(xb, weights={n: scales.fake_quantized(n, w) for n, w in reg.params})
-                    loss = F.cross_entropy(logits, yb)
+                    logits = stepper(xb, weights={n: scales.fake_quantized(n, w) for n, w in reg.params})
+                    ce, term = F.cross_entropy(logits, yb), None
                 elif cfg.method == "ste":
-                    logits = module(xb, weights=ste_weights(module, plan, cfg.exponent))
-                    loss = F.cross_entropy(logits, yb)
+                    logits = stepper(xb, weights=ste_weights(module, plan, cfg.exponent))
+                    ce, term = F.cross_entropy(logits, yb), None
                 elif cfg.method == "float":
-                    logits = module(xb)
-                    loss = F.cross_entropy(logits, yb)
+                    logits = stepper(xb)
+                    ce, term = F.cross_entropy(logits, yb), None
                 else:
-                    logits = module(xb)
-                    loss = F.cross_entropy(logits, yb) + reg(epoch)
+                    logits = stepper(xb)
+                    ce, term = F.cross_entropy(logits, yb), reg(epoch)
+                loss = ce * share if term is None else ce * share + term
                 loss.backward()
                 opt.step()
-                total_loss += float(loss.detach()) * len(idx)
+                total_loss += (float(ce.detach()) + (0.0 if term is None else float(term.detach()))) * len(yb)
                 correct += int((logits.detach().argmax(1) == yb).sum())
-                seen += len(idx)
+                seen += len(yb)
                 if on_batch:
                     on_batch(epoch, b + 1, n_batches, total_loss / seen)
+            total_loss, correct, seen = distributed.sum_all([total_loss, correct, seen], world)
             module.eval()
             moved = []
             if cfg.scale == "reestimate":
@@ -378,9 +387,14 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 plan = new
             reg.plan = plan
             qr, wqr = (float(t.detach()) for t in reg.terms())
+            if not world.main:   # rank 0 alone scores; the others take its activation grid
+                if act_aware:
+                    module.act_quant = distributed.from_main(None, world)
+                done = epoch + 1
+                continue
             acc_m, acc_mq, qm = score(module.to_graph(), plan, cfg, x_val, y_val, x_fit)
             if act_aware:
-                module.act_quant = activation_grid(qm)
+                module.act_quant = distributed.from_main(activation_grid(qm), world)
             row = dict(epoch=epoch + 1, lr=lr, lambda1=lam1(epoch), lambda2=lam2(epoch), loss=total_loss / seen,
                        qr=qr, wqr=wqr, lambda2_wqr=lam2(epoch) * wqr, acc_tr=correct / seen, acc_M=acc_m,
                        acc_Mq=acc_mq, mean_distance=reg.mean_distance(), relevels=len(moved))
@@ -402,6 +416,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
         if done != epoch + 1:  # interrupted inside an epoch: it restarts on --resume
             save(epoch)
         raise
+    if not world.main:
+        return None, None
     if best is not None:
         module.load_state_dict(best[2])
         history.best_epoch = best[1]
