@@ -84,7 +84,9 @@ ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
              # the same, exponents frozen at their running average for the last quarter (their stable exponent)
              "ste-learned-stable": ("ste", dict(scale="learned", scale_stable=0.75)),
              # the exponents at 20x the weights' learning rate: at 1x they cannot move one step in 6 epochs
-             "ste-learned-lr20": ("ste", dict(scale="learned", scale_lr=20.0))}
+             "ste-learned-lr20": ("ste", dict(scale="learned", scale_lr=20.0)),
+             # issue 35: the regularizer on an STE forward, and WQR first with STE to finish
+             "wqr-ste": ("wqr-ste", {}), "wqr-then-ste": ("wqr-then-ste", {})}
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 
@@ -111,7 +113,7 @@ def config(method: str, act: str, seed: int, epochs: int):
     name, overrides = ABLATIONS[method] if method in ABLATIONS else (METHODS[method], {})
     r = recipe(name or "float", epochs, LR)  # direct: no training, only the data settings
     cfg = FinetuneConfig(epochs=epochs, lr=LR, lr_drops=r.lr_drops, batch=BATCH, method=r.method, lambda1=r.lambda1,
-                         lambda2=r.lambda2, flip=True, shift=2, seed=seed, exponent=RULE, act_bits=ACTS[act],
+                         lambda2=r.lambda2, ste_from=r.ste_from, flip=True, shift=2, seed=seed, exponent=RULE, act_bits=ACTS[act],
                          calib_percentile=PERCENTILE)
     for k, v in overrides.items():
         setattr(cfg, k, v)

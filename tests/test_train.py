@@ -11,7 +11,7 @@ import wqrc
 from wqrc.data import load_dataset
 from wqrc.errors import WqrcError
 from wqrc.quant.plan import LayerSpec, make_plan
-from wqrc.train.finetune import FinetuneConfig, evaluate, finetune
+from wqrc.train.finetune import FinetuneConfig, check_config, evaluate, finetune
 from wqrc.train.regularizers import QuantRegularizer, qr_terms, quantize_tensor
 from wqrc.train.schedule import parse_schedule
 
@@ -248,6 +248,39 @@ def test_paper_recipe_scales_the_200_epoch_schedule():
     assert recipe("float", 5, 1e-3).method == "float" and recipe("ste", 5, 1e-3).method == "ste"
     with pytest.raises(WqrcError, match="--recipe"):
         recipe("fast", 5, 1e-3)
+
+
+def test_combined_recipes_put_the_regularizer_on_a_straight_through_forward():
+    """wqr-ste: the paper's terms on an STE forward from the first epoch; wqr-then-ste: WQR's ramp
+    alone for the first half, STE alone after (λ2 back to 0). The CLI lists every recipe."""
+    from wqrc.train.recipes import RECIPES, recipe
+    both, then = recipe("wqr-ste", 8, 1e-3), recipe("wqr-then-ste", 8, 1e-3)
+    assert both.method == then.method == "wqr" and both.ste_from == 0 and then.ste_from == 4
+    assert both.lambda1 == recipe("paper", 8, 1e-3).lambda1 and both.lambda2 == recipe("paper", 8, 1e-3).lambda2
+    lam2 = parse_schedule(then.lambda2)
+    assert [lam2(e) for e in range(8)] == [250.0 * e for e in range(4)] + [0.0] * 4
+    assert parse_schedule(then.lambda1)(7) == 0
+    import click
+    from wqrc.cli import finetune as cmd
+    choices = next(p for p in cmd.params if p.name == "recipe").type
+    assert isinstance(choices, click.Choice) and sorted(choices.choices) == sorted(RECIPES)
+    with pytest.raises(WqrcError, match="ste_from"):
+        check_config(FinetuneConfig(method="ste", ste_from=2))
+    # one epoch of each: wqr-ste regularizes on the STE forward; the switch changes the forward
+    ds = load_dataset("digits")
+    g = wqrc.load_model(EXAMPLE)
+    plan = make_plan(g, "po2", 3)
+    losses = {}
+    for name in ("ste", "wqr-ste", "wqr-then-ste"):
+        r = recipe(name, 2, 1e-3)
+        cfg = FinetuneConfig(epochs=2, lr=1e-3, lr_drops=r.lr_drops, method=r.method, lambda1=r.lambda1,
+                             lambda2=r.lambda2, ste_from=r.ste_from, batch=64, seed=3, act_bits=32)
+        _, h = finetune(g, ds, plan, cfg)
+        losses[name] = [row["loss"] for row in h.rows]
+    assert losses["wqr-ste"][0] == losses["ste"][0]           # epoch 1: λ1 = λ2 = 0, the same STE steps
+    assert losses["wqr-ste"][1] > losses["ste"][1]            # epoch 2: the same forward plus the terms
+    assert losses["wqr-then-ste"][0] != losses["ste"][0]      # epoch 1: a float forward
+    assert losses["wqr-then-ste"][1] != losses["wqr-ste"][1]
 
 
 def test_activation_aware_forward_is_what_the_simulator_runs():

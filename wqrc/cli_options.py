@@ -227,11 +227,16 @@ SEARCH_OPTIONS = compose(
 FINETUNE_OPTIONS = compose(
     click.option("--epochs", type=click.IntRange(1, 100000), default=10, show_default=True,
                  help="Training budget in passes over the training split (less its validation slice)."),
-    click.option("--recipe", type=click.Choice(["paper", "qr", "constant", "ste", "float"]), default=None,
+    # wqrc.train.recipes.RECIPES, named here so that --help does not import torch (tests/test_train.py
+    # checks the two lists agree)
+    click.option("--recipe", type=click.Choice(["constant", "float", "paper", "qr", "ste", "wqr-ste", "wqr-then-ste"]),
+                 default=None,
                  help="A preset for --method, --lambda1, --lambda2 and --lr-drop: paper = the paper's 200-epoch "
                       "schedule scaled to --epochs (λ2 ramp, QR with λ1 = 100 in the last quarter); qr = the QR "
                       "term alone on that ramp; constant = λ2 50; ste; float = the same budget of float training "
-                      "(the control). Every preset drops the learning rate x0.1 for the last quarter."),
+                      "(the control); wqr-ste = paper's terms on a straight-through forward; wqr-then-ste = "
+                      "WQR's ramp for the first half, then STE. Every preset drops the learning rate x0.1 for the "
+                      "last quarter."),
     click.option("--lr", type=Number(0, lo_open=True), default=1e-3, show_default=True,
                  help="Learning rate (before any --lr-drop)."),
     click.option("--lr-drop", default="", help="Step drops EPOCH:LR[,EPOCH:LR] (the paper: 200:1e-5)."),

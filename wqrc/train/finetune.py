@@ -61,6 +61,8 @@ class FinetuneConfig:
     lambda1: str = "0"
     lambda2: str = "0"
     method: str = "wqr"
+    ste_from: Optional[int] = None   # method wqr: from this 0-based epoch the forward pass is STE (recipes
+                                     # wqr-ste, wqr-then-ste), the regularizers applying as scheduled
     flip: bool = False
     shift: int = 0
     seed: int = 0
@@ -249,6 +251,8 @@ class History:
 
 def check_config(cfg: FinetuneConfig) -> None:
     """Every option error before any work starts (the CLI calls it first)."""
+    if cfg.ste_from is not None and (cfg.method != "wqr" or cfg.ste_from < 0):
+        raise WqrcError(f"ste_from {cfg.ste_from}: a straight-through switch needs method wqr and an epoch >= 0")
     for what, value, allowed in (("--method", cfg.method, METHODS), ("--optimizer", cfg.optimizer, ("adam", "sgd")),
                                  ("--scale", cfg.scale, SCALES), ("--keep", cfg.keep, KEEP),
                                  ("--device", cfg.device, DEVICES)):
@@ -359,9 +363,9 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 if scales:
                     logits = stepper(xb, weights={n: scales.fake_quantized(n, w) for n, w in reg.params})
                     ce, term = F.cross_entropy(logits, yb), None
-                elif cfg.method == "ste":
+                elif cfg.method == "ste" or (cfg.ste_from is not None and epoch >= cfg.ste_from):
                     logits = stepper(xb, weights=ste_weights(module, plan, cfg.exponent))
-                    ce, term = F.cross_entropy(logits, yb), None
+                    ce, term = F.cross_entropy(logits, yb), (reg(epoch) if cfg.method == "wqr" else None)
                 elif cfg.method == "float":
                     logits = stepper(xb)
                     ce, term = F.cross_entropy(logits, yb), None

@@ -19,7 +19,7 @@ def config_from_options(recipe: str | None = None, explicit=(), *, lr_drop: str 
         if clash:
             raise WqrcError(f"--recipe {recipe} sets {', '.join(clash)}: give one or the other")
         r = preset(recipe, options.get("epochs", FinetuneConfig.epochs), options.get("lr", FinetuneConfig.lr))
-        options.update(method=r.method, lambda1=r.lambda1, lambda2=r.lambda2)
+        options.update(method=r.method, lambda1=r.lambda1, lambda2=r.lambda2, ste_from=r.ste_from)
         lr_drops = r.lr_drops
     else:
         parse_schedule(options.get("lambda1", "0"), "--lambda1")

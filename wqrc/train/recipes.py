@@ -12,7 +12,12 @@ at least 1).
 ``constant``: λ2 = 50, λ1 = 0 throughout (what docs/results.md used before).
 ``ste``: straight-through fake quantization of the weights.
 ``float``: the control: the same budget of plain float training, quantized
-directly at the end. A fine-tuned model that beats the float baseline but not
+directly at the end.
+``wqr-ste``: the paper's regularizers (its λ1 and λ2 schedules) on a straight-through
+forward pass: STE trains on the quantized weights, WQR pulls the float weights toward
+their levels at the same time.
+``wqr-then-ste``: WQR alone (its λ2 ramp, no QR) for the first half of the budget, then STE
+alone: the regularizer brings the weights near their levels, STE finishes. A fine-tuned model that beats the float baseline but not
 this control gained from the extra training, not from the method.
 
 Every recipe has the paper's learning-rate drop (×0.1 for the last quarter), so
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 from wqrc.errors import WqrcError
 
@@ -38,11 +44,17 @@ class Recipe:
     lambda1: str
     lambda2: str
     lr_drops: list  # [(epoch, lr)]
+    ste_from: Optional[int] = None   # method wqr: the 0-based epoch from which the forward pass is STE
 
 
 def _last_quarter(epochs: int) -> int:
     """0-based epoch where the paper's last phase starts: 150 of 200, at least 1."""
     return max(1, math.floor(0.75 * epochs))
+
+
+def _half(epochs: int) -> int:
+    """0-based epoch where wqr-then-ste switches to STE: half the budget, at least 1."""
+    return max(1, epochs // 2)
 
 
 def _ramp(epochs: int) -> str:
@@ -59,6 +71,10 @@ RECIPES = {
     "constant": lambda e, lr: Recipe("wqr", "0", f"{CONSTANT_LAMBDA2:g}", _drop(e, lr)),
     "ste": lambda e, lr: Recipe("ste", "0", "0", _drop(e, lr)),
     "float": lambda e, lr: Recipe("float", "0", "0", _drop(e, lr)),
+    "wqr-ste": lambda e, lr: Recipe("wqr", f"0 until {_last_quarter(e)} then {PAPER_LAMBDA1:g}", _ramp(e),
+                                    _drop(e, lr), ste_from=0),
+    "wqr-then-ste": lambda e, lr: Recipe("wqr", "0", f"{_ramp(e)} until {_half(e)} then 0", _drop(e, lr),
+                                         ste_from=_half(e)),
 }
 
 
