@@ -78,6 +78,10 @@ def test_a_tflite_model_compiles_to_c_bit_exact(model, tmp_path):
     res = wqrc_cli("compile", model, "--calib", str(tmp_path / "cal.npz"), "--target", "c", "-o", str(out))
     assert res.returncode == 0, res.stderr
     assert "quantization health: output SQNR" in res.stdout
+    import json
+    lite = json.loads((out / "report.json").read_text())["health"]["litert_reference"]
+    if isinstance(lite, dict):   # LiteRT installed: the compile measured itself against it
+        assert lite["output_relative_error"] < 0.10 and "against LiteRT running" in res.stdout, lite
     r = make(out / "c", "run", UBSAN)
     assert r.returncode == 0 and "bit-exact" in r.stdout, r.stdout + r.stderr
 

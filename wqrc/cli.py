@@ -259,6 +259,9 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         if graph.act_formats or graph.weight_formats:   # a QONNX model: against its own values
             ref = quant_health.against_qonnx(model, qm, x_cal)
             health["qonnx_reference"] = ref.as_json() if ref else "pip install qonnx to compare with the model's own"
+        if model.endswith(".tflite"):   # against LiteRT running the model's own integers
+            ref = quant_health.against_litert(model, qm, x_cal)
+            health["litert_reference"] = ref.as_json() if ref else "pip install ai-edge-litert to compare with LiteRT"
     rep = compile_model(qm, out, targets, word_bits=int(word_bits), vectors=vectors, data=x_vec, force=force,
                         accuracy=acc, hls_options=dict(parallelism=parallelism, io=io_mode),
                         rtl_options=dict(lanes=lanes, form=rtl_form, weights=weight_store, fpga=fpga), measure=measure,

@@ -124,6 +124,12 @@ def render(rep: dict, console=None) -> None:
                              if w else ""), markup=False)
         elif ref:
             console.print(f"against the QONNX model's own values: {ref}", markup=False)
+        lite = health.get("litert_reference")
+        if isinstance(lite, dict):
+            console.print(f"against LiteRT running the model's own integers ({lite['samples']} samples): output "
+                          f"relative error {lite['output_relative_error']:.2%}", markup=False)
+        elif lite:
+            console.print(f"against LiteRT: {lite}", markup=False)
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"

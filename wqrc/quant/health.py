@@ -180,3 +180,55 @@ def against_qonnx(path: str, qm: QModel, x: np.ndarray, samples: int = QONNX_SAM
     if h.rows:
         h.worst = min(h.rows, key=lambda r: r["sqnr_db"])
     return h
+
+
+def against_litert(path: str, qm: QModel, x: np.ndarray, samples: int = QONNX_SAMPLES) -> Optional[Health]:
+    """The integer model against LiteRT's own interpreter running a ``.tflite`` model's integers
+    (reference kernels, no delegate): the output wqrc computes (the logits where the model ends in
+    SOFTMAX, which wqrc drops) against the same tensor there, dequantized. None where LiteRT is
+    not installed (``pip install ai-edge-litert``)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    except ImportError:
+        return None
+    import tflite
+
+    from wqrc.ir.graph import fit_input
+    from wqrc.sim import simulate_float
+
+    with open(path, "rb") as fh:
+        model = tflite.Model.GetRootAsModel(fh.read(), 0)
+    g = model.Subgraphs(0)
+    target = int(g.Outputs(0))
+    for k in range(g.OperatorsLength()):   # the logits: the input of a final SOFTMAX
+        op = g.Operators(k)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        if int(op.Outputs(0)) == target and max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == \
+                tflite.BuiltinOperator.SOFTMAX:
+            target = int(op.Inputs(0))
+    it = Interpreter(model_path=path, experimental_preserve_all_tensors=True,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    out = next(d for d in it.get_tensor_details() if d["index"] == target)
+    x = np.asarray(x[:samples], np.float32)
+    theirs = []
+    for i in range(len(x)):
+        xi = x[i:i + 1].reshape(inp["shape"])
+        if inp["dtype"] != np.float32:
+            s, z = inp["quantization"]
+            info = np.iinfo(inp["dtype"])
+            xi = np.clip(np.round(xi / s) + z, info.min, info.max).astype(inp["dtype"])
+        it.set_tensor(inp["index"], xi)
+        it.invoke()
+        v = it.get_tensor(out["index"]).astype(np.float64)
+        if out["dtype"] != np.float32:
+            s, z = out["quantization"]
+            v = (v - z) * s
+        theirs.append(v.reshape(1, -1))
+    ref = np.concatenate(theirs)
+    got = simulate_float(qm, fit_input(x, qm.input_shape, qm.input_layout)).astype(np.float64).reshape(len(x), -1)
+    h = Health(samples=len(x))
+    h.output_db = sqnr_db(ref, got)
+    h.relative_error = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
+    return h
