@@ -135,12 +135,12 @@ class _Reader:
         if handler is None:
             raise WqrcError(f"{self.path}: operator {k} ({kind}) is not supported; the TFLite ops wqrc reads are "
                             f"listed in docs/onnx_ops.md")
-        y = handler(op, ins, name)
-        self.value[out] = y
+        self.value[out] = handler(op, ins, name)
 
-    def act(self, x: str, i: int) -> str:
-        if i is None or i < 0 or i not in self.value:
-            raise WqrcError(f"{self.path}: tensor '{self.name(i)}' is read before it is computed")
+    def act(self, i: int) -> str:
+        """The ONNX name of computed tensor ``i``."""
+        if i < 0 or i not in self.value:
+            raise WqrcError(f"{self.path}: tensor {i} is read before it is computed, or is not an activation")
         return self.value[i]
 
     def fused(self, y: str, code: int, name: str) -> str:
@@ -190,7 +190,7 @@ class _Reader:
             group = c // wt.shape[1]
         s, d = (o.StrideH(), o.StrideW()), (o.DilationHFactor() or 1, o.DilationWFactor() or 1)
         pads = self._pads(o.Padding(), (h, wd), wt.shape[2:], s, d)
-        y = self.node("Conv", [self.act(None, ins[0]), self.init(wt, name + "_w"), self._bias(ins, wt.shape[0], name)],
+        y = self.node("Conv", [self.act(ins[0]), self.init(wt, name + "_w"), self._bias(ins, wt.shape[0], name)],
                       self.fresh(name), name, strides=list(s), dilations=list(d), pads=pads, group=group)
         return self.fused(y, o.FusedActivationFunction(), name)
 
@@ -202,7 +202,7 @@ class _Reader:
         w = self.const(ins[1])
         if w is None:
             raise WqrcError(f"{self.path}: operator '{name}': its weights are computed; wqrc needs constant weights")
-        x = self.act(None, ins[0])
+        x = self.act(ins[0])
         y = self.node("Gemm", [x, self.init(w, name + "_w"), self._bias(ins, w.shape[0], name)], self.fresh(name),
                       name, transB=1)
         return self.fused(y, o.FusedActivationFunction() if o else 0, name)
@@ -214,7 +214,7 @@ class _Reader:
         attrs = dict(kernel_shape=list(k), strides=list(s), pads=self._pads(o.Padding(), (h, w), k, s, (1, 1)))
         if kind == "AveragePool":
             attrs["count_include_pad"] = 0   # TFLite averages the elements inside the map
-        y = self.node(kind, [self.act(None, ins[0])], self.fresh(name), name, **attrs)
+        y = self.node(kind, [self.act(ins[0])], self.fresh(name), name, **attrs)
         return self.fused(y, o.FusedActivationFunction(), name)
 
     def op_AVERAGE_POOL_2D(self, op, ins, name):
@@ -228,7 +228,7 @@ class _Reader:
         keep = self._options(op, self.tfl.ReducerOptions)
         if axes is None or sorted(int(a) % 4 for a in axes.reshape(-1)) != [1, 2] or len(self.shape(ins[0])) != 4:
             raise WqrcError(f"{self.path}: operator '{name}' (MEAN): over H and W of an NHWC map is supported")
-        y = self.node("GlobalAveragePool", [self.act(None, ins[0])], self.fresh(name), name)
+        y = self.node("GlobalAveragePool", [self.act(ins[0])], self.fresh(name), name)
         if keep is not None and keep.KeepDims():
             return y
         return self.node("Flatten", [y], self.fresh(name + "_flat"), name + "_flat", axis=1)
@@ -236,7 +236,7 @@ class _Reader:
     def op_ADD(self, op, ins, name):
         o = self._options(op, self.tfl.AddOptions)
         c = [self.const(i) for i in ins]
-        args = [self.init(v, name + "_c") if v is not None else self.act(None, i) for v, i in zip(c, ins)]
+        args = [self.init(v, name + "_c") if v is not None else self.act(i) for v, i in zip(c, ins)]
         y = self.node("Add", args, self.fresh(name), name)
         return self.fused(y, o.FusedActivationFunction() if o else 0, name)
 
@@ -247,12 +247,12 @@ class _Reader:
         if rank != 4 or axis != 3:
             raise WqrcError(f"{self.path}: operator '{name}' (CONCATENATION): along the channels of an NHWC map "
                             f"is supported")
-        y = self.node("Concat", [self.act(None, i) for i in ins], self.fresh(name), name, axis=1)
+        y = self.node("Concat", [self.act(i) for i in ins], self.fresh(name), name, axis=1)
         return self.fused(y, o.FusedActivationFunction(), name)
 
     def op_RESHAPE(self, op, ins, name):
         src, out = self.shape(ins[0]), self.shape(int(op.Outputs(0)))
-        x = self.act(None, ins[0])
+        x = self.act(ins[0])
         if len(src) == 4 and len(out) == 2:   # an NHWC map flattened in (H, W, C) order
             nhwc = self.node("Transpose", [x], self.fresh(name + "_nhwc"), name + "_nhwc", perm=[0, 2, 3, 1])
             return self.node("Flatten", [nhwc], self.fresh(name), name, axis=1)
@@ -262,9 +262,9 @@ class _Reader:
                         f"before FULLY_CONNECTED is supported")
 
     def op_SOFTMAX(self, op, ins, name):
-        return self.node("Softmax", [self.act(None, ins[0])], self.fresh(name), name, axis=-1)
+        return self.node("Softmax", [self.act(ins[0])], self.fresh(name), name, axis=-1)
 
     def op_QUANTIZE(self, op, ins, name):
-        return self.act(None, ins[0])
+        return self.act(ins[0])
 
     op_DEQUANTIZE = op_QUANTIZE
