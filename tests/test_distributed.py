@@ -36,7 +36,8 @@ def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path):
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.splitlines()[0] == "data-parallel over 2 processes (gloo)", two.stdout[:500]
     assert "data-parallel" not in one.stdout
-    assert two.stdout.count("wrote two.onnx") == 1   # rank 0 alone writes
+    # rank 0 alone prints its result (the console may wrap a long path: count line starts)
+    assert sum(line.startswith("test: float") for line in two.stdout.splitlines()) == 1, two.stdout[-2000:]
     a, b = _rows(tmp_path / "one.log.csv"), _rows(tmp_path / "two.log.csv")
     assert len(a) == len(b) == 2
     for ra, rb in zip(a, b):
