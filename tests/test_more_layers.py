@@ -428,6 +428,29 @@ def test_channel_splits_and_shuffles_are_selections_copied_in_blocks():
         [(4, plane, r * 4 * plane, plane, r * plane, 3 * plane) for r in range(3)]
 
 
+def test_a_run_of_consecutive_channels_is_a_view_on_the_c_target(tmp_path):
+    """A split's part (one run of consecutive channels) is its input's buffer at an offset where the
+    target addresses memory (C, Cortex-M): no copy, no arena; a shuffle or strided slice is copied."""
+    from wqrc.backend.planner import plan_arena
+    g, x, _ = _graph("shuffle")
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=x)
+    sel = [n for n in qm.nodes if n.op == "select_channels"]
+    runs = [n for n in sel if list(n.attrs["channels"]) == list(range(n.attrs["channels"][0],
+                                                                     n.attrs["channels"][0] + len(n.attrs["channels"])))]
+    assert 0 < len(runs) < len(sel)
+    flat, viewed = plan_arena(qm), plan_arena(qm, views=True)
+    for n in sel:
+        assert (viewed.alias[n.output] != n.output) == (n in runs), n.name
+        assert flat.alias[n.output] == n.output
+    n = runs[0]
+    plane = int(np.prod(qm.shapes[n.inputs[0]][1:]))
+    assert viewed.view[n.output] - viewed.view[n.inputs[0]] == n.attrs["channels"][0] * plane
+    assert len(viewed.tensors) == len(flat.tensors) - len(runs) and viewed.size <= flat.size
+    compile_model(qm, str(tmp_path / "out"), ["c"], vectors=0)
+    src = (tmp_path / "out" / "c" / "wqrc_model.c").read_text()
+    assert src.count("nothing to copy") == len(runs)
+
+
 def test_reshapes_that_move_no_data_are_aliases():
     g, x, want = _graph("dense_gate")
     reshapes = [n for n in g.nodes if n.op == "reshape"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from wqrc.backend import names
 from wqrc.backend.common import c_int, copy_kernels, ctype, environment, extra_outputs, render_files, short, test_vectors
-from wqrc.backend.planner import plan_arena
+from wqrc.backend.planner import plan_arena, storage_bits
 from wqrc.errors import WqrcError
 from wqrc.lower import (AddCall, AliasCall, Call, ConvCall, CopyCall, LutCall, MulCall, PadCall, PoolCall, UpsampleCall,
                         lower)
@@ -192,7 +192,7 @@ class _Context:
         for call in self.calls:
             if isinstance(call, ConvCall):
                 scratch[call.name] = self._scratch(call)
-        self.arena = plan_arena(qm, scratch)
+        self.arena = plan_arena(qm, scratch, views=True)
         self.alias, self.place = self.arena.alias, self.arena.tensors
         self.ids = {n.name: names.identifier(n.name, self.used) for n in qm.nodes}
         self.convs: dict[tuple, str] = {}
@@ -214,14 +214,14 @@ class _Context:
 
     def ptr(self, tensor: str, const: bool = False, storage: bool = False) -> str:
         """The C expression for a tensor's buffer; storage=True: as the unsigned storage type."""
-        root = self.alias[tensor]
+        root, at = self.alias[tensor], self.arena.view[tensor]
         fmt = self.qm.formats[root]
         if root == self.qm.input:
-            return "input"
+            return f"(input + {at})" if at else "input"
         typ = ctype(fmt)
         if storage:
             typ = typ if typ.startswith("uint") else "u" + typ
-        return f"({'const ' if const else ''}{typ} *)(void *)({_at(self.place[root].offset)})"
+        return f"({'const ' if const else ''}{typ} *)(void *)({_at(self.place[root].offset + at * storage_bits(fmt.bits) // 8)})"
 
     def _scratch(self, call: ConvCall) -> list[tuple[str, int]]:
         """The layer's kernel, block and scratch buffers [(field, bytes)], sized for this layer
@@ -353,6 +353,11 @@ class _Context:
 
     def _emit_copy(self, call: CopyCall) -> None:
         cid, about = self._facts(call)
+        if self.alias[call.output] != call.output:   # a part of its input's buffer (planner: views)
+            self.steps.append(dict(about=about, code=f"/* {call.op}: a view of its input at element "
+                                                     f"{self.arena.view[call.output] - self.arena.view[call.inputs[0]]}, "
+                                                     f"nothing to copy */"))
+            return
         for part in call.parts:
             fn = self._kernel(self.copies, "copy", part.format, call.out_format)
             dst = self.ptr(call.output)

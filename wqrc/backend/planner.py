@@ -5,8 +5,11 @@ layer's scratch (a padded copy of its input, decoded weight rows, gathered
 columns, sums) lives only while that layer runs, beside its input and output.
 Items whose lives do not overlap share memory (first fit, in graph order), so
 the arena is the largest set of simultaneously live items, not their sum.
-Flatten is free: its output is its input's buffer. The network input stays in
-the caller's buffer and is never copied. Offsets are in bytes, each item
+Flatten is free: its output is its input's buffer. For a target that can address
+a tensor inside another's buffer (``views=True``: C, Cortex-M), so is every op
+whose output is a contiguous part of its input (``OpDef.view``: a channel
+split's part): the tensor is its root's buffer at an element offset. The network
+input stays in the caller's buffer and is never copied. Offsets are in bytes, each item
 aligned to ALIGN.
 """
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Placement:
 @dataclass
 class Arena:
     alias: dict[str, str]                     # tensor -> the tensor whose buffer it shares
+    view: dict[str, int]                      # tensor -> its first element's index in that buffer
     tensors: dict[str, Placement]             # each root tensor's place
     scratch: dict[tuple[str, str], Placement]  # (node, field) -> place
     size: int                                 # bytes
@@ -48,12 +52,17 @@ def _first_fit(live: list[Placement], size: int) -> int:
     return offset
 
 
-def plan_arena(qm: QModel, scratch: dict[str, list[tuple[str, int]]] | None = None) -> Arena:
-    """Place every root tensor and each node's scratch (node name -> [(field, bytes)]) in one arena."""
+def plan_arena(qm: QModel, scratch: dict[str, list[tuple[str, int]]] | None = None, views: bool = False) -> Arena:
+    """Place every root tensor and each node's scratch (node name -> [(field, bytes)]) in one arena;
+    ``views``: the target addresses parts of buffers, so contiguous selections copy nothing."""
     scratch = scratch or {}
-    alias = {qm.input: qm.input}
+    alias, view = {qm.input: qm.input}, {qm.input: 0}
     for n in qm.nodes:
-        alias[n.output] = alias[n.inputs[0]] if op_def(n).aliases_input else n.output
+        op, x = op_def(n), n.inputs[0]
+        at = op.view(n, qm.shapes[x]) if views or op.aliases_input else None
+        if at is not None and not op.aliases_input and qm.formats[n.output] != qm.formats[x]:
+            at = None   # a copy that changes the format is a copy
+        alias[n.output], view[n.output] = (alias[x], view[x] + at) if at is not None else (n.output, 0)
     last_use: dict[str, int] = {}
     for i, n in enumerate(qm.nodes):
         for t in n.inputs:
@@ -85,4 +94,4 @@ def plan_arena(qm: QModel, scratch: dict[str, list[tuple[str, int]]] | None = No
             places[(n.name, field)] = p
             here.append(p)
             total = max(total, p.offset + p.size)
-    return Arena(alias, tensors, places, -(-total // ALIGN) * ALIGN)
+    return Arena(alias, view, tensors, places, -(-total // ALIGN) * ALIGN)

@@ -19,7 +19,6 @@ from wqrc.errors import WqrcError
 from wqrc.lower.calls import (AddCall, AliasCall, Call, ConvCall, ConvGeometry, CopyCall, CopyPart, LutCall, MulCall,
                               PadCall, PoolCall, PoolGeometry, UpsampleCall)
 from wqrc.ops import KERNEL_FAMILIES, op_def
-from wqrc.ops.structural import channel_blocks
 from wqrc.quant.schemes import SCHEMES
 
 
@@ -93,14 +92,15 @@ def _add(qm, node, index: int) -> AddCall:
 
 def _copy(qm, node, index: int) -> CopyCall:
     lo, hi = output_bounds(qm.formats[node.output], node.attrs.get("qclip"))
-    if "channels" in node.attrs:   # select_channels: a part per block or strided series of channels
+    op = op_def(node)
+    if op.selects:   # a channel selection: a part per block or strided series of channels
         x = node.inputs[0]
         plane = math.prod(qm.shapes[x][1:])
         parts = tuple(CopyPart(x, qm.formats[x], 0, n * plane, out_c * plane, in_c * plane, count,
                                in_step * plane, out_step * plane)
-                      for out_c, in_c, n, count, out_step, in_step in channel_blocks(node.attrs["channels"]))
+                      for out_c, in_c, n, count, out_step, in_step in op.blocks(node))
         return CopyCall(**_common(qm, node, index), parts=parts, lo=int(lo), hi=int(hi))
-    shifts = node.attrs["shifts"] if op_def(node).aligns_inputs else [0]
+    shifts = node.attrs["shifts"] if op.aligns_inputs else [0]
     parts, offset = [], 0
     for t, sh in zip(node.inputs, shifts):
         n = math.prod(qm.shapes[t])

@@ -104,6 +104,7 @@ class OpDef:
     clamps: bool = False                        # an activation: input's fraction, its own clamp (§2)
     aligns_inputs: bool = False                 # inputs shifted to the output format first ("shifts", §3)
     aliases_input: bool = False                 # the output is the input's memory, reinterpreted (flatten)
+    selects: bool = False                       # a copy of some of its input's channels (``blocks``)
     kernel: str = ""                            # the kernel family: which wqrc.lower call it becomes
     integer: bool = True                        # present in the integer graph (not removed by the passes)
     takes_max: bool = False                     # a pool whose window keeps its largest element
@@ -114,6 +115,17 @@ class OpDef:
 
     def defaults(self) -> dict:
         return {a.name: a.default for a in self.attrs}
+
+    def view(self, node, in_shape: tuple[int, ...]) -> Optional[int]:
+        """Where the output lies inside the input's memory, in elements, for an op whose output
+        is a contiguous part of its input (flatten, reshape: the whole, at 0); None where the
+        output needs memory of its own. A target that can address a tensor at an offset of
+        another's buffer (wqrc.backend.planner, views=True) copies nothing for such a node."""
+        return 0 if self.aliases_input else None
+
+    def blocks(self, node) -> list[tuple[int, int, int, int, int, int]]:
+        """For an op that ``selects``: the copies that make its output (structural.channel_blocks)."""
+        raise NotImplementedError(self.name)
 
     def attr(self, name: str) -> Attr:
         return next(a for a in self.attrs if a.name == name)

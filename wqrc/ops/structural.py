@@ -49,16 +49,28 @@ class Reshape(OpDef):
 class SelectChannels(OpDef):
     """Output channel k is input channel ``channels[k]`` (of a (C, H, W) tensor, or feature k of
     an (F,) one): a channel split (Split, Slice along channels) or a channel shuffle (ShuffleNet's
-    reshape-transpose-reshape). Values only move, in
-    the input's format; each target copies the runs of consecutive channels."""
+    reshape-transpose-reshape). Values only move, in the input's format; each target copies the
+    runs of consecutive channels, or, where it can address a tensor inside another's buffer (the
+    C and Cortex-M targets), copies nothing for a selection of one run (a split's part)."""
     name = "select_channels"
     doc = "channel selection or permutation (Split, Slice on channels, channel shuffle)"
     attrs = (Attr("channels", "indices", None, lo=0, hi=MAX_EXTENT, required=True,
                   doc="the input channel of each output channel"),)
     rank = (1, 3)
     keeps_format = True
+    selects = True
     kernel = "copy"
     round_commutes = True
+
+    def blocks(self, node):
+        return channel_blocks(node.attrs["channels"])
+
+    def view(self, node, in_shape):
+        """One run of consecutive channels, unclamped: channel ``channels[0]``'s first element."""
+        ch = list(node.attrs["channels"])
+        if node.attrs.get("qclip") is not None or ch != list(range(ch[0], ch[0] + len(ch))):
+            return None
+        return ch[0] * math.prod(in_shape[1:])
 
     def shape(self, node, in_shapes):
         c = in_shapes[0][0]
