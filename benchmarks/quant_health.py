@@ -67,12 +67,14 @@ def main() -> None:
             h = health.measure(g, qm, calib)
             acc_q = accuracy(wqrc.simulate_float(qm, x_test), y_test)
             row[rule] = dict(acc=acc_q, delta=acc_q - acc_f, output_sqnr_db=h.output_db, chosen=qm.meta.get("act_rule"),
-                             worst=h.worst["name"] if h.worst else None, warns=not h.ok, quantize_s=seconds)
+                             worst=h.worst["name"] if h.worst else None, warns=not h.ok, quantize_s=seconds,
+                             top1_agreement=h.top1_agreement)
         rows.append(row)
         d, m = row["auto"], row["max"]
         print(f"{name}: float {acc_f:.2%}; DFP-8/a8 defaults {d['acc']:.2%} ({d['delta'] * 100:+.2f} points, "
               f"limit {LIMIT * 100:+.0f}: {'met' if d['delta'] >= LIMIT else 'MISSED'}; act rule {d['chosen']}, "
-              f"output SQNR {d['output_sqnr_db']:.1f} dB, quantized in {d['quantize_s']:.1f} s); "
+              f"output SQNR {d['output_sqnr_db']:.1f} dB, top-1 as float's on {d['top1_agreement']:.0%} of "
+              f"{h.samples} samples, {'warns' if d['warns'] else 'no warning'}, quantized in {d['quantize_s']:.1f} s); "
               f"max-abs formats {m['acc']:.2%} ({m['delta'] * 100:+.2f} points, {m['output_sqnr_db']:.1f} dB"
               f"{', warns' if m['warns'] else ''})", flush=True)
     if args.json:

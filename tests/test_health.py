@@ -47,6 +47,22 @@ def test_a_model_near_float_passes_and_a_starved_one_warns_naming_the_node(digit
     assert doc["ok"] is False and doc["worst"]["name"] == bad.worst["name"] and len(doc["nodes"]) == len(bad.rows)
 
 
+def test_the_advice_is_measured_and_a_classifier_that_keeps_its_decisions_is_healthy(digits):
+    """The option named is the one the measurement points to: the float graph with the quantized
+    weights tells the weights' loss from the activation formats'; Po2 levels gain no resolution
+    from more bits, so a Po2 layer is pointed at fine-tuning or DFP. A classifier whose top-1
+    class is the float model's on AGREE_OK of the samples passes at any SQNR."""
+    g, x = digits
+    starved = health.measure(g, wqrc.quantize(g, scheme="dfp", bits=8, act_bits=3, calib=x), x)
+    assert not starved.ok and "--act-bits 16" in starved.warning()
+    po2 = health.measure(g, wqrc.quantize(g, scheme="po2", bits=4, act_bits=16, calib=x), x)
+    assert not po2.ok and "--act-bits" not in po2.advice and "--scheme dfp" in po2.advice
+    assert po2.top1_agreement < health.AGREE_OK and "agrees with the float model's on" in po2.warning()
+    coarse = health.measure(g, wqrc.quantize(g, scheme="dfp", bits=3, act_bits=16, calib=x), x)
+    assert coarse.output_db < health.WARN_DB and coarse.top1_agreement >= health.AGREE_OK
+    assert coarse.ok and coarse.warning() is None and coarse.as_json()["top1_agreement"] >= health.AGREE_OK
+
+
 def test_the_least_squared_error_rule_saturates_tails_where_that_errs_less():
     """A tensor with one outlier: max-abs spends the 8 bits on it, mse clips it and keeps the bulk
     finer; its range is the one its format holds. The graph's output keeps max-abs."""

@@ -113,6 +113,8 @@ def render(rep: dict, console=None) -> None:
         out_db = "inf" if health["output_sqnr_db"] is None else f"{health['output_sqnr_db']:.1f}"
         console.print(f"quantization health: output SQNR {out_db} dB against the float model on "
                       f"{health['samples']} calibration samples"
+                      + (f", top-1 class the float model's on {health['top1_agreement']:.0%} of them"
+                         if health.get("top1_agreement") is not None else "")
                       + (f"; node '{printable(w['name'], MAX_NAME)}' ({w['op']}) loses the most "
                          f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""), markup=False)
         ref = health.get("qonnx_reference")

@@ -6,7 +6,11 @@ compile measures, for every tensor the integer graph computes, its SQNR against 
 graph's same tensor (10 log10 of signal power over error power, in dB; the error accumulates
 from the input), and where the SQNR falls most from the node's inputs to its output: that node
 loses the most. Below :data:`WARN_DB` at the output it warns in one line, naming that node and
-the option that helps.
+the option that helps, unless the model is a classifier whose top-1 class agrees with the
+float model's on at least :data:`AGREE_OK` of the samples: a classifier's logits may be far
+from float in SQNR while every decision stands (the README's first command, Po2-4 on digits:
+11 dB, every one of 64 decisions the float model's), and a warning there would teach users
+to ignore warnings.
 """
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ from wqrc.quant.qmodel import QModel
 # with the float model starts to suffer on the networks we measured (benchmarks/quant_health.py).
 WARN_DB = 20.0
 SAMPLES = 64          # inputs the check runs (the first of the calibration data)
+# A classifier (one vector of two or more scores a sample) below WARN_DB is still healthy where its
+# top-1 class is the float model's on this share of the samples: 63 of 64.
+AGREE_OK = 0.98
 
 
 def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
@@ -49,10 +56,11 @@ class Health:
     worst: Optional[dict] = None
     advice: str = ""
     relative_error: Optional[float] = None   # ||got - ref|| / ||ref|| of the output (against_qonnx)
+    top1_agreement: Optional[float] = None   # a classifier's: the share of samples whose argmax is float's
 
     @property
     def ok(self) -> bool:
-        return self.output_db >= WARN_DB
+        return self.output_db >= WARN_DB or (self.top1_agreement is not None and self.top1_agreement >= AGREE_OK)
 
     def warning(self) -> Optional[str]:
         """One line when the output SQNR is below the threshold, else None."""
@@ -60,13 +68,17 @@ class Health:
             return None
         where = f"; node '{self.worst['name']}' ({self.worst['op']}) loses the most ({self.worst['drop_db']:.1f} dB)" \
             if self.worst else ""
+        agree = "" if self.top1_agreement is None else \
+            f" and its top-1 class agrees with the float model's on {self.top1_agreement:.0%} of them"
         return (f"quantization health: the output's SQNR against the float model is {self.output_db:.1f} dB on "
-                f"{self.samples} calibration samples, below {WARN_DB:.0f} dB{where}; {self.advice}")
+                f"{self.samples} calibration samples, below {WARN_DB:.0f} dB{agree}{where}; {self.advice}")
 
     def as_json(self) -> dict:
         def num(v):
             return None if not math.isfinite(v) else round(v, 2)
         return dict(output_sqnr_db=num(self.output_db), threshold_db=WARN_DB, samples=self.samples, ok=self.ok,
+                    **({} if self.top1_agreement is None else {"top1_agreement": round(self.top1_agreement, 4),
+                                                               "agreement_ok": AGREE_OK}),
                     **({} if self.relative_error is None else {"output_relative_error": round(self.relative_error, 5)}),
                     worst=self.worst and {k: (num(v) if isinstance(v, float) else v) for k, v in self.worst.items()},
                     advice=self.advice or None,
@@ -98,29 +110,54 @@ def measure(graph: Graph, qm: QModel, x: np.ndarray, samples: int = SAMPLES) -> 
         h.rows.append(dict(name=n.name, op=n.op, tensor=t, format=fmt.describe(), sqnr_db=db, drop_db=drop))
     outs = [qm.output] + [o for o in qm.outputs if o != qm.output]
     h.output_db = min(level.get(o, math.inf) for o in outs)
+    h.top1_agreement = _agreement(qm, ref, env)
     if h.rows:
         h.worst = max(h.rows, key=lambda r: r["drop_db"])
-        h.advice = _advice(graph, qm, h.worst)
+        h.advice = _advice(graph, qm, h.worst, x, ref[graph.output], h.output_db)
     return h
 
 
-def _advice(graph: Graph, qm: QModel, worst: dict) -> str:
-    """The option that helps the node that loses the most: its weights' own SQNR (the float
-    weights against the levels they were given) tells whether the weights or the activation
-    format are the cause."""
-    layer = qm.layers.get(worst["name"])
+def _agreement(qm: QModel, ref: dict, env: dict) -> Optional[float]:
+    """The share of samples whose largest score is the float model's, for a model with one output
+    that is a vector of two or more scores ((K,) or (K, 1, 1)); None for any other model."""
+    t = qm.output
+    shape = tuple(qm.shapes[t])
+    if len(qm.outputs) > 1 or t not in ref or t not in env or math.prod(shape) < 2 or \
+            math.prod(shape) != shape[0]:
+        return None
+    n = len(env[t])
+    return float(np.mean(np.argmax(np.asarray(ref[t]).reshape(n, -1), 1) == np.argmax(env[t].reshape(n, -1), 1)))
+
+
+def _with_quantized_weights(graph: Graph, qm: QModel) -> Graph:
+    """The float graph with every layer's weights replaced by the levels they were given."""
+    g = graph.copy()
+    for n in g.nodes:
+        layer, w = qm.layers.get(n.name), n.params.get("weight")
+        if layer is not None and w is not None and np.shape(w) == layer.codes.shape:
+            n.params["weight"] = layer.dequantized().astype(np.float32)
+    return g
+
+
+def _advice(graph: Graph, qm: QModel, worst: dict, x: np.ndarray, ref_out: np.ndarray, output_db: float) -> str:
+    """The option that helps, by measurement: the float graph run with the quantized weights and
+    float activations tells whether the weights or the activation formats lose the signal (where
+    the weights alone come within 3 dB of the whole loss, more activation bits cannot help); the
+    node that loses the most's own weight SQNR tells per-channel scales from more bits."""
+    weights_db = sqnr_db(ref_out, run_float(_with_quantized_weights(graph, qm), x))
     act_bits = max(f.bits for f in qm.formats.values())
-    node = next((n for n in graph.nodes if n.name == worst["name"]), None)
-    w = None if node is None else node.params.get("weight")
-    if layer is not None and w is not None and np.shape(w) == layer.codes.shape:
-        w_db = sqnr_db(np.asarray(w), layer.dequantized())
-        if w_db < worst["sqnr_db"] + 6.0:
-            if not layer.per_channel:
-                return f"its weights alone reach {w_db:.1f} dB: try --granularity channel, or more --bits for it"
-            return f"its weights alone reach {w_db:.1f} dB: give it more --bits (a plan file, or --bits auto)"
-    if act_bits < 16:
-        return "its activation format is the cause: try --act-bits 16"
-    return "try more --bits, or fine-tuning (wqrc finetune)"
+    if weights_db > output_db + 3.0 and act_bits < 16:
+        return f"the quantized weights alone keep {weights_db:.1f} dB: the activation formats are the cause; " \
+               f"try --act-bits 16"
+    layer = qm.layers.get(worst["name"])
+    if layer is not None and layer.scheme == "po2":   # more bits add range, not resolution, to Po2 levels
+        return f"the quantized weights alone reach {weights_db:.1f} dB: fine-tune for its power-of-two levels " \
+               f"(wqrc finetune), or use --scheme dfp"
+    if layer is not None and not layer.per_channel:
+        return f"the quantized weights alone reach {weights_db:.1f} dB: try --granularity channel, more --bits, or " \
+               f"fine-tuning (wqrc finetune)"
+    return f"the quantized weights alone reach {weights_db:.1f} dB: try more --bits (a plan file, or --bits auto), or " \
+           f"fine-tuning (wqrc finetune)"
 
 
 QONNX_SAMPLES = 16    # qonnx's executor runs one sample at a time, in Python: a few suffice
