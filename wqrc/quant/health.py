@@ -151,8 +151,9 @@ def _advice(graph: Graph, qm: QModel, worst: dict, x: np.ndarray, ref_out: np.nd
                f"try --act-bits 16"
     layer = qm.layers.get(worst["name"])
     if layer is not None and layer.scheme == "po2":   # more bits add range, not resolution, to Po2 levels
-        return f"the quantized weights alone reach {weights_db:.1f} dB: fine-tune for its power-of-two levels " \
-               f"(wqrc finetune), or use --scheme dfp"
+        rule = "" if qm.meta.get("exponent_rule") == "output" else "--exponent output, "
+        return f"the quantized weights alone reach {weights_db:.1f} dB: try {rule}fine-tuning for the " \
+               f"power-of-two levels (wqrc finetune), or --scheme dfp"
     if layer is not None and not layer.per_channel:
         return f"the quantized weights alone reach {weights_db:.1f} dB: try --granularity channel, more --bits, or " \
                f"fine-tuning (wqrc finetune)"
