@@ -94,7 +94,7 @@ def main() -> None:
     print("| model | act bits | rule | largest loss | where | within limit | quantize s (all widths) |")
     print("|---|---|---|---|---|---|---|")
     for model, a, rule, d, where, sec in summary:
-        print(f"| {model} | {a} | `{rule}` | {100 * d:.2f} | {where or '-'} | {'yes' if d <= TOLERANCE else 'NO'} | "
+        print(f"| {model} | {a} | `{rule}` | {100 * d:.2f} | {where or '-'} | {'yes' if d <= TOLERANCE + 1e-9 else 'NO'} | "
               f"{sec:.0f} |")
     if args.json:
         import json
