@@ -177,3 +177,66 @@ def test_output_rule_weighs_weights_by_the_inputs_they_meet():
     assert pin_by_output_error(g, {"fc": LayerSpec("dfp", 4, 2)}, x)["fc"].n1 == 2  # a pinned layer stays
     with pytest.raises(WqrcError, match="--exponent output .* calibration"):
         quantize_weights("fc", w, LayerSpec("dfp", 4), "output")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-4, 4, allow_nan=False, width=32), min_size=1, max_size=40), st.integers(2, 7),
+       st.integers(1, 3), st.sampled_from(["dfp", "po2"]), st.integers(-3, 2))
+def test_a_narrower_level_set_is_held_exactly_by_the_wider_codes(ws, k, extra, scheme, n1):
+    """LayerSpec.levels: weights rounded onto the k-bit level set of top exponent n1, stored as
+    b-bit codes that decode to exactly those values (the b-bit set holds the k-bit one)."""
+    from wqrc.quant.exponent import values_at
+    from wqrc.quant.schemes import SCHEMES
+    sch = SCHEMES[scheme]
+    b = min(k + extra, sch.max_bits if scheme == "dfp" else 8)
+    if b == k:
+        return
+    w = np.array(ws, np.float64)
+    n1_, exp, codes = quantize_weights("fc", w, LayerSpec(scheme, b, n1, levels=k), "mse")
+    got = np.ldexp(sch.decode(codes, b).astype(np.float64), exp)
+    np.testing.assert_array_equal(got, values_at(w, sch, k, n1))
+
+
+def test_a_narrower_level_set_is_checked_and_kept_in_plan_files():
+    from wqrc.quant.plan import check_spec, plan_from_doc, plan_to_json
+    plan = {"fc": LayerSpec("po2", 5, -1, levels=3)}
+    assert plan_from_doc(plan_to_json(plan), ["fc"], "p.json") == plan
+    for bad in (LayerSpec("po2", 5, None, levels=3), LayerSpec("dfp", 4, 0, levels=4), LayerSpec("dfp", 4, 0, levels=1)):
+        with pytest.raises(WqrcError, match="layer 'fc': levels .* needs a pinned n1"):
+            check_spec("fc", bad)
+    with pytest.raises(WqrcError, match="p.json: layer 'fc': levels '3' is not an integer"):
+        plan_from_doc({"layers": {"fc": {"scheme": "dfp", "bits": 4, "n1": 0, "levels": "3"}}}, ["fc"], "p.json")
+    from wqrc.train.finetune import pin_levels
+    with pytest.raises(WqrcError, match="layer 'fc': levels 3: fine-tuning trains towards a layer's own 5-bit"):
+        pin_levels(_dense_graph(np.ones((2, 3))), plan, "mse")
+
+
+@pytest.mark.slow
+def test_the_output_rule_never_lets_one_more_bit_move_the_output_further():
+    """--exponent output, nested: at each width the plan one bit narrower competes with its weights
+    kept (LayerSpec.levels), so the calibration objective never rises with bits. On digits it
+    would without that: Po2-3's exponents at 4 bits move the output further than at 3."""
+    import wqrc
+    from wqrc.data import load_dataset
+    from wqrc.quant.output_rule import OutputErrorRule, pin_by_output_error
+    from wqrc.quant.plan import make_plan
+    from conftest import EXAMPLE
+    g = wqrc.load_model(EXAMPLE)
+    x = load_dataset("digits").validation_split()[0][:256]
+    rule = OutputErrorRule(g, x)
+    for scheme, widths in (("po2", range(2, 6)), ("dfp", range(2, 6))):
+        plans = {b: pin_by_output_error(g, make_plan(g, scheme, b), x) for b in widths}
+        flat = {b: pin_by_output_error(g, make_plan(g, scheme, b), x, nested=False) for b in widths}
+        objective = [rule.joint(plans[b]) for b in widths]
+        assert all(b <= a for a, b in zip(objective, objective[1:])), (scheme, objective)
+        assert all(rule.joint(plans[b]) <= rule.joint(flat[b]) for b in widths)
+        if scheme == "po2":   # the case that needs it
+            assert [rule.joint(flat[b]) for b in widths] != sorted((rule.joint(flat[b]) for b in widths), reverse=True)
+            assert any(s.levels is not None for s in plans[4].values())
+            qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=16, calib=x, exponent="output")
+            assert any("keep the 3-bit levels in their 4-bit codes" in n for n in qm.notes)
+            for name, s in plans[4].items():   # the codes hold the narrower levels' values
+                if s.levels is not None:
+                    from wqrc.quant.exponent import values_at
+                    w = next(n for n in g.nodes if n.name == name).weight
+                    np.testing.assert_array_equal(qm.layers[name].dequantized(), values_at(w, Po2, s.levels, s.n1))

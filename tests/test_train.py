@@ -436,7 +436,7 @@ def test_finetune_with_the_output_rule_pins_its_exponents_from_the_training_data
     acc_m, acc_q = evaluate(g, plan, cfg, ds, split="val")  # direct quantization: pinned on the fly
     assert 0.5 < acc_q <= 1.0
     _, hist = finetune(g, ds, plan, cfg)
-    assert hist.plan == pin_by_output_error(g, plan, splits(ds, cfg)[0])
+    assert hist.plan == pin_by_output_error(g, plan, splits(ds, cfg)[0], nested=False)
 
 
 def test_training_device_is_an_option_and_a_missing_gpu_is_a_one_line_error(tmp_path):

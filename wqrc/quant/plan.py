@@ -5,7 +5,11 @@ JSON file (``{"layers": {"name": {"scheme": "po2", "bits": 4}, ...}}``, which is
 also what the precision search writes). Errors name the layers involved.
 
 A layer may also pin its top exponent (``"n1": -1``): then its level set Q_n
-is fixed and the exponent rule is not consulted. Fine-tuning writes such a plan
+is fixed and the exponent rule is not consulted. With a pinned n1 it may also
+name ``"levels": k`` (k < bits): its weights round onto the k-bit level set of
+that top exponent, which the b-bit one holds, so they are stored as b-bit codes
+(the ``output`` rule does this where the narrower width's weights put the
+network's output nearer float: docs/results.md). Fine-tuning writes such a plan
 (``OUT.plan.json``), because the paper's Algorithm 2 takes Q_n as an input:
 the levels a model was trained towards are the levels it is compiled to.
 """
@@ -33,6 +37,8 @@ class LayerSpec:
     n1: Optional[int] = None  # pinned top exponent (the level set); None: the exponent rule chooses
     # pinned top exponent per output channel (a model's own per-channel quantizer, QONNX)
     channel_n1: Optional[tuple[int, ...]] = None
+    # with n1: the weights round onto the level set of this narrower width (held by the bits' one)
+    levels: Optional[int] = None
 
 
 def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
@@ -44,6 +50,9 @@ def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
             f"layer '{layer}': {spec.scheme} bit-width {spec.bits} is out of range "
             f"({sch.min_bits}..{sch.max_bits})"
         )
+    if spec.levels is not None and (spec.n1 is None or not sch.min_bits <= spec.levels < spec.bits):
+        raise WqrcError(f"layer '{layer}': levels {spec.levels} needs a pinned n1 and a width in "
+                        f"{sch.min_bits}..{spec.bits - 1} (the narrower level set its {spec.bits}-bit codes hold)")
     return spec
 
 
@@ -158,7 +167,10 @@ def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
         n1 = e.get("n1")
         if n1 is not None and (isinstance(n1, bool) or not isinstance(n1, int) or abs(n1) > N1_LIMIT):
             raise WqrcError(f"{path}: layer '{name}': n1 {n1!r} is not an integer in -{N1_LIMIT}..{N1_LIMIT}")
-        plan[name] = LayerSpec(e["scheme"], bits, n1)
+        levels = e.get("levels")
+        if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int)):
+            raise WqrcError(f"{path}: layer '{name}': levels {levels!r} is not an integer")
+        plan[name] = LayerSpec(e["scheme"], bits, n1, levels=levels)
     missing = [n for n in layers if n not in plan]
     extra = [n for n in plan if n not in layers]
     if missing or extra:
@@ -171,5 +183,6 @@ def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
 
 def plan_to_json(plan: dict[str, LayerSpec]) -> dict:
     def entry(s: LayerSpec) -> dict:
-        return {"scheme": s.scheme, "bits": s.bits, **({} if s.n1 is None else {"n1": s.n1})}
+        return {"scheme": s.scheme, "bits": s.bits, **({} if s.n1 is None else {"n1": s.n1}),
+                **({} if s.levels is None else {"levels": s.levels})}
     return {"layers": {n: entry(s) for n, s in plan.items()}}

@@ -14,7 +14,7 @@ from wqrc.errors import WqrcError
 from wqrc.ir.graph import Graph, Node
 from wqrc.ops import op_def
 from wqrc.contract.arith import round_half_away
-from wqrc.quant.exponent import GRANULARITIES, MAX_CHANNEL_SPREAD, RULES, choose_n1
+from wqrc.quant.exponent import GRANULARITIES, MAX_CHANNEL_SPREAD, RULES, choose_n1, values_at
 from wqrc.contract.formats import MAX_ACT_BITS, MIN_ACT_BITS, TensorFormat, choose_frac
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.qmodel import QLayer, QModel, QNode
@@ -36,6 +36,8 @@ def quantize_weights(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tu
         return n1, 0, np.zeros(w.shape, np.uint32)
     else:
         n1 = choose_n1(w, sch, b, rule)
+    if spec.levels is not None:   # the narrower level set's values, exact on the b-bit grid (plan.py)
+        w = values_at(w, sch, spec.levels, n1)
     exp = sch.exponent(n1, b)
     if spec.scheme == "dfp":
         codes = sch.encode(sch.multipliers(w, n1, b), b)

@@ -148,11 +148,17 @@ def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[
     pulls it back. Layers the plan already pins keep their exponent. The ``output`` rule
     needs the calibration inputs ``x``.
     """
+    narrow = next((n for n, s in plan.items() if s.levels is not None), None)
+    if narrow is not None:
+        raise WqrcError(f"layer '{narrow}': levels {plan[narrow].levels}: fine-tuning trains towards a layer's own "
+                        f"{plan[narrow].bits}-bit levels; drop 'levels' from the plan (or give bits "
+                        f"{plan[narrow].levels})")
     if all(s.n1 is not None for s in plan.values()):
         return dict(plan)
     if rule == "output" and x is not None:
         from wqrc.quant.output_rule import pin_by_output_error
-        return pin_by_output_error(graph, plan, x)
+        # the levels training pulls towards are the bits' own (no narrower set: that is for direct quantization)
+        return pin_by_output_error(graph, plan, x, nested=False)
     out = {}
     for n in graph.weighted_nodes():
         spec = plan[n.name]
