@@ -67,26 +67,28 @@ def main() -> None:
     ap.add_argument("--act-bits", default="16", help="activation widths, comma-separated")
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--samples", type=int, default=10000, help="test images scored")
+    ap.add_argument("--schemes", default="dfp,po2")
     ap.add_argument("--json", default=None, help="write every accuracy here")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     rules = tuple(args.rules.split(","))
+    widths = {s: WIDTHS[s] for s in args.schemes.split(",")}
     summary, dump = [], []
     for pair in args.models.split(","):
         model, data = pair.rsplit(":", 1)
         for a in (int(v) for v in args.act_bits.split(",")):
-            res = sweep(model, data, a, args.samples, rules, WIDTHS)
+            res = sweep(model, data, a, args.samples, rules, widths)
             acc = res["acc"]
             print(f"\n{model}, a{a}, {res['test']} test images\n")
             print("| weights | " + " | ".join(f"`{r}`" for r in rules) + " | best |")
             print("|---|" + "---|" * (len(rules) + 1))
-            for scheme, widths in WIDTHS.items():
-                for b in widths:
+            for scheme, ws in widths.items():
+                for b in ws:
                     vals = [acc[scheme, b, r] for r in rules]
                     best = rules[vals.index(max(vals))]
                     print(f"| {scheme.upper()}-{b} | " + " | ".join(f"{100 * v:.2f}" for v in vals) + f" | {best} |")
             for rule in rules:
-                d, where = worst_drop(acc, rule, WIDTHS)
+                d, where = worst_drop(acc, rule, widths)
                 summary.append((os.path.basename(model), a, rule, d, where, res["seconds"][rule]))
             dump.append(dict(model=model, data=data, act_bits=a, test=res["test"], seconds=res["seconds"],
                              acc={f"{s}-{b}-{r}": v for (s, b, r), v in acc.items()}))
