@@ -221,7 +221,8 @@ class _Context:
         typ = ctype(fmt)
         if storage:
             typ = typ if typ.startswith("uint") else "u" + typ
-        return f"({'const ' if const else ''}{typ} *)(void *)({_at(self.place[root].offset + at * storage_bits(fmt.bits) // 8)})"
+        offset = self.place[root].offset + at * storage_bits(fmt.bits) // 8
+        return f"({'const ' if const else ''}{typ} *)(void *)({_at(offset)})"
 
     def _scratch(self, call: ConvCall) -> list[tuple[str, int]]:
         """The layer's kernel, block and scratch buffers [(field, bytes)], sized for this layer
