@@ -119,19 +119,10 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         if granularity == "layer":  # per channel, quantize_graph refuses the rule in one line
             plan = pin_by_output_error(graph, plan, calib)
     if calib is not None and percentile is None and act_rule == "auto":
-        qm = _better_act_rule(graph, plan, calib, candidates, dict(rule=exponent, act_bits=act_bits, meta=meta,
-                                                                   granularity=granularity))
-    else:
-        qm = quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
-                            granularity=granularity)
-    narrow: dict[tuple[int, int], list[str]] = {}
-    for n, s in plan.items():
-        if s.levels is not None:
-            narrow.setdefault((s.levels, s.bits), []).append(n)
-    for (k, b), names in narrow.items():
-        qm.notes.append(f"--exponent output: {', '.join(names)} keep the {k}-bit levels in their {b}-bit codes "
-                        f"(nearer float on the calibration data than {b}-bit levels)")
-    return qm
+        return _better_act_rule(graph, plan, calib, candidates, dict(rule=exponent, act_bits=act_bits, meta=meta,
+                                                                     granularity=granularity))
+    return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
+                          granularity=granularity)
 
 
 def _better_act_rule(graph: Graph, plan, calib: np.ndarray, candidates: dict, kw: dict) -> QModel:

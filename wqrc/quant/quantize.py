@@ -177,6 +177,13 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
                          f"so results can differ on exact ties")
         formats[n.output] = out_fmt
         nodes.append(QNode(n.op, n.name, list(n.inputs), n.output, attrs))
+    narrow: dict[tuple[int, int], list[str]] = {}
+    for name, spec in plan.items():
+        if spec.levels is not None:
+            narrow.setdefault((spec.levels, spec.bits), []).append(name)
+    for (k, b), names in narrow.items():   # the plan's levels (the output rule's nested choice, plan.py)
+        notes.append(f"{', '.join(names)} keep the {k}-bit levels in their {b}-bit codes (the plan's levels; "
+                     f"--exponent output sets them where they put the output nearer float than {b}-bit levels)")
     even = [name for name, layer in layers.items() if layer.rounding == "half_even"]
     if even:
         notes.append(f"layers {', '.join(even)} round ties to even, as the model's ROUND quantizers do "
