@@ -3,6 +3,8 @@
     python benchmarks/paper_tables.py --jobs 2                  # the whole table; cached runs are reused
     python benchmarks/paper_tables.py --rows dfp-eq3 --methods wqr,float --seeds 0 --acts a8
     python benchmarks/paper_tables.py --report-only             # write the table from what is cached
+    python benchmarks/paper_tables.py --rows dfp-eq3,po2-eq3 --methods float,ste,wqr,qr --acts a8 --epochs 6,12,24
+                                                                # the budget sweep (issue 35)
 
 Model: examples/fashion_allconv.onnx (examples/fashion_mnist/train_converged.py: trained
 until its validation accuracy was flat). Data: Fashion-MNIST; fine-tuning trains on the
@@ -35,7 +37,11 @@ Every run is one job cached under --cache (a JSON result, and a per-epoch checkp
 an interrupted run resumes from), keyed by everything that changes it; runs recorded in the
 committed docs/results/results.json count as cached too. So the table can be built across
 several sessions, two jobs at a time with one thread each (--jobs 2).
-Writes docs/results/table_v.md and docs/results/results.json.
+Budgets: --epochs takes several (6,12,24,48): Table V (table_v.md, accuracy_vs_wmem.png) is the
+EPOCHS budget's; every row measured at two or more budgets gets the budget sweep
+(budget_sweep.md, accuracy_vs_budget.png): each method's accuracy per budget, the best method
+per budget against the float control, and the budget (if any) at which WQR reaches STE.
+Writes docs/results/table_v.md, docs/results/budget_sweep.md and docs/results/results.json.
 """
 from __future__ import annotations
 
@@ -232,7 +238,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
     layers = [n.name for n in wqrc.load_model(model).weighted_nodes()]
     mh = model_hash(model)
     jobs = []
-    for key in args.rows:
+    for key, epochs in ((k, e) for e in args.epochs for k in args.rows):
         label, scheme, width = ROWS[key]
         equal = isinstance(width, int)
         bits = {n: width for n in layers} if equal else layerwise_plan(model, scheme, cache, width)["bits"]
@@ -241,7 +247,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
             for act in args.acts:
                 for seed in (seeds if method != "direct" else [0]):
                     spec = dict(v=VERSION, model=mh, scheme=scheme, bits=[bits[n] for n in layers], method=method,
-                                act=act, seed=seed, epochs=args.epochs, lr=LR, batch=BATCH)
+                                act=act, seed=seed, epochs=epochs, lr=LR, batch=BATCH)
                     if method == "float":  # one control per seed serves every row: its key omits the row
                         spec_train = dict(spec, scheme=None, bits=None, act=None)
                         tag = hashlib.sha256(json.dumps(spec_train, sort_keys=True).encode()).hexdigest()[:10]
@@ -251,7 +257,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
                         base = os.path.join(cache, f"{mh}_{key}_{method}_{act}_s{seed}_{tag}")
                     rtag = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
                     jobs.append(dict(row=key, scheme=scheme, bits=bits, method=method, act=act, seed=seed,
-                                     epochs=args.epochs, model=model, base=base,
+                                     epochs=epochs, model=model, base=base,
                                      result=os.path.join(cache, f"{mh}_{key}_{method}_{act}_s{seed}_{rtag}.json"),
                                      threads=args.threads, device=getattr(args, "device", "cpu")))
     return jobs
@@ -337,6 +343,88 @@ def act_gap(by: dict, methods: list) -> list:
     return lines + [""] if len(lines) > 4 else []
 
 
+def sweep_cells(results: list[dict]) -> dict:
+    """(row, act) -> method -> epochs -> test accuracies over seeds, for the rows measured at two or
+    more budgets (direct quantization has no budget and is left out)."""
+    by = {}
+    for r in results:
+        j = r["job"]
+        if j["method"] != "direct":
+            by.setdefault((j["row"], j["act"]), {}).setdefault(j["method"], {}).setdefault(j["epochs"], []).append(r["test"])
+    return {k: v for k, v in by.items() if len({e for m in v.values() for e in m}) >= 2}
+
+
+def budget_report(results: list[dict], baseline: dict) -> str:
+    """The budget sweep (issue 35): per row, each method's test accuracy (mean ± std over seeds, the
+    number of seeds in brackets) at each budget; the best trained method per budget, its Δ against
+    the baseline and against the float control of the same budget; WQR minus STE; and the budget,
+    if any, at which WQR reaches STE. Empty where no row has two budgets."""
+    cells = sweep_cells(results)
+    if not cells:
+        return ""
+    lines = ["## The budget sweep", "", f"Converged baseline: float test accuracy {100 * baseline['test']:.2f}%. Each cell: "
+             "test accuracy, mean ± std over seeds (the number of seeds in brackets); the same recipe scaled to "
+             "each budget (wqrc/train/recipes.py); float = the float-continued control, quantized directly.", ""]
+    order = {m: i for i, m in enumerate({**METHODS, **ABLATIONS})}
+    for (row, act) in sorted(cells, key=lambda k: (list(ROWS).index(k[0]), list(ACTS).index(k[1]))):
+        cell = cells[(row, act)]
+        budgets = sorted({e for m in cell.values() for e in m})
+        methods = sorted(cell, key=order.get)
+        lines += [f"### {ROWS[row][0]}, {act}", "", "| method | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
+                  "|---|" + "---|" * len(budgets)]
+        for m in methods:
+            lines.append(f"| {m} | " + " | ".join(
+                f"{mean_std(cell[m][e])} ({len(cell[m][e])})" if e in cell[m] else "" for e in budgets) + " |")
+        mean = {(m, e): statistics.mean(v) for m, per in cell.items() for e, v in per.items()}
+        best = {e: max((m for m in methods if m != "float" and (m, e) in mean), key=lambda m: mean[(m, e)], default=None)
+                for e in budgets}
+        lines.append("| best | " + " | ".join(best[e] or "" for e in budgets) + " |")
+        lines.append("| Δ best vs baseline | " + " | ".join(
+            f"{100 * (mean[(best[e], e)] - baseline['test']):+.2f}" if best[e] else "" for e in budgets) + " |")
+        lines.append("| Δ best vs float control | " + " | ".join(
+            f"{100 * (mean[(best[e], e)] - mean[('float', e)]):+.2f}" if best[e] and ("float", e) in mean else ""
+            for e in budgets) + " |")
+        gap = {e: mean[("wqr", e)] - mean[("ste", e)] for e in budgets if ("wqr", e) in mean and ("ste", e) in mean}
+        if gap:
+            lines.append("| WQR − STE | " + " | ".join(f"{100 * gap[e]:+.2f}" if e in gap else "" for e in budgets) + " |")
+            caught = [e for e in sorted(gap) if gap[e] >= 0]
+            closest = max(gap, key=gap.get)
+            lines += ["", f"WQR reaches STE at {caught[0]} epochs." if caught else
+                      f"WQR does not reach STE at any budget measured ({', '.join(map(str, sorted(gap)))} epochs); "
+                      f"closest at {closest} epochs ({100 * gap[closest]:+.2f} points)."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_budget(results: list[dict], baseline: dict, path: str) -> None:
+    """Accuracy against the budget (epochs, log scale), one panel per swept row and activation width,
+    one line per method with its seeds' std as error bars."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = sweep_cells(results)
+    keys = sorted(cells, key=lambda k: (list(ROWS).index(k[0]), list(ACTS).index(k[1])))
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for m, per in sorted(cells[key].items(), key=lambda kv: list({**METHODS, **ABLATIONS}).index(kv[0])):
+            es = sorted(per)
+            mu = [100 * statistics.mean(per[e]) for e in es]
+            sd = [100 * statistics.stdev(per[e]) if len(per[e]) > 1 else 0.0 for e in es]
+            ax.errorbar(es, mu, yerr=sd, marker="o", capsize=3, label=m, ls="--" if m == "float" else "-")
+        ax.axhline(100 * baseline["test"], color="grey", lw=0.8, ls=":", label="float baseline")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({e for per in cells[key].values() for e in per}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("fine-tuning budget (epochs)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{ROWS[key[0]][0]}, {key[1]}")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot(results: list[dict], baseline: dict, path: str) -> None:
     """Accuracy against W_mem at a8, every row: direct and each fine-tuning method (mean over seeds)."""
     import matplotlib
@@ -380,7 +468,7 @@ def main() -> None:
     ap.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     ap.add_argument("--plan-seeds", action="store_true",
                     help="fine-tune the per-layer plan rows at every --seeds too (by default at seed 0 only)")
-    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--epochs", default=str(EPOCHS), help="the budget, or several for the sweep: 6,12,24,48")
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time")
     ap.add_argument("--threads", type=int, default=0, help="torch threads per run (0: cores / jobs)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
@@ -394,6 +482,12 @@ def main() -> None:
             sys.exit(f"--{name}: unknown {bad} (use {', '.join(allowed)})")
         setattr(args, name, vals)
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        args.epochs = [int(e) for e in args.epochs.split(",")]
+    except ValueError:
+        sys.exit(f"--epochs: {args.epochs!r} is not a list of whole numbers of epochs (e.g. 6,12,24)")
+    if any(e < 1 for e in args.epochs):
+        sys.exit(f"--epochs: budgets are at least 1 epoch ({args.epochs})")
     args.threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     warnings.simplefilter("ignore")
     os.makedirs(args.cache, exist_ok=True)
@@ -441,12 +535,17 @@ def main() -> None:
     ds = load_dataset("fashion-mnist")
     baseline = dict(test=accuracy(run_float(g, ds.x_test), ds.y_test),
                     weights=int(sum(n.weight.size for n in g.weighted_nodes())))
-    md = report(args.model, args.epochs, results, baseline)
-    print("\n" + md)
+    md = report(args.model, EPOCHS, results, baseline)
+    sweep = budget_report(results, baseline)
+    print("\n" + md + ("\n" + sweep if sweep else ""))
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "table_v.md"), "w") as fh:
         fh.write(md + "\n")
-    plot(results, baseline, os.path.join(args.out, "accuracy_vs_wmem.png"))
+    plot([r for r in results if r["job"]["epochs"] == EPOCHS], baseline, os.path.join(args.out, "accuracy_vs_wmem.png"))
+    if sweep:
+        with open(os.path.join(args.out, "budget_sweep.md"), "w") as fh:
+            fh.write(sweep + "\n")
+        plot_budget(results, baseline, os.path.join(args.out, "accuracy_vs_budget.png"))
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def portable(run: dict) -> dict:
@@ -458,8 +557,9 @@ def main() -> None:
     results = [portable(r) for r in results]
     with open(out_json + ".tmp", "w") as fh:
         json.dump(dict(model=args.model, model_sha256_12=model_hash(args.model), baseline=baseline,
-                       lr=LR, batch=BATCH, finetune={m: asdict(config(m, "a8", 0, args.epochs))
-                                                    for m in {**METHODS, **ABLATIONS} if m != "direct"},
+                       lr=LR, batch=BATCH, finetune={str(e): {m: asdict(config(m, "a8", 0, e))
+                                                              for m in {**METHODS, **ABLATIONS} if m != "direct"}
+                                                     for e in sorted({r["job"]["epochs"] for r in results})},
                        runs=results), fh, indent=1)
     os.replace(out_json + ".tmp", out_json)
     done = sum(os.path.isfile(j["result"]) for j in jobs)

@@ -45,7 +45,7 @@ def test_float_control_is_shared_by_rows_and_other_runs_are_not(tmp_path, monkey
         methods = ["wqr", "float"]
         acts = ["a8"]
         seeds = [0, 1]
-        epochs = 6
+        epochs = [6]
         threads = 1
 
     model = os.path.join(ROOT, "examples", "digits_cnn.onnx")
@@ -65,7 +65,7 @@ def test_plan_rows_run_at_seed_0_unless_plan_seeds(tmp_path, monkeypatch):
         methods = ["ste"]
         acts = ["a8"]
         seeds = [0, 1, 2]
-        epochs = 6
+        epochs = [6]
         threads = 1
 
     model = os.path.join(ROOT, "examples", "digits_cnn.onnx")
@@ -91,3 +91,51 @@ def test_a8_against_a32_uses_the_seeds_both_widths_have():
     assert "float" not in gap
     only_a8 = pt.report("m.onnx", 6, [r for r in runs if r["job"]["act"] == "a8"], dict(test=0.93, weights=100))
     assert "### a8 against a32" not in only_a8
+
+
+def test_budget_sweep_table_says_which_method_wins_at_each_budget():
+    """Issue 35's sweep: per budget the mean ± std over seeds, the best trained method against the
+    baseline and the control of the same budget, WQR - STE, and the first budget where WQR reaches STE."""
+    runs = [run("po2-eq3", "ste", s, t, epochs=6) for s, t in ((0, 0.90), (1, 0.92))]
+    runs += [run("po2-eq3", "wqr", s, t, epochs=6) for s, t in ((0, 0.85), (1, 0.87))]
+    runs += [run("po2-eq3", "float", 0, 0.80, epochs=6)]
+    runs += [run("po2-eq3", "ste", s, t, epochs=12) for s, t in ((0, 0.91), (1, 0.93))]
+    runs += [run("po2-eq3", "wqr", s, t, epochs=12) for s, t in ((0, 0.93), (1, 0.93))]
+    runs += [run("po2-eq3", "float", 0, 0.82, epochs=12), run("po2-eq3", "direct", 0, 0.70)]
+    runs += [run("dfp-eq3", "ste", 0, 0.9, epochs=6)]  # one budget only: not swept
+    md = pt.budget_report(runs, dict(test=0.94, weights=100))
+    rows = {li.split("|")[1].strip(): [c.strip() for c in li.strip("|").split("|")[1:]]
+            for li in md.splitlines() if li.startswith("| ")}
+    assert rows["method"] == ["6 epochs", "12 epochs"]
+    assert rows["ste"] == ["91.00 ± 1.41 (2)", "92.00 ± 1.41 (2)"]
+    assert rows["float"] == ["80.00 (1)", "82.00 (1)"]
+    assert rows["best"] == ["ste", "wqr"]
+    assert rows["Δ best vs baseline"] == ["-3.00", "-1.00"]
+    assert rows["Δ best vs float control"] == ["+11.00", "+11.00"]
+    assert rows["WQR − STE"] == ["-5.00", "+1.00"]
+    assert "WQR reaches STE at 12 epochs." in md
+    assert "### Po2-eq 3, a8" in md and "DFP-eq 3" not in md and "direct" not in rows
+    behind = pt.budget_report([r for r in runs if not (r["job"]["method"] == "wqr" and r["job"]["epochs"] == 12)]
+                              + [run("po2-eq3", "wqr", 0, 0.90, epochs=12)], dict(test=0.94, weights=100))
+    assert "WQR does not reach STE at any budget measured (6, 12 epochs); closest at 12 epochs (-2.00 points)." in behind
+    assert pt.budget_report([r for r in runs if r["job"]["epochs"] == 6], dict(test=0.94, weights=100)) == ""
+
+
+def test_budgets_each_have_their_own_runs(tmp_path):
+    class Args:
+        rows = ["po2-eq3"]
+        methods = ["ste", "float"]
+        acts = ["a8"]
+        seeds = [0]
+        epochs = [6, 12]
+        threads = 1
+
+    jobs = pt.plan_jobs(Args, os.path.join(ROOT, "examples", "digits_cnn.onnx"), str(tmp_path))
+    assert sorted((j["method"], j["epochs"]) for j in jobs) == [("float", 6), ("float", 12), ("ste", 6), ("ste", 12)]
+    assert len({j["result"] for j in jobs}) == 4 and len({j["base"] for j in jobs}) == 4
+
+
+def test_budget_plot_is_written(tmp_path):
+    runs = [run("po2-eq3", m, s, 0.9 + 0.01 * s, epochs=e) for m in ("ste", "wqr", "float") for s in (0, 1) for e in (6, 12)]
+    pt.plot_budget(runs, dict(test=0.94, weights=100), str(tmp_path / "b.png"))
+    assert (tmp_path / "b.png").stat().st_size > 1000
