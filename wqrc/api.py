@@ -115,9 +115,13 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         if calib is None:
             raise WqrcError("--exponent output chooses each layer's exponent by its output error on calibration "
                             "data: give --calib, or use another rule")
-        from wqrc.quant.output_rule import pin_by_output_error
+        from wqrc.quant.output_rule import activation_grid_at, pin_by_output_error
         if granularity == "layer":  # per channel, quantize_graph refuses the rule in one line
-            plan = pin_by_output_error(graph, plan, calib)
+            # scored with activations rounded as the integer graph will round them (its formats
+            # from the ranges the act rule starts from: least squared error unless max or percentile)
+            grid = activation_grid_at(graph, plan, candidates["mse"] if percentile is None and act_rule != "max"
+                                      else ranges, act_bits)
+            plan = pin_by_output_error(graph, plan, calib, act_grid=grid)
     if calib is not None and percentile is None and act_rule == "auto":
         return _better_act_rule(graph, plan, calib, candidates, dict(rule=exponent, act_bits=act_bits, meta=meta,
                                                                      granularity=granularity))

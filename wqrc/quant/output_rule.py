@@ -31,6 +31,8 @@ the integer graph, the backends and the model file are the same as for any other
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,15 +52,22 @@ JOINT_TOLERANCE = 0.05
 class OutputErrorRule:
     """The float network on calibration data, kept to score (layer, bits, n1) candidates."""
 
-    def __init__(self, graph: Graph, x: np.ndarray, samples: int = OUTPUT_SAMPLES):
+    def __init__(self, graph: Graph, x: np.ndarray, samples: int = OUTPUT_SAMPLES,
+                 act_grid: Optional[dict] = None):
+        """``act_grid`` (qmodel.activation_grid: tensor -> step, lo, hi): candidates are scored with
+        every activation rounded to it, against the float network (activations unrounded)."""
         from wqrc.ir.to_torch import GraphModule
 
         self.graph = graph
         self.module = GraphModule(graph).eval()
         self.index = {n.name: i for i, n in enumerate(graph.nodes)}
+        xs = torch.from_numpy(np.ascontiguousarray(x[:samples], np.float32))
         with torch.no_grad():
-            self.env = self.module(torch.from_numpy(np.ascontiguousarray(x[:samples], np.float32)), return_all=True)
-        self.ref = self.env[graph.output]
+            self.env = self.module(xs, return_all=True)
+            self.ref = self.env[graph.output]
+            if act_grid:
+                self.module.act_quant = dict(act_grid)
+                self.env = self.module(xs, return_all=True)
         self.logits = self.ref.dim() == 2 and self.ref.shape[1] > 1
         self.ref_log_p = F.log_softmax(self.ref, dim=1) if self.logits else None
         self.cache: dict[tuple[str, str, int], int] = {}
@@ -146,7 +155,7 @@ class OutputErrorRule:
 
 
 def pin_by_output_error(graph: Graph, plan: dict[str, LayerSpec], x: np.ndarray, joint: bool = True,
-                        nested: bool = True) -> dict[str, LayerSpec]:
+                        nested: bool = True, act_grid: Optional[dict] = None) -> dict[str, LayerSpec]:
     """``plan`` with every unpinned layer's exponent chosen by the output-error rule on ``x``.
 
     Layer by layer first; with ``joint`` (the default, what quantize and compile use) the
@@ -163,10 +172,20 @@ def pin_by_output_error(graph: Graph, plan: dict[str, LayerSpec], x: np.ndarray,
     output further from float than at 3 (KL 9.3 against 5.0, docs/results.md), and the
     accuracy fell from 4 to 5 Po2 bits on digits and Fashion-MNIST. Cost: one refinement per
     narrower width (b - 2 more for b-bit layers)."""
-    rule = OutputErrorRule(graph, x)
+    rule = OutputErrorRule(graph, x, act_grid=act_grid)
     if not joint:
         return rule.pin(plan)
     return _nested(rule, graph, plan) if nested else _refined(rule, graph, plan)
+
+
+def activation_grid_at(graph: Graph, plan: dict[str, LayerSpec], ranges: dict, act_bits: int) -> dict:
+    """The activation grid the integer graph will have (qmodel.activation_grid), for scoring the
+    rule's candidates with activations rounded: activation formats come from the calibrated
+    ranges and the width alone, so any weight exponents (here ``mse``'s) give the same grid."""
+    from wqrc.quant.qmodel import activation_grid
+    from wqrc.quant.quantize import quantize_graph
+
+    return activation_grid(quantize_graph(graph, plan, rule="mse", act_bits=act_bits, ranges=ranges))
 
 
 def _nested(rule: OutputErrorRule, graph: Graph, plan: dict[str, LayerSpec]) -> dict[str, LayerSpec]:

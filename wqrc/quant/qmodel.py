@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +26,14 @@ from wqrc.contract.formats import TensorFormat
 from wqrc.quant.model_file import FILE_FORMAT, FILE_VERSION, check_document, check_model, read_bounded
 from wqrc.quant.schemes import SCHEMES
 
+
+
+def activation_grid(qm) -> dict[str, tuple[float, float, float]]:
+    """Tensor name -> (step, lo, hi) of the integer graph's activation formats, for GraphModule.act_quant:
+    the float forward pass that rounds every tensor as the integer graph does (activation-aware
+    fine-tuning, and the output rule's scoring at narrow activations)."""
+    return {t: (math.ldexp(1.0, f.frac), math.ldexp(f.qmin, f.frac), math.ldexp(f.qmax, f.frac))
+            for t, f in qm.formats.items()}
 
 
 @dataclass

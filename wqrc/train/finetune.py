@@ -33,6 +33,7 @@ from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.ir.graph import Graph, fit_input
 from wqrc.ir.to_torch import GraphModule
 from wqrc.quant.plan import LayerSpec
+from wqrc.quant.qmodel import activation_grid
 from wqrc.quant.quantize import quantize_graph, quantize_weights
 from wqrc.quant.ranges import calibrate
 from wqrc.sim import simulate_float
@@ -237,12 +238,6 @@ def evaluate(graph: Graph, plan, cfg: FinetuneConfig, ds: Dataset, split: str = 
     x, y = (x_val, y_val) if split == "val" else ds.split("test")
     acc_m, acc_mq, _ = score(graph, plan, cfg, x, y, x_fit)
     return acc_m, acc_mq
-
-
-def activation_grid(qm) -> dict[str, tuple[float, float, float]]:
-    """Tensor name -> (step, lo, hi) of the integer graph's activation formats, for GraphModule.act_quant."""
-    return {t: (math.ldexp(1.0, f.frac), math.ldexp(f.qmin, f.frac), math.ldexp(f.qmax, f.frac))
-            for t, f in qm.formats.items()}
 
 
 @dataclass
