@@ -345,13 +345,17 @@ def act_gap(by: dict, methods: list) -> list:
 
 def sweep_cells(results: list[dict]) -> dict:
     """(row, act) -> method -> epochs -> test accuracies over seeds, for the rows measured at two or
-    more budgets (direct quantization has no budget and is left out)."""
+    more budgets (direct quantization has no budget and is left out); rows, activations and methods
+    in the order ROWS, ACTS and the method tables declare them."""
     by = {}
     for r in results:
         j = r["job"]
         if j["method"] != "direct":
             by.setdefault((j["row"], j["act"]), {}).setdefault(j["method"], {}).setdefault(j["epochs"], []).append(r["test"])
-    return {k: v for k, v in by.items() if len({e for m in v.values() for e in m}) >= 2}
+    rows, acts, methods = list(ROWS), list(ACTS), list({**METHODS, **ABLATIONS})
+    return {k: dict(sorted(v.items(), key=lambda kv: methods.index(kv[0])))
+            for k, v in sorted(by.items(), key=lambda kv: (rows.index(kv[0][0]), acts.index(kv[0][1])))
+            if len({e for m in v.values() for e in m}) >= 2}
 
 
 def budget_report(results: list[dict], baseline: dict) -> str:
@@ -365,11 +369,9 @@ def budget_report(results: list[dict], baseline: dict) -> str:
     lines = ["## The budget sweep", "", f"Converged baseline: float test accuracy {100 * baseline['test']:.2f}%. Each cell: "
              "test accuracy, mean ± std over seeds (the number of seeds in brackets); the same recipe scaled to "
              "each budget (wqrc/train/recipes.py); float = the float-continued control, quantized directly.", ""]
-    order = {m: i for i, m in enumerate({**METHODS, **ABLATIONS})}
-    for (row, act) in sorted(cells, key=lambda k: (list(ROWS).index(k[0]), list(ACTS).index(k[1]))):
-        cell = cells[(row, act)]
+    for (row, act), cell in cells.items():
         budgets = sorted({e for m in cell.values() for e in m})
-        methods = sorted(cell, key=order.get)
+        methods = list(cell)
         lines += [f"### {ROWS[row][0]}, {act}", "", "| method | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
                   "|---|" + "---|" * len(budgets)]
         for m in methods:
@@ -404,10 +406,9 @@ def plot_budget(results: list[dict], baseline: dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     cells = sweep_cells(results)
-    keys = sorted(cells, key=lambda k: (list(ROWS).index(k[0]), list(ACTS).index(k[1])))
-    fig, axes = plt.subplots(1, len(keys), figsize=(5.2 * len(keys), 4.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        for m, per in sorted(cells[key].items(), key=lambda kv: list({**METHODS, **ABLATIONS}).index(kv[0])):
+    fig, axes = plt.subplots(1, len(cells), figsize=(5.2 * len(cells), 4.2), squeeze=False)
+    for ax, key in zip(axes[0], cells):
+        for m, per in cells[key].items():
             es = sorted(per)
             mu = [100 * statistics.mean(per[e]) for e in es]
             sd = [100 * statistics.stdev(per[e]) if len(per[e]) > 1 else 0.0 for e in es]

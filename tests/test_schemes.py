@@ -202,8 +202,11 @@ def test_the_output_rule_scores_with_the_integer_graphs_activations(monkeypatch)
 
     seen = {}
     real = output_rule.pin_by_output_error
-    monkeypatch.setattr(output_rule, "pin_by_output_error",
-                        lambda *a, **k: seen.setdefault("grid", k.get("act_grid")) and real(*a, **k))
+
+    def spy(*args, **kwargs):
+        seen["grid"] = kwargs.get("act_grid")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(output_rule, "pin_by_output_error", spy)
     dg = wqrc.load_model(EXAMPLE)
     cal = load_dataset("digits").validation_split()[0][:64]
     for act_rule in ("mse", "max"):
