@@ -276,3 +276,27 @@ def test_the_output_rule_never_lets_one_more_bit_move_the_output_further():
                     from wqrc.quant.exponent import values_at
                     w = next(n for n in g.nodes if n.name == name).weight
                     np.testing.assert_array_equal(qm.layers[name].dequantized(), values_at(w, Po2, s.levels, s.n1))
+
+
+def test_the_default_rule_is_output_with_calibration_data_and_mse_without():
+    """auto (quantize's and compile's default, chosen by the held-out measurements in
+    docs/results.md): the output rule where it has data and per-layer exponents, mse where not;
+    the model states the rule that ran, and the output rule's exponents are the ones kept."""
+    import warnings
+    import wqrc
+    from wqrc.data import load_dataset
+    from wqrc.quant.exponent import resolve_rule
+    from conftest import EXAMPLE
+    g = wqrc.load_model(EXAMPLE)
+    x = load_dataset("digits").validation_split()[0][:128]
+    auto = wqrc.quantize(g, scheme="po2", bits=4, calib=x)
+    explicit = wqrc.quantize(g, scheme="po2", bits=4, calib=x, exponent="output")
+    assert auto.meta["exponent_rule"] == "output"
+    assert {n: l.n1 for n, l in auto.layers.items()} == {n: l.n1 for n, l in explicit.layers.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert wqrc.quantize(g, scheme="po2", bits=4).meta["exponent_rule"] == "mse"
+    assert wqrc.quantize(g, scheme="dfp", bits=4, calib=x, granularity="channel").meta["exponent_rule"] == "mse"
+    assert resolve_rule("auto", calibrated=False) == "mse" and resolve_rule("paper", True) == "paper"
+    with pytest.raises(WqrcError, match="unknown rule 'median'.*auto"):
+        wqrc.quantize(g, scheme="po2", bits=4, calib=x, exponent="median")

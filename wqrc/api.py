@@ -22,6 +22,7 @@ from wqrc.frontend.onnx import load_onnx
 from wqrc.frontend.torch import from_torch as _from_torch, load_torchscript
 from wqrc.ir.graph import Graph, fit_input
 from wqrc.passes import canonicalize
+from wqrc.quant.exponent import AUTO, resolve_rule
 from wqrc.quant.plan import make_plan
 from wqrc.quant.qmodel import QModel
 from wqrc.quant.quantize import quantize_graph
@@ -56,11 +57,14 @@ def from_torch(module, example_input) -> Graph:
     return canonicalize(_from_torch(module, example_input))
 
 
-def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, exponent: str = "mse",
+def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, exponent: str = AUTO,
              calib: Optional[np.ndarray] = None, input_range: tuple[float, float] = (-1.0, 1.0),
              percentile: Optional[float] = None, granularity: str = "layer", act_rule: str = "auto") -> QModel:
     """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path; ``granularity``:
     one weight exponent per layer or per output channel (docs/format.md §1c).
+
+    ``exponent`` (docs/format.md §1): "auto" (the default) is "output" where ``calib`` is given
+    and exponents are per layer, "mse" otherwise (wqrc.quant.exponent.resolve_rule).
 
     ``act_rule`` (with calibration data, no percentile): "max" takes each tensor's max-abs,
     "mse" the format of least squared error on the data (wqrc.quant.ranges), "auto" both and
@@ -83,6 +87,7 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
     if graph.weight_formats and granularity != "layer":
         raise WqrcError(f"--granularity {granularity}: the model's own quantizers (QONNX) fix its weight exponents")
     plan = make_plan(graph, scheme, bits)
+    exponent = resolve_rule(exponent, calib is not None, granularity)
     if calib is not None:
         calib = np.asarray(calib)
         if calib.dtype.kind not in "biuf" or calib.size == 0:
@@ -155,7 +160,7 @@ def _better_act_rule(graph: Graph, plan, calib: np.ndarray, candidates: dict, kw
 
 def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,
                      start_bits=8, min_bits: int = 2, criterion: str = "paper", act_bits: int = 8,
-                     exponent: str = "mse", val_split: float = DEFAULT_VAL_SPLIT, val_samples: Optional[int] = None,
+                     exponent: str = AUTO, val_split: float = DEFAULT_VAL_SPLIT, val_samples: Optional[int] = None,
                      calib_samples: int = 512, progress=None, method: str = "greedy"):
     """Layer-wise precision scaling on a validation split of ``dataset``'s training data.
 
@@ -168,6 +173,7 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
     from wqrc.quant.plan import make_plan
     from wqrc.search import PlanEvaluator, layerwise_precision_scaling
 
+    exponent = resolve_rule(exponent, calibrated=False)   # a search quantizes per candidate: auto is mse
     if not 0 < val_split < 1:
         raise WqrcError(f"--val-split: {val_split} must be between 0 and 1")
     if max_drop < 0:
@@ -201,7 +207,7 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
     return result, ev
 
 
-def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse", start_bits: int = 8,
+def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = AUTO, start_bits: int = 8,
                     min_bits: int = 2, target_db: Optional[float] = None, max_w_mem: Optional[int] = None,
                     dataset=None, max_drop: Optional[float] = None, act_bits: int = 8, val_split: float = DEFAULT_VAL_SPLIT,
                     val_samples: Optional[int] = None, calib_samples: int = 512):
@@ -213,6 +219,7 @@ def sqnr_allocation(graph: Graph, *, scheme: str = "dfp", exponent: str = "mse",
     from wqrc.search import PlanEvaluator
     from wqrc.search.sqnr import sqnr_search, sqnr_table
 
+    exponent = resolve_rule(exponent, calibrated=False)   # from the weights alone: auto is mse
     if exponent == "output":
         raise WqrcError("--method sqnr measures each layer's SQNR from its weights alone; --exponent output "
                         "needs data: use --exponent mse (or the greedy search)")

@@ -14,12 +14,15 @@ import click
 
 from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.plan_search import METHODS as SEARCH_METHODS
-from wqrc.quant.exponent import GRANULARITIES, RULES as EXPONENT_RULES
+from wqrc.quant.exponent import AUTO, GRANULARITIES, RULES as EXPONENT_RULES
 
-# The one default exponent rule of every command: `mse` is never worse in weight
-# error than `paper` and keeps Po2-2 far from chance where `paper` is not
-# (docs/format.md §1, docs/training.md).
-DEFAULT_EXPONENT = "mse"
+# The default exponent rule of the commands that quantize once (quantize, compile) and of the
+# searches: `auto` = `output` with --calib, `mse` without (and in a search, which quantizes per
+# candidate): chosen by measurement on held-out models (docs/results.md, issue 35).
+DEFAULT_EXPONENT = AUTO
+# finetune's: every fine-tuning result in docs/results.md was trained from `mse`'s levels, and no
+# measurement yet says `output`'s levels train better (docs/training.md).
+TRAIN_EXPONENT_DEFAULT = "mse"
 SCHEMES = ("dfp", "po2")
 
 
@@ -165,11 +168,15 @@ VAL_SPLIT = click.option("--val-split", type=Number(0, 1, lo_open=True, hi_open=
                               "the kept fine-tuning epoch); never the test split.")
 ACT_BITS = click.option("--act-bits", type=click.IntRange(2, 32), default=8, show_default=True,
                         help="Activation bit-width (2..32).")
-EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default=DEFAULT_EXPONENT,
+_EXPONENT_HELP = ("Exponent rule (docs/format.md §1): paper = eq. 2, max = no clipping, "
+                  "mse = least squared weight error, output = least change of the network's output on "
+                  "the calibration data")
+EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES + (AUTO,)), default=DEFAULT_EXPONENT,
                         show_default=True,
-                        help="Exponent rule (docs/format.md §1): paper = eq. 2, max = no clipping, "
-                             "mse = least squared weight error, output = least change of the network's output on "
-                             "the calibration data.")
+                        help=_EXPONENT_HELP + "; auto = output with --calib (per-layer exponents), else mse "
+                             "(mse is the faster: a second, against up to a minute for a large model).")
+TRAIN_EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default=TRAIN_EXPONENT_DEFAULT,
+                              show_default=True, help=_EXPONENT_HELP + ".")
 GRANULARITY = click.option("--granularity", type=click.Choice(GRANULARITIES), default="layer", show_default=True,
                            help="One weight exponent per layer (the paper) or per output channel "
                                 "(docs/format.md §1c: for BatchNorm-folded layers whose channels differ in scale).")
@@ -269,7 +276,7 @@ FINETUNE_OPTIONS = compose(
     click.option("--flip", is_flag=True, help="Augment with random horizontal flips."),
     click.option("--shift", type=click.IntRange(0, 64), default=0, show_default=True,
                  help="Augment with random shifts of up to N pixels."),
-    EXPONENT,
+    TRAIN_EXPONENT,
     ACT_BITS,
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Seed of torch and of the batch order and augmentation: equal seeds, equal runs (the validation "

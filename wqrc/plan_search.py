@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from wqrc.errors import WqrcError
+from wqrc.quant.exponent import AUTO, resolve_rule
 
 METHODS = ("greedy", "sqnr", "hybrid", "ranked")
 
@@ -41,7 +42,7 @@ def load_checked(data: str, graph):
 def search_plan(graph, data: Optional[str] = None, *, method: str = "greedy", max_drop: Optional[float] = None,
                 target_sqnr: Optional[float] = None, max_wmem: Optional[int] = None, start_bits: str = "8",
                 min_bits: int = 2, criterion: str = "paper", val_split: float = 0.2,
-                val_samples: Optional[int] = None, scheme: str = "dfp", act_bits: int = 8, exponent: str = "mse",
+                val_samples: Optional[int] = None, scheme: str = "dfp", act_bits: int = 8, exponent: str = AUTO,
                 calib_samples: int = 512, progress: Optional[Callable] = None,
                 on_note: Callable[[str], None] = lambda line: None) -> PlanOutcome:
     """Run ``method`` (greedy, sqnr, hybrid, ranked) on ``graph`` and return its plan document.
@@ -51,6 +52,7 @@ def search_plan(graph, data: Optional[str] = None, *, method: str = "greedy", ma
     hybrid search learns before it starts."""
     if method not in METHODS:
         raise WqrcError(f"lps --method {method}: use one of {', '.join(METHODS)}")
+    exponent = resolve_rule(exponent, calibrated=False)   # a search quantizes per candidate: auto is mse
     if method == "sqnr":
         return _sqnr(graph, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples,
                      scheme, act_bits, exponent, calib_samples)

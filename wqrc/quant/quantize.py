@@ -183,7 +183,7 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
             narrow.setdefault((spec.levels, spec.bits), []).append(name)
     for (k, b), names in narrow.items():   # the plan's levels (the output rule's nested choice, plan.py)
         notes.append(f"{', '.join(names)} keep the {k}-bit levels in their {b}-bit codes (the plan's levels; "
-                     f"--exponent output sets them where they put the output nearer float than {b}-bit levels)")
+                     f"the output rule sets them where they put the output nearer float than {b}-bit levels)")
     even = [name for name, layer in layers.items() if layer.rounding == "half_even"]
     if even:
         notes.append(f"layers {', '.join(even)} round ties to even, as the model's ROUND quantizers do "
