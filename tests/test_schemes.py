@@ -300,3 +300,28 @@ def test_the_default_rule_is_output_with_calibration_data_and_mse_without():
     assert resolve_rule("auto", calibrated=False) == "mse" and resolve_rule("paper", True) == "paper"
     with pytest.raises(WqrcError, match="unknown rule 'median'.*auto"):
         wqrc.quantize(g, scheme="po2", bits=4, calib=x, exponent="median")
+
+
+def test_the_default_rule_takes_mse_with_a_note_where_the_output_rule_would_run_past_its_budget(monkeypatch):
+    """auto estimates the output rule's time from the network's size (the same choice on every
+    machine) and takes mse past AUTO_BUDGET_SECONDS, saying so; --exponent output still runs it."""
+    import wqrc
+    from wqrc.data import load_dataset
+    from wqrc.quant import output_rule
+    from wqrc.quant.plan import make_plan
+    from conftest import EXAMPLE
+    g = wqrc.load_model(EXAMPLE)
+    x = load_dataset("digits").validation_split()[0][:128]
+    estimate = output_rule.search_seconds(g, make_plan(g, "po2", 4), len(x))
+    assert 0 < estimate < output_rule.AUTO_BUDGET_SECONDS   # digits' CNN: a second or two
+    # the estimate grows with the widths the nested rule walks and with the samples it scores
+    assert output_rule.search_seconds(g, make_plan(g, "dfp", 8), len(x)) > estimate
+    assert output_rule.search_seconds(g, make_plan(g, "po2", 4), 4 * len(x)) > estimate
+    monkeypatch.setattr(output_rule, "AUTO_BUDGET_SECONDS", estimate / 2)
+    auto = wqrc.quantize(g, scheme="po2", bits=4, calib=x)
+    mse = wqrc.quantize(g, scheme="po2", bits=4, calib=x, exponent="mse")
+    assert auto.meta["exponent_rule"] == "mse"
+    assert {n: l.n1 for n, l in auto.layers.items()} == {n: l.n1 for n, l in mse.layers.items()}
+    assert any(n.startswith("exponent rule auto chose mse: the output rule would take about") for n in auto.notes)
+    assert not any("exponent rule auto" in n for n in mse.notes)
+    assert wqrc.quantize(g, scheme="po2", bits=4, calib=x, exponent="output").meta["exponent_rule"] == "output"

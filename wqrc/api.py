@@ -63,8 +63,9 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
     """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path; ``granularity``:
     one weight exponent per layer or per output channel (docs/format.md §1c).
 
-    ``exponent`` (docs/format.md §1): "auto" (the default) is "output" where ``calib`` is given
-    and exponents are per layer, "mse" otherwise (wqrc.quant.exponent.resolve_rule).
+    ``exponent`` (docs/format.md §1): "auto" (the default) is "output" where ``calib`` is given,
+    exponents are per layer and the rule's estimated time fits output_rule.AUTO_BUDGET_SECONDS (a
+    minute on 2 cores), "mse" otherwise (a note says so where the budget decided).
 
     ``act_rule`` (with calibration data, no percentile): "max" takes each tensor's max-abs,
     "mse" the format of least squared error on the data (wqrc.quant.ranges), "auto" both and
@@ -87,6 +88,7 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
     if graph.weight_formats and granularity != "layer":
         raise WqrcError(f"--granularity {granularity}: the model's own quantizers (QONNX) fix its weight exponents")
     plan = make_plan(graph, scheme, bits)
+    auto_note, asked = None, exponent
     exponent = resolve_rule(exponent, calib is not None, granularity)
     if calib is not None:
         calib = np.asarray(calib)
@@ -99,6 +101,13 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         if tuple(calib.shape[1:]) != tuple(graph.input_shape):
             raise WqrcError(f"calibration data has samples of shape {calib.shape[1:]}, "
                             f"the model expects {tuple(graph.input_shape)}")
+        if asked == AUTO and exponent == "output":   # within a time budget (a note where it decides)
+            from wqrc.quant.output_rule import AUTO_BUDGET_SECONDS, search_seconds
+            cost = search_seconds(graph, plan, len(calib))
+            if cost > AUTO_BUDGET_SECONDS:
+                exponent = "mse"
+                auto_note = (f"exponent rule auto chose mse: the output rule would take about {cost:.0f} s here "
+                             f"(on 2 cores; the budget is {AUTO_BUDGET_SECONDS:.0f} s); --exponent output runs it")
         ranges = calibrate(graph, calib, percentile)
         how = f"calibrated on {len(calib)} samples" + (f" (percentile {percentile})" if percentile else " (max-abs)")
         if percentile is None and act_rule != "max":
@@ -128,10 +137,14 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
                                       else ranges, act_bits)
             plan = pin_by_output_error(graph, plan, calib, act_grid=grid)
     if calib is not None and percentile is None and act_rule == "auto":
-        return _better_act_rule(graph, plan, calib, candidates, dict(rule=exponent, act_bits=act_bits, meta=meta,
-                                                                     granularity=granularity))
-    return quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
-                          granularity=granularity)
+        qm = _better_act_rule(graph, plan, calib, candidates, dict(rule=exponent, act_bits=act_bits, meta=meta,
+                                                                   granularity=granularity))
+    else:
+        qm = quantize_graph(graph, plan, rule=exponent, act_bits=act_bits, ranges=ranges, meta=meta,
+                            granularity=granularity)
+    if auto_note:
+        qm.notes.append(auto_note)
+    return qm
 
 
 def _better_act_rule(graph: Graph, plan, calib: np.ndarray, candidates: dict, kw: dict) -> QModel:

@@ -43,6 +43,7 @@ from wqrc.quant.plan import LayerSpec
 from wqrc.quant.schemes import SCHEMES
 
 OUTPUT_SAMPLES = 256  # calibration samples the outputs are compared on
+WEIGHT_CACHE_VALUES = 64 << 20  # quantized weight values kept between evaluations (256 MB)
 # Relative divergence differences below this are noise on 256 samples: the joint refinement
 # prefers the weight rules' plans (paper, then mse) within it and moves only for larger gains.
 # Measured on All-CNN-C DFP-6: 87.54% without it, 88.09% with it (paper's exponents: 88.18%).
@@ -54,6 +55,45 @@ JOINT_TOLERANCE = 0.05
 # digits, DFP-8 at 16-bit activations, output SQNR 30.2 dB against 40.3 dB under ``mse``.
 NOISE_KL_PER_SAMPLE = 1e-4
 NOISE_SQUARED_RELATIVE = 1e-4
+# The default rule (``auto``) takes ``output`` only where search_seconds says it ends within this
+# on a 2-core machine; past it ``auto`` is ``mse`` and the model's notes say what ``output`` costs.
+# Within it, measured here: every MLPerf Tiny model, All-CNN-C (31 s at DFP-8), MobileNetV1-0.25
+# (33 s); past it, MobileNetV2-0.35 at DFP-8 (100 s) and ShuffleNetV2-0.5 at DFP-8 (56 s, 67 predicted).
+AUTO_BUDGET_SECONDS = 60.0
+# search_seconds' cost of one multiply-accumulate, one activation value written and one node run,
+# fitted (least relative squares) on 17 (model, width) runs of the rule on a 2-core machine, from
+# digits_cnn (1 s) to MobileNetV2-0.35 at DFP-8 (100 s): predictions within 0.36x-1.27x of measured.
+SECONDS_PER_MAC = 6e-12
+SECONDS_PER_ACTIVATION = 1.3e-10
+SECONDS_PER_NODE = 5e-5
+
+
+def search_evaluations(plan: dict[str, LayerSpec]) -> int:
+    """Network evaluations the nested rule spends on ``plan`` at most: per width down to the
+    narrowest, 9 candidates a free layer, 4 starts, 2 sweeps of 8 candidates a free layer and the
+    nested comparison (each a whole inference on the calibration samples, counted generously:
+    candidates re-run only the layers from theirs on)."""
+    free = [n for n, s in plan.items() if s.n1 is None and s.channel_n1 is None]
+    if not free:
+        return 0
+    widths = max(plan[n].bits - SCHEMES[plan[n].scheme].min_bits + 1 for n in free)
+    return widths * (25 * len(free) + 6)
+
+
+def search_seconds(graph: Graph, plan: dict[str, LayerSpec], samples: int) -> float:
+    """The time the nested rule takes on ``plan`` with ``samples`` calibration inputs, estimated
+    (on a 2-core machine, within about a factor of 2) from the network's size alone, so that the
+    same command makes the same choice on every machine."""
+    samples = min(samples, OUTPUT_SAMPLES)
+    macs = acts = 0
+    for node in graph.nodes:
+        size = int(np.prod(graph.shapes[node.output], dtype=np.int64))
+        acts += size
+        if node.is_weighted:
+            w = np.asarray(node.weight)
+            macs += size // max(1, w.shape[0]) * int(w.size)
+    per_eval = samples * (macs * SECONDS_PER_MAC + acts * SECONDS_PER_ACTIVATION) + len(graph.nodes) * SECONDS_PER_NODE
+    return search_evaluations(plan) * per_eval
 
 
 class OutputErrorRule:
@@ -81,6 +121,7 @@ class OutputErrorRule:
         self.noise = (NOISE_KL_PER_SAMPLE * len(xs) if self.logits
                       else NOISE_SQUARED_RELATIVE * float(torch.sum(self.ref ** 2)))
         self.cache: dict[tuple[str, str, int], int] = {}
+        self.weight_cache: dict[tuple, torch.Tensor] = {}
 
     def divergence(self, out: torch.Tensor) -> float:
         if self.logits:
@@ -120,17 +161,29 @@ class OutputErrorRule:
 
     # -- the whole plan at once ---------------------------------------------------------------
     def _weights(self, plan: dict[str, LayerSpec]) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, spec in plan.items():
+        return {name: self._quantized(name, spec) for name, spec in plan.items()}
+
+    def _quantized(self, name: str, spec: LayerSpec) -> torch.Tensor:
+        """Layer ``name``'s weights on ``spec``'s grid, kept: the descent asks for the same ones often."""
+        key = (name, spec.scheme, spec.levels or spec.bits, spec.n1)
+        if key not in self.weight_cache:
+            if sum(t.numel() for t in self.weight_cache.values()) > WEIGHT_CACHE_VALUES:
+                self.weight_cache.clear()
             w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
             q = values_at(w, SCHEMES[spec.scheme], spec.levels or spec.bits, spec.n1)
-            out[name] = torch.from_numpy(q.astype(np.float32))
-        return out
+            self.weight_cache[key] = torch.from_numpy(q.astype(np.float32))
+        return self.weight_cache[key]
 
     def joint(self, plan: dict[str, LayerSpec]) -> float:
         """The divergence with every layer quantized as ``plan`` pins it."""
+        return self._run(plan, self.env, 0)[0]
+
+    def _run(self, plan: dict[str, LayerSpec], env: dict, start: int) -> tuple[float, dict]:
+        """The divergence of ``plan`` and every tensor under it, re-running nodes ``start`` onward
+        (``env`` holds the tensors before them, as ``plan`` makes them)."""
+        env = dict(env)
         with torch.no_grad():
-            return self.divergence(self.module.run_from(dict(self.env), 0, self._weights(plan)))
+            return self.divergence(self.module.run_from(env, start, self._weights(plan))), env
 
     def refine(self, plan: dict[str, LayerSpec], starts: list[dict[str, LayerSpec]], passes: int = 2,
                tolerance: float = JOINT_TOLERANCE, quiet: int = 0) -> dict[str, LayerSpec]:
@@ -145,27 +198,29 @@ class OutputErrorRule:
         vals = [self.joint(s) for s in starts]
         best_val = min(vals)
         if vals[quiet] - best_val <= self.noise:   # the divergence cannot tell them apart
-            best, best_val = starts[quiet], vals[quiet]
+            pick = quiet
         else:
-            best, best_val = next((s, v) for s, v in zip(starts, vals) if v <= best_val * (1 + tolerance))
-        with torch.no_grad():
-            for _ in range(passes):
-                moved = False
-                for name in free:
-                    spec = best[name]
-                    w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
-                    if not np.any(w):
+            pick = next(i for i, v in enumerate(vals) if v <= best_val * (1 + tolerance))
+        best = starts[pick]
+        best_val, best_env = self._run(best, self.env, 0)
+        for _ in range(passes):
+            moved = False
+            for name in free:
+                spec = best[name]
+                w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
+                if not np.any(w):
+                    continue
+                base = n1_paper(float(np.max(np.abs(w))))
+                for n1 in range(base - MSE_SEARCH_RADIUS, base + MSE_SEARCH_RADIUS + 1):
+                    if n1 == spec.n1:
                         continue
-                    base = n1_paper(float(np.max(np.abs(w))))
-                    for n1 in range(base - MSE_SEARCH_RADIUS, base + MSE_SEARCH_RADIUS + 1):
-                        if n1 == spec.n1:
-                            continue
-                        trial = dict(best, **{name: LayerSpec(spec.scheme, spec.bits, n1)})
-                        val = self.joint(trial)
-                        if val < best_val * (1 - tolerance) and best_val - val > self.noise:
-                            best, best_val, spec, moved = trial, val, trial[name], True
-                if not moved:
-                    break
+                    trial = dict(best, **{name: LayerSpec(spec.scheme, spec.bits, n1)})
+                    # the layers before this one are as under ``best``: only the rest re-run
+                    val, env = self._run(trial, best_env, self.index[name])
+                    if val < best_val * (1 - tolerance) and best_val - val > self.noise:
+                        best, best_val, best_env, spec, moved = trial, val, env, trial[name], True
+            if not moved:
+                break
         return best
 
 
