@@ -12,7 +12,8 @@ import pytest
 
 import needs
 import wqrc
-from conftest import assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny, odd_cnn, quantized_test_model
+from conftest import (TARGET_RULE, assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny, odd_cnn,
+                      quantized_test_model)
 
 pytestmark = [needs.arm, pytest.mark.slow]
 
@@ -52,5 +53,5 @@ def test_odd_fans_and_single_positions_on_helium(tmp_path):
 def test_the_mlperf_tiny_models_are_bit_exact_on_cortex_m55(tmp_path, name):
     graph, x = mlperf_tiny(name)
     for scheme, bits in (("dfp", 8), ("po2", 4)):
-        qm = wqrc.quantize(graph, scheme=scheme, bits=bits, act_bits=8, calib=x[:64])
+        qm = wqrc.quantize(graph, scheme=scheme, bits=bits, act_bits=8, calib=x[:64], exponent=TARGET_RULE)
         assert_mcu_run_passes(tmp_path / f"{name}-{scheme}", qm, x[64:], "cortex-m55")

@@ -9,7 +9,8 @@ import pytest
 
 import needs
 import wqrc
-from conftest import assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny, quantized_test_model
+from conftest import (TARGET_RULE, assert_mcu_run_passes, assert_wrong_expectation_fails, mlperf_tiny,
+                      quantized_test_model)
 
 pytestmark = [needs.riscv, pytest.mark.slow]
 
@@ -29,5 +30,5 @@ def test_rv32imc_in_qemu_equals_simulator(tmp_path, name, scheme, bits, act):
 @pytest.mark.parametrize("name", ["resnet8", "ds_cnn", "mobilenet_v1_025", "autoencoder"])
 def test_the_mlperf_tiny_models_are_bit_exact_on_rv32imc(tmp_path, name):
     graph, x = mlperf_tiny(name)
-    qm = wqrc.quantize(graph, scheme="dfp", bits=8, act_bits=8, calib=x[:64])
+    qm = wqrc.quantize(graph, scheme="dfp", bits=8, act_bits=8, calib=x[:64], exponent=TARGET_RULE)
     assert_mcu_run_passes(tmp_path / name, qm, x[64:], "rv32imc")

@@ -13,7 +13,7 @@ from wqrc.frontend.torch import _export
 
 import needs
 from conftest import assert_rtl_sim_matches
-from conftest import UBSAN
+from conftest import TARGET_RULE, UBSAN
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_zoo_model_through_c_and_hls_equals_the_simulator(tmp_path, built, name,
 @pytest.mark.parametrize("name", ["ds_cnn", "autoencoder", "shufflenet_v2_05"])
 def test_zoo_model_through_the_rtl_equals_the_simulator(tmp_path, built, name):
     g, _, calib, x = built(name)
-    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=2, data=x, rtl_options=dict(lanes=4))
     assert_rtl_sim_matches(out / "rtl", qm)
@@ -76,7 +76,7 @@ def test_zoo_model_simulator_tracks_onnxruntime_float(built, name):
     import onnxruntime as ort
 
     g, onnx_bytes, calib, x = built(name)
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=calib)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=calib, exponent=TARGET_RULE)
     sess = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     got = wqrc.simulate_float(qm, x)
@@ -90,5 +90,5 @@ def test_shufflenet_on_the_cortex_m4_equals_the_simulator(tmp_path, built):
     """Channel split and shuffle on the MCU (QEMU, Cortex-M4 with the DSP kernels), bit-exact."""
     from conftest import assert_mcu_run_passes
     g, _, calib, x = built("shufflenet_v2_05")
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=calib, exponent=TARGET_RULE)
     assert_mcu_run_passes(tmp_path / "m4", qm, x, "cortex-m4")
