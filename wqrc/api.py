@@ -102,12 +102,10 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
             raise WqrcError(f"calibration data has samples of shape {calib.shape[1:]}, "
                             f"the model expects {tuple(graph.input_shape)}")
         if asked == AUTO and exponent == "output":   # within a time budget (a note where it decides)
-            from wqrc.quant.output_rule import AUTO_BUDGET_SECONDS, search_seconds
-            cost = search_seconds(graph, plan, len(calib))
-            if cost > AUTO_BUDGET_SECONDS:
+            from wqrc.quant.output_rule import over_budget
+            auto_note = over_budget(graph, plan, len(calib))
+            if auto_note:
                 exponent = "mse"
-                auto_note = (f"exponent rule auto chose mse: the output rule would take about {cost:.0f} s here "
-                             f"(on 2 cores; the budget is {AUTO_BUDGET_SECONDS:.0f} s); --exponent output runs it")
         ranges = calibrate(graph, calib, percentile)
         how = f"calibrated on {len(calib)} samples" + (f" (percentile {percentile})" if percentile else " (max-abs)")
         if percentile is None and act_rule != "max":

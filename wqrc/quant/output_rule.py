@@ -82,7 +82,7 @@ def search_evaluations(plan: dict[str, LayerSpec]) -> int:
 
 def search_seconds(graph: Graph, plan: dict[str, LayerSpec], samples: int) -> float:
     """The time the nested rule takes on ``plan`` with ``samples`` calibration inputs, estimated
-    (on a 2-core machine, within about a factor of 2) from the network's size alone, so that the
+    (on a 2-core machine, within a factor of 3) from the network's size alone, so that the
     same command makes the same choice on every machine."""
     samples = min(samples, OUTPUT_SAMPLES)
     macs = acts = 0
@@ -94,6 +94,16 @@ def search_seconds(graph: Graph, plan: dict[str, LayerSpec], samples: int) -> fl
             macs += size // max(1, w.shape[0]) * int(w.size)
     per_eval = samples * (macs * SECONDS_PER_MAC + acts * SECONDS_PER_ACTIVATION) + len(graph.nodes) * SECONDS_PER_NODE
     return search_evaluations(plan) * per_eval
+
+
+def over_budget(graph: Graph, plan: dict[str, LayerSpec], samples: int) -> Optional[str]:
+    """Why the default rule (``auto``) should take ``mse`` here, as the model's note, or None where
+    the output rule's estimated time (search_seconds) is within AUTO_BUDGET_SECONDS."""
+    cost = search_seconds(graph, plan, samples)
+    if cost <= AUTO_BUDGET_SECONDS:
+        return None
+    return (f"exponent rule auto chose mse: the output rule would take about {cost:.0f} s here "
+            f"(on 2 cores; the budget is {AUTO_BUDGET_SECONDS:.0f} s); --exponent output runs it")
 
 
 class OutputErrorRule:
