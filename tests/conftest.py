@@ -218,7 +218,7 @@ def assert_user_error(res, *needles):
         assert n in res.stderr, (n, res.stderr)
 
 
-# The exponent rule the tests of a target on the zoo's networks quantize with: they check that
+# The exponent rule tests of a target quantize with (the zoo's networks, the QONNX exporter): they check that
 # the target equals the simulator, whatever the exponents, and the default rule (auto: the output
 # rule, up to a minute a network) would spend most of their time choosing exponents. The default
 # is exercised on every zoo network through C and HLS (test_zoo) and by tests/test_schemes.py.
