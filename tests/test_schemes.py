@@ -278,6 +278,33 @@ def test_the_output_rule_never_lets_one_more_bit_move_the_output_further():
                     np.testing.assert_array_equal(qm.layers[name].dequantized(), values_at(w, Po2, s.levels, s.n1))
 
 
+def test_the_nested_output_rule_stops_at_a_width_within_the_noise_floor(monkeypatch):
+    """Where a width's plan is within the noise floor of float, no narrower plan can beat it by
+    more (divergences are >= 0), so the rule takes it without walking the narrower widths: digits
+    at DFP-16 is mse's plan after a couple of evaluations; at DFP-3 every width is refined."""
+    import wqrc
+    from wqrc.data import load_dataset
+    from wqrc.quant import output_rule
+    from wqrc.quant.plan import make_plan
+    from wqrc.quant.quantize import quantize_weights
+    from conftest import EXAMPLE
+    g = wqrc.load_model(EXAMPLE)
+    x = load_dataset("digits").validation_split()[0][:256]
+    runs = []
+    real_run = output_rule.OutputErrorRule._run
+    monkeypatch.setattr(output_rule.OutputErrorRule, "_run", lambda self, *a: runs.append(1) or real_run(self, *a))
+    layers = len(g.weighted_nodes())
+    plan = make_plan(g, "dfp", 16)
+    wide = output_rule.pin_by_output_error(g, plan, x)
+    assert output_rule.OutputErrorRule(g, x).joint(wide) <= output_rule.OutputErrorRule(g, x).noise
+    assert {n: s.n1 for n, s in wide.items()} == {
+        n.name: quantize_weights(n.name, n.weight, plan[n.name], "mse")[0] for n in g.weighted_nodes()}
+    assert 0 < len(runs) < 8   # one descent sweep alone is 8 candidates a layer
+    runs.clear()
+    output_rule.pin_by_output_error(g, make_plan(g, "dfp", 3), x)
+    assert len(runs) > 2 * 8 * layers   # DFP-3 and DFP-2 both refined (the narrower one competes)
+
+
 def test_the_default_rule_is_output_with_calibration_data_and_mse_without():
     """auto (quantize's and compile's default, chosen by the held-out measurements in
     docs/results.md): the output rule where it has data and per-layer exponents, mse where not;
