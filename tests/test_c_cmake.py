@@ -10,7 +10,7 @@ from wqrc.data import load_dataset
 from wqrc.sim import simulate
 
 import needs
-from conftest import EXAMPLE
+from conftest import TARGET_RULE, EXAMPLE
 
 pytestmark = [needs.cmake, pytest.mark.slow]
 
@@ -25,7 +25,7 @@ def run(*cmd, cwd=None):
 def compiled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cmake")
     calib = load_dataset("digits").x_train[:256]
-    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme="po2", bits=4, calib=calib)
+    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme="po2", bits=4, calib=calib, exponent=TARGET_RULE)
     wqrc.api.compile(qm, ["c"], str(tmp / "out"))
     return tmp, qm
 

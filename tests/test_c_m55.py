@@ -41,7 +41,7 @@ def test_odd_fans_and_single_positions_on_helium(tmp_path):
     conv has one output position left over after the pairs; a wrong expectation fails by name."""
     g, shape = odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme="dfp", bits=6, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme="dfp", bits=6, act_bits=8, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / "odd"
     assert_mcu_run_passes(out, qm, calib[:6], "cortex-m55")
     assert _helium_instructions(out) > 0

@@ -22,7 +22,7 @@ def graph(name):
 def generate(tmp_path, name, scheme, bits, act, word_bits=32):
     g, shape = graph(name)
     calib = np.random.default_rng(1).uniform(-1, 1, (64,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / f"{name}_{scheme}{bits}_a{act}"
     info = generate_c(qm, pack(qm, word_bits), str(out), vectors=5, data=calib[:8])
     return qm, out, info
@@ -74,7 +74,8 @@ def test_hostile_node_names_cannot_inject(tmp_path):
     g = g.copy()
     for n, evil in zip(g.nodes, ['x; system("rm -rf /"); //', "int", "*/ int y; /*", "main"]):
         n.name = evil
-    qm = wqrc.quantize(g, scheme="po2", bits=3, calib=np.random.rand(8, *shape).astype(np.float32))
+    qm = wqrc.quantize(g, scheme="po2", bits=3, calib=np.random.rand(8, *shape).astype(np.float32),
+                       exponent=TARGET_RULE)
     out = tmp_path / "evil"
     generate_c(qm, pack(qm), str(out), vectors=2)
     res = make(out)
@@ -89,7 +90,8 @@ def test_hostile_node_names_cannot_inject(tmp_path):
 
 def test_po2_7bit_accumulator_too_wide_is_a_clear_error(tmp_path):
     g, shape = graph("plain")
-    qm = wqrc.quantize(g, scheme="po2", bits=7, act_bits=8, calib=np.random.rand(8, *shape).astype(np.float32))
+    qm = wqrc.quantize(g, scheme="po2", bits=7, act_bits=8, calib=np.random.rand(8, *shape).astype(np.float32),
+                       exponent=TARGET_RULE)
     with pytest.raises(WqrcError, match=r"layer '.*': its accumulator needs \d+ bits"):
         generate_c(qm, pack(qm), str(tmp_path / "x"))
 
@@ -117,7 +119,7 @@ def test_dual_mac_kernel_blocks_and_tails(tmp_path, monkeypatch, scheme, bits, w
     g, shape = odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
     for act in (8, 16):
-        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib, exponent=TARGET_RULE)
         out = tmp_path / f"odd_{scheme}{bits}_a{act}"
         generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
         model_c = (out / "wqrc_model.c").read_text()
@@ -150,7 +152,7 @@ def test_dual_mac_simd_paths_on_cortex_m4(tmp_path, monkeypatch, scheme, bits, w
     for first_relu in (True, False):
         g, shape = odd_cnn(first_relu)
         calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
-        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE)
         out = tmp_path / f"odd_{first_relu}"
         generate_c(qm, pack(qm, word_bits), str(out), vectors=6, data=calib[:8])
         res = make(out, "mcu-run")
@@ -225,7 +227,7 @@ def _small_fan_cnn():
 def test_small_fan_path_equals_simulator(tmp_path, scheme, bits, where):
     g, shape = _small_fan_cnn()
     calib = np.random.default_rng(5).uniform(-1, 1, (32,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / "small"
     generate_c(qm, pack(qm), str(out), vectors=6, data=calib[:8])
     model_c = (out / "wqrc_model.c").read_text()
@@ -243,7 +245,7 @@ def test_depthwise_kernel_equals_simulator(tmp_path, monkeypatch, scheme, bits, 
     monkeypatch.setattr(c_backend, "WBUF_LIMIT", 40)  # blocks of a few channels, with a remainder
     g, shape = depthwise_cnn()
     calib = np.random.default_rng(3).uniform(-1, 1, (32,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / "dw"
     generate_c(qm, pack(qm), str(out), vectors=6, data=calib[:8])
     model_c = (out / "wqrc_model.c").read_text()
@@ -279,7 +281,7 @@ def test_header_ram_figure_is_the_arena_and_the_stack(tmp_path, scheme, bits):
     from conftest import EXAMPLE
     from wqrc.data import load_dataset
     ds = load_dataset("digits")
-    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=bits, calib=ds.x_train[:64])
+    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=bits, calib=ds.x_train[:64], exponent=TARGET_RULE)
     out = tmp_path / "c"
     info = generate_c(qm, pack(qm), str(out), vectors=2)
     header = (out / "wqrc_model.h").read_text()
@@ -332,7 +334,7 @@ def test_a_large_rom_written_as_bytes_is_the_same_image(tmp_path, monkeypatch, w
     monkeypatch.setattr(c_backend, "ROM_BYTES_FROM", 1)
     g, shape = odd_cnn()
     calib = np.random.default_rng(2).uniform(-1, 1, (32,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=calib, exponent=TARGET_RULE)
     for word_bits in (8, 32):
         out = tmp_path / f"w{word_bits}"
         generate_c(qm, pack(qm, word_bits), str(out), vectors=4, data=calib[:8])

@@ -10,7 +10,7 @@ from wqrc.backend.c import generate_c
 from wqrc.pack import pack
 
 import needs
-from conftest import UBSAN, assert_wrong_expectation_fails, make
+from conftest import TARGET_RULE, UBSAN, assert_wrong_expectation_fails, make
 
 pytestmark = [needs.cc]
 
@@ -37,7 +37,7 @@ def _generate(tmp_path, scheme, bits, u_limit=None, monkeypatch=None):
         monkeypatch.setattr(c_backend, "WINO_U_LIMIT", u_limit)
     g, shape = _winograd_cnn()
     calib = np.random.default_rng(17).uniform(-1, 1, (32,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / "wino"
     generate_c(qm, pack(qm), str(out), vectors=5, data=calib[:8])
     return qm, out

@@ -10,7 +10,7 @@ from wqrc.backend.hls import generate_hls
 from wqrc.pack import pack
 
 import needs
-from conftest import cached_graph
+from conftest import TARGET_RULE, cached_graph
 from needs import AP_TYPES, HAVE_AP
 
 pytestmark = needs.cxx
@@ -22,7 +22,7 @@ def graph(name):
 def generate(tmp_path, name, scheme, bits, act=8, **kw):
     g, shape = graph(name)
     calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=act, calib=calib, exponent=TARGET_RULE)
     out = tmp_path / f"{name}_{scheme}{bits}"
     info = generate_hls(qm, pack(qm), str(out), vectors=4, data=calib[:4], **kw)
     return qm, out, info
@@ -104,7 +104,7 @@ def test_the_stated_ii_holds_by_construction(tmp_path, name, scheme, bits, word_
     from wqrc.pack.rom import unpack_codes
     g, shape = graph(name)
     calib = np.random.default_rng(2).uniform(-1, 1, (16,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, calib=calib, exponent=TARGET_RULE)
     rom = pack(qm, word_bits)
     ctx = _Context(qm, rom, par)
     for cfg in ctx.convs:

@@ -17,7 +17,7 @@ from wqrc.contract.formats import TensorFormat
 from wqrc.sim import simulate
 
 import needs
-from conftest import assert_rtl_sim_matches
+from conftest import TARGET_RULE, assert_rtl_sim_matches
 from conftest import UBSAN, make
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_the_table_is_the_rounded_function_of_every_input_code(op, in_fmt, out_f
 
 @pytest.mark.parametrize("act", [4, 8, 12, 16])
 def test_every_simulator_path_agrees_and_tracks_the_float_model(act):
-    qm = wqrc.quantize(GRAPH, scheme="dfp", bits=8, act_bits=act, calib=X)
+    qm = wqrc.quantize(GRAPH, scheme="dfp", bits=8, act_bits=act, calib=X, exponent=TARGET_RULE)
     xq = qm.quantize_input(X)
     ref = simulate(qm, xq, path="object")
     for path in ("auto", "torch", "int64", "float64"):
@@ -90,7 +90,7 @@ def test_static_ranges_and_the_model_file(tmp_path):
 
 def test_a_table_outside_its_format_is_refused_on_load(tmp_path):
     import json
-    qm = wqrc.quantize(GRAPH, scheme="dfp", bits=8, act_bits=8, calib=X)
+    qm = wqrc.quantize(GRAPH, scheme="dfp", bits=8, act_bits=8, calib=X, exponent=TARGET_RULE)
     doc = qm.to_json()
     node = next(n for n in doc["nodes"] if n["op"] == "tanh")
     node["attrs"]["table"][3] = 10 ** 6
@@ -132,7 +132,7 @@ def test_onnx_attributes_and_defaults(tmp_path):
 @needs.cxx
 @pytest.mark.parametrize("scheme,bits,act", [("po2", 4, 8), ("dfp", 8, 16), ("dfp", 4, 5)])
 def test_c_and_hls_equal_the_simulator(tmp_path, scheme, bits, act):
-    qm = wqrc.quantize(GRAPH, scheme=scheme, bits=bits, act_bits=act, calib=X)
+    qm = wqrc.quantize(GRAPH, scheme=scheme, bits=bits, act_bits=act, calib=X, exponent=TARGET_RULE)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["c", "hls"], vectors=5, data=X[:8])
     assert "wqrc_lut_" in (out / "c" / "wqrc_model.c").read_text()
@@ -143,7 +143,7 @@ def test_c_and_hls_equal_the_simulator(tmp_path, scheme, bits, act):
 
 @needs.arm
 def test_cortex_m4_in_qemu_equals_the_simulator(tmp_path):
-    qm = wqrc.quantize(GRAPH, scheme="po2", bits=4, act_bits=8, calib=X)
+    qm = wqrc.quantize(GRAPH, scheme="po2", bits=4, act_bits=8, calib=X, exponent=TARGET_RULE)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["c"], vectors=4, data=X[:8])
     res = make(out / "c", "mcu-run")
@@ -153,7 +153,7 @@ def test_cortex_m4_in_qemu_equals_the_simulator(tmp_path):
 @needs.verilator
 @pytest.mark.parametrize("act", [8, 6])
 def test_rtl_equals_the_simulator(tmp_path, act):
-    qm = wqrc.quantize(GRAPH, scheme="po2", bits=4, act_bits=act, calib=X)
+    qm = wqrc.quantize(GRAPH, scheme="po2", bits=4, act_bits=act, calib=X, exponent=TARGET_RULE)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=3, data=X[:8], rtl_options=dict(lanes=2))
     assert_rtl_sim_matches(out / "rtl", qm)

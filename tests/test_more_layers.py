@@ -10,7 +10,7 @@ from wqrc.errors import WqrcError
 from wqrc.sim import simulate
 
 import needs
-from conftest import assert_rtl_sim_matches
+from conftest import TARGET_RULE, assert_rtl_sim_matches
 from conftest import UBSAN, make
 
 pytestmark = pytest.mark.slow
@@ -311,7 +311,7 @@ def test_a_1d_model_runs_at_height_one_and_takes_its_own_samples():
     g, x, want = _graph("kws1d")
     assert g.input_shape == (10, 1, 49) and any("1-D model" in n for n in g.notes)
     assert [n.op for n in g.nodes][:2] == ["conv", "maxpool"]  # BatchNorm1d folded
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)   # (N, C, L) samples
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)   # (N, C, L) samples
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.02
 
@@ -321,7 +321,7 @@ def test_an_unfoldable_batchnorm_is_a_depthwise_scale_and_shift():
     dw = [n for n in g.nodes if n.op == "conv" and n.attrs["group"] > 1]
     assert len(dw) == 2 and all(n.weight.shape[1:] == (1, 1, 1) for n in dw)
     assert dw[1].attrs.get("clip") == (0.0, None)  # the ReLU after it fused
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.02
 
@@ -333,7 +333,7 @@ def test_differences_pads_and_per_feature_layers_follow_the_float_model():
     assert ops.count("reshape") == 4                              # (F,) viewed as (F, 1, 1) twice
     pool = next(n for n in g.nodes if n.op == "maxpool")
     assert tuple(pool.attrs["pads"]) == (1, 1, 1, 1)              # the ZeroPad2d, folded
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.02
 
@@ -342,7 +342,7 @@ def test_constant_pads_are_pad_ops_with_a_quantized_value():
     g, x, want = _graph("pads")
     pads = [n for n in g.nodes if n.op == "pad"]
     assert [n.attrs["pads"] for n in pads] == [(0, 1, 1, 2), (1, 1, 1, 1)] and pads[0].attrs["value"] == 0.75
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     node = next(n for n in qm.nodes if n.op == "pad")
     f = qm.formats[node.inputs[0]]
     assert node.attrs["code"] == round(0.75 / 2.0 ** f.frac)    # the value, in the input's format
@@ -360,7 +360,7 @@ def test_constant_pads_are_pad_ops_with_a_quantized_value():
 @pytest.mark.parametrize("scheme,bits", [("dfp", 8), ("po2", 4)])
 def test_c_and_hls_equal_the_simulator(tmp_path, name, scheme, bits):
     g, x, _ = _graph(name)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=x)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=x, exponent=TARGET_RULE)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["c", "hls"], vectors=5, data=x[:8])
     for folder, target, extra in ((out / "c", "run", (UBSAN,)), (out / "hls", "csim", ())):
@@ -372,7 +372,7 @@ def test_c_and_hls_equal_the_simulator(tmp_path, name, scheme, bits):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_rtl_equals_the_simulator(tmp_path, name):
     g, x, _ = _graph(name)
-    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=x)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=x, exponent=TARGET_RULE)
     out = tmp_path / "out"
     compile_model(qm, str(out), ["rtl"], vectors=2, data=x[:8], rtl_options=dict(lanes=2))
     assert_rtl_sim_matches(out / "rtl", qm)
@@ -384,7 +384,7 @@ def test_constant_operands_fold_or_become_a_scale_and_shift():
     assert len(dw) == 3   # the normalization, the gain after the pool, the offset after the add
     assert sum(n.op == "dense" for n in g.nodes) == 1   # * 1.5 folded into the head
     # 12-bit weights: the normalization's 1/std = 5, 4, 3.33 are DFP levels of one exponent
-    qm = wqrc.quantize(g, scheme="dfp", bits=12, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=12, act_bits=16, calib=x, exponent=TARGET_RULE)
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.01
 
@@ -394,7 +394,7 @@ def test_squeeze_and_excitation_products_on_every_simulator_path(act):
     g, x, want = _graph("squeeze_excite")
     muls = [n for n in g.nodes if n.op == "mul"]
     assert len(muls) == 3 and g.shapes[muls[0].inputs[1]] == (16, 1, 1)
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=act, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=act, calib=x, exponent=TARGET_RULE)
     xq = qm.quantize_input(x)
     ref = simulate(qm, xq, path="object")
     for path in ("auto", "torch", "int64", "float64"):
@@ -408,7 +408,7 @@ def test_channel_splits_and_shuffles_are_selections_copied_in_blocks():
     sel = [n for n in g.nodes if n.op == "select_channels"]
     assert sorted(len(n.attrs["channels"]) for n in sel)[:3] == [2, 3, 6]
     assert any(n.attrs["channels"] == tuple((k % 3) * 4 + k // 3 for k in range(12)) for n in sel)
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.02
     xq = qm.quantize_input(x)
@@ -416,7 +416,8 @@ def test_channel_splits_and_shuffles_are_selections_copied_in_blocks():
     for path in ("auto", "torch", "int64"):
         np.testing.assert_array_equal(simulate(qm, xq, path=path), ref, err_msg=path)
     from wqrc.sim import ort_exec
-    q8 = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=x)   # onnxruntime runs 8-bit graphs
+    q8 = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=x,
+                       exponent=TARGET_RULE)   # onnxruntime runs 8-bit graphs
     x8 = q8.quantize_input(x)
     np.testing.assert_array_equal(ort_exec.OrtExecutor(ort_exec.lower(q8))(x8).reshape(len(x), -1),
                                   simulate(q8, x8).reshape(len(x), -1))
@@ -433,7 +434,7 @@ def test_a_run_of_consecutive_channels_is_a_view_on_the_c_target(tmp_path):
     target addresses memory (C, Cortex-M): no copy, no arena; a shuffle or strided slice is copied."""
     from wqrc.backend.planner import plan_arena
     g, x, _ = _graph("shuffle")
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=x, exponent=TARGET_RULE)
     sel = [n for n in qm.nodes if n.op == "select_channels"]
     runs = [n for n in sel if list(n.attrs["channels"]) == list(range(n.attrs["channels"][0],
                                                                      n.attrs["channels"][0] + len(n.attrs["channels"])))]
@@ -455,7 +456,7 @@ def test_reshapes_that_move_no_data_are_aliases():
     g, x, want = _graph("dense_gate")
     reshapes = [n for n in g.nodes if n.op == "reshape"]
     assert reshapes and g.shapes[reshapes[-1].output] == (12, 1, 1)
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     xq = qm.quantize_input(x)
     ref = simulate(qm, xq, path="object")
     for path in ("auto", "torch", "int64"):
@@ -467,7 +468,7 @@ def test_prelu_is_a_table_or_relu_plus_scaled_negative_part():
     g, x, want = _graph("prelu")
     ops = [n.op for n in g.nodes]
     assert ops.count("leakyrelu") == 1 and ops.count("add") == 2
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     y = wqrc.simulate_float(qm, x)
     assert np.abs(y - want).max() / np.abs(want).max() < 0.01
 
@@ -475,7 +476,7 @@ def test_prelu_is_a_table_or_relu_plus_scaled_negative_part():
 def test_transposed_convs_and_resize_follow_the_float_model():
     g, x, want = _graph("decoder")
     assert [n.op for n in g.nodes].count("zero_insert") == 2 and [n.op for n in g.nodes].count("upsample") == 1
-    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=16, calib=x, exponent=TARGET_RULE)
     xq = qm.quantize_input(x)
     ref = simulate(qm, xq, path="object")
     for path in ("auto", "torch", "int64"):
@@ -557,7 +558,7 @@ def test_a_channels_last_export_runs_with_either_layout(tmp_path):
     assert g.input_shape == (3, 6, 6) and g.input_layout == "nhwc" and any("channels-last" in n for n in g.notes)
     x = np.random.default_rng(1).uniform(-1, 1, (16, 6, 6, 3)).astype(np.float32)
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    qm = wqrc.quantize(g, scheme="dfp", bits=12, act_bits=16, calib=x)   # NHWC samples
+    qm = wqrc.quantize(g, scheme="dfp", bits=12, act_bits=16, calib=x, exponent=TARGET_RULE)   # NHWC samples
     assert qm.meta["input_layout"] == "nhwc"
     y_nhwc = wqrc.simulate_float(qm, x)
     np.testing.assert_array_equal(y_nhwc, wqrc.simulate_float(qm, x.transpose(0, 3, 1, 2)))
@@ -626,7 +627,7 @@ def test_a_1d_model_from_the_command_line(tmp_path):
 def test_the_descriptor_form_copies_channel_selections_block_by_block(tmp_path):
     """--rtl-form seq: a strided series of channels is one vector descriptor per block."""
     g, x, _ = _graph("shuffle")
-    qm = wqrc.quantize(g, scheme="dfp", bits=6, act_bits=8, calib=x)
+    qm = wqrc.quantize(g, scheme="dfp", bits=6, act_bits=8, calib=x, exponent=TARGET_RULE)
     out = tmp_path / "out"
     rep = compile_model(qm, str(out), ["rtl"], vectors=2, data=x[:8], rtl_options=dict(lanes=2, form="seq"))
     assert rep["rtl"]["form"] == "seq"

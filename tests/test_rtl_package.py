@@ -15,7 +15,7 @@ from torch import nn
 import wqrc
 
 import needs
-from conftest import make
+from conftest import TARGET_RULE, make
 
 HAVE_FUSESOC = importlib.util.find_spec("fusesoc") is not None and shutil.which("iverilog") is not None
 
@@ -27,7 +27,8 @@ def tiny(signed_out: bool = True):
         layers.append(nn.ReLU())
     m = nn.Sequential(*layers).eval()
     g = wqrc.from_torch(m, torch.zeros(1, 1, 6, 6))
-    return wqrc.quantize(g, scheme="po2", bits=4, calib=np.random.default_rng(0).uniform(0, 1, (64, 1, 6, 6)))
+    return wqrc.quantize(g, scheme="po2", bits=4, calib=np.random.default_rng(0).uniform(0, 1, (64, 1, 6, 6)),
+                         exponent=TARGET_RULE)
 
 
 def compiled(tmp_path, qm, **rtl):

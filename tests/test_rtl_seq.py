@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
 import wqrc
-from conftest import EXAMPLE, ROOT as _ROOT, assert_user_error, cached_graph, fault_located
+from conftest import TARGET_RULE, EXAMPLE, ROOT as _ROOT, assert_user_error, cached_graph, fault_located
 from wqrc.backend.rtl_seq import FIELDS, SeqLayout
 from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
@@ -35,7 +35,7 @@ FAMILIES = ROOT / "tests" / "data" / "families.onnx"
 def _model(name, scheme="po2", bits=4, seed=5, **kw):
     g, shape = cached_graph(name, seed=seed)
     calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
-    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, **kw), calib[:4]
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, **kw, exponent=TARGET_RULE), calib[:4]
 
 
 def _engine_ports(engine: str) -> set[str]:
@@ -128,7 +128,8 @@ def test_a_design_the_part_cannot_hold_is_refused_naming_what_would_fit(tmp_path
     model, shape = zoo.build("resnet8")
     g = wqrc.from_torch(model, torch.zeros((1,) + shape))
     qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8,
-                       calib=np.random.default_rng(0).uniform(-1, 1, (8,) + shape).astype(np.float32))
+                       calib=np.random.default_rng(0).uniform(-1, 1, (8,) + shape).astype(np.float32),
+                       exponent=TARGET_RULE)
     with pytest.raises(WqrcError, match=r"--fpga up5k: the design does not fit the iCE40 UP5K \(SG48\): it needs "
                                         r"\d+ block RAMs of its 30 \(estimated before synthesis\); "
                                         r"--weight-store flash fits"):
@@ -156,7 +157,7 @@ def test_the_fit_estimate_is_within_ten_percent_of_nextpnr(tmp_path, name, schem
     if name == "digits":
         from wqrc.data import load_dataset
         qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=4, act_bits=8,
-                           calib=load_dataset("digits").x_train[:256])
+                           calib=load_dataset("digits").x_train[:256], exponent=TARGET_RULE)
     else:
         qm, _ = _model(name, scheme, 4)
     rep = compile_model(qm, str(tmp_path / "o"), ["rtl"], vectors=1, measure=["ice40"],
@@ -206,7 +207,8 @@ def _run(tmp_path, qm, lanes, x=None, word_bits=32, weights="rom", fpga="up5k"):
 def test_digits_is_bit_exact_and_cycle_exact(tmp_path, scheme, lanes):
     from wqrc.data import load_dataset
     ds = load_dataset("digits")
-    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=4, act_bits=8, calib=ds.x_train[:256])
+    qm = wqrc.quantize(wqrc.load_model(EXAMPLE), scheme=scheme, bits=4, act_bits=8, calib=ds.x_train[:256],
+                       exponent=TARGET_RULE)
     out, rep, sim = _run(tmp_path, qm, lanes, ds.split("test")[0][:4])
     assert rep["rtl"]["multipliers"] == (lanes if scheme == "dfp" else 0)
     res = subprocess.run(["make", "-s", "-C", str(out / "rtl"), "lint"], capture_output=True, text=True)
@@ -265,7 +267,7 @@ def _columns_model(scheme, bits):
     m = _ColumnsCNN().eval()
     g = wqrc.from_torch(m, torch.zeros(1, 2, 9, 11))
     calib = np.random.default_rng(2).uniform(-1, 1, (64, 2, 9, 11)).astype(np.float32)
-    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib), calib[:4]
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE), calib[:4]
 
 
 def test_layers_with_one_output_channel_a_group_run_on_column_lanes():
@@ -318,7 +320,7 @@ def _grid_model(scheme, bits):
     torch.manual_seed(3)
     g = wqrc.from_torch(_GridCNN().eval(), torch.zeros(1, 3, 9, 13))
     calib = np.random.default_rng(2).uniform(-1, 1, (64, 3, 9, 13)).astype(np.float32)
-    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib), calib[:4]
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE), calib[:4]
 
 
 def _grids(qm, lanes, grid=True):
@@ -381,7 +383,8 @@ def test_mixed_precision_and_per_channel_exponents_run_on_one_engine(tmp_path):
     calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
     for scheme, widths in (("po2", (2, 3, 5, 8, 4, 6, 7)), ("dfp", (2, 3, 5, 8, 4, 6, 7, 12))):
         bits = [widths[k % len(widths)] for k in range(n)]
-        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, granularity="channel")
+        qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, granularity="channel",
+                           exponent=TARGET_RULE)
         assert any(layer.per_channel for layer in qm.layers.values())
         # 12-bit codes in double-buffered lanes: more block RAM than the UP5K's beside the weights
         _run(tmp_path / scheme, qm, 2, calib[:4], fpga="ecp5-25")

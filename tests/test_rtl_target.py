@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import needs
 import wqrc
-from conftest import EXAMPLE, cached_graph, fault_located
+from conftest import TARGET_RULE, EXAMPLE, cached_graph, fault_located
 from wqrc.compile import compile_model
 from wqrc.errors import WqrcError
 
@@ -59,7 +59,7 @@ def digits():
 @pytest.mark.parametrize("lanes", [1, 4])
 def test_digits_at_4_bits_is_bit_exact_and_keeps_its_lanes_busy(tmp_path, digits, scheme, lanes):
     g, calib, x = digits
-    qm = wqrc.quantize(g, scheme=scheme, bits=4, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=4, act_bits=8, calib=calib, exponent=TARGET_RULE)
     out, rep = _compile(tmp_path, qm, lanes, x)
     sim = _sim(out)
     _check_against_simulator(qm, out, rep, sim)
@@ -79,7 +79,7 @@ def test_residual_depthwise_pooling_models_are_bit_exact(tmp_path, name, scheme,
     and not), dense heads; codes that straddle ROM words (b = 3, 5, 6)."""
     g, shape = cached_graph(name, seed=5)
     calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
-    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib)
+    qm = wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE)
     out, rep = _compile(tmp_path, qm, lanes, calib[:4])
     _check_against_simulator(qm, out, rep, _sim(out))
 
@@ -94,7 +94,7 @@ def test_random_models_through_the_rtl_equal_the_integer_reference(tmp_path_fact
 
 def test_generated_design_passes_verilator_lint(tmp_path, digits):
     g, calib, _ = digits
-    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=calib)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=calib, exponent=TARGET_RULE)
     out, _ = _compile(tmp_path, qm, 4)
     res = subprocess.run(["make", "-s", "-C", str(out / "rtl"), "lint"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
@@ -102,7 +102,7 @@ def test_generated_design_passes_verilator_lint(tmp_path, digits):
 
 def test_a_fault_in_the_hardware_is_located_by_verify_trace(tmp_path, digits):
     g, calib, x = digits
-    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=calib)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=calib, exponent=TARGET_RULE)
     out, _ = _compile(tmp_path, qm, 1, x)
     rtl = out / "rtl"
     bias = (rtl / "bias_s4.mem").read_text().split()   # conv3's biases (step 4, after the max pool)
@@ -116,7 +116,7 @@ def test_a_fault_in_the_hardware_is_located_by_verify_trace(tmp_path, digits):
 
 def test_codes_wider_than_rom_words_are_refused_naming_the_layer(tmp_path, digits):
     g, calib, _ = digits
-    qm = wqrc.quantize(g, scheme="dfp", bits=12, calib=calib)
+    qm = wqrc.quantize(g, scheme="dfp", bits=12, calib=calib, exponent=TARGET_RULE)
     with pytest.raises(WqrcError, match=r"layer 'conv1': its 12-bit codes are wider than the 8-bit ROM words"):
         compile_model(qm, str(tmp_path / "o"), ["rtl"], word_bits=8)
     assert not (tmp_path / "o").exists()
@@ -128,7 +128,7 @@ def test_codes_wider_than_rom_words_are_refused_naming_the_layer(tmp_path, digit
 def test_digits_po2_fits_an_ice40_up5k_without_dsp_blocks(tmp_path, digits):
     """One small synthesis in CI: yosys synth_ice40 + nextpnr-ice40 --up5k, through --measure."""
     g, calib, _ = digits
-    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=calib)
+    qm = wqrc.quantize(g, scheme="po2", bits=4, calib=calib, exponent=TARGET_RULE)
     out, rep = _compile(tmp_path, qm, 1, measure=["ice40"])
     ice = rep["rtl"]["measured"]["ice40"]
     assert ice["fits"] and ice["lc"] <= ice["lc_available"] and ice["ebr"] <= ice["ebr_available"]
@@ -147,7 +147,7 @@ def test_lane_roms_are_the_packers_words_unchanged(tmp_path, digits):
 
     from wqrc.pack.files import read_mem
     g, calib, _ = digits
-    qm = wqrc.quantize(g, scheme="po2", bits=3, calib=calib)   # 3-bit codes straddle 32-bit words
+    qm = wqrc.quantize(g, scheme="po2", bits=3, calib=calib, exponent=TARGET_RULE)   # 3-bit codes straddle 32-bit words
     out, _ = _compile(tmp_path, qm, 3)
     image = read_mem(str(out / "rom" / "weights.mem"))
     manifest = json.loads((out / "rom" / "manifest.json").read_text())

@@ -278,6 +278,7 @@ def test_the_output_rule_never_lets_one_more_bit_move_the_output_further():
                     np.testing.assert_array_equal(qm.layers[name].dequantized(), values_at(w, Po2, s.levels, s.n1))
 
 
+@pytest.mark.slow
 def test_the_nested_output_rule_stops_at_a_width_within_the_noise_floor(monkeypatch):
     """Where a width's plan is within the noise floor of float, no narrower plan can beat it by
     more (divergences are >= 0), so the rule takes it without walking the narrower widths: digits
