@@ -27,7 +27,8 @@ last quarter, batch, flips and shifts; wqrc/train/recipes.py):
 Ablations of WQR, opt in with --methods: wqr-paper-rule (exponents chosen by the paper's eq. 2
 instead of mse: with the levels fixed, the ratchet that halved a layer's levels is gone),
 wqr-detached (|W| in WQR as a constant), wqr-relevel (exponents re-chosen after each epoch);
-and ste-learned (STE with Bae et al.'s learned exponents, wqrc/train/scales.py).
+and ste-learned (STE with Bae et al.'s learned exponents, wqrc/train/scales.py); ste-kd (STE
+distilled from the float model, α = 0.5, T = 4: wqrc/train/distill.py).
 Activations: a32 = float activations, quantized weights (the paper's setting; training sees
 float activations); a8 = 8-bit activations run by the bit-exact simulator (training is
 activation-aware: it sees the integer graph's formats). Seeds: SEEDS for the eq rows, seed 0
@@ -92,7 +93,9 @@ ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
              # the exponents at 20x the weights' learning rate: at 1x they cannot move one step in 6 epochs
              "ste-learned-lr20": ("ste", dict(scale="learned", scale_lr=20.0)),
              # issue 35: the regularizer on an STE forward, and WQR first with STE to finish
-             "wqr-ste": ("wqr-ste", {}), "wqr-then-ste": ("wqr-then-ste", {})}
+             "wqr-ste": ("wqr-ste", {}), "wqr-then-ste": ("wqr-then-ste", {}),
+             # STE learning from the float model's softened outputs as well as the labels (wqrc/train/distill.py)
+             "ste-kd": ("ste", dict(distill=0.5))}
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 

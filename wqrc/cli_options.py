@@ -270,6 +270,11 @@ FINETUNE_OPTIONS = compose(
                  help="WQR's |W| factor: full = differentiated (eq. 11 as written); detached = a constant weight."),
     click.option("--act-aware/--no-act-aware", default=True, show_default=True,
                  help="With --act-bits <= 16, fake-quantize activations to the integer graph's formats in training."),
+    click.option("--distill", type=Number(0, 1), default=0.0, show_default=True,
+                 help="Weight of the float model's softened outputs in the loss (knowledge distillation: the model "
+                      "being quantized learns what the float one outputs, not the labels alone); 0 = labels alone."),
+    click.option("--distill-temperature", type=Number(0, lo_open=True), default=4.0, show_default=True,
+                 help="With --distill: the softmax temperature of the teacher's and the student's outputs."),
     click.option("--keep", type=click.Choice(["best", "last"]), default="best", show_default=True,
                  help="Which epoch's weights to keep: best on the validation slice, or the last."),
     VAL_SPLIT,

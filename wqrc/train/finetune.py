@@ -7,7 +7,9 @@ plainly (``"float"``, the control with the same budget), and quantize at the end
 the returned graph's weights are the quantization levels themselves. With
 activations of at most 16 bits the forward pass also fake-quantizes every tensor
 to the integer graph's formats (activation-aware), so what is trained is what
-the simulator runs.
+the simulator runs. With ``distill`` (α > 0) the cross-entropy is blended with the
+float model's softened outputs, the model as given acting as a frozen teacher
+(wqrc/train/distill.py).
 
 Data: training uses the training split less a held-out validation slice; every
 epoch logs the paper's Table II metrics on that slice (acc_M float, acc_Mq
@@ -38,6 +40,7 @@ from wqrc.quant.quantize import quantize_graph, quantize_weights
 from wqrc.quant.ranges import calibrate
 from wqrc.sim import simulate_float
 from wqrc.train import distributed
+from wqrc.train.distill import DEFAULT_TEMPERATURE, frozen_teacher, task_loss
 from wqrc.train.regularizers import QuantRegularizer, quantize_tensor, ste_weights
 from wqrc.train.scales import LearnedScales, load_scales_state, scales_state
 from wqrc.train.schedule import parse_schedule
@@ -82,6 +85,8 @@ class FinetuneConfig:
     calib_percentile: Optional[float] = None  # None: max-abs calibration of activation formats
     snapshot_epochs: int = 4  # weight snapshots kept for the histogram figure
     device: str = "cpu"  # where training runs: cpu, cuda or auto; scoring is the NumPy simulator's, on the host
+    distill: float = 0.0  # α: the weight of the float model's soft outputs in the loss (wqrc/train/distill.py)
+    distill_temperature: float = DEFAULT_TEMPERATURE
 
 
 def model_signature(graph: Graph) -> str:
@@ -259,6 +264,11 @@ def check_config(cfg: FinetuneConfig) -> None:
                                  ("--device", cfg.device, DEVICES)):
         if value not in allowed:
             raise WqrcError(f"{what}: unknown '{value}' (use {', '.join(allowed)})")
+    if not 0.0 <= cfg.distill <= 1.0:
+        raise WqrcError(f"--distill: {cfg.distill} must be a weight in [0, 1] (0: labels alone, 1: the float "
+                        f"model's outputs alone)")
+    if not cfg.distill_temperature > 0:
+        raise WqrcError(f"--distill-temperature: {cfg.distill_temperature} must be positive")
     if not 0.0 < cfg.val_split < 1.0:
         raise WqrcError(f"--val-split: {cfg.val_split} must be between 0 and 1")
     if cfg.scale == "reestimate" and cfg.exponent == "output":
@@ -289,6 +299,8 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     module = GraphModule(graph).to(device)
+    # the float model as given, whatever a resumed checkpoint holds: the students' teacher
+    teacher = frozen_teacher(module) if cfg.distill else None
     # the module the training steps run: DDP all-reduces its gradients across the processes
     stepper = torch.nn.parallel.DistributedDataParallel(module) if world.parallel else module
     x_fit, y_fit, x_val, y_val = splits(ds, cfg, graph)
@@ -363,16 +375,20 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 opt.zero_grad()
                 if scales:
                     logits = stepper(xb, weights={n: scales.fake_quantized(n, w) for n, w in reg.params})
-                    ce, term = F.cross_entropy(logits, yb), None
+                    term = None
                 elif cfg.method == "ste" or (cfg.ste_from is not None and epoch >= cfg.ste_from):
                     logits = stepper(xb, weights=ste_weights(module, plan, cfg.exponent))
-                    ce, term = F.cross_entropy(logits, yb), (reg(epoch) if cfg.method == "wqr" else None)
+                    term = reg(epoch) if cfg.method == "wqr" else None
                 elif cfg.method == "float":
                     logits = stepper(xb)
-                    ce, term = F.cross_entropy(logits, yb), None
+                    term = None
                 else:
                     logits = stepper(xb)
-                    ce, term = F.cross_entropy(logits, yb), reg(epoch)
+                    term = reg(epoch)
+                if teacher is not None:
+                    with torch.no_grad():
+                        soft = teacher(xb)
+                ce = task_loss(logits, yb, soft if teacher is not None else None, cfg.distill, cfg.distill_temperature)
                 loss = ce * share if term is None else ce * share + term
                 loss.backward()
                 opt.step()

@@ -12,13 +12,13 @@ at least 1).
 ``constant``: λ2 = 50, λ1 = 0 throughout (what docs/results.md used before).
 ``ste``: straight-through fake quantization of the weights.
 ``float``: the control: the same budget of plain float training, quantized
-directly at the end.
+directly at the end. A fine-tuned model that beats the float baseline but not this control
+gained from the extra training, not from the method.
 ``wqr-ste``: the paper's regularizers (its λ1 and λ2 schedules) on a straight-through
 forward pass: STE trains on the quantized weights, WQR pulls the float weights toward
 their levels at the same time.
 ``wqr-then-ste``: WQR alone (its λ2 ramp, no QR) for the first half of the budget, then STE
-alone: the regularizer brings the weights near their levels, STE finishes. A fine-tuned model that beats the float baseline but not
-this control gained from the extra training, not from the method.
+alone: the regularizer brings the weights near their levels, STE finishes.
 
 Every recipe has the paper's learning-rate drop (×0.1 for the last quarter), so
 that methods compared under one budget differ only in what they optimize.
