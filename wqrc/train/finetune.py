@@ -385,10 +385,9 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
                 else:
                     logits = stepper(xb)
                     term = reg(epoch)
-                if teacher is not None:
-                    with torch.no_grad():
-                        soft = teacher(xb)
-                ce = task_loss(logits, yb, soft if teacher is not None else None, cfg.distill, cfg.distill_temperature)
+                with torch.no_grad():
+                    soft = teacher(xb) if teacher is not None else None
+                ce = task_loss(logits, yb, soft, cfg.distill, cfg.distill_temperature)
                 loss = ce * share if term is None else ce * share + term
                 loss.backward()
                 opt.step()
