@@ -36,7 +36,8 @@ class FinetuneDisplay(contextlib.AbstractContextManager):
 
     def on_start(self, plan, acc_m, acc_init):
         cfg = self.cfg
-        distill = f", distilled from the float model (α {cfg.distill:g}, T {cfg.distill_temperature:g})" if cfg.distill else ""
+        distill = (f", distilled from the float model (α {cfg.distill:g}, T {cfg.distill_temperature:g})"
+                   if cfg.distill else "")
         self.print(f"{cfg.method}{f' (recipe {self.recipe})' if self.recipe else ''}{distill}, {self.scheme}, bits "
                    f"{[s.bits for s in plan.values()]}, a{cfg.act_bits}; on the validation slice "
                    f"({cfg.val_split:g} of the training split): float {acc_m:.2%}, direct quantization "

@@ -19,6 +19,8 @@ import copy
 import torch
 import torch.nn.functional as F
 
+from wqrc.ir.to_torch import GraphModule
+
 DEFAULT_TEMPERATURE = 4.0
 
 
@@ -35,12 +37,10 @@ def task_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.
     return (1.0 - alpha) * ce + alpha * soft
 
 
-def frozen_teacher(module: torch.nn.Module) -> torch.nn.Module:
-    """A frozen copy of ``module`` as it is now (the float model, before any step), in eval mode
-    and with float activations: what the student is pulled toward for the whole budget."""
+def frozen_teacher(module: GraphModule) -> GraphModule:
+    """A copy of ``module`` as it is now (the float model, before any step), in eval mode and with
+    float activations: what the student is pulled toward for the whole budget. Frozen because no
+    optimizer holds its parameters; the training step runs it under ``torch.no_grad``."""
     teacher = copy.deepcopy(module).eval()
-    if hasattr(teacher, "act_quant"):   # GraphModule: no fake-quantized activations
-        teacher.act_quant = {}
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher.act_quant = {}
     return teacher
