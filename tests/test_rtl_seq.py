@@ -35,7 +35,7 @@ FAMILIES = ROOT / "tests" / "data" / "families.onnx"
 def _model(name, scheme="po2", bits=4, seed=5, **kw):
     g, shape = cached_graph(name, seed=seed)
     calib = np.random.default_rng(2).uniform(-1, 1, (64,) + shape).astype(np.float32)
-    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, **kw, exponent=TARGET_RULE), calib[:4]
+    return wqrc.quantize(g, scheme=scheme, bits=bits, act_bits=8, calib=calib, exponent=TARGET_RULE, **kw), calib[:4]
 
 
 def _engine_ports(engine: str) -> set[str]:
