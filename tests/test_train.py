@@ -527,3 +527,20 @@ def test_finetune_keeps_direct_quantization_when_no_epoch_beats_it(tmp_path):
         np.testing.assert_array_equal(a.layers[name].codes, b.layers[name].codes)
     cmd = next(l for l in res.stdout.splitlines() if l.startswith("compile with:"))
     assert cmd.endswith("--calib digits"), cmd
+
+
+def test_printed_commands_and_paths_are_never_hard_wrapped(capsys):
+    # rich breaks text at the console's width (220 columns in a log); the compile command finetune
+    # prints, and a report note naming a file, must copy whole from a log however long the path
+    from wqrc.report import build_report, render
+    from wqrc.train.display import FinetuneDisplay
+
+    path = "/tmp/" + "deep/" * 60 + "t.onnx"
+    with FinetuneDisplay(FinetuneConfig(epochs=1), "po2") as show:
+        show.print(f"compile with: wqrc compile {path} --calib digits")
+    rep = build_report(wqrc.quantize(wqrc.load_model(EXAMPLE), scheme="po2", bits=4, exponent="mse"))
+    rep["notes"] = [f"calibration data read from {path}"]
+    render(rep)
+    out = capsys.readouterr().out
+    assert f"compile with: wqrc compile {path} --calib digits" in out.splitlines()
+    assert f"note: calibration data read from {path}" in out.splitlines()

@@ -198,12 +198,12 @@ def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
             raise WqrcError(f"interrupted: the checkpoint {base}.ckpt.pt holds the last state; "
                             f"continue with --resume {base}.ckpt.pt") from None
     for line in result_lines(res, cfg, output, base, data):
-        show.console.print(line, markup=False)
+        show.print(line)
     if plots_dir:
         from wqrc.train.plots import write_plots
         h = res.history
         files = write_plots(h, h.plan, cfg.exponent, plots_dir, title=f"{os.path.basename(model)}: {scheme} {cfg.method}")
-        show.console.print("plots: " + ", ".join(files), markup=False)
+        show.print("plots: " + ", ".join(files))
 
 
 @cli.command(name="compile")

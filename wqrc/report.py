@@ -62,7 +62,8 @@ def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optio
 
 
 def render(rep: dict, console=None) -> None:
-    """Print the per-layer table and totals (rich formats them for a terminal or a log)."""
+    """Print the per-layer table and totals (rich formats the tables for a terminal or a log; the
+    prose lines are never hard-wrapped, so a path in them copies whole from a log)."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -90,14 +91,14 @@ def render(rep: dict, console=None) -> None:
         f"W_mem {tot['w_mem_bits']} bits ({tot['w_mem_bits'] / 8192:.2f} KiB), ROM {tot['rom_bits']} bits "
         f"in {rep['word_bits']}-bit words, CR {tot['compression_ratio']:.2f}, sparsity {tot['sparsity']:.1%}, "
         f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}",
-        markup=False)
+        markup=False, soft_wrap=True)
     console.print(f"exponent rule: {rep['exponent_rule']}"
                   f"{', one exponent per output channel' if rep.get('granularity') == 'channel' else ''}; activations: {rep['act_bits']} bits, "
                   f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}"
                   + "".join(f", output {k} {o['format']}" for k, o in enumerate(rep.get("extra_outputs", []), start=1)),
-                  markup=False)
+                  markup=False, soft_wrap=True)
     for note in rep["notes"]:
-        console.print(f"note: {printable(note)}", markup=False)
+        console.print(f"note: {printable(note)}", markup=False, soft_wrap=True)
     if "hls" in rep:
         h = Table(title=f"HLS target (io: {rep['hls']['io']})", title_justify="left")
         for col in ("layer", "scheme", "b", "ROM bits", "multipliers", "shift-adders", "acc bits", "parallelism",
@@ -116,28 +117,28 @@ def render(rep: dict, console=None) -> None:
                       + (f", top-1 class the float model's on {health['top1_agreement']:.0%} of them"
                          if health.get("top1_agreement") is not None else "")
                       + (f"; node '{printable(w['name'], MAX_NAME)}' ({w['op']}) loses the most "
-                         f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""), markup=False)
+                         f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""), markup=False, soft_wrap=True)
         ref = health.get("qonnx_reference")
         if isinstance(ref, dict):
             w = ref.get("worst") or {}
             console.print(f"against the QONNX model's own values (qonnx's executor, {ref['samples']} samples): output "
                           f"relative error {ref['output_relative_error']:.2%}"
                           + (f"; furthest tensor: node '{printable(w['name'], MAX_NAME)}' ({w['sqnr_db']} dB)"
-                             if w else ""), markup=False)
+                             if w else ""), markup=False, soft_wrap=True)
         elif ref:
-            console.print(f"against the QONNX model's own values: {ref}", markup=False)
+            console.print(f"against the QONNX model's own values: {ref}", markup=False, soft_wrap=True)
         lite = health.get("litert_reference")
         if isinstance(lite, dict):
             console.print(f"against LiteRT running the model's own integers ({lite['samples']} samples): output "
-                          f"relative error {lite['output_relative_error']:.2%}", markup=False)
+                          f"relative error {lite['output_relative_error']:.2%}", markup=False, soft_wrap=True)
         elif lite:
-            console.print(f"against LiteRT: {lite}", markup=False)
+            console.print(f"against LiteRT: {lite}", markup=False, soft_wrap=True)
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"
                  for k, v in acc.items() if isinstance(v, float)]
         console.print("accuracy: " + ", ".join(parts) + (f" on {acc['data']}" if "data" in acc else ""),
-                      markup=False)
+                      markup=False, soft_wrap=True)
 
 
 def _short(bound: str) -> str:

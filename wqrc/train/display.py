@@ -28,7 +28,9 @@ class FinetuneDisplay(contextlib.AbstractContextManager):
         return self.bar.__exit__(*exc)
 
     def print(self, text: str) -> None:
-        self.bar.console.print(text, markup=False)
+        """One line of plain text, never hard-wrapped: a path or the compile command it holds must
+        survive copying from a log (rich would break it at the console's width)."""
+        self.bar.console.print(text, markup=False, soft_wrap=True)
 
     @property
     def callbacks(self) -> dict:
