@@ -7,6 +7,13 @@ import subprocess
 import sys
 import warnings
 
+# pyproject's addopts run the suite on one pytest-xdist worker per core; each worker, and the wqrc
+# processes it starts, then takes its share of the cores, where torch and OpenMP would otherwise
+# start a thread per core in every worker and make them wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
 import numpy as np
 import onnx
 import pytest
