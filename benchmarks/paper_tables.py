@@ -81,6 +81,9 @@ ROWS = {  # key: (label, scheme, equal width, or the search that makes the per-l
     "dfp-lw-3pt": ("DFP-lw 3pt", "dfp", ("greedy", 0.03)), "dfp-sqnr-3pt": ("DFP-sqnr 3pt", "dfp", ("sqnr", 0.03)),
     "dfp-ranked-3pt": ("DFP-ranked 3pt", "dfp", ("ranked", 0.03)),
     "po2-eq2": ("Po2-eq 2", "po2", 2),
+    # issue 35's CR target (CR >= 10.67, what 3-bit weights give, within 0.5 points of float): the
+    # greedy search's own path, with no accuracy limit, stopped at its first plan of that CR
+    "dfp-lw-cr": ("DFP-lw CR 10.67", "dfp", ("greedy-cr", 32 / 3)),
 }
 METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "float"}
 # ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
@@ -129,10 +132,16 @@ def config(method: str, act: str, seed: int, epochs: int):
     return cfg
 
 
+class _Reached(Exception):
+    """The greedy search's path has reached the row's compression ratio (args: the Step)."""
+
+
 def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict:
     """A per-layer plan (bits per layer) within SEARCH_MAX_DROP of float on the validation slice at
     a8: the greedy search (the paper's Algorithm 1), Lin et al.'s SQNR allocation bisected on the
-    same slice, or the ranked search (wqrc lps --method ranked)."""
+    same slice, or the ranked search (wqrc lps --method ranked). ("greedy-cr", R): the greedy
+    search with no accuracy limit, stopped at the first step of its path whose CR is at least R
+    (the path does not depend on the limit, so this is where a larger limit would pass R)."""
     import wqrc
     from wqrc.data import load_dataset
     from wqrc.quant.ranges import calibrate
@@ -149,6 +158,18 @@ def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict
         ev = PlanEvaluator(g, scheme, x_val[:SEARCH_VAL_SAMPLES], y_val[:SEARCH_VAL_SAMPLES],
                            ranges=calibrate(g, x_fit[:512], PERCENTILE), act_bits=8, exponent=RULE,
                            start_bits=start)
+        if search == "greedy-cr":
+            def reached(step, _evaluations):
+                if step.compression_ratio >= max_drop - 1e-9:
+                    raise _Reached(step)
+            try:
+                layerwise_precision_scaling(ev, max_drop=1.0, start_bits={n: start for n in ev.layers}, min_bits=2,
+                                            progress=reached)
+            except _Reached as stop:
+                step = stop.args[0]
+                return dict(bits=step.bits, val_accuracy=step.accuracy, float_val=ev.float_acc, cr=step.compression_ratio,
+                            evaluations=ev.evaluations, seconds=time.time() - t0)
+            raise SystemExit(f"{scheme}: the greedy path never reaches CR {max_drop:.2f}")
         if search == "greedy":
             r = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits={n: start for n in ev.layers},
                                             min_bits=2)
