@@ -136,6 +136,21 @@ class _Reached(Exception):
     """The greedy search's path has reached the row's compression ratio (args: the Step)."""
 
 
+def greedy_until_cr(ev, start_bits: dict, min_cr: float):
+    """The first step of the greedy search's path (the paper's Algorithm 1, no accuracy limit)
+    whose compression ratio is at least ``min_cr``; None if the path ends below it."""
+    from wqrc.search import layerwise_precision_scaling
+
+    def reached(step, _evaluations):
+        if step.compression_ratio >= min_cr - 1e-9:
+            raise _Reached(step)
+    try:
+        layerwise_precision_scaling(ev, max_drop=1.0, start_bits=start_bits, min_bits=2, progress=reached)
+    except _Reached as stop:
+        return stop.args[0]
+    return None
+
+
 def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict:
     """A per-layer plan (bits per layer) within SEARCH_MAX_DROP of float on the validation slice at
     a8: the greedy search (the paper's Algorithm 1), Lin et al.'s SQNR allocation bisected on the
@@ -159,17 +174,11 @@ def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict
                            ranges=calibrate(g, x_fit[:512], PERCENTILE), act_bits=8, exponent=RULE,
                            start_bits=start)
         if search == "greedy-cr":
-            def reached(step, _evaluations):
-                if step.compression_ratio >= max_drop - 1e-9:
-                    raise _Reached(step)
-            try:
-                layerwise_precision_scaling(ev, max_drop=1.0, start_bits={n: start for n in ev.layers}, min_bits=2,
-                                            progress=reached)
-            except _Reached as stop:
-                step = stop.args[0]
-                return dict(bits=step.bits, val_accuracy=step.accuracy, float_val=ev.float_acc, cr=step.compression_ratio,
-                            evaluations=ev.evaluations, seconds=time.time() - t0)
-            raise SystemExit(f"{scheme}: the greedy path never reaches CR {max_drop:.2f}")
+            step = greedy_until_cr(ev, {n: start for n in ev.layers}, max_drop)
+            if step is None:
+                raise SystemExit(f"{scheme}: the greedy path never reaches CR {max_drop:.2f}")
+            return dict(bits=step.bits, val_accuracy=step.accuracy, float_val=ev.float_acc, cr=step.compression_ratio,
+                        evaluations=ev.evaluations, seconds=time.time() - t0)
         if search == "greedy":
             r = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits={n: start for n in ev.layers},
                                             min_bits=2)
