@@ -84,7 +84,6 @@ ROWS = {  # key: (label, scheme, equal width, or the search that makes the per-l
     # issue 35's CR target (CR >= 10.67, what 3-bit weights give, within 0.5 points of float): the
     # greedy search's own path, with no accuracy limit, stopped at its first plan of that CR
     "dfp-lw-cr": ("DFP-lw CR 10.67", "dfp", ("greedy-cr", 32 / 3)),
-    "po2-lw-cr": ("Po2-lw CR 10.67", "po2", ("greedy-cr", 32 / 3)),
 }
 METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "float"}
 # ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
