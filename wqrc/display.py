@@ -5,6 +5,21 @@ would show something else. Every such character is written as a visible escape."
 from __future__ import annotations
 
 MAX_NAME = 200   # characters of one name in a table; the report files keep it whole
+LOG_WIDTH = 220  # columns of a rich table written to a log or a pipe (not squeezed to 80)
+
+
+def log_console():
+    """A rich Console at the terminal's width, or LOG_WIDTH columns where output goes to a log or a pipe."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=LOG_WIDTH)
+
+
+def print_line(console, text: str) -> None:
+    """One line of plain text (no rich markup), never hard-wrapped: a path or a command in it must
+    copy whole from a log, where rich would break it at the console's width."""
+    console.print(text, markup=False, soft_wrap=True)
 
 
 def printable(text: str, limit: int | None = None) -> str:

@@ -64,16 +64,13 @@ def build_report(qm: QModel, word_bits: int = DEFAULT_WORD_BITS, accuracy: Optio
 def render(rep: dict, console=None) -> None:
     """Print the per-layer table and totals (rich formats the tables for a terminal or a log; the
     prose lines are never hard-wrapped, so a path in them copies whole from a log)."""
-    from rich.console import Console
     from rich.markup import escape
 
-    from wqrc.display import MAX_NAME, printable
+    from wqrc.display import MAX_NAME, log_console, print_line, printable
     from rich.table import Table
 
     if console is None:
-        console = Console()
-        if not console.is_terminal:  # logs and pipes: do not squeeze the table to 80 columns
-            console = Console(width=220)
+        console = log_console()
     t = Table(title="wqrc per-layer report", title_justify="left")
     for col in ("layer", "op", "scheme", "b", "exp", "weights", "W_mem", "ROM", "zero", "MACs",
                 "non-0 MACs", "acc bound", "acc type", "in -> out"):
@@ -87,18 +84,16 @@ def render(rep: dict, console=None) -> None:
                   f"{r['input_format']} -> {r['output_format']}")
     console.print(t)
     tot = rep["totals"]
-    console.print(
+    print_line(console,
         f"W_mem {tot['w_mem_bits']} bits ({tot['w_mem_bits'] / 8192:.2f} KiB), ROM {tot['rom_bits']} bits "
         f"in {rep['word_bits']}-bit words, CR {tot['compression_ratio']:.2f}, sparsity {tot['sparsity']:.1%}, "
-        f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}",
-        markup=False, soft_wrap=True)
-    console.print(f"exponent rule: {rep['exponent_rule']}"
+        f"MACs {tot['macs']}, non-zero MACs {tot['nonzero_macs']}, MAC sparsity {tot['mac_sparsity']:.1%}")
+    print_line(console, f"exponent rule: {rep['exponent_rule']}"
                   f"{', one exponent per output channel' if rep.get('granularity') == 'channel' else ''}; activations: {rep['act_bits']} bits, "
                   f"{rep['activation_ranges']}; input {rep['input_format']}, output {rep['output_format']}"
-                  + "".join(f", output {k} {o['format']}" for k, o in enumerate(rep.get("extra_outputs", []), start=1)),
-                  markup=False, soft_wrap=True)
+                  + "".join(f", output {k} {o['format']}" for k, o in enumerate(rep.get("extra_outputs", []), start=1)))
     for note in rep["notes"]:
-        console.print(f"note: {printable(note)}", markup=False, soft_wrap=True)
+        print_line(console, f"note: {printable(note)}")
     if "hls" in rep:
         h = Table(title=f"HLS target (io: {rep['hls']['io']})", title_justify="left")
         for col in ("layer", "scheme", "b", "ROM bits", "multipliers", "shift-adders", "acc bits", "parallelism",
@@ -112,33 +107,32 @@ def render(rep: dict, console=None) -> None:
     if health:
         w = health.get("worst") or {}
         out_db = "inf" if health["output_sqnr_db"] is None else f"{health['output_sqnr_db']:.1f}"
-        console.print(f"quantization health: output SQNR {out_db} dB against the float model on "
+        print_line(console, f"quantization health: output SQNR {out_db} dB against the float model on "
                       f"{health['samples']} calibration samples"
                       + (f", top-1 class the float model's on {health['top1_agreement']:.0%} of them"
                          if health.get("top1_agreement") is not None else "")
                       + (f"; node '{printable(w['name'], MAX_NAME)}' ({w['op']}) loses the most "
-                         f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""), markup=False, soft_wrap=True)
+                         f"({w['drop_db']:.1f} dB)" if w and w.get("drop_db") is not None else ""))
         ref = health.get("qonnx_reference")
         if isinstance(ref, dict):
             w = ref.get("worst") or {}
-            console.print(f"against the QONNX model's own values (qonnx's executor, {ref['samples']} samples): output "
+            print_line(console, f"against the QONNX model's own values (qonnx's executor, {ref['samples']} samples): output "
                           f"relative error {ref['output_relative_error']:.2%}"
                           + (f"; furthest tensor: node '{printable(w['name'], MAX_NAME)}' ({w['sqnr_db']} dB)"
-                             if w else ""), markup=False, soft_wrap=True)
+                             if w else ""))
         elif ref:
-            console.print(f"against the QONNX model's own values: {ref}", markup=False, soft_wrap=True)
+            print_line(console, f"against the QONNX model's own values: {ref}")
         lite = health.get("litert_reference")
         if isinstance(lite, dict):
-            console.print(f"against LiteRT running the model's own integers ({lite['samples']} samples): output "
-                          f"relative error {lite['output_relative_error']:.2%}", markup=False, soft_wrap=True)
+            print_line(console, f"against LiteRT running the model's own integers ({lite['samples']} samples): output "
+                          f"relative error {lite['output_relative_error']:.2%}")
         elif lite:
-            console.print(f"against LiteRT: {lite}", markup=False, soft_wrap=True)
+            print_line(console, f"against LiteRT: {lite}")
     acc = rep.get("accuracy")
     if acc:
         parts = [f"{k} {v:.2%}" if isinstance(v, float) and k != "delta_acc" else f"{k} {v:+.2%}"
                  for k, v in acc.items() if isinstance(v, float)]
-        console.print("accuracy: " + ", ".join(parts) + (f" on {acc['data']}" if "data" in acc else ""),
-                      markup=False, soft_wrap=True)
+        print_line(console, "accuracy: " + ", ".join(parts) + (f" on {acc['data']}" if "data" in acc else ""))
 
 
 def _short(bound: str) -> str:

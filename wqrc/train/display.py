@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import contextlib
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from wqrc.display import log_console, print_line
 from wqrc.train.recipes import schedule_lines
 
 
 class FinetuneDisplay(contextlib.AbstractContextManager):
     def __init__(self, cfg, scheme: str, recipe: str | None = None):
         self.cfg, self.scheme, self.recipe = cfg, scheme, recipe
-        self.console = Console()
-        if not self.console.is_terminal:
-            self.console = Console(width=220)
+        self.console = log_console()
         self.bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
                             TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), console=self.console)
 
@@ -28,9 +26,7 @@ class FinetuneDisplay(contextlib.AbstractContextManager):
         return self.bar.__exit__(*exc)
 
     def print(self, text: str) -> None:
-        """One line of plain text, never hard-wrapped: a path or the compile command it holds must
-        survive copying from a log (rich would break it at the console's width)."""
-        self.bar.console.print(text, markup=False, soft_wrap=True)
+        print_line(self.bar.console, text)
 
     @property
     def callbacks(self) -> dict:
