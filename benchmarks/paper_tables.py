@@ -84,6 +84,8 @@ ROWS = {  # key: (label, scheme, equal width, or the search that makes the per-l
     # issue 35's CR target (CR >= 10.67, what 3-bit weights give, within 0.5 points of float): the
     # greedy search's own path, with no accuracy limit, stopped at its first plan of that CR
     "dfp-lw-cr": ("DFP-lw CR 10.67", "dfp", ("greedy-cr", 32 / 3)),
+    # the same path with what its last step over-saved given back (wqrc lps --min-cr 10.67)
+    "dfp-lw-mincr": ("DFP-lw --min-cr 10.67", "dfp", ("min-cr", 32 / 3)),
 }
 METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "float"}
 # ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
@@ -132,23 +134,15 @@ def config(method: str, act: str, seed: int, epochs: int):
     return cfg
 
 
-class _Reached(Exception):
-    """The greedy search's path has reached the row's compression ratio (args: the Step)."""
-
-
 def greedy_until_cr(ev, start_bits: dict, min_cr: float):
     """The first step of the greedy search's path (the paper's Algorithm 1, no accuracy limit)
-    whose compression ratio is at least ``min_cr``; None if the path ends below it."""
+    whose compression ratio is at least ``min_cr`` (before wqrc lps --min-cr gives back what that
+    step over-saved)."""
     from wqrc.search import layerwise_precision_scaling
+    from wqrc.search.lps import CR_TOLERANCE
 
-    def reached(step, _evaluations):
-        if step.compression_ratio >= min_cr - 1e-9:
-            raise _Reached(step)
-    try:
-        layerwise_precision_scaling(ev, max_drop=1.0, start_bits=start_bits, min_bits=2, progress=reached)
-    except _Reached as stop:
-        return stop.args[0]
-    return None
+    r = layerwise_precision_scaling(ev, max_drop=1.0, start_bits=start_bits, min_bits=2, min_cr=min_cr)
+    return next(s for s in r.steps if s.compression_ratio >= min_cr - CR_TOLERANCE)
 
 
 def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict:
@@ -173,10 +167,12 @@ def layerwise_plan(model: str, scheme: str, cache: str, search="greedy") -> dict
         ev = PlanEvaluator(g, scheme, x_val[:SEARCH_VAL_SAMPLES], y_val[:SEARCH_VAL_SAMPLES],
                            ranges=calibrate(g, x_fit[:512], PERCENTILE), act_bits=8, exponent=RULE,
                            start_bits=start)
-        if search == "greedy-cr":
-            step = greedy_until_cr(ev, {n: start for n in ev.layers}, max_drop)
-            if step is None:
-                raise SystemExit(f"{scheme}: the greedy path never reaches CR {max_drop:.2f}")
+        if search in ("greedy-cr", "min-cr"):  # max_drop holds the ratio here
+            if search == "greedy-cr":
+                step = greedy_until_cr(ev, {n: start for n in ev.layers}, max_drop)
+            else:
+                step = layerwise_precision_scaling(ev, max_drop=1.0, start_bits={n: start for n in ev.layers},
+                                                   min_bits=2, min_cr=max_drop).final
             return dict(bits=step.bits, val_accuracy=step.accuracy, float_val=ev.float_acc, cr=step.compression_ratio,
                         evaluations=ev.evaluations, seconds=time.time() - t0)
         if search == "greedy":

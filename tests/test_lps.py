@@ -75,6 +75,55 @@ def test_min_bits_and_start_plan_over_budget():
         search(g, ds, val_split=1.5)
 
 
+class FakeEvaluator:
+    """Two layers of 100 and 300 weights; each bit below 8 costs a layer 1% (the big one 2%)."""
+    scheme, layers, sizes, float_acc, evaluations = "dfp", ["a", "b"], {"a": 100, "b": 300}, 0.9, 0
+
+    def accuracy(self, bits, changed=None):
+        self.evaluations += 1
+        return self.float_acc - 0.01 * (8 - bits["a"]) - 0.02 * (8 - bits["b"])
+
+    commit = accuracy
+
+    def w_mem(self, bits):
+        return sum(self.sizes[n] * b for n, b in bits.items())
+
+
+def test_min_cr_stops_at_the_ratio_and_gives_back_what_the_last_step_over_saved():
+    from wqrc.search import layerwise_precision_scaling
+    from wqrc.search.lps import CR_TOLERANCE
+
+    res = layerwise_precision_scaling(FakeEvaluator(), max_drop=0.0, start_bits={"a": 8, "b": 8}, min_cr=10.67)
+    # no accuracy limit (max_drop 0 would stop at once): the path lowers the small layer to 2 bits,
+    # then the big one until CR >= 10.67, at (2, 3), W_mem 1100 (CR 11.64)
+    first = next(i for i, s in enumerate(res.steps) if s.compression_ratio >= 10.67 - CR_TOLERANCE)
+    assert res.steps[first].bits == {"a": 2, "b": 3} and res.steps[first].w_mem == 1100
+    # then a goes back to 3 bits (W_mem 1200, CR 10.667, which 10.67 means as printed); b to 4 would not fit
+    assert res.final.bits == {"a": 3, "b": 3} and res.final.accuracy > res.steps[first].accuracy
+    assert len(res.steps) == first + 2 and "1 bit given back" in res.stopped_because
+    assert res.plan_json()["search"]["min_cr"] == 10.67 and "max_drop" not in res.plan_json()["search"]
+    with pytest.raises(WqrcError, match="--min-cr: 17 is out of reach.*CR 16.00"):   # all at 2 bits is CR 16
+        layerwise_precision_scaling(FakeEvaluator(), max_drop=1.0, start_bits={"a": 8, "b": 8}, min_cr=17)
+
+
+def test_min_cr_from_the_command_line(tmp_path):
+    example = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+    plan = tmp_path / "plan.json"
+    res = run_wqrc("lps", example, "--data", "digits", "--min-cr", "12", "-o", str(plan))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(plan.read_text())
+    final = doc["search"]["steps"][-1]
+    assert final["compression_ratio"] >= 12 and doc["search"]["min_cr"] == 12
+    assert {n: e["bits"] for n, e in doc["layers"].items()} == final["bits"]
+    assert "reached --min-cr 12" in res.stdout
+    for args, needle in ((["--min-cr", "17"], "--min-cr: 17 is out of reach"),
+                         (["--min-cr", "12", "--max-drop", "0.01"], "give one budget"),
+                         (["--min-cr", "12", "--method", "ranked"], "--min-cr: the ranked search")):
+        out = tmp_path / "x.json"
+        assert_user_error(run_wqrc("lps", example, "--data", "digits", *args, "-o", str(out)), needle)
+        assert not out.exists()
+
+
 @needs.fashion
 def test_fashion_mnist_search_beats_equal_bitwidths(capsys):
     g = wqrc.load_model(FASHION_MODEL)

