@@ -122,6 +122,15 @@ def test_min_cr_from_the_command_line(tmp_path):
         out = tmp_path / "x.json"
         assert_user_error(run_wqrc("lps", example, "--data", "digits", *args, "-o", str(out)), needle)
         assert not out.exists()
+    # compile --bits auto takes the same budget, and writes the same plan
+    res = run_wqrc("compile", example, "--bits", "auto", "--min-cr", "12", "--data", "digits", "--target", "rom",
+                   "-o", str(tmp_path / "auto"))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "auto" / "plan.json").read_text())["layers"] == doc["layers"]
+    for args, needle in ((["--bits", "auto", "--min-cr", "12", "--max-drop", "0.01"], "give one budget"),
+                         (["--bits", "4", "--min-cr", "12"], "--min-cr is the budget of --bits auto")):
+        assert_user_error(run_wqrc("compile", example, *args, "--data", "digits", "-o", str(tmp_path / "y")), needle)
+        assert not (tmp_path / "y").exists()
 
 
 @needs.fashion

@@ -214,7 +214,7 @@ def finetune(model, data, scheme, bits, recipe, resume, plots_dir, output, **o):
 @opt.COMPILE_QUANT_OPTIONS
 @opt.COMPILE_OPTIONS
 def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelism, io_mode, lanes, rtl_form, fpga,
-                weight_store, measure, max_drop, **o):
+                weight_store, measure, max_drop, min_cr, **o):
     """Quantize MODEL and write the targets: C for MCUs, HLS C++ and Verilog for FPGAs, ROM images."""
     from wqrc.compile import resolve_targets
 
@@ -223,8 +223,10 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     quantized = model.endswith(".npz")   # an already quantized model: --bits does not apply
     if quantized:
         checks.refuse_quant_options(model)
-    if o["bits"] == "auto" and not quantized and (not data or max_drop is None):
-        raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
+    if o["bits"] == "auto" and not quantized:
+        _check_auto_budget(data, max_drop, min_cr)
+    elif min_cr is not None or max_drop is not None:
+        raise WqrcError(f"{'--min-cr' if min_cr is not None else '--max-drop'} is the budget of --bits auto")
     checks.early(o["scheme"], None if quantized else o["bits"], {"--calib": o["calib"], "--data": data},
                  allow_auto=True)
 
@@ -243,7 +245,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
         o["calib"] = data
     plan_doc = None
     if o["bits"] == "auto":
-        plan_doc = _auto_plan(model, o, data, max_drop)
+        plan_doc = _auto_plan(model, o, data, max_drop, min_cr)
         o["bits"] = plan_doc
     if model.endswith(".npz"):   # an already quantized model is written as it is
         graph, qm = None, QModel.load(model)
@@ -273,17 +275,24 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     click.echo(target_summary(rep, out))
 
 
-def _auto_plan(model, o, data, max_drop) -> dict:
+def _check_auto_budget(data, max_drop, min_cr) -> None:
+    from wqrc.plan_search import check_budget
+    if not data or (max_drop is None and min_cr is None):
+        raise WqrcError("--bits auto needs --data DATA and a budget: --max-drop EPS or --min-cr R")
+    check_budget("greedy", max_drop, min_cr)
+
+
+def _auto_plan(model, o, data, max_drop, min_cr) -> dict:
     """--bits auto: run the precision search; its plan is written to OUT/plan.json."""
     from wqrc import api
     from wqrc.plan_search import load_checked
     from wqrc.search.display import search_bar
 
-    if not data or max_drop is None:
-        raise WqrcError("--bits auto needs --data DATA and --max-drop EPS")
+    _check_auto_budget(data, max_drop, min_cr)
     graph = api.load_model(model, o["input_shape"])
     with search_bar(graph, "8", 2) as progress:
-        result, _ = api.precision_search(graph, load_checked(data, graph), scheme=o["scheme"], max_drop=max_drop,
+        result, _ = api.precision_search(graph, load_checked(data, graph), scheme=o["scheme"],
+                                         max_drop=1.0 if max_drop is None else max_drop, min_cr=min_cr,
                                          start_bits=8, min_bits=2, act_bits=o["act_bits"], exponent=o["exponent"],
                                          val_split=0.2, calib_samples=o["calib_samples"], progress=progress)
     f = result.final

@@ -218,6 +218,10 @@ COMPILE_QUANT_OPTIONS = compose(SCHEME, BITS_OR_AUTO, ACT_BITS, EXPONENT, GRANUL
 
 MAX_DROP = click.option("--max-drop", type=Number(0, 1),
                         help="Largest accuracy drop allowed against float, as a fraction (0.005 = 0.5 points).")
+MIN_CR = click.option("--min-cr", type=Number(1, 1000), default=None,
+                      help="A memory budget in place of --max-drop (greedy search): the most accurate plan the "
+                           "search's path finds with a compression ratio of at least this (32 / mean weight bits, "
+                           "e.g. 10.67 = 3-bit weights).")
 SEARCH_OPTIONS = compose(
     click.option("--start-bits", default="8", show_default=True, help="Starting bit-widths: one or a list."),
     click.option("--min-bits", type=click.IntRange(2, 16), default=2, show_default=True,
@@ -328,7 +332,7 @@ COMPILE_OPTIONS = compose(
                  help="RTL: run and report sim (Verilator cycles, bit-exactness), ice40 (yosys + nextpnr-ice40 "
                       "--up5k), xilinx (yosys synth_xilinx) or all; C: cortex-m4 (the model's flash and RAM, "
                       "arm-none-eabi-gcc -O2)."),
-    MAX_DROP,
+    MAX_DROP, MIN_CR,
 )
 
 
@@ -340,10 +344,7 @@ LPS_OPTIONS = compose(
                       "used (a validation slice of it is held out). Needed by --method greedy, and by sqnr with "
                       "--max-drop."),
     MAX_DROP,
-    click.option("--min-cr", type=Number(1, 1000), default=None,
-                 help="greedy: a memory budget in place of --max-drop: the most accurate plan the search's path "
-                      "finds with a compression ratio of at least this (32 / mean weight bits, e.g. 10.67 = "
-                      "3-bit weights)."),
+    MIN_CR,
     click.option("--method", type=click.Choice(SEARCH_METHODS), default="greedy",
                  show_default=True,
                  help="greedy: the paper's layer-wise precision scaling (evaluates the network per step); sqnr: "
