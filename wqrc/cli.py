@@ -127,7 +127,8 @@ def inspect(model, data, word_bits, as_json, **o):
 @opt.LPS_OPTIONS
 @opt.output_file("Plan file to write (.json).")
 def lps(model, plot_path, output, input_shape, **o):
-    """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within a budget."""
+    """Layer-wise precision scaling: per-layer bit-widths for the least weight memory within an accuracy budget
+    (--max-drop), or the most accurate within a memory budget (--min-cr)."""
     checks.early(o["scheme"], o["start_bits"], {"--data": o["data"]}, bits_option="--start-bits")
     from wqrc import api
     from wqrc.outputs import atomic_file
