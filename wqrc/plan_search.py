@@ -44,7 +44,7 @@ def check_budget(method: str, max_drop: Optional[float], min_cr: Optional[float]
     if min_cr is None:
         return
     if max_drop is not None:
-        raise WqrcError("lps: give one budget, --max-drop (accuracy) or --min-cr (memory), not both")
+        raise WqrcError("give one budget: --max-drop (accuracy) or --min-cr (memory), not both")
     if method != "greedy":
         raise WqrcError(f"--min-cr: the {method} search takes --max-drop; --min-cr follows the greedy search's path")
 
