@@ -284,12 +284,12 @@ def _check_auto_budget(data, max_drop, min_cr) -> None:
 
 
 def _auto_plan(model, o, data, max_drop, min_cr) -> dict:
-    """--bits auto: run the precision search; its plan is written to OUT/plan.json."""
+    """--bits auto: run the precision search (its budget checked by compile_cmd); its plan is written to
+    OUT/plan.json."""
     from wqrc import api
     from wqrc.plan_search import load_checked
     from wqrc.search.display import search_bar
 
-    _check_auto_budget(data, max_drop, min_cr)
     graph = api.load_model(model, o["input_shape"])
     with search_bar(graph, "8", 2) as progress:
         result, _ = api.precision_search(graph, load_checked(data, graph), scheme=o["scheme"],
