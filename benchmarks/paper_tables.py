@@ -28,7 +28,8 @@ Ablations of WQR, opt in with --methods: wqr-paper-rule (exponents chosen by the
 instead of mse: with the levels fixed, the ratchet that halved a layer's levels is gone),
 wqr-detached (|W| in WQR as a constant), wqr-relevel (exponents re-chosen after each epoch);
 and ste-learned (STE with Bae et al.'s learned exponents, wqrc/train/scales.py); ste-kd (STE
-distilled from the float model, α = 0.5, T = 4: wqrc/train/distill.py).
+distilled from the float model, α = 0.5, T = 4: wqrc/train/distill.py); direct-channel and
+ste-channel (each output channel's own exponent, chosen once by mse: --granularity channel).
 Activations: a32 = float activations, quantized weights (the paper's setting; training sees
 float activations); a8 = 8-bit activations run by the bit-exact simulator (training is
 activation-aware: it sees the integer graph's formats). Seeds: SEEDS for the eq rows, seed 0
@@ -100,7 +101,12 @@ ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
              # issue 35: the regularizer on an STE forward, and WQR first with STE to finish
              "wqr-ste": ("wqr-ste", {}), "wqr-then-ste": ("wqr-then-ste", {}),
              # STE learning from the float model's softened outputs as well as the labels (wqrc/train/distill.py)
-             "ste-kd": ("ste", dict(distill=0.5))}
+             "ste-kd": ("ste", dict(distill=0.5)),
+             # each output channel's own exponent (docs/format.md §1c), fixed once as quantize
+             # --granularity channel chooses them: untrained, and under STE
+             "direct-channel": (None, dict(granularity="channel")),
+             "ste-channel": ("ste", dict(granularity="channel"))}
+DIRECT = ("direct", "direct-channel")  # no training: no budget, one seed
 ACTS = {"a32": 32, "a8": 8}
 VERSION = 1  # bump when a change invalidates cached runs
 
@@ -234,8 +240,9 @@ def run_job(job: dict) -> dict:
     cfg.device = job["device"]
     x_fit = splits(ds, cfg)[0]
     out = dict(job={k: v for k, v in job.items() if k not in ("threads", "device")})
-    if job["method"] == "direct":
-        res = evaluate(g, pin_levels(g, plan, RULE), job["act"], x_fit, ds.x_test, ds.y_test)
+    if job["method"] in DIRECT:
+        res = evaluate(g, pin_levels(g, plan, RULE, granularity=cfg.granularity), job["act"], x_fit, ds.x_test,
+                       ds.y_test)
     else:
         ckpt = job["base"] + ".ckpt.pt"
         try:
@@ -274,7 +281,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
         seeds = [s for s in args.seeds if equal or s == 0 or getattr(args, "plan_seeds", False)]
         for method in args.methods:
             for act in args.acts:
-                for seed in (seeds if method != "direct" else [0]):
+                for seed in (seeds if method not in DIRECT else [0]):
                     spec = dict(v=VERSION, model=mh, scheme=scheme, bits=[bits[n] for n in layers], method=method,
                                 act=act, seed=seed, epochs=epochs, lr=LR, batch=BATCH)
                     if method == "float":  # one control per seed serves every row: its key omits the row
@@ -379,7 +386,7 @@ def sweep_cells(results: list[dict]) -> dict:
     by = {}
     for r in results:
         j = r["job"]
-        if j["method"] != "direct":
+        if j["method"] not in DIRECT:
             by.setdefault((j["row"], j["act"]), {}).setdefault(j["method"], {}).setdefault(j["epochs"], []).append(r["test"])
     rows, acts, methods = list(ROWS), list(ACTS), list({**METHODS, **ABLATIONS})
     return {k: dict(sorted(v.items(), key=lambda kv: methods.index(kv[0])))
@@ -588,7 +595,7 @@ def main() -> None:
     with open(out_json + ".tmp", "w") as fh:
         json.dump(dict(model=args.model, model_sha256_12=model_hash(args.model), baseline=baseline,
                        lr=LR, batch=BATCH, finetune={str(e): {m: asdict(config(m, "a8", 0, e))
-                                                              for m in {**METHODS, **ABLATIONS} if m != "direct"}
+                                                              for m in {**METHODS, **ABLATIONS} if m not in DIRECT}
                                                      for e in sorted({r["job"]["epochs"] for r in results})},
                        runs=results), fh, indent=1)
     os.replace(out_json + ".tmp", out_json)

@@ -544,3 +544,58 @@ def test_printed_commands_and_paths_are_never_hard_wrapped(capsys):
     out = capsys.readouterr().out
     assert f"compile with: wqrc compile {path} --calib digits" in out.splitlines()
     assert f"note: calibration data read from {path}" in out.splitlines()
+
+
+def test_per_channel_fine_tuning_trains_towards_each_channels_levels_and_compiles_to_them(tmp_path):
+    """--granularity channel: each output channel's exponent chosen once (as quantize chooses it),
+    the STE forward on those levels, the written plan pins them, and the compiled model stores
+    exactly the trained weights and scores what fine-tuning reported."""
+    from wqrc import api
+    from wqrc.data import accuracy
+    from wqrc.quant.quantize import quantize_channels
+    from wqrc.sim import simulate_float
+
+    g = wqrc.load_model(EXAMPLE)
+    res = api.finetune(EXAMPLE, "digits", output=str(tmp_path / "t.onnx"), scheme="dfp", bits="3",
+                       config=FinetuneConfig(epochs=1, method="ste", granularity="channel", keep="last"))
+    doc = json.load(open(res.files["plan"]))
+    for n in g.weighted_nodes():
+        chosen, _ = quantize_channels(n.name, np.asarray(n.weight, np.float64), LayerSpec("dfp", 3), "mse")
+        assert res.plan[n.name].channel_n1 == tuple(chosen) and res.plan[n.name].n1 is None
+        assert doc["layers"][n.name]["channel_n1"] == chosen and "n1" not in doc["layers"][n.name]
+    assert len({e for s in res.plan.values() for e in s.channel_n1}) > 1   # channels differ: not one per layer
+    ds = load_dataset("digits")
+    qm = api.quantize(api.load_model(res.files["model"]), bits=res.files["plan"], act_bits=8,
+                      calib=ds.split("train")[0])   # the default (output) rule must keep the pins
+    for n in res.graph.weighted_nodes():
+        layer = qm.layers[n.name]
+        assert list(layer.channel_n1) == list(res.plan[n.name].channel_n1)
+        np.testing.assert_array_equal(layer.dequantized().astype(np.float32), n.weight)
+    x, y = ds.split("test")
+    assert abs(accuracy(simulate_float(qm, x), y) - res.test_final) < 0.02
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(exponent="output"), "--granularity channel: --exponent output chooses one exponent per layer"),
+    (dict(scale="learned", method="ste"), "--granularity channel keeps each channel's exponent fixed: --scale learned"),
+    (dict(scale="reestimate"), "--granularity channel keeps each channel's exponent fixed: --scale reestimate"),
+    (dict(granularity="tensor"), "--granularity: unknown 'tensor'"),
+])
+def test_per_channel_fine_tuning_refuses_what_moves_one_exponent_per_layer(options, message):
+    with pytest.raises(WqrcError, match=message.replace("(", r"\(")):
+        check_config(FinetuneConfig(**{"granularity": "channel", **options}))
+
+
+def test_a_plan_file_pins_channel_exponents_and_refuses_bad_ones(tmp_path):
+    from wqrc.quant.plan import load_plan, plan_to_json
+    plan = {"a": LayerSpec("dfp", 3, None, (0, -1)), "b": LayerSpec("po2", 4, 2)}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(plan_to_json(plan)))
+    assert load_plan(str(path), ["a", "b"]) == plan
+    for entry, message in [({"channel_n1": [0, "x"]}, "channel_n1 must be a list of integers"),
+                           ({"channel_n1": []}, "channel_n1 must be a list of integers"),
+                           ({"channel_n1": [0, 1], "n1": 1}, "channel_n1 pins each channel's exponent; drop n1")]:
+        path.write_text(json.dumps({"layers": {"a": {"scheme": "dfp", "bits": 3, **entry},
+                                               "b": {"scheme": "dfp", "bits": 3}}}))
+        with pytest.raises(WqrcError, match=message):
+            load_plan(str(path), ["a", "b"])

@@ -286,6 +286,7 @@ FINETUNE_OPTIONS = compose(
     click.option("--shift", type=click.IntRange(0, 64), default=0, show_default=True,
                  help="Augment with random shifts of up to N pixels."),
     TRAIN_EXPONENT,
+    GRANULARITY,
     ACT_BITS,
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Seed of torch and of the batch order and augmentation: equal seeds, equal runs (the validation "

@@ -74,7 +74,7 @@ def search_evaluations(plan: dict[str, LayerSpec]) -> int:
     narrowest, 9 candidates a free layer, 4 starts, 2 sweeps of 8 candidates a free layer and the
     nested comparison (each a whole inference on the calibration samples, counted generously:
     candidates re-run only the layers from theirs on)."""
-    free = [n for n, s in plan.items() if s.n1 is None and s.channel_n1 is None]
+    free = [n for n, s in plan.items() if not s.pinned]
     if not free:
         return 0
     widths = max(plan[n].bits - SCHEMES[plan[n].scheme].min_bits + 1 for n in free)
@@ -166,7 +166,7 @@ class OutputErrorRule:
 
     def pin(self, plan: dict[str, LayerSpec]) -> dict[str, LayerSpec]:
         """``plan`` with every layer that has no pinned exponent pinned by this rule (layer by layer)."""
-        return {name: spec if spec.n1 is not None else LayerSpec(spec.scheme, spec.bits,
+        return {name: spec if spec.pinned else LayerSpec(spec.scheme, spec.bits,
                                                                    self.n1(name, spec.scheme, spec.bits))
                 for name, spec in plan.items()}
 
@@ -176,12 +176,14 @@ class OutputErrorRule:
 
     def _quantized(self, name: str, spec: LayerSpec) -> torch.Tensor:
         """Layer ``name``'s weights on ``spec``'s grid, kept: the descent asks for the same ones often."""
-        key = (name, spec.scheme, spec.levels or spec.bits, spec.n1)
+        key = (name, spec.scheme, spec.levels or spec.bits, spec.n1, spec.channel_n1)
         if key not in self.weight_cache:
             if sum(t.numel() for t in self.weight_cache.values()) > WEIGHT_CACHE_VALUES:
                 self.weight_cache.clear()
             w = np.asarray(self.graph.nodes[self.index[name]].weight, np.float64)
-            q = values_at(w, SCHEMES[spec.scheme], spec.levels or spec.bits, spec.n1)
+            sch, b = SCHEMES[spec.scheme], spec.levels or spec.bits
+            q = (values_at(w, sch, b, spec.n1) if spec.channel_n1 is None else   # pinned per channel
+                 np.stack([values_at(w[c], sch, b, n1c) for c, n1c in enumerate(spec.channel_n1)]))
             self.weight_cache[key] = torch.from_numpy(q.astype(np.float32))
         return self.weight_cache[key]
 
@@ -205,7 +207,7 @@ class OutputErrorRule:
         move only when it cuts the divergence by more than ``tolerance`` and by more than the
         noise floor (``self.noise``). So the result is never worse on this objective than any
         start by more than ``tolerance``."""
-        free = [n for n, s in plan.items() if s.n1 is None]
+        free = [n for n, s in plan.items() if not s.pinned]
         vals = [self.joint(s) for s in starts]
         best_val = min(vals)
         if vals[quiet] - best_val <= self.noise:   # the divergence cannot tell them apart
@@ -281,7 +283,7 @@ def _nested(rule: OutputErrorRule, graph: Graph, plan: dict[str, LayerSpec]) -> 
     own_val = rule.joint(own)
     if own_val <= rule.noise:   # divergences are >= 0: no narrower plan can beat it by the noise floor
         return own
-    narrower = {n: LayerSpec(s.scheme, s.bits - 1) if s.n1 is None and s.channel_n1 is None
+    narrower = {n: LayerSpec(s.scheme, s.bits - 1) if not s.pinned
                 and s.bits > SCHEMES[s.scheme].min_bits else s for n, s in plan.items()}
     if narrower == plan:
         return own
@@ -296,7 +298,7 @@ def _refined(rule: OutputErrorRule, graph: Graph, plan: dict[str, LayerSpec]) ->
     from wqrc.quant.quantize import quantize_weights
 
     def by(other: str) -> dict[str, LayerSpec]:
-        return {n: s if s.n1 is not None else LayerSpec(
+        return {n: s if s.pinned else LayerSpec(
             s.scheme, s.bits, quantize_weights(n, graph.nodes[rule.index[n]].weight, s, other)[0])
             for n, s in plan.items()}
     # where the output cannot rank the starts (high widths), the one of least weight error: mse

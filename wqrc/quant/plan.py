@@ -40,6 +40,12 @@ class LayerSpec:
     # with n1: the weights round onto the level set of this narrower width (held by the bits' one)
     levels: Optional[int] = None
 
+    @property
+    def pinned(self) -> bool:
+        """Its exponents are fixed, one for the layer (n1) or one per output channel (channel_n1):
+        no exponent rule may choose them again."""
+        return self.n1 is not None or self.channel_n1 is not None
+
 
 def check_spec(layer: str, spec: LayerSpec) -> LayerSpec:
     if spec.scheme not in SCHEMES:
@@ -170,7 +176,16 @@ def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
         levels = e.get("levels")
         if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int)):
             raise WqrcError(f"{path}: layer '{name}': levels {levels!r} is not an integer")
-        plan[name] = LayerSpec(e["scheme"], bits, n1, levels=levels)
+        chan = e.get("channel_n1")
+        if chan is not None:
+            if not isinstance(chan, list) or not chan or any(
+                    isinstance(v, bool) or not isinstance(v, int) or abs(v) > N1_LIMIT for v in chan):
+                raise WqrcError(f"{path}: layer '{name}': channel_n1 must be a list of integers in "
+                                f"-{N1_LIMIT}..{N1_LIMIT}, one per output channel")
+            if n1 is not None or levels is not None:
+                raise WqrcError(f"{path}: layer '{name}': channel_n1 pins each channel's exponent; drop n1 and levels")
+            chan = tuple(chan)
+        plan[name] = LayerSpec(e["scheme"], bits, n1, chan, levels)
     missing = [n for n in layers if n not in plan]
     extra = [n for n in plan if n not in layers]
     if missing or extra:
@@ -184,5 +199,6 @@ def plan_from_doc(doc, layers: list[str], path: str) -> dict[str, LayerSpec]:
 def plan_to_json(plan: dict[str, LayerSpec]) -> dict:
     def entry(s: LayerSpec) -> dict:
         return {"scheme": s.scheme, "bits": s.bits, **({} if s.n1 is None else {"n1": s.n1}),
+                **({} if s.channel_n1 is None else {"channel_n1": [int(v) for v in s.channel_n1]}),
                 **({} if s.levels is None else {"levels": s.levels})}
     return {"layers": {n: entry(s) for n, s in plan.items()}}

@@ -71,19 +71,27 @@ def quantize_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> t
     return n1s, codes
 
 
+def quantize_pinned_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> np.ndarray:
+    """Code words for ``w`` under ``spec.channel_n1``, each output channel on its own pinned
+    level set (docs/format.md §1c): the compiler's and fine-tuning's one reading of such a plan."""
+    chan = list(spec.channel_n1)
+    if len(chan) != w.shape[0] or max(chan) - min(chan) > MAX_CHANNEL_SPREAD:
+        raise WqrcError(f"layer '{name}': {len(chan)} channel exponents spread over "
+                        f"{max(chan) - min(chan)}; wqrc takes one per output channel "
+                        f"({w.shape[0]}) within {MAX_CHANNEL_SPREAD}")
+    codes = np.zeros(w.shape, np.uint32)
+    for c, n1c in enumerate(chan):
+        codes[c] = quantize_weights(name, w[c], LayerSpec(spec.scheme, spec.bits, n1c), rule)[2]
+    return codes
+
+
 def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, out_fmt: TensorFormat,
                    granularity: str = "layer") -> QLayer:
     """One conv/dense layer: codes, exponent(s), bias integers, shift and accumulator bound."""
     channel_n1 = None
-    if spec.channel_n1 is not None:  # the model's own per-channel quantizer (QONNX): its exponents
+    if spec.channel_n1 is not None:  # pinned per channel: a model's own quantizer (QONNX), or fine-tuning's
         channel_n1 = list(spec.channel_n1)
-        if len(channel_n1) != n.weight.shape[0] or max(channel_n1) - min(channel_n1) > MAX_CHANNEL_SPREAD:
-            raise WqrcError(f"layer '{n.name}': {len(channel_n1)} channel exponents spread over "
-                            f"{max(channel_n1) - min(channel_n1)}; wqrc takes one per output channel "
-                            f"({n.weight.shape[0]}) within {MAX_CHANNEL_SPREAD}")
-        codes = np.zeros(n.weight.shape, np.uint32)
-        for c, n1c in enumerate(channel_n1):
-            codes[c] = quantize_weights(n.name, n.weight[c], LayerSpec(spec.scheme, spec.bits, n1c), rule)[2]
+        codes = quantize_pinned_channels(n.name, n.weight, spec, rule)
         n1 = max(channel_n1)
         exp = SCHEMES[spec.scheme].exponent(n1, spec.bits)
         exps = np.array([SCHEMES[spec.scheme].exponent(v, spec.bits) for v in channel_n1], np.int64)

@@ -34,9 +34,10 @@ from wqrc.errors import WqrcError
 from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.ir.graph import Graph, fit_input
 from wqrc.ir.to_torch import GraphModule
+from wqrc.quant.exponent import GRANULARITIES
 from wqrc.quant.plan import LayerSpec
 from wqrc.quant.qmodel import activation_grid
-from wqrc.quant.quantize import quantize_graph, quantize_weights
+from wqrc.quant.quantize import quantize_channels, quantize_graph, quantize_weights
 from wqrc.quant.ranges import calibrate
 from wqrc.sim import simulate_float
 from wqrc.train import distributed
@@ -71,6 +72,7 @@ class FinetuneConfig:
     shift: int = 0
     seed: int = 0
     exponent: str = "mse"
+    granularity: str = "layer"  # channel: each output channel's own exponent, chosen once (docs/format.md §1c)
     act_bits: int = 8
     act_aware: bool = True  # fake-quantize activations in training when act_bits <= ACT_AWARE_MAX_BITS
     scale: str = "fixed"  # fixed: exponents chosen once; reestimate: after each epoch, with hysteresis; learned
@@ -144,9 +146,10 @@ def lr_at(cfg: FinetuneConfig, epoch: int) -> float:
 
 # -- level sets ---------------------------------------------------------------
 
-def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[np.ndarray] = None
-               ) -> dict[str, LayerSpec]:
-    """The plan with every layer's top exponent n1 (its level set Q_n) chosen once, by ``rule``.
+def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[np.ndarray] = None,
+               granularity: str = "layer") -> dict[str, LayerSpec]:
+    """The plan with every layer's top exponent n1 (its level set Q_n) chosen once, by ``rule``;
+    with ``granularity`` channel, each output channel's (``channel_n1``), as quantize chooses them.
 
     Algorithm 2 takes Q_n as an input. Re-choosing it from max|W| every mini-batch
     is a ratchet: once WQR pulls the largest weight onto the top level, a small
@@ -159,8 +162,11 @@ def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[
         raise WqrcError(f"layer '{narrow}': levels {plan[narrow].levels}: fine-tuning trains towards a layer's own "
                         f"{plan[narrow].bits}-bit levels; drop 'levels' from the plan (or give bits "
                         f"{plan[narrow].levels})")
-    if all(s.n1 is not None for s in plan.values()):
+    if all(s.pinned for s in plan.values()):
         return dict(plan)
+    if granularity == "channel":
+        return {n.name: _pin_channels(n.name, np.asarray(n.weight, np.float64), plan[n.name], rule)
+                for n in graph.weighted_nodes()}
     if rule == "output" and x is not None:
         from wqrc.quant.output_rule import pin_by_output_error
         # the levels training pulls towards are the bits' own (no narrower set: that is for direct quantization)
@@ -168,11 +174,18 @@ def pin_levels(graph: Graph, plan: dict[str, LayerSpec], rule: str, x: Optional[
     out = {}
     for n in graph.weighted_nodes():
         spec = plan[n.name]
-        if spec.n1 is None:
+        if not spec.pinned:
             n1, _, _ = quantize_weights(n.name, np.asarray(n.weight, np.float64), spec, rule)
             spec = LayerSpec(spec.scheme, spec.bits, n1)
         out[n.name] = spec
     return out
+
+
+def _pin_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> LayerSpec:
+    if spec.pinned:
+        return spec
+    n1s, _ = quantize_channels(name, w, spec, rule)
+    return LayerSpec(spec.scheme, spec.bits, None, tuple(int(v) for v in n1s))
 
 
 def _sq_error(w: np.ndarray, spec: LayerSpec, name: str) -> float:
@@ -223,7 +236,7 @@ def quantized_model(graph: Graph, plan, cfg: FinetuneConfig, x_calib: np.ndarray
     """The integer model of ``graph`` under ``plan``; unpinned exponents are chosen by cfg.exponent
     (on ``x_calib`` for the output rule), pinned ones kept."""
     ranges = calibrate(graph, x_calib[: cfg.calib_samples], cfg.calib_percentile)
-    plan = pin_levels(graph, plan, cfg.exponent, x_calib)
+    plan = pin_levels(graph, plan, cfg.exponent, x_calib, cfg.granularity)
     return quantize_graph(graph, plan, rule=cfg.exponent, act_bits=cfg.act_bits, ranges=ranges)
 
 
@@ -281,6 +294,14 @@ def check_config(cfg: FinetuneConfig) -> None:
     training_device(cfg)  # --device cuda where torch sees none
     if cfg.scale_stable and cfg.scale != "learned":
         raise WqrcError("--scale-stable freezes learned exponents: use it with --scale learned")
+    if cfg.granularity not in GRANULARITIES:
+        raise WqrcError(f"--granularity: unknown '{cfg.granularity}' (use {', '.join(GRANULARITIES)})")
+    if cfg.granularity == "channel" and cfg.exponent == "output":
+        raise WqrcError("--granularity channel: --exponent output chooses one exponent per layer by the network's "
+                        "output error; use mse, paper or max")
+    if cfg.granularity == "channel" and cfg.scale != "fixed":
+        raise WqrcError(f"--granularity channel keeps each channel's exponent fixed: --scale {cfg.scale} moves one "
+                        f"exponent per layer (use --scale fixed)")
     if cfg.scale == "learned" and cfg.method != "ste":
         raise WqrcError(f"--scale learned trains the exponents through the quantized forward pass: use it with "
                         f"--method ste (not {cfg.method})")
@@ -304,7 +325,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
     # the module the training steps run: DDP all-reduces its gradients across the processes
     stepper = torch.nn.parallel.DistributedDataParallel(module) if world.parallel else module
     x_fit, y_fit, x_val, y_val = splits(ds, cfg, graph)
-    plan = pin_levels(graph, plan, cfg.exponent, x_fit)
+    plan = pin_levels(graph, plan, cfg.exponent, x_fit, cfg.granularity)
     reg = QuantRegularizer(module, plan, lambda1=cfg.lambda1, lambda2=cfg.lambda2, rule=cfg.exponent,
                            wqr_weight=cfg.wqr_weight)
     scales = LearnedScales(plan).to(device) if cfg.scale == "learned" else None
@@ -448,7 +469,7 @@ def finetune(graph: Graph, ds: Dataset, plan: dict[str, LayerSpec], cfg: Finetun
 
 
 def _plan_tuples(plan: dict[str, LayerSpec]) -> dict:
-    return {n: (s.scheme, s.bits, s.n1) for n, s in plan.items()}
+    return {n: (s.scheme, s.bits, s.n1, s.channel_n1) for n, s in plan.items()}
 
 
 def _write_csv(path: str, rows: list) -> None:

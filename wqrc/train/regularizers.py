@@ -19,16 +19,22 @@ import torch
 
 from wqrc.errors import WqrcError
 from wqrc.quant.plan import LayerSpec
-from wqrc.quant.quantize import quantize_weights
+from wqrc.quant.quantize import quantize_pinned_channels, quantize_weights
 from wqrc.quant.schemes import SCHEMES
 from wqrc.train.schedule import Schedule, parse_schedule
 
 
 def quantize_tensor(w: torch.Tensor, spec: LayerSpec, rule: str, name: str = "layer") -> tuple[torch.Tensor, float]:
-    """(Q(W) as a constant tensor, max|Q| = the largest level magnitude)."""
+    """(Q(W) as a constant tensor, max|Q| = the largest level magnitude, over the channels where
+    ``spec.channel_n1`` gives each output channel its own level set)."""
     arr = w.detach().cpu().numpy().astype(np.float64)
-    n1, exp, codes = quantize_weights(name, arr, spec, rule)
     sch = SCHEMES[spec.scheme]
+    if spec.channel_n1 is not None:
+        codes = quantize_pinned_channels(name, arr, spec, rule)
+        n1 = max(spec.channel_n1)
+        exp = np.array([sch.exponent(v, spec.bits) for v in spec.channel_n1]).reshape((-1,) + (1,) * (arr.ndim - 1))
+    else:
+        n1, exp, codes = quantize_weights(name, arr, spec, rule)
     q = np.ldexp(sch.decode(codes, spec.bits).astype(np.float64), exp)
     return torch.as_tensor(q, dtype=w.dtype, device=w.device), float(sch.max_level(n1, spec.bits))
 
