@@ -352,6 +352,10 @@ def test_a_brevitas_model_imports_with_its_own_integers(tmp_path, per_channel):
         assert np.array_equal(layer.multipliers, qt.int().detach().numpy().astype(np.int64))
         assert np.allclose(np.ldexp(1.0, layer.exponents), qt.scale.detach().numpy().reshape(-1))
     assert layers[0].per_channel == per_channel
+    # with calibration data the default rule is output: it must keep the model's own exponents too
+    qc = wqrc.quantize(g, act_bits=8, calib=np.random.default_rng(0).uniform(0, 1, (64, 1, 8, 8)).astype(np.float32))
+    for layer in layers:
+        np.testing.assert_array_equal(qc.layers[layer.name].exponents, layer.exponents)
     # the formats: 4-bit unsigned after each ReLU, as Brevitas quantized them
     assert {(f.signed, f.bits) for f in (qm.formats[n.output] for n, _ in qm.weighted()[:2])} == {(False, 4)}
 
