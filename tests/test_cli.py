@@ -113,11 +113,13 @@ def test_shared_options_have_one_definition():
             continue
         if key[0] == "method":  # each command's choice of its own algorithm: finetune wqr|ste, lps greedy|sqnr
             continue
-        if key[0] == "exponent":  # finetune quantizes every epoch: its own default (checked below)
+        if key[0] in ("exponent", "granularity"):  # finetune quantizes every epoch: its own default (checked below)
             by_cmd = {c: d for c, d in by_cmd.items() if c != "finetune"}
         assert len(set(by_cmd.values())) == 1, (key, by_cmd)
     assert {c: d[0] for c, d in seen[("exponent", "--exponent")].items()} == dict(
         dict.fromkeys(("quantize", "inspect", "lps", "compile"), "auto"), finetune="mse")
+    assert {c: d[0] for c, d in seen[("granularity", "--granularity")].items()} == dict(
+        dict.fromkeys(("quantize", "inspect", "compile"), "auto"), finetune="layer")
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -57,17 +57,54 @@ def test_an_int8_tflite_model_reads_as_its_float_graph(model):
 
 
 def test_outputs_against_litert(model):
-    """LiteRT runs the model's own integers; wqrc re-grids them onto power-of-two formats. At 16-bit
-    activations wqrc stays within 5% of LiteRT (LiteRT itself is ~3% from the float network); at
-    8-bit activations the power-of-two activation steps cost more on this model (~8%,
-    docs/targets.md says so)."""
+    """LiteRT runs the model's own integers; wqrc re-grids them onto power-of-two formats, with an
+    exponent per channel where the model's weights had a scale per channel (the default). On this
+    random-weight model LiteRT itself is 3.3% from the float network; wqrc is 3.5% from LiteRT at
+    16-bit activations and 4.6% at 8-bit (7.6% before a concat kept its inputs' format, and 5.2%
+    with one exponent per layer)."""
     x = np.random.default_rng(5).uniform(-1, 1, (64, 8, 8, 3)).astype(np.float32)
     theirs = _litert_logits(model, x)
     g = wqrc.load_model(model)
+    assert g.weight_granularity == "channel"
     cal = np.random.default_rng(1).uniform(-1, 1, (512, 8, 8, 3)).astype(np.float32)
     err = {a: _rel(wqrc.simulate_float(wqrc.quantize(g, calib=cal, act_bits=a), x), theirs) for a in (8, 16)}
-    print(f"relative error against LiteRT: {err}")
-    assert err[16] < 0.05 and err[8] < 0.10, err
+    layer = _rel(wqrc.simulate_float(wqrc.quantize(g, calib=cal, granularity="layer"), x), theirs)
+    print(f"relative error against LiteRT: {err}; one exponent per layer at 8 bits: {layer:.4f}")
+    assert err[16] < 0.04 and err[8] < 0.05 and layer < 0.06, (err, layer)
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    """The network trained on digits and converted to int8 the way TFLite's post-training
+    quantization does it (calibrated on 256 training images): a model as users bring them."""
+    from wqrc.data import load_dataset
+    from tflite_models import digits_nhwc, trained_on_digits
+
+    ds = load_dataset("digits")
+    x, y = ds.split("train")
+    weights = trained_on_digits(digits_nhwc(x), y, epochs=40)
+    path = tmp_path_factory.mktemp("tfl") / "digits_int8.tflite"
+    path.write_bytes(int8_cnn(0, weights, digits_nhwc(x[:256])))
+    return str(path), ds
+
+
+def test_a_trained_int8_model_stays_within_5_percent_of_litert_on_digits(digits_model):
+    """Issue 33's target on real data: the defaults (8-bit activations, per-channel exponents as
+    the model had them, calibration on 512 training images) against LiteRT's integers on the 360
+    test images: logits within 5% relative error, the same top-1 class on 97% or more and test
+    accuracy within a point of LiteRT's (measured: 3.9%, 98.3%, 93.6% against 91.9%)."""
+    from tflite_models import digits_nhwc
+
+    path, ds = digits_model
+    x, y = ds.split("test")
+    x = digits_nhwc(x).astype(np.float32)
+    theirs = _litert_logits(path, x)
+    g = wqrc.load_model(path)
+    ours = wqrc.simulate_float(wqrc.quantize(g, calib=digits_nhwc(ds.split("train")[0][:512]).astype(np.float32)), x)
+    err, agree = _rel(ours, theirs), float(np.mean(ours.argmax(1) == theirs.argmax(1)))
+    acc = {k: float(np.mean(v.argmax(1) == y)) for k, v in (("wqrc", ours), ("litert", theirs))}
+    print(f"against LiteRT on digits: relative error {err:.4f}, top-1 agreement {agree:.3f}, accuracy {acc}")
+    assert err < 0.05 and agree >= 0.97 and acc["wqrc"] >= acc["litert"] - 0.01, (err, agree, acc)
 
 
 @needs.cc

@@ -20,38 +20,71 @@ def _qparams(lo: float, hi: float) -> tuple[float, int]:
     return scale, int(np.clip(round(-128 - lo / scale), -128, 127))
 
 
-def float_net(seed: int = 0):
-    """The float weights and a forward pass returning every tensor (NHWC numpy)."""
+def float_net(seed: int = 0, weights: dict | None = None):
+    """The float weights (random, or ``weights``) and a forward pass returning every tensor (NHWC numpy)."""
     import torch
-    import torch.nn.functional as F
 
     g = np.random.default_rng(seed)
-    w = dict(c1=g.normal(0, 0.4, (8, 3, 3, 3)), b1=g.normal(0, 0.1, 8), dw=g.normal(0, 0.4, (8, 1, 3, 3)),
-             bdw=g.normal(0, 0.1, 8), c2=g.normal(0, 0.3, (8, 8, 1, 1)), b2=g.normal(0, 0.1, 8),
-             fc=g.normal(0, 0.2, (10, 64)), bfc=g.normal(0, 0.1, 10))
+    w = weights or dict(c1=g.normal(0, 0.4, (8, 3, 3, 3)), b1=g.normal(0, 0.1, 8), dw=g.normal(0, 0.4, (8, 1, 3, 3)),
+                        bdw=g.normal(0, 0.1, 8), c2=g.normal(0, 0.3, (8, 8, 1, 1)), b2=g.normal(0, 0.1, 8),
+                        fc=g.normal(0, 0.2, (10, 64)), bfc=g.normal(0, 0.1, 10))
 
     def forward(x_nhwc: np.ndarray) -> dict:
         t = {k: torch.tensor(v, dtype=torch.float64) for k, v in w.items()}
-        x = torch.tensor(x_nhwc, dtype=torch.float64).permute(0, 3, 1, 2)
-        a = F.relu(F.conv2d(x, t["c1"], t["b1"], padding=1))
-        d = F.conv2d(F.pad(a, (0, 1, 0, 1)), t["dw"], t["bdw"], stride=2, groups=8).clamp(0, 6)   # SAME, stride 2
-        c = F.conv2d(d, t["c2"], t["b2"])
-        s = d + c
-        cat = torch.cat([F.max_pool2d(s, 2), F.avg_pool2d(s, 2)], 1)
-        flat = cat.permute(0, 2, 3, 1).reshape(len(x), -1)          # NHWC order, as TFLite reshapes
-        logits = flat @ t["fc"].T + t["bfc"]
-        out = dict(x=x_nhwc, a=a, d=d, c=c, s=s, cat=cat, logits=logits, prob=torch.softmax(logits, 1))
-        return {k: (v.permute(0, 2, 3, 1) if v.dim() == 4 and k != "x" else v).numpy() if k != "x" else v
-                for k, v in out.items()}
+        out = _forward(t, torch.tensor(x_nhwc, dtype=torch.float64))
+        return {k: (v.permute(0, 2, 3, 1) if v.dim() == 4 else v).numpy() for k, v in out.items()} | dict(x=x_nhwc)
     return w, forward
 
 
-def int8_cnn(seed: int = 0) -> bytes:
+def _forward(t: dict, x_nhwc):
+    """Every tensor of the network (NCHW torch) for weights ``t``: the float model, and what training differentiates."""
+    import torch
+    import torch.nn.functional as F
+
+    x = x_nhwc.permute(0, 3, 1, 2)
+    a = F.relu(F.conv2d(x, t["c1"], t["b1"], padding=1))
+    d = F.conv2d(F.pad(a, (0, 1, 0, 1)), t["dw"], t["bdw"], stride=2, groups=8).clamp(0, 6)   # SAME, stride 2
+    c = F.conv2d(d, t["c2"], t["b2"])
+    s = d + c
+    cat = torch.cat([F.max_pool2d(s, 2), F.avg_pool2d(s, 2)], 1)
+    flat = cat.permute(0, 2, 3, 1).reshape(len(x), -1)          # NHWC order, as TFLite reshapes
+    logits = flat @ t["fc"].T + t["bfc"]
+    return dict(a=a, d=d, c=c, s=s, cat=cat, logits=logits, prob=torch.softmax(logits, 1))
+
+
+def digits_nhwc(x: np.ndarray) -> np.ndarray:
+    """scikit-learn digits samples (N, 1, 8, 8) in [0, 1] as this network's input: NHWC in [-1, 1],
+    the grey level on all three channels."""
+    return np.repeat(np.asarray(x, np.float64).transpose(0, 2, 3, 1) * 2 - 1, 3, axis=3)
+
+
+def trained_on_digits(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 60, seed: int = 0) -> dict:
+    """The network's float weights trained on digits (``digits_nhwc`` samples): what a user
+    converts to int8 after training. Full-batch Adam, seeded: a few seconds on a CPU."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    w0, _ = float_net(seed)
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w0.items()}
+    x, y = torch.tensor(x_train, dtype=torch.float64), torch.tensor(y_train, dtype=torch.int64)
+    opt = torch.optim.Adam(t.values(), lr=0.01)
+    for _ in range(epochs):
+        for i in range(0, len(x), 128):
+            opt.zero_grad()
+            F.cross_entropy(_forward(t, x[i:i + 128])["logits"], y[i:i + 128]).backward()
+            opt.step()
+    return {k: v.detach().numpy() for k, v in t.items()}
+
+
+def int8_cnn(seed: int = 0, weights: dict | None = None, calib: np.ndarray | None = None) -> bytes:
+    """The int8 flatbuffer of the network: random weights (``seed``) calibrated on uniform inputs,
+    or ``weights`` calibrated on ``calib`` (NHWC samples), as a post-training converter would."""
     import flatbuffers
     import tflite as T
 
-    w, forward = float_net(seed)
-    cal = forward(np.random.default_rng(seed + 1).uniform(-1, 1, (64, 8, 8, 3)))
+    w, forward = float_net(seed, weights)
+    cal = forward(np.random.default_rng(seed + 1).uniform(-1, 1, (64, 8, 8, 3)) if calib is None else calib)
     q = {k: _qparams(float(v.min()), float(v.max())) for k, v in cal.items()}
     q["x"] = _qparams(-1.0, 1.0)
     q["prob"] = (1 / 256, -128)

@@ -59,9 +59,11 @@ def from_torch(module, example_input) -> Graph:
 
 def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, exponent: str = AUTO,
              calib: Optional[np.ndarray] = None, input_range: tuple[float, float] = (-1.0, 1.0),
-             percentile: Optional[float] = None, granularity: str = "layer", act_rule: str = "auto") -> QModel:
+             percentile: Optional[float] = None, granularity: str = AUTO, act_rule: str = "auto") -> QModel:
     """Quantize a float graph. ``bits``: int, per-layer list, or plan-file path; ``granularity``:
-    one weight exponent per layer or per output channel (docs/format.md §1c).
+    one weight exponent per layer or per output channel (docs/format.md §1c); "auto" (the default)
+    is the model's own grouping where wqrc quantizes weights it held quantized (per channel for an
+    int8 TFLite model's per-channel scales), per layer otherwise.
 
     ``exponent`` (docs/format.md §1): "auto" (the default) is "output" where ``calib`` is given,
     exponents are per layer and the rule's estimated time fits output_rule.AUTO_BUDGET_SECONDS (a
@@ -85,6 +87,8 @@ def quantize(graph: Graph, *, scheme: str = "dfp", bits=8, act_bits: int = 8, ex
         raise WqrcError(f"percentile {percentile!r} is not in (0, 100]")
     if act_rule not in ACT_RULES:
         raise WqrcError(f"--act-rule: unknown value '{act_rule}' (use {', '.join(ACT_RULES)})")
+    if granularity == AUTO:
+        granularity = graph.weight_granularity
     if graph.weight_formats and granularity != "layer":
         raise WqrcError(f"--granularity {granularity}: the model's own quantizers (QONNX) fix its weight exponents")
     plan = make_plan(graph, scheme, bits)

@@ -177,9 +177,13 @@ EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES + (AUTO,)
                              "(mse is the faster: a second, against up to a minute for a large model).")
 TRAIN_EXPONENT = click.option("--exponent", type=click.Choice(EXPONENT_RULES), default=TRAIN_EXPONENT_DEFAULT,
                               show_default=True, help=_EXPONENT_HELP + ".")
-GRANULARITY = click.option("--granularity", type=click.Choice(GRANULARITIES), default="layer", show_default=True,
-                           help="One weight exponent per layer (the paper) or per output channel "
-                                "(docs/format.md §1c: for BatchNorm-folded layers whose channels differ in scale).")
+_GRANULARITY_HELP = ("One weight exponent per layer (the paper) or per output channel "
+                     "(docs/format.md §1c: for BatchNorm-folded layers whose channels differ in scale)")
+GRANULARITY = click.option("--granularity", type=click.Choice((AUTO,) + GRANULARITIES), default=AUTO, show_default=True,
+                           help=_GRANULARITY_HELP + "; auto = channel where the model's own weights had a scale per "
+                                "channel (an int8 TFLite model), else layer.")
+TRAIN_GRANULARITY = click.option("--granularity", type=click.Choice(GRANULARITIES), default="layer",
+                                 show_default=True, help=_GRANULARITY_HELP + "; fixed through training.")
 CALIB = click.option("--calib", "calib", default=None,
                      help="Calibration data: digits, digits-padded, fashion-mnist, or an .npz with x.")
 CALIB_SAMPLES = click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True,
@@ -286,7 +290,7 @@ FINETUNE_OPTIONS = compose(
     click.option("--shift", type=click.IntRange(0, 64), default=0, show_default=True,
                  help="Augment with random shifts of up to N pixels."),
     TRAIN_EXPONENT,
-    GRANULARITY,
+    TRAIN_GRANULARITY,
     ACT_BITS,
     click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                  help="Seed of torch and of the batch order and augmentation: equal seeds, equal runs (the validation "

@@ -45,12 +45,16 @@ def load_tflite(path: str):
         if buf[4:8] != b"TFL3":
             raise ValueError("no TFL3 identifier")
         model = tflite.Model.GetRootAsModel(buf, 0)
-        onnx_model = _Reader(model, path, tflite).to_onnx()
+        reader = _Reader(model, path, tflite)
+        onnx_model = reader.to_onnx()
     except WqrcError:
         raise
     except Exception as exc:   # a damaged flatbuffer: the reader indexes past its end
         raise WqrcError(f"{path}: not a readable TFLite model ({type(exc).__name__}: {exc})") from None
-    return onnx_to_graph(onnx_model, source=path)
+    graph = onnx_to_graph(onnx_model, source=path)
+    if reader.per_channel:   # re-gridded as the model held them: an exponent per channel by default
+        graph.weight_granularity = "channel"
+    return graph
 
 
 class _Reader:
@@ -61,6 +65,7 @@ class _Reader:
         self.g = model.Subgraphs(0)
         self.ops = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
         self.nodes, self.inits, self.k = [], [], 0
+        self.per_channel = False   # some weights carry a scale per channel
 
     # -- tensors --------------------------------------------------------------------------
     def name(self, i: int) -> str:
@@ -86,6 +91,7 @@ class _Reader:
             if q.ZeroPointLength():
                 zp = q.ZeroPointAsNumpy().astype(np.float64)
             axis = q.QuantizedDimension() if scale.size > 1 else 0
+            self.per_channel |= scale.size > 1
             view = [1] * v.ndim
             if v.ndim:
                 view[axis] = -1

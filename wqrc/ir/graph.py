@@ -70,6 +70,9 @@ class Graph:
     act_rounding: dict[str, str] = field(default_factory=dict)
     # the model's further outputs, after ``output`` (the first, which accuracy and fine-tuning read)
     extra_outputs: list[str] = field(default_factory=list)
+    # how the model's own weight quantizers were grouped where wqrc quantizes the weights again
+    # (a TFLite int8 model's per-channel scales): "channel" makes that --granularity's default
+    weight_granularity: str = "layer"
 
     @property
     def outputs(self) -> list[str]:

@@ -103,6 +103,7 @@ class OpDef:
     keeps_format: bool = False                  # the output is in the input's activation format (§2)
     clamps: bool = False                        # an activation: input's fraction, its own clamp (§2)
     aligns_inputs: bool = False                 # inputs shifted to the output format first ("shifts", §3)
+    joins_inputs: bool = False                  # its values are its inputs' own: one input format is kept (§2)
     aliases_input: bool = False                 # the output is the input's memory, reinterpreted (flatten)
     selects: bool = False                       # a copy of some of its input's channels (``blocks``)
     kernel: str = ""                            # the kernel family: which wqrc.lower call it becomes

@@ -115,6 +115,7 @@ class Concat(OpDef):
     inputs = (2, None)
     rank = (1, 3)
     aligns_inputs = True
+    joins_inputs = True
     kernel = "copy"  # each input copied, aligned, into its slice
 
     def bounds(self, qm, node):

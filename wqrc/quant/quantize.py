@@ -169,6 +169,8 @@ def quantize_graph(graph: Graph, plan: dict[str, LayerSpec], *, rule: str, act_b
                 out_fmt = TensorFormat(*graph.act_formats[n.output])
             check_pin(n, out_fmt)
             attrs["qclip"] = _clamp_to_q(op.output_clamp(n), out_fmt)
+        elif op.joins_inputs and len(set(in_fmts)) == 1 and n.output not in graph.act_formats:
+            out_fmt = in_fmts[0]   # its values are its inputs': a format of its own could only round them again
         else:
             out_fmt = fmt_for(n.output, not op.unsigned_output(n, in_fmts))
             attrs["qclip"] = _clamp_to_q(op.output_clamp(n), out_fmt)
