@@ -429,9 +429,10 @@ def test_channel_splits_and_shuffles_are_selections_copied_in_blocks():
         [(4, plane, r * 4 * plane, plane, r * plane, 3 * plane) for r in range(3)]
 
 
-def test_a_run_of_consecutive_channels_is_a_view_on_the_c_target(tmp_path):
+def test_a_run_of_consecutive_channels_is_a_view_on_the_c_and_hls_targets(tmp_path):
     """A split's part (one run of consecutive channels) is its input's buffer at an offset where the
-    target addresses memory (C, Cortex-M): no copy, no arena; a shuffle or strided slice is copied."""
+    target addresses memory (C, Cortex-M, HLS arrays): no copy, no arena; a shuffle or strided slice
+    is copied."""
     from wqrc.backend.planner import plan_arena
     g, x, _ = _graph("shuffle")
     qm = wqrc.quantize(g, scheme="dfp", bits=8, act_bits=8, calib=x, exponent=TARGET_RULE)
@@ -447,9 +448,29 @@ def test_a_run_of_consecutive_channels_is_a_view_on_the_c_target(tmp_path):
     plane = int(np.prod(qm.shapes[n.inputs[0]][1:]))
     assert viewed.view[n.output] - viewed.view[n.inputs[0]] == n.attrs["channels"][0] * plane
     assert len(viewed.tensors) == len(flat.tensors) - len(runs) and viewed.size <= flat.size
-    compile_model(qm, str(tmp_path / "out"), ["c"], vectors=0)
+    compile_model(qm, str(tmp_path / "out"), ["c", "hls"], vectors=0)
     src = (tmp_path / "out" / "c" / "wqrc_model.c").read_text()
     assert src.count("nothing to copy") == len(runs)
+    top = (tmp_path / "out" / "hls" / "wqrc_top.cpp").read_text()
+    assert top.count("not copied") == len(runs)
+
+
+@needs.verilator
+def test_the_descriptor_driven_rtl_reads_a_run_of_channels_in_place(tmp_path):
+    """--rtl-form seq: the steps that read a channel run read its input's bank at the run's
+    offset, no step copies it, and the design equals the simulator (Verilator)."""
+    from wqrc.backend.rtl_seq import SeqLayout
+    from wqrc.pack.rom import pack
+    g, x, _ = _graph("shuffle")
+    qm = wqrc.quantize(g, scheme="po2", bits=4, act_bits=8, calib=x, exponent=TARGET_RULE)
+    lay = SeqLayout(qm, pack(qm, 32), 2)
+    runs = [n for n in qm.nodes if n.op == "select_channels" and lay.alias[n.output] != n.output]
+    assert runs and any(lay.view[n.output] > 0 for n in runs)
+    assert not [s for s in lay.steps if s.call.name in {n.name for n in runs}]
+    assert [s for s in lay.steps if s.in_offset or s.in1_offset]   # their readers read at the offset
+    out = tmp_path / "out"
+    compile_model(qm, str(out), ["rtl"], vectors=2, data=x[:8], rtl_options=dict(lanes=2, form="seq"))
+    assert_rtl_sim_matches(out / "rtl", qm)
 
 
 def test_reshapes_that_move_no_data_are_aliases():

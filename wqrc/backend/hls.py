@@ -13,6 +13,7 @@ import numpy as np
 
 from wqrc.backend import names
 from wqrc.backend.common import copy_kernels, environment, extra_outputs, lane_roms, read_ports, render_files, test_vectors
+from wqrc.backend.planner import plan_arena
 from wqrc.contract.formats import TensorFormat
 from wqrc.errors import WqrcError
 from wqrc.lower import (AddCall, AliasCall, Call, ConvCall, CopyCall, LutCall, MulCall, PadCall, PoolCall, UpsampleCall,
@@ -66,6 +67,10 @@ class _Context:
         self.par = dict(zip(weighted, parse_parallelism(parallelism, weighted)))
         self.segment = {s.name: s for s in rom.segments}
         self.alias = {qm.input: "input_buf"}
+        # the tensors that are a part of another's array (a run of consecutive channels): read there,
+        # copied nowhere (wqrc.backend.planner, views)
+        arena = plan_arena(qm, views=True)
+        self.root, self.view = arena.alias, arena.view
         self.buffers, self.configs, self.steps, self.layer_report = [], [], [], []
         self.convs: list[dict] = []   # the conv/dense configs: their ROMs and biases (wqrc_top.cpp)
         self.luts: list[dict] = []   # lookup-table activations: their tables (wqrc_top.cpp)
@@ -178,8 +183,14 @@ class _Context:
                    [x, sa, y, sb, f"{cid}_out", f"{call.lo}LL", f"{call.hi}LL"])
 
     def _emit_copy(self, call: CopyCall) -> None:
-        """Concat, Relu and Clip: each input shifted to the output format, saturated, clamped."""
+        """Concat, Relu, Clip and channel selections: each input shifted to the output format,
+        saturated, clamped; a selection of one run of channels is its input's array at an offset."""
         cid, about = self._facts(call)
+        if self.root[call.output] != call.output:
+            root, at = self.alias[self.root[call.output]], self.view[call.output]
+            self.alias[call.output] = f"({root} + {at})" if at else root
+            self.steps.append(dict(about=about, code=f"// {call.op}: {root} from element {at}, not copied"))
+            return
         self._output(call, cid, about)
         for part in call.parts:
             dst = f"{cid}_out + {part.offset}" if part.offset else f"{cid}_out"

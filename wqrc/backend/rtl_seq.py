@@ -168,6 +168,7 @@ class _Step:
     fields: dict
     out_offset: int = 0            # where in the output tensor it writes (a concat's part)
     in_offset: int = 0             # where in the input tensor it reads (a run of selected channels)
+    in1_offset: int = 0            # where in the second input's root it reads (the input a view: a channel run)
     about: str = ""
 
 
@@ -191,7 +192,10 @@ class SeqLayout:
         """``grid``: layers of one group may run on grids of channels x columns (lane_grids),
         where the cycle model finds them faster; their shift lines cost logic."""
         self.qm, self.rom, self.lanes, self.nb, self.grid = qm, rom, lanes, banks, grid
-        self.alias = plan_arena(qm).alias
+        # a run of consecutive channels is its input's memory at an offset (planner views): the
+        # steps that read it read there, and no step copies it
+        arena = plan_arena(qm, views=True)
+        self.alias, self.view = arena.alias, arena.view
         self.segment = {s.name: s for s in rom.segments}
         self.steps: list[_Step] = []
         self.params: list[tuple[int, int]] = []   # per conv channel: (shift position, bias)
@@ -225,8 +229,10 @@ class SeqLayout:
         return self.alias[t]
 
     def _add(self, kind: int, call, reads, write, fields, out_offset=0, about=None, in_offset=0):
+        """A step; ``in_offset`` is relative to its first input, which may lie inside its root's memory."""
         self.steps.append(_Step(kind, call, [self._root(t) for t in reads], self._root(write), fields, out_offset,
-                                in_offset, names.comment(about or f"{call.name}: {call.op}")))
+                                in_offset + self.view[reads[0]], self.view[reads[-1]],
+                                names.comment(about or f"{call.name}: {call.op}")))
 
     def _conv(self, call: ConvCall) -> None:
         g = call.geometry
@@ -278,6 +284,8 @@ class SeqLayout:
                                                               hi=call.hi))
 
     def _copy(self, call: CopyCall) -> None:
+        if self._root(call.output) != call.output:   # a view of its input: nothing to copy
+            return
         for part in call.parts:
             for j in range(part.count):   # a strided series of blocks: one descriptor each
                 src, dst = part.src_offset + j * part.src_step, part.offset + j * part.dst_step
@@ -356,7 +364,7 @@ class SeqLayout:
                 row.update(p0=shift_position(s.fields.get("sh0", 0), self.mw, self.tw),
                            p1=shift_position(s.fields.get("sh1", 0), self.mw, self.tw))
             row.update(kind=s.kind, ibank=ins[0].bank, ibase=ins[0].base + s.in_offset, obank=out.bank,
-                       obase=out.base + s.out_offset, i1bank=ins[-1].bank, i1base=ins[-1].base)
+                       obase=out.base + s.out_offset, i1bank=ins[-1].bank, i1base=ins[-1].base + s.in1_offset)
             rows.append(row)
         return rows
 
@@ -431,7 +439,7 @@ def generate_seq(qm: QModel, rom: Rom, folder: str, lanes: int, vecs: tuple, wei
     in_word = "in_data" if mw == in_w else f"{{{{{mw - in_w}{{{fill}}}}}, in_data}}"
     out_w, out_signed = output_stream(qm)
     nsteps = len(lay.steps)
-    outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base,
+    outs = [dict(k=k, bank=lay.tensors[lay._root(t)].bank, base=lay.tensors[lay._root(t)].base + lay.view[t],
                  n=int(np.prod(qm.shapes[t])), stage=nsteps + 1 + k, about=names.comment(t))
             for k, t in enumerate(qm.outputs)]
     traces = []
