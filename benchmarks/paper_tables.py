@@ -87,20 +87,9 @@ ROWS = {  # key: (label, scheme, equal width, or the search that makes the per-l
     "dfp-lw-cr": ("DFP-lw CR 10.67", "dfp", ("greedy-cr", 32 / 3)),
     # the same path with what its last step over-saved given back (wqrc lps --min-cr 10.67)
     "dfp-lw-mincr": ("DFP-lw --min-cr 10.67", "dfp", ("min-cr", 32 / 3)),
-    # that plan's widths with Po2 levels where a layer has 3 bits or fewer (MIXED_PO2_MAX_BITS)
-    "mixed-lw-mincr": ("DFP/Po2-lw --min-cr 10.67", "dfp+po2", ("min-cr", 32 / 3)),
+    # that plan's widths under --scheme mixed: Po2 levels where a layer has 3 bits or fewer
+    "mixed-lw-mincr": ("mixed-lw --min-cr 10.67", "mixed", ("min-cr", 32 / 3)),
 }
-# "dfp+po2" rows: the DFP search's widths, each layer of at most this many bits on Po2 levels. Po2-3
-# beats DFP-3 under STE at equal widths (92.69 against 91.97% at a8, 6 epochs) and DFP-4 beats Po2-4
-# (92.58 against 92.13%); at 2 bits the two level sets are the same ternary {0, +-2^e}
-MIXED_PO2_MAX_BITS = 3
-
-
-def layer_scheme(scheme: str, bits: int) -> str:
-    """A layer's scheme in a row of ``scheme`` (dfp, po2, or dfp+po2 by width)."""
-    if scheme == "dfp+po2":
-        return "po2" if bits <= MIXED_PO2_MAX_BITS else "dfp"
-    return scheme
 METHODS = {"direct": None, "wqr": "paper", "qr": "qr", "ste": "ste", "float": "float"}
 # ablations of WQR (opt in with --methods): the exponent rule, the |W| factor, re-estimated levels
 ABLATIONS = {"wqr-paper-rule": ("paper", dict(exponent="paper")),
@@ -242,13 +231,13 @@ def run_job(job: dict) -> dict:
     import wqrc
     from wqrc.data import load_dataset
     from wqrc.errors import WqrcError
-    from wqrc.quant.plan import LayerSpec
+    from wqrc.quant.plan import LayerSpec, layer_scheme
     from wqrc.train.finetune import finetune, pin_levels, splits, training_device
 
     t0 = time.time()
     g = wqrc.load_model(job["model"])
     ds = load_dataset("fashion-mnist")
-    plan = {n: LayerSpec(layer_scheme(job["scheme"], int(b)), int(b)) for n, b in job["bits"].items()}
+    plan = {n: LayerSpec(layer_scheme(job["scheme"], int(b)), int(b)) for n, b in job["bits"].items()}   # mixed: by width
     cfg = config(job["method"], job["act"], job["seed"], job["epochs"])
     cfg.device = job["device"]
     x_fit = splits(ds, cfg)[0]
@@ -291,7 +280,7 @@ def plan_jobs(args, model: str, cache: str) -> list[dict]:
         label, scheme, width = ROWS[key]
         equal = isinstance(width, int)
         bits = {n: width for n in layers} if equal else \
-            layerwise_plan(model, scheme.split("+")[0], cache, width)["bits"]   # dfp+po2: the DFP search
+            layerwise_plan(model, "dfp" if scheme == "mixed" else scheme, cache, width)["bits"]   # mixed: DFP's search
         seeds = [s for s in args.seeds if equal or s == 0 or getattr(args, "plan_seeds", False)]
         for method in args.methods:
             for act in args.acts:

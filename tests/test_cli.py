@@ -271,3 +271,26 @@ def test_a_quantized_model_compiles_and_refuses_quantization_options(tmp_path):
         res = wqrc("compile", str(q), flag, value, "--target", "rom", "-o", str(tmp_path / "o2"))
         assert_user_error(res, f"{flag}: {q} is quantized already")
     assert not (tmp_path / "o2").exists()
+
+
+def test_scheme_mixed_takes_po2_at_three_bits_or_fewer_and_is_refused_by_the_searches(tmp_path):
+    """--scheme mixed (quant/plan.py): each layer's scheme by its width; a search compares widths of
+    one scheme, so lps and compile --bits auto refuse it in one line, before any work."""
+    import wqrc as lib
+    from wqrc.quant.plan import make_plan
+    g = lib.load_model(EXAMPLE)
+    plan = make_plan(g, "mixed", [8, 3, 2, 4])
+    assert [(s.scheme, s.bits) for s in plan.values()] == [("dfp", 8), ("po2", 3), ("po2", 2), ("dfp", 4)]
+    qm = lib.quantize(g, scheme="mixed", bits=[8, 3, 2, 4])
+    assert [l.scheme for l in qm.layers.values()] == ["dfp", "po2", "po2", "dfp"]
+    out = tmp_path / "q.npz"
+    res = wqrc("quantize", EXAMPLE, "--scheme", "mixed", "--bits", "6,3,3,16", "-o", str(out))
+    assert res.returncode == 0 and out.is_file(), res.stderr
+    assert_user_error(wqrc("quantize", EXAMPLE, "--scheme", "mixed", "--bits", "17", "-o", str(out)),
+                      "--bits: 17 is out of range for mixed")
+    plan_file = tmp_path / "plan.json"
+    assert_user_error(wqrc("lps", EXAMPLE, "--data", "digits", "--scheme", "mixed", "-o", str(plan_file)),
+                      "--scheme mixed: the search compares widths of one scheme")
+    assert_user_error(wqrc("compile", EXAMPLE, "--bits", "auto", "--data", "digits", "--max-drop", "0.01",
+                           "--scheme", "mixed", "-o", str(tmp_path / "c")), "--scheme mixed: the search")
+    assert not plan_file.exists() and not (tmp_path / "c").exists()

@@ -187,7 +187,7 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
     (SearchResult, PlanEvaluator). With ``min_cr`` (greedy only) the budget is a compression
     ratio instead of ``max_drop``: the most accurate plan the greedy path finds at CR >= min_cr.
     """
-    from wqrc.plan_search import check_budget
+    from wqrc.plan_search import check_search
     from wqrc.quant.plan import make_plan
     from wqrc.search import PlanEvaluator, layerwise_precision_scaling
 
@@ -196,7 +196,7 @@ def precision_search(graph: Graph, dataset, *, scheme: str = "dfp", max_drop: fl
         raise WqrcError(f"--val-split: {val_split} must be between 0 and 1")
     if max_drop < 0:
         raise WqrcError(f"--max-drop: {max_drop} must be >= 0")
-    check_budget(method, None, min_cr)
+    check_search(method, None, min_cr, scheme)
     x_fit, _, x_val, y_val = dataset.validation_split(val_split)
     if val_samples:
         x_val, y_val = x_val[:val_samples], y_val[:val_samples]

@@ -132,10 +132,10 @@ def lps(model, plot_path, output, input_shape, **o):
     checks.early(o["scheme"], o["start_bits"], {"--data": o["data"]}, bits_option="--start-bits")
     from wqrc import api
     from wqrc.outputs import atomic_file
-    from wqrc.plan_search import check_budget, search_plan
+    from wqrc.plan_search import check_search, search_plan
     from wqrc.search.display import search_bar
 
-    check_budget(o["method"], o["max_drop"], o["min_cr"])
+    check_search(o["method"], o["max_drop"], o["min_cr"], o["scheme"])
 
     if plot_path:
         _needs("matplotlib", "--plot")
@@ -225,7 +225,7 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     if quantized:
         checks.refuse_quant_options(model)
     if o["bits"] == "auto" and not quantized:
-        _check_auto_budget(data, max_drop, min_cr)
+        _check_auto_budget(data, max_drop, min_cr, o["scheme"])
     elif min_cr is not None or max_drop is not None:
         raise WqrcError(f"{'--min-cr' if min_cr is not None else '--max-drop'} is the budget of --bits auto")
     checks.early(o["scheme"], None if quantized else o["bits"], {"--calib": o["calib"], "--data": data},
@@ -276,11 +276,11 @@ def compile_cmd(model, targets, out, force, word_bits, vectors, data, parallelis
     click.echo(target_summary(rep, out))
 
 
-def _check_auto_budget(data, max_drop, min_cr) -> None:
-    from wqrc.plan_search import check_budget
+def _check_auto_budget(data, max_drop, min_cr, scheme) -> None:
+    from wqrc.plan_search import check_search
     if not data or (max_drop is None and min_cr is None):
         raise WqrcError("--bits auto needs --data DATA and a budget: --max-drop EPS or --min-cr R")
-    check_budget("greedy", max_drop, min_cr)
+    check_search("greedy", max_drop, min_cr, scheme)
 
 
 def _auto_plan(model, o, data, max_drop, min_cr) -> dict:

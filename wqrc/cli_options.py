@@ -15,6 +15,7 @@ import click
 from wqrc.holdout import DEFAULT_VAL_SPLIT
 from wqrc.plan_search import METHODS as SEARCH_METHODS
 from wqrc.quant.exponent import AUTO, GRANULARITIES, RULES as EXPONENT_RULES
+from wqrc.quant.plan import MIXED_PO2_MAX_BITS, PLAN_SCHEMES
 
 # The default exponent rule of the commands that quantize once (quantize, compile) and of the
 # searches: `auto` = `output` with --calib, `mse` without (and in a search, which quantizes per
@@ -23,7 +24,6 @@ DEFAULT_EXPONENT = AUTO
 # finetune's: every fine-tuning result in docs/results.md was trained from `mse`'s levels, and no
 # measurement yet says `output`'s levels train better (docs/training.md).
 TRAIN_EXPONENT_DEFAULT = "mse"
-SCHEMES = ("dfp", "po2")
 
 
 class Number(click.ParamType):
@@ -155,8 +155,9 @@ def compose(*decorators):
     return wrap
 
 
-SCHEME = click.option("--scheme", type=click.Choice(SCHEMES), default="dfp", show_default=True,
-                      help="Weight scheme for all layers (a plan file may mix them).")
+SCHEME = click.option("--scheme", type=click.Choice(PLAN_SCHEMES), default="dfp", show_default=True,
+                      help="Weight scheme for all layers (a plan file may mix them); mixed = po2 for layers of "
+                           f"{MIXED_PO2_MAX_BITS} bits or fewer, dfp above (not for the searches).")
 BITS_HELP = "Weight bit-width: one value, a comma list per weighted layer, or a plan .json (from wqrc lps)"
 BITS = click.option("--bits", default="8", show_default=True, help=BITS_HELP + ".")
 BITS_OR_AUTO = click.option("--bits", default="8", show_default=True,

@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from wqrc.errors import WqrcError
 from wqrc.quant.exponent import AUTO, resolve_rule
+from wqrc.quant.plan import MIXED
 
 METHODS = ("greedy", "sqnr", "hybrid", "ranked")
 
@@ -39,8 +40,12 @@ def load_checked(data: str, graph):
     return ds
 
 
-def check_budget(method: str, max_drop: Optional[float], min_cr: Optional[float]) -> None:
-    """Refuse a --min-cr the search cannot take, before any work starts."""
+def check_search(method: str, max_drop: Optional[float], min_cr: Optional[float], scheme: str = "dfp") -> None:
+    """Refuse what a search cannot take, before any work starts: a --min-cr beside --max-drop or
+    for another search than greedy, and --scheme mixed (a search compares widths of one scheme)."""
+    if scheme == MIXED:
+        raise WqrcError(f"--scheme {MIXED}: the search compares widths of one scheme; search with dfp, then give "
+                        f"its widths with --scheme {MIXED} (wqrc finetune --scheme {MIXED} --bits 7,4,...)")
     if min_cr is None:
         return
     if max_drop is not None:
@@ -64,7 +69,7 @@ def search_plan(graph, data: Optional[str] = None, *, method: str = "greedy", ma
     if method not in METHODS:
         raise WqrcError(f"lps --method {method}: use one of {', '.join(METHODS)}")
     exponent = resolve_rule(exponent, calibrated=False)   # a search quantizes per candidate: auto is mse
-    check_budget(method, max_drop, min_cr)
+    check_search(method, max_drop, min_cr, scheme)
     if method == "sqnr":
         return _sqnr(graph, data, max_drop, target_sqnr, max_wmem, start_bits, min_bits, val_split, val_samples,
                      scheme, act_bits, exponent, calib_samples)

@@ -28,6 +28,19 @@ from wqrc.quant.schemes import SCHEMES
 
 
 N1_LIMIT = 120  # a pinned exponent beyond this is a typo, not a format (float32 weights span about +-126)
+# --scheme mixed: each layer's scheme by its width, Po2 at MIXED_PO2_MAX_BITS or fewer and DFP above.
+# Measured (docs/results.md, Table V at a8, STE, 6 epochs): Po2-3 beats DFP-3 at equal widths (92.69
+# against 91.97%) and DFP-4 beats Po2-4 (92.58 against 92.13%); at 2 bits both are the same ternary set
+MIXED = "mixed"
+MIXED_PO2_MAX_BITS = 3
+PLAN_SCHEMES = tuple(SCHEMES) + (MIXED,)
+
+
+def layer_scheme(scheme: str, bits: int) -> str:
+    """A layer's scheme under ``--scheme`` (dfp, po2, or mixed: by its width)."""
+    if scheme == MIXED:
+        return "po2" if bits <= MIXED_PO2_MAX_BITS else "dfp"
+    return scheme
 
 
 @dataclass(frozen=True)
@@ -94,8 +107,10 @@ def check_bits_option(text, scheme: str, allow_auto: bool = False, option: str =
         if not os.path.isfile(bits):
             raise WqrcError(f"{option}: {bits}: no such plan file")
         return
-    sch = SCHEMES[scheme]
     for b in bits:
+        sch = SCHEMES.get(layer_scheme(scheme, b))
+        if sch is None:
+            raise WqrcError(f"--scheme: unknown '{scheme}' (use {', '.join(PLAN_SCHEMES)})")
         if not sch.min_bits <= b <= sch.max_bits:
             raise WqrcError(f"{option}: {b} is out of range for {scheme} ({sch.min_bits}..{sch.max_bits})")
 
@@ -144,7 +159,7 @@ def _requested_plan(graph: Graph, scheme: str, bits) -> dict[str, LayerSpec]:
             f"--bits lists {len(bits)} bit-widths but the model has {len(layers)} weighted layers: "
             + ", ".join(layers)
         )
-    return {name: check_spec(name, LayerSpec(scheme, int(b))) for name, b in zip(layers, bits)}
+    return {name: check_spec(name, LayerSpec(layer_scheme(scheme, int(b)), int(b))) for name, b in zip(layers, bits)}
 
 
 def load_plan(path: str, layers: list[str]) -> dict[str, LayerSpec]:
