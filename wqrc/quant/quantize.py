@@ -71,9 +71,10 @@ def quantize_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> t
     return n1s, codes
 
 
-def quantize_pinned_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> np.ndarray:
-    """Code words for ``w`` under ``spec.channel_n1``, each output channel on its own pinned
-    level set (docs/format.md §1c): the compiler's and fine-tuning's one reading of such a plan."""
+def quantize_pinned_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code words, each channel's exponent) for ``w`` under ``spec.channel_n1``, each output channel
+    on its own pinned level set (docs/format.md §1c): the compiler's and fine-tuning's one reading
+    of such a plan."""
     chan = list(spec.channel_n1)
     if len(chan) != w.shape[0] or max(chan) - min(chan) > MAX_CHANNEL_SPREAD:
         raise WqrcError(f"layer '{name}': {len(chan)} channel exponents spread over "
@@ -82,7 +83,7 @@ def quantize_pinned_channels(name: str, w: np.ndarray, spec: LayerSpec, rule: st
     codes = np.zeros(w.shape, np.uint32)
     for c, n1c in enumerate(chan):
         codes[c] = quantize_weights(name, w[c], LayerSpec(spec.scheme, spec.bits, n1c), rule)[2]
-    return codes
+    return codes, np.array([SCHEMES[spec.scheme].exponent(v, spec.bits) for v in chan], np.int64)
 
 
 def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, out_fmt: TensorFormat,
@@ -91,10 +92,9 @@ def quantize_layer(n: Node, spec: LayerSpec, rule: str, in_fmt: TensorFormat, ou
     channel_n1 = None
     if spec.channel_n1 is not None:  # pinned per channel: a model's own quantizer (QONNX), or fine-tuning's
         channel_n1 = list(spec.channel_n1)
-        codes = quantize_pinned_channels(n.name, n.weight, spec, rule)
+        codes, exps = quantize_pinned_channels(n.name, n.weight, spec, rule)
         n1 = max(channel_n1)
         exp = SCHEMES[spec.scheme].exponent(n1, spec.bits)
-        exps = np.array([SCHEMES[spec.scheme].exponent(v, spec.bits) for v in channel_n1], np.int64)
     elif granularity == "channel":
         channel_n1, codes = quantize_channels(n.name, n.weight, spec, rule)
         n1 = max(channel_n1)

@@ -30,9 +30,8 @@ def quantize_tensor(w: torch.Tensor, spec: LayerSpec, rule: str, name: str = "la
     arr = w.detach().cpu().numpy().astype(np.float64)
     sch = SCHEMES[spec.scheme]
     if spec.channel_n1 is not None:
-        codes = quantize_pinned_channels(name, arr, spec, rule)
-        n1 = max(spec.channel_n1)
-        exp = np.array([sch.exponent(v, spec.bits) for v in spec.channel_n1]).reshape((-1,) + (1,) * (arr.ndim - 1))
+        codes, exps = quantize_pinned_channels(name, arr, spec, rule)
+        n1, exp = max(spec.channel_n1), exps.reshape((-1,) + (1,) * (arr.ndim - 1))
     else:
         n1, exp, codes = quantize_weights(name, arr, spec, rule)
     q = np.ldexp(sch.decode(codes, spec.bits).astype(np.float64), exp)
